@@ -1,0 +1,2 @@
+export { deviceFacts, boardModel } from './device.js';
+export type { DeviceFacts } from './device.js';

@@ -1,0 +1,1 @@
+export { PROTOCOL_VERSION, PACKAGE_VERSION } from './version.js';
