@@ -1,21 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import si from 'systeminformation';
+import type { DeviceFacts } from '@s4op/shared';
 
-/** What the agent tells the host about the board it runs on. */
-export interface DeviceFacts {
-  hostname: string;
-  cpu_model: string;
-  cores: number;
-  cpu_max_mhz: number | null;
-  cpu_current_mhz: number | null;
-  memory_total_mb: number;
-  os: string;
-  arch: string;
-  temperature_c: number | null;
-  /** Raspberry Pi (/proc/device-tree/model) or Jetson (/etc/nv_tegra_release), when present. */
-  board_model: string | null;
-}
+/** What the agent tells the host about the board it runs on (schema in @s4op/shared). */
+export type { DeviceFacts };
 
 async function readTrimmed(path: string): Promise<string | null> {
   try {

@@ -1,1 +1,5 @@
 export { PROTOCOL_VERSION, PACKAGE_VERSION } from './version.js';
+export * from './protocol.js';
+export * from './framing.js';
+export * from './hash.js';
+export * from './stats.js';

@@ -1,0 +1,368 @@
+/**
+ * The wire protocol between host and agent: one zod schema per message type, joined in a discriminated
+ * union per direction. TypeScript types are derived from the schemas (z.infer), so what is validated at
+ * the edge is exactly what the code handles. Model bytes travel separately as binary frames (framing.ts).
+ */
+import { z } from 'zod';
+import { PROTOCOL_VERSION } from './version.js';
+
+export { PROTOCOL_VERSION };
+
+/** Largest JSON text frame either side accepts; larger ones get an error reply (binary frames have their own cap). */
+export const MAX_TEXT_FRAME_BYTES = 256 * 1024;
+/** Hard per-frame cap handed to the WebSocket library: a chunk frame plus headroom. Beyond it the socket closes (1009). */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** Close codes of the application range (4000–4999), each with a reason text for the peer. */
+export const CloseCode = {
+  protocolMismatch: 4000,
+  unauthorized: 4001,
+  handshakeTimeout: 4002,
+  replaced: 4003,
+  shutdown: 4004,
+} as const;
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 as 64 lowercase hex characters');
+const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ : @ -');
+const Label = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected 1–64 characters of A–Z a–z 0–9 . _ -');
+const Ms = z.number().finite().nonnegative();
+const NullableNumber = z.number().finite().nullable();
+
+export const RUNTIME_NAMES = ['onnxruntime-node', 'onnxruntime-web'] as const;
+export const RuntimeName = z.enum(RUNTIME_NAMES);
+export type RuntimeName = z.infer<typeof RuntimeName>;
+
+export const DeviceFacts = z.strictObject({
+  hostname: z.string().max(256),
+  cpu_model: z.string().max(256),
+  cores: z.number().int().positive(),
+  cpu_max_mhz: NullableNumber,
+  cpu_current_mhz: NullableNumber,
+  memory_total_mb: z.number().nonnegative(),
+  os: z.string().max(256),
+  arch: z.string().max(32),
+  temperature_c: NullableNumber,
+  /** Raspberry Pi (/proc/device-tree/model) or Jetson (/etc/nv_tegra_release), when present. */
+  board_model: z.string().max(256).nullable(),
+});
+export type DeviceFacts = z.infer<typeof DeviceFacts>;
+
+export const RuntimeInfo = z.strictObject({
+  name: RuntimeName,
+  version: z.string().max(64).nullable(),
+  available: z.boolean(),
+  /** Why it cannot be used here, when it cannot. */
+  reason: z.string().max(1024).optional(),
+});
+export type RuntimeInfo = z.infer<typeof RuntimeInfo>;
+
+/** How one job is measured. Every field has a default, so `{}` is a valid, sane setting. */
+export const MeasureSettings = z.strictObject({
+  /** `auto` picks onnxruntime-node where it loads, else onnxruntime-web. */
+  runtime: z.enum(['auto', ...RUNTIME_NAMES]).default('auto'),
+  /** Intra-op threads (onnxruntime-node) or WASM threads (onnxruntime-web); 1 gives the steadiest figures. */
+  threads: z.number().int().min(1).max(256).default(1),
+  graph_optimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+  /** CPU memory arena of onnxruntime-node (ignored by onnxruntime-web). */
+  arena: z.boolean().default(true),
+  warmup_ms: z.number().int().min(0).max(600_000).default(250),
+  warmup_runs: z.number().int().min(0).max(1_000_000).default(10),
+  min_duration_ms: z.number().int().min(0).max(3_600_000).default(1000),
+  min_samples: z.number().int().min(1).max(1_000_000).default(64),
+  /** Stops the timed runs early even when the minimum duration is not reached yet. */
+  max_samples: z.number().int().min(1).max(10_000_000).default(100_000),
+  /** Values for named dynamic dimensions (e.g. {"batch": 4}); others get `default_dim`. */
+  dims: z.record(z.string().min(1).max(128), z.number().int().min(1).max(1 << 20)).default({}),
+  default_dim: z.number().int().min(1).max(1 << 20).default(1),
+  confidence: z.number().gt(0).lt(1).default(0.95),
+  timeout_ms: z.number().int().min(100).max(86_400_000).default(120_000),
+});
+export type MeasureSettings = z.infer<typeof MeasureSettings>;
+export type MeasureSettingsInput = z.input<typeof MeasureSettings>;
+export const DEFAULT_SETTINGS: MeasureSettings = MeasureSettings.parse({});
+
+export const ModelRef = z.strictObject({
+  sha256: Sha256,
+  size: z.number().int().nonnegative(),
+  /** A name for people (file name); not used for identity. */
+  name: z.string().max(256).optional(),
+});
+export type ModelRef = z.infer<typeof ModelRef>;
+
+export const LatencyStats = z.strictObject({
+  n: z.number().int().positive(),
+  min: Ms,
+  max: Ms,
+  median: Ms,
+  mean: Ms,
+  p90: Ms,
+  p99: Ms,
+  std: Ms,
+  cv: z.number().finite().nonnegative(),
+  median_ci: z.strictObject({ low: z.number().finite(), high: z.number().finite(), confidence: z.number().min(0).max(1) }),
+});
+export type LatencyStats = z.infer<typeof LatencyStats>;
+
+export const ThrottleState = z.strictObject({
+  source: z.enum(['vcgencmd', 'thermal_zone']),
+  /** vcgencmd's hex word, or the zone/cooling-device readings. */
+  raw: z.string().max(1024),
+  /** Throttled, capped or under-voltage right now. */
+  now: z.boolean(),
+  /** Any of those happened since boot (vcgencmd's sticky bits; thermal zones cannot tell). */
+  since_boot: z.boolean(),
+  flags: z.array(z.string().max(64)).max(32),
+});
+export type ThrottleState = z.infer<typeof ThrottleState>;
+
+export const ThermalSnapshot = z.strictObject({
+  temperature_c: NullableNumber,
+  cpu_mhz: NullableNumber,
+  throttle: ThrottleState.nullable(),
+});
+export type ThermalSnapshot = z.infer<typeof ThermalSnapshot>;
+
+export const InputFed = z.strictObject({
+  name: z.string().max(256),
+  dtype: z.string().max(32),
+  declared_shape: z.array(z.union([z.number().int(), z.string().max(128)])).max(64),
+  shape: z.array(z.number().int().nonnegative()).max(64),
+});
+
+export const ModelFigures = z.strictObject({
+  sha256: Sha256,
+  size_bytes: z.number().int().nonnegative(),
+  inputs: z.array(InputFed).max(256),
+  load_ms: Ms,
+  first_run_ms: Ms,
+  latency_ms: LatencyStats,
+});
+export type ModelFigures = z.infer<typeof ModelFigures>;
+
+export const Measurement = z.strictObject({
+  runtime: z.strictObject({
+    name: RuntimeName,
+    version: z.string().max(64),
+    settings: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  }),
+  settings: MeasureSettings,
+  mode: z.enum(['single', 'ab']),
+  /** One entry, or two in A/B mode (A first). */
+  models: z.array(ModelFigures).min(1).max(2),
+  /** A/B only: per-pair ratio latency(B) / latency(A) of interleaved runs. */
+  ratio: LatencyStats.nullable(),
+  warmup: z.strictObject({ runs: z.number().int().nonnegative(), ms: Ms }),
+  memory_mb: z.strictObject({
+    baseline_rss: Ms,
+    after_load_rss: Ms,
+    after_first_run_rss: Ms,
+    peak_rss: Ms,
+    load_added: z.number().finite(),
+    first_run_added: z.number().finite(),
+  }),
+  thermal: z.strictObject({
+    before: ThermalSnapshot,
+    after: ThermalSnapshot,
+    /** Throttled (or capped, or under-voltage) before, after, or newly since the start. */
+    throttled: z.boolean(),
+  }),
+  started_at: z.string().max(64),
+  duration_ms: Ms,
+});
+export type Measurement = z.infer<typeof Measurement>;
+
+export const JOB_ERROR_CODES = [
+  'bad_model', // not ONNX, or the runtime refused to load it
+  'unsynthesisable_input', // an input whose dtype or shape cannot be fed
+  'run_failed', // the runtime threw during a run
+  'runtime_crashed', // the measurement process died
+  'runtime_unavailable',
+  'hash_mismatch',
+  'timeout',
+  'cancelled',
+  'agent_error',
+] as const;
+export const JobError = z.strictObject({ code: z.enum(JOB_ERROR_CODES), message: z.string().max(4096) });
+export type JobError = z.infer<typeof JobError>;
+
+// ---- agent → host ----
+
+export const Hello = z.strictObject({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  token: z.string().max(1024),
+  agent_id: Id,
+  name: Label,
+  tags: z.array(Label).max(64),
+  agent_version: z.string().max(64),
+  runtimes: z.array(RuntimeInfo).max(8),
+  device: DeviceFacts,
+});
+
+export const JobStatus = z.strictObject({
+  type: z.literal('job_status'),
+  job_id: Id,
+  state: z.enum(['queued', 'waiting_model', 'running']),
+  /** Jobs ahead of this one on the agent. */
+  position: z.number().int().nonnegative(),
+});
+
+export const NeedModel = z.strictObject({ type: z.literal('need_model'), sha256: Sha256 });
+export const ModelStored = z.strictObject({ type: z.literal('model_stored'), sha256: Sha256 });
+
+export const Result = z
+  .strictObject({
+    type: z.literal('result'),
+    job_id: Id,
+    measurement: Measurement.nullable(),
+    error: JobError.nullable(),
+  })
+  .refine((r) => (r.measurement === null) !== (r.error === null), {
+    message: 'exactly one of measurement and error must be set',
+    path: ['measurement'],
+  });
+
+// ---- host → agent ----
+
+export const Welcome = z.strictObject({
+  type: z.literal('welcome'),
+  protocol: z.number().int(),
+  host_version: z.string().max(64),
+  heartbeat_ms: z.number().int().min(100).max(600_000),
+});
+
+export const Job = z.strictObject({
+  type: z.literal('job'),
+  job_id: Id,
+  mode: z.enum(['single', 'ab']),
+  models: z.array(ModelRef).min(1).max(2),
+  settings: MeasureSettings,
+}).refine((j) => j.models.length === (j.mode === 'ab' ? 2 : 1), {
+  message: 'mode "single" takes one model, mode "ab" two',
+  path: ['models'],
+});
+
+export const Cancel = z.strictObject({ type: z.literal('cancel'), job_id: Id });
+export const Ack = z.strictObject({ type: z.literal('ack'), job_id: Id });
+
+// ---- both ways ----
+
+export const ERROR_CODES = [
+  'bad_json',
+  'unknown_type',
+  'bad_field',
+  'frame_too_large',
+  'bad_frame',
+  'chunk_order',
+  'size_mismatch',
+  'hash_mismatch',
+  'too_large',
+  'unexpected',
+  'unknown_job',
+  'unknown_model',
+] as const;
+export const ErrorMessage = z.strictObject({
+  type: z.literal('error'),
+  code: z.enum(ERROR_CODES),
+  message: z.string().max(4096),
+  /** The offending field as a dotted path, when one is to blame. */
+  field: z.string().max(512).optional(),
+  job_id: Id.optional(),
+  sha256: Sha256.optional(),
+});
+
+export const AGENT_MESSAGE_SCHEMAS = {
+  hello: Hello,
+  job_status: JobStatus,
+  need_model: NeedModel,
+  model_stored: ModelStored,
+  result: Result,
+  error: ErrorMessage,
+} as const;
+export const HOST_MESSAGE_SCHEMAS = {
+  welcome: Welcome,
+  job: Job,
+  cancel: Cancel,
+  ack: Ack,
+  error: ErrorMessage,
+} as const;
+
+export type AgentMessage = { [K in keyof typeof AGENT_MESSAGE_SCHEMAS]: z.infer<(typeof AGENT_MESSAGE_SCHEMAS)[K]> }[keyof typeof AGENT_MESSAGE_SCHEMAS];
+export type HostMessage = { [K in keyof typeof HOST_MESSAGE_SCHEMAS]: z.infer<(typeof HOST_MESSAGE_SCHEMAS)[K]> }[keyof typeof HOST_MESSAGE_SCHEMAS];
+export type ErrorMessage = z.infer<typeof ErrorMessage>;
+export type Hello = z.infer<typeof Hello>;
+export type Welcome = z.infer<typeof Welcome>;
+export type Job = z.infer<typeof Job>;
+export type Result = z.infer<typeof Result>;
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export type ParseOutcome<T> = { ok: true; message: T } | { ok: false; error: ErrorMessage };
+
+function fail(code: ErrorMessage['code'], message: string, field?: string): { ok: false; error: ErrorMessage } {
+  return { ok: false, error: { type: 'error', code, message: message.slice(0, 4096), ...(field ? { field } : {}) } };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { field: string; message: string } {
+  const path = issue.path.map(String);
+  if (issue.code === 'unrecognized_keys') {
+    const field = [...path, issue.keys[0] ?? ''].join('.');
+    return { field, message: `unknown field "${field}"` };
+  }
+  const field = path.join('.') || '(message)';
+  return { field, message: `field "${field}": ${issue.message}` };
+}
+
+/** Validates one text frame against a direction's schemas; errors name the field at fault. */
+function parseWith<S extends Record<string, z.ZodType>>(
+  schemas: S,
+  text: string,
+): ParseOutcome<{ [K in keyof S]: z.infer<S[K]> }[keyof S]> {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_TEXT_FRAME_BYTES) return fail('frame_too_large', `text frame of ${bytes} bytes exceeds the ${MAX_TEXT_FRAME_BYTES}-byte limit`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    return fail('bad_json', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('bad_json', 'a message must be a JSON object');
+  const type = (raw as { type?: unknown }).type;
+  if (typeof type !== 'string') return fail('bad_field', 'field "type" must be a string naming the message type', 'type');
+  if (!Object.prototype.hasOwnProperty.call(schemas, type)) {
+    return fail('unknown_type', `unknown message type "${type.slice(0, 64)}" (expected one of ${Object.keys(schemas).join(', ')})`, 'type');
+  }
+  const parsed = schemas[type]!.safeParse(raw);
+  if (!parsed.success) {
+    const { field, message } = describeIssue(parsed.error.issues[0]!);
+    return fail('bad_field', `${type}: ${message}`, field);
+  }
+  return { ok: true, message: parsed.data as { [K in keyof S]: z.infer<S[K]> }[keyof S] };
+}
+
+export function parseAgentMessage(text: string): ParseOutcome<AgentMessage> {
+  return parseWith(AGENT_MESSAGE_SCHEMAS, text);
+}
+
+export function parseHostMessage(text: string): ParseOutcome<HostMessage> {
+  return parseWith(HOST_MESSAGE_SCHEMAS, text);
+}
+
+/** Serialises a message, validating it first, so a bug on the sending side shows up where it is made. */
+export function encodeMessage(message: AgentMessage | HostMessage): string {
+  const schemas: Record<string, z.ZodType> = { ...AGENT_MESSAGE_SCHEMAS, ...HOST_MESSAGE_SCHEMAS };
+  const schema = schemas[message.type];
+  if (!schema) throw new Error(`cannot send unknown message type "${String(message.type)}"`);
+  const checked = schema.safeParse(message);
+  if (!checked.success) {
+    const { message: why } = describeIssue(checked.error.issues[0]!);
+    throw new Error(`refusing to send an invalid ${message.type} message: ${why}`);
+  }
+  return JSON.stringify(message);
+}
+
+/** Settings with every default filled in, or an error naming the bad field. */
+export function resolveSettings(input: unknown): MeasureSettings {
+  const parsed = MeasureSettings.safeParse(input ?? {});
+  if (!parsed.success) throw new Error(`measurement settings: ${describeIssue(parsed.error.issues[0]!).message}`);
+  return parsed.data;
+}
