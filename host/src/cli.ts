@@ -3,9 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { PACKAGE_VERSION } from '@s4op/shared';
 import { UserError } from './cli-util.js';
 import * as info from './commands/info.js';
+import * as data from './commands/data.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info];
+const COMMANDS = [info, data];
 
 function buildProgram(): Command {
   const program = new Command()

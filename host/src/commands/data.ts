@@ -1,0 +1,129 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { emit } from '../cli-util.js';
+import { loadDataset, type DatasetInfo, type DatasetOptions } from '../data/dataset.js';
+
+interface DataInfoFlags {
+  json?: boolean;
+  seed?: number;
+  train?: number;
+  val?: number;
+  test?: number;
+  downsample?: boolean;
+  permutationSeed?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxDepth?: number;
+  maxArgs?: number;
+  x?: string;
+  y?: string;
+  numClasses?: number;
+  vocabSize?: number;
+  inputKind?: 'continuous' | 'tokens';
+  pad?: boolean;
+}
+
+function int(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function inputKind(value: string): 'continuous' | 'tokens' {
+  if (value !== 'continuous' && value !== 'tokens') throw new InvalidArgumentError('expected continuous or tokens');
+  return value;
+}
+
+export function datasetOptionsFromFlags(f: DataInfoFlags): DatasetOptions {
+  const splits = { train: f.train, val: f.val, test: f.test };
+  const o: DatasetOptions = {
+    seed: f.seed,
+    splits: Object.values(splits).some((v) => v !== undefined) ? splits : undefined,
+    downsample: f.downsample,
+    permutationSeed: f.permutationSeed,
+    minLength: f.minLength,
+    maxLength: f.maxLength,
+    maxDepth: f.maxDepth,
+    maxArgs: f.maxArgs,
+    x: f.x,
+    y: f.y,
+    numClasses: f.numClasses,
+    vocabSize: f.vocabSize,
+    inputKind: f.inputKind,
+    pad: f.pad,
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as DatasetOptions;
+}
+
+export function register(program: Command): void {
+  const data = program.command('data').description('datasets: sMNIST, psMNIST, ListOps, and your .npy/.jsonl files');
+  data
+    .command('info')
+    .argument('<name|path>', `a built-in name (smnist, smnist14, psmnist, psmnist14, listops), NAME for NAME.x.npy + NAME.y.npy, or a .jsonl file`)
+    .description('print length, input kind, classes, split sizes and class balance')
+    .option('--json', 'print JSON (the full DatasetInfo, with the spec that rebuilds the data)')
+    .option('--seed <n>', 'split seed (and ListOps generation seed)', int)
+    .option('--train <n>', 'training examples', int)
+    .option('--val <n>', 'validation examples', int)
+    .option('--test <n>', 'test examples', int)
+    .option('--downsample', 'sMNIST: 14×14 images (L = 196)')
+    .option('--permutation-seed <n>', 'psMNIST: seed of the pixel permutation', int)
+    .option('--min-length <n>', 'ListOps: fewest tokens', int)
+    .option('--max-length <n>', 'ListOps: most tokens (= padded length L)', int)
+    .option('--max-depth <n>', 'ListOps: depth limit of the expression tree', int)
+    .option('--max-args <n>', 'ListOps: most arguments per operator', int)
+    .option('--x <file>', '.npy file of inputs')
+    .option('--y <file>', '.npy file of labels')
+    .option('--num-classes <n>', 'files: number of classes (default: largest label + 1)', int)
+    .option('--vocab-size <n>', 'files: token vocabulary size (default: largest id + 1)', int)
+    .option('--input-kind <kind>', '.jsonl: continuous or tokens (default: guessed)', inputKind)
+    .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them')
+    .action(async (spec: string, flags: DataInfoFlags) => {
+      const dataset = await loadDataset(spec, datasetOptionsFromFlags(flags));
+      emit(flags, dataset.info, () => describe(dataset.info));
+    });
+}
+
+const MAX_ROWS = 20;
+
+export function describe(info: DatasetInfo): string {
+  const s = info.spec;
+  const input =
+    info.inputKind === 'tokens'
+      ? `tokens (vocabulary ${info.vocabSize})`
+      : `continuous, ${info.inputSize} feature${info.inputSize === 1 ? '' : 's'} per step`;
+  const source = [
+    s.package ? String(s.package) : undefined,
+    `seed ${String(s.seed)}`,
+    s.permutationSeed !== undefined ? `permutation seed ${String(s.permutationSeed)}` : undefined,
+    s.permutation !== undefined && s.permutationSeed === undefined ? 'permutation given' : undefined,
+    info.name === 'listops' ? `${String(s.minLength)}–${String(s.maxLength)} tokens, depth ≤ ${String(s.maxDepth)}, ≤ ${String(s.maxArgs)} args` : undefined,
+  ].filter((v) => v !== undefined);
+  const lines = [
+    `dataset   ${info.name}  (${source.join(', ')})`,
+    `length    ${info.length} steps, ${input}`,
+    `classes   ${info.numClasses}${info.multiLabel ? ' (multi-label)' : ''}`,
+    `splits    train ${info.splits.train}, val ${info.splits.val}, test ${info.splits.test}`,
+    `balance   ${info.multiLabel ? 'positives' : 'examples'} per class`,
+  ];
+  const b = info.classBalance;
+  const pct = (n: number, total: number) => (total ? `${((100 * n) / total).toFixed(1)}%` : '-');
+  const totals = {
+    train: info.multiLabel ? b.train.reduce((a, c) => a + c, 0) : info.splits.train,
+    val: info.multiLabel ? b.val.reduce((a, c) => a + c, 0) : info.splits.val,
+    test: info.multiLabel ? b.test.reduce((a, c) => a + c, 0) : info.splits.test,
+  };
+  const cell = (n: number, total: number) => `${n} (${pct(n, total)})`.padStart(16);
+  lines.push(`  class ${'train'.padStart(16)}${'val'.padStart(16)}${'test'.padStart(16)}`);
+  for (let c = 0; c < Math.min(info.numClasses, MAX_ROWS); c++) {
+    lines.push(
+      `  ${String(c).padEnd(5)} ${cell(b.train[c], totals.train)}${cell(b.val[c], totals.val)}${cell(b.test[c], totals.test)}`,
+    );
+  }
+  if (info.numClasses > MAX_ROWS) lines.push(`  … ${info.numClasses - MAX_ROWS} more classes (see --json)`);
+  const nonzero = b.train.filter((n) => n > 0);
+  if (nonzero.length) {
+    const ratio = Math.max(...nonzero) / Math.min(...nonzero);
+    lines.push(`  largest / smallest class in train: ${ratio.toFixed(2)}×${nonzero.length < info.numClasses ? `; ${info.numClasses - nonzero.length} classes absent` : ''}`);
+  }
+  return lines.join('\n');
+}
