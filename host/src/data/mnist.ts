@@ -101,6 +101,9 @@ export async function loadMnist(args: {
   if (permuted) {
     if (options.permutation !== undefined) {
       permutation = checkPermutation(options.permutation, length);
+      // Keep the seed in the spec only while it still describes this permutation.
+      const seeded = options.permutationSeed !== undefined && new Rng(options.permutationSeed).permutation(length);
+      if (seeded && seeded.every((v, i) => v === permutation![i])) permutationSeed = options.permutationSeed;
     } else {
       permutationSeed = options.permutationSeed ?? 0;
       permutation = new Rng(permutationSeed).permutation(length);
