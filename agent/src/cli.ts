@@ -1,6 +1,9 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
+import { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
 import { deviceFacts } from './device.js';
 
 // The agent installs on boards with the fewest packages possible, so it parses its flags with
@@ -9,20 +12,63 @@ import { deviceFacts } from './device.js';
 const HELP = `s4op-agent ${PACKAGE_VERSION}: runs on the board, measures ONNX candidates for the S4oP host
 
 Usage:
-  s4op-agent info [--json]          print this board's device facts
+  s4op-agent --host ws://HOST:PORT --token T [--name N] [--tags a,b] [options]
+                                    connect to the host and measure the jobs it sends
+  s4op-agent info [--json]          print this board's device facts and runtimes
   s4op-agent --help | --version
 
 Options:
-  --json       print JSON
-  -h, --help   show this help
+  --host URL            host to dial (ws:// or wss://)
+  --token T             shared token (or set S4OP_TOKEN)
+  --name N              name of this agent (default: the hostname)
+  --tags a,b            tags the host can select agents by
+  --cache-dir D         model cache, agent id and undelivered results (default: ${defaultCacheDir()})
+  --cache-max-mb N      bound of the model cache (default 1024)
+  --ca FILE             PEM certificate of the host's CA (wss)
+  --insecure            accept any host certificate (wss; testing only)
+  --disable-runtime R   do not use onnxruntime-node or onnxruntime-web
+  --json                print JSON (info)
+  -h, --help            show this help
   -v, --version
 `;
+
+const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
+
+async function info(json: boolean): Promise<number> {
+  const [device, runtimes] = await Promise.all([deviceFacts(), probeRuntimes()]);
+  const facts = { version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION, device, runtimes };
+  if (json) {
+    process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
+    return 0;
+  }
+  const d = device;
+  process.stdout.write(
+    [
+      `s4op-agent ${facts.version} (protocol ${facts.protocol}) on ${d.hostname}`,
+      `cpu: ${d.cpu_model}, ${d.cores} cores, ${d.cpu_max_mhz ?? '?'} MHz max`,
+      `memory: ${d.memory_total_mb} MB, os: ${d.os} (${d.arch})`,
+      `temperature: ${d.temperature_c ?? 'not readable'}${d.temperature_c === null ? '' : ' °C'}`,
+      `board: ${d.board_model ?? 'not a known board'}`,
+      ...runtimes.map((r) => `runtime ${r.name}: ${r.available ? r.version : `unavailable (${r.reason})`}`),
+    ].join('\n') + '\n',
+  );
+  return 0;
+}
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
+      host: { type: 'string' },
+      token: { type: 'string' },
+      name: { type: 'string' },
+      tags: { type: 'string' },
+      'cache-dir': { type: 'string' },
+      'cache-max-mb': { type: 'string' },
+      ca: { type: 'string' },
+      insecure: { type: 'boolean', default: false },
+      'disable-runtime': { type: 'string', multiple: true },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
@@ -37,31 +83,73 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command] = positionals;
-  if (command === 'info') {
-    const facts = { version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION, device: await deviceFacts() };
-    if (values.json) process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
-    else {
-      const d = facts.device;
-      process.stdout.write(
-        [
-          `s4op-agent ${facts.version} (protocol ${facts.protocol}) on ${d.hostname}`,
-          `cpu: ${d.cpu_model}, ${d.cores} cores, ${d.cpu_max_mhz ?? '?'} MHz max`,
-          `memory: ${d.memory_total_mb} MB, os: ${d.os} (${d.arch})`,
-          `temperature: ${d.temperature_c ?? 'not readable'}${d.temperature_c === null ? '' : ' °C'}`,
-          `board: ${d.board_model ?? 'not a known board'}`,
-        ].join('\n') + '\n',
-      );
-    }
-    return 0;
+  if (command === 'info') return info(values.json);
+  if (command !== undefined) {
+    process.stderr.write(`s4op-agent: unknown command "${command}"\n\n${HELP}`);
+    return 2;
   }
-  process.stderr.write(
-    command ? `s4op-agent: unknown command "${command}"\n\n${HELP}` : HELP,
-  );
-  return 2;
+  if (!values.host) {
+    process.stderr.write(HELP);
+    return 2;
+  }
+  const bad = (msg: string) => {
+    throw new Error(msg);
+  };
+  let url: URL;
+  try {
+    url = new URL(values.host);
+  } catch {
+    return bad(`--host "${values.host}" is not a URL (expected ws://HOST:PORT or wss://HOST:PORT)`);
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') bad(`--host must start with ws:// or wss://, got ${url.protocol}//`);
+  const token = values.token ?? process.env.S4OP_TOKEN ?? '';
+  if (!token) bad('no token: pass --token T or set S4OP_TOKEN (the host refuses agents without it)');
+  const name = values.name ?? os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  if (!LABEL.test(name)) bad(`--name "${name}" must be 1–64 characters of A–Z a–z 0–9 . _ -`);
+  const tags = (values.tags ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  for (const t of tags) if (!LABEL.test(t)) bad(`tag "${t}" must be 1–64 characters of A–Z a–z 0–9 . _ -`);
+  const maxMb = Number(values['cache-max-mb'] ?? 1024);
+  if (!(Number.isFinite(maxMb) && maxMb > 0)) bad(`--cache-max-mb must be a positive number, got "${values['cache-max-mb']}"`);
+  for (const r of values['disable-runtime'] ?? []) {
+    if (r !== 'onnxruntime-node' && r !== 'onnxruntime-web') bad(`--disable-runtime takes onnxruntime-node or onnxruntime-web, got "${r}"`);
+  }
+  let ca: Buffer | undefined;
+  if (values.ca) {
+    try {
+      ca = readFileSync(values.ca);
+    } catch (err) {
+      bad(`--ca ${values.ca}: ${(err as Error).message}`);
+    }
+  }
+
+  const agent = new Agent({
+    url: url.toString(),
+    token,
+    name,
+    tags,
+    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    cacheMaxBytes: Math.round(maxMb * 2 ** 20),
+    ca,
+    insecure: values.insecure,
+    disable: values['disable-runtime'],
+  });
+  const stopped = new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      agent.log(`${sig}: stopping`);
+      agent.stop();
+      resolve(0);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await agent.start();
+  return Promise.race([stopped, agent.fatal.then(() => 3)]);
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
+  // Timers of a stopped link must not keep the process alive.
+  setTimeout(() => process.exit(), 200).unref();
 } catch (err) {
   process.stderr.write(`s4op-agent: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 2;

@@ -1,2 +1,13 @@
 export { deviceFacts, boardModel } from './device.js';
 export type { DeviceFacts } from './device.js';
+export { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
+export type { AgentOptions } from './agent.js';
+export { ModelCache } from './cache.js';
+export { AgentJobs } from './jobs.js';
+export { AgentLink } from './link.js';
+export { measure, probeRuntime, toMeasurement } from './measure.js';
+export { timeRuns } from './bench.js';
+export { synthesiseFeeds, synthesiseInput, resolveShape, InputError } from './inputs.js';
+export { thermalSnapshot, parseVcgencmd, zoneThrottle, wasThrottled } from './thermal.js';
+export { RUNTIMES, pickRuntime, runtimeByName } from './runtimes/registry.js';
+export type { Runtime, Session, LoadOptions, InputInfo, Feeds } from './runtimes/runtime.js';

@@ -74,6 +74,8 @@ export const MeasureSettings = z.strictObject({
   /** Values for named dynamic dimensions (e.g. {"batch": 4}); others get `default_dim`. */
   dims: z.record(z.string().min(1).max(128), z.number().int().min(1).max(1 << 20)).default({}),
   default_dim: z.number().int().min(1).max(1 << 20).default(1),
+  /** Whole shapes for named inputs, checked against the declared rank and fixed dimensions. */
+  shapes: z.record(z.string().min(1).max(256), z.array(z.number().int().min(0).max(1 << 20)).max(64)).default({}),
   confidence: z.number().gt(0).lt(1).default(0.95),
   timeout_ms: z.number().int().min(100).max(86_400_000).default(120_000),
 });
@@ -178,6 +180,7 @@ export const JOB_ERROR_CODES = [
   'runtime_crashed', // the measurement process died
   'runtime_unavailable',
   'hash_mismatch',
+  'bad_transfer', // model chunks broke the framing rules
   'timeout',
   'cancelled',
   'agent_error',

@@ -1,0 +1,191 @@
+/**
+ * The board agent: links to the host, announces itself (id, name, tags, runtimes, device facts), receives
+ * jobs and model bytes, and measures one job at a time.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  ChunkAssembler,
+  FramingError,
+  PACKAGE_VERSION,
+  PROTOCOL_VERSION,
+  RUNTIME_NAMES,
+  decodeChunk,
+  type HostMessage,
+  type RuntimeInfo,
+} from '@s4op/shared';
+import { ModelCache } from './cache.js';
+import { deviceFacts } from './device.js';
+import { AgentJobs } from './jobs.js';
+import { AgentLink } from './link.js';
+import { measure, probeRuntime, type OnChild } from './measure.js';
+
+export interface AgentOptions {
+  url: string;
+  token: string;
+  name: string;
+  tags: string[];
+  cacheDir: string;
+  cacheMaxBytes: number;
+  ca?: Buffer;
+  insecure?: boolean;
+  /** Skip probing these runtimes (e.g. on a board where one is known to misbehave). */
+  disable?: string[];
+  log?: (line: string) => void;
+  onChild?: OnChild;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export function defaultCacheDir(): string {
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 's4op-agent');
+}
+
+/** A stable id per cache folder, so a restarted agent is the same agent to the host. */
+async function agentId(dir: string): Promise<string> {
+  const file = path.join(dir, 'agent-id');
+  try {
+    const id = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9._:@-]{1,128}$/.test(id)) return id;
+  } catch {
+    // first start
+  }
+  const id = randomUUID();
+  await writeFile(file, `${id}\n`);
+  return id;
+}
+
+/** Probes each runtime in its own process: a native library that crashes takes only the probe down. */
+export async function probeRuntimes(disable: readonly string[] = []): Promise<RuntimeInfo[]> {
+  return Promise.all(
+    RUNTIME_NAMES.map(async (name): Promise<RuntimeInfo> => {
+      if (disable.includes(name)) return { name, version: null, available: false, reason: 'disabled by --disable-runtime' };
+      const r = await probeRuntime(name);
+      return r.ok ? { name, version: r.version, available: true } : { name, version: null, available: false, reason: r.reason.slice(0, 1000) };
+    }),
+  );
+}
+
+export class Agent {
+  private link!: AgentLink;
+  private jobs!: AgentJobs;
+  private cache!: ModelCache;
+  private runtimes: RuntimeInfo[] = [];
+  private transfers = new Map<string, ChunkAssembler>();
+  private id = '';
+  readonly log: (line: string) => void;
+  /** Resolves when the host refused this agent for good (wrong token, other protocol). */
+  readonly fatal: Promise<string>;
+  private onFatal!: (reason: string) => void;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.log = opts.log ?? ((l) => process.stderr.write(`${new Date().toISOString()} s4op-agent: ${l}\n`));
+    this.fatal = new Promise((resolve) => (this.onFatal = resolve));
+  }
+
+  get runtimeInfo(): readonly RuntimeInfo[] {
+    return this.runtimes;
+  }
+
+  async start(): Promise<void> {
+    await mkdir(this.opts.cacheDir, { recursive: true });
+    this.id = await agentId(this.opts.cacheDir);
+    this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
+    this.runtimes = await probeRuntimes(this.opts.disable);
+    for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
+    this.link = new AgentLink({
+      url: this.opts.url,
+      ca: this.opts.ca,
+      insecure: this.opts.insecure,
+      backoff: this.opts.backoff,
+      log: this.log,
+      hello: async () => ({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        token: this.opts.token,
+        agent_id: this.id,
+        name: this.opts.name,
+        tags: this.opts.tags,
+        agent_version: PACKAGE_VERSION,
+        runtimes: this.runtimes,
+        device: await deviceFacts(),
+      }),
+    });
+    this.jobs = await new AgentJobs({
+      cache: this.cache,
+      resultsDir: path.join(this.opts.cacheDir, 'results'),
+      runtimes: () => this.runtimes,
+      send: (m) => this.link.send(m),
+      measure,
+      log: this.log,
+      onChild: this.opts.onChild,
+    }).init();
+    this.link.on('ready', () => {
+      this.log(`connected to ${this.opts.url} as ${this.opts.name} (${this.id})`);
+      this.transfers.clear();
+      this.jobs.resume();
+    });
+    this.link.on('message', (m) => this.onMessage(m));
+    this.link.on('binary', (frame) => void this.onChunk(frame));
+    this.link.on('fatal', (reason) => {
+      this.log(reason);
+      this.onFatal(reason);
+    });
+    this.link.start();
+  }
+
+  stop(): void {
+    this.jobs?.stop();
+    this.link?.stop();
+  }
+
+  private onMessage(m: HostMessage): void {
+    switch (m.type) {
+      case 'job':
+        this.jobs.submit(m);
+        break;
+      case 'cancel':
+        if (!this.jobs.cancel(m.job_id)) this.link.sendError({ type: 'error', code: 'unknown_job', message: `no queued or running job "${m.job_id}" to cancel`, job_id: m.job_id });
+        break;
+      case 'ack':
+        void this.jobs.ack(m.job_id);
+        break;
+      case 'error':
+        this.log(`host reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
+        break;
+      case 'welcome':
+        break;
+    }
+  }
+
+  private async onChunk(frame: Buffer): Promise<void> {
+    let sha: string | undefined;
+    try {
+      const chunk = decodeChunk(frame);
+      sha = chunk.sha256;
+      if (!this.jobs.isWanted(sha)) {
+        this.link.sendError({ type: 'error', code: 'unknown_model', message: `model ${sha.slice(0, 12)}… was not asked for; chunk dropped`, sha256: sha });
+        return;
+      }
+      let asm = this.transfers.get(sha);
+      if (!asm) {
+        asm = new ChunkAssembler(sha, this.opts.cacheMaxBytes);
+        this.transfers.set(sha, asm);
+      }
+      const bytes = asm.push(chunk);
+      if (!bytes) return;
+      this.transfers.delete(sha);
+      await this.cache.put(sha, bytes, this.jobs.pinned());
+      this.link.send({ type: 'model_stored', sha256: sha });
+      this.jobs.modelArrived(sha);
+    } catch (err) {
+      if (sha) this.transfers.delete(sha);
+      const code = err instanceof FramingError ? err.code : 'unexpected';
+      const message = err instanceof Error ? err.message : String(err);
+      this.log(`model transfer failed: ${message}`);
+      this.link.sendError({ type: 'error', code, message, ...(sha ? { sha256: sha } : {}) });
+      if (sha) this.jobs.modelFailed(sha, { code: code === 'hash_mismatch' ? 'hash_mismatch' : 'bad_transfer', message });
+    }
+  }
+}

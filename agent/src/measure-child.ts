@@ -1,0 +1,175 @@
+/**
+ * The measurement process: one per job, forked by the agent, so memory figures start clean and a runtime
+ * that crashes takes only this process down. It speaks to its parent over Node's IPC channel:
+ *   parent → child  ChildRequest (probe a runtime, or measure models from files)
+ *   child → parent  ChildReply   (probe answer, figures, or a failure with a job error code)
+ */
+import { readFile } from 'node:fs/promises';
+import { sha256Hex, type JobError, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+import { timeRuns } from './bench.js';
+import { InputError, synthesiseFeeds } from './inputs.js';
+import { runtimeByName } from './runtimes/registry.js';
+import type { Feeds, LoadOptions, Session } from './runtimes/runtime.js';
+
+export type ChildRequest =
+  | { kind: 'probe'; runtime: RuntimeName }
+  | { kind: 'measure'; runtime: RuntimeName; models: { path: string; sha256: string }[]; settings: MeasureSettings };
+
+export interface ChildModelFigures {
+  sha256: string;
+  size_bytes: number;
+  inputs: { name: string; dtype: string; declared_shape: (number | string)[]; shape: number[] }[];
+  load_ms: number;
+  first_run_ms: number;
+  samples: number[];
+}
+
+export interface ChildFigures {
+  runtime: { name: RuntimeName; version: string; settings: Record<string, string | number | boolean> };
+  models: ChildModelFigures[];
+  ratios: number[] | null;
+  warmup: { runs: number; ms: number };
+  /** Bytes. */
+  rss: { baseline: number; after_load: number; after_first_run: number; peak: number };
+}
+
+export type ChildReply =
+  | { kind: 'probe'; ok: true; version: string }
+  | { kind: 'probe'; ok: false; reason: string }
+  | { kind: 'figures'; figures: ChildFigures }
+  | { kind: 'failed'; error: JobError };
+
+/** ONNX model y = Relu(x), x: float32[1] (65 bytes, IR 8, opset 13). */
+const PROBE_MODEL = Buffer.from('CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=', 'base64');
+
+class JobFailure extends Error {
+  constructor(readonly code: JobError['code'], message: string) {
+    super(message);
+  }
+}
+
+const text = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
+
+/** Peak resident set in bytes: the kernel's high-water mark where readable, else libuv's maxRSS. */
+async function peakRss(): Promise<number> {
+  try {
+    const status = await readFile('/proc/self/status', 'utf8');
+    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(status);
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.resourceUsage().maxRSS * 1024;
+}
+
+async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise<ChildFigures> {
+  const runtime = runtimeByName(req.runtime);
+  const avail = await runtime.available();
+  if (!avail.ok) throw new JobFailure('runtime_unavailable', `${req.runtime} cannot load here: ${avail.reason}`);
+  const options: LoadOptions = { threads: req.settings.threads, graph_optimization: req.settings.graph_optimization, arena: req.settings.arena };
+
+  const bytes: Uint8Array[] = [];
+  for (const m of req.models) {
+    const b = await readFile(m.path);
+    // Verified again right before use: the cache file could have been damaged since it was stored.
+    if (sha256Hex(b) !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
+    bytes.push(b);
+  }
+  global.gc?.();
+  const baseline = process.memoryUsage().rss;
+
+  const sessions: Session[] = [];
+  const loadMs: number[] = [];
+  for (let i = 0; i < bytes.length; i++) {
+    const t0 = performance.now();
+    try {
+      sessions.push(await runtime.load(bytes[i]!, options));
+    } catch (err) {
+      throw new JobFailure('bad_model', `${req.runtime} could not load model ${req.models[i]!.sha256.slice(0, 12)}… (${bytes[i]!.length} bytes): ${text(err)}`);
+    }
+    loadMs.push(performance.now() - t0);
+  }
+  const afterLoad = process.memoryUsage().rss;
+
+  const feeds: Feeds[] = [];
+  const inputs: ChildModelFigures['inputs'][] = [];
+  for (const s of sessions) {
+    try {
+      const f = synthesiseFeeds(s.inputs(), req.settings);
+      feeds.push(f);
+      inputs.push(s.inputs().map((i) => ({ name: i.name, dtype: i.dtype ?? 'non-tensor', declared_shape: i.shape, shape: f[i.name]!.dims })));
+    } catch (err) {
+      if (err instanceof InputError) throw new JobFailure('unsynthesisable_input', err.message);
+      throw err;
+    }
+  }
+
+  const firstMs: number[] = [];
+  for (let i = 0; i < sessions.length; i++) {
+    const t0 = performance.now();
+    try {
+      await sessions[i]!.run(feeds[i]!);
+    } catch (err) {
+      throw new JobFailure('run_failed', `first run of model ${req.models[i]!.sha256.slice(0, 12)}… failed: ${text(err)}`);
+    }
+    firstMs.push(performance.now() - t0);
+  }
+  const afterFirst = process.memoryUsage().rss;
+
+  let timed;
+  try {
+    timed = await timeRuns(sessions.map((s, i) => () => s.run(feeds[i]!)), req.settings);
+  } catch (err) {
+    throw new JobFailure('run_failed', `a timed run failed: ${text(err)}`);
+  }
+  const peak = Math.max(await peakRss(), afterFirst);
+  for (const s of sessions) await s.dispose();
+
+  return {
+    runtime: { name: runtime.name, version: avail.version, settings: runtime.describe(options) },
+    models: req.models.map((m, i) => ({
+      sha256: m.sha256,
+      size_bytes: bytes[i]!.length,
+      inputs: inputs[i]!,
+      load_ms: loadMs[i]!,
+      first_run_ms: firstMs[i]!,
+      samples: timed.samples[i]!,
+    })),
+    ratios: timed.ratios,
+    warmup: timed.warmup,
+    rss: { baseline, after_load: afterLoad, after_first_run: afterFirst, peak },
+  };
+}
+
+async function handle(req: ChildRequest): Promise<ChildReply> {
+  if (req.kind === 'probe') {
+    const a = await runtimeByName(req.runtime).available();
+    if (!a.ok) return { kind: 'probe', ok: false, reason: a.reason };
+    // Loading and running a one-node model proves the library really works on this CPU, not just that it imports.
+    try {
+      const runtime = runtimeByName(req.runtime);
+      const session = await runtime.load(PROBE_MODEL, { threads: 1, graph_optimization: 'all', arena: true });
+      await session.run({ x: { dtype: 'float32', data: new Float32Array([1]), dims: [1] } });
+      await session.dispose();
+    } catch (err) {
+      return { kind: 'probe', ok: false, reason: `loads but cannot run a model: ${text(err)}` };
+    }
+    return { kind: 'probe', ok: true, version: a.version };
+  }
+  try {
+    return { kind: 'figures', figures: await measure(req) };
+  } catch (err) {
+    if (err instanceof JobFailure) return { kind: 'failed', error: { code: err.code, message: err.message } };
+    return { kind: 'failed', error: { code: 'agent_error', message: text(err) } };
+  }
+}
+
+if (!process.send) {
+  process.stderr.write('measure-child: run by the agent over IPC, not by hand\n');
+  process.exit(2);
+}
+process.once('message', (req: ChildRequest) => {
+  void handle(req).then((reply) => {
+    process.send!(reply, () => process.exit(0));
+  });
+});

@@ -1,0 +1,125 @@
+/**
+ * Parent side of a measurement: forks a fresh measurement process per job, enforces the job's timeout and
+ * cancellation by killing it, reads the thermals around it, and turns its raw figures into the
+ * Measurement record of the protocol. A crashed child is an error result, never an agent crash.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { summarize, type JobError, type Measurement, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+import type { ChildFigures, ChildReply, ChildRequest } from './measure-child.js';
+import { thermalSnapshot, wasThrottled } from './thermal.js';
+
+const CHILD = fileURLToPath(new URL('./measure-child.js', import.meta.url));
+const MB = 2 ** 20;
+
+export type MeasureOutcome = { ok: true; measurement: Measurement } | { ok: false; error: JobError };
+
+/** Called with the child's pid once it runs (tests and logs use it). */
+export type OnChild = (child: ChildProcess) => void;
+
+function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
+  return new Promise((resolve) => {
+    const child = fork(CHILD, [], {
+      // --expose-gc lets the child settle its heap before the baseline RSS reading.
+      execArgv: ['--expose-gc'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    let stderr = '';
+    let reply: ChildReply | undefined;
+    let settled = false;
+    child.stderr?.on('data', (d: Buffer) => {
+      if (stderr.length < 4000) stderr += d.toString();
+    });
+    const finish = (r: ChildReply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      resolve(r);
+    };
+    const failed = (code: JobError['code'], message: string): ChildReply => ({ kind: 'failed', error: { code, message } });
+    const timer = setTimeout(() => finish(failed('timeout', `measurement exceeded the job's timeout of ${timeoutMs} ms and was stopped`)), timeoutMs);
+    const onAbort = () => finish(failed('cancelled', 'the job was cancelled'));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    child.on('message', (m: ChildReply) => {
+      reply = m;
+    });
+    child.on('error', (err) => finish(failed('runtime_crashed', `measurement process could not start: ${err.message}`)));
+    child.on('exit', (code, sig) => {
+      if (reply) return finish(reply);
+      const why = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+      const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+      finish(failed('runtime_crashed', `measurement process ${why} before reporting${tail ? `: ${tail}` : ''}`));
+    });
+    onChild?.(child);
+    child.send(req);
+  });
+}
+
+/** Asks a fresh process whether `runtime` loads and runs a tiny model here. */
+export async function probeRuntime(runtime: RuntimeName, timeoutMs = 60_000): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+  const r = await runChild({ kind: 'probe', runtime }, timeoutMs);
+  if (r.kind === 'probe') return r.ok ? { ok: true, version: r.version } : { ok: false, reason: r.reason };
+  return { ok: false, reason: r.kind === 'failed' ? r.error.message : 'unexpected reply' };
+}
+
+export function toMeasurement(f: ChildFigures, settings: MeasureSettings, extra: Pick<Measurement, 'thermal' | 'started_at' | 'duration_ms'>): Measurement {
+  const conf = settings.confidence;
+  return {
+    runtime: f.runtime,
+    settings,
+    mode: f.models.length === 2 ? 'ab' : 'single',
+    models: f.models.map((m) => ({
+      sha256: m.sha256,
+      size_bytes: m.size_bytes,
+      inputs: m.inputs,
+      load_ms: m.load_ms,
+      first_run_ms: m.first_run_ms,
+      latency_ms: summarize(m.samples, conf),
+    })),
+    ratio: f.ratios ? summarize(f.ratios, conf) : null,
+    warmup: f.warmup,
+    memory_mb: {
+      baseline_rss: f.rss.baseline / MB,
+      after_load_rss: f.rss.after_load / MB,
+      after_first_run_rss: f.rss.after_first_run / MB,
+      peak_rss: f.rss.peak / MB,
+      load_added: (f.rss.after_load - f.rss.baseline) / MB,
+      first_run_added: (f.rss.after_first_run - f.rss.after_load) / MB,
+    },
+    ...extra,
+  };
+}
+
+export interface MeasureRequest {
+  runtime: RuntimeName;
+  models: { path: string; sha256: string }[];
+  settings: MeasureSettings;
+  signal?: AbortSignal;
+  onChild?: OnChild;
+}
+
+export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
+  const started = new Date();
+  const before = await thermalSnapshot();
+  const reply = await runChild(
+    { kind: 'measure', runtime: req.runtime, models: req.models, settings: req.settings },
+    req.settings.timeout_ms,
+    req.signal,
+    req.onChild,
+  );
+  if (reply.kind === 'failed') return { ok: false, error: reply.error };
+  if (reply.kind !== 'figures') return { ok: false, error: { code: 'agent_error', message: 'measurement process gave an unexpected reply' } };
+  const after = await thermalSnapshot();
+  return {
+    ok: true,
+    measurement: toMeasurement(reply.figures, req.settings, {
+      thermal: { before, after, throttled: wasThrottled(before, after) },
+      started_at: started.toISOString(),
+      duration_ms: Date.now() - started.getTime(),
+    }),
+  };
+}
