@@ -1,0 +1,115 @@
+/**
+ * Speed of the S4D core ops (one layer): s4dKernel and ssmConv, forward and forward+backward, on the
+ * wasm backend (or S4OP_BACKEND). Prints medians over repeats and writes results/ssm-core.json.
+ *
+ *   npx tsx scripts/bench/ssm-core.ts [--repeats 9] [--H 128] [--N 64] [--L 784] [--B 16]
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../host/src/backend.js';
+import { ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
+import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
+import { initS4D } from '../../host/src/ssm/s4d.js';
+import { Rng } from '../../host/src/util/random.js';
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
+  return v;
+}
+
+const repeats = arg('repeats', 9);
+const H = arg('H', 128);
+const N = arg('N', 64);
+const L = arg('L', 784);
+const B = arg('B', 16);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median wall time (ms) of fn over `repeats` runs after 2 warm-up runs. */
+function time(fn: () => void): { median_ms: number; min_ms: number } {
+  fn();
+  fn();
+  const xs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    fn();
+    xs.push(performance.now() - t0);
+  }
+  return { median_ms: +median(xs).toFixed(2), min_ms: +Math.min(...xs).toFixed(2) };
+}
+
+const choice = await initBackend(process.env.S4OP_BACKEND ?? 'wasm');
+const M = N / 2;
+const p = initS4D(H, N, { seed: 1 });
+const params = {
+  logDt: tf.tensor1d(p.logDt),
+  logAReal: tf.tensor2d(p.logAReal, [H, M]),
+  aImag: tf.tensor2d(p.aImag, [H, M]),
+  cRe: tf.tensor2d(p.cRe, [H, M]),
+  cIm: tf.tensor2d(p.cIm, [H, M]),
+};
+const active = Int32Array.from({ length: H }, (_, h) => h);
+const rng = new Rng(2);
+const uData = Float32Array.from({ length: B * L * H }, () => rng.normal());
+const u = tf.tensor3d(uData, [B, L, H]);
+const d = tf.tensor1d(Float32Array.from({ length: H }, () => rng.normal()));
+const k = tf.tidy(() => s4dKernel(params, L, active));
+const kData = k.dataSync() as Float32Array;
+const dData = d.dataSync() as Float32Array;
+const wK = tf.randomNormal([H, L]);
+const wY = tf.randomNormal([B, L, H]);
+
+const results = {
+  kernel_forward: time(() => tf.tidy(() => s4dKernel(params, L, active).dataSync())),
+  kernel_forward_backward: time(() =>
+    tf.tidy(() => {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor, f: tf.Tensor) =>
+        tf.sum(tf.mul(s4dKernel({ logDt: a as tf.Tensor1D, logAReal: b as tf.Tensor2D, aImag: c as tf.Tensor2D, cRe: e as tf.Tensor2D, cIm: f as tf.Tensor2D }, L, active), wK)),
+      )([params.logDt, params.logAReal, params.aImag, params.cRe, params.cIm]);
+      g.forEach((t) => t.dataSync());
+    }),
+  ),
+  conv_forward: time(() => tf.tidy(() => ssmConv(u, k, d, active).dataSync())),
+  conv_forward_backward: time(() =>
+    tf.tidy(() => {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(ssmConv(a as tf.Tensor3D, b as tf.Tensor2D, c as tf.Tensor1D, active), wY)),
+      )([u, k, d]);
+      g.forEach((t) => t.dataSync());
+    }),
+  ),
+  // The JS core alone (no tensor copies), to see what the tfjs wrapping costs.
+  conv_core_forward_backward: time(() => {
+    const y = new Float32Array(uData.length);
+    const saved = ssmConvForward(uData, kData, dData, active, { B, L, H }, y);
+    ssmConvBackward(saved, uData, new Float32Array(uData.length));
+  }),
+};
+
+const report = {
+  bench: 'ssm-core',
+  date: new Date().toISOString(),
+  backend: choice.name,
+  node: process.version,
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  shape: { H, N, L, B, fft_size: 2 ** Math.ceil(Math.log2(2 * L)) },
+  repeats,
+  results,
+};
+for (const [name, r] of Object.entries(results)) {
+  console.log(`${name.padEnd(28)} median ${r.median_ms.toFixed(1).padStart(8)} ms   min ${r.min_ms.toFixed(1).padStart(8)} ms`);
+}
+const dir = fileURLToPath(new URL('./results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+writeFileSync(`${dir}ssm-core.json`, `${JSON.stringify(report, null, 2)}\n`);
+console.log(`backend ${choice.name}, H=${H} N=${N} L=${L} B=${B}; wrote scripts/bench/results/ssm-core.json`);
