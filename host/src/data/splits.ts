@@ -9,18 +9,19 @@ export interface SplitSizes {
   test: number;
 }
 
-/** Requested sizes over defaults; the three must fit in `total` examples of `what`. */
+/**
+ * Requested sizes over defaults; the three must fit in `total` examples of `what`. Without a requested train
+ * size, train shrinks to what val and test leave over (so asking only for a bigger val split just works).
+ */
 export function resolveSplitSizes(
   total: number,
   requested: Partial<SplitSizes> | undefined,
   defaults: SplitSizes,
   what: string,
 ): SplitSizes {
-  const sizes = {
-    train: requested?.train ?? defaults.train,
-    val: requested?.val ?? defaults.val,
-    test: requested?.test ?? defaults.test,
-  };
+  const val = requested?.val ?? defaults.val;
+  const test = requested?.test ?? defaults.test;
+  const sizes = { train: requested?.train ?? Math.min(defaults.train, total - val - test), val, test };
   const sum = sizes.train + sizes.val + sizes.test;
   if (sum > total) {
     throw new DataError(
