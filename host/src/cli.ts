@@ -4,9 +4,11 @@ import { PACKAGE_VERSION } from '@s4op/shared';
 import { UserError } from './cli-util.js';
 import * as info from './commands/info.js';
 import * as data from './commands/data.js';
+import * as train from './commands/train.js';
+import * as importCmd from './commands/import.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data];
+const COMMANDS = [info, data, train, importCmd];
 
 function buildProgram(): Command {
   const program = new Command()

@@ -1,0 +1,95 @@
+import * as tf from '@tensorflow/tfjs';
+
+/** Building blocks around the SSM: all composed from tfjs ops that have gradients on wasm and cpu. */
+
+const SQRT1_2 = Math.SQRT1_2;
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)) (PyTorch's default, and ONNX's Gelu). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
+}
+
+/** GLU over the last axis: first half is the value, second half the gate (PyTorch's GLU order). */
+export function glu(x: tf.Tensor): tf.Tensor {
+  const [a, b] = tf.split(x, 2, -1);
+  return tf.mul(a!, tf.sigmoid(b!));
+}
+
+/**
+ * a [M, K] @ w [K, N] whose gradients use explicit transposes: tfjs-wasm runs matMul with transpose flags
+ * on a slow non-XNNPACK path (about 10× slower here), while a transpose plus a plain matMul is fast.
+ */
+const matMulFastGrad = tf.customGrad((a, w, save) => {
+  // The inputs must be saved through `save`: tensors captured in the closure may be disposed by then.
+  (save as tf.GradSaveFunc)([a as tf.Tensor, w as tf.Tensor]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, w as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [a2, w2] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(w2)), tf.matMul(tf.transpose(a2), dy as tf.Tensor2D)];
+    },
+  };
+}) as (a: tf.Tensor2D, w: tf.Tensor2D) => tf.Tensor2D;
+
+/** x [..., in] @ w [in, out] + b [out]. */
+export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor {
+  const shape = x.shape;
+  const flat = tf.reshape(x, [-1, shape[shape.length - 1]!]) as tf.Tensor2D;
+  let y: tf.Tensor = matMulFastGrad(flat, w);
+  if (b) y = tf.add(y, b);
+  return tf.reshape(y, [...shape.slice(0, -1), w.shape[1]]);
+}
+
+export const LAYER_NORM_EPS = 1e-5;
+
+/** LayerNorm over the channel axis (last). */
+export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
+  return tf.add(tf.mul(xhat, weight), bias);
+}
+
+export interface BatchNormState {
+  runningMean: tf.Variable;
+  runningVar: tf.Variable;
+  momentum: number;
+}
+
+/** BatchNorm per channel over batch and time; running statistics updated in training (PyTorch semantics). */
+export function batchNorm(
+  x: tf.Tensor3D,
+  weight: tf.Tensor1D,
+  bias: tf.Tensor1D,
+  state: BatchNormState,
+  training: boolean,
+): tf.Tensor {
+  let mean: tf.Tensor;
+  let variance: tf.Tensor;
+  if (training) {
+    const m = tf.moments(x, [0, 1]);
+    mean = m.mean;
+    variance = m.variance;
+    const n = x.shape[0] * x.shape[1];
+    const unbiased = tf.mul(variance, n / Math.max(1, n - 1));
+    // The running statistics are not on the loss path, so no gradient flows into them.
+    const k = state.momentum;
+    state.runningMean.assign(tf.add(tf.mul(state.runningMean, 1 - k), tf.mul(mean, k)));
+    state.runningVar.assign(tf.add(tf.mul(state.runningVar, 1 - k), tf.mul(unbiased, k)));
+  } else {
+    mean = state.runningMean;
+    variance = state.runningVar;
+  }
+  const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
+  return tf.add(tf.mul(xhat, weight), bias);
+}
+
+/**
+ * Channel-wise dropout on [B, L, H]: a whole channel of one example is dropped at once (the S4 code's
+ * DropoutNd), scaled by 1/(1−p) to keep the expectation.
+ */
+export function channelDropout(x: tf.Tensor3D, p: number, seed: number): tf.Tensor3D {
+  if (p <= 0) return x;
+  const [B, , H] = x.shape;
+  const keep = tf.cast(tf.greaterEqual(tf.randomUniform([B, 1, H], 0, 1, 'float32', seed), p), 'float32');
+  return tf.mul(x, tf.div(keep, 1 - p));
+}

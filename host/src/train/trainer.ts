@@ -1,0 +1,199 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Dataset, Split } from '../data/dataset.js';
+import type { SequenceModel } from '../model/model.js';
+import { Rng } from '../util/random.js';
+import { Progress } from '../util/progress.js';
+import { AdamW, clipByGlobalNorm } from './optimizer.js';
+import { EarlyStopping, warmupCosine } from './schedule.js';
+
+export interface TrainOptions {
+  epochs: number;
+  batchSize: number;
+  /** Base learning rate of the non-SSM parameters. */
+  lr: number;
+  /** Learning rate of the SSM parameters (≤ 1e-3 as the S4 papers advise); their weight decay is 0. */
+  lrSsm: number;
+  weightDecay: number;
+  /** Warm-up length as a fraction of all steps. */
+  warmupFraction: number;
+  /** Global gradient-norm clip (0 = off). */
+  clip: number;
+  /** Epochs without validation improvement before stopping (0 = never stop early). */
+  patience: number;
+  seed: number;
+  /** Stop after this many optimizer steps in total (for benchmarks and quick runs). */
+  maxSteps?: number;
+  quiet?: boolean;
+  label?: string;
+}
+
+export const DEFAULT_TRAIN: TrainOptions = {
+  epochs: 10,
+  batchSize: 32,
+  lr: 4e-3,
+  lrSsm: 1e-3,
+  weightDecay: 0.01,
+  warmupFraction: 0.05,
+  clip: 1,
+  patience: 3,
+  seed: 0,
+};
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number;
+  valMetric: number;
+  seconds: number;
+  samplesPerSec: number;
+}
+
+export interface TrainRecord {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  bestValMetric: number;
+  steps: number;
+  seconds: number;
+  stoppedEarly: boolean;
+  options: TrainOptions;
+}
+
+export interface EvalResult {
+  loss: number;
+  /** Accuracy (single-label) or per-label accuracy at threshold 0.5 (multi-label). */
+  metric: number;
+  count: number;
+}
+
+/** Loss and metric of `model` on a split, in inference mode. */
+export function evaluate(model: SequenceModel, split: Split, batchSize = 64): EvalResult {
+  let lossSum = 0;
+  let correct = 0;
+  let units = 0;
+  let count = 0;
+  for (const batch of split.batches(batchSize)) {
+    const [loss, hits] = tf.tidy(() => {
+      const logits = model.forward(batch.x, { training: false });
+      const l = model.loss(logits, batch.y).dataSync()[0]!;
+      let h: number;
+      if (model.config.multiLabel) {
+        const pred = tf.greater(logits, 0);
+        h = tf.sum(tf.cast(tf.equal(pred, tf.greater(batch.y, 0.5)), 'float32')).dataSync()[0]!;
+      } else {
+        h = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(batch.y, 'int32')), 'float32')).dataSync()[0]!;
+      }
+      return [l, h];
+    });
+    lossSum += loss * batch.size;
+    correct += hits;
+    units += model.config.multiLabel ? batch.size * model.config.numClasses : batch.size;
+    count += batch.size;
+    batch.x.dispose();
+    batch.y.dispose();
+  }
+  return { loss: count ? lossSum / count : NaN, metric: units ? correct / units : NaN, count };
+}
+
+/** One optimizer step on a batch; returns the loss. */
+export function trainStep(
+  model: SequenceModel,
+  optimizer: AdamW,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  opts: { lrScale: number; clip: number; seed: number },
+): number {
+  const params = model.params.trainable();
+  const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
+  const { value, grads } = tf.variableGrads(
+    () => model.loss(model.forward(x, { training: true, seed: opts.seed }), y),
+    params.map((p) => p.variable),
+  );
+  const named = new Map<string, tf.Tensor>();
+  for (const [varName, g] of Object.entries(grads)) named.set(byVar.get(varName)!, g);
+  if (opts.clip > 0) clipByGlobalNorm(named, opts.clip);
+  optimizer.apply(named, opts.lrScale);
+  for (const g of named.values()) g.dispose();
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  return loss;
+}
+
+/**
+ * Trains with AdamW (SSM parameters in their own group), warm-up + cosine schedule, gradient clipping
+ * and early stopping on the validation metric; restores the best epoch's weights at the end.
+ */
+export function train(model: SequenceModel, data: Dataset, options: Partial<TrainOptions> = {}): TrainRecord {
+  const opts: TrainOptions = { ...DEFAULT_TRAIN, ...options };
+  const optimizer = new AdamW(model.params.trainable(), {
+    groups: {
+      default: { lr: opts.lr, weightDecay: opts.weightDecay },
+      ssm: { lr: opts.lrSsm, weightDecay: 0 },
+    },
+  });
+  const stepsPerEpoch = Math.ceil(data.train.size / opts.batchSize);
+  const totalSteps = Math.min(opts.maxSteps ?? Infinity, stepsPerEpoch * opts.epochs);
+  const warmup = Math.round(opts.warmupFraction * totalSteps);
+  const stopper = new EarlyStopping(opts.patience);
+  const rng = new Rng(opts.seed);
+  const epochs: EpochRecord[] = [];
+  let best: Map<string, { shape: number[]; values: Float32Array }> | undefined;
+  let step = 0;
+  let stoppedEarly = false;
+  const t0 = performance.now();
+  for (let epoch = 0; epoch < opts.epochs && step < totalSteps; epoch++) {
+    const te = performance.now();
+    const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, { quiet: opts.quiet });
+    let lossSum = 0;
+    let seen = 0;
+    let b = 0;
+    for (const batch of data.train.batches(opts.batchSize, { seed: rng.fork() })) {
+      if (step >= totalSteps) {
+        batch.x.dispose();
+        batch.y.dispose();
+        continue;
+      }
+      const loss = trainStep(model, optimizer, batch.x, batch.y, {
+        lrScale: warmupCosine(step, totalSteps, warmup),
+        clip: opts.clip,
+        seed: rng.fork(),
+      });
+      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}`);
+      lossSum += loss * batch.size;
+      seen += batch.size;
+      step += 1;
+      b += 1;
+      batch.x.dispose();
+      batch.y.dispose();
+      const rate = seen / ((performance.now() - te) / 1000);
+      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} ${rate.toFixed(1)} samples/s`);
+    }
+    const val = evaluate(model, data.val, Math.max(opts.batchSize, 64));
+    const seconds = (performance.now() - te) / 1000;
+    const record: EpochRecord = {
+      epoch,
+      trainLoss: seen ? lossSum / seen : NaN,
+      valLoss: val.loss,
+      valMetric: val.metric,
+      seconds,
+      samplesPerSec: seen / seconds,
+    };
+    epochs.push(record);
+    bar.done(`loss ${record.trainLoss.toFixed(4)} val ${val.metric.toFixed(4)}`);
+    if (stopper.update(epoch, val.metric)) best = model.params.snapshot();
+    if (stopper.shouldStop) {
+      stoppedEarly = true;
+      break;
+    }
+  }
+  if (best) for (const [name, { shape, values }] of best) model.params.set(name, values, shape);
+  optimizer.dispose();
+  return {
+    epochs,
+    bestEpoch: stopper.bestEpoch,
+    bestValMetric: stopper.best,
+    steps: step,
+    seconds: (performance.now() - t0) / 1000,
+    stoppedEarly,
+    options: opts,
+  };
+}
