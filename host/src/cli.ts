@@ -6,9 +6,11 @@ import * as info from './commands/info.js';
 import * as data from './commands/data.js';
 import * as train from './commands/train.js';
 import * as importCmd from './commands/import.js';
+import * as serve from './commands/serve.js';
+import * as bench from './commands/bench.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data, train, importCmd];
+const COMMANDS = [info, data, train, importCmd, serve, bench];
 
 function buildProgram(): Command {
   const program = new Command()

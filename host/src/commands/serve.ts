@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { UserError, log } from '../cli-util.js';
+import { startFleet } from '../fleet/fleet.js';
+
+export interface ServeOptions {
+  port: string;
+  bind: string;
+  token?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  heartbeatMs: string;
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new UserError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in 0–65535, got "${value}"`);
+  return port;
+}
+
+export function register(program: Command): void {
+  program
+    .command('serve')
+    .description('listen for board agents (WebSocket) and serve measurement jobs to them')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', '7480')
+    .option('--bind <address>', 'interface to listen on', '127.0.0.1')
+    .option('--token <t>', 'shared token agents must present (or set S4OP_TOKEN)')
+    .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--heartbeat-ms <n>', 'ping interval; a peer silent for 2.5 of them is dropped', '2000')
+    .action(async (opts: ServeOptions) => {
+      const token = opts.token ?? process.env.S4OP_TOKEN;
+      if (!token) throw new UserError('no token: pass --token T or set S4OP_TOKEN (agents must present the same one)');
+      if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UserError('--tls-cert and --tls-key go together');
+      const heartbeatMs = Number(opts.heartbeatMs);
+      if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) throw new UserError(`--heartbeat-ms must be an integer ≥ 100, got "${opts.heartbeatMs}"`);
+      const tls = opts.tlsCert ? { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey!, '--tls-key') } : undefined;
+      let fleet;
+      try {
+        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs });
+      } catch (err) {
+        throw new UserError(`cannot listen on ${opts.bind}:${opts.port}: ${(err as Error).message}`);
+      }
+      // One machine-readable line on stdout: the URL agents dial (tests read the port from it with --port 0).
+      process.stdout.write(`listening on ${fleet.server.url}\n`);
+      log(`s4op serve: agents connect with: s4op-agent --host ${fleet.server.url} --token <token> --name <name>`);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          log(`s4op serve: ${sig}, stopping`);
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+      await fleet.stop();
+    });
+}

@@ -1,0 +1,18 @@
+/** A fleet server with its job manager and HTTP API wired together: what `s4op serve` and `s4op bench` start. */
+import { fleetApi } from './api.js';
+import { JobManager } from './jobs.js';
+import { FleetServer, type FleetServerOptions } from './server.js';
+
+export interface Fleet {
+  server: FleetServer;
+  jobs: JobManager;
+  stop(): Promise<void>;
+}
+
+export async function startFleet(opts: Omit<FleetServerOptions, 'http'>): Promise<Fleet> {
+  let jobs: JobManager | undefined;
+  const server: FleetServer = new FleetServer({ ...opts, http: fleetApi((): FleetServer => server, () => jobs!, opts.token) });
+  jobs = new JobManager(server);
+  await server.start();
+  return { server, jobs, stop: () => server.stop() };
+}

@@ -1,0 +1,11 @@
+export { FleetServer, AgentConnection } from './server.js';
+export type { FleetServerOptions, FleetEvents } from './server.js';
+export { JobManager, JobFailed } from './jobs.js';
+export type { JobRequest, JobOutcome, JobTarget } from './jobs.js';
+export { MemoryAgentRegistry } from './registry.js';
+export type { AgentRecord, AgentRegistry } from './registry.js';
+export { HostModels } from './models.js';
+export { fleetApi } from './api.js';
+export { startFleet, type Fleet } from './fleet.js';
+export { spawnLocalAgent, localAgentCli } from './local-agent.js';
+export { formatMeasurement } from './format.js';

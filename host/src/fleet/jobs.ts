@@ -1,0 +1,182 @@
+/**
+ * Jobs on the host: pick an agent (by name or tag), register the models, send the job, and wait for its
+ * result. Job ids are idempotent (the same id is never measured twice); pending jobs are re-sent when
+ * their agent reconnects; every result is acknowledged so the agent can drop it; a job whose agent went
+ * quiet fails after its timeout with an error that says so.
+ */
+import { randomUUID } from 'node:crypto';
+import { resolveSettings, type JobError, type Measurement, type MeasureSettings, type ModelRef } from '@s4op/shared';
+import type { AgentConnection, FleetServer } from './server.js';
+
+export interface JobTarget {
+  /** Agent name or id. */
+  agent?: string;
+  /** Any connected agent carrying this tag (the least busy one). */
+  tag?: string;
+}
+
+export interface JobRequest {
+  target: JobTarget;
+  /** One model, or two for an A/B comparison (A first). */
+  models: { bytes: Uint8Array; name?: string }[];
+  settings?: unknown;
+  job_id?: string;
+  /** How long to wait for a matching agent to connect (default 10 s). */
+  waitForAgentMs?: number;
+  /** Extra time beyond settings.timeout_ms for model transfer and the agent's queue (default 60 s). */
+  graceMs?: number;
+}
+
+export interface JobOutcome {
+  job_id: string;
+  agent: { id: string; name: string };
+  measurement: Measurement;
+}
+
+export class JobFailed extends Error {
+  override name = 'JobFailed';
+  constructor(
+    readonly code: JobError['code'] | 'no_agent' | 'duplicate_job',
+    message: string,
+    readonly job_id?: string,
+  ) {
+    super(message);
+  }
+}
+
+interface Pending {
+  job_id: string;
+  agentId: string;
+  agentName: string;
+  mode: 'single' | 'ab';
+  models: ModelRef[];
+  settings: MeasureSettings;
+  state: string;
+  resolve: (o: JobOutcome) => void;
+  reject: (e: JobFailed) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class JobManager {
+  private readonly pending = new Map<string, Pending>();
+  private readonly done = new Map<string, JobOutcome>();
+
+  constructor(private readonly server: FleetServer) {
+    server.on('agent_up', (agent) => {
+      // Re-send what this agent still owes us: the agent answers repeated ids with status or result.
+      for (const p of this.pending.values()) if (p.agentId === agent.id) this.sendJob(agent, p);
+    });
+    server.on('message', (agent, m) => {
+      if (m.type === 'result') {
+        agent.send({ type: 'ack', job_id: m.job_id });
+        const p = this.pending.get(m.job_id);
+        if (!p) return;
+        this.pending.delete(m.job_id);
+        clearTimeout(p.timer);
+        if (m.measurement) {
+          const outcome = { job_id: m.job_id, agent: { id: agent.id, name: agent.name }, measurement: m.measurement };
+          this.done.set(m.job_id, outcome);
+          p.resolve(outcome);
+        } else {
+          p.reject(new JobFailed(m.error!.code, `job ${m.job_id} on ${agent.name}: ${m.error!.message}`, m.job_id));
+        }
+      } else if (m.type === 'job_status') {
+        const p = this.pending.get(m.job_id);
+        if (p) p.state = m.state;
+      } else if (m.type === 'error' && m.job_id) {
+        const p = this.pending.get(m.job_id);
+        if (p && m.code === 'unknown_job') this.fail(p, 'cancelled', `job ${p.job_id} is not known to ${p.agentName}`);
+      }
+    });
+  }
+
+  /** Jobs in flight: id, agent, last reported state. */
+  list(): { job_id: string; agent: string; state: string }[] {
+    return [...this.pending.values()].map((p) => ({ job_id: p.job_id, agent: p.agentName, state: p.state }));
+  }
+
+  private pick(target: JobTarget): AgentConnection | undefined {
+    const agents = this.server.agents();
+    if (target.agent) return agents.find((a) => a.name === target.agent || a.id === target.agent);
+    const tagged = agents.filter((a) => !target.tag || a.tags.includes(target.tag));
+    const load = (a: AgentConnection) => [...this.pending.values()].filter((p) => p.agentId === a.id).length;
+    return tagged.sort((a, b) => load(a) - load(b))[0];
+  }
+
+  private async waitForAgent(target: JobTarget, ms: number): Promise<AgentConnection> {
+    const found = this.pick(target);
+    if (found) return found;
+    return new Promise((resolve, reject) => {
+      const onUp = () => {
+        const a = this.pick(target);
+        if (a) {
+          clearTimeout(timer);
+          this.server.off('agent_up', onUp);
+          resolve(a);
+        }
+      };
+      const timer = setTimeout(() => {
+        this.server.off('agent_up', onUp);
+        const want = target.agent ? `named "${target.agent}"` : target.tag ? `tagged "${target.tag}"` : 'at all';
+        const have = this.server.agents().map((a) => `${a.name}[${a.tags.join(',')}]`).join(', ') || 'none';
+        reject(new JobFailed('no_agent', `no agent ${want} connected within ${ms} ms (connected: ${have})`));
+      }, ms);
+      this.server.on('agent_up', onUp);
+    });
+  }
+
+  private sendJob(agent: AgentConnection, p: Pending): void {
+    agent.send({ type: 'job', job_id: p.job_id, mode: p.mode, models: p.models, settings: p.settings });
+  }
+
+  private fail(p: Pending, code: JobFailed['code'], message: string): void {
+    if (!this.pending.delete(p.job_id)) return;
+    clearTimeout(p.timer);
+    p.reject(new JobFailed(code, message, p.job_id));
+  }
+
+  /** Sends one measurement job and resolves with its figures; rejects with JobFailed naming the problem. */
+  async submit(req: JobRequest): Promise<JobOutcome> {
+    if (req.models.length < 1 || req.models.length > 2) throw new JobFailed('agent_error', `a job takes one model (or two for A/B), got ${req.models.length}`);
+    let settings: MeasureSettings;
+    try {
+      settings = resolveSettings(req.settings);
+    } catch (err) {
+      throw new JobFailed('agent_error', (err as Error).message);
+    }
+    const job_id = req.job_id ?? randomUUID();
+    const earlier = this.done.get(job_id);
+    if (earlier) return earlier;
+    if (this.pending.has(job_id)) throw new JobFailed('duplicate_job', `job ${job_id} is already in flight`, job_id);
+    const agent = await this.waitForAgent(req.target, req.waitForAgentMs ?? 10_000);
+    const models = req.models.map((m) => this.server.models.add(m.bytes, m.name));
+    const limit = settings.timeout_ms + (req.graceMs ?? 60_000);
+    return new Promise<JobOutcome>((resolve, reject) => {
+      const p: Pending = {
+        job_id,
+        agentId: agent.id,
+        agentName: agent.name,
+        mode: models.length === 2 ? 'ab' : 'single',
+        models,
+        settings,
+        state: 'sent',
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.fail(p, 'timeout', `job ${job_id} on ${agent.name} got no result within ${limit} ms (last state: ${p.state}); cancelled`);
+          this.server.agent(p.agentId)?.send({ type: 'cancel', job_id });
+        }, limit),
+      };
+      this.pending.set(job_id, p);
+      this.sendJob(agent, p);
+    });
+  }
+
+  /** Asks the agent to stop a job; the pending promise rejects with `cancelled` when the agent confirms. */
+  cancel(job_id: string): boolean {
+    const p = this.pending.get(job_id);
+    if (!p) return false;
+    this.server.agent(p.agentId)?.send({ type: 'cancel', job_id });
+    return true;
+  }
+}
