@@ -10,9 +10,9 @@ export interface Fleet {
 }
 
 export async function startFleet(opts: Omit<FleetServerOptions, 'http'>): Promise<Fleet> {
-  let jobs: JobManager | undefined;
-  const server: FleetServer = new FleetServer({ ...opts, http: fleetApi((): FleetServer => server, () => jobs!, opts.token) });
-  jobs = new JobManager(server);
+  // The API reads both lazily: they exist by the time the first request arrives.
+  const server: FleetServer = new FleetServer({ ...opts, http: fleetApi((): FleetServer => server, (): JobManager => jobs, opts.token) });
+  const jobs: JobManager = new JobManager(server);
   await server.start();
   return { server, jobs, stop: () => server.stop() };
 }
