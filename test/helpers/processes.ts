@@ -46,3 +46,76 @@ export function killAll(): void {
 }
 
 process.on('exit', killAll);
+
+/** A long-running CLI process (server or agent) whose output lines can be awaited. */
+export interface LiveProcess {
+  child: ChildProcess;
+  /** stdout and stderr lines so far, in arrival order. */
+  lines: string[];
+  /** Resolves with the first line (past or future) matching `pattern`; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or signal name) once the process ends. */
+  exited: Promise<number | string>;
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+export function startCli(cli: string, args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): LiveProcess {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (l: string) => void }[] = [];
+  const onData = (d: Buffer) => {
+    for (const line of d.toString().split('\n')) {
+      if (!line) continue;
+      lines.push(line);
+      for (const w of [...waiters]) {
+        if (w.pattern.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, sig) => {
+      live.delete(child);
+      resolve(code ?? sig ?? -1);
+    }),
+  );
+  return {
+    child,
+    lines,
+    exited,
+    waitFor(pattern, timeoutMs = 20_000) {
+      const seen = lines.find((l) => pattern.test(l));
+      if (seen) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const w = { pattern, resolve: (l: string) => (clearTimeout(timer), resolve(l)) };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output so far:\n${lines.slice(-30).join('\n')}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const r = await exited;
+      clearTimeout(killer);
+      return r;
+    },
+  };
+}
+
+/** Starts `s4op serve` on a free loopback port and resolves once it listens. */
+export async function startServe(args: string[] = [], token = 'test-token'): Promise<LiveProcess & { url: string; token: string }> {
+  const p = startCli(HOST_CLI, ['serve', '--port', '0', '--token', token, ...args]);
+  const line = await p.waitFor(/^listening on /);
+  return Object.assign(p, { url: line.replace('listening on ', '').trim(), token });
+}
