@@ -77,6 +77,11 @@ export class SequenceModel {
     this.activeSets[i] = set;
   }
 
+  /** Layer `i`'s kernel rows for its active operators ([dirs·active, L]); differentiable. */
+  layerKernel(i: number, L: number): tf.Tensor2D {
+    return this.ssm[i]!.kernel(L, this.activeSets[i]!);
+  }
+
   /** Active operators of every layer, as plain arrays (for configs and metadata). */
   activeOperators(): number[][] {
     return this.activeSets.map((a) => Array.from(a));
@@ -104,7 +109,7 @@ export class SequenceModel {
       let z: tf.Tensor3D = h;
       if (c.prenorm) z = this.norm(i, z, opts.training);
       const active = this.activeSets[i]!;
-      const kernel = this.ssm[i]!.kernel(L, active);
+      const kernel = this.layerKernel(i, L);
       z = ssmConv(z, kernel, P(`s4_layers.${i}.D`) as tf.Tensor1D, active, { bidirectional: c.bidirectional });
       z = gelu(z) as tf.Tensor3D;
       if (opts.training) z = channelDropout(z, c.dropout, dropSeed.fork());

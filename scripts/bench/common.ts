@@ -1,0 +1,49 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Helpers every benchmark script shares: medians, the PyTorch reference, and writing results. */
+
+export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
+export const RESULTS_DIR = `${BENCH_DIR}results/`;
+/** Debian's python with python3-torch (the first python3 on PATH may be another one without it). */
+export const TORCH_PYTHON = process.env.S4OP_TORCH_PYTHON ?? '/usr/bin/python3';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Median wall time in seconds of `fn` over `repeats` runs after `warmup` runs. */
+export function timeIt(fn: () => void, repeats: number, warmup = 1): { median_s: number; times_s: number[] } {
+  for (let i = 0; i < warmup; i++) fn();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    fn();
+    times.push((performance.now() - t) / 1000);
+  }
+  return { median_s: median(times), times_s: times };
+}
+
+/** Runs scripts/bench/torch_s4d.py and parses its JSON line; throws with its stderr when torch is missing. */
+export function runTorch(args: string[]): Record<string, unknown> {
+  const r = spawnSync(TORCH_PYTHON, [`${BENCH_DIR}torch_s4d.py`, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (r.status !== 0) {
+    throw new Error(`PyTorch reference failed (${TORCH_PYTHON}; install Debian's python3-torch): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+export function peakRssMb(): number {
+  // maxRSS is in kilobytes on Linux.
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
+export function writeResult(name: string, result: Record<string, unknown>): string {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const file = `${RESULTS_DIR}${name}.json`;
+  writeFileSync(file, `${JSON.stringify({ ...result, date: new Date().toISOString(), node: process.version }, null, 2)}\n`);
+  return file;
+}
