@@ -69,7 +69,8 @@ const wK = tf.randomNormal([H, L]);
 const wY = tf.randomNormal([B, L, H]);
 
 const results = {
-  kernel_forward: time(() => tf.tidy(() => s4dKernel(params, L, active).dataSync())),
+  // (Never return typed arrays from tf.tidy: it walks them element by element looking for tensors.)
+  kernel_forward: time(() => tf.tidy(() => void s4dKernel(params, L, active).dataSync())),
   kernel_forward_backward: time(() =>
     tf.tidy(() => {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor, f: tf.Tensor) =>
@@ -78,7 +79,7 @@ const results = {
       g.forEach((t) => t.dataSync());
     }),
   ),
-  conv_forward: time(() => tf.tidy(() => ssmConv(u, k, d, active).dataSync())),
+  conv_forward: time(() => tf.tidy(() => void ssmConv(u, k, d, active).dataSync())),
   conv_forward_backward: time(() =>
     tf.tidy(() => {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>

@@ -92,6 +92,30 @@ describe('FFT (power of two, float64)', () => {
     }
   });
 
+  it.each([4, 8, 16, 32, 64, 2048])('padded forward and head inverse match the full transforms for n = %i', (n) => {
+    const fft = fftFor(n);
+    for (const len of [1, n / 4 - 1, n / 2 - 3, n / 2].filter((v) => v >= 1)) {
+      const [re0, im0] = randomSignal(n, n + len);
+      re0.fill(0, len);
+      im0.fill(0, len);
+      const re = re0.slice();
+      const im = im0.slice();
+      fft.forwardScrambled(re0, im0);
+      // Garbage past len must be ignored.
+      re.fill(1e300, len);
+      im.fill(-1e300, len);
+      fft.forwardScrambledPadded(re, im, len);
+      expect(maxAbsDiff(re, re0)).toBeLessThan(1e-12 * n);
+      expect(maxAbsDiff(im, im0)).toBeLessThan(1e-12 * n);
+      fft.inverseScrambledHead(re, im);
+      fft.inverseScrambled(re0, im0);
+      for (let i = 0; i < n / 2; i++) {
+        expect(Math.abs(re[i]! / n - re0[i]!)).toBeLessThan(1e-13 * n);
+        expect(Math.abs(im[i]! / n - im0[i]!)).toBeLessThan(1e-13 * n);
+      }
+    }
+  });
+
   it('caches one instance per size', () => {
     expect(fftFor(64)).toBe(fftFor(64));
     expect(fftFor(64).n).toBe(64);

@@ -17,7 +17,9 @@
  *         Zdy·conj(Zu) = DY₁conj(U₁) + DY₂conj(U₂) + i·(DY₂conj(U₁) − DY₁conj(U₂)); the second term's
  *         inverse is purely imaginary, so dk' = Re IFFT(Σ_pairs Zdy·conj(Zu)); dk_f[l] = dk'[l], dk_b[l] = dk'[n−1−l]
  *   du += d·dy,  dd[h] = Σ_{b,t} dy·u;   bypassed channels: du = dy, dd = 0.
- * FFT(u) of every pair is kept from the forward pass for dk'.
+ * FFT(u) of every pair is kept from the forward pass for dk'. The kernel spectrum is stored scaled by 1/n,
+ * so the inverse FFTs run unscaled and only their first n/2 outputs are computed. Channels-last tensors are
+ * transposed blockwise to [active, B, L] once per call, so the FFT loops read and write contiguously.
  */
 import { fftFor, nextPow2, type FFT } from './fft.js';
 import { checkActive, type Real } from './s4d.js';
@@ -30,7 +32,11 @@ export interface ConvDims {
 
 export interface ConvOptions {
   bidirectional?: boolean;
+  /** Precision of the input spectra kept for the backward pass (float32 halves the memory). */
+  saveSpectra?: 'float64' | 'float32';
 }
+
+type Spectra = Float64Array | Float32Array;
 
 /** What the forward pass keeps for the backward pass. */
 export interface ConvSaved {
@@ -40,12 +46,12 @@ export interface ConvSaved {
   n: number;
   u: Real;
   d: Real;
-  /** Spectrum of each channel's circular kernel k' (bit-reversed order), [A, n]. */
+  /** Spectrum of each channel's circular kernel k', times 1/n (bit-reversed order), [A, n]. */
   kRe: Float64Array;
   kIm: Float64Array;
   /** Spectrum of each packed pair of input rows (bit-reversed order), [A, pairs, n]. */
-  uRe: Float64Array;
-  uIm: Float64Array;
+  uRe: Spectra;
+  uIm: Spectra;
 }
 
 export interface ConvGrads {
@@ -80,6 +86,16 @@ export function checkConvArgs(u: Real, k: Real, d: Real, active: Int32Array, dim
   if (d.length !== H) throw new Error(`ssmConv: D has ${d.length} values, expected H = ${H}`);
 }
 
+/** Grow-only scratch buffers, reused across calls (JS runs one call at a time). */
+const scratch: { a: Float64Array; b: Float64Array } = { a: new Float64Array(0), b: new Float64Array(0) };
+function scratchBuffers(size: number): [Float64Array, Float64Array] {
+  if (scratch.a.length < size) {
+    scratch.a = new Float64Array(size);
+    scratch.b = new Float64Array(size);
+  }
+  return [scratch.a.subarray(0, size), scratch.b.subarray(0, size)];
+}
+
 /**
  * Forward pass. Writes y into `out` (same layout as u: [B, L, H]); returns what backward needs.
  * `out` may be a Float32Array (tfjs) or Float64Array (references, gradient checks).
@@ -101,8 +117,7 @@ export function ssmConvForward(
   const n = convSize(L);
   const fft = fftFor(n);
   const pairs = (B + 1) >> 1;
-  // Bypassed channels (and the D·u term's base) start as a copy of u.
-  out.set(u);
+  const Spectra = opts.saveSpectra === 'float32' ? Float32Array : Float64Array;
   const saved: ConvSaved = {
     dims: { ...dims },
     active: active.slice(),
@@ -112,34 +127,42 @@ export function ssmConvForward(
     d,
     kRe: new Float64Array(A * n),
     kIm: new Float64Array(A * n),
-    uRe: new Float64Array(A * pairs * n),
-    uIm: new Float64Array(A * pairs * n),
+    uRe: new Spectra(A * pairs * n),
+    uIm: new Spectra(A * pairs * n),
   };
+  const [ut, yt] = scratchBuffers(A * B * L);
+  toChannelRows(u, ut, active, dims);
   const re = new Float64Array(n);
   const im = new Float64Array(n);
+  const invN = 1 / n;
   for (let r = 0; r < A; r++) {
-    const h = active[r]!;
     convWork.forwardChannels++;
     const kRe = saved.kRe.subarray(r * n, (r + 1) * n);
     const kIm = saved.kIm.subarray(r * n, (r + 1) * n);
     circularKernel(k, r, A, L, dirs, kRe, kIm);
-    fft.forwardScrambled(kRe, kIm);
+    if (dirs === 1) fft.forwardScrambledPadded(kRe, kIm, L);
+    else fft.forwardScrambled(kRe, kIm);
+    for (let f = 0; f < n; f++) {
+      kRe[f]! *= invN;
+      kIm[f]! *= invN;
+    }
     convWork.ffts++;
-    const dh = d[h]!;
     for (let q = 0; q < pairs; q++) {
-      const b0 = 2 * q;
-      const b1 = b0 + 1 < B ? b0 + 1 : -1;
-      gatherPair(u, b0, b1, L, H, h, n, re, im);
-      fft.forwardScrambled(re, im);
+      const row0 = (r * B + 2 * q) * L;
+      const hasSecond = 2 * q + 1 < B;
+      re.set(ut.subarray(row0, row0 + L));
+      if (hasSecond) im.set(ut.subarray(row0 + L, row0 + 2 * L));
+      else im.fill(0, 0, L);
+      fft.forwardScrambledPadded(re, im, L);
       const off = (r * pairs + q) * n;
-      saved.uRe.set(re, off);
-      saved.uIm.set(im, off);
-      mulSpectra(re, im, kRe, kIm, n, false);
-      fft.inverseScrambled(re, im);
+      saveAndMultiply(re, im, kRe, kIm, saved.uRe, saved.uIm, off, n);
+      fft.inverseScrambledHead(re, im);
       convWork.ffts += 2;
-      scatterPair(out, u, dh, b0, b1, L, H, h, re, im);
+      yt.set(re.subarray(0, L), row0);
+      if (hasSecond) yt.set(im.subarray(0, L), row0 + L);
     }
   }
+  fromChannelRows(yt, u, d, out, active, dims);
   return saved;
 }
 
@@ -152,54 +175,49 @@ export function ssmConvBackward(saved: ConvSaved, dy: Real, duOut: Real): ConvGr
   const A = active.length;
   const fft: FFT = fftFor(n);
   const pairs = (B + 1) >> 1;
-  duOut.set(dy);
   const dk = new Float64Array(dirs * A * L);
   const dd = new Float64Array(H);
+  const [dyt, dut] = scratchBuffers(A * B * L);
+  toChannelRows(dy, dyt, active, dims, u, dd);
   const re = new Float64Array(n);
   const im = new Float64Array(n);
   const accRe = new Float64Array(n);
   const accIm = new Float64Array(n);
+  const invN = 1 / n;
   for (let r = 0; r < A; r++) {
-    const h = active[r]!;
     convWork.backwardChannels++;
     const kRe = saved.kRe.subarray(r * n, (r + 1) * n);
     const kIm = saved.kIm.subarray(r * n, (r + 1) * n);
-    const dh = d[h]!;
     accRe.fill(0);
     accIm.fill(0);
-    let ddh = 0;
     for (let q = 0; q < pairs; q++) {
-      const b0 = 2 * q;
-      const b1 = b0 + 1 < B ? b0 + 1 : -1;
-      ddh += gatherPairDot(dy, u, b0, b1, L, H, h, n, re, im);
-      fft.forwardScrambled(re, im);
-      // dk' accumulates Zdy·conj(Zu).
-      const off = (r * pairs + q) * n;
-      const uRe = saved.uRe;
-      const uIm = saved.uIm;
-      for (let f = 0; f < n; f++) {
-        const ar = re[f]!;
-        const ai = im[f]!;
-        const br = uRe[off + f]!;
-        const bi = uIm[off + f]!;
-        accRe[f]! += ar * br + ai * bi;
-        accIm[f]! += ai * br - ar * bi;
-      }
-      mulSpectra(re, im, kRe, kIm, n, true);
-      fft.inverseScrambled(re, im);
+      const row0 = (r * B + 2 * q) * L;
+      const hasSecond = 2 * q + 1 < B;
+      re.set(dyt.subarray(row0, row0 + L));
+      if (hasSecond) im.set(dyt.subarray(row0 + L, row0 + 2 * L));
+      else im.fill(0, 0, L);
+      fft.forwardScrambledPadded(re, im, L);
+      accumulateAndMultiply(re, im, saved.uRe, saved.uIm, (r * pairs + q) * n, accRe, accIm, kRe, kIm, n);
+      fft.inverseScrambledHead(re, im);
       convWork.ffts += 2;
-      scatterPair(duOut, dy, dh, b0, b1, L, H, h, re, im);
+      dut.set(re.subarray(0, L), row0);
+      if (hasSecond) dut.set(im.subarray(0, L), row0 + L);
     }
-    dd[h] = ddh;
-    fft.inverseScrambled(accRe, accIm);
-    convWork.ffts++;
     const fRow = r * L;
-    for (let l = 0; l < L; l++) dk[fRow + l] = accRe[l]!;
-    if (dirs === 2) {
+    if (dirs === 1) {
+      fft.inverseScrambledHead(accRe, accIm);
+      for (let l = 0; l < L; l++) dk[fRow + l] = accRe[l]! * invN;
+    } else {
+      fft.inverseScrambled(accRe, accIm);
       const bRow = (A + r) * L;
-      for (let l = 0; l < L; l++) dk[bRow + l] = accRe[n - 1 - l]!;
+      for (let l = 0; l < L; l++) {
+        dk[fRow + l] = accRe[l]!;
+        dk[bRow + l] = accRe[n - 1 - l]!;
+      }
     }
+    convWork.ffts++;
   }
+  fromChannelRows(dut, dy, d, duOut, active, dims);
   return { du: duOut, dk, dd };
 }
 
@@ -216,69 +234,90 @@ function circularKernel(k: Real, r: number, A: number, L: number, dirs: number, 
   }
 }
 
-/** re ← x[b0, :, h], im ← x[b1, :, h] (0 when b1 < 0), zero-padded to n. */
-function gatherPair(x: Real, b0: number, b1: number, L: number, H: number, h: number, n: number, re: Float64Array, im: Float64Array): void {
-  let idx = b0 * L * H + h;
-  for (let t = 0; t < L; t++, idx += H) re[t] = x[idx]!;
-  if (b1 >= 0) {
-    idx = b1 * L * H + h;
-    for (let t = 0; t < L; t++, idx += H) im[t] = x[idx]!;
-  } else {
-    im.fill(0, 0, L);
-  }
-  re.fill(0, L, n);
-  im.fill(0, L, n);
-}
+const TILE = 32;
 
-/** gatherPair of dy, also returning Σ_t dy·u over the pair's rows (for dd). */
-function gatherPairDot(
-  dy: Real, u: Real, b0: number, b1: number, L: number, H: number, h: number, n: number,
-  re: Float64Array, im: Float64Array,
-): number {
-  let dot = 0;
-  let idx = b0 * L * H + h;
-  for (let t = 0; t < L; t++, idx += H) {
-    const g = dy[idx]!;
-    re[t] = g;
-    dot += g * u[idx]!;
-  }
-  if (b1 >= 0) {
-    idx = b1 * L * H + h;
-    for (let t = 0; t < L; t++, idx += H) {
-      const g = dy[idx]!;
-      im[t] = g;
-      dot += g * u[idx]!;
+/**
+ * rows[(r·B + b)·L + t] = x[b, t, active[r]]: channels-last to one contiguous row per (channel, batch),
+ * in tiles of TILE time steps so the rows of x being read stay in cache. With `u` and `dd`, also
+ * accumulates dd[h] += Σ x·u (the D gradient) on the way.
+ */
+function toChannelRows(x: Real, rows: Float64Array, active: Int32Array, dims: ConvDims, u?: Real, dd?: Float64Array): void {
+  const { B, L, H } = dims;
+  const A = active.length;
+  for (let b = 0; b < B; b++) {
+    for (let t0 = 0; t0 < L; t0 += TILE) {
+      const t1 = Math.min(L, t0 + TILE);
+      for (let r = 0; r < A; r++) {
+        const h = active[r]!;
+        let idx = (b * L + t0) * H + h;
+        let dst = (r * B + b) * L + t0;
+        if (u && dd) {
+          let dot = 0;
+          for (let t = t0; t < t1; t++, idx += H, dst++) {
+            const v = x[idx]!;
+            rows[dst] = v;
+            dot += v * u[idx]!;
+          }
+          dd[h]! += dot;
+        } else {
+          for (let t = t0; t < t1; t++, idx += H, dst++) rows[dst] = x[idx]!;
+        }
+      }
     }
-  } else {
-    im.fill(0, 0, L);
   }
-  re.fill(0, L, n);
-  im.fill(0, L, n);
-  return dot;
 }
 
-/** out[b, t, h] = re[t] + d·x[b0, t, h] (and im for b1), for t < L. */
-function scatterPair(
-  out: Real, x: Real, d: number, b0: number, b1: number, L: number, H: number, h: number,
-  re: Float64Array, im: Float64Array,
+/** out[b, t, h] = rows[(r·B + b)·L + t] + d[h]·x[b, t, h] for active h (r its row); out = x for bypassed h. */
+function fromChannelRows(rows: Float64Array, x: Real, d: Real, out: Real, active: Int32Array, dims: ConvDims): void {
+  const { B, L, H } = dims;
+  const A = active.length;
+  if (A < H) out.set(x);
+  for (let b = 0; b < B; b++) {
+    for (let t0 = 0; t0 < L; t0 += TILE) {
+      const t1 = Math.min(L, t0 + TILE);
+      for (let r = 0; r < A; r++) {
+        const h = active[r]!;
+        const dh = d[h]!;
+        let idx = (b * L + t0) * H + h;
+        let src = (r * B + b) * L + t0;
+        for (let t = t0; t < t1; t++, idx += H, src++) out[idx] = rows[src]! + dh * x[idx]!;
+      }
+    }
+  }
+}
+
+/** Saves the spectrum (re, im) at `off`, then (re, im) ← (re, im)·K. */
+function saveAndMultiply(
+  re: Float64Array, im: Float64Array, kRe: Float64Array, kIm: Float64Array,
+  sRe: Spectra, sIm: Spectra, off: number, n: number,
 ): void {
-  let idx = b0 * L * H + h;
-  for (let t = 0; t < L; t++, idx += H) out[idx] = re[t]! + d * x[idx]!;
-  if (b1 >= 0) {
-    idx = b1 * L * H + h;
-    for (let t = 0; t < L; t++, idx += H) out[idx] = im[t]! + d * x[idx]!;
-  }
-}
-
-/** (re, im) ← (re, im)·K, or ·conj(K) when `conj`. */
-function mulSpectra(re: Float64Array, im: Float64Array, kRe: Float64Array, kIm: Float64Array, n: number, conj: boolean): void {
-  const s = conj ? -1 : 1;
   for (let f = 0; f < n; f++) {
     const ar = re[f]!;
     const ai = im[f]!;
+    sRe[off + f] = ar;
+    sIm[off + f] = ai;
     const br = kRe[f]!;
-    const bi = s * kIm[f]!;
+    const bi = kIm[f]!;
     re[f] = ar * br - ai * bi;
     im[f] = ar * bi + ai * br;
+  }
+}
+
+/** acc += (re, im)·conj(saved U at off), then (re, im) ← (re, im)·conj(K). */
+function accumulateAndMultiply(
+  re: Float64Array, im: Float64Array, sRe: Spectra, sIm: Spectra, off: number,
+  accRe: Float64Array, accIm: Float64Array, kRe: Float64Array, kIm: Float64Array, n: number,
+): void {
+  for (let f = 0; f < n; f++) {
+    const ar = re[f]!;
+    const ai = im[f]!;
+    const ur = sRe[off + f]!;
+    const ui = sIm[off + f]!;
+    accRe[f]! += ar * ur + ai * ui;
+    accIm[f]! += ai * ur - ar * ui;
+    const br = kRe[f]!;
+    const bi = kIm[f]!;
+    re[f] = ar * br + ai * bi;
+    im[f] = ai * br - ar * bi;
   }
 }

@@ -90,7 +90,8 @@ export function ssmConv(
       active,
       dims,
       y,
-      opts,
+      // Float32 spectra: the op's inputs and gradients are float32 anyway; halves the kept memory.
+      { bidirectional: opts.bidirectional, saveSpectra: 'float32' },
     );
     return {
       value: tf.tensor3d(y, [dims.B, dims.L, dims.H]),
