@@ -111,7 +111,7 @@ export function ssmConvForward(
 ): ConvSaved {
   const dirs = opts.bidirectional ? 2 : 1;
   checkConvArgs(u, k, d, active, dims, dirs);
-  const { B, L, H } = dims;
+  const { B, L } = dims;
   if (out.length !== u.length) throw new Error(`ssmConv: output has ${out.length} values, expected ${u.length}`);
   const A = active.length;
   const n = convSize(L);
