@@ -94,7 +94,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const lossFn = () => tf.mean(tf.square(tf.sub(s4Kernel(asParams(), L, active), target))) as tf.Scalar;
       const opt = tf.train.adam(0.01);
       const first = tf.tidy(() => lossFn().dataSync()[0]!);
-      for (let i = 0; i < 15; i++) tf.dispose(opt.minimize(lossFn, true));
+      for (let i = 0; i < 15; i++) opt.minimize(lossFn, true)?.dispose();
       const last = tf.tidy(() => lossFn().dataSync()[0]!);
       expect(last).toBeLessThan(0.5 * first);
       tf.dispose([...vars, target]);
