@@ -70,7 +70,12 @@ export function rawPeer(ws: WebSocket): RawPeer {
     }
     const m = JSON.parse(buf.toString()) as Record<string, unknown>;
     texts.push(m);
-    for (const w of [...waiters]) if (w.pred(m)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(m));
+    for (const w of [...waiters]) {
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, r) => resolve({ code, reason: r.toString() })));
   ws.on('error', () => undefined);
