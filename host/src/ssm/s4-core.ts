@@ -27,9 +27,9 @@
  *        ḡ(λ) += conj((dt/2) d²) ḡ(d),  ∂ℒ/∂dt += (2γ²/dt²) ∂ℒ/∂γ + Σ Re(conj(ḡ(d)) (λ/2) d²),
  *      and ∂ℒ/∂log_dt = dt ∂ℒ/∂dt; clamped Re λ entries get zero gradient.
  */
-import { bilinearNodes, cauchyConj, cauchyConjBackward } from './cauchy.js';
+import { CAUCHY_SUMS as NV, bilinearNodes, cauchyConj, cauchyConjBackward } from './cauchy.js';
 import { fftFor, nextPow2 } from './fft.js';
-import { s4Bilinear, rowStep, type S4Bilinear } from './s4-discrete.js';
+import { s4Bilinear, type S4Bilinear } from './s4-discrete.js';
 import { zeroChannelGrad, type S4Channel, type S4ChannelGrad } from './s4-params.js';
 
 /** Truncation length of the generating function: a power of two ≥ max(L, 2). */
@@ -48,8 +48,6 @@ export interface S4KernelCache {
   sumIm: Float64Array;
 }
 
-const NV = 4;
-
 function cauchyVectors(ch: S4Channel, ctRe: Float64Array, ctIm: Float64Array): [Float64Array, Float64Array] {
   const { M, pRe, pIm, bRe, bIm } = ch;
   const vRe = new Float64Array(NV * M), vIm = new Float64Array(NV * M);
@@ -66,19 +64,32 @@ function cauchyVectors(ch: S4Channel, ctRe: Float64Array, ctIm: Float64Array): [
   return [vRe, vIm];
 }
 
-/** C̃ = C − C Ā^{L'}; also returns the row history r_j = C Ā^j (j < L') when asked. */
+/**
+ * C̃ = C − C Ā^{L'}; also stores the row history r_j = C Ā^j (j < L') when asked, as [L', 2, M].
+ * The row step r ← e∘r − 2γ s q (s4-discrete.ts rowStep) is elementwise once s is known: done in place.
+ */
 function cTilde(ch: S4Channel, bl: S4Bilinear, Lp: number, history?: Float64Array): [Float64Array, Float64Array] {
   const { M } = ch;
-  let rRe = Float64Array.from(ch.cRe), rIm = Float64Array.from(ch.cIm);
-  let nRe = new Float64Array(M), nIm = new Float64Array(M);
+  const { dRe, dIm, uRe, uIm, qRe, qIm, gamma } = bl;
+  const rRe = Float64Array.from(ch.cRe), rIm = Float64Array.from(ch.cIm);
   for (let j = 0; j < Lp; j++) {
-    if (history) {
-      history.set(rRe, 2 * j * M);
-      history.set(rIm, (2 * j + 1) * M);
+    let s = 0;
+    const off = 2 * j * M;
+    for (let n = 0; n < M; n++) {
+      const xr = rRe[n]!, xi = rIm[n]!;
+      if (history) {
+        history[off + n] = xr;
+        history[off + M + n] = xi;
+      }
+      s += xr * uRe[n]! - xi * uIm[n]!;
     }
-    rowStep(bl, rRe, rIm, nRe, nIm);
-    [rRe, nRe] = [nRe, rRe];
-    [rIm, nIm] = [nIm, rIm];
+    const f = 4 * gamma * s;
+    for (let n = 0; n < M; n++) {
+      const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
+      const xr = rRe[n]!, xi = rIm[n]!;
+      rRe[n] = er * xr - ei * xi - f * qRe[n]!;
+      rIm[n] = er * xi + ei * xr - f * qIm[n]!;
+    }
   }
   const ctRe = new Float64Array(M), ctIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
@@ -97,7 +108,7 @@ export function s4KernelForward(ch: S4Channel, L: number): { k: Float64Array; ca
   const nodes = bilinearNodes(Lp);
   const { K, bRe, bIm } = nodes;
   const sumRe = new Float64Array(NV * K), sumIm = new Float64Array(NV * K);
-  cauchyConj(vRe, vIm, NV, bl.lamRe, bl.lamIm, bl.dt, nodes, sumRe, sumIm);
+  cauchyConj(vRe, vIm, bl.lamRe, bl.lamIm, bl.dt, nodes, sumRe, sumIm);
   const re = new Float64Array(Lp), im = new Float64Array(Lp);
   for (let k = 0; k < K; k++) {
     const [hr, hi] = woodbury(sumRe, sumIm, K, k, bRe[k]!, bIm[k]!);
@@ -146,7 +157,7 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
     sumRe = new Float64Array(NV * K);
     sumIm = new Float64Array(NV * K);
     const [vRe, vIm] = cauchyVectors(ch, ctRe, ctIm);
-    cauchyConj(vRe, vIm, NV, bl.lamRe, bl.lamIm, dt, nodes, sumRe, sumIm);
+    cauchyConj(vRe, vIm, bl.lamRe, bl.lamIm, dt, nodes, sumRe, sumIm);
   }
   const g = zeroChannelGrad(M);
 
@@ -182,7 +193,7 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
   }
   // 2ᵀ: Cauchy sums, then the products forming v.
   const [vRe, vIm] = cauchyVectors(ch, ctRe, ctIm);
-  const cg = cauchyConjBackward(vRe, vIm, NV, bl.lamRe, bl.lamIm, dt, nodes, gsRe, gsIm);
+  const cg = cauchyConjBackward(vRe, vIm, bl.lamRe, bl.lamIm, dt, nodes, gsRe, gsIm);
   let gdt = cg.dt;
   const glRe = cg.lamRe, glIm = cg.lamIm;
   const gctRe = new Float64Array(M), gctIm = new Float64Array(M);
@@ -205,14 +216,13 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
   const gqRe = new Float64Array(M), gqIm = new Float64Array(M);
   const guRe = new Float64Array(M), guIm = new Float64Array(M);
   let gGamma = 0;
-  let rhoRe = new Float64Array(M), rhoIm = new Float64Array(M);
-  let nRe = new Float64Array(M), nIm = new Float64Array(M);
+  const rhoRe = new Float64Array(M), rhoIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
     rhoRe[n] = -gctRe[n]!;
     rhoIm[n] = -gctIm[n]!;
   }
   for (let j = Lp - 1; j >= 0; j--) {
-    const rOff = 2 * j * M, iOff = (2 * j + 1) * M;
+    const rOff = 2 * j * M, iOff = rOff + M;
     let s = 0, tRe = 0;
     for (let n = 0; n < M; n++) {
       s += history[rOff + n]! * uRe[n]! - history[iOff + n]! * uIm[n]!;
@@ -222,6 +232,7 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
     const gS2 = -4 * gamma * tRe; // 2·∂ℒ/∂s
     gGamma += -2 * s * tRe;
     const fq = -2 * gamma * s;
+    // Elementwise once s and t are known: ρ is updated in place.
     for (let n = 0; n < M; n++) {
       const rr = history[rOff + n]!, ri = history[iOff + n]!;
       const pr = rhoRe[n]!, pi = rhoIm[n]!;
@@ -232,11 +243,9 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
       guRe[n] += gS2 * rr;
       guIm[n] -= gS2 * ri;
       const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
-      nRe[n] = er * pr + ei * pi + gS2 * uRe[n]!;
-      nIm[n] = er * pi - ei * pr - gS2 * uIm[n]!;
+      rhoRe[n] = er * pr + ei * pi + gS2 * uRe[n]!;
+      rhoIm[n] = er * pi - ei * pr - gS2 * uIm[n]!;
     }
-    [rhoRe, nRe] = [nRe, rhoRe];
-    [rhoIm, nIm] = [nIm, rhoIm];
   }
   for (let n = 0; n < M; n++) {
     g.cRe[n] = gctRe[n]! + rhoRe[n]!;
