@@ -221,7 +221,6 @@ export class AgentJobs {
       error: outcome.ok ? null : outcome.error,
     };
     this.unacked.set(id, result);
-    this.deps.log(`job ${id}: ${outcome.ok ? `median ${outcome.measurement.models[0]!.latency_ms.median.toFixed(4)} ms` : `${outcome.error.code}: ${outcome.error.message}`}`);
     try {
       const tmp = `${this.resultFile(id)}.tmp`;
       await writeFile(tmp, JSON.stringify(result));
@@ -229,6 +228,7 @@ export class AgentJobs {
     } catch (err) {
       this.deps.log(`could not keep result ${id} on disk: ${err instanceof Error ? err.message : String(err)}`);
     }
+    this.deps.log(`job ${id}: ${outcome.ok ? `median ${outcome.measurement.models[0]!.latency_ms.median.toFixed(4)} ms` : `${outcome.error.code}: ${outcome.error.message}`}`);
     this.deps.send(result);
   }
 }

@@ -14,5 +14,12 @@ export async function startFleet(opts: Omit<FleetServerOptions, 'http'>): Promis
   const server: FleetServer = new FleetServer({ ...opts, http: fleetApi((): FleetServer => server, (): JobManager => jobs, opts.token) });
   const jobs: JobManager = new JobManager(server);
   await server.start();
-  return { server, jobs, stop: () => server.stop() };
+  return {
+    server,
+    jobs,
+    stop: async () => {
+      jobs.close();
+      await server.stop();
+    },
+  };
 }

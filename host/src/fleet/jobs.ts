@@ -60,6 +60,8 @@ interface Pending {
 export class JobManager {
   private readonly pending = new Map<string, Pending>();
   private readonly done = new Map<string, JobOutcome>();
+  /** Ids between submit() and their pending entry: taken synchronously so a duplicate is seen at once. */
+  private readonly reserved = new Set<string>();
 
   constructor(private readonly server: FleetServer) {
     server.on('agent_up', (agent) => {
@@ -147,8 +149,14 @@ export class JobManager {
     const job_id = req.job_id ?? randomUUID();
     const earlier = this.done.get(job_id);
     if (earlier) return earlier;
-    if (this.pending.has(job_id)) throw new JobFailed('duplicate_job', `job ${job_id} is already in flight`, job_id);
-    const agent = await this.waitForAgent(req.target, req.waitForAgentMs ?? 10_000);
+    if (this.pending.has(job_id) || this.reserved.has(job_id)) throw new JobFailed('duplicate_job', `job ${job_id} is already in flight`, job_id);
+    this.reserved.add(job_id);
+    let agent: AgentConnection;
+    try {
+      agent = await this.waitForAgent(req.target, req.waitForAgentMs ?? 10_000);
+    } finally {
+      this.reserved.delete(job_id);
+    }
     const models = req.models.map((m) => this.server.models.add(m.bytes, m.name));
     const limit = settings.timeout_ms + (req.graceMs ?? 60_000);
     return new Promise<JobOutcome>((resolve, reject) => {
@@ -170,6 +178,11 @@ export class JobManager {
       this.pending.set(job_id, p);
       this.sendJob(agent, p);
     });
+  }
+
+  /** Fails every job in flight (the server is stopping); agents keep their results for the next host. */
+  close(): void {
+    for (const p of [...this.pending.values()]) this.fail(p, 'agent_error', `job ${p.job_id}: the host stopped before ${p.agentName} delivered a result`);
   }
 
   /** Asks the agent to stop a job; the pending promise rejects with `cancelled` when the agent confirms. */
