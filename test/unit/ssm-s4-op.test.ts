@@ -4,7 +4,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
 import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4-init.js';
 import { S4_MODE_FIELDS, s4Channel, type S4Params } from '../../host/src/ssm/s4-params.js';
-import { s4Kernel } from '../../host/src/ssm/s4.js';
+import { s4Discretize, s4Kernel, s4StepRun } from '../../host/src/ssm/s4.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 
@@ -108,6 +108,40 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const bad = { ...p, cIm: tf.zeros([H, N / 2 + 1]) as tf.Tensor2D };
       expect(() => s4Kernel(bad, 10, active)).toThrow('cIm must be [H, N/2] = [5, 4]');
       bad.cIm.dispose();
+    });
+
+    it('does no work for inactive channels: an invalid log_dt there is never read', () => {
+      const bad = { ...arrays, logDt: arrays.logDt.slice() };
+      bad.logDt[0] = Number.NaN;
+      bad.logDt[3] = Number.POSITIVE_INFINITY;
+      const q = s4ParamsFromArrays(bad);
+      const K = s4Kernel(q, 20, active);
+      expect(Array.from(K.dataSync()).every(Number.isFinite)).toBe(true);
+      expect(() => s4Kernel(q, 20, Int32Array.from([0]))).toThrow('dt = exp(logDt) must be positive and finite');
+      K.dispose();
+      FIELDS.forEach((f) => q[f].dispose());
+    });
+
+    it('float32 conv mode (op kernel + direct causal convolution) equals float64 step mode within 1e-4 at L = 1024', () => {
+      const Hc = 3, Lc = 1024;
+      const init = initS4(Hc, 64, { seed: 12 }); // LegS: |Im Λ| up to ~1300, dt in [1e-3, 1e-1)
+      const q = s4ParamsFromArrays(init);
+      const act = Int32Array.from([2, 0]);
+      const K = s4Kernel(q, Lc, act).dataSync();
+      const r = lcg(5);
+      const u = Float64Array.from({ length: act.length * Lc }, () => 2 * r() - 1);
+      const yStep = s4StepRun(s4Discretize(init, act), u, Lc);
+      for (let row = 0; row < act.length; row++) {
+        let num = 0, den = 0;
+        for (let t = 0; t < Lc; t++) {
+          let y = 0;
+          for (let j = 0; j <= t; j++) y += K[row * Lc + t - j]! * u[row * Lc + j]!;
+          num += (y - yStep[row * Lc + t]!) ** 2;
+          den += yStep[row * Lc + t]! ** 2;
+        }
+        expect(Math.sqrt(num / den)).toBeLessThan(1e-4);
+      }
+      FIELDS.forEach((f) => q[f].dispose());
     });
 
     it('an empty active set gives a [0, L] kernel', () => {
