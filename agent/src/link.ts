@@ -125,6 +125,10 @@ export class AgentLink extends EventEmitter<LinkEvents> {
       }
       const m = parsed.message;
       if (m.type === 'welcome') {
+        if (this.ready) {
+          this.sendError({ type: 'error', code: 'unexpected', message: 'welcome arrived twice on one connection; ignored' });
+          return;
+        }
         if (m.protocol !== PROTOCOL_VERSION) {
           const reason = `protocol version mismatch: host speaks ${m.protocol}, this agent speaks ${PROTOCOL_VERSION}`;
           this.emit('fatal', reason);
