@@ -62,6 +62,20 @@ describe('checkpoints', () => {
     loaded.dispose();
   });
 
+  it('round-trips an S4 (DPLR) model', async () => {
+    const model = new SequenceModel(tinyConfig({ ssm: 's4' }), 4);
+    model.setActive(1, [0, 3]);
+    const x = input(2, 16, 2);
+    const before = model.forward(x, { training: false }).arraySync();
+    const ckpt = path.join(dir, 's4');
+    await saveCheckpoint(ckpt, model);
+    const { model: loaded } = await loadCheckpoint(ckpt);
+    expect(loaded.params.has('s4_layers.0.kernel.Lambda_re')).toBe(true);
+    expect(loaded.forward(x, { training: false }).arraySync()).toEqual(before);
+    model.dispose();
+    loaded.dispose();
+  });
+
   it('refuses corrupt weights, a missing directory and a foreign config, naming each', async () => {
     const model = new SequenceModel(tinyConfig(), 1);
     const ckpt = path.join(dir, 'corrupt');

@@ -75,3 +75,9 @@ describe('full-model gradient check (directional finite differences)', () => {
     expectClose(gradCheck(tinyConfig({ bidirectional: true, norm: 'batch' })));
   });
 });
+
+describe('full-model gradient check, S4 (DPLR)', () => {
+  it('S4 blocks with a bypassed operator', () => {
+    expectClose(gradCheck(tinyConfig({ ssm: 's4' }), [[0, 1, 2, 4, 5], [0, 1, 2, 3, 4, 5]]));
+  });
+});

@@ -1,6 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { initS4D } from '../ssm/s4d.js';
 import { s4dKernel } from '../ssm/ops.js';
+import { initS4, s4Kernel, type S4Params } from '../ssm/s4.js';
+import { S4_MODE_FIELDS } from '../ssm/s4-params.js';
 import type { ModelConfig } from './config.js';
 import type { ParamStore } from './params.js';
 
@@ -27,5 +29,13 @@ export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, se
     };
     return { kernel: (L, active) => s4dKernel(p, L, active), paramsPerChannel: 1 + M * (2 + 2 * dirs) };
   }
-  throw new Error('S4 (DPLR) layers: not wired yet');
+  if (c.bidirectional) throw new Error('model config: bidirectional is supported for S4D only');
+  const v = initS4(H, c.dState, { seed, dtMin: c.dtMin, dtMax: c.dtMax });
+  // Parameter names: kernel.log_dt, kernel.Lambda_re/_im, kernel.P_re/_im, kernel.B_re/_im, kernel.C_re/_im.
+  const names: Record<(typeof S4_MODE_FIELDS)[number], string> = {
+    lambdaRe: 'Lambda_re', lambdaIm: 'Lambda_im', pRe: 'P_re', pIm: 'P_im', bRe: 'B_re', bIm: 'B_im', cRe: 'C_re', cIm: 'C_im',
+  };
+  const p = { logDt: params.add(`${prefix}.log_dt`, v.logDt, [H], 'ssm') as tf.Tensor1D } as S4Params;
+  for (const f of S4_MODE_FIELDS) p[f] = params.add(`${prefix}.${names[f]}`, v[f], [H, M], 'ssm') as tf.Tensor2D;
+  return { kernel: (L, active) => s4Kernel(p, L, active), paramsPerChannel: 1 + 8 * M };
 }
