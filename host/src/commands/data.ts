@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { emit } from '../cli-util.js';
 import { loadDataset, type DatasetInfo, type DatasetOptions } from '../data/dataset.js';
 
-interface DataInfoFlags {
+export interface DatasetFlags {
   json?: boolean;
   seed?: number;
   train?: number;
@@ -33,7 +33,7 @@ function inputKind(value: string): 'continuous' | 'tokens' {
   return value;
 }
 
-export function datasetOptionsFromFlags(f: DataInfoFlags): DatasetOptions {
+export function datasetOptionsFromFlags(f: DatasetFlags): DatasetOptions {
   const splits = { train: f.train, val: f.val, test: f.test };
   const o: DatasetOptions = {
     seed: f.seed,
@@ -54,14 +54,9 @@ export function datasetOptionsFromFlags(f: DataInfoFlags): DatasetOptions {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as DatasetOptions;
 }
 
-export function register(program: Command): void {
-  const data = program.command('data').description('datasets: sMNIST, psMNIST, ListOps, and your .npy/.jsonl files');
-  data
-    .command('info')
-    .argument('<name|path>', `a built-in name (smnist, smnist14, psmnist, psmnist14, listops), NAME for NAME.x.npy + NAME.y.npy, or a .jsonl file`)
-    .description('print length, input kind, classes, split sizes and class balance')
-    .option('--json', 'print JSON (the full DatasetInfo, with the spec that rebuilds the data)')
-    .option('--seed <n>', 'split seed (and ListOps generation seed)', int)
+/** The dataset options every command that reads data accepts (data info, train, prune …). */
+export function addDatasetOptions(cmd: Command): Command {
+  return cmd
     .option('--train <n>', 'training examples', int)
     .option('--val <n>', 'validation examples', int)
     .option('--test <n>', 'test examples', int)
@@ -76,8 +71,18 @@ export function register(program: Command): void {
     .option('--num-classes <n>', 'files: number of classes (default: largest label + 1)', int)
     .option('--vocab-size <n>', 'files: token vocabulary size (default: largest id + 1)', int)
     .option('--input-kind <kind>', '.jsonl: continuous or tokens (default: guessed)', inputKind)
-    .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them')
-    .action(async (spec: string, flags: DataInfoFlags) => {
+    .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them');
+}
+
+export function register(program: Command): void {
+  const data = program.command('data').description('datasets: sMNIST, psMNIST, ListOps, and your .npy/.jsonl files');
+  const info = data
+    .command('info')
+    .argument('<name|path>', `a built-in name (smnist, smnist14, psmnist, psmnist14, listops), NAME for NAME.x.npy + NAME.y.npy, or a .jsonl file`)
+    .description('print length, input kind, classes, split sizes and class balance')
+    .option('--json', 'print JSON (the full DatasetInfo, with the spec that rebuilds the data)')
+    .option('--seed <n>', 'split seed (and ListOps generation seed)', int);
+  addDatasetOptions(info).action(async (spec: string, flags: DatasetFlags) => {
       const dataset = await loadDataset(spec, datasetOptionsFromFlags(flags));
       emit(flags, dataset.info, () => describe(dataset.info));
     });

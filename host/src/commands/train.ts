@@ -3,12 +3,13 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { describeBackend, initBackend } from '../backend.js';
 import { emit, log, UserError } from '../cli-util.js';
 import { loadDataset, type DatasetOptions } from '../data/dataset.js';
+import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 import { saveCheckpoint } from '../model/checkpoint.js';
 import { DEFAULT_CONFIG, type ModelConfig } from '../model/config.js';
 import { SequenceModel } from '../model/model.js';
 import { DEFAULT_TRAIN, evaluate, train, type TrainOptions } from '../train/trainer.js';
 
-interface TrainFlags {
+interface TrainFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   model: 's4d' | 's4';
   dataset: string;
   config?: string;
@@ -30,7 +31,6 @@ interface TrainFlags {
   patience?: number;
   maxSteps?: number;
   seed?: number;
-  downsample?: boolean;
   backend?: string;
   json?: boolean;
 }
@@ -77,7 +77,7 @@ const defined = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('train')
     .description('train an S4D or S4 classifier and write a checkpoint (safetensors + config.json)')
     .requiredOption('--model <kind>', 's4d or s4', oneOf('s4d', 's4'))
@@ -101,15 +101,15 @@ export function register(program: Command): void {
     .option('--patience <n>', `early-stopping patience in epochs, 0 = off (default ${DEFAULT_TRAIN.patience})`, int)
     .option('--max-steps <n>', 'stop after this many optimizer steps', int)
     .option('--seed <n>', 'seed of init, shuffling, dropout and the data split (default 0)', int)
-    .option('--downsample', 'sMNIST: 14×14 images (L = 196)')
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
-    .option('--json', 'print the training record as JSON')
-    .action(async (flags: TrainFlags) => {
+    .option('--json', 'print the training record as JSON');
+  addDatasetOptions(cmd).action(async (flags: TrainFlags) => {
       const choice = await initBackend(flags.backend);
       log(describeBackend(choice));
       const file = flags.config ? await readConfigFile(flags.config) : {};
       const seed = flags.seed ?? file.train?.seed ?? 0;
-      const dataOpts: DatasetOptions = { seed, ...file.dataset, ...defined({ downsample: flags.downsample }) };
+      const { seed: _flagSeed, ...fromFlags } = datasetOptionsFromFlags(flags);
+      const dataOpts: DatasetOptions = { seed, ...file.dataset, ...fromFlags };
       const data = await loadDataset(flags.dataset, dataOpts);
       const info = data.info;
       const config: ModelConfig = {
