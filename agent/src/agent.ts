@@ -20,7 +20,8 @@ import { ModelCache } from './cache.js';
 import { deviceFacts } from './device.js';
 import { AgentJobs } from './jobs.js';
 import { AgentLink } from './link.js';
-import { measure, probeRuntime, type OnChild } from './measure.js';
+import { pickRuntime } from './runtimes/registry.js';
+import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
 
 export interface AgentOptions {
   url: string;
@@ -94,6 +95,8 @@ export class Agent {
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
     this.runtimes = await probeRuntimes(this.opts.disable);
     for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
+    const preferred = pickRuntime('auto', this.runtimes);
+    if (preferred.ok) prepareSpare(preferred.name);
     this.link = new AgentLink({
       url: this.opts.url,
       ca: this.opts.ca,
@@ -118,6 +121,7 @@ export class Agent {
       runtimes: () => this.runtimes,
       send: (m) => this.link.send(m),
       measure,
+      idle: (runtime) => prepareSpare(runtime),
       log: this.log,
       onChild: this.opts.onChild,
     }).init();
@@ -136,6 +140,7 @@ export class Agent {
   }
 
   stop(): void {
+    dropSpare();
     this.jobs?.stop();
     this.link?.stop();
   }

@@ -5,7 +5,7 @@ export type { AgentOptions } from './agent.js';
 export { ModelCache } from './cache.js';
 export { AgentJobs } from './jobs.js';
 export { AgentLink } from './link.js';
-export { measure, probeRuntime, toMeasurement } from './measure.js';
+export { measure, probeRuntime, toMeasurement, prepareSpare, dropSpare } from './measure.js';
 export { timeRuns } from './bench.js';
 export { synthesiseFeeds, synthesiseInput, resolveShape, InputError } from './inputs.js';
 export { thermalSnapshot, parseVcgencmd, zoneThrottle, wasThrottled } from './thermal.js';

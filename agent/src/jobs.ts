@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Result as ResultSchema, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo } from '@s4op/shared';
+import { Result as ResultSchema, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo, type RuntimeName } from '@s4op/shared';
 import type { ModelCache } from './cache.js';
 import type { MeasureOutcome, MeasureRequest } from './measure.js';
 import { pickRuntime } from './runtimes/registry.js';
@@ -26,6 +26,8 @@ export interface JobsDeps {
   /** Sends to the host; returns false while the link is down (the message is then dropped). */
   send: (message: AgentMessage) => boolean;
   measure: (req: MeasureRequest) => Promise<MeasureOutcome>;
+  /** Called when the queue runs dry after a job on `runtime`: fork the next job's process ahead. */
+  idle?: (runtime: RuntimeName) => void;
   log: (line: string) => void;
   onChild?: MeasureRequest['onChild'];
 }
@@ -169,15 +171,18 @@ export class AgentJobs {
     this.running = next.job.job_id;
     next.state = 'running';
     this.sendStatus(next.job.job_id);
-    void this.run(next).finally(() => {
+    void this.run(next).then((runtime) => {
       this.running = null;
       this.pump();
+      if (!this.running && runtime) this.deps.idle?.(runtime);
     });
   }
 
-  private async run(e: Entry): Promise<void> {
+  /** Measures one job; returns the runtime it used (null when none ran). */
+  private async run(e: Entry): Promise<RuntimeName | null> {
     const { job } = e;
     let outcome: MeasureOutcome;
+    let used: RuntimeName | null = null;
     try {
       const pick = pickRuntime(job.settings.runtime, this.deps.runtimes());
       if (!pick.ok) {
@@ -189,10 +194,11 @@ export class AgentJobs {
             e.state = 'waiting_model';
             this.deps.log(`model ${m.sha256.slice(0, 12)}… missing or damaged in the cache; asking the host again`);
             void this.checkModels(job.job_id);
-            return;
+            return null;
           }
           await this.deps.cache.touch(m.sha256);
         }
+        used = pick.name;
         this.deps.log(`job ${job.job_id}: measuring ${job.models.map((m) => m.name ?? m.sha256.slice(0, 12)).join(' vs ')} on ${pick.name}`);
         outcome = await this.deps.measure({
           runtime: pick.name,
@@ -206,6 +212,7 @@ export class AgentJobs {
       outcome = { ok: false, error: { code: 'agent_error', message: err instanceof Error ? err.message : String(err) } };
     }
     await this.finish(job.job_id, outcome);
+    return used;
   }
 
   private resultFile(id: string): string {

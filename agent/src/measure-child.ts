@@ -4,8 +4,10 @@
  *   parent → child  ChildRequest (probe a runtime, or measure models from files)
  *   child → parent  ChildReply   (probe answer, figures, or a failure with a job error code)
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { sha256Hex, type JobError, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+// Types only from @s4op/shared: importing it at run time would load zod and add ~200 ms to every job.
+import type { JobError, MeasureSettings, RuntimeName } from '@s4op/shared';
 import { timeRuns } from './bench.js';
 import { InputError, synthesiseFeeds } from './inputs.js';
 import { runtimeByName } from './runtimes/registry.js';
@@ -37,7 +39,9 @@ export type ChildReply =
   | { kind: 'probe'; ok: true; version: string }
   | { kind: 'probe'; ok: false; reason: string }
   | { kind: 'figures'; figures: ChildFigures }
-  | { kind: 'failed'; error: JobError };
+  | { kind: 'failed'; error: JobError }
+  /** A pre-forked child has imported its runtime and waits for a request. */
+  | { kind: 'ready' };
 
 /** ONNX model y = Relu(x), x: float32[1] (65 bytes, IR 8, opset 13). */
 const PROBE_MODEL = Buffer.from('CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=', 'base64');
@@ -72,7 +76,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   for (const m of req.models) {
     const b = await readFile(m.path);
     // Verified again right before use: the cache file could have been damaged since it was stored.
-    if (sha256Hex(b) !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
+    if (createHash('sha256').update(b).digest('hex') !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
     bytes.push(b);
   }
   global.gc?.();
@@ -168,8 +172,20 @@ if (!process.send) {
   process.stderr.write('measure-child: run by the agent over IPC, not by hand\n');
   process.exit(2);
 }
+// The agent going away leaves nothing to report to.
+process.on('disconnect', () => process.exit(0));
 process.once('message', (req: ChildRequest) => {
   void handle(req).then((reply) => {
     process.send!(reply, () => process.exit(0));
   });
 });
+// `--preload <runtime>`: a spare process forked ahead of the next job imports its runtime now, so the
+// job does not wait for it. No model is loaded, so the job's memory figures stay clean.
+const preload = process.argv.indexOf('--preload');
+if (preload >= 0) {
+  const name = process.argv[preload + 1] as RuntimeName;
+  void runtimeByName(name)
+    .available()
+    .catch(() => undefined)
+    .then(() => process.send!({ kind: 'ready' } satisfies ChildReply));
+}

@@ -17,14 +17,62 @@ export type MeasureOutcome = { ok: true; measurement: Measurement } | { ok: fals
 /** Called with the child's pid once it runs (tests and logs use it). */
 export type OnChild = (child: ChildProcess) => void;
 
-function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
+function forkChild(preload?: RuntimeName): ChildProcess {
+  return fork(CHILD, preload ? ['--preload', preload] : [], {
+    // --expose-gc lets the child settle its heap before the baseline RSS reading.
+    execArgv: ['--expose-gc'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    serialization: 'advanced',
+  });
+}
+
+interface Spare {
+  runtime: RuntimeName;
+  child: ChildProcess;
+  ready: Promise<boolean>;
+}
+
+let spare: Spare | null = null;
+
+/**
+ * Forks a process for the next job ahead of time (it imports the runtime and waits). Starting Node and
+ * the runtime is most of a job's fixed cost; a spare that has never loaded a model is as fresh as a new
+ * one for the memory figures. It does not keep the agent alive and exits when the agent does.
+ */
+export function prepareSpare(runtime: RuntimeName): void {
+  if (spare && spare.runtime === runtime && spare.child.exitCode === null && spare.child.signalCode === null) return;
+  dropSpare();
+  const child = forkChild(runtime);
+  child.unref();
+  (child.channel as { unref?: () => void } | undefined)?.unref?.();
+  child.stderr?.resume();
+  const ready = new Promise<boolean>((resolve) => {
+    child.once('message', (m: ChildReply) => resolve(m.kind === 'ready'));
+    child.once('exit', () => resolve(false));
+  });
+  spare = { runtime, child, ready };
+}
+
+export function dropSpare(): void {
+  spare?.child.kill('SIGKILL');
+  spare = null;
+}
+
+async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
+  const s = spare;
+  spare = null;
+  if (s && s.runtime === runtime && (await s.ready)) {
+    s.child.ref();
+    (s.child.channel as { ref?: () => void } | undefined)?.ref?.();
+    return s.child;
+  }
+  s?.child.kill('SIGKILL');
+  return forkChild();
+}
+
+async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
+  const child = await takeChild(req.kind === 'measure' ? req.runtime : null);
   return new Promise((resolve) => {
-    const child = fork(CHILD, [], {
-      // --expose-gc lets the child settle its heap before the baseline RSS reading.
-      execArgv: ['--expose-gc'],
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    });
     let stderr = '';
     let reply: ChildReply | undefined;
     let settled = false;
@@ -45,7 +93,7 @@ function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, on
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (m: ChildReply) => {
-      reply = m;
+      if (m.kind !== 'ready') reply = m;
     });
     child.on('error', (err) => finish(failed('runtime_crashed', `measurement process could not start: ${err.message}`)));
     child.on('exit', (code, sig) => {
@@ -54,6 +102,7 @@ function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, on
       const tail = stderr.trim().split('\n').slice(-3).join(' | ');
       finish(failed('runtime_crashed', `measurement process ${why} before reporting${tail ? `: ${tail}` : ''}`));
     });
+    if (child.exitCode !== null || child.signalCode !== null) return finish(failed('runtime_crashed', 'measurement process exited before the job started'));
     onChild?.(child);
     child.send(req);
   });

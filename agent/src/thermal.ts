@@ -41,9 +41,16 @@ export function parseVcgencmd(output: string): ThrottleState | null {
   return { source: 'vcgencmd', raw: m[1]!, now: (word & 0xf) !== 0, since_boot: (word & 0xf0000) !== 0, flags };
 }
 
+/** Set once vcgencmd turns out not to exist here, so later snapshots skip the spawn. */
+let noVcgencmd = false;
+
 function vcgencmd(): Promise<string | null> {
+  if (noVcgencmd) return Promise.resolve(null);
   return new Promise((resolve) => {
-    execFile('vcgencmd', ['get_throttled'], { timeout: 2000 }, (err, stdout) => resolve(err ? null : stdout));
+    execFile('vcgencmd', ['get_throttled'], { timeout: 2000 }, (err, stdout) => {
+      if ((err as NodeJS.ErrnoException | null)?.code === 'ENOENT') noVcgencmd = true;
+      resolve(err ? null : stdout);
+    });
   });
 }
 

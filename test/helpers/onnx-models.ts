@@ -27,10 +27,16 @@ function valueInfo(name: string, elemType: number, dims: Dim[]): OnnxNs.IValueIn
   };
 }
 
-/** Deterministic small weights (no RNG dependency): a fixed pattern in [-0.5, 0.5). */
+/** Deterministic small weights (xorshift32 from `seed`, no RNG dependency), uniform in ±0.5/√rows. */
 function weights(name: string, rows: number, cols: number, seed: number): OnnxNs.ITensorProto {
   const data = new Float32Array(rows * cols);
-  for (let i = 0; i < data.length; i++) data[i] = (((i * 7919 + seed * 104729) % 1000) / 1000 - 0.5) / Math.sqrt(rows);
+  let s = (seed * 2654435761 + 1) >>> 0 || 1;
+  for (let i = 0; i < data.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    data[i] = ((s >>> 0) / 2 ** 32 - 0.5) / Math.sqrt(rows);
+  }
   return { name, dims: [rows, cols], dataType: FLOAT, rawData: new Uint8Array(data.buffer) };
 }
 
@@ -51,16 +57,18 @@ export interface MlpOptions {
   layers: number;
   /** Batch dimension: a number, or a name to make it dynamic. */
   batch?: Dim;
+  /** Varies the weights, so models of the same shape get different bytes (and hashes). */
+  seed?: number;
 }
 
 /** A MatMul → Add → Relu chain on float32 input `x` [batch, width] → output `y`. */
-export function mlpModel({ width, layers, batch = 1 }: MlpOptions): Uint8Array {
+export function mlpModel({ width, layers, batch = 1, seed = 0 }: MlpOptions): Uint8Array {
   const nodes: OnnxNs.INodeProto[] = [];
   const init: OnnxNs.ITensorProto[] = [];
   let prev = 'x';
   for (let l = 0; l < layers; l++) {
-    init.push(weights(`w${l}`, width, width, l + 1));
-    init.push(weights(`b${l}`, 1, width, l + 101));
+    init.push(weights(`w${l}`, width, width, l + 1 + seed * 1000));
+    init.push(weights(`b${l}`, 1, width, l + 101 + seed * 1000));
     const out = l === layers - 1 ? 'y' : `h${l}`;
     nodes.push({ opType: 'MatMul', input: [prev, `w${l}`], output: [`m${l}`], name: `matmul${l}` });
     nodes.push({ opType: 'Add', input: [`m${l}`, `b${l}`], output: [`a${l}`], name: `add${l}` });
@@ -77,9 +85,9 @@ export function mlpModel({ width, layers, batch = 1 }: MlpOptions): Uint8Array {
 }
 
 /** About `megabytes` of float32 weights: 256-wide layers (256 KiB each). */
-export function mlpModelOfSize(megabytes: number): Uint8Array {
+export function mlpModelOfSize(megabytes: number, seed = 0): Uint8Array {
   const layers = Math.max(1, Math.round((megabytes * 2 ** 20) / (256 * 256 * 4)));
-  return mlpModel({ width: 256, layers });
+  return mlpModel({ width: 256, layers, seed });
 }
 
 /** Identity over a string tensor: its input cannot be synthesised as numbers. */

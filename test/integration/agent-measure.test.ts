@@ -111,7 +111,7 @@ describe('measurement process', () => {
     const r = await measure({
       runtime: 'onnxruntime-node',
       models: [small],
-      settings: settings({ min_duration_ms: 30_000, min_samples: 1_000_000 }),
+      settings: settings({ min_duration_ms: 30_000, min_samples: 1_000_000, max_samples: 10_000_000 }),
       // what the kernel's OOM killer does to a runtime that blows up
       onChild: (child) => setTimeout(() => child.kill('SIGKILL'), 1500),
     });
@@ -120,13 +120,13 @@ describe('measurement process', () => {
 
   it('stops a job at its timeout and on cancel', async () => {
     const t0 = Date.now();
-    const r = await measure({ runtime: 'onnxruntime-node', models: [small], settings: settings({ min_duration_ms: 60_000, timeout_ms: 1500 }) });
+    const r = await measure({ runtime: 'onnxruntime-node', models: [small], settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000, timeout_ms: 1500 }) });
     expect(r).toMatchObject({ ok: false, error: { code: 'timeout', message: expect.stringContaining('timeout of 1500 ms') } });
     expect(Date.now() - t0).toBeLessThan(6000);
 
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 800);
-    const c = await measure({ runtime: 'onnxruntime-web', models: [small], settings: settings({ min_duration_ms: 60_000 }), signal: abort.signal });
+    const c = await measure({ runtime: 'onnxruntime-web', models: [small], settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000 }), signal: abort.signal });
     expect(c).toMatchObject({ ok: false, error: { code: 'cancelled' } });
   });
 });

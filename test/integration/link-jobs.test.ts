@@ -80,12 +80,12 @@ describe('jobs over the link', () => {
   });
 
   it('cancels a running job and stops one at its timeout, with clear errors', async () => {
-    const long = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 60_000 }, job_id: 'to-cancel' });
+    const long = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 60_000, max_samples: 10_000_000 }, job_id: 'to-cancel' });
     await expect.poll(() => count((m) => m.type === 'job_status' && m.job_id === 'to-cancel' && m.state === 'running'), { timeout: 10_000 }).toBe(1);
     await new Promise((r) => setTimeout(r, 300));
     expect(fleet.jobs.cancel('to-cancel')).toBe(true);
     await expect(long).rejects.toMatchObject({ code: 'cancelled', message: expect.stringMatching(/to-cancel on bench-1: the job was cancelled/) });
-    const slow = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 60_000, timeout_ms: 1200 } });
+    const slow = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 60_000, max_samples: 10_000_000, timeout_ms: 1200 } });
     await expect(slow).rejects.toMatchObject({ code: 'timeout', message: expect.stringContaining("exceeded the job's timeout of 1200 ms") });
   });
 
