@@ -52,21 +52,27 @@ const CASES = [
   { name: 'L = 1', dims: { B: 2, L: 1, H: 2 }, active: [0, 1], bidirectional: true },
 ];
 
+const ENGINES = ['wasm', 'js'] as const;
+const ENGINE_CASES = ENGINES.flatMap((engine) => CASES.map((c) => ({ ...c, engine })));
+
 describe('ssmConv float64 core', () => {
-  it.each(CASES)('matches a direct O(L²) convolution: $name', ({ dims, active, bidirectional }) => {
+  it.each(ENGINE_CASES)('matches a direct O(L²) convolution: $name ($engine)', ({ dims, active, bidirectional, engine }) => {
     const rng = new Rng(dims.L);
     const dirs = bidirectional ? 2 : 1;
     const u = random(dims.B * dims.L * dims.H, rng);
     const k = random(dirs * active.length * dims.L, rng);
     const d = random(dims.H, rng);
     const y = new Float64Array(u.length);
-    ssmConvForward(u, k, d, Int32Array.from(active), dims, y, { bidirectional });
+    const saved = ssmConvForward(u, k, d, Int32Array.from(active), dims, y, { bidirectional, engine });
+    expect(saved.engine.name).toBe(dims.L >= 8 ? engine : 'js'); // FFTs below 16 points always run in JS
     expect(maxRelDiff(y, referenceConv(u, k, d, active, dims, bidirectional))).toBeLessThan(1e-12);
     // Bypassed channels are exactly the input.
     for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(y[i]).toBe(u[i]);
   });
 
-  it.each(CASES.slice(0, 3))('backward matches central finite differences for u, k and d: $name', ({ dims, active, bidirectional }) => {
+  it.each(ENGINE_CASES.filter((c) => c.dims.L > 1))(
+    'backward matches central finite differences for u, k and d: $name ($engine)',
+    ({ dims, active, bidirectional, engine }) => {
     const rng = new Rng(100 + dims.L);
     const dirs = bidirectional ? 2 : 1;
     const act = Int32Array.from(active);
@@ -76,12 +82,12 @@ describe('ssmConv float64 core', () => {
     const w = random(u.length, rng);
     const y = new Float64Array(u.length);
     const loss = () => {
-      ssmConvForward(u, k, d, act, dims, y, { bidirectional });
+      ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
       let s = 0;
       for (let i = 0; i < y.length; i++) s += w[i]! * y[i]!;
       return s;
     };
-    const saved = ssmConvForward(u, k, d, act, dims, y, { bidirectional });
+    const saved = ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
     const g = ssmConvBackward(saved, w, new Float64Array(u.length));
     const eps = 1e-5;
     // The loss is linear in each argument, so central differences are exact up to rounding (~1e-10).
@@ -102,7 +108,41 @@ describe('ssmConv float64 core', () => {
     // Bypassed channels: dy passes straight through, and d gets no gradient.
     for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(g.du[i]).toBe(w[i]);
     for (let h = 0; h < dims.H; h++) if (!active.includes(h)) expect(g.dd[h]).toBe(0);
-  });
+    },
+  );
+
+  it.each([false, true])(
+    'float32 tensors and spectra: the wasm engine (transposes in wasm) equals the js engine (bidirectional = %s)',
+    (bidirectional) => {
+      const dims = { B: 5, L: 100, H: 7 };
+      const active = Int32Array.from([0, 3, 4, 6]);
+      const dirs = bidirectional ? 2 : 1;
+      const rng = new Rng(77);
+      const f32 = (n: number) => Float32Array.from(random(n, rng));
+      const u = f32(dims.B * dims.L * dims.H);
+      const k = f32(dirs * active.length * dims.L);
+      const d = f32(dims.H);
+      const dy = f32(u.length);
+      const run = (engine: 'wasm' | 'js') => {
+        const y = new Float32Array(u.length);
+        const saved = ssmConvForward(u, k, d, active, dims, y, { bidirectional, engine, saveSpectra: 'float32' });
+        expect(saved.engine.name).toBe(engine);
+        const g = ssmConvBackward(saved, dy, new Float32Array(u.length));
+        return { y, ...g };
+      };
+      const a = run('wasm');
+      const b = run('js');
+      expect(maxRelDiff(a.y, b.y)).toBeLessThan(1e-6);
+      expect(maxRelDiff(a.du, b.du)).toBeLessThan(1e-6);
+      expect(maxRelDiff(a.dk, b.dk)).toBeLessThan(1e-6);
+      expect(maxRelDiff(a.dd, b.dd)).toBeLessThan(1e-6);
+      // Bypassed channels: exact pass-through in both.
+      for (let i = 1; i < u.length; i += dims.H) {
+        expect(a.y[i]).toBe(u[i]);
+        expect(a.du[i]).toBe(dy[i]);
+      }
+    },
+  );
 
   it('does no SSM work for bypassed channels', () => {
     const dims = { B: 4, L: 50, H: 10 };
