@@ -1,0 +1,78 @@
+/**
+ * The parts of the model around the SSM, shared by conv mode (tensors [batch, L, H]) and step mode
+ * ([batch, H]): encoder, norms, GELU → Linear(H→2H) → GLU, pooling's decoder. Channels are always last.
+ * Work is declared per batch element, `positions` = L in conv mode and 1 in step mode.
+ */
+import type { ModelConfig } from '../model/config.js';
+import { LAYER_NORM_EPS } from '../model/layers.js';
+import { float, type GraphBuilder } from './onnx-builder.js';
+
+export type Snapshot = Map<string, { shape: number[]; values: Float32Array }>;
+
+export function weight(snap: Snapshot, name: string): { shape: number[]; values: Float32Array } {
+  const t = snap.get(name);
+  if (!t) throw new Error(`export: the model has no parameter ${name}`);
+  return t;
+}
+
+function init(b: GraphBuilder, snap: Snapshot, name: string): string {
+  const t = weight(snap, name);
+  return b.initF32(name, t.values, t.shape);
+}
+
+/** Continuous x [..., inputSize] → Linear; tokens (int64) → rows of the embedding (the model's one-hot matmul). */
+export function encoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, x: string, positions: number): string {
+  if (c.inputKind === 'tokens') return b.op('Gather', [init(b, snap, 'encoder.weight'), x], { axis: 0 });
+  const h = b.op('MatMul', [x, init(b, snap, 'encoder.weight')]);
+  b.work(positions * 2 * c.inputSize * c.dModel);
+  return b.op('Add', [h, init(b, snap, 'encoder.bias')]);
+}
+
+/** LayerNorm over channels, or BatchNorm with running statistics (eval) folded into a scale and shift. */
+export function norm(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x: string, positions: number): string {
+  const w = weight(snap, `norms.${i}.weight`).values;
+  const bias = weight(snap, `norms.${i}.bias`).values;
+  b.work(positions * c.dModel * 8);
+  if (c.norm === 'layer') {
+    return b.op('LayerNormalization', [x, init(b, snap, `norms.${i}.weight`), init(b, snap, `norms.${i}.bias`)], {
+      axis: -1,
+      epsilon: float(LAYER_NORM_EPS),
+    });
+  }
+  const mean = weight(snap, `norms.${i}.running_mean`).values;
+  const variance = weight(snap, `norms.${i}.running_var`).values;
+  const scale = Float64Array.from(w, (g, h) => g / Math.sqrt(variance[h]! + LAYER_NORM_EPS));
+  const shift = Float64Array.from(bias, (s, h) => s - mean[h]! * scale[h]!);
+  const H = c.dModel;
+  return b.op('Add', [b.op('Mul', [x, b.initF32(`norms.${i}.scale`, scale, [H])]), b.initF32(`norms.${i}.shift`, shift, [H])]);
+}
+
+/**
+ * GELU → Linear(H→2H) → GLU on the SSM output `y`, whose channels come in `order` (null: natural): the
+ * permutation is folded into the rows of the Linear's weight.
+ */
+export function mixer(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, y: string, order: Int32Array | null, positions: number): string {
+  const H = c.dModel;
+  const W = weight(snap, `s4_layers.${i}.output_linear.weight`).values;
+  let rows = W;
+  if (order) {
+    rows = new Float32Array(W.length);
+    order.forEach((h, r) => rows.set(W.subarray(h * 2 * H, (h + 1) * 2 * H), r * 2 * H));
+  }
+  const g = b.op('Gelu', [y]);
+  const lin = b.op('Add', [b.op('MatMul', [g, b.initF32(`s4_layers.${i}.output_linear.weight`, rows, [H, 2 * H])]), init(b, snap, `s4_layers.${i}.output_linear.bias`)]);
+  const [value, gate] = b.node('Split', [lin, b.constI64([H, H])], { axis: -1 }, 2) as [string, string];
+  b.work(positions * (H * 8 + 2 * H * 2 * H + 2 * H + H * 5));
+  return b.op('Mul', [value, b.op('Sigmoid', [gate])]);
+}
+
+export function residual(b: GraphBuilder, c: ModelConfig, z: string, h: string, positions: number): string {
+  b.work(positions * c.dModel);
+  return b.op('Add', [z, h]);
+}
+
+/** Linear on pooled features [batch, H] → logits [batch, classes]. */
+export function decoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, pooled: string, name?: string): string {
+  b.work(2 * c.dModel * c.numClasses);
+  return b.op('Gemm', [pooled, init(b, snap, 'decoder.weight'), init(b, snap, 'decoder.bias')], {}, name);
+}

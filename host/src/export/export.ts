@@ -1,0 +1,114 @@
+/**
+ * Export entry: a model (with its active operators) → ONNX bytes, the metadata written into them, and
+ * graph statistics (node counts, initializer bytes, declared work), split into the SSM part and the rest.
+ */
+import { PACKAGE_VERSION } from '@s4op/shared';
+import type { SequenceModel } from '../model/model.js';
+import { BYPASS_MODES, type BypassMode } from './bypass.js';
+import { buildConvGraph } from './conv-graph.js';
+import { layerSsms } from './layer-ssm.js';
+import { GraphBuilder, type GraphStats } from './onnx-builder.js';
+import { STEP_VARIANTS, buildStepGraph, type StepState } from './step.js';
+import { AUTO_ORDER, CONV_VARIANTS, convVariant } from './variants/registry.js';
+import type { VariantOptions } from './variants/variant.js';
+
+export type ExportMode = 'conv' | 'step';
+export const EXPORT_MODES: readonly ExportMode[] = ['conv', 'step'];
+/** DFT needs opset 20 for its axis input; Gelu is an opset-20 op. */
+export const OPSET = 20;
+/** Longest sequence conv mode accepts (the direct variant alone holds active·L kernel taps per layer). */
+export const MAX_LENGTH = 1 << 16;
+export const PRODUCER = 's4op';
+
+export interface ExportOptions {
+  mode: ExportMode;
+  /** Conv: a registered variant or 'auto'; step: 'recurrent' or 'auto'. Default 'auto'. */
+  variant?: string;
+  /** Sequence length L (conv mode: required; the kernels are precomputed for it). */
+  length?: number;
+  bypass?: BypassMode;
+  variantOptions?: VariantOptions;
+  /** Provenance recorded in the metadata. */
+  source?: { checkpoint?: string; weightsSha256?: string };
+}
+
+export interface ExportStats extends GraphStats {
+  activeOperators: number;
+  totalOperators: number;
+}
+
+export interface ExportResult {
+  bytes: Uint8Array;
+  mode: ExportMode;
+  variant: string;
+  metadata: Record<string, string>;
+  stats: ExportStats;
+  /** Step mode: the state inputs and their outputs. */
+  states: StepState[];
+}
+
+export function resolveVariant(mode: ExportMode, variant = 'auto'): string {
+  if (mode === 'step') {
+    if (variant === 'auto') return STEP_VARIANTS[0];
+    if (!(STEP_VARIANTS as readonly string[]).includes(variant)) {
+      throw new Error(`unknown step variant "${variant}"; known: ${STEP_VARIANTS.join(', ')}, or auto`);
+    }
+    return variant;
+  }
+  if (variant === 'auto') return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
+  return convVariant(variant).name;
+}
+
+export function checkLength(length: unknown): number {
+  if (typeof length !== 'number' || !Number.isInteger(length) || length < 1 || length > MAX_LENGTH) {
+    throw new Error(`unsupported sequence length ${String(length)}: conv mode needs an integer L in [1, ${MAX_LENGTH}]`);
+  }
+  return length;
+}
+
+export function exportModel(model: SequenceModel, opts: ExportOptions): ExportResult {
+  const c = model.config;
+  if (!(EXPORT_MODES as readonly string[]).includes(opts.mode)) {
+    throw new Error(`unknown export mode "${String(opts.mode)}"; expected ${EXPORT_MODES.join(' or ')}`);
+  }
+  const bypass = opts.bypass ?? 'fold';
+  if (!BYPASS_MODES.includes(bypass)) throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
+  const variant = resolveVariant(opts.mode, opts.variant);
+  const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
+  const ssms = layerSsms(model);
+  const snap = model.params.snapshot();
+  const b = new GraphBuilder(`s4op_${c.ssm}_${opts.mode}`, OPSET);
+  const variantOptions = opts.variantOptions ?? {};
+  let states: StepState[] = [];
+  let variantParams: Record<string, number>[] = [];
+  if (opts.mode === 'conv') {
+    const v = convVariant(variant);
+    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass });
+    variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
+  } else {
+    states = buildStepGraph(b, snap, c, ssms, bypass);
+  }
+  const active = ssms.map((s) => Array.from(s.active));
+  const activeOperators = active.reduce((n, a) => n + a.length, 0);
+  const totalOperators = c.nLayers * c.dModel;
+  const metadata: Record<string, string> = {
+    architecture: JSON.stringify(c),
+    active_operators: JSON.stringify(active),
+    pruning_rate: String(1 - activeOperators / totalOperators),
+    source_sha256: opts.source?.weightsSha256 ?? '',
+    source_checkpoint: opts.source?.checkpoint ?? '',
+    mode: opts.mode,
+    variant,
+    variant_requested: opts.variant ?? 'auto',
+    variant_params: JSON.stringify(variantParams),
+    bypass,
+    opset: String(OPSET),
+    producer_version: PACKAGE_VERSION,
+    length: L === undefined ? '' : String(L),
+    inputs: c.inputKind === 'tokens' ? 'tokens' : 'x',
+    step_states: JSON.stringify(states),
+  };
+  for (const [k, v] of Object.entries(metadata)) b.metadata(k, v);
+  const bytes = b.encode({ name: PRODUCER, version: PACKAGE_VERSION });
+  return { bytes, mode: opts.mode, variant, metadata, stats: { ...b.stats(), activeOperators, totalOperators }, states };
+}

@@ -1,0 +1,99 @@
+/**
+ * Step mode: one time step in ([batch, inputSize] floats or [batch] token ids), the running prediction out.
+ * Each layer with active operators has a state input `state_<i>` [batch, active, M, 2] (real and imaginary
+ * parts of the M = d_state/2 complex modes kept per channel) and returns `state_<i>_next`; pooling keeps a
+ * running sum `pool_sum` [batch, H] and count `pool_count` [batch, 1], so `logits` after step t is the
+ * decoder applied to the mean of the last layer's outputs over steps 0 … t — what the conv model gives for
+ * the sequence so far. Ā, B̄, C are precomputed in float64 (layer-ssm.ts); all states start at zero.
+ */
+import type { ModelConfig } from '../model/config.js';
+import { decoder, encoder, mixer, norm, residual, type Snapshot } from './blocks.js';
+import { withBypass, type BypassMode } from './bypass.js';
+import type { LayerSsm } from './layer-ssm.js';
+import type { GraphBuilder } from './onnx-builder.js';
+
+export interface StepState {
+  /** Input name; the matching output is `<input>_next`. */
+  input: string;
+  output: string;
+  dims: (number | 'batch')[];
+}
+
+export const STEP_VARIANTS = ['recurrent'] as const;
+
+export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode): StepState[] {
+  if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
+  const H = c.dModel;
+  const M = c.dState / 2;
+  const states: StepState[] = [];
+  const state = (name: string, dims: (number | 'batch')[]) => {
+    const s = { input: name, output: `${name}_next`, dims };
+    states.push(s);
+    b.input(name, 'float32', dims);
+    return s;
+  };
+  const x = c.inputKind === 'tokens' ? b.input('tokens', 'int64', ['batch']) : b.input('x', 'float32', ['batch', c.inputSize]);
+  let h = encoder(b, snap, c, x, 1);
+  for (let i = 0; i < c.nLayers; i++) {
+    const ssm = ssms[i]!;
+    const z = c.prenorm ? norm(b, snap, c, i, h, 1) : h;
+    const Ha = ssm.active.length;
+    const s = Ha > 0 ? state(`state_${i}`, ['batch', Ha, M, 2]) : undefined;
+    const { y, order } = withBypass(b, z, 1, 2, ssm, bypass, (ua) => {
+      const { y: ya, next } = ssmStep(b, ssm, ua, s!.input, s!.output);
+      b.output(next, s!.output, 'float32', s!.dims);
+      return ya;
+    });
+    h = residual(b, c, mixer(b, snap, c, i, y, order, 1), h, 1);
+    if (!c.prenorm) h = norm(b, snap, c, i, h, 1);
+  }
+  const sum = state('pool_sum', ['batch', H]);
+  const count = state('pool_count', ['batch', 1]);
+  const sumNext = b.op('Add', [sum.input, h], {}, sum.output);
+  const countNext = b.op('Add', [count.input, b.constF32([1])], {}, count.output);
+  const mean = b.op('Div', [sumNext, countNext]);
+  b.work(3 * H);
+  b.output(decoder(b, snap, c, mean, 'logits'), 'logits', 'float32', ['batch', c.numClasses]);
+  b.output(sumNext, sum.output, 'float32', sum.dims);
+  b.output(countNext, count.output, 'float32', count.dims);
+  return states;
+}
+
+/**
+ * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active]. Complex products use 2×2 real
+ * blocks ([[re, −im], [im, re]]) so one broadcast Mul and a ReduceSum do them for all modes at once.
+ */
+function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName: string): { y: string; next: string } {
+  const Ha = ssm.active.length;
+  const M = ssm.M;
+  const rot = new Float64Array(Ha * M * 4);
+  const bv = new Float64Array(Ha * M * 2);
+  const cv = new Float64Array(Ha * M * 2);
+  const low = ssm.steps[0]?.lowRank !== undefined;
+  const wv = new Float64Array(low ? Ha * M * 2 : 0);
+  const qv = new Float64Array(low ? Ha * M * 2 : 0);
+  ssm.steps.forEach((st, r) => {
+    for (let m = 0; m < M; m++) {
+      const i = r * M + m;
+      rot.set([st.eRe[m]!, -st.eIm[m]!, st.eIm[m]!, st.eRe[m]!], i * 4);
+      bv.set([st.bRe[m]!, st.bIm[m]!], i * 2);
+      cv.set([2 * st.cRe[0]![m]!, -2 * st.cIm[0]![m]!], i * 2);
+      if (st.lowRank) {
+        wv.set([st.lowRank.wRe[m]!, st.lowRank.wIm[m]!], i * 2);
+        qv.set([st.lowRank.qRe[m]!, -st.lowRank.qIm[m]!], i * 2);
+      }
+    }
+  });
+  const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
+  const xs = b.op('Unsqueeze', [x, b.constI64([3])]);
+  let ex = b.op('ReduceSum', [b.op('Mul', [xs, b.initF32('step_transition', rot, [Ha, M, 2, 2])]), b.constI64([-1])], { keepdims: 0 });
+  if (low) {
+    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, [Ha, M, 2])]), b.constI64([2, 3])], { keepdims: 1 });
+    ex = b.op('Add', [ex, b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, [Ha, M, 2])])]);
+  }
+  const next = b.op('Add', [ex, b.op('Mul', [u4, b.initF32('step_input', bv, [Ha, M, 2])])], {}, nextName);
+  const yc = b.op('ReduceSum', [b.op('Mul', [next, b.initF32('step_readout', cv, [Ha, M, 2])]), b.constI64([2, 3])], { keepdims: 0 });
+  const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
+  b.work(Ha * M * (low ? 24 : 16) + 2 * Ha);
+  return { y, next };
+}

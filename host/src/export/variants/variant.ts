@@ -1,0 +1,25 @@
+/**
+ * One interface for the ways of computing an SSM layer's long convolution in ONNX (conv mode), and the
+ * registry that maps a variant's name to it. Every variant computes the same thing, for the layer's active
+ * operators only:
+ *   y[b, h, t] = Σ_{l ≤ t} k_f[h, l]·u[b, h, t−l] (+ Σ_l k_b[h, l]·u[b, h, t+1+l] if bidirectional) + D[h]·u[b, h, t]
+ */
+import type { GraphBuilder } from '../onnx-builder.js';
+import type { LayerSsm } from '../layer-ssm.js';
+
+export interface VariantOptions {
+  /** Chunked variant: block length T (default chosen from d_state and L). */
+  block?: number;
+}
+
+export interface ConvVariant {
+  name: string;
+  summary: string;
+  /**
+   * Emits the convolution of `u` ([batch, active, L], channels first) with the layer's kernels and D skip;
+   * returns the name of the result (same shape). Nodes are emitted in the builder's current section.
+   */
+  build(b: GraphBuilder, u: string, ssm: LayerSsm, L: number, opts: VariantOptions): string;
+  /** Parameters worth recording in the model's metadata (e.g. FFT size, block length). */
+  describe(ssm: LayerSsm, L: number, opts: VariantOptions): Record<string, number>;
+}
