@@ -133,18 +133,10 @@ export function s4dKernelForward(p: S4DValues, L: number, active: Int32Array): F
         const c = d * H * M + i;
         const cr = p.cRe[c]!;
         const ci = p.cIm[c]!;
-        // C' = C·(z − 1)/A; then accumulate 2·Re(C'·z^l) with w = C'·z^l by recurrence.
-        let wr = cr * mode.fr - ci * mode.fi;
-        let wi = cr * mode.fi + ci * mode.fr;
-        const row = (d * A + r) * L;
-        const zr = mode.zr;
-        const zi = mode.zi;
-        for (let l = 0; l < L; l++) {
-          out[row + l]! += 2 * wr;
-          const t = wr * zr - wi * zi;
-          wi = wr * zi + wi * zr;
-          wr = t;
-        }
+        // C' = C·(z − 1)/A; then accumulate 2·Re(C'·z^l).
+        const cpr = cr * mode.fr - ci * mode.fi;
+        const cpi = cr * mode.fi + ci * mode.fr;
+        addModePowers(out, (d * A + r) * L, L, cpr, cpi, mode.zr, mode.zi);
       }
     }
   }
@@ -180,6 +172,7 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
     cRe: new Float64Array(dirs * H * M),
     cIm: new Float64Array(dirs * H * M),
   };
+  const sums = new Float64Array(4);
   for (let r = 0; r < A; r++) {
     const h = active[r]!;
     ssmWork.kernelBackwardChannels++;
@@ -203,23 +196,8 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
       let gaI = 0;
       for (let d = 0; d < dirs; d++) {
         const row = (d * A + r) * L;
-        // S0 = Σ dK[l] z^l, S1 = Σ dK[l]·l·z^l, by recurrence on z^l.
-        let pr = 1;
-        let pi = 0;
-        let s0r = 0;
-        let s0i = 0;
-        let s1r = 0;
-        let s1i = 0;
-        for (let l = 0; l < L; l++) {
-          const k = dK[row + l]!;
-          s0r += k * pr;
-          s0i += k * pi;
-          s1r += k * l * pr;
-          s1i += k * l * pi;
-          const t = pr * zr - pi * zi;
-          pi = pr * zi + pi * zr;
-          pr = t;
-        }
+        modeSums(dK, row, L, zr, zi, sums);
+        const [s0r, s0i, s1r, s1i] = sums;
         const c = d * H * M + i;
         const cr = p.cRe[c]!;
         const ci = p.cIm[c]!;
@@ -253,6 +231,93 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
     g.logDt[h] = dt * dLdt;
   }
   return g;
+}
+
+/**
+ * out[row + l] += 2·Re(c·z^l) for l < L. Four independent chains (powers l ≡ 0..3 mod 4, each stepped
+ * by z⁴) instead of one: the loop is bound by the latency of the complex multiply, not its throughput.
+ */
+function addModePowers(out: Float64Array, row: number, L: number, cr: number, ci: number, zr: number, zi: number): void {
+  const z2r = zr * zr - zi * zi;
+  const z2i = 2 * zr * zi;
+  const z4r = z2r * z2r - z2i * z2i;
+  const z4i = 2 * z2r * z2i;
+  let w0r = cr, w0i = ci;
+  let w1r = cr * zr - ci * zi, w1i = cr * zi + ci * zr;
+  let w2r = cr * z2r - ci * z2i, w2i = cr * z2i + ci * z2r;
+  let w3r = w1r * z2r - w1i * z2i, w3i = w1r * z2i + w1i * z2r;
+  let l = 0;
+  for (; l + 3 < L; l += 4) {
+    const o = row + l;
+    out[o]! += 2 * w0r;
+    out[o + 1]! += 2 * w1r;
+    out[o + 2]! += 2 * w2r;
+    out[o + 3]! += 2 * w3r;
+    let t = w0r * z4r - w0i * z4i;
+    w0i = w0r * z4i + w0i * z4r;
+    w0r = t;
+    t = w1r * z4r - w1i * z4i;
+    w1i = w1r * z4i + w1i * z4r;
+    w1r = t;
+    t = w2r * z4r - w2i * z4i;
+    w2i = w2r * z4i + w2i * z4r;
+    w2r = t;
+    t = w3r * z4r - w3i * z4i;
+    w3i = w3r * z4i + w3i * z4r;
+    w3r = t;
+  }
+  const tail = [w0r, w1r, w2r];
+  for (let i = 0; l < L; l++, i++) out[row + l]! += 2 * tail[i]!;
+}
+
+/**
+ * sums ← [Re S0, Im S0, Re S1, Im S1] with S0 = Σ_l dK[row + l]·z^l and S1 = Σ_l dK[row + l]·l·z^l,
+ * in four independent chains like addModePowers.
+ */
+function modeSums(dK: Real, row: number, L: number, zr: number, zi: number, sums: Float64Array): void {
+  const z2r = zr * zr - zi * zi;
+  const z2i = 2 * zr * zi;
+  const z4r = z2r * z2r - z2i * z2i;
+  const z4i = 2 * z2r * z2i;
+  let p0r = 1, p0i = 0;
+  let p1r = zr, p1i = zi;
+  let p2r = z2r, p2i = z2i;
+  let p3r = zr * z2r - zi * z2i, p3i = zr * z2i + zi * z2r;
+  let a0r = 0, a0i = 0, a1r = 0, a1i = 0, a2r = 0, a2i = 0, a3r = 0, a3i = 0;
+  let b0r = 0, b0i = 0, b1r = 0, b1i = 0, b2r = 0, b2i = 0, b3r = 0, b3i = 0;
+  let l = 0;
+  for (; l + 3 < L; l += 4) {
+    const k0 = dK[row + l]!, k1 = dK[row + l + 1]!, k2 = dK[row + l + 2]!, k3 = dK[row + l + 3]!;
+    a0r += k0 * p0r; a0i += k0 * p0i; b0r += k0 * l * p0r; b0i += k0 * l * p0i;
+    a1r += k1 * p1r; a1i += k1 * p1i; b1r += k1 * (l + 1) * p1r; b1i += k1 * (l + 1) * p1i;
+    a2r += k2 * p2r; a2i += k2 * p2i; b2r += k2 * (l + 2) * p2r; b2i += k2 * (l + 2) * p2i;
+    a3r += k3 * p3r; a3i += k3 * p3i; b3r += k3 * (l + 3) * p3r; b3i += k3 * (l + 3) * p3i;
+    let t = p0r * z4r - p0i * z4i;
+    p0i = p0r * z4i + p0i * z4r;
+    p0r = t;
+    t = p1r * z4r - p1i * z4i;
+    p1i = p1r * z4i + p1i * z4r;
+    p1r = t;
+    t = p2r * z4r - p2i * z4i;
+    p2i = p2r * z4i + p2i * z4r;
+    p2r = t;
+    t = p3r * z4r - p3i * z4i;
+    p3i = p3r * z4i + p3i * z4r;
+    p3r = t;
+  }
+  const tr = [p0r, p1r, p2r];
+  const ti = [p0i, p1i, p2i];
+  for (let i = 0; l < L; l++, i++) {
+    const k = dK[row + l]!;
+    a0r += k * tr[i]!;
+    a0i += k * ti[i]!;
+    b0r += k * l * tr[i]!;
+    b0i += k * l * ti[i]!;
+  }
+  sums[0] = a0r + a1r + a2r + a3r;
+  sums[1] = a0i + a1i + a2i + a3i;
+  sums[2] = b0r + b1r + b2r + b3r;
+  sums[3] = b0i + b1i + b2i + b3i;
 }
 
 interface Mode {
