@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { convWork, ssmConvBackward, ssmConvForward, type ConvDims } from '../../host/src/ssm/conv.js';
+import { convWork, releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvDims } from '../../host/src/ssm/conv.js';
 import { ssmConv } from '../../host/src/ssm/ops.js';
 import { Rng } from '../../host/src/util/random.js';
 
@@ -158,6 +158,25 @@ describe('ssmConv float64 core', () => {
     expect(convWork.ffts - before.ffts).toBe(2 * (1 + 2 * 2) + 2 * (2 * 2 + 1));
     const none = ssmConvForward(u, new Float64Array(0), random(dims.H, rng), new Int32Array(0), dims, new Float64Array(u.length));
     expect(none.uRe.length).toBe(0);
+  });
+
+  it('recycles released buffers and refuses a second backward on them', () => {
+    const dims = { B: 2, L: 20, H: 2 };
+    const rng = new Rng(4);
+    const u = random(dims.B * dims.L * dims.H, rng);
+    const k = random(2 * dims.L, rng);
+    const d = random(dims.H, rng);
+    const y1 = new Float64Array(u.length);
+    const s1 = ssmConvForward(u, k, d, Int32Array.from([0, 1]), dims, y1);
+    const g1 = ssmConvBackward(s1, u, new Float64Array(u.length));
+    releaseConvSaved(s1);
+    expect(() => ssmConvBackward(s1, u, new Float64Array(u.length))).toThrow('already released');
+    // Same sizes: the next call gets the recycled (dirty) buffers and must still be exact.
+    const y2 = new Float64Array(u.length);
+    const s2 = ssmConvForward(u, k, d, Int32Array.from([0, 1]), dims, y2);
+    expect(s2.uRe).toBe(s1.uRe);
+    expect(y2).toEqual(y1);
+    expect(ssmConvBackward(s2, u, new Float64Array(u.length)).dk).toEqual(g1.dk);
   });
 
   it('names bad input', () => {

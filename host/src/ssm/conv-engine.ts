@@ -19,6 +19,8 @@ export interface ConvSaved {
   u: Real;
   d: Real;
   engine: ConvEngine;
+  /** Buffers handed back by releaseConvSaved (no backward pass possible any more). */
+  released: boolean;
   /** Spectrum of each channel's circular kernel k', times 1/n (bit-reversed order), [A, n]. */
   kRe: Float64Array;
   kIm: Float64Array;

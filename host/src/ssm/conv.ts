@@ -25,7 +25,7 @@
  * (portable, and the reference the wasm engine is tested against).
  */
 import { jsEngine } from './conv-js.js';
-import type { ConvDims, ConvEngine, ConvSaved } from './conv-engine.js';
+import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './conv-engine.js';
 import { wasmAvailable, wasmEngine } from './conv-wasm.js';
 import { nextPow2 } from './fft.js';
 import { checkActive, type Real } from './s4d.js';
@@ -72,6 +72,34 @@ export function checkConvArgs(u: Real, k: Real, d: Real, active: Int32Array, dim
   if (d.length !== H) throw new Error(`ssmConv: D has ${d.length} values, expected H = ${H}`);
 }
 
+/**
+ * Reuse of the large saved-spectra buffers: fresh ones cost a page fault per 4 KiB on first write.
+ * The tfjs op returns them after its backward pass; a forward pass whose backward never runs (no
+ * gradient recorded) simply leaves its buffers to the garbage collector.
+ */
+const POOL_LIMIT_BYTES = 256 * 2 ** 20;
+const pool: Spectra[] = [];
+let pooledBytes = 0;
+
+function takeBuffer(kind: typeof Float64Array | typeof Float32Array, length: number): Spectra {
+  const i = pool.findIndex((b) => b.length === length && b instanceof kind);
+  if (i < 0) return new kind(length);
+  const b = pool.splice(i, 1)[0]!;
+  pooledBytes -= b.byteLength;
+  return b;
+}
+
+/** Hands the saved buffers back for reuse; `saved` cannot be used for a backward pass afterwards. */
+export function releaseConvSaved(saved: ConvSaved): void {
+  if (saved.released) return;
+  saved.released = true;
+  for (const b of [saved.kRe, saved.kIm, saved.uRe, saved.uIm]) {
+    if (b.length === 0 || pooledBytes + b.byteLength > POOL_LIMIT_BYTES) continue;
+    pool.push(b);
+    pooledBytes += b.byteLength;
+  }
+}
+
 function chooseEngine(n: number, want?: 'wasm' | 'js'): ConvEngine {
   if (want === 'js') return jsEngine;
   if (wasmAvailable(n)) return wasmEngine;
@@ -107,10 +135,12 @@ export function ssmConvForward(
     u,
     d,
     engine: chooseEngine(n, opts.engine),
-    kRe: new Float64Array(A * n),
-    kIm: new Float64Array(A * n),
-    uRe: new Spectra(A * pairs * n),
-    uIm: new Spectra(A * pairs * n),
+    released: false,
+    // Every element is overwritten by the engine, so recycled buffers need no clearing.
+    kRe: takeBuffer(Float64Array, A * n) as Float64Array,
+    kIm: takeBuffer(Float64Array, A * n) as Float64Array,
+    uRe: takeBuffer(Spectra, A * pairs * n),
+    uIm: takeBuffer(Spectra, A * pairs * n),
   };
   saved.engine.forward(saved, k, out);
   convWork.forwardChannels += A;
@@ -122,6 +152,7 @@ export function ssmConvForward(
 export function ssmConvBackward(saved: ConvSaved, dy: Real, duOut: Real): ConvGrads {
   const { dims, active, dirs } = saved;
   const { B, L, H } = dims;
+  if (saved.released) throw new Error('ssmConv backward: the saved forward state was already released (one backward per forward)');
   if (dy.length !== B * L * H) throw new Error(`ssmConv backward: dy has ${dy.length} values, expected ${B * L * H}`);
   if (duOut.length !== dy.length) throw new Error(`ssmConv backward: du has ${duOut.length} values, expected ${dy.length}`);
   const A = active.length;

@@ -4,7 +4,7 @@
  * float32 tensors, so they run on every backend (wasm and cpu lack complex/FFT kernels).
  */
 import * as tf from '@tensorflow/tfjs';
-import { ssmConvBackward, ssmConvForward, type ConvSaved } from './conv.js';
+import { releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvSaved } from './conv.js';
 import { s4dKernelBackward, s4dKernelForward, type S4DValues } from './s4d.js';
 
 export interface S4DParams {
@@ -98,6 +98,7 @@ export function ssmConv(
       gradFunc: (dy: tf.Tensor) => {
         const du = new Float32Array(y.length);
         const g = ssmConvBackward(saved, dy.dataSync() as Float32Array, du);
+        releaseConvSaved(saved);
         return [
           tf.tensor3d(du, [dims.B, dims.L, dims.H]),
           tf.tensor2d(Float32Array.from(g.dk), [dirs * active.length, dims.L]),
