@@ -9,7 +9,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
+import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
+import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
 import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
 import { initS4D } from '../../host/src/ssm/s4d.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -34,17 +35,29 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** Median wall time (ms) of fn over `repeats` runs after 2 warm-up runs. */
-function time(fn: () => void): { median_ms: number; min_ms: number } {
+interface Timing {
+  median_ms: number;
+  min_ms: number;
+  /** Process CPU time (user + system) per call: steadier than wall time on a shared machine. */
+  cpu_median_ms: number;
+}
+
+/** Wall and CPU time (ms) of fn over `repeats` runs after 2 warm-up runs. */
+function time(fn: () => void): Timing {
   fn();
   fn();
-  const xs: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < repeats; i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
-    xs.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  return { median_ms: +median(xs).toFixed(2), min_ms: +Math.min(...xs).toFixed(2) };
+  const r = (x: number) => +x.toFixed(2);
+  return { median_ms: r(median(wall)), min_ms: r(Math.min(...wall)), cpu_median_ms: r(median(cpu)) };
 }
 
 const choice = await initBackend(process.env.S4OP_BACKEND ?? 'wasm');
@@ -66,6 +79,8 @@ const k = tf.tidy(() => s4dKernel(params, L, active));
 const kData = k.dataSync() as Float32Array;
 const dData = d.dataSync() as Float32Array;
 const wK = tf.randomNormal([H, L]);
+const half = Int32Array.from({ length: H / 2 }, (_, i) => 2 * i);
+const kHalf = tf.tidy(() => s4dKernel(params, L, half));
 const wY = tf.randomNormal([B, L, H]);
 
 const results = {
@@ -89,10 +104,20 @@ const results = {
     }),
   ),
   // The JS core alone (no tensor copies), to see what the tfjs wrapping costs.
+  // Pruned layer: half the operators bypassed (no SSM work for them).
+  conv_forward_backward_half_active: time(() =>
+    tf.tidy(() => {
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(ssmConv(a as tf.Tensor3D, b as tf.Tensor2D, c as tf.Tensor1D, half), wY)),
+      )([u, kHalf, d]);
+      g.forEach((t) => t.dataSync());
+    }),
+  ),
   conv_core_forward_backward: time(() => {
     const y = new Float32Array(uData.length);
-    const saved = ssmConvForward(uData, kData, dData, active, { B, L, H }, y);
+    const saved = ssmConvForward(uData, kData, dData, active, { B, L, H }, y, { saveSpectra: 'float32' });
     ssmConvBackward(saved, uData, new Float32Array(uData.length));
+    releaseConvSaved(saved);
   }),
 };
 
@@ -103,12 +128,15 @@ const report = {
   node: process.version,
   cpu: os.cpus()[0]?.model ?? 'unknown',
   cores: os.cpus().length,
-  shape: { H, N, L, B, fft_size: 2 ** Math.ceil(Math.log2(2 * L)) },
+  shape: { H, N, L, B, fft_size: convSize(L) },
+  conv_engine: wasmAvailable(convSize(L)) ? 'wasm' : 'js',
+  load_average: os.loadavg().map((x) => +x.toFixed(2)),
   repeats,
   results,
 };
 for (const [name, r] of Object.entries(results)) {
-  console.log(`${name.padEnd(28)} median ${r.median_ms.toFixed(1).padStart(8)} ms   min ${r.min_ms.toFixed(1).padStart(8)} ms`);
+  const f = (x: number) => x.toFixed(1).padStart(7);
+  console.log(`${name.padEnd(34)} wall median ${f(r.median_ms)} ms  min ${f(r.min_ms)} ms   cpu median ${f(r.cpu_median_ms)} ms`);
 }
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });
