@@ -8,9 +8,10 @@ import * as train from './commands/train.js';
 import * as importCmd from './commands/import.js';
 import * as serve from './commands/serve.js';
 import * as bench from './commands/bench.js';
+import * as exportCmd from './commands/export.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data, train, importCmd, serve, bench];
+const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd];
 
 function buildProgram(): Command {
   const program = new Command()

@@ -1,7 +1,7 @@
 /**
  * Step mode: one time step in ([batch, inputSize] floats or [batch] token ids), the running prediction out.
- * Each layer with active operators has a state input `state_<i>` [batch, active, M, 2] (real and imaginary
- * parts of the M = d_state/2 complex modes kept per channel) and returns `state_<i>_next`; pooling keeps a
+ * Each layer with active operators has a state input `state_<i>` [batch, active, 2, M] (real parts, then
+ * imaginary parts, of the M = d_state/2 complex modes kept per channel) and returns `state_<i>_next`; pooling keeps a
  * running sum `pool_sum` [batch, H] and count `pool_count` [batch, 1], so `logits` after step t is the
  * decoder applied to the mean of the last layer's outputs over steps 0 … t — what the conv model gives for
  * the sequence so far. Ā, B̄, C are precomputed in float64 (layer-ssm.ts); all states start at zero.
@@ -38,7 +38,7 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
     const ssm = ssms[i]!;
     const z = c.prenorm ? norm(b, snap, c, i, h, 1) : h;
     const Ha = ssm.active.length;
-    const s = Ha > 0 ? state(`state_${i}`, ['batch', Ha, M, 2]) : undefined;
+    const s = Ha > 0 ? state(`state_${i}`, ['batch', Ha, 2, M]) : undefined;
     const { y, order } = withBypass(b, z, 1, 2, ssm, bypass, (ua) => {
       const { y: ya, next } = ssmStep(b, ssm, ua, s!.input, s!.output);
       b.output(next, s!.output, 'float32', s!.dims);
@@ -60,40 +60,49 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
 }
 
 /**
- * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active]. Complex products use 2×2 real
- * blocks ([[re, −im], [im, re]]) so one broadcast Mul and a ReduceSum do them for all modes at once.
+ * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active], with x as [batch, active, 2, M]
+ * (real parts, then imaginary parts). The complex product E∘x is E₁⊙x + E₂⊙swap(x), E₁ = [Re E; Re E],
+ * E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]: every Mul broadcasts over whole trailing rows, which
+ * onnxruntime runs at full speed (a [.., 2, 2] rotation block would broadcast in spans of 2 and crawl).
  */
 function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName: string): { y: string; next: string } {
   const Ha = ssm.active.length;
   const M = ssm.M;
-  const rot = new Float64Array(Ha * M * 4);
-  const bv = new Float64Array(Ha * M * 2);
-  const cv = new Float64Array(Ha * M * 2);
+  const n = Ha * 2 * M;
+  const e1 = new Float64Array(n), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(n);
   const low = ssm.steps[0]?.lowRank !== undefined;
-  const wv = new Float64Array(low ? Ha * M * 2 : 0);
-  const qv = new Float64Array(low ? Ha * M * 2 : 0);
+  const wv = new Float64Array(low ? n : 0), qv = new Float64Array(low ? n : 0);
   ssm.steps.forEach((st, r) => {
+    const re = r * 2 * M;
+    const im = re + M;
     for (let m = 0; m < M; m++) {
-      const i = r * M + m;
-      rot.set([st.eRe[m]!, -st.eIm[m]!, st.eIm[m]!, st.eRe[m]!], i * 4);
-      bv.set([st.bRe[m]!, st.bIm[m]!], i * 2);
-      cv.set([2 * st.cRe[0]![m]!, -2 * st.cIm[0]![m]!], i * 2);
+      e1[re + m] = st.eRe[m]!;
+      e1[im + m] = st.eRe[m]!;
+      e2[re + m] = -st.eIm[m]!;
+      e2[im + m] = st.eIm[m]!;
+      bv[re + m] = st.bRe[m]!;
+      bv[im + m] = st.bIm[m]!;
+      cv[re + m] = 2 * st.cRe[0]![m]!;
+      cv[im + m] = -2 * st.cIm[0]![m]!;
       if (st.lowRank) {
-        wv.set([st.lowRank.wRe[m]!, st.lowRank.wIm[m]!], i * 2);
-        qv.set([st.lowRank.qRe[m]!, -st.lowRank.qIm[m]!], i * 2);
+        wv[re + m] = st.lowRank.wRe[m]!;
+        wv[im + m] = st.lowRank.wIm[m]!;
+        qv[re + m] = st.lowRank.qRe[m]!;
+        qv[im + m] = -st.lowRank.qIm[m]!;
       }
     }
   });
+  const dims = [Ha, 2, M];
   const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
-  const xs = b.op('Unsqueeze', [x, b.constI64([3])]);
-  let ex = b.op('ReduceSum', [b.op('Mul', [xs, b.initF32('step_transition', rot, [Ha, M, 2, 2])]), b.constI64([-1])], { keepdims: 0 });
+  const swapped = b.op('Gather', [x, b.constI64([1, 0])], { axis: 2 });
+  let ex = b.op('Add', [b.op('Mul', [x, b.initF32('step_transition_re', e1, dims)]), b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)])]);
   if (low) {
-    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, [Ha, M, 2])]), b.constI64([2, 3])], { keepdims: 1 });
-    ex = b.op('Add', [ex, b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, [Ha, M, 2])])]);
+    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], { keepdims: 1 });
+    ex = b.op('Add', [ex, b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)])]);
   }
-  const next = b.op('Add', [ex, b.op('Mul', [u4, b.initF32('step_input', bv, [Ha, M, 2])])], {}, nextName);
-  const yc = b.op('ReduceSum', [b.op('Mul', [next, b.initF32('step_readout', cv, [Ha, M, 2])]), b.constI64([2, 3])], { keepdims: 0 });
+  const next = b.op('Add', [ex, b.op('Mul', [u4, b.initF32('step_input', bv, dims)])], {}, nextName);
+  const yc = b.op('ReduceSum', [b.op('Mul', [next, b.initF32('step_readout', cv, dims)]), b.constI64([2, 3])], { keepdims: 0 });
   const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
-  b.work(Ha * M * (low ? 24 : 16) + 2 * Ha);
+  b.work(Ha * M * (low ? 20 : 14) + 2 * Ha);
   return { y, next };
 }
