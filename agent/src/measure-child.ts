@@ -5,6 +5,7 @@
  *   child → parent  ChildReply   (probe answer, figures, or a failure with a job error code)
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 // Types only from @s4op/shared: importing it at run time would load zod and add ~200 ms to every job.
 import type { JobError, MeasureSettings, RuntimeName } from '@s4op/shared';
@@ -66,6 +67,19 @@ async function peakRss(): Promise<number> {
   return process.resourceUsage().maxRSS * 1024;
 }
 
+/** Resident set in bytes; from /proc when libuv reports 0 (as under qemu-user emulation). */
+function rss(): number {
+  const r = process.memoryUsage().rss;
+  if (r > 0) return r;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return 0;
+}
+
 async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise<ChildFigures> {
   const runtime = runtimeByName(req.runtime);
   const avail = await runtime.available();
@@ -80,7 +94,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     bytes.push(b);
   }
   global.gc?.();
-  const baseline = process.memoryUsage().rss;
+  const baseline = rss();
 
   const sessions: Session[] = [];
   const loadMs: number[] = [];
@@ -93,7 +107,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     }
     loadMs.push(performance.now() - t0);
   }
-  const afterLoad = process.memoryUsage().rss;
+  const afterLoad = rss();
 
   const feeds: Feeds[] = [];
   const inputs: ChildModelFigures['inputs'][] = [];
@@ -118,7 +132,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     }
     firstMs.push(performance.now() - t0);
   }
-  const afterFirst = process.memoryUsage().rss;
+  const afterFirst = rss();
 
   let timed;
   try {

@@ -19,6 +19,9 @@ export type OnChild = (child: ChildProcess) => void;
 
 function forkChild(preload?: RuntimeName): ChildProcess {
   return fork(CHILD, preload ? ['--preload', preload] : [], {
+    // The same Node as the agent, unless a wrapper is named (an emulated board runs Node under qemu,
+    // where a child cannot exec a foreign binary by itself).
+    execPath: process.env.S4OP_CHILD_NODE || process.execPath,
     // --expose-gc lets the child settle its heap before the baseline RSS reading.
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -108,8 +111,8 @@ async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSign
   });
 }
 
-/** Asks a fresh process whether `runtime` loads and runs a tiny model here. */
-export async function probeRuntime(runtime: RuntimeName, timeoutMs = 60_000): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+/** Asks a fresh process whether `runtime` loads and runs a tiny model here (generous timeout: emulated boards are slow). */
+export async function probeRuntime(runtime: RuntimeName, timeoutMs = Number(process.env.S4OP_PROBE_TIMEOUT_MS) || 180_000): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
   const r = await runChild({ kind: 'probe', runtime }, timeoutMs);
   if (r.kind === 'probe') return r.ok ? { ok: true, version: r.version } : { ok: false, reason: r.reason };
   return { ok: false, reason: r.kind === 'failed' ? r.error.message : 'unexpected reply' };
