@@ -1,0 +1,173 @@
+/**
+ * Exported ONNX vs the host model, in onnxruntime-node and onnxruntime-web: for S4D and S4, unpruned and
+ * 30 / 70 / 90 % pruned, every conv variant within 1e-4 of the host forward (relative to max |logit|), and
+ * step mode run over the sequence within 1e-4 of conv mode (final and running logits).
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../host/src/backend.js';
+import { exportModel } from '../../host/src/export/export.js';
+import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
+import type { ModelConfig } from '../../host/src/model/config.js';
+import { SequenceModel } from '../../host/src/model/model.js';
+import { Rng } from '../../host/src/util/random.js';
+import { tinyConfig } from '../helpers/tiny-model.js';
+
+const TOL = 1e-4;
+const B = 2;
+const L = 40;
+// Block 16 over L = 40: three blocks of 14 with 2 steps of padding, so the state scan and padding both run.
+const VARIANTS = [
+  { variant: 'fft' },
+  { variant: 'direct' },
+  { variant: 'chunked', variantOptions: { block: 16 } },
+] as const;
+const RATES = [0, 0.3, 0.7, 0.9];
+
+type Ort = typeof ortNode;
+const RUNTIMES: [string, Ort][] = [
+  ['onnxruntime-node', ortNode],
+  ['onnxruntime-web', ortWeb as unknown as Ort],
+];
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  ortWeb.env.wasm.numThreads = 1;
+});
+
+/** A model with `rate` of each layer's operators bypassed, chosen by a seeded shuffle. */
+function prunedModel(cfg: ModelConfig, rate: number, seed = 1): SequenceModel {
+  const model = new SequenceModel(cfg, seed);
+  const rng = new Rng(seed + 100);
+  const H = cfg.dModel;
+  const keep = Math.max(1, Math.round(H * (1 - rate)));
+  for (let i = 0; i < cfg.nLayers; i++) {
+    const perm = Array.from({ length: H }, (_, h) => h);
+    for (let j = H - 1; j > 0; j--) {
+      const k = Math.floor(rng.uniform(0, j + 1));
+      [perm[j], perm[k]] = [perm[k]!, perm[j]!];
+    }
+    model.setActive(i, perm.slice(0, keep));
+  }
+  return model;
+}
+
+function input(cfg: ModelConfig, length = L): Float32Array {
+  return Float32Array.from({ length: B * length * cfg.inputSize }, (_, i) => Math.sin(0.37 * i) + 0.3 * Math.cos(1.7 * i));
+}
+
+function hostLogits(model: SequenceModel, x: Float32Array, length: number): Float32Array {
+  return tf.tidy(() => model.forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false }).dataSync() as Float32Array);
+}
+
+function relErr(got: ArrayLike<number>, want: Float32Array): number {
+  expect(got.length).toBe(want.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return err / scale;
+}
+
+async function runConv(ort: Ort, bytes: Uint8Array, x: Float32Array, cfg: ModelConfig): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
+  try {
+    const out = await s.run({ x: new ort.Tensor('float32', x, [B, x.length / B / cfg.inputSize, cfg.inputSize]) });
+    return out.logits!.data as Float32Array;
+  } finally {
+    await s.release();
+  }
+}
+
+describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
+  const cfg = tinyConfig({ ssm, dModel: 10, dState: 8, nLayers: 2 });
+  const x = input(cfg);
+  describe.each(RATES)('%s pruned', (rate) => {
+    const model = prunedModel(cfg, rate);
+    let ref: Float32Array;
+    beforeAll(() => {
+      ref = hostLogits(model, x, L);
+    });
+
+    it.each(RUNTIMES)('every conv variant matches the host forward in %s', async (_name, ort) => {
+      for (const v of VARIANTS) {
+        const r = exportModel(model, { mode: 'conv', length: L, ...v });
+        const got = await runConv(ort, r.bytes, x, cfg);
+        expect(relErr(got, ref), `${v.variant}`).toBeLessThan(TOL);
+      }
+    });
+
+    it.each(RUNTIMES)('step mode over the sequence matches conv mode in %s (final and running logits)', async (_name, ort) => {
+      const step = exportModel(model, { mode: 'step' });
+      const s = await ort.InferenceSession.create(step.bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
+      const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, { batch: B, length: L, x, inputSize: cfg.inputSize });
+      await s.release();
+      const conv = await runConv(ort, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg);
+      expect(relErr(run.logits[L - 1]!, conv)).toBeLessThan(TOL);
+      // The running prediction after t + 1 steps is the model's output on that prefix.
+      const t = 17;
+      const D = cfg.inputSize;
+      const prefix = new Float32Array(B * (t + 1) * D);
+      for (let b = 0; b < B; b++) prefix.set(x.subarray(b * L * D, (b * L + t + 1) * D), b * (t + 1) * D);
+      expect(relErr(run.logits[t]!, hostLogits(model, prefix, t + 1))).toBeLessThan(TOL);
+    });
+  });
+});
+
+describe('export parity: other architectures', () => {
+  it('bidirectional S4D: every variant, pruned, with scatter and fold bypass', async () => {
+    const cfg = tinyConfig({ dModel: 8, dState: 6, bidirectional: true });
+    const model = prunedModel(cfg, 0.5, 4);
+    const x = input(cfg);
+    const ref = hostLogits(model, x, L);
+    for (const v of VARIANTS) {
+      for (const bypass of ['fold', 'scatter'] as const) {
+        const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, bypass, ...v }).bytes, x, cfg);
+        expect(relErr(got, ref), `${v.variant} ${bypass}`).toBeLessThan(TOL);
+      }
+    }
+    expect(() => exportModel(model, { mode: 'step' })).toThrow(/step mode needs a causal model/);
+  });
+
+  it('tokens, pre-norm, BatchNorm, a fully bypassed layer, blocks that do not divide L', async () => {
+    const cfg = tinyConfig({ inputKind: 'tokens', vocabSize: 7, prenorm: true, norm: 'batch', nLayers: 3, dModel: 6, dState: 4 });
+    const model = new SequenceModel(cfg, 9);
+    // Non-trivial running statistics, so the folded BatchNorm is exercised.
+    for (let i = 0; i < 3; i++) {
+      model.params.set(`norms.${i}.running_mean`, Float32Array.from({ length: 6 }, (_, h) => 0.1 * (h - 2)), [6]);
+      model.params.set(`norms.${i}.running_var`, Float32Array.from({ length: 6 }, (_, h) => 0.5 + 0.2 * h), [6]);
+    }
+    model.setActive(0, [1, 4]);
+    model.setActive(1, []);
+    const length = 23;
+    const tokens = Int32Array.from({ length: B * length }, (_, i) => (i * 5 + 3) % 7);
+    const ref = tf.tidy(() => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array);
+    const feeds = { tokens: new ortNode.Tensor('int64', BigInt64Array.from(tokens, BigInt), [B, length]) };
+    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64]] as const) {
+      const r = exportModel(model, { mode: 'conv', length, variant, variantOptions: { block } });
+      const s = await ortNode.InferenceSession.create(r.bytes);
+      const got = (await s.run(feeds)).logits!.data as Float32Array;
+      expect(relErr(got, ref), `${variant} block ${block}`).toBeLessThan(TOL);
+    }
+    const step = exportModel(model, { mode: 'step' });
+    expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
+    const s = await ortNode.InferenceSession.create(step.bytes);
+    const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, step.states, { batch: B, length, tokens });
+    expect(relErr(run.logits[length - 1]!, ref)).toBeLessThan(TOL);
+  });
+
+  it('the comparison can fail: an export taken before pruning does not match the pruned model', async () => {
+    const cfg = tinyConfig({ dModel: 8, dState: 4 });
+    const model = new SequenceModel(cfg, 2);
+    const unpruned = exportModel(model, { mode: 'conv', length: L, variant: 'chunked' });
+    model.setActive(0, [0, 1, 2]);
+    const x = input(cfg);
+    const ref = hostLogits(model, x, L);
+    expect(relErr(await runConv(ortNode, unpruned.bytes, x, cfg), ref)).toBeGreaterThan(1e-3);
+    expect(relErr(await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg), ref)).toBeLessThan(TOL);
+  });
+});
