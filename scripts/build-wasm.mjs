@@ -14,13 +14,17 @@ const source = join(repo, 'host/assembly/ssm-core.ts');
 const target = join(repo, 'host/src/ssm/wasm-bytes.ts');
 const asc = join(repo, 'node_modules/assemblyscript/bin/asc.js');
 
+/** 2 GiB: byte offsets stay below 2^31, so they pass through i32 arguments. Shared with conv-wasm.ts. */
+const MAX_PAGES = 32768;
+
 export function compile() {
   const dir = mkdtempSync(join(tmpdir(), 's4op-wasm-'));
   try {
     const out = join(dir, 'ssm-core.wasm');
     execFileSync(
       process.execPath,
-      [asc, source, '--outFile', out, '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--use', 'abort=', '--noExportMemory', '--importMemory'],
+      [asc, source, '--outFile', out, '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--use', 'abort=', '--noExportMemory', '--importMemory',
+       '--sharedMemory', '--enable', 'threads', '--maximumMemory', String(MAX_PAGES)],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     return readFileSync(out);

@@ -2,7 +2,8 @@
 // scripts/build-wasm.mjs into host/src/ssm/wasm-bytes.ts; host/src/ssm/conv-wasm.ts drives it).
 // Same algorithm as host/src/ssm/fft.ts and conv.ts (see the formulas there); this file only makes
 // it fast: f64x2 lanes run over two consecutive butterflies j, j+1 of the split re/im arrays, so
-// every vector operation is vertical. The caller owns the memory layout and passes byte pointers.
+// every vector operation is vertical. The caller owns the memory layout and passes byte pointers;
+// the memory is shared, and threads run disjoint channel (or batch) ranges with their own scratch.
 //
 // Plan block for FFT size n (f64): twRe[n] twIm[n] tw3Re[n/2] tw3Im[n/2], as in fft.ts:
 //   tw[h + j] = e^{−2πij/(2h)},  tw3[q + j] = e^{−2πi·3j/(4q)}.
@@ -266,7 +267,7 @@ function inverse(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
 // ---------------------------------------------------------------- exported entry points
 
 /** Kernel spectrum, in place: forward FFT of (kRe, kIm) scaled by 1/n; `len` > 0: zero from len on. */
-export function kernelSpectrum(kRe: usize, kIm: usize, n: i32, len: i32, plan: usize): void {
+function kernelSpectrum(kRe: usize, kIm: usize, n: i32, len: i32, plan: usize): void {
   if (len > 0) forwardPadded(kRe, kIm, n, len, plan);
   else forwardFull(kRe, kIm, n, plan);
   const s = f64x2.splat(1.0 / <f64>n);
@@ -282,7 +283,7 @@ export function kernelSpectrum(kRe: usize, kIm: usize, n: i32, len: i32, plan: u
  * the conv part of y (without D·u) to `yRows` and each pair's spectrum to sRe/sIm[pair·n] (f32 when
  * `f32`, else f64). work: 2n f64 (re then im).
  */
-export function forwardChannel(
+function forwardChannel(
   rows: usize, yRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
   kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool,
 ): void {
@@ -327,7 +328,7 @@ export function forwardChannel(
  * Backward of one channel: dy rows in `dyRows`; writes the conv part of du (without D·dy) to `duRows`
  * and accumulates Σ_pairs DY·conj(U) into accRe/accIm (n f64 each, zeroed here).
  */
-export function backwardChannel(
+function backwardChannel(
   dyRows: usize, duRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
   kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool, accRe: usize, accIm: usize,
 ): void {
@@ -374,9 +375,68 @@ export function backwardChannel(
   }
 }
 
-/** Unscaled inverse of the accumulated dk' spectrum; `head`: only the first n/2 outputs are valid. */
-export function inverseInPlace(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
-  inverse(re, im, n, plan, head);
+/**
+ * Forward of active rows r0 ≤ r < r1 (of A): builds each channel's circular kernel k' from kRows
+ * (f64 [dirs·A, L]: forward rows, then backward rows at lags −1, −2, …) into kSpec (re block [A, n],
+ * then im block), takes its spectrum (÷ n), and runs forwardChannel with the pair spectra saved at
+ * spec (re block [A, pairs, n], then im block; f32 or f64). work: 2n f64 of this thread's own.
+ */
+export function forwardRange(
+  r0: i32, r1: i32, A: i32, dirs: i32, kRows: usize, kSpec: usize, rows: usize, out: usize, spec: usize,
+  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool,
+): void {
+  const pairs = (B + 1) >> 1;
+  const specBytes: usize = f32 ? 4 : 8;
+  const specBlock = <usize>A * <usize>pairs * <usize>n * specBytes;
+  const kBlock = off(A * n);
+  const rowBytes = off(B * L);
+  for (let r = r0; r < r1; r++) {
+    const kRe = kSpec + off(r * n);
+    const kIm = kRe + kBlock;
+    memory.fill(kRe, 0, off(n));
+    memory.fill(kIm, 0, off(n));
+    memory.copy(kRe, kRows + off(r * L), off(L));
+    if (dirs === 2) {
+      const back = kRows + off((A + r) * L);
+      for (let l = 0; l < L; l++) store<f64>(kRe + off(n - 1 - l), load<f64>(back + off(l)));
+    }
+    kernelSpectrum(kRe, kIm, n, dirs === 1 ? L : 0, plan);
+    const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
+    forwardChannel(rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kIm, sRe, sRe + specBlock, f32);
+  }
+}
+
+/**
+ * Backward of active rows r0 ≤ r < r1: dy rows in `rows`, du rows (without D·dy) to `out`, and
+ * dk rows (f64 [dirs·A, L], the ÷ n applied) from the inverse of Σ_pairs DY·conj(U). acc: 2n f64 and
+ * work: 2n f64 of this thread's own.
+ */
+export function backwardRange(
+  r0: i32, r1: i32, A: i32, dirs: i32, kSpec: usize, rows: usize, out: usize, spec: usize,
+  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, acc: usize, dk: usize,
+): void {
+  const pairs = (B + 1) >> 1;
+  const specBytes: usize = f32 ? 4 : 8;
+  const specBlock = <usize>A * <usize>pairs * <usize>n * specBytes;
+  const kBlock = off(A * n);
+  const rowBytes = off(B * L);
+  const accIm = acc + off(n);
+  const invN = 1.0 / <f64>n;
+  for (let r = r0; r < r1; r++) {
+    const kRe = kSpec + off(r * n);
+    const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
+    backwardChannel(
+      rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kRe + kBlock, sRe, sRe + specBlock, f32,
+      acc, accIm,
+    );
+    inverse(acc, accIm, n, plan, dirs === 1);
+    const fwd = dk + off(r * L);
+    for (let l = 0; l < L; l++) store<f64>(fwd + off(l), load<f64>(acc + off(l)) * invN);
+    if (dirs === 2) {
+      const back = dk + off((A + r) * L);
+      for (let l = 0; l < L; l++) store<f64>(back + off(l), load<f64>(acc + off(n - 1 - l)) * invN);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- layout changes (float32 tensors)
@@ -384,14 +444,15 @@ export function inverseInPlace(re: usize, im: usize, n: i32, plan: usize, head: 
 const TILE: i32 = 32;
 
 /**
- * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last, rows f64), in tiles of TILE
- * time steps so the x rows being read stay in cache. With dd ≠ 0 also dd[r] += Σ x·u (u f32, same layout).
+ * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last, rows f64) for b0 ≤ b < b1, in
+ * tiles of TILE time steps so the x rows being read stay in cache. With dd ≠ 0 also dd[r] += Σ x·u (u f32,
+ * same layout).
  */
 export function gatherRows(
-  x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize,
+  x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32,
 ): void {
   const dot = dd !== 0;
-  for (let b = 0; b < B; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let t0 = 0; t0 < L; t0 += TILE) {
       const t1 = min(L, t0 + TILE);
       for (let r = 0; r < A; r++) {
@@ -413,11 +474,11 @@ export function gatherRows(
   }
 }
 
-/** out[(b·L + t)·H + h] = rows[(r·B + b)·L + t] + d[r]·x[(b·L + t)·H + h] for h = active[r] (out, x f32; d f64 per row). */
+/** out[(b·L + t)·H + h] = rows[(r·B + b)·L + t] + d[r]·x[(b·L + t)·H + h] for h = active[r], b0 ≤ b < b1 (out, x f32; d f64 per row). */
 export function scatterRows(
-  rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32,
+  rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32,
 ): void {
-  for (let b = 0; b < B; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let t0 = 0; t0 < L; t0 += TILE) {
       const t1 = min(L, t0 + TILE);
       for (let r = 0; r < A; r++) {

@@ -26,7 +26,7 @@
  */
 import { jsEngine } from './conv-js.js';
 import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './conv-engine.js';
-import { wasmAvailable, wasmEngine } from './conv-wasm.js';
+import { wasmAvailable, wasmEngine, wasmFits } from './conv-wasm.js';
 import { nextPow2 } from './fft.js';
 import { checkActive, type Real } from './s4d.js';
 
@@ -100,10 +100,10 @@ export function releaseConvSaved(saved: ConvSaved): void {
   }
 }
 
-function chooseEngine(n: number, want?: 'wasm' | 'js'): ConvEngine {
+function chooseEngine(shape: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, want?: 'wasm' | 'js'): ConvEngine {
   if (want === 'js') return jsEngine;
-  if (wasmAvailable(n)) return wasmEngine;
-  if (want === 'wasm' && n >= 16) throw new Error('ssmConv: the wasm engine is unavailable (no WebAssembly SIMD?)');
+  if (wasmAvailable(shape.n) && wasmFits(shape, f32Spectra)) return wasmEngine;
+  if (want === 'wasm' && shape.n >= 16) throw new Error('ssmConv: the wasm engine is unavailable for this call (no WebAssembly SIMD, or over 2 GiB)');
   return jsEngine;
 }
 
@@ -134,7 +134,7 @@ export function ssmConvForward(
     n,
     u,
     d,
-    engine: chooseEngine(n, opts.engine),
+    engine: chooseEngine({ n, dims, active, dirs }, opts.saveSpectra === 'float32', opts.engine),
     released: false,
     // Every element is overwritten by the engine, so recycled buffers need no clearing.
     kRe: takeBuffer(Float64Array, A * n) as Float64Array,
