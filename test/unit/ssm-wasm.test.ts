@@ -38,7 +38,11 @@ describe('wasm engine of the S4D convolution', () => {
       const dirs = bidirectional ? 2 : 1;
       const rng = new Rng(threads * 10 + dirs);
       const T = tensors === 'float32' ? Float32Array : Float64Array;
-      const rand = (n: number) => T.from({ length: n }, () => rng.normal());
+      const rand = (n: number) => {
+        const a = new T(n);
+        for (let i = 0; i < n; i++) a[i] = rng.normal();
+        return a;
+      };
       const u = rand(dims.B * dims.L * dims.H);
       const k = rand(dirs * active.length * dims.L);
       const d = rand(dims.H);
