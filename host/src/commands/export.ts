@@ -51,6 +51,7 @@ export function register(program: Command): void {
         if (mode === 'conv') {
           const raw = flags.length ?? (config.dataset as { length?: unknown } | undefined)?.length;
           if (raw === undefined) throw new UserError('conv mode needs --length: the checkpoint does not record its dataset\'s sequence length');
+          if (typeof raw === 'string' && !/^\d+$/.test(raw)) throw new UserError(`--length must be a positive integer, got "${raw}"`);
           length = userCheck(() => checkLength(typeof raw === 'string' ? Number(raw) : raw));
         }
         const t0 = performance.now();
