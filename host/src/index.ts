@@ -10,3 +10,5 @@ export { ssmConvForward, ssmConvBackward, releaseConvSaved, convSize } from './s
 export { FFT, fftFor, nextPow2 } from './ssm/fft.js';
 export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, EXPORT_MODES } from './export/index.js';
 export type { ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState } from './export/index.js';
+export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, MemoryAgentRegistry, HostModels, spawnLocalAgent, formatMeasurement } from './fleet/index.js';
+export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
