@@ -1,6 +1,7 @@
 /**
  * Speed of the S4D core ops (one layer): s4dKernel and ssmConv, forward and forward+backward, on the
  * wasm backend (or S4OP_BACKEND). Prints medians over repeats and writes results/ssm-core.json.
+ * The convolution runs on the default thread count (S4OP_SSM_THREADS) and, for comparison, on one.
  *
  *   npx tsx scripts/bench/ssm-core.ts [--repeats 9] [--H 128] [--N 64] [--L 784] [--B 16]
  */
@@ -11,6 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
 import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
 import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
+import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core.js';
 import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
 import { initS4D } from '../../host/src/ssm/s4d.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -104,6 +106,20 @@ const results = {
     }),
   ),
   // The JS core alone (no tensor copies), to see what the tfjs wrapping costs.
+  conv_forward_backward_1_thread: (() => {
+    const threads = ssmThreadInfo().threads;
+    configureSsmThreads({ threads: 1 });
+    const t = time(() =>
+      tf.tidy(() => {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          tf.sum(tf.mul(ssmConv(a as tf.Tensor3D, b as tf.Tensor2D, c as tf.Tensor1D, active), wY)),
+        )([u, k, d]);
+        g.forEach((x) => x.dataSync());
+      }),
+    );
+    configureSsmThreads({ threads });
+    return t;
+  })(),
   // Pruned layer: half the operators bypassed (no SSM work for them).
   conv_forward_backward_half_active: time(() =>
     tf.tidy(() => {
@@ -130,6 +146,7 @@ const report = {
   cores: os.cpus().length,
   shape: { H, N, L, B, fft_size: convSize(L) },
   conv_engine: wasmAvailable(convSize(L)) ? 'wasm' : 'js',
+  conv_threads: ssmThreadInfo().threads,
   load_average: os.loadavg().map((x) => +x.toFixed(2)),
   repeats,
   results,

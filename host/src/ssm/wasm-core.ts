@@ -106,7 +106,8 @@ const helpers: Helper[] = [];
 /** A worker that failed or hung turns threading off for the rest of the process. */
 let threadsBroken = '';
 const settings = {
-  threads: defaultThreads(),
+  /** Thread count; resolved from S4OP_SSM_THREADS / the core count on first use. */
+  threads: 0,
   /** Below this much FFT work (points × transforms) one thread is faster than waking others. */
   minWork: 1 << 18,
   /** A job that takes longer than this is taken as a hung worker. */
@@ -134,14 +135,20 @@ export function configureSsmThreads(opts: { threads?: number; minWork?: number }
   if (opts.minWork !== undefined) settings.minWork = opts.minWork;
 }
 
-/** How many threads a call with this much FFT work will use. */
-export function threadsFor(work: number): number {
-  if (threadsBroken || work < settings.minWork) return 1;
+function threadCount(): number {
+  if (settings.threads === 0) settings.threads = defaultThreads();
   return settings.threads;
 }
 
+/** How many threads a call with this much FFT work will use. */
+export function threadsFor(work: number): number {
+  const threads = threadCount();
+  if (threadsBroken || work < settings.minWork) return 1;
+  return threads;
+}
+
 export function ssmThreadInfo(): { threads: number; running: number; broken: string } {
-  return { threads: settings.threads, running: helpers.length, broken: threadsBroken };
+  return { threads: threadCount(), running: helpers.length, broken: threadsBroken };
 }
 
 function startHelper(c: Core): Helper {
@@ -176,7 +183,15 @@ export function runParallel(c: Core, jobs: Job[]): void {
   const posted: Helper[] = [];
   for (let i = 1; i < jobs.length; i++) {
     if (threadsBroken || jobs[i]!.args.length > CONTROL_INTS - 5) break;
-    if (helpers.length < i) helpers.push(startHelper(c));
+    if (helpers.length < i) {
+      try {
+        helpers.push(startHelper(c));
+      } catch (err) {
+        // No worker threads here (sandbox, exotic runtime): run everything on this thread from now on.
+        threadsBroken = `cannot start a worker: ${err instanceof Error ? err.message : String(err)}`;
+        break;
+      }
+    }
     const h = helpers[i - 1]!;
     const job = jobs[i]!;
     h.ctl[3] = FUNCTIONS.indexOf(job.fn);
