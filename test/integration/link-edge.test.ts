@@ -63,6 +63,28 @@ describe('host edge', () => {
   });
 });
 
+describe('host deadlines', () => {
+  it('fails a job whose agent never answers, names the last state, and cancels it on the agent', async () => {
+    const fleet = await startFleet({ port: 0, token: 'edge', log: () => undefined });
+    try {
+      const peer = await connectRaw(fleet.server.url);
+      peer.send(hello('edge', { name: 'silent' }));
+      await peer.next((m) => m.type === 'welcome');
+      const job = fleet.jobs.submit({ target: { agent: 'silent' }, models: [{ bytes: mlpModel({ width: 4, layers: 1 }) }], settings: { timeout_ms: 300 }, graceMs: 200 });
+      const sent = await peer.next((m) => m.type === 'job');
+      // queued behind other work: no deadline runs while the agent says so
+      peer.send({ type: 'job_status', job_id: sent.job_id, state: 'queued', position: 3 });
+      await new Promise((r) => setTimeout(r, 900));
+      expect(fleet.jobs.list()).toEqual([{ job_id: sent.job_id, agent: 'silent', state: 'queued' }]);
+      peer.send({ type: 'job_status', job_id: sent.job_id, state: 'running', position: 0 });
+      await expect(job).rejects.toMatchObject({ code: 'timeout', message: expect.stringMatching(/got no result within 500 ms \(last state: running\); cancelled/) });
+      expect(await peer.next((m) => m.type === 'cancel')).toEqual({ type: 'cancel', job_id: sent.job_id });
+    } finally {
+      await fleet.stop();
+    }
+  });
+});
+
 describe('agent edge', () => {
   let wss: WebSocketServer;
   const peers: RawPeer[] = [];

@@ -54,7 +54,8 @@ interface Pending {
   state: string;
   resolve: (o: JobOutcome) => void;
   reject: (e: JobFailed) => void;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | null;
+  limitMs: number;
 }
 
 export class JobManager {
@@ -64,6 +65,10 @@ export class JobManager {
   private readonly reserved = new Set<string>();
 
   constructor(private readonly server: FleetServer) {
+    server.on('agent_down', (agent) => {
+      // A job whose agent vanished gets its full deadline to see the agent back.
+      for (const p of this.pending.values()) if (p.agentId === agent.id) this.arm(p);
+    });
     server.on('agent_up', (agent) => {
       // Re-send what this agent still owes us: the agent answers repeated ids with status or result.
       for (const p of this.pending.values()) if (p.agentId === agent.id) this.sendJob(agent, p);
@@ -74,7 +79,7 @@ export class JobManager {
         const p = this.pending.get(m.job_id);
         if (!p) return;
         this.pending.delete(m.job_id);
-        clearTimeout(p.timer);
+        this.disarm(p);
         if (m.measurement) {
           const outcome = { job_id: m.job_id, agent: { id: agent.id, name: agent.name }, measurement: m.measurement };
           this.done.set(m.job_id, outcome);
@@ -84,7 +89,12 @@ export class JobManager {
         }
       } else if (m.type === 'job_status') {
         const p = this.pending.get(m.job_id);
-        if (p) p.state = m.state;
+        if (!p) return;
+        p.state = m.state;
+        // Queued behind other jobs on a live agent: no deadline yet (the heartbeat watches the agent).
+        // Waiting for bytes or running: the job's own timeout plus grace, from now.
+        if (m.state === 'queued') this.disarm(p);
+        else this.arm(p);
       } else if (m.type === 'error' && m.job_id) {
         const p = this.pending.get(m.job_id);
         if (p && m.code === 'unknown_job') this.fail(p, 'cancelled', `job ${p.job_id} is not known to ${p.agentName}`);
@@ -133,7 +143,7 @@ export class JobManager {
 
   private fail(p: Pending, code: JobFailed['code'], message: string): void {
     if (!this.pending.delete(p.job_id)) return;
-    clearTimeout(p.timer);
+    this.disarm(p);
     p.reject(new JobFailed(code, message, p.job_id));
   }
 
@@ -158,7 +168,7 @@ export class JobManager {
       this.reserved.delete(job_id);
     }
     const models = req.models.map((m) => this.server.models.add(m.bytes, m.name));
-    const limit = settings.timeout_ms + (req.graceMs ?? 60_000);
+    const limitMs = settings.timeout_ms + (req.graceMs ?? 60_000);
     return new Promise<JobOutcome>((resolve, reject) => {
       const p: Pending = {
         job_id,
@@ -170,14 +180,27 @@ export class JobManager {
         state: 'sent',
         resolve,
         reject,
-        timer: setTimeout(() => {
-          this.fail(p, 'timeout', `job ${job_id} on ${agent.name} got no result within ${limit} ms (last state: ${p.state}); cancelled`);
-          this.server.agent(p.agentId)?.send({ type: 'cancel', job_id });
-        }, limit),
+        timer: null,
+        limitMs,
       };
       this.pending.set(job_id, p);
+      this.arm(p);
       this.sendJob(agent, p);
     });
+  }
+
+  /** (Re)starts a job's deadline: its timeout plus grace for transfer, from now. */
+  private arm(p: Pending): void {
+    this.disarm(p);
+    p.timer = setTimeout(() => {
+      this.fail(p, 'timeout', `job ${p.job_id} on ${p.agentName} got no result within ${p.limitMs} ms (last state: ${p.state}); cancelled`);
+      this.server.agent(p.agentId)?.send({ type: 'cancel', job_id: p.job_id });
+    }, p.limitMs);
+  }
+
+  private disarm(p: Pending): void {
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
   }
 
   /** Fails every job in flight (the server is stopping); agents keep their results for the next host. */
