@@ -71,7 +71,7 @@ for f in possible present online; do echo 0-3 > "$FAKE/cpu/$f"; done
 
 [ -f "$REPO/agent/dist/cli.js" ] && [ -f "$REPO/host/dist/cli.js" ] || (cd "$REPO" && npm run build --silent)
 MODEL=$WORK/mlp-64x4.onnx
-(cd "$REPO" && npx --no-install tsx scripts/agent-arm64/model.ts "$MODEL" 64 4 >/dev/null)
+(cd "$REPO" && npx --no-install tsx scripts/agent-arm64/model.ts "$MODEL" 64 4 >/dev/null 2>&1)
 
 say "host: s4op serve on loopback (native x86)"
 SERVE_LOG=$WORK/serve.log
