@@ -57,7 +57,9 @@ describe('jobs over the link', () => {
   });
 
   it('runs one measurement at a time; the others queue', async () => {
-    const models = [mlpModel({ width: 40, layers: 2 }), mlpModel({ width: 41, layers: 2 }), mlpModel({ width: 42, layers: 2 })];
+    // one new model for all three: they wait for the same bytes, then queue together
+    const shared = mlpModel({ width: 40, layers: 2 });
+    const models = [shared, shared, shared];
     const outcomes = await Promise.all(models.map((bytes, i) => fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes }], settings: FAST, job_id: `queue-${i}` })));
     const spans = outcomes.map((o) => [Date.parse(o.measurement.started_at), Date.parse(o.measurement.started_at) + o.measurement.duration_ms] as const).sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1] - 1);
