@@ -1,71 +1,112 @@
 // AssemblyScript source of the S4D long-convolution hot path (compiled to wasm with SIMD by
 // scripts/build-wasm.mjs into host/src/ssm/wasm-bytes.ts; host/src/ssm/conv-wasm.ts drives it).
 // Same algorithm as host/src/ssm/fft.ts and conv.ts (see the formulas there); this file only makes
-// it fast: f64x2 lanes run over two consecutive butterflies j, j+1 of the split re/im arrays, so
-// every vector operation is vertical. The caller owns the memory layout and passes byte pointers;
-// the memory is shared, and threads run disjoint channel (or batch) ranges with their own scratch.
+// it fast: SIMD lanes run over consecutive butterflies j, j+1, … of the split re/im arrays, so every
+// vector operation is vertical. Everything is generic over the element type T: f64 (2 lanes; the
+// float64 path) or f32 (4 lanes, half the memory traffic; the path of the float32 tfjs op).
+// The caller owns the memory layout and passes byte pointers; the memory is shared, and threads run
+// disjoint channel (or batch) ranges with their own scratch.
 //
-// Plan block for FFT size n (f64): twRe[n] twIm[n] tw3Re[n/2] tw3Im[n/2], as in fft.ts:
+// Plan block for FFT size n (elements of T): twRe[n] twIm[n] tw3Re[n/2] tw3Im[n/2], as in fft.ts:
 //   tw[h + j] = e^{−2πij/(2h)},  tw3[q + j] = e^{−2πi·3j/(4q)}.
 // Requires n ≥ 16 and L ≤ n/2.
 
-function off(i: i32): usize {
-  return (<usize>i) << 3;
+// ---------------------------------------------------------------- element-type helpers (compile-time)
+
+function at<T>(i: i32): usize {
+  return (<usize>i) * sizeof<T>();
 }
 
-function cmr(ar: v128, ai: v128, br: v128, bi: v128): v128 {
-  return f64x2.sub(f64x2.mul(ar, br), f64x2.mul(ai, bi));
+function lanes<T>(): i32 {
+  return <i32>(16 / sizeof<T>());
 }
 
-function cmi(ar: v128, ai: v128, br: v128, bi: v128): v128 {
-  return f64x2.add(f64x2.mul(ar, bi), f64x2.mul(ai, br));
+function vadd<T>(a: v128, b: v128): v128 {
+  if (sizeof<T>() === 4) return f32x4.add(a, b);
+  return f64x2.add(a, b);
+}
+
+function vsub<T>(a: v128, b: v128): v128 {
+  if (sizeof<T>() === 4) return f32x4.sub(a, b);
+  return f64x2.sub(a, b);
+}
+
+function vmul<T>(a: v128, b: v128): v128 {
+  if (sizeof<T>() === 4) return f32x4.mul(a, b);
+  return f64x2.mul(a, b);
+}
+
+function vneg<T>(a: v128): v128 {
+  if (sizeof<T>() === 4) return f32x4.neg(a);
+  return f64x2.neg(a);
+}
+
+function vsplat<T>(x: f64): v128 {
+  if (sizeof<T>() === 4) return f32x4.splat(<f32>x);
+  return f64x2.splat(x);
+}
+
+/** Real part of (ar + i·ai)(br + i·bi). */
+function cmr<T>(ar: v128, ai: v128, br: v128, bi: v128): v128 {
+  return vsub<T>(vmul<T>(ar, br), vmul<T>(ai, bi));
+}
+
+/** Imaginary part of (ar + i·ai)(br + i·bi). */
+function cmi<T>(ar: v128, ai: v128, br: v128, bi: v128): v128 {
+  return vadd<T>(vmul<T>(ar, bi), vmul<T>(ai, br));
 }
 
 function isOdd(n: i32): bool {
   return (ctz(n) & 1) === 1;
 }
 
+// ---------------------------------------------------------------- FFT passes
+
 /** DIF radix-2 stage (half = n/2); with `zeroUpper` the upper half is taken as 0. */
-function dif2(re: usize, im: usize, n: i32, plan: usize, zeroUpper: bool): void {
+function dif2<T>(re: usize, im: usize, n: i32, plan: usize, zeroUpper: bool): void {
   const half = n >> 1;
-  const twRe = plan + off(half);
-  const twIm = plan + off(n) + off(half);
-  const ho = off(half);
-  for (let j = 0; j < half; j += 2) {
-    const o = off(j);
+  const twRe = plan + at<T>(half);
+  const twIm = plan + at<T>(n) + at<T>(half);
+  const ho = at<T>(half);
+  for (let j = 0; j < half; j += lanes<T>()) {
+    const o = at<T>(j);
     const ar = v128.load(re + o);
     const ai = v128.load(im + o);
     const wr = v128.load(twRe + o);
     const wi = v128.load(twIm + o);
     if (zeroUpper) {
-      v128.store(re + ho + o, cmr(ar, ai, wr, wi));
-      v128.store(im + ho + o, cmi(ar, ai, wr, wi));
+      v128.store(re + ho + o, cmr<T>(ar, ai, wr, wi));
+      v128.store(im + ho + o, cmi<T>(ar, ai, wr, wi));
     } else {
       const br = v128.load(re + ho + o);
       const bi = v128.load(im + ho + o);
-      v128.store(re + o, f64x2.add(ar, br));
-      v128.store(im + o, f64x2.add(ai, bi));
-      const dr = f64x2.sub(ar, br);
-      const di = f64x2.sub(ai, bi);
-      v128.store(re + ho + o, cmr(dr, di, wr, wi));
-      v128.store(im + ho + o, cmi(dr, di, wr, wi));
+      v128.store(re + o, vadd<T>(ar, br));
+      v128.store(im + o, vadd<T>(ai, bi));
+      const dr = vsub<T>(ar, br);
+      const di = vsub<T>(ai, bi);
+      v128.store(re + ho + o, cmr<T>(dr, di, wr, wi));
+      v128.store(im + ho + o, cmi<T>(dr, di, wr, wi));
     }
   }
 }
 
-/** DIF radix-2² pass on blocks of 4q (q ≥ 2 even); `zeroUpper` (single block): x2 = x3 = 0. */
-function dif4(re: usize, im: usize, n: i32, q: i32, plan: usize, zeroUpper: bool): void {
+/**
+ * DIF radix-2² pass on blocks of 4q (q ≥ 4); `zeroUpper` (single block): x2 = x3 = 0. With w = e^{−2πij/(4q)}:
+ *   z0 = (x0 + x2) + (x1 + x3)          z1 = w²·((x0 + x2) − (x1 + x3))
+ *   z2 = w·((x0 − x2) − i(x1 − x3))     z3 = w³·((x0 − x2) + i(x1 − x3))
+ */
+function dif4<T>(re: usize, im: usize, n: i32, q: i32, plan: usize, zeroUpper: bool): void {
   const twRe = plan;
-  const twIm = plan + off(n);
-  const t3Re = plan + off(2 * n);
-  const t3Im = t3Re + off(n >> 1);
+  const twIm = plan + at<T>(n);
+  const t3Re = plan + at<T>(2 * n);
+  const t3Im = t3Re + at<T>(n >> 1);
   const size = 4 * q;
-  const qo = off(q);
+  const qo = at<T>(q);
   for (let s = 0; s < n; s += size) {
-    for (let j = 0; j < q; j += 2) {
-      const p0 = off(s + j);
-      const w1o = off(2 * q + j);
-      const w2o = off(q + j);
+    for (let j = 0; j < q; j += lanes<T>()) {
+      const p0 = at<T>(s + j);
+      const w1o = at<T>(2 * q + j);
+      const w2o = at<T>(q + j);
       const w1r = v128.load(twRe + w1o);
       const w1i = v128.load(twIm + w1o);
       const w2r = v128.load(twRe + w2o);
@@ -82,120 +123,128 @@ function dif4(re: usize, im: usize, n: i32, q: i32, plan: usize, zeroUpper: bool
         const x2i = v128.load(im + p0 + 2 * qo);
         const x3r = v128.load(re + p0 + 3 * qo);
         const x3i = v128.load(im + p0 + 3 * qo);
-        ar = f64x2.add(x0r, x2r);
-        ai = f64x2.add(x0i, x2i);
-        br = f64x2.add(x1r, x3r);
-        bi = f64x2.add(x1i, x3i);
-        cr = f64x2.sub(x0r, x2r);
-        ci = f64x2.sub(x0i, x2i);
-        dr = f64x2.sub(x1r, x3r);
-        di = f64x2.sub(x1i, x3i);
+        ar = vadd<T>(x0r, x2r);
+        ai = vadd<T>(x0i, x2i);
+        br = vadd<T>(x1r, x3r);
+        bi = vadd<T>(x1i, x3i);
+        cr = vsub<T>(x0r, x2r);
+        ci = vsub<T>(x0i, x2i);
+        dr = vsub<T>(x1r, x3r);
+        di = vsub<T>(x1i, x3i);
       }
-      v128.store(re + p0, f64x2.add(ar, br));
-      v128.store(im + p0, f64x2.add(ai, bi));
-      const e1r = f64x2.sub(ar, br);
-      const e1i = f64x2.sub(ai, bi);
-      v128.store(re + p0 + qo, cmr(e1r, e1i, w2r, w2i));
-      v128.store(im + p0 + qo, cmi(e1r, e1i, w2r, w2i));
-      const e2r = f64x2.add(cr, di);
-      const e2i = f64x2.sub(ci, dr);
-      v128.store(re + p0 + 2 * qo, cmr(e2r, e2i, w1r, w1i));
-      v128.store(im + p0 + 2 * qo, cmi(e2r, e2i, w1r, w1i));
-      const e3r = f64x2.sub(cr, di);
-      const e3i = f64x2.add(ci, dr);
-      v128.store(re + p0 + 3 * qo, cmr(e3r, e3i, w3r, w3i));
-      v128.store(im + p0 + 3 * qo, cmi(e3r, e3i, w3r, w3i));
+      v128.store(re + p0, vadd<T>(ar, br));
+      v128.store(im + p0, vadd<T>(ai, bi));
+      const e1r = vsub<T>(ar, br);
+      const e1i = vsub<T>(ai, bi);
+      v128.store(re + p0 + qo, cmr<T>(e1r, e1i, w2r, w2i));
+      v128.store(im + p0 + qo, cmi<T>(e1r, e1i, w2r, w2i));
+      const e2r = vadd<T>(cr, di);
+      const e2i = vsub<T>(ci, dr);
+      v128.store(re + p0 + 2 * qo, cmr<T>(e2r, e2i, w1r, w1i));
+      v128.store(im + p0 + 2 * qo, cmi<T>(e2r, e2i, w1r, w1i));
+      const e3r = vsub<T>(cr, di);
+      const e3i = vadd<T>(ci, dr);
+      v128.store(re + p0 + 3 * qo, cmr<T>(e3r, e3i, w3r, w3i));
+      v128.store(im + p0 + 3 * qo, cmi<T>(e3r, e3i, w3r, w3i));
     }
   }
 }
 
 /** Twiddle-free last DIF pass (q = 1), scalar. */
-function dif4q1(re: usize, im: usize, n: i32): void {
+function dif4q1<T>(re: usize, im: usize, n: i32): void {
+  const e = sizeof<T>();
   for (let s = 0; s < n; s += 4) {
-    const o = off(s);
-    const x0r = load<f64>(re + o), x1r = load<f64>(re + o, 8), x2r = load<f64>(re + o, 16), x3r = load<f64>(re + o, 24);
-    const x0i = load<f64>(im + o), x1i = load<f64>(im + o, 8), x2i = load<f64>(im + o, 16), x3i = load<f64>(im + o, 24);
+    const r = re + at<T>(s);
+    const m = im + at<T>(s);
+    const x0r = load<T>(r), x1r = load<T>(r + e), x2r = load<T>(r + 2 * e), x3r = load<T>(r + 3 * e);
+    const x0i = load<T>(m), x1i = load<T>(m + e), x2i = load<T>(m + 2 * e), x3i = load<T>(m + 3 * e);
     const ar = x0r + x2r, ai = x0i + x2i, br = x1r + x3r, bi = x1i + x3i;
     const cr = x0r - x2r, ci = x0i - x2i, dr = x1r - x3r, di = x1i - x3i;
-    store<f64>(re + o, ar + br);
-    store<f64>(im + o, ai + bi);
-    store<f64>(re + o, ar - br, 8);
-    store<f64>(im + o, ai - bi, 8);
-    store<f64>(re + o, cr + di, 16);
-    store<f64>(im + o, ci - dr, 16);
-    store<f64>(re + o, cr - di, 24);
-    store<f64>(im + o, ci + dr, 24);
+    store<T>(r, ar + br);
+    store<T>(m, ai + bi);
+    store<T>(r + e, ar - br);
+    store<T>(m + e, ai - bi);
+    store<T>(r + 2 * e, cr + di);
+    store<T>(m + 2 * e, ci - dr);
+    store<T>(r + 3 * e, cr - di);
+    store<T>(m + 3 * e, ci + dr);
   }
 }
 
 /** Forward DIF (bit-reversed output) of a signal that is 0 from `len` on (len ≤ n/2); entries ≥ len are ignored. */
-function forwardPadded(re: usize, im: usize, n: i32, len: i32, plan: usize): void {
+function forwardPadded<T>(re: usize, im: usize, n: i32, len: i32, plan: usize): void {
   const half = n >> 1;
-  memory.fill(re + off(len), 0, off(half - len));
-  memory.fill(im + off(len), 0, off(half - len));
+  memory.fill(re + at<T>(len), 0, at<T>(half - len));
+  memory.fill(im + at<T>(len), 0, at<T>(half - len));
   let q: i32;
   if (isOdd(n)) {
-    dif2(re, im, n, plan, true);
+    dif2<T>(re, im, n, plan, true);
     q = n >> 3;
   } else {
-    dif4(re, im, n, n >> 2, plan, true);
+    dif4<T>(re, im, n, n >> 2, plan, true);
     q = n >> 4;
   }
-  for (; q >= 2; q >>= 2) dif4(re, im, n, q, plan, false);
-  dif4q1(re, im, n);
+  for (; q >= 4; q >>= 2) dif4<T>(re, im, n, q, plan, false);
+  dif4q1<T>(re, im, n);
 }
 
 /** Full forward DIF (bit-reversed output), unscaled. */
-function forwardFull(re: usize, im: usize, n: i32, plan: usize): void {
+function forwardFull<T>(re: usize, im: usize, n: i32, plan: usize): void {
   let q: i32;
   if (isOdd(n)) {
-    dif2(re, im, n, plan, false);
+    dif2<T>(re, im, n, plan, false);
     q = n >> 3;
   } else {
     q = n >> 2;
   }
-  for (; q >= 2; q >>= 2) dif4(re, im, n, q, plan, false);
-  dif4q1(re, im, n);
+  for (; q >= 4; q >>= 2) dif4<T>(re, im, n, q, plan, false);
+  dif4q1<T>(re, im, n);
 }
 
 /** Twiddle-free first DIT pass (q = 1), scalar. */
-function dit4q1(re: usize, im: usize, n: i32): void {
+function dit4q1<T>(re: usize, im: usize, n: i32): void {
+  const e = sizeof<T>();
   for (let s = 0; s < n; s += 4) {
-    const o = off(s);
-    const x0r = load<f64>(re + o), x1r = load<f64>(re + o, 8), x2r = load<f64>(re + o, 16), x3r = load<f64>(re + o, 24);
-    const x0i = load<f64>(im + o), x1i = load<f64>(im + o, 8), x2i = load<f64>(im + o, 16), x3i = load<f64>(im + o, 24);
+    const r = re + at<T>(s);
+    const m = im + at<T>(s);
+    const x0r = load<T>(r), x1r = load<T>(r + e), x2r = load<T>(r + 2 * e), x3r = load<T>(r + 3 * e);
+    const x0i = load<T>(m), x1i = load<T>(m + e), x2i = load<T>(m + 2 * e), x3i = load<T>(m + 3 * e);
     const ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
     const cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
-    store<f64>(re + o, ar + cr);
-    store<f64>(im + o, ai + ci);
-    store<f64>(re + o, ar - cr, 16);
-    store<f64>(im + o, ai - ci, 16);
-    store<f64>(re + o, br - di, 8);
-    store<f64>(im + o, bi + dr, 8);
-    store<f64>(re + o, br + di, 24);
-    store<f64>(im + o, bi - dr, 24);
+    store<T>(r, ar + cr);
+    store<T>(m, ai + ci);
+    store<T>(r + 2 * e, ar - cr);
+    store<T>(m + 2 * e, ai - ci);
+    store<T>(r + e, br - di);
+    store<T>(m + e, bi + dr);
+    store<T>(r + 3 * e, br + di);
+    store<T>(m + 3 * e, bi - dr);
   }
 }
 
-/** DIT radix-2² pass on blocks of 4q (q ≥ 2 even), conjugate twiddles; `head`: outputs 0 and 1 only. */
-function dit4(re: usize, im: usize, n: i32, q: i32, plan: usize, head: bool): void {
+/**
+ * DIT radix-2² pass on blocks of 4q (q ≥ 4), conjugate twiddles c = e^{+2πij/(4q)}: t1 = c²·x1,
+ * t2 = c·x2, t3 = c³·x3; out0 = (x0 + t1) + (t2 + t3), out2 = (x0 + t1) − (t2 + t3),
+ * out1 = (x0 − t1) + i(t2 − t3), out3 = (x0 − t1) − i(t2 − t3). `head`: outputs 0 and 1 only.
+ */
+function dit4<T>(re: usize, im: usize, n: i32, q: i32, plan: usize, head: bool): void {
   const twRe = plan;
-  const twIm = plan + off(n);
-  const t3Re = plan + off(2 * n);
-  const t3Im = t3Re + off(n >> 1);
+  const twIm = plan + at<T>(n);
+  const t3Re = plan + at<T>(2 * n);
+  const t3Im = t3Re + at<T>(n >> 1);
   const size = 4 * q;
-  const qo = off(q);
+  const qo = at<T>(q);
   for (let s = 0; s < n; s += size) {
-    for (let j = 0; j < q; j += 2) {
-      const p0 = off(s + j);
-      const w1o = off(2 * q + j);
-      const w2o = off(q + j);
+    for (let j = 0; j < q; j += lanes<T>()) {
+      const p0 = at<T>(s + j);
+      const w1o = at<T>(2 * q + j);
+      const w2o = at<T>(q + j);
       const c1r = v128.load(twRe + w1o);
-      const c1i = f64x2.neg(v128.load(twIm + w1o));
+      const c1i = vneg<T>(v128.load(twIm + w1o));
       const c2r = v128.load(twRe + w2o);
-      const c2i = f64x2.neg(v128.load(twIm + w2o));
+      const c2i = vneg<T>(v128.load(twIm + w2o));
       const c3r = v128.load(t3Re + w2o);
-      const c3i = f64x2.neg(v128.load(t3Im + w2o));
+      const c3i = vneg<T>(v128.load(t3Im + w2o));
       const x0r = v128.load(re + p0);
       const x0i = v128.load(im + p0);
       const y1r = v128.load(re + p0 + qo);
@@ -204,92 +253,104 @@ function dit4(re: usize, im: usize, n: i32, q: i32, plan: usize, head: bool): vo
       const y2i = v128.load(im + p0 + 2 * qo);
       const y3r = v128.load(re + p0 + 3 * qo);
       const y3i = v128.load(im + p0 + 3 * qo);
-      const t1r = cmr(y1r, y1i, c2r, c2i), t1i = cmi(y1r, y1i, c2r, c2i);
-      const t2r = cmr(y2r, y2i, c1r, c1i), t2i = cmi(y2r, y2i, c1r, c1i);
-      const t3r = cmr(y3r, y3i, c3r, c3i), t3i = cmi(y3r, y3i, c3r, c3i);
-      const ar = f64x2.add(x0r, t1r), ai = f64x2.add(x0i, t1i);
-      const br = f64x2.sub(x0r, t1r), bi = f64x2.sub(x0i, t1i);
-      const cr = f64x2.add(t2r, t3r), ci = f64x2.add(t2i, t3i);
-      const dr = f64x2.sub(t2r, t3r), di = f64x2.sub(t2i, t3i);
-      v128.store(re + p0, f64x2.add(ar, cr));
-      v128.store(im + p0, f64x2.add(ai, ci));
-      v128.store(re + p0 + qo, f64x2.sub(br, di));
-      v128.store(im + p0 + qo, f64x2.add(bi, dr));
+      const t1r = cmr<T>(y1r, y1i, c2r, c2i), t1i = cmi<T>(y1r, y1i, c2r, c2i);
+      const t2r = cmr<T>(y2r, y2i, c1r, c1i), t2i = cmi<T>(y2r, y2i, c1r, c1i);
+      const t3r = cmr<T>(y3r, y3i, c3r, c3i), t3i = cmi<T>(y3r, y3i, c3r, c3i);
+      const ar = vadd<T>(x0r, t1r), ai = vadd<T>(x0i, t1i);
+      const br = vsub<T>(x0r, t1r), bi = vsub<T>(x0i, t1i);
+      const cr = vadd<T>(t2r, t3r), ci = vadd<T>(t2i, t3i);
+      const dr = vsub<T>(t2r, t3r), di = vsub<T>(t2i, t3i);
+      v128.store(re + p0, vadd<T>(ar, cr));
+      v128.store(im + p0, vadd<T>(ai, ci));
+      v128.store(re + p0 + qo, vsub<T>(br, di));
+      v128.store(im + p0 + qo, vadd<T>(bi, dr));
       if (!head) {
-        v128.store(re + p0 + 2 * qo, f64x2.sub(ar, cr));
-        v128.store(im + p0 + 2 * qo, f64x2.sub(ai, ci));
-        v128.store(re + p0 + 3 * qo, f64x2.add(br, di));
-        v128.store(im + p0 + 3 * qo, f64x2.sub(bi, dr));
+        v128.store(re + p0 + 2 * qo, vsub<T>(ar, cr));
+        v128.store(im + p0 + 2 * qo, vsub<T>(ai, ci));
+        v128.store(re + p0 + 3 * qo, vadd<T>(br, di));
+        v128.store(im + p0 + 3 * qo, vsub<T>(bi, dr));
       }
     }
   }
 }
 
 /** DIT radix-2 stage (half = n/2), conjugate twiddles; `head`: lower half only. */
-function dit2(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
+function dit2<T>(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
   const half = n >> 1;
-  const twRe = plan + off(half);
-  const twIm = plan + off(n) + off(half);
-  const ho = off(half);
-  for (let j = 0; j < half; j += 2) {
-    const o = off(j);
+  const twRe = plan + at<T>(half);
+  const twIm = plan + at<T>(n) + at<T>(half);
+  const ho = at<T>(half);
+  for (let j = 0; j < half; j += lanes<T>()) {
+    const o = at<T>(j);
     const wr = v128.load(twRe + o);
-    const wi = f64x2.neg(v128.load(twIm + o));
+    const wi = vneg<T>(v128.load(twIm + o));
     const xr = v128.load(re + ho + o);
     const xi = v128.load(im + ho + o);
-    const br = cmr(xr, xi, wr, wi);
-    const bi = cmi(xr, xi, wr, wi);
+    const br = cmr<T>(xr, xi, wr, wi);
+    const bi = cmi<T>(xr, xi, wr, wi);
     const ar = v128.load(re + o);
     const ai = v128.load(im + o);
-    v128.store(re + o, f64x2.add(ar, br));
-    v128.store(im + o, f64x2.add(ai, bi));
+    v128.store(re + o, vadd<T>(ar, br));
+    v128.store(im + o, vadd<T>(ai, bi));
     if (!head) {
-      v128.store(re + ho + o, f64x2.sub(ar, br));
-      v128.store(im + ho + o, f64x2.sub(ai, bi));
+      v128.store(re + ho + o, vsub<T>(ar, br));
+      v128.store(im + ho + o, vsub<T>(ai, bi));
     }
   }
 }
 
 /** Inverse DIT from bit-reversed order, unscaled; `head`: only outputs below n/2 are valid. */
-function inverse(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
-  dit4q1(re, im, n);
+function inverse<T>(re: usize, im: usize, n: i32, plan: usize, head: bool): void {
+  dit4q1<T>(re, im, n);
   if (isOdd(n)) {
     const span = n >> 1;
-    for (let q = 4; 4 * q <= span; q <<= 2) dit4(re, im, n, q, plan, false);
-    dit2(re, im, n, plan, head);
+    for (let q = 4; 4 * q <= span; q <<= 2) dit4<T>(re, im, n, q, plan, false);
+    dit2<T>(re, im, n, plan, head);
   } else {
     let q = 4;
-    for (; 4 * q < n; q <<= 2) dit4(re, im, n, q, plan, false);
-    dit4(re, im, n, q, plan, head);
+    for (; 4 * q < n; q <<= 2) dit4<T>(re, im, n, q, plan, false);
+    dit4<T>(re, im, n, q, plan, head);
   }
 }
 
-// ---------------------------------------------------------------- exported entry points
+// ---------------------------------------------------------------- per channel
 
 /** Kernel spectrum, in place: forward FFT of (kRe, kIm) scaled by 1/n; `len` > 0: zero from len on. */
-function kernelSpectrum(kRe: usize, kIm: usize, n: i32, len: i32, plan: usize): void {
-  if (len > 0) forwardPadded(kRe, kIm, n, len, plan);
-  else forwardFull(kRe, kIm, n, plan);
-  const s = f64x2.splat(1.0 / <f64>n);
-  for (let f = 0; f < n; f += 2) {
-    const o = off(f);
-    v128.store(kRe + o, f64x2.mul(v128.load(kRe + o), s));
-    v128.store(kIm + o, f64x2.mul(v128.load(kIm + o), s));
+function kernelSpectrum<T>(kRe: usize, kIm: usize, n: i32, len: i32, plan: usize): void {
+  if (len > 0) forwardPadded<T>(kRe, kIm, n, len, plan);
+  else forwardFull<T>(kRe, kIm, n, plan);
+  const s = vsplat<T>(1.0 / <f64>n);
+  for (let f = 0; f < n; f += lanes<T>()) {
+    const o = at<T>(f);
+    v128.store(kRe + o, vmul<T>(v128.load(kRe + o), s));
+    v128.store(kIm + o, vmul<T>(v128.load(kIm + o), s));
   }
+}
+
+/** Saved pair spectrum at element f of a pair block: f32 storage for T = f32 or when f32 is asked. */
+function loadSaved<T>(ptr: usize, f: i32, f32: bool): v128 {
+  if (sizeof<T>() === 4) return v128.load(ptr + ((<usize>f) << 2));
+  if (f32) return f64x2.promote_low_f32x4(v128.load64_zero(ptr + ((<usize>f) << 2)));
+  return v128.load(ptr + ((<usize>f) << 3));
+}
+
+function storeSaved<T>(ptr: usize, f: i32, f32: bool, v: v128): void {
+  if (sizeof<T>() === 4) v128.store(ptr + ((<usize>f) << 2), v);
+  else if (f32) v128.store64_lane(ptr + ((<usize>f) << 2), f32x4.demote_f64x2_zero(v), 0);
+  else v128.store(ptr + ((<usize>f) << 3), v);
 }
 
 /**
- * Forward of one channel: B rows of L (f64, contiguous) in `rows`, two rows per complex FFT; writes
- * the conv part of y (without D·u) to `yRows` and each pair's spectrum to sRe/sIm[pair·n] (f32 when
- * `f32`, else f64). work: 2n f64 (re then im).
+ * Forward of one channel: B rows of L (T, contiguous) in `rows`, two rows per complex FFT; writes the
+ * conv part of y (without D·u) to `yRows` and each pair's spectrum to sRe/sIm[pair·n]. work: 2n of T.
  */
-function forwardChannel(
+function forwardChannel<T>(
   rows: usize, yRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
   kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool,
 ): void {
   const re = work;
-  const im = work + off(n);
-  const rowBytes = off(L);
+  const im = work + at<T>(n);
+  const rowBytes = at<T>(L);
   const pairs = (B + 1) >> 1;
   for (let q = 0; q < pairs; q++) {
     const src = rows + 2 * <usize>q * rowBytes;
@@ -298,27 +359,20 @@ function forwardChannel(
     memory.copy(re, src, rowBytes);
     if (second) memory.copy(im, src + rowBytes, rowBytes);
     else memory.fill(im, 0, rowBytes);
-    forwardPadded(re, im, n, L, plan);
+    forwardPadded<T>(re, im, n, L, plan);
     // Save the spectrum, then multiply by K.
-    for (let f = 0; f < n; f += 2) {
-      const o = off(f);
+    for (let f = 0; f < n; f += lanes<T>()) {
+      const o = at<T>(f);
       const ar = v128.load(re + o);
       const ai = v128.load(im + o);
-      if (f32) {
-        const so = (<usize>(q * n + f)) << 2;
-        v128.store64_lane(sRe + so, f32x4.demote_f64x2_zero(ar), 0);
-        v128.store64_lane(sIm + so, f32x4.demote_f64x2_zero(ai), 0);
-      } else {
-        const so = off(q * n + f);
-        v128.store(sRe + so, ar);
-        v128.store(sIm + so, ai);
-      }
+      storeSaved<T>(sRe, q * n + f, f32, ar);
+      storeSaved<T>(sIm, q * n + f, f32, ai);
       const br = v128.load(kRe + o);
       const bi = v128.load(kIm + o);
-      v128.store(re + o, cmr(ar, ai, br, bi));
-      v128.store(im + o, cmi(ar, ai, br, bi));
+      v128.store(re + o, cmr<T>(ar, ai, br, bi));
+      v128.store(im + o, cmi<T>(ar, ai, br, bi));
     }
-    inverse(re, im, n, plan, true);
+    inverse<T>(re, im, n, plan, true);
     memory.copy(dst, re, rowBytes);
     if (second) memory.copy(dst + rowBytes, im, rowBytes);
   }
@@ -326,18 +380,18 @@ function forwardChannel(
 
 /**
  * Backward of one channel: dy rows in `dyRows`; writes the conv part of du (without D·dy) to `duRows`
- * and accumulates Σ_pairs DY·conj(U) into accRe/accIm (n f64 each, zeroed here).
+ * and accumulates Σ_pairs DY·conj(U) into accRe/accIm (n of T each, zeroed here).
  */
-function backwardChannel(
+function backwardChannel<T>(
   dyRows: usize, duRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
   kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool, accRe: usize, accIm: usize,
 ): void {
   const re = work;
-  const im = work + off(n);
-  const rowBytes = off(L);
+  const im = work + at<T>(n);
+  const rowBytes = at<T>(L);
   const pairs = (B + 1) >> 1;
-  memory.fill(accRe, 0, off(n));
-  memory.fill(accIm, 0, off(n));
+  memory.fill(accRe, 0, at<T>(n));
+  memory.fill(accIm, 0, at<T>(n));
   for (let q = 0; q < pairs; q++) {
     const src = dyRows + 2 * <usize>q * rowBytes;
     const dst = duRows + 2 * <usize>q * rowBytes;
@@ -345,98 +399,111 @@ function backwardChannel(
     memory.copy(re, src, rowBytes);
     if (second) memory.copy(im, src + rowBytes, rowBytes);
     else memory.fill(im, 0, rowBytes);
-    forwardPadded(re, im, n, L, plan);
-    for (let f = 0; f < n; f += 2) {
-      const o = off(f);
+    forwardPadded<T>(re, im, n, L, plan);
+    for (let f = 0; f < n; f += lanes<T>()) {
+      const o = at<T>(f);
       const ar = v128.load(re + o);
       const ai = v128.load(im + o);
-      let ur: v128, ui: v128;
-      if (f32) {
-        const so = (<usize>(q * n + f)) << 2;
-        ur = f64x2.promote_low_f32x4(v128.load64_zero(sRe + so));
-        ui = f64x2.promote_low_f32x4(v128.load64_zero(sIm + so));
-      } else {
-        const so = off(q * n + f);
-        ur = v128.load(sRe + so);
-        ui = v128.load(sIm + so);
-      }
+      const ur = loadSaved<T>(sRe, q * n + f, f32);
+      const ui = loadSaved<T>(sIm, q * n + f, f32);
       // acc += DY·conj(U)
-      v128.store(accRe + o, f64x2.add(v128.load(accRe + o), f64x2.add(f64x2.mul(ar, ur), f64x2.mul(ai, ui))));
-      v128.store(accIm + o, f64x2.add(v128.load(accIm + o), f64x2.sub(f64x2.mul(ai, ur), f64x2.mul(ar, ui))));
+      v128.store(accRe + o, vadd<T>(v128.load(accRe + o), vadd<T>(vmul<T>(ar, ur), vmul<T>(ai, ui))));
+      v128.store(accIm + o, vadd<T>(v128.load(accIm + o), vsub<T>(vmul<T>(ai, ur), vmul<T>(ar, ui))));
       // DU = DY·conj(K)
       const br = v128.load(kRe + o);
       const bi = v128.load(kIm + o);
-      v128.store(re + o, f64x2.add(f64x2.mul(ar, br), f64x2.mul(ai, bi)));
-      v128.store(im + o, f64x2.sub(f64x2.mul(ai, br), f64x2.mul(ar, bi)));
+      v128.store(re + o, vadd<T>(vmul<T>(ar, br), vmul<T>(ai, bi)));
+      v128.store(im + o, vsub<T>(vmul<T>(ai, br), vmul<T>(ar, bi)));
     }
-    inverse(re, im, n, plan, true);
+    inverse<T>(re, im, n, plan, true);
     memory.copy(dst, re, rowBytes);
     if (second) memory.copy(dst + rowBytes, im, rowBytes);
   }
 }
 
+// ---------------------------------------------------------------- channel ranges (one per thread)
+
 /**
  * Forward of active rows r0 ≤ r < r1 (of A): builds each channel's circular kernel k' from kRows
- * (f64 [dirs·A, L]: forward rows, then backward rows at lags −1, −2, …) into kSpec (re block [A, n],
+ * (f64 [dirs·A, L]: forward rows, then backward rows at lags −1, −2, …) into kSpec (T; re block [A, n],
  * then im block), takes its spectrum (÷ n), and runs forwardChannel with the pair spectra saved at
- * spec (re block [A, pairs, n], then im block; f32 or f64). work: 2n f64 of this thread's own.
+ * spec (re block [A, pairs, n], then im block; f32 when T = f32 or `f32`). work: 2n of T, this thread's.
  */
-export function forwardRange(
+function forwardRangeT<T>(
   r0: i32, r1: i32, A: i32, dirs: i32, kRows: usize, kSpec: usize, rows: usize, out: usize, spec: usize,
   B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool,
 ): void {
   const pairs = (B + 1) >> 1;
-  const specBytes: usize = f32 ? 4 : 8;
+  const specBytes: usize = sizeof<T>() === 4 || f32 ? 4 : 8;
   const specBlock = <usize>A * <usize>pairs * <usize>n * specBytes;
-  const kBlock = off(A * n);
-  const rowBytes = off(B * L);
+  const kBlock = at<T>(A * n);
+  const rowBytes = at<T>(B * L);
   for (let r = r0; r < r1; r++) {
-    const kRe = kSpec + off(r * n);
+    const kRe = kSpec + at<T>(r * n);
     const kIm = kRe + kBlock;
-    memory.fill(kRe, 0, off(n));
-    memory.fill(kIm, 0, off(n));
-    memory.copy(kRe, kRows + off(r * L), off(L));
+    memory.fill(kRe, 0, at<T>(n));
+    memory.fill(kIm, 0, at<T>(n));
+    const fwd = kRows + ((<usize>(r * L)) << 3);
+    for (let l = 0; l < L; l++) store<T>(kRe + at<T>(l), <T>load<f64>(fwd + ((<usize>l) << 3)));
     if (dirs === 2) {
-      const back = kRows + off((A + r) * L);
-      for (let l = 0; l < L; l++) store<f64>(kRe + off(n - 1 - l), load<f64>(back + off(l)));
+      const back = kRows + ((<usize>((A + r) * L)) << 3);
+      for (let l = 0; l < L; l++) store<T>(kRe + at<T>(n - 1 - l), <T>load<f64>(back + ((<usize>l) << 3)));
     }
-    kernelSpectrum(kRe, kIm, n, dirs === 1 ? L : 0, plan);
+    kernelSpectrum<T>(kRe, kIm, n, dirs === 1 ? L : 0, plan);
     const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
-    forwardChannel(rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kIm, sRe, sRe + specBlock, f32);
+    forwardChannel<T>(rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kIm, sRe, sRe + specBlock, f32);
   }
 }
 
 /**
  * Backward of active rows r0 ≤ r < r1: dy rows in `rows`, du rows (without D·dy) to `out`, and
- * dk rows (f64 [dirs·A, L], the ÷ n applied) from the inverse of Σ_pairs DY·conj(U). acc: 2n f64 and
- * work: 2n f64 of this thread's own.
+ * dk rows (f64 [dirs·A, L], the ÷ n applied) from the inverse of Σ_pairs DY·conj(U). acc and work:
+ * 2n of T each, this thread's own.
  */
-export function backwardRange(
+function backwardRangeT<T>(
   r0: i32, r1: i32, A: i32, dirs: i32, kSpec: usize, rows: usize, out: usize, spec: usize,
   B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, acc: usize, dk: usize,
 ): void {
   const pairs = (B + 1) >> 1;
-  const specBytes: usize = f32 ? 4 : 8;
+  const specBytes: usize = sizeof<T>() === 4 || f32 ? 4 : 8;
   const specBlock = <usize>A * <usize>pairs * <usize>n * specBytes;
-  const kBlock = off(A * n);
-  const rowBytes = off(B * L);
-  const accIm = acc + off(n);
+  const kBlock = at<T>(A * n);
+  const rowBytes = at<T>(B * L);
+  const accIm = acc + at<T>(n);
   const invN = 1.0 / <f64>n;
   for (let r = r0; r < r1; r++) {
-    const kRe = kSpec + off(r * n);
+    const kRe = kSpec + at<T>(r * n);
     const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
-    backwardChannel(
+    backwardChannel<T>(
       rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kRe + kBlock, sRe, sRe + specBlock, f32,
       acc, accIm,
     );
-    inverse(acc, accIm, n, plan, dirs === 1);
-    const fwd = dk + off(r * L);
-    for (let l = 0; l < L; l++) store<f64>(fwd + off(l), load<f64>(acc + off(l)) * invN);
+    inverse<T>(acc, accIm, n, plan, dirs === 1);
+    const fwd = dk + ((<usize>(r * L)) << 3);
+    for (let l = 0; l < L; l++) store<f64>(fwd + ((<usize>l) << 3), <f64>load<T>(acc + at<T>(l)) * invN);
     if (dirs === 2) {
-      const back = dk + off((A + r) * L);
-      for (let l = 0; l < L; l++) store<f64>(back + off(l), load<f64>(acc + off(n - 1 - l)) * invN);
+      const back = dk + ((<usize>((A + r) * L)) << 3);
+      for (let l = 0; l < L; l++) store<f64>(back + ((<usize>l) << 3), <f64>load<T>(acc + at<T>(n - 1 - l)) * invN);
     }
   }
+}
+
+/** forwardRangeT in single (f32) or double (f64) precision; see there. */
+export function forwardRange(
+  r0: i32, r1: i32, A: i32, dirs: i32, kRows: usize, kSpec: usize, rows: usize, out: usize, spec: usize,
+  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, single: bool,
+): void {
+  if (single) forwardRangeT<f32>(r0, r1, A, dirs, kRows, kSpec, rows, out, spec, B, L, n, plan, work, true);
+  else forwardRangeT<f64>(r0, r1, A, dirs, kRows, kSpec, rows, out, spec, B, L, n, plan, work, f32);
+}
+
+/** backwardRangeT in single (f32) or double (f64) precision; see there. */
+export function backwardRange(
+  r0: i32, r1: i32, A: i32, dirs: i32, kSpec: usize, rows: usize, out: usize, spec: usize,
+  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, acc: usize, dk: usize, single: bool,
+): void {
+  if (single) backwardRangeT<f32>(r0, r1, A, dirs, kSpec, rows, out, spec, B, L, n, plan, work, true, acc, dk);
+  else backwardRangeT<f64>(r0, r1, A, dirs, kSpec, rows, out, spec, B, L, n, plan, work, f32, acc, dk);
 }
 
 // ---------------------------------------------------------------- layout changes (float32 tensors)
@@ -444,55 +511,72 @@ export function backwardRange(
 const TILE: i32 = 32;
 
 /**
- * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last, rows f64) for b0 ≤ b < b1, in
- * tiles of TILE time steps so the x rows being read stay in cache. With dd ≠ 0 also dd[r] += Σ x·u (u f32,
- * same layout).
+ * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last; rows T) for b0 ≤ b < b1, in
+ * tiles of TILE time steps so the x rows being read stay in cache. With dd ≠ 0 also dd[r] += Σ x·u
+ * (u f32, same layout; dd f64).
  */
-export function gatherRows(
+function gatherRowsT<T>(
   x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32,
 ): void {
   const dot = dd !== 0;
+  const step = (<usize>H) << 2;
   for (let b = b0; b < b1; b++) {
     for (let t0 = 0; t0 < L; t0 += TILE) {
       const t1 = min(L, t0 + TILE);
       for (let r = 0; r < A; r++) {
         const h = load<i32>(active + ((<usize>r) << 2));
         let src = (<usize>((b * L + t0) * H + h)) << 2;
-        const step = (<usize>H) << 2;
-        let dst = rows + off((r * B + b) * L + t0);
+        let dst = rows + at<T>((r * B + b) * L + t0);
         let acc: f64 = 0;
         for (let t = t0; t < t1; t++) {
-          const v = <f64>load<f32>(x + src);
-          store<f64>(dst, v);
-          if (dot) acc += v * <f64>load<f32>(u + src);
+          const v = load<f32>(x + src);
+          store<T>(dst, <T>v);
+          if (dot) acc += <f64>v * <f64>load<f32>(u + src);
           src += step;
-          dst += 8;
+          dst += sizeof<T>();
         }
-        if (dot) store<f64>(dd + off(r), load<f64>(dd + off(r)) + acc);
+        if (dot) store<f64>(dd + ((<usize>r) << 3), load<f64>(dd + ((<usize>r) << 3)) + acc);
       }
     }
   }
 }
 
-/** out[(b·L + t)·H + h] = rows[(r·B + b)·L + t] + d[r]·x[(b·L + t)·H + h] for h = active[r], b0 ≤ b < b1 (out, x f32; d f64 per row). */
-export function scatterRows(
+/**
+ * out[(b·L + t)·H + h] = rows[(r·B + b)·L + t] + d[r]·x[(b·L + t)·H + h] for h = active[r], b0 ≤ b < b1
+ * (out, x f32; rows T; d f64 per row).
+ */
+function scatterRowsT<T>(
   rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32,
 ): void {
+  const step = (<usize>H) << 2;
   for (let b = b0; b < b1; b++) {
     for (let t0 = 0; t0 < L; t0 += TILE) {
       const t1 = min(L, t0 + TILE);
       for (let r = 0; r < A; r++) {
         const h = load<i32>(active + ((<usize>r) << 2));
-        const dh = load<f64>(d + off(r));
+        const dh = load<f64>(d + ((<usize>r) << 3));
         let idx = (<usize>((b * L + t0) * H + h)) << 2;
-        const step = (<usize>H) << 2;
-        let src = rows + off((r * B + b) * L + t0);
+        let src = rows + at<T>((r * B + b) * L + t0);
         for (let t = t0; t < t1; t++) {
-          store<f32>(out + idx, <f32>(load<f64>(src) + dh * <f64>load<f32>(x + idx)));
+          store<f32>(out + idx, <f32>(<f64>load<T>(src) + dh * <f64>load<f32>(x + idx)));
           idx += step;
-          src += 8;
+          src += sizeof<T>();
         }
       }
     }
   }
+}
+
+export function gatherRows(
+  x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32, single: bool,
+): void {
+  if (single) gatherRowsT<f32>(x, rows, active, A, B, L, H, u, dd, b0, b1);
+  else gatherRowsT<f64>(x, rows, active, A, B, L, H, u, dd, b0, b1);
+}
+
+export function scatterRows(
+  rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32, single: bool,
+): void {
+  if (single) scatterRowsT<f32>(rows, x, d, out, active, A, B, L, H, b0, b1);
+  else scatterRowsT<f64>(rows, x, d, out, active, A, B, L, H, b0, b1);
 }

@@ -1,7 +1,9 @@
 /**
  * The wasm (SIMD) engine of the long convolution: same algorithm as conv-js.ts, with the per-channel
  * work (kernel spectrum, FFTs, spectrum products) in host/assembly/ssm-core.ts, split over threads by
- * channel ranges (wasm-core.ts). JS lays out the shared wasm memory per call:
+ * channel ranges (wasm-core.ts). Float32 tensors with float32 saved spectra (the tfjs op) run in single
+ * precision (f32x4 lanes; float32 FFT rounding, ~1e-6 relative); anything else in double precision.
+ * JS lays out the shared wasm memory per call:
  *   plan (twiddles) | kernel rows | kernel spectra [A, n] | pair spectra [A, pairs, n] | input rows |
  *   output rows | active, d | dk | per thread: work, acc, dd | float32 tensors x, u, y
  * and copies the spectra out to the ConvSaved arrays (which must outlive the call) and back in for the
@@ -20,7 +22,7 @@ export function wasmAvailable(n: number): boolean {
 
 /** Whether one call of this size fits the module's 2 GiB memory (else the JS engine takes it). */
 export function wasmFits(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean): boolean {
-  return plannedBytes(saved, f32Spectra, 8) < MAX_BYTES;
+  return regions(saved, f32Spectra, false, 8).end < MAX_BYTES;
 }
 
 const plans = new Map<number, Float64Array>();
@@ -67,12 +69,16 @@ interface Regions {
   end: number;
 }
 
-function regions(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, threads: number, tensors = 2): Regions {
+/** Region sizes; `single`: FFT data, rows and scratch in f32 (else f64). */
+function regions(
+  saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, single: boolean, threads: number, tensors = 2,
+): Regions {
   const { n, dirs } = saved;
   const { B, L, H } = saved.dims;
   const A = saved.active.length;
   const pairs = (B + 1) >> 1;
   const specBytes = f32Spectra ? 4 : 8;
+  const e = single ? 4 : 8;
   let at = 0;
   const take = (bytes: number) => {
     const start = at;
@@ -80,12 +86,12 @@ function regions(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Sp
     return start;
   };
   const r = {
-    plan: take(3 * n * 8),
+    plan: take(3 * n * e),
     kRows: take(dirs * A * L * 8),
-    kSpec: take(2 * A * n * 8),
+    kSpec: take(2 * A * n * e),
     spec: take(2 * A * pairs * n * specBytes),
-    rows: take(A * B * L * 8),
-    out: take(A * B * L * 8),
+    rows: take(A * B * L * e),
+    out: take(A * B * L * e),
     active: take(A * 4),
     d: take(A * 8),
     dk: take(dirs * A * L * 8),
@@ -98,8 +104,8 @@ function regions(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Sp
     end: 0,
   };
   for (let t = 0; t < threads; t++) {
-    r.work.push(take(2 * n * 8));
-    r.acc.push(take(2 * n * 8));
+    r.work.push(take(2 * n * e));
+    r.acc.push(take(2 * n * e));
     r.dd.push(take(A * 8));
   }
   r.x = take(tensors > 0 ? B * L * H * 4 : 0);
@@ -109,29 +115,36 @@ function regions(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Sp
   return r;
 }
 
-function plannedBytes(saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, threads: number): number {
-  return regions(saved, f32Spectra, threads).end;
-}
-
 interface Mapped extends Regions {
   f64: Float64Array;
   f32: Float32Array;
   threads: number;
+  /** FFT data, rows and scratch in f32. */
+  single: boolean;
+  /** View of the FFT-precision elements (f32 or f64). */
+  elems: Float32Array | Float64Array;
+  /** Bytes per FFT-precision element. */
+  e: number;
 }
 
 /** Lays out and grows the memory for one call, writing the plan, active rows and d. */
-function map(c: Core, saved: ConvSaved, tensors: number): Mapped {
+function map(c: Core, saved: ConvSaved, f32Tensors: boolean, tensors: number): Mapped {
   const A = saved.active.length;
   const pairs = (saved.dims.B + 1) >> 1;
   const threads = Math.max(1, Math.min(threadsFor(A * pairs * saved.n), A));
-  const r = regions(saved, saved.uRe instanceof Float32Array, threads, tensors);
+  const f32Spectra = saved.uRe instanceof Float32Array;
+  const single = f32Tensors && f32Spectra;
+  const r = regions(saved, f32Spectra, single, threads, tensors);
   const have = c.memory.buffer.byteLength;
   if (r.end > have) c.memory.grow(Math.ceil((r.end - have) / 65536));
   const f64 = new Float64Array(c.memory.buffer);
-  f64.set(plan(saved.n), r.plan / 8);
+  const f32 = new Float32Array(c.memory.buffer);
+  const elems = single ? f32 : f64;
+  const e = single ? 4 : 8;
+  elems.set(plan(saved.n), r.plan / e);
   new Int32Array(c.memory.buffer).set(saved.active, r.active / 4);
   for (let i = 0; i < A; i++) f64[r.d / 8 + i] = saved.d[saved.active[i]!]!;
-  return { ...r, f64, f32: new Float32Array(c.memory.buffer), threads };
+  return { ...r, f64, f32, threads, single, elems, e };
 }
 
 /** The re and im blocks of the pair spectra, as views of the element type the saved arrays use. */
@@ -157,7 +170,7 @@ function gather(c: Core, m: Mapped, saved: ConvSaved, withDot: boolean): void {
     c,
     splitRange(B, m.threads).map(([b0, b1], t) => ({
       fn: 'gatherRows',
-      args: [m.x, m.rows, m.active, A, B, L, H, withDot ? m.u : 0, withDot ? m.dd[t]! : 0, b0, b1],
+      args: [m.x, m.rows, m.active, A, B, L, H, withDot ? m.u : 0, withDot ? m.dd[t]! : 0, b0, b1, m.single ? 1 : 0],
     })),
   );
 }
@@ -170,7 +183,10 @@ function scatter(c: Core, m: Mapped, saved: ConvSaved, into: Float32Array): void
   if (A < H) m.f32.copyWithin(m.y / 4, m.x / 4, m.x / 4 + size);
   runParallel(
     c,
-    splitRange(B, m.threads).map(([b0, b1]) => ({ fn: 'scatterRows', args: [m.out, m.x, m.d, m.y, m.active, A, B, L, H, b0, b1] })),
+    splitRange(B, m.threads).map(([b0, b1]) => ({
+      fn: 'scatterRows',
+      args: [m.out, m.x, m.d, m.y, m.active, A, B, L, H, b0, b1, m.single ? 1 : 0],
+    })),
   );
   into.set(m.f32.subarray(m.y / 4, m.y / 4 + size));
 }
@@ -184,7 +200,7 @@ export const wasmEngine: ConvEngine = {
     const { B, L } = dims;
     const A = active.length;
     const f32Tensors = allF32(u, y);
-    const m = map(c, saved, f32Tensors ? 1 : 0);
+    const m = map(c, saved, f32Tensors, f32Tensors ? 1 : 0);
     m.f64.set(k, m.kRows / 8);
     if (f32Tensors) {
       m.f32.set(u, m.x / 4);
@@ -195,12 +211,12 @@ export const wasmEngine: ConvEngine = {
     const f32Spectra = saved.uRe instanceof Float32Array ? 1 : 0;
     const jobs: Job[] = splitRange(A, m.threads).map(([r0, r1], t) => ({
       fn: 'forwardRange',
-      args: [r0, r1, A, dirs, m.kRows, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra],
+      args: [r0, r1, A, dirs, m.kRows, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.single ? 1 : 0],
     }));
     runParallel(c, jobs);
-    const kAt = m.kSpec / 8;
-    saved.kRe.set(m.f64.subarray(kAt, kAt + A * n));
-    saved.kIm.set(m.f64.subarray(kAt + A * n, kAt + 2 * A * n));
+    const kAt = m.kSpec / m.e;
+    saved.kRe.set(m.elems.subarray(kAt, kAt + A * n));
+    saved.kIm.set(m.elems.subarray(kAt + A * n, kAt + 2 * A * n));
     const [sRe, sIm] = specViews(m, saved);
     saved.uRe.set(sRe);
     saved.uIm.set(sIm);
@@ -214,10 +230,10 @@ export const wasmEngine: ConvEngine = {
     const { B, L } = dims;
     const A = active.length;
     const f32Tensors = allF32(dy, u, duOut);
-    const m = map(c, saved, f32Tensors ? 2 : 0);
-    const kAt = m.kSpec / 8;
-    m.f64.set(saved.kRe, kAt);
-    m.f64.set(saved.kIm, kAt + A * n);
+    const m = map(c, saved, f32Tensors, f32Tensors ? 2 : 0);
+    const kAt = m.kSpec / m.e;
+    m.elems.set(saved.kRe, kAt);
+    m.elems.set(saved.kIm, kAt + A * n);
     const [sRe, sIm] = specViews(m, saved);
     sRe.set(saved.uRe);
     sIm.set(saved.uIm);
@@ -237,7 +253,9 @@ export const wasmEngine: ConvEngine = {
     const f32Spectra = saved.uRe instanceof Float32Array ? 1 : 0;
     const jobs: Job[] = splitRange(A, m.threads).map(([r0, r1], t) => ({
       fn: 'backwardRange',
-      args: [r0, r1, A, dirs, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.acc[t]!, m.dk],
+      args: [
+        r0, r1, A, dirs, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.acc[t]!, m.dk, m.single ? 1 : 0,
+      ],
     }));
     runParallel(c, jobs);
     dk.set(m.f64.subarray(m.dk / 8, m.dk / 8 + dirs * A * L));

@@ -12,15 +12,21 @@ import { SSM_CORE_WASM_BASE64 } from './wasm-bytes.js';
 export const MAX_BYTES = 32768 * 65536;
 
 export interface CoreExports {
-  gatherRows(x: number, rows: number, active: number, A: number, B: number, L: number, H: number, u: number, dd: number, b0: number, b1: number): void;
-  scatterRows(rows: number, x: number, d: number, out: number, active: number, A: number, B: number, L: number, H: number, b0: number, b1: number): void;
+  gatherRows(
+    x: number, rows: number, active: number, A: number, B: number, L: number, H: number, u: number, dd: number,
+    b0: number, b1: number, single: number,
+  ): void;
+  scatterRows(
+    rows: number, x: number, d: number, out: number, active: number, A: number, B: number, L: number, H: number,
+    b0: number, b1: number, single: number,
+  ): void;
   forwardRange(
     r0: number, r1: number, A: number, dirs: number, kRows: number, kSpec: number, rows: number, out: number, spec: number,
-    B: number, L: number, n: number, plan: number, work: number, f32: number,
+    B: number, L: number, n: number, plan: number, work: number, f32: number, single: number,
   ): void;
   backwardRange(
     r0: number, r1: number, A: number, dirs: number, kSpec: number, rows: number, out: number, spec: number,
-    B: number, L: number, n: number, plan: number, work: number, f32: number, acc: number, dk: number,
+    B: number, L: number, n: number, plan: number, work: number, f32: number, acc: number, dk: number, single: number,
   ): void;
 }
 export type CoreFunction = keyof CoreExports;
