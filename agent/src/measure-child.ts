@@ -193,13 +193,9 @@ process.once('message', (req: ChildRequest) => {
     process.send!(reply, () => process.exit(0));
   });
 });
-// `--preload <runtime>`: a spare process forked ahead of the next job imports its runtime now, so the
-// job does not wait for it. No model is loaded, so the job's memory figures stay clean.
+// Ready once listening (a request sent earlier could be lost while modules load). With
+// `--preload <runtime>`, a spare process forked ahead of the next job imports its runtime first, so the
+// job does not wait for it; no model is loaded, so the job's memory figures stay clean.
 const preload = process.argv.indexOf('--preload');
-if (preload >= 0) {
-  const name = process.argv[preload + 1] as RuntimeName;
-  void runtimeByName(name)
-    .available()
-    .catch(() => undefined)
-    .then(() => process.send!({ kind: 'ready' } satisfies ChildReply));
-}
+const warm = preload >= 0 ? runtimeByName(process.argv[preload + 1] as RuntimeName).available().catch(() => undefined) : Promise.resolve();
+void warm.then(() => process.send!({ kind: 'ready' } satisfies ChildReply));

@@ -17,8 +17,14 @@ export type MeasureOutcome = { ok: true; measurement: Measurement } | { ok: fals
 /** Called with the child's pid once it runs (tests and logs use it). */
 export type OnChild = (child: ChildProcess) => void;
 
-function forkChild(preload?: RuntimeName): ChildProcess {
-  return fork(CHILD, preload ? ['--preload', preload] : [], {
+interface Forked {
+  child: ChildProcess;
+  /** Resolves true once the child listens for its request (false if it died first). */
+  ready: Promise<boolean>;
+}
+
+function forkChild(preload?: RuntimeName): Forked {
+  const child = fork(CHILD, preload ? ['--preload', preload] : [], {
     // The same Node as the agent, unless a wrapper is named (an emulated board runs Node under qemu,
     // where a child cannot exec a foreign binary by itself).
     execPath: process.env.S4OP_CHILD_NODE || process.execPath,
@@ -27,12 +33,16 @@ function forkChild(preload?: RuntimeName): ChildProcess {
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     serialization: 'advanced',
   });
+  const ready = new Promise<boolean>((resolve) => {
+    child.once('message', (m: ChildReply) => resolve(m.kind === 'ready'));
+    child.once('exit', () => resolve(false));
+    child.once('error', () => resolve(false));
+  });
+  return { child, ready };
 }
 
-interface Spare {
+interface Spare extends Forked {
   runtime: RuntimeName;
-  child: ChildProcess;
-  ready: Promise<boolean>;
 }
 
 let spare: Spare | null = null;
@@ -45,15 +55,11 @@ let spare: Spare | null = null;
 export function prepareSpare(runtime: RuntimeName): void {
   if (spare && spare.runtime === runtime && spare.child.exitCode === null && spare.child.signalCode === null) return;
   dropSpare();
-  const child = forkChild(runtime);
-  child.unref();
-  (child.channel as { unref?: () => void } | undefined)?.unref?.();
-  child.stderr?.resume();
-  const ready = new Promise<boolean>((resolve) => {
-    child.once('message', (m: ChildReply) => resolve(m.kind === 'ready'));
-    child.once('exit', () => resolve(false));
-  });
-  spare = { runtime, child, ready };
+  const forked = forkChild(runtime);
+  forked.child.unref();
+  (forked.child.channel as { unref?: () => void } | undefined)?.unref?.();
+  forked.child.stderr?.resume();
+  spare = { runtime, ...forked };
 }
 
 export function dropSpare(): void {
@@ -61,6 +67,7 @@ export function dropSpare(): void {
   spare = null;
 }
 
+/** A process ready for the request: the spare when it fits, else a new one. */
 async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
   const s = spare;
   spare = null;
@@ -70,7 +77,10 @@ async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
     return s.child;
   }
   s?.child.kill('SIGKILL');
-  return forkChild();
+  const fresh = forkChild();
+  // If it dies before it is ready, runChild sees the exit and reports it as a crash.
+  await fresh.ready;
+  return fresh.child;
 }
 
 async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
