@@ -580,3 +580,124 @@ export function scatterRows(
   if (single) scatterRowsT<f32>(rows, x, d, out, active, A, B, L, H, b0, b1);
   else scatterRowsT<f64>(rows, x, d, out, active, A, B, L, H, b0, b1);
 }
+
+// ---------------------------------------------------------------- S4D kernel (f64; see host/src/ssm/s4d.ts)
+
+/**
+ * Kernel rows r0 ≤ r < r1: out[(d·A + r)·L + l] = Σ_m 2·Re(C'[r, m, d]·z[r, m]^l) for direction d < dirs.
+ * modes: f64 records of (2 + 2·dirs) per (r, m): zr, zi, then C' re, im per direction. The two lanes hold
+ * powers l and l+1; two chains (l ≡ 0, 1 and l ≡ 2, 3 mod 4) step by z⁴, so the multiply latency overlaps.
+ */
+export function kernelForwardRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: i32, modes: usize, out: usize): void {
+  const rec = 2 + 2 * dirs;
+  for (let r = r0; r < r1; r++) {
+    for (let d = 0; d < dirs; d++) memory.fill(out + at<f64>((d * A + r) * L), 0, at<f64>(L));
+    for (let m = 0; m < M; m++) {
+      const p = modes + at<f64>((r * M + m) * rec);
+      const zr = load<f64>(p), zi = load<f64>(p, 8);
+      const z2r = zr * zr - zi * zi, z2i = 2 * zr * zi;
+      const z3r = z2r * zr - z2i * zi, z3i = z2r * zi + z2i * zr;
+      const z4r = z2r * z2r - z2i * z2i, z4i = 2 * z2r * z2i;
+      const s4r = f64x2.splat(z4r), s4i = f64x2.splat(z4i);
+      for (let d = 0; d < dirs; d++) {
+        const cr = load<f64>(p + at<f64>(2 + 2 * d)), ci = load<f64>(p + at<f64>(3 + 2 * d));
+        // lanes (l, l+1) = (C'·z^0, C'·z^1) and (C'·z², C'·z³)
+        let ar = f64x2.replace_lane(f64x2.splat(cr), 1, cr * zr - ci * zi);
+        let ai = f64x2.replace_lane(f64x2.splat(ci), 1, cr * zi + ci * zr);
+        let br = f64x2.replace_lane(f64x2.splat(cr * z2r - ci * z2i), 1, cr * z3r - ci * z3i);
+        let bi = f64x2.replace_lane(f64x2.splat(cr * z2i + ci * z2r), 1, cr * z3i + ci * z3r);
+        const two = f64x2.splat(2.0);
+        const row = out + at<f64>((d * A + r) * L);
+        let l = 0;
+        for (; l + 3 < L; l += 4) {
+          const o = row + at<f64>(l);
+          v128.store(o, f64x2.add(v128.load(o), f64x2.mul(two, ar)));
+          v128.store(o + 16, f64x2.add(v128.load(o + 16), f64x2.mul(two, br)));
+          const nar = cmr<f64>(ar, ai, s4r, s4i);
+          ai = cmi<f64>(ar, ai, s4r, s4i);
+          ar = nar;
+          const nbr = cmr<f64>(br, bi, s4r, s4i);
+          bi = cmi<f64>(br, bi, s4r, s4i);
+          br = nbr;
+        }
+        // Tail: powers l, l+1, l+2 are lanes 0, 1 of a and lane 0 of b.
+        if (l < L) store<f64>(row + at<f64>(l), load<f64>(row + at<f64>(l)) + 2 * f64x2.extract_lane(ar, 0));
+        if (l + 1 < L) store<f64>(row + at<f64>(l + 1), load<f64>(row + at<f64>(l + 1)) + 2 * f64x2.extract_lane(ar, 1));
+        if (l + 2 < L) store<f64>(row + at<f64>(l + 2), load<f64>(row + at<f64>(l + 2)) + 2 * f64x2.extract_lane(br, 0));
+      }
+    }
+  }
+}
+
+/**
+ * For rows r0 ≤ r < r1, every mode m and direction d: S0 = Σ_l dK[(d·A + r)·L + l]·z^l and
+ * S1 = Σ_l dK[…]·l·z^l, written as sums[((r·M + m)·dirs + d)·4 + 0..3] = Re S0, Im S0, Re S1, Im S1.
+ * modes as in kernelForwardRange (only zr, zi are read); same two-lane, two-chain scheme.
+ */
+export function kernelSumsRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: i32, modes: usize, dK: usize, sums: usize): void {
+  const rec = 2 + 2 * dirs;
+  for (let r = r0; r < r1; r++) {
+    for (let m = 0; m < M; m++) {
+      const p = modes + at<f64>((r * M + m) * rec);
+      const zr = load<f64>(p), zi = load<f64>(p, 8);
+      const z2r = zr * zr - zi * zi, z2i = 2 * zr * zi;
+      const z3r = z2r * zr - z2i * zi, z3i = z2r * zi + z2i * zr;
+      const z4r = z2r * z2r - z2i * z2i, z4i = 2 * z2r * z2i;
+      const s4r = f64x2.splat(z4r), s4i = f64x2.splat(z4i);
+      for (let d = 0; d < dirs; d++) {
+        const row = dK + at<f64>((d * A + r) * L);
+        let ar = f64x2.replace_lane(f64x2.splat(1.0), 1, zr);
+        let ai = f64x2.replace_lane(f64x2.splat(0.0), 1, zi);
+        let br = f64x2.replace_lane(f64x2.splat(z2r), 1, z3r);
+        let bi = f64x2.replace_lane(f64x2.splat(z2i), 1, z3i);
+        let la = f64x2.replace_lane(f64x2.splat(0.0), 1, 1.0);
+        let lb = f64x2.replace_lane(f64x2.splat(2.0), 1, 3.0);
+        const four = f64x2.splat(4.0);
+        let s0r = f64x2.splat(0.0), s0i = f64x2.splat(0.0), s1r = f64x2.splat(0.0), s1i = f64x2.splat(0.0);
+        let t0r = f64x2.splat(0.0), t0i = f64x2.splat(0.0), t1r = f64x2.splat(0.0), t1i = f64x2.splat(0.0);
+        let l = 0;
+        for (; l + 3 < L; l += 4) {
+          const ka = v128.load(row + at<f64>(l));
+          const kb = v128.load(row + at<f64>(l + 2));
+          s0r = f64x2.add(s0r, f64x2.mul(ka, ar));
+          s0i = f64x2.add(s0i, f64x2.mul(ka, ai));
+          const kla = f64x2.mul(ka, la);
+          s1r = f64x2.add(s1r, f64x2.mul(kla, ar));
+          s1i = f64x2.add(s1i, f64x2.mul(kla, ai));
+          t0r = f64x2.add(t0r, f64x2.mul(kb, br));
+          t0i = f64x2.add(t0i, f64x2.mul(kb, bi));
+          const klb = f64x2.mul(kb, lb);
+          t1r = f64x2.add(t1r, f64x2.mul(klb, br));
+          t1i = f64x2.add(t1i, f64x2.mul(klb, bi));
+          const nar = cmr<f64>(ar, ai, s4r, s4i);
+          ai = cmi<f64>(ar, ai, s4r, s4i);
+          ar = nar;
+          const nbr = cmr<f64>(br, bi, s4r, s4i);
+          bi = cmi<f64>(br, bi, s4r, s4i);
+          br = nbr;
+          la = f64x2.add(la, four);
+          lb = f64x2.add(lb, four);
+        }
+        let a0r = f64x2.extract_lane(s0r, 0) + f64x2.extract_lane(s0r, 1) + f64x2.extract_lane(t0r, 0) + f64x2.extract_lane(t0r, 1);
+        let a0i = f64x2.extract_lane(s0i, 0) + f64x2.extract_lane(s0i, 1) + f64x2.extract_lane(t0i, 0) + f64x2.extract_lane(t0i, 1);
+        let a1r = f64x2.extract_lane(s1r, 0) + f64x2.extract_lane(s1r, 1) + f64x2.extract_lane(t1r, 0) + f64x2.extract_lane(t1r, 1);
+        let a1i = f64x2.extract_lane(s1i, 0) + f64x2.extract_lane(s1i, 1) + f64x2.extract_lane(t1i, 0) + f64x2.extract_lane(t1i, 1);
+        // Tail: powers l, l+1, l+2 are lanes 0, 1 of a and lane 0 of b.
+        for (let i = 0; l + i < L && i < 3; i++) {
+          const k = load<f64>(row + at<f64>(l + i));
+          const pr = i === 0 ? f64x2.extract_lane(ar, 0) : i === 1 ? f64x2.extract_lane(ar, 1) : f64x2.extract_lane(br, 0);
+          const pi = i === 0 ? f64x2.extract_lane(ai, 0) : i === 1 ? f64x2.extract_lane(ai, 1) : f64x2.extract_lane(bi, 0);
+          a0r += k * pr;
+          a0i += k * pi;
+          a1r += k * <f64>(l + i) * pr;
+          a1i += k * <f64>(l + i) * pi;
+        }
+        const q = sums + at<f64>(((r * M + m) * dirs + d) * 4);
+        store<f64>(q, a0r);
+        store<f64>(q, a0i, 8);
+        store<f64>(q, a1r, 16);
+        store<f64>(q, a1i, 24);
+      }
+    }
+  }
+}

@@ -10,6 +10,9 @@ import {
   type S4DValues,
 } from '../../host/src/ssm/s4d.js';
 import { Rng } from '../../host/src/util/random.js';
+import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core.js';
+
+const initialThreads = ssmThreadInfo().threads;
 
 // --- independent float64 reference: the direct S4D formula with explicit complex arithmetic ---
 type C = [number, number];
@@ -69,12 +72,15 @@ function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const PARAM_NAMES = ['logDt', 'logAReal', 'aImag', 'cRe', 'cIm'] as const;
 
+const ENGINES = ['wasm', 'js'] as const;
+const DIRS_ENGINES = [1, 2].flatMap((dirs) => ENGINES.map((engine) => ({ dirs, engine })));
+
 describe('S4D kernel (float64 core)', () => {
-  it.each([1, 2])('matches the direct complex formula (dirs = %i, some channels bypassed)', (dirs) => {
+  it.each(DIRS_ENGINES)('matches the direct complex formula (dirs = $dirs, $engine, some channels bypassed)', ({ dirs, engine }) => {
     const p = randomParams(5, 6, dirs, 11 + dirs);
     const active = [0, 2, 3];
     const L = 299; // not a multiple of 4: covers the tail after the 4-chain loop
-    const k = s4dKernelForward(p, L, Int32Array.from(active));
+    const k = s4dKernelForward(p, L, Int32Array.from(active), { engine });
     expect(k.length).toBe(dirs * active.length * L);
     // Recurrence z^l vs exp(l·dtA): rounding grows ~l·ε; 1e-11 relative is far below any bug.
     expect(maxRelDiff(k, referenceKernel(p, L, active))).toBeLessThan(1e-11);
@@ -87,7 +93,7 @@ describe('S4D kernel (float64 core)', () => {
     expect(maxRelDiff(k, referenceKernel(p, 50, [0, 1]))).toBeLessThan(1e-7);
   });
 
-  it.each([1, 2])('backward matches central finite differences for every parameter (dirs = %i)', (dirs) => {
+  it.each(DIRS_ENGINES)('backward matches central finite differences for every parameter (dirs = $dirs, $engine)', ({ dirs, engine }) => {
     const H = 3;
     const M = 4;
     const L = 23;
@@ -96,12 +102,12 @@ describe('S4D kernel (float64 core)', () => {
     const rng = new Rng(7);
     const w = Float64Array.from({ length: dirs * active.length * L }, () => rng.normal());
     const loss = (q: S4DValues) => {
-      const k = s4dKernelForward(q, L, active);
+      const k = s4dKernelForward(q, L, active, { engine });
       let s = 0;
       for (let i = 0; i < k.length; i++) s += w[i]! * k[i]!;
       return s;
     };
-    const g = s4dKernelBackward(p, L, active, w);
+    const g = s4dKernelBackward(p, L, active, w, { engine });
     const eps = 1e-6;
     for (const name of PARAM_NAMES) {
       const values = p[name] as Float64Array;
@@ -125,6 +131,21 @@ describe('S4D kernel (float64 core)', () => {
     for (let m = 0; m < M; m++) {
       expect(g.logAReal[M + m]).toBe(0);
       expect(g.cRe[M + m]).toBe(0);
+    }
+  });
+
+  it('wasm and js engines agree on a large kernel split over threads (L = 1001)', () => {
+    configureSsmThreads({ threads: 2, minWork: 0 });
+    try {
+      const p = randomParams(8, 16, 2, 21);
+      const active = Int32Array.from([0, 1, 2, 3, 5, 6, 7]);
+      const w = Float64Array.from({ length: 2 * active.length * 1001 }, (_, i) => Math.sin(i));
+      expect(maxRelDiff(s4dKernelForward(p, 1001, active), s4dKernelForward(p, 1001, active, { engine: 'js' }))).toBeLessThan(1e-12);
+      const a = s4dKernelBackward(p, 1001, active, w);
+      const b = s4dKernelBackward(p, 1001, active, w, { engine: 'js' });
+      for (const name of PARAM_NAMES) expect(maxRelDiff(a[name], b[name]), name).toBeLessThan(1e-10);
+    } finally {
+      configureSsmThreads({ threads: initialThreads, minWork: 1 << 18 });
     }
   });
 

@@ -10,6 +10,7 @@
  *   z = exp(dt·A), C' = C·(z − 1)/A,  K[h, l] = 2·Re Σ_m C'[h, m]·z[h, m]^l,  l = 0..L−1.
  */
 import { Rng } from '../util/random.js';
+import { kernelWasmAvailable, wasmKernelForward, wasmKernelSums } from './kernel-wasm.js';
 
 export type Real = Float32Array | Float64Array;
 
@@ -115,32 +116,66 @@ export function initS4D(H: number, N: number, opts: InitOptions = {}): S4DInit {
  * Kernel rows of the active channels: [dirs·active.length, L], forward rows first (row r = channel
  * active[r]), then the backward rows (row A + r) when bidirectional.
  */
-export function s4dKernelForward(p: S4DValues, L: number, active: Int32Array): Float64Array {
+export function s4dKernelForward(p: S4DValues, L: number, active: Int32Array, opts: KernelOptions = {}): Float64Array {
   const dirs = s4dDirections(p);
   checkLength(L);
   checkActive(active, p.H);
-  const { H, M } = p;
+  const { M } = p;
   const A = active.length;
+  ssmWork.kernelChannels += A;
+  const modes = modeTable(p, active, dirs);
+  if (useWasm(A, M, L, dirs, opts.engine)) return wasmKernelForward(modes, A, M, L, dirs);
   const out = new Float64Array(dirs * A * L);
+  const rec = 2 + 2 * dirs;
   for (let r = 0; r < A; r++) {
-    const h = active[r]!;
-    ssmWork.kernelChannels++;
-    const dt = Math.exp(p.logDt[h]!);
     for (let m = 0; m < M; m++) {
-      const i = h * M + m;
-      const mode = zoh(-Math.exp(p.logAReal[i]!), p.aImag[i]!, dt);
+      const t = (r * M + m) * rec;
       for (let d = 0; d < dirs; d++) {
-        const c = d * H * M + i;
-        const cr = p.cRe[c]!;
-        const ci = p.cIm[c]!;
-        // C' = C·(z − 1)/A; then accumulate 2·Re(C'·z^l).
-        const cpr = cr * mode.fr - ci * mode.fi;
-        const cpi = cr * mode.fi + ci * mode.fr;
-        addModePowers(out, (d * A + r) * L, L, cpr, cpi, mode.zr, mode.zi);
+        addModePowers(out, (d * A + r) * L, L, modes[t + 2 + 2 * d]!, modes[t + 3 + 2 * d]!, modes[t]!, modes[t + 1]!);
       }
     }
   }
   return out;
+}
+
+export interface KernelOptions {
+  /** 'wasm' (SIMD, threads; the default where available) or the portable 'js' loops. */
+  engine?: 'wasm' | 'js';
+}
+
+function useWasm(A: number, M: number, L: number, dirs: number, engine?: 'wasm' | 'js'): boolean {
+  if (engine === 'js') return false;
+  const ok = kernelWasmAvailable(A, M, L, dirs);
+  if (!ok && engine === 'wasm') throw new Error('S4D kernel: the wasm engine is unavailable (no WebAssembly SIMD?)');
+  return ok;
+}
+
+/**
+ * Per active row r and mode m, a record of 2 + 2·dirs values: z = exp(dt·A), then C' = C·(z − 1)/A for
+ * each direction (B folded into C, zero-order hold).
+ */
+function modeTable(p: S4DValues, active: Int32Array, dirs: number): Float64Array {
+  const { H, M } = p;
+  const rec = 2 + 2 * dirs;
+  const table = new Float64Array(active.length * M * rec);
+  for (let r = 0; r < active.length; r++) {
+    const h = active[r]!;
+    const dt = Math.exp(p.logDt[h]!);
+    for (let m = 0; m < M; m++) {
+      const i = h * M + m;
+      const mode = zoh(-Math.exp(p.logAReal[i]!), p.aImag[i]!, dt);
+      const t = (r * M + m) * rec;
+      table[t] = mode.zr;
+      table[t + 1] = mode.zi;
+      for (let d = 0; d < dirs; d++) {
+        const cr = p.cRe[d * H * M + i]!;
+        const ci = p.cIm[d * H * M + i]!;
+        table[t + 2 + 2 * d] = cr * mode.fr - ci * mode.fi;
+        table[t + 3 + 2 * d] = cr * mode.fi + ci * mode.fr;
+      }
+    }
+  }
+  return table;
 }
 
 /**
@@ -156,7 +191,7 @@ export function s4dKernelForward(p: S4DValues, L: number, active: Int32Array): F
  *   ∂ℒ/∂dt = Σ_m Re(conj(g_dtA)·A) + Σ_dir Re(conj(g_C')·C·z)      (∂C'/∂dt = C·z)
  *   ∂ℒ/∂logDt = dt·∂ℒ/∂dt;  ∂ℒ/∂logAReal = −exp(logAReal)·Re g_A;  ∂ℒ/∂aImag = Im g_A.
  */
-export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, dK: Real): S4DGrads {
+export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, dK: Real, opts: KernelOptions = {}): S4DGrads {
   const dirs = s4dDirections(p);
   checkLength(L);
   checkActive(active, p.H);
@@ -172,10 +207,27 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
     cRe: new Float64Array(dirs * H * M),
     cIm: new Float64Array(dirs * H * M),
   };
-  const sums = new Float64Array(4);
+  ssmWork.kernelBackwardChannels += A;
+  // S0, S1 for every (row, mode, direction): the O(A·M·L) part, in wasm or in JS.
+  const modes = modeTable(p, active, dirs);
+  let sums: Float64Array;
+  if (useWasm(A, M, L, dirs, opts.engine)) {
+    sums = wasmKernelSums(modes, A, M, L, dirs, dK);
+  } else {
+    sums = new Float64Array(A * M * dirs * 4);
+    const rec = 2 + 2 * dirs;
+    const one = new Float64Array(4);
+    for (let r = 0; r < A; r++) {
+      for (let m = 0; m < M; m++) {
+        for (let d = 0; d < dirs; d++) {
+          modeSums(dK, (d * A + r) * L, L, modes[(r * M + m) * rec]!, modes[(r * M + m) * rec + 1]!, one);
+          sums.set(one, ((r * M + m) * dirs + d) * 4);
+        }
+      }
+    }
+  }
   for (let r = 0; r < A; r++) {
     const h = active[r]!;
-    ssmWork.kernelBackwardChannels++;
     const dt = Math.exp(p.logDt[h]!);
     let dLdt = 0;
     for (let m = 0; m < M; m++) {
@@ -195,9 +247,8 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
       let gaR = 0;
       let gaI = 0;
       for (let d = 0; d < dirs; d++) {
-        const row = (d * A + r) * L;
-        modeSums(dK, row, L, zr, zi, sums);
-        const [s0r, s0i, s1r, s1i] = sums;
+        const at = ((r * M + m) * dirs + d) * 4;
+        const s0r = sums[at]!, s0i = sums[at + 1]!, s1r = sums[at + 2]!, s1i = sums[at + 3]!;
         const c = d * H * M + i;
         const cr = p.cRe[c]!;
         const ci = p.cIm[c]!;

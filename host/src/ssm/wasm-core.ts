@@ -28,9 +28,15 @@ export interface CoreExports {
     r0: number, r1: number, A: number, dirs: number, kSpec: number, rows: number, out: number, spec: number,
     B: number, L: number, n: number, plan: number, work: number, f32: number, acc: number, dk: number, single: number,
   ): void;
+  kernelForwardRange(r0: number, r1: number, A: number, M: number, L: number, dirs: number, modes: number, out: number): void;
+  kernelSumsRange(
+    r0: number, r1: number, A: number, M: number, L: number, dirs: number, modes: number, dK: number, sums: number,
+  ): void;
 }
 export type CoreFunction = keyof CoreExports;
-const FUNCTIONS: CoreFunction[] = ['gatherRows', 'scatterRows', 'forwardRange', 'backwardRange'];
+const FUNCTIONS: CoreFunction[] = [
+  'gatherRows', 'scatterRows', 'forwardRange', 'backwardRange', 'kernelForwardRange', 'kernelSumsRange',
+];
 
 /** The part of the WebAssembly JS API used here (the Node typings in use do not declare it). */
 export interface WasmMemory {
