@@ -1,0 +1,173 @@
+/**
+ * Measured cost: each candidate is exported to ONNX (conv or step mode) and timed by an agent. Without a
+ * named agent or tag, a local agent process is started on loopback; with one, agents dial this run's
+ * embedded server (or a running `s4op serve` is used through its HTTP API). The job id is derived from the
+ * model hash and settings, so a repeated job (after a restart or a reconnect) is answered, not re-run.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
+import { exportModel, type ExportMode } from '../export/export.js';
+import { startFleet, type Fleet } from '../fleet/fleet.js';
+import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
+import { localAgentCli } from '../fleet/local-agent.js';
+import type { SequenceModel } from '../model/model.js';
+import { canonicalJson } from '../store/run-store.js';
+import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+
+export interface AgentMeasurerOptions {
+  mode: ExportMode;
+  /** Sequence length of conv-mode exports. */
+  length: number;
+  variant?: string;
+  /** Measurement settings (any subset; defaults fill the rest). */
+  settings?: unknown;
+  /** A named agent or any agent with a tag; neither: a local agent on loopback. */
+  agent?: string;
+  tag?: string;
+  /** A running `s4op serve` (its URL and token) instead of the embedded server. */
+  server?: { url: string; token: string };
+  /** Embedded server, for remote agents to dial. */
+  port?: number;
+  bind?: string;
+  token?: string;
+  /** The local agent's cache (model store, id, undelivered results). */
+  cacheDir: string;
+  waitForAgentMs?: number;
+  source?: { checkpoint?: string; weightsSha256?: string };
+  log?: (line: string) => void;
+}
+
+// Keeps the local agent from outliving the host: it runs under this watchdog, which stops it when its stdin
+// (a pipe from the host) closes, as it does when the host exits for any reason, SIGKILL included.
+const WATCHDOG = `
+const { spawn } = require('node:child_process');
+const [cli, ...args] = process.argv.slice(1);
+const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+const stop = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.on('error', stop);
+process.stdin.resume();
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+child.on('exit', (code) => process.exit(code ?? 1));
+`;
+
+export class AgentMeasurer implements CostMeasurer {
+  readonly kind = 'measured' as const;
+  readonly agent: string;
+  readonly settings: MeasureSettings;
+  private child: ChildProcess | null = null;
+  private exited: string | null = null;
+
+  private constructor(
+    private readonly opts: AgentMeasurerOptions,
+    private readonly fleet: Fleet | null,
+  ) {
+    this.settings = resolveSettings(opts.settings ?? {});
+    this.agent = opts.agent ?? (opts.tag ? `tag:${opts.tag}` : 'local');
+  }
+
+  static async start(opts: AgentMeasurerOptions): Promise<AgentMeasurer> {
+    if (opts.agent && opts.tag) throw new Error('give an agent or a tag, not both');
+    resolveSettings(opts.settings ?? {});
+    if (opts.server) return new AgentMeasurer(opts, null);
+    const token = opts.token ?? randomBytes(16).toString('hex');
+    // A long heartbeat: fine-tuning blocks the event loop between measurements.
+    const fleet = await startFleet({ port: opts.port ?? 0, bind: opts.bind ?? '127.0.0.1', token, heartbeatMs: 15_000, log: opts.log ?? (() => undefined) });
+    const m = new AgentMeasurer(opts, fleet);
+    if (!opts.agent && !opts.tag) m.spawnLocal(fleet.server.url, token);
+    else opts.log?.(`waiting for agent ${opts.agent ?? `tagged ${opts.tag}`} to dial ${fleet.server.url}`);
+    return m;
+  }
+
+  private spawnLocal(url: string, token: string): void {
+    const args = ['-e', WATCHDOG, '--', localAgentCli(), '--host', url, '--name', 'local', '--cache-dir', this.opts.cacheDir];
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, S4OP_TOKEN: token } });
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => {
+      for (const line of d.split('\n')) if (line.trim()) this.opts.log?.(`  [agent] ${line}`);
+    });
+    child.on('exit', (code, sig) => (this.exited = `local agent exited (${sig ?? code})`));
+    this.child = child;
+  }
+
+  prepare(model: SequenceModel, name: string): PreparedModel {
+    const r = exportModel(model, { mode: this.opts.mode, length: this.opts.length, variant: this.opts.variant, source: this.opts.source });
+    return { model_sha256: sha256Hex(r.bytes), bytes: r.bytes, name: `${name}.onnx` };
+  }
+
+  async measure(p: PreparedModel): Promise<CostFigures> {
+    if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
+    const job_id = `m-${p.model_sha256.slice(0, 24)}-${createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12)}`;
+    let outcome: JobOutcome;
+    try {
+      outcome = this.fleet ? await this.viaFleet(p, job_id) : await this.viaServer(p, job_id);
+    } catch (err) {
+      if (err instanceof JobFailed) throw new Error(`measuring ${p.name} on ${this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
+      throw err;
+    }
+    return figures(outcome.measurement, outcome.agent.name);
+  }
+
+  private viaFleet(p: PreparedModel, job_id: string): Promise<JobOutcome> {
+    const target = this.opts.agent || this.opts.tag ? { agent: this.opts.agent, tag: this.opts.tag } : { agent: 'local' };
+    return this.fleet!.jobs.submit({
+      target,
+      models: [{ bytes: p.bytes!, name: p.name }],
+      settings: this.settings,
+      job_id,
+      waitForAgentMs: this.opts.waitForAgentMs ?? 60_000,
+    });
+  }
+
+  private async viaServer(p: PreparedModel, job_id: string): Promise<JobOutcome> {
+    const { url, token } = this.opts.server!;
+    const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
+    const res = await fetch(new URL('/v1/measure', base), {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        agent: this.opts.agent,
+        tag: this.opts.tag,
+        job_id,
+        settings: this.settings,
+        wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
+        models: [{ name: p.name, base64: Buffer.from(p.bytes!).toString('base64') }],
+      }),
+    });
+    const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
+    if (!res.ok) throw new Error(`measuring ${p.name} via ${base.origin}: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
+    return body;
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.stdin?.end();
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await gone;
+      clearTimeout(killer);
+    }
+    await this.fleet?.stop();
+  }
+}
+
+/** The figures the search keeps from an agent's measurement of one model. */
+export function figures(m: Measurement, agentName: string): CostFigures {
+  const model = m.models[0]!;
+  return {
+    p50_ms: model.latency_ms.median,
+    p90_ms: model.latency_ms.p90,
+    rss_mb: m.memory_mb.peak_rss,
+    runtime: `${m.runtime.name} ${m.runtime.version}`,
+    statistics: model.latency_ms,
+    memory: m.memory_mb,
+    thermal: m.thermal,
+    throttled: m.thermal.throttled,
+    measured_by: agentName,
+    raw: m,
+  };
+}

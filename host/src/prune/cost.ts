@@ -1,0 +1,107 @@
+/**
+ * The cost seam of the search: how a candidate's latency and memory are obtained. A measurer first
+ * identifies the candidate (the hash that keys the measurement cache: exported ONNX bytes for a real
+ * measurement), then measures it. The store is asked before measuring, so nothing is measured twice.
+ *
+ * `FlopEstimate` is for runs and tests without an agent: an arithmetic count turned into milliseconds at
+ * an assumed throughput. It is always recorded and shown as an estimate, never as a measurement.
+ */
+import { createHash } from 'node:crypto';
+import type { SequenceModel } from '../model/model.js';
+import { nextPow2 } from '../ssm/fft.js';
+
+export interface PreparedModel {
+  /** Key of the measurement cache (with the measurer's agent and settings). */
+  model_sha256: string;
+  /** What gets measured (ONNX bytes), when there is something to send. */
+  bytes?: Uint8Array;
+  name: string;
+  /** Arithmetic count of one forward pass (what an estimate is made of). */
+  flops?: number;
+}
+
+export interface CostFigures {
+  p50_ms: number;
+  p90_ms: number;
+  rss_mb: number | null;
+  runtime?: string | null;
+  statistics?: unknown;
+  memory?: unknown;
+  thermal?: unknown;
+  throttled?: boolean | null;
+  /** The agent that actually measured (a tag may resolve to any of several). */
+  measured_by?: string;
+  raw?: unknown;
+}
+
+export interface CostMeasurer {
+  /** Who measures: an agent name, `tag:T`, or the estimator's name. */
+  readonly agent: string;
+  readonly kind: 'measured' | 'estimate';
+  /** Settings that change the figures (part of the cache key). */
+  readonly settings: Record<string, unknown>;
+  prepare(model: SequenceModel, name: string): PreparedModel;
+  measure(model: PreparedModel): Promise<CostFigures>;
+  close(): Promise<void>;
+}
+
+export interface FlopEstimateOptions {
+  mode: 'conv' | 'step';
+  /** Sequence length. */
+  length: number;
+  /** Assumed sustained throughput in GFLOP/s (default 1). */
+  gflops?: number;
+}
+
+/** Floating-point operations of one forward pass over a sequence of `L` steps, batch 1. */
+export function forwardFlops(model: SequenceModel, mode: 'conv' | 'step', L: number): number {
+  const c = model.config;
+  const H = c.dModel;
+  const M = c.dState / 2;
+  const dirs = c.bidirectional ? 2 : 1;
+  let flops = c.inputKind === 'continuous' ? 2 * L * c.inputSize * H : L * H;
+  for (let i = 0; i < c.nLayers; i++) {
+    const A = model.active(i).length;
+    if (mode === 'conv') {
+      // Real FFT convolution at n = 2L padded: two forward and one inverse transform (~2.5·n·log2 n each),
+      // the spectral product, and the D skip.
+      const n = nextPow2(2 * L);
+      flops += dirs * A * (7.5 * n * Math.log2(n) + 6 * n) + 2 * L * A;
+    } else {
+      // Per step and mode: complex state update (8) and read-out (4); plus the D skip.
+      flops += L * A * (12 * M * dirs + 2);
+    }
+    flops += L * H * 8; // GELU
+    flops += 2 * L * H * 2 * H + 2 * L * H; // Linear H→2H and bias
+    flops += L * H * 4; // GLU
+    flops += L * H * 9; // residual and LayerNorm
+  }
+  flops += L * H + 2 * H * c.numClasses;
+  return flops;
+}
+
+export class FlopEstimate implements CostMeasurer {
+  readonly kind = 'estimate' as const;
+  readonly agent = 'estimate:flops';
+  readonly settings: Record<string, unknown>;
+
+  constructor(private readonly opts: FlopEstimateOptions) {
+    if (!Number.isInteger(opts.length) || opts.length < 1) throw new Error(`flop estimate: length must be a positive integer, got ${opts.length}`);
+    this.settings = { mode: opts.mode, length: opts.length, gflops: opts.gflops ?? 1 };
+  }
+
+  prepare(model: SequenceModel, name: string): PreparedModel {
+    // The estimate depends only on the architecture and the active operators.
+    const key = JSON.stringify({ config: model.config, active: model.activeOperators() });
+    return { model_sha256: createHash('sha256').update(key).digest('hex'), name, flops: forwardFlops(model, this.opts.mode, this.opts.length) };
+  }
+
+  async measure(p: PreparedModel): Promise<CostFigures> {
+    const flops = p.flops;
+    if (flops === undefined) throw new Error(`flop estimate: ${p.name} was not prepared by this estimator`);
+    const ms = flops / ((this.opts.gflops ?? 1) * 1e6);
+    return { p50_ms: ms, p90_ms: ms, rss_mb: null, runtime: null, statistics: { flops, estimate: true } };
+  }
+
+  async close(): Promise<void> {}
+}

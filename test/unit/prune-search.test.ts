@@ -1,0 +1,257 @@
+/**
+ * The search on a tiny model and the adding problem, with a real SQLite store and the FLOP estimate as cost
+ * (the agent path is covered by the integration test): the S4oP rules hold across steps, a failure mid-run
+ * followed by a resume ends with exactly the candidates of an uninterrupted run, nothing twice.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../host/src/backend.js';
+import type { Dataset } from '../../host/src/data/dataset.js';
+import { StoreSplit, classCounts, type ExampleStore } from '../../host/src/data/store.js';
+import { loadCheckpoint, saveCheckpoint } from '../../host/src/model/checkpoint.js';
+import { train } from '../../host/src/train/trainer.js';
+import { Rng } from '../../host/src/util/random.js';
+import { SequenceModel } from '../../host/src/model/model.js';
+import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
+import { FlopEstimate, forwardFlops, type CostMeasurer, type PreparedModel } from '../../host/src/prune/cost.js';
+import { kernelScores, parseCriteria } from '../../host/src/prune/importance.js';
+import { bypassedCounts, bypassedOf, keepsPruned } from '../../host/src/prune/operators.js';
+import { candidateRows, formatTable, paretoFront, toCsv } from '../../host/src/prune/report.js';
+import { S4OP_FINETUNE, runSearch, type SearchOptions } from '../../host/src/prune/search.js';
+import { RunStore } from '../../host/src/store/run-store.js';
+import { tinyConfig } from '../helpers/tiny-model.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-search-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const L = 24;
+
+/** A task a tiny model learns in a few dozen steps: the class is where the sequence's mean lies (3 bins). */
+function meanTask(counts: { train: number; val: number; test: number }): Dataset {
+  const count = counts.train + counts.val + counts.test;
+  const rng = new Rng(4);
+  const x = new Float32Array(count * L * 2);
+  const y = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const c = rng.int(3);
+    y[i] = c;
+    for (let t = 0; t < L; t++) {
+      x[(i * L + t) * 2] = (c - 1) * 0.6 + rng.normal();
+      x[(i * L + t) * 2 + 1] = rng.normal();
+    }
+  }
+  const store: ExampleStore = { count, length: L, inputSize: 2, inputKind: 'continuous', x, numClasses: 3, multiLabel: false, y };
+  const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, k) => a + k);
+  const idx = { train: range(0, counts.train), val: range(counts.train, counts.train + counts.val), test: range(counts.train + counts.val, count) };
+  return {
+    info: {
+      name: 'mean', length: L, inputKind: 'continuous', inputSize: 2, numClasses: 3, multiLabel: false, splits: counts,
+      classBalance: { train: classCounts(store, idx.train), val: classCounts(store, idx.val), test: classCounts(store, idx.test) },
+      spec: { source: 'mean-task' },
+    },
+    train: new StoreSplit(store, idx.train),
+    val: new StoreSplit(store, idx.val),
+    test: new StoreSplit(store, idx.test),
+  };
+}
+
+const data = meanTask({ train: 96, val: 48, test: 48 });
+const H = 6;
+const base = path.join(dir, 'base');
+const config = tinyConfig({ dModel: H, dState: 4, nLayers: 3, inputSize: 2, numClasses: 3 });
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  const model = new SequenceModel(config, 1);
+  train(model, data, { epochs: 6, batchSize: 16, lr: 1e-2, lrSsm: 1e-2, patience: 0, quiet: true });
+  await saveCheckpoint(base, model, { dataset: { name: 'mean', spec: data.info.spec } });
+  model.dispose();
+});
+
+const options = (over: Partial<SearchOptions> = {}): SearchOptions => ({
+  strategy: 's4op',
+  criteria: parseCriteria('random'),
+  allocation: 's4op',
+  rates: [30, 60],
+  seeds: 2,
+  seed: 0,
+  fineTune: { ...S4OP_FINETUNE, epochs: 1, maxSteps: 2, batchSize: 8 },
+  taylorBatches: 1,
+  ...over,
+});
+
+let n = 0;
+function setup(measurer: CostMeasurer = new FlopEstimate({ mode: 'conv', length: L })) {
+  const ws = path.join(dir, `ws${n++}`);
+  const store = RunStore.openWorkspace(ws);
+  const run = store.createRun({ id: 'r', strategy: 's4op', base_checkpoint: base, dataset: {}, config: {} });
+  const lines: string[] = [];
+  const finished: number[] = [];
+  const env = {
+    store, runId: run.id, dir: path.join(ws, 'runs', run.id), baseCheckpoint: base, data, measurer, quiet: true,
+    log: (l: string) => lines.push(l),
+    onCandidate: (c: { id: number }) => finished.push(c.id),
+  };
+  return { store, env, lines, finished };
+}
+
+/** Counts measure() calls; fails (like a killed process) at call number `failAt`. */
+class CountingEstimate implements CostMeasurer {
+  readonly kind = 'estimate' as const;
+  readonly agent = 'estimate:flops';
+  private readonly inner = new FlopEstimate({ mode: 'conv', length: L });
+  readonly settings = this.inner.settings;
+  calls = 0;
+  constructor(private readonly failAt = Infinity) {}
+  prepare(model: SequenceModel, name: string) {
+    return this.inner.prepare(model, name);
+  }
+  async measure(p: PreparedModel) {
+    if (++this.calls === this.failAt) throw new Error('simulated crash');
+    return this.inner.measure(p);
+  }
+  async close() {}
+}
+
+const shape = (store: RunStore) =>
+  store.candidates('r').map((c) => ({ step: c.step, seed: c.seed, active: c.active_operators, val: c.val_metric, chosen: c.chosen, hash: c.model_sha256 }));
+
+describe('runSearch (s4op, random choice)', () => {
+  let reference: ReturnType<typeof shape>;
+
+  it('follows the rules: allocation per step, best by validation carried forward, pruned stays pruned', async () => {
+    const { store, env, lines } = setup();
+    const res = await runSearch(env, options());
+    expect(res.status).toBe('finished');
+    expect(res.stop_reason).toBe('last rate');
+    const cands = store.candidates('r');
+    expect(cands.map((c) => [c.step, c.seed, c.status])).toEqual([[0, 0, 'finished'], [1, 0, 'finished'], [1, 1, 'finished'], [2, 0, 'finished'], [2, 1, 'finished']]);
+    const chosen = (k: number) => cands.find((c) => c.step === k && c.chosen)!;
+    for (const k of [1, 2]) {
+      const step = cands.filter((c) => c.step === k);
+      expect(step.filter((c) => c.chosen)).toHaveLength(1);
+      expect(chosen(k).val_metric).toBe(Math.max(...step.map((c) => c.val_metric!)));
+      const parent = chosen(k - 1);
+      const prev = bypassedCounts(parent.active_operators!, H);
+      for (const c of step) {
+        expect(c.parent_id).toBe(parent.id);
+        expect(keepsPruned(c.active_operators!, parent.active_operators!)).toBe(true);
+        // Counts per layer from the rule with the parent's counts as floors (3 layers, H = 6).
+        expect(bypassedCounts(c.active_operators!, H)).toEqual(s4opAllocation(H, 3, targetBypassed([30, 60][k - 1]!, H, 3), prev));
+      }
+    }
+    // 30 % of 18 = round(5.4) = 5 → layers 1, 2 by 2 : 4 → 1.67, 3.33 → [0, 2, 3]; 60 % → 11 → [1, 5, 5].
+    expect(bypassedCounts(chosen(1).active_operators!, H)).toEqual([0, 2, 3]);
+    expect(bypassedCounts(chosen(2).active_operators!, H)).toEqual([1, 5, 5]);
+    // Two random seeds choose different channels.
+    expect(cands[1]!.active_operators).not.toEqual(cands[2]!.active_operators);
+    expect(res.final.id).toBe(chosen(2).id);
+    expect(store.getRun('r')).toMatchObject({ status: 'finished', stop_reason: 'last rate' });
+    expect(lines.some((l) => /step 1 \(30%\) seed 0: 5 of 18 operators bypassed, per layer \[0, 2, 3\]/.test(l))).toBe(true);
+    // Estimates are labelled as such, in the store and in the table.
+    expect(store.measurementById(chosen(2).measurement_id!)!.kind).toBe('estimate');
+    const rows = candidateRows(store, 'r');
+    expect(formatTable(rows)).toContain('* estimated from an operation count, not measured');
+    expect(toCsv(rows).split('\n')[0]).toContain('val_metric');
+    expect(toCsv(rows).trim().split('\n')).toHaveLength(6);
+    reference = shape(store);
+    store.close();
+  });
+
+  it('a crash mid-run, then a resume: the same candidates, each fine-tuned and measured once', async () => {
+    const crash = new CountingEstimate(4);
+    const a = setup(crash);
+    await expect(runSearch(a.env, options())).rejects.toThrow(/simulated crash/);
+    const before = a.store.candidates('r');
+    // Base and the first two candidates finished; the third was running when it failed.
+    expect(before.map((c) => c.status)).toEqual(['finished', 'finished', 'finished', 'running']);
+    const finishedAt = before.filter((c) => c.status === 'finished').map((c) => c.finished_at);
+    const again = new CountingEstimate();
+    const res = await runSearch({ ...a.env, measurer: again, onCandidate: (c) => a.finished.push(c.id) }, options());
+    expect(res.status).toBe('finished');
+    expect(shape(a.store)).toEqual(reference);
+    // Only the two unfinished candidates were measured again; the earlier ones kept their records.
+    expect(again.calls).toBe(2);
+    expect(a.store.candidates('r').slice(0, 3).map((c) => c.finished_at)).toEqual(finishedAt);
+    expect(a.store.measurementCount()).toBe(new Set(reference.map((c) => c.hash)).size);
+    expect(a.lines.filter((l) => /finished earlier/.test(l))).toHaveLength(2);
+    // Resuming a finished run does nothing more.
+    const third = new CountingEstimate();
+    const seen = a.finished.length;
+    await runSearch({ ...a.env, measurer: third }, options());
+    expect(third.calls).toBe(0);
+    expect(a.finished.length).toBe(seen);
+    a.store.close();
+  });
+
+  it('stops at the accuracy limit and keeps the last candidate within it', async () => {
+    // From the uninterrupted run: the chosen candidates' drops below the base at 30 % and 60 %.
+    const val = (k: number) => reference.find((c) => c.step === k && c.chosen)!.val!;
+    const drop1 = 100 * (val(0) - val(1));
+    const drop2 = 100 * (val(0) - val(2));
+    expect(drop2).toBeGreaterThan(drop1); // the fixture prunes into the accuracy at 60 %
+    const { store, env } = setup();
+    const res = await runSearch(env, options({ maxDrop: (drop1 + drop2) / 2 }));
+    expect(res.status).toBe('stopped');
+    expect(res.stop_reason).toMatch(/^max-drop: validation metric [\d.]+ points below the base at 60%/);
+    expect(res.final.step).toBe(1);
+    expect(store.getRun('r')).toMatchObject({ status: 'stopped', summary: { final_candidate: res.final.id } });
+    store.close();
+  });
+
+  it('stops once the latency budget is met', async () => {
+    const { store, env } = setup();
+    const m = new SequenceModel(config, 1);
+    const full = forwardFlops(m, 'conv', L) / 1e6;
+    m.dispose();
+    // Any pruning brings the estimate under the full model's: the first step meets the budget.
+    const res = await runSearch(env, options({ budgetMs: full * 0.999, seeds: 1 }));
+    expect(res.status).toBe('stopped');
+    expect(res.stop_reason).toMatch(/^budget: p50/);
+    expect(res.final.step).toBe(1);
+    expect(store.candidates('r').map((c) => c.step)).toEqual([0, 1]);
+    store.close();
+  });
+
+  it('importance strategy with score-following allocation: the globally lowest normalised energies go', async () => {
+    const { store, env } = setup();
+    await runSearch(env, options({ strategy: 'importance', criteria: parseCriteria('energy'), allocation: 'scores', seeds: 1, rates: [50] }));
+    const c = store.candidates('r').find((x) => x.step === 1)!;
+    // Expected by hand: energy Σ K² per channel of the base, divided by its layer's mean; the 9 lowest over all
+    // layers, never a layer's highest.
+    const { model } = await loadCheckpoint(base);
+    const e = kernelScores(model, L, 'energy');
+    model.dispose();
+    const pool = e.flatMap((layer, i) => {
+      const mean = layer.reduce((a, b) => a + b, 0) / layer.length;
+      const top = layer.indexOf(Math.max(...layer));
+      return layer.map((v, h) => ({ i, h, v: v / mean })).filter((p) => p.h !== top);
+    });
+    pool.sort((a, b) => a.v - b.v);
+    const want = [0, 1, 2].map((i) => pool.slice(0, 9).filter((p) => p.i === i).map((p) => p.h).sort((a, b) => a - b));
+    expect(bypassedOf(c.active_operators!, H)).toEqual(want);
+    store.close();
+  });
+
+  it('bad options are named', async () => {
+    const { env, store } = setup();
+    await expect(runSearch(env, options({ rates: [50, 30] }))).rejects.toThrow(/increase strictly/);
+    await expect(runSearch(env, options({ seeds: 0 }))).rejects.toThrow(/seeds per rate/);
+    await expect(runSearch(env, options({ allocation: 'scores' }))).rejects.toThrow(/non-random criterion/);
+    store.close();
+  });
+});
+
+describe('Pareto front', () => {
+  it('keeps the undominated (metric up, latency down)', () => {
+    const rows = [
+      { id: 1, val_metric: 0.9, p50_ms: 10 },
+      { id: 2, val_metric: 0.8, p50_ms: 5 },
+      { id: 3, val_metric: 0.7, p50_ms: 6 }, // dominated by 2
+      { id: 4, val_metric: 0.9, p50_ms: 12 }, // dominated by 1
+      { id: 5, val_metric: 0.6, p50_ms: null },
+    ];
+    expect([...paretoFront(rows)].sort()).toEqual([1, 2]);
+  });
+});
