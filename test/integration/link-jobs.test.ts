@@ -109,6 +109,19 @@ describe('jobs over the link', () => {
     expect(ok.measurement.models[0]!.latency_ms.median).toBeGreaterThan(0);
   });
 
+  it('survives an agent killed mid-job: the restarted agent (same cache) gets the job again, not the bytes', async () => {
+    const pending = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 3000 }, job_id: 'agent-crash' });
+    await expect.poll(() => count((m) => m.type === 'job_status' && m.job_id === 'agent-crash' && m.state === 'running'), { timeout: 10_000 }).toBe(1);
+    const needsBefore = count((m) => m.type === 'need_model');
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    agent = startCli(AGENT_CLI, ['--host', fleet.server.url, '--name', 'bench-1', '--tags', 'x86,ci', '--cache-dir', cacheDir], { env: { S4OP_TOKEN: TOKEN } });
+    const outcome = await pending;
+    expect(outcome.measurement.models[0]!.latency_ms.n).toBeGreaterThanOrEqual(16);
+    expect(agent.lines.some((l) => /job agent-crash: measuring/.test(l))).toBe(true);
+    expect(count((m) => m.type === 'need_model')).toBe(needsBefore);
+  });
+
   it('keeps a result across a host outage and delivers it on reconnect, then forgets it once acknowledged', async () => {
     const pending = fleet.jobs.submit({ target: { agent: 'bench-1' }, models: [{ bytes: model }], settings: { ...FAST, min_duration_ms: 1500 }, job_id: 'outage' });
     pending.catch(() => undefined);
