@@ -58,6 +58,9 @@ interface Pending {
   limitMs: number;
 }
 
+/** Finished outcomes kept to answer a repeated job id without measuring again. */
+const DONE_LIMIT = 1000;
+
 export class JobManager {
   private readonly pending = new Map<string, Pending>();
   private readonly done = new Map<string, JobOutcome>();
@@ -80,9 +83,11 @@ export class JobManager {
         if (!p) return;
         this.pending.delete(m.job_id);
         this.disarm(p);
+        this.releaseModels(p);
         if (m.measurement) {
           const outcome = { job_id: m.job_id, agent: { id: agent.id, name: agent.name }, measurement: m.measurement };
           this.done.set(m.job_id, outcome);
+          if (this.done.size > DONE_LIMIT) this.done.delete(this.done.keys().next().value!);
           p.resolve(outcome);
         } else {
           p.reject(new JobFailed(m.error!.code, `job ${m.job_id} on ${agent.name}: ${m.error!.message}`, m.job_id));
@@ -141,9 +146,17 @@ export class JobManager {
     agent.send({ type: 'job', job_id: p.job_id, mode: p.mode, models: p.models, settings: p.settings });
   }
 
+  /** Drops model bytes no job in flight needs any more (an agent that lacks them later gets them re-sent with a new job). */
+  private releaseModels(p: Pending): void {
+    for (const m of p.models) {
+      if (![...this.pending.values()].some((q) => q.models.some((x) => x.sha256 === m.sha256))) this.server.models.delete(m.sha256);
+    }
+  }
+
   private fail(p: Pending, code: JobFailed['code'], message: string): void {
     if (!this.pending.delete(p.job_id)) return;
     this.disarm(p);
+    this.releaseModels(p);
     p.reject(new JobFailed(code, message, p.job_id));
   }
 
