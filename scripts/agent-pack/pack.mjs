@@ -42,7 +42,8 @@ try {
     // shared travels inside the tarball; its own dependency (zod) is installed next to the agent.
     dependencies: { ...agentPkg.dependencies, ...sharedPkg.dependencies },
     bundleDependencies: ['@s4op/shared'],
-    engines: { node: '>=20' },
+    // Node 18 is what Debian 12 (Raspberry Pi OS Bookworm) ships; the emulated-board run uses it.
+    engines: { node: '>=18.17' },
   };
   writeFileSync(path.join(stage, 'package.json'), JSON.stringify(pkg, null, 2));
   writeFileSync(
