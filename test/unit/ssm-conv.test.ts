@@ -170,13 +170,30 @@ describe('ssmConv float64 core', () => {
     const s1 = ssmConvForward(u, k, d, Int32Array.from([0, 1]), dims, y1);
     const g1 = ssmConvBackward(s1, u, new Float64Array(u.length));
     releaseConvSaved(s1);
-    expect(() => ssmConvBackward(s1, u, new Float64Array(u.length))).toThrow('already released');
+    expect(() => ssmConvBackward(s1, u, new Float64Array(u.length))).toThrow('released after a backward pass');
     // Same sizes: the next call gets the recycled (dirty) buffers and must still be exact.
     const y2 = new Float64Array(u.length);
     const s2 = ssmConvForward(u, k, d, Int32Array.from([0, 1]), dims, y2);
     expect(s2.uRe).toBe(s1.uRe);
     expect(y2).toEqual(y1);
     expect(ssmConvBackward(s2, u, new Float64Array(u.length)).dk).toEqual(g1.dk);
+  });
+
+  it.each(ENGINES)('without saving (inference) gives the same output and refuses a backward pass (%s)', (engine) => {
+    const dims = { B: 3, L: 30, H: 3 };
+    const rng = new Rng(8);
+    const u = Float32Array.from(random(dims.B * dims.L * dims.H, rng));
+    const k = Float32Array.from(random(2 * 2 * dims.L, rng));
+    const d = Float32Array.from(random(dims.H, rng));
+    const active = Int32Array.from([0, 2]);
+    const opts = { bidirectional: true, engine, saveSpectra: 'float32' } as const;
+    const y1 = new Float32Array(u.length);
+    ssmConvForward(u, k, d, active, dims, y1, opts);
+    const y2 = new Float32Array(u.length);
+    const s2 = ssmConvForward(u, k, d, active, dims, y2, { ...opts, save: false });
+    expect(y2).toEqual(y1);
+    expect(s2.uRe.length).toBe(0);
+    expect(() => ssmConvBackward(s2, u, new Float32Array(u.length))).toThrow('no saved forward state');
   });
 
   it('names bad input', () => {

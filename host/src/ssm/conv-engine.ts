@@ -19,12 +19,12 @@ export interface ConvSaved {
   u: Real;
   d: Real;
   engine: ConvEngine;
-  /** Buffers handed back by releaseConvSaved (no backward pass possible any more). */
+  /** Nothing kept for a backward pass (forward with save: false, or buffers handed back by releaseConvSaved). */
   released: boolean;
-  /** Spectrum of each channel's circular kernel k', times 1/n (bit-reversed order), [A, n]. */
+  /** Spectrum of each channel's circular kernel k', times 1/n (bit-reversed order), [A, n]; empty when not kept. */
   kRe: Float64Array;
   kIm: Float64Array;
-  /** Spectrum of each packed pair of input rows (bit-reversed order), [A, pairs, n]. */
+  /** Spectrum of each packed pair of input rows (bit-reversed order), [A, pairs, n]; empty when not kept. */
   uRe: Spectra;
   uIm: Spectra;
 }
@@ -32,7 +32,7 @@ export interface ConvSaved {
 /** One implementation of the per-channel work (arguments already validated by conv.ts). */
 export interface ConvEngine {
   name: 'js' | 'wasm';
-  /** Writes y = conv + D·u (bypassed channels: u) into `out`; fills saved.kRe/kIm and saved.uRe/uIm. */
+  /** Writes y = conv + D·u (bypassed channels: u) into `out`; fills saved.kRe/kIm and saved.uRe/uIm unless empty. */
   forward(saved: ConvSaved, k: Real, out: Real): void;
   /** Writes du into `duOut` (bypassed channels: dy), dk [dirs·A, L] and dd [H] (zeroed by the caller). */
   backward(saved: ConvSaved, dy: Real, duOut: Real, dk: Float64Array, dd: Float64Array): void;

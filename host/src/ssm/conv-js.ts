@@ -31,9 +31,12 @@ export const jsEngine: ConvEngine = {
     const re = new Float64Array(n);
     const im = new Float64Array(n);
     const invN = 1 / n;
+    // Without saving (inference), spectra go to throw-away buffers of one channel / one pair.
+    const keep = saved.kRe.length > 0;
+    const tmp = keep ? null : { kRe: new Float64Array(n), kIm: new Float64Array(n), uRe: new Float64Array(n), uIm: new Float64Array(n) };
     for (let r = 0; r < A; r++) {
-      const kRe = saved.kRe.subarray(r * n, (r + 1) * n);
-      const kIm = saved.kIm.subarray(r * n, (r + 1) * n);
+      const kRe = tmp ? tmp.kRe : saved.kRe.subarray(r * n, (r + 1) * n);
+      const kIm = tmp ? tmp.kIm : saved.kIm.subarray(r * n, (r + 1) * n);
       circularKernel(k, r, A, L, dirs, kRe, kIm);
       if (dirs === 1) fft.forwardScrambledPadded(kRe, kIm, L);
       else fft.forwardScrambled(kRe, kIm);
@@ -48,7 +51,8 @@ export const jsEngine: ConvEngine = {
         if (hasSecond) im.set(rows.subarray(row0 + L, row0 + 2 * L));
         else im.fill(0, 0, L);
         fft.forwardScrambledPadded(re, im, L);
-        saveAndMultiply(re, im, kRe, kIm, saved.uRe, saved.uIm, (r * pairs + q) * n, n);
+        if (tmp) saveAndMultiply(re, im, kRe, kIm, tmp.uRe, tmp.uIm, 0, n);
+        else saveAndMultiply(re, im, kRe, kIm, saved.uRe, saved.uIm, (r * pairs + q) * n, n);
         fft.inverseScrambledHead(re, im);
         out.set(re.subarray(0, L), row0);
         if (hasSecond) out.set(im.subarray(0, L), row0 + L);

@@ -149,7 +149,7 @@ function map(c: Core, saved: ConvSaved, f32Tensors: boolean, tensors: number): M
 
 /** The re and im blocks of the pair spectra, as views of the element type the saved arrays use. */
 function specViews(m: Mapped, saved: ConvSaved): [Float32Array | Float64Array, Float32Array | Float64Array] {
-  const count = saved.uRe.length;
+  const count = saved.active.length * ((saved.dims.B + 1) >> 1) * saved.n;
   if (saved.uRe instanceof Float32Array) {
     const at = m.spec / 4;
     return [m.f32.subarray(at, at + count), m.f32.subarray(at + count, at + 2 * count)];
@@ -214,12 +214,14 @@ export const wasmEngine: ConvEngine = {
       args: [r0, r1, A, dirs, m.kRows, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.single ? 1 : 0],
     }));
     runParallel(c, jobs);
-    const kAt = m.kSpec / m.e;
-    saved.kRe.set(m.elems.subarray(kAt, kAt + A * n));
-    saved.kIm.set(m.elems.subarray(kAt + A * n, kAt + 2 * A * n));
-    const [sRe, sIm] = specViews(m, saved);
-    saved.uRe.set(sRe);
-    saved.uIm.set(sIm);
+    if (saved.kRe.length > 0) {
+      const kAt = m.kSpec / m.e;
+      saved.kRe.set(m.elems.subarray(kAt, kAt + A * n));
+      saved.kIm.set(m.elems.subarray(kAt + A * n, kAt + 2 * A * n));
+      const [sRe, sIm] = specViews(m, saved);
+      saved.uRe.set(sRe);
+      saved.uIm.set(sIm);
+    }
     if (f32Tensors) scatter(c, m, saved, y as Float32Array);
     else fromChannelRows(m.f64.subarray(m.out / 8, m.out / 8 + A * B * L), u, d, y, active, dims);
   },

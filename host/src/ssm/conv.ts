@@ -38,6 +38,8 @@ export interface ConvOptions {
   saveSpectra?: 'float64' | 'float32';
   /** 'wasm' (default where available, FFT size ≥ 16) or the portable 'js'. */
   engine?: 'wasm' | 'js';
+  /** Keep what the backward pass needs (default true); false for inference: no spectra are kept. */
+  save?: boolean;
 }
 
 export interface ConvGrads {
@@ -127,6 +129,7 @@ export function ssmConvForward(
   const n = convSize(dims.L);
   const pairs = (dims.B + 1) >> 1;
   const Spectra = opts.saveSpectra === 'float32' ? Float32Array : Float64Array;
+  const keep = opts.save !== false;
   const saved: ConvSaved = {
     dims: { ...dims },
     active: active.slice(),
@@ -135,12 +138,12 @@ export function ssmConvForward(
     u,
     d,
     engine: chooseEngine({ n, dims, active, dirs }, opts.saveSpectra === 'float32', opts.engine),
-    released: false,
+    released: !keep,
     // Every element is overwritten by the engine, so recycled buffers need no clearing.
-    kRe: takeBuffer(Float64Array, A * n) as Float64Array,
-    kIm: takeBuffer(Float64Array, A * n) as Float64Array,
-    uRe: takeBuffer(Spectra, A * pairs * n),
-    uIm: takeBuffer(Spectra, A * pairs * n),
+    kRe: takeBuffer(Float64Array, keep ? A * n : 0) as Float64Array,
+    kIm: takeBuffer(Float64Array, keep ? A * n : 0) as Float64Array,
+    uRe: takeBuffer(Spectra, keep ? A * pairs * n : 0),
+    uIm: takeBuffer(Spectra, keep ? A * pairs * n : 0),
   };
   saved.engine.forward(saved, k, out);
   convWork.forwardChannels += A;
@@ -152,7 +155,9 @@ export function ssmConvForward(
 export function ssmConvBackward(saved: ConvSaved, dy: Real, duOut: Real): ConvGrads {
   const { dims, active, dirs } = saved;
   const { B, L, H } = dims;
-  if (saved.released) throw new Error('ssmConv backward: the saved forward state was already released (one backward per forward)');
+  if (saved.released) {
+    throw new Error('ssmConv backward: no saved forward state (forward ran with save: false, or it was released after a backward pass)');
+  }
   if (dy.length !== B * L * H) throw new Error(`ssmConv backward: dy has ${dy.length} values, expected ${B * L * H}`);
   if (duOut.length !== dy.length) throw new Error(`ssmConv backward: du has ${duOut.length} values, expected ${dy.length}`);
   const A = active.length;

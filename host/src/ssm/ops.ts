@@ -91,7 +91,8 @@ export function ssmConv(
       dims,
       y,
       // Float32 spectra: the op's inputs and gradients are float32 anyway; halves the kept memory.
-      { bidirectional: opts.bidirectional, saveSpectra: 'float32' },
+      // Nothing is kept unless a gradient is being recorded (inference, evaluation).
+      { bidirectional: opts.bidirectional, saveSpectra: 'float32', save: recordingGradients() },
     );
     return {
       value: tf.tensor3d(y, [dims.B, dims.L, dims.H]),
@@ -108,6 +109,12 @@ export function ssmConv(
     };
   });
   return op(u, k, d) as tf.Tensor3D;
+}
+
+/** Whether tfjs is recording operations for a gradient (inside tf.grads, variableGrads, minimize). */
+function recordingGradients(): boolean {
+  const depth = (tf.engine().state as { gradientDepth?: number }).gradientDepth;
+  return depth === undefined || depth > 0;
 }
 
 /** Checks rank (and leading dims when given); returns the shape. Errors name the argument. */
