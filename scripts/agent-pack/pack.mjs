@@ -19,7 +19,8 @@ const out = fileURLToPath(new URL('./dist/', import.meta.url));
 const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts });
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-run(npm, ['run', 'build', '--silent'], { cwd: repo, stdio: 'inherit' });
+// Only what the tarball holds: the host's build is not needed (and may be mid-change in a checkout).
+run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'agent'], { cwd: repo, stdio: 'inherit' });
 for (const f of ['agent/dist/cli.js', 'agent/dist/measure-child.js', 'shared/dist/index.js']) {
   if (!existsSync(path.join(repo, f))) throw new Error(`missing ${f}: the build did not produce it`);
 }
@@ -67,7 +68,7 @@ try {
     const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-agent-install-'));
     try {
       writeFileSync(path.join(dir, 'package.json'), '{"name":"board","private":true}');
-      run(npm, ['install', '--no-audit', '--no-fund', '--omit=optional', tarball], { cwd: dir, stdio: 'inherit' });
+      run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--omit=optional', tarball], { cwd: dir, stdio: 'inherit' });
       const bin = path.join(dir, 'node_modules/.bin/s4op-agent');
       console.log(`installed: s4op-agent ${run(bin, ['--version']).trim()}`);
       const info = JSON.parse(run(bin, ['info', '--json']));
