@@ -200,12 +200,12 @@ describe('float64 building blocks against independent references', () => {
           const V = new Float64Array(S);
           for (let t = 0; t < T; t++) {
             let y = 0;
-            for (let s = 0; s < T; s++) y += src[j * T + s]! * m.w1[(r * T + s) * (T + S) + t]!;
+            for (let s = 0; s < T; s++) y += src[j * T + s]! * m.toeplitz[(r * T + s) * T + t]!;
             for (let k = 0; k < S; k++) y += X[k]! * m.out[(r * S + k) * T + t]!;
             const pos = j * T + t;
             if (pos < length) got[d === 0 ? pos : length - 1 - pos]! += y;
           }
-          for (let k = 0; k < S; k++) for (let s = 0; s < T; s++) V[k]! += src[j * T + s]! * m.w1[(r * T + s) * (T + S) + T + k]!;
+          for (let k = 0; k < S; k++) for (let s = 0; s < T; s++) V[k]! += src[j * T + s]! * m.inputToState[(r * T + s) * S + k]!;
           const Xn = new Float64Array(S);
           for (let k = 0; k < S; k++) {
             let acc = V[k]!;

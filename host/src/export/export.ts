@@ -8,7 +8,7 @@ import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
-import { STEP_VARIANTS, buildStepGraph, type StepState } from './step.js';
+import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState } from './step.js';
 import { AUTO_ORDER, CONV_VARIANTS, convVariant } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
@@ -107,6 +107,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     length: L === undefined ? '' : String(L),
     inputs: c.inputKind === 'tokens' ? 'tokens' : 'x',
     step_states: JSON.stringify(states),
+    step_state_basis: opts.mode === 'step' ? stepStateBasis(c.ssm) : '',
   };
   for (const [k, v] of Object.entries(metadata)) b.metadata(k, v);
   const bytes = b.encode({ name: PRODUCER, version: PACKAGE_VERSION });

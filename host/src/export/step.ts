@@ -1,7 +1,8 @@
 /**
  * Step mode: one time step in ([batch, inputSize] floats or [batch] token ids), the running prediction out.
- * Each layer with active operators has a state input `state_<i>` [batch, active, 2, M] (real parts, then
- * imaginary parts, of the M = d_state/2 complex modes kept per channel) and returns `state_<i>_next`; pooling keeps a
+ * Each layer with active operators has a state input `state_<i>` [batch, active, 2, M] (two real rows for the
+ * M = d_state/2 complex modes kept per channel: their real and imaginary parts, for S4D in a rotated basis,
+ * see ssmStep) and returns `state_<i>_next`; pooling keeps a
  * running sum `pool_sum` [batch, H] and count `pool_count` [batch, 1], so `logits` after step t is the
  * decoder applied to the mean of the last layer's outputs over steps 0 … t — what the conv model gives for
  * the sequence so far. Ā, B̄, C are precomputed in float64 (layer-ssm.ts); all states start at zero.
@@ -60,49 +61,73 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
 }
 
 /**
- * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active], with x as [batch, active, 2, M]
- * (real parts, then imaginary parts). The complex product E∘x is E₁⊙x + E₂⊙swap(x), E₁ = [Re E; Re E],
- * E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]: every Mul broadcasts over whole trailing rows, which
- * onnxruntime runs at full speed (a [.., 2, 2] rotation block would broadcast in spans of 2 and crawl).
+ * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active]; the state is [batch, active, 2, M].
+ *
+ * S4 (rank-1 term): rows are Re x and Im x. The complex product E∘x is E₁⊙x + E₂⊙swap(x) with E₁ = Re E
+ * (broadcast over both rows), E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]; every Mul broadcasts over whole
+ * rows, which onnxruntime runs at full speed (a [.., 2, 2] rotation block would broadcast in spans of 2).
+ * S4D (diagonal): rows are p = Re x̃ + Im x̃ and q = Re x̃ − Im x̃ of x̃ = c∘x. The diagonal update keeps
+ * that basis (x̃' = E∘x̃ + c∘b̄·u, i.e. [p; q]' = Re E⊙[p; q] + [Im E; −Im E]⊙[q; p] + [p, q of c∘b̄]·u) and
+ * the read-out 2·Re Σ x̃ = Σ (p + q) is one ReduceSum: the step costs few nodes, which dominate its time.
  */
 function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName: string): { y: string; next: string } {
   const Ha = ssm.active.length;
   const M = ssm.M;
   const n = Ha * 2 * M;
-  const e1 = new Float64Array(n), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(n);
   const low = ssm.steps[0]?.lowRank !== undefined;
+  const e1 = new Float64Array(Ha * M), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(low ? n : 0);
   const wv = new Float64Array(low ? n : 0), qv = new Float64Array(low ? n : 0);
   ssm.steps.forEach((st, r) => {
     const re = r * 2 * M;
     const im = re + M;
     for (let m = 0; m < M; m++) {
-      e1[re + m] = st.eRe[m]!;
-      e1[im + m] = st.eRe[m]!;
-      e2[re + m] = -st.eIm[m]!;
-      e2[im + m] = st.eIm[m]!;
-      bv[re + m] = st.bRe[m]!;
-      bv[im + m] = st.bIm[m]!;
-      cv[re + m] = 2 * st.cRe[0]![m]!;
-      cv[im + m] = -2 * st.cIm[0]![m]!;
+      e1[r * M + m] = st.eRe[m]!;
+      const cr = st.cRe[0]![m]!, ci = st.cIm[0]![m]!;
       if (st.lowRank) {
+        e2[re + m] = -st.eIm[m]!;
+        e2[im + m] = st.eIm[m]!;
+        bv[re + m] = st.bRe[m]!;
+        bv[im + m] = st.bIm[m]!;
+        cv[re + m] = 2 * cr;
+        cv[im + m] = -2 * ci;
         wv[re + m] = st.lowRank.wRe[m]!;
         wv[im + m] = st.lowRank.wIm[m]!;
         qv[re + m] = st.lowRank.qRe[m]!;
         qv[im + m] = -st.lowRank.qIm[m]!;
+      } else {
+        e2[re + m] = st.eIm[m]!;
+        e2[im + m] = -st.eIm[m]!;
+        // c∘b̄ in the (p, q) rows.
+        const gr = cr * st.bRe[m]! - ci * st.bIm[m]!;
+        const gi = cr * st.bIm[m]! + ci * st.bRe[m]!;
+        bv[re + m] = gr + gi;
+        bv[im + m] = gr - gi;
       }
     }
   });
   const dims = [Ha, 2, M];
   const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
   const swapped = b.op('Gather', [x, b.constI64([1, 0])], { axis: 2 });
-  let ex = b.op('Add', [b.op('Mul', [x, b.initF32('step_transition_re', e1, dims)]), b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)])]);
+  const terms = [
+    b.op('Mul', [x, b.initF32('step_transition_re', e1, [Ha, 1, M])]),
+    b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)]),
+    b.op('Mul', [u4, b.initF32('step_input', bv, dims)]),
+  ];
   if (low) {
     const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], { keepdims: 1 });
-    ex = b.op('Add', [ex, b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)])]);
+    terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)]));
   }
-  const next = b.op('Add', [ex, b.op('Mul', [u4, b.initF32('step_input', bv, dims)])], {}, nextName);
-  const yc = b.op('ReduceSum', [b.op('Mul', [next, b.initF32('step_readout', cv, dims)]), b.constI64([2, 3])], { keepdims: 0 });
+  const next = b.op('Sum', terms, {}, nextName);
+  const readout = low ? b.op('Mul', [next, b.initF32('step_readout', cv, dims)]) : next;
+  const yc = b.op('ReduceSum', [readout, b.constI64([2, 3])], { keepdims: 0 });
   const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
-  b.work(Ha * M * (low ? 20 : 14) + 2 * Ha);
+  b.work(Ha * M * (low ? 20 : 12) + 2 * Ha);
   return { y, next };
+}
+
+/** How the step states are laid out, for the model's metadata. */
+export function stepStateBasis(kind: 's4d' | 's4'): string {
+  return kind === 's4d'
+    ? '[batch, active, 2, M]: rows p = Re(c∘x) + Im(c∘x) and q = Re(c∘x) − Im(c∘x) of the SSM state x; zeros to start'
+    : '[batch, active, 2, M]: rows Re x and Im x of the SSM state x; zeros to start';
 }

@@ -24,7 +24,12 @@ export function chunkBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOpt
   }
   const target = Math.max(16, 2 * ssm.M);
   if (L <= target) return L;
-  return Math.ceil(L / Math.ceil(L / target));
+  // A block length that divides L saves padding the input and slicing the output.
+  let divisor = 0;
+  for (let T = Math.ceil(target / 2); T <= 2 * target; T++) {
+    if (L % T === 0 && (!divisor || Math.abs(T - target) < Math.abs(divisor - target))) divisor = T;
+  }
+  return divisor || Math.ceil(L / Math.ceil(L / target));
 }
 
 export const convChunked: ConvVariant = {
@@ -48,24 +53,17 @@ export const convChunked: ConvVariant = {
     if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
     if (Lp > L) x = b.op('Pad', [x, b.constI64([0, 0, 0, 0, 0, Lp - L])]);
     const U = b.op('Reshape', [x, b.constI64([0, R, nb, T])]);
-    const Z = b.op('MatMul', [U, b.initF32('chunk_toeplitz_in', m.w1, [R, T, T + S])]);
-    b.work(R * 2 * nb * T * (T + S));
-    let Y: string;
-    if (nb === 1) {
-      Y = b.op('Slice', [Z, b.constI64([0]), b.constI64([T]), b.constI64([3])]);
-    } else {
-      const [Yin, V] = b.node('Split', [Z, b.constI64([T, S])], { axis: 3 }, 2) as [string, string];
-      const Vj = b.node('Split', [V, b.constI64(Array<number>(nb).fill(1))], { axis: 2 }, nb);
-      const P = b.initF32('chunk_state_transition', m.p, [R, S, S]);
-      const X = [Vj[0]!];
-      for (let j = 1; j < nb - 1; j++) X.push(b.op('Add', [b.op('MatMul', [X[j - 1]!, P]), Vj[j]!]));
-      b.work(R * (nb - 2) * (2 * S * S + S));
-      const Xs = X.length === 1 ? X[0]! : b.op('Concat', X, { axis: 2 });
-      const Yout = b.op('MatMul', [Xs, b.initF32('chunk_readout', m.out, [R, S, T])]);
-      b.work(R * 2 * (nb - 1) * S * T);
-      // Block 0 has no past: the read-out starts at block 1.
-      Y = b.op('Add', [Yin, b.op('Pad', [Yout, b.constI64([0, 0, 1, 0, 0, 0, 0, 0])])]);
-      b.work(R * Lp);
+    // Toeplitz and input-to-state as two MatMuls on the same blocks (one MatMul would need a Split, a copy).
+    let Y = b.op('MatMul', [U, b.initF32('chunk_toeplitz', m.toeplitz, [R, T, T])]);
+    b.work(R * 2 * nb * T * T);
+    if (nb > 1) {
+      const V = b.op('MatMul', [U, b.initF32('chunk_input_to_state', m.inputToState, [R, T, S])]);
+      b.work(R * 2 * nb * T * S);
+      // States entering blocks 0 … nb−1 (block 0: zero), stacked for one read-out MatMul.
+      const X = m.diag ? diagonalScan(b, V, m.diag, R, ssm.M, nb) : denseScan(b, V, m.p, R, S, nb);
+      const Yout = b.op('MatMul', [X, b.initF32('chunk_readout', m.out, [R, S, T])]);
+      b.work(R * 2 * nb * S * T + R * Lp);
+      Y = b.op('Add', [Y, Yout]);
     }
     let y = b.op('Reshape', [Y, b.constI64([0, R, Lp])]);
     if (Lp > L) y = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
@@ -76,20 +74,74 @@ export const convChunked: ConvVariant = {
   },
 };
 
+/** States entering blocks 0 … nb−1, [batch, rows, nb, 2M], with a dense transition (S4: A^T has no structure). */
+function denseScan(b: GraphBuilder, V: string, p: Float64Array, R: number, S: number, nb: number): string {
+  const Vj = b.node('Split', [V, b.constI64(Array<number>(nb).fill(1))], { axis: 2 }, nb);
+  const P = b.initF32('chunk_state_transition', p, [R, S, S]);
+  const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
+  for (let j = 1; j < nb - 1; j++) X.push(b.op('Add', [b.op('MatMul', [X[j]!, P]), Vj[j]!]));
+  b.work(R * (nb - 2) * (2 * S * S + S));
+  return b.op('Concat', X, { axis: 2 });
+}
+
+/**
+ * The same with a diagonal transition (S4D): each mode's state is multiplied by ζ = z^T per block. On
+ * [.., 2, M] (real parts, imaginary parts) that is E₁⊙X + E₂⊙swap(X) with E₁ = [Re ζ; Re ζ],
+ * E₂ = [−Im ζ; Im ζ]: whole-row broadcasts, no dense 2M×2M matrix.
+ */
+function diagonalScan(b: GraphBuilder, V: string, diag: { re: Float64Array; im: Float64Array }, R: number, M: number, nb: number): string {
+  const V5 = b.op('Reshape', [V, b.constI64([0, R, nb, 2, M])]);
+  const Vj = b.node('Split', [V5, b.constI64(Array<number>(nb).fill(1))], { axis: 2 }, nb);
+  const e1 = new Float64Array(R * 2 * M);
+  const e2 = new Float64Array(R * 2 * M);
+  for (let r = 0; r < R; r++) {
+    for (let m = 0; m < M; m++) {
+      const re = diag.re[r * M + m]!, im = diag.im[r * M + m]!;
+      e1[r * 2 * M + m] = re;
+      e1[r * 2 * M + M + m] = re;
+      e2[r * 2 * M + m] = -im;
+      e2[r * 2 * M + M + m] = im;
+    }
+  }
+  const E1 = b.initF32('chunk_state_decay_re', e1, [R, 1, 2, M]);
+  const E2 = b.initF32('chunk_state_decay_im', e2, [R, 1, 2, M]);
+  const swap = b.constI64([1, 0]);
+  const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
+  for (let j = 1; j < nb - 1; j++) {
+    const prev = X[j]!;
+    const rotated = b.op('Add', [b.op('Mul', [prev, E1]), b.op('Mul', [b.op('Gather', [prev, swap], { axis: 3 }), E2])]);
+    X.push(b.op('Add', [rotated, Vj[j]!]));
+  }
+  b.work(R * (nb - 2) * 8 * M);
+  return b.op('Reshape', [b.op('Concat', X, { axis: 2 }), b.constI64([0, R, nb, 2 * M])]);
+}
+
 function reverseTime(b: GraphBuilder, x: string, L: number): string {
   return b.op('Slice', [x, b.constI64([-1]), b.constI64([-(L + 1)]), b.constI64([2]), b.constI64([-1])]);
 }
 
 /**
- * Per row r (dirs·active rows): w1 [T, T+2M] = [Toeplitz | input-to-state], p [2M, 2M] = (A^T)ᵀ,
+ * Per row r (dirs·active rows): the Toeplitz and input-to-state matrices, p [2M, 2M] = (A^T)ᵀ,
  * out [2M, T] = read-out of the carried state.
  */
-export function blockMatrices(ssm: LayerSsm, T: number): { w1: Float64Array; p: Float64Array; out: Float64Array } {
+export interface BlockMatrices {
+  /** [rows, T, T]: row s, column t holds K[t − s]. */
+  toeplitz: Float64Array;
+  /** [rows, T, 2M]: row s holds (A^{T−1−s} B)ᵀ. */
+  inputToState: Float64Array;
+  p: Float64Array;
+  out: Float64Array;
+  /** S4D: the per-block decay ζ = z^T of every mode, [rows, M] (p is then block-diagonal). */
+  diag?: { re: Float64Array; im: Float64Array };
+}
+
+export function blockMatrices(ssm: LayerSsm, T: number): BlockMatrices {
   const Ha = ssm.active.length;
   const S = 2 * ssm.M;
   const R = ssm.dirs * Ha;
   const K = ssm.kernel(T);
-  const w1 = new Float64Array(R * T * (T + S));
+  const toeplitz = new Float64Array(R * T * T);
+  const inputToState = new Float64Array(R * T * S);
   const p = new Float64Array(R * S * S);
   const out = new Float64Array(R * S * T);
   let s = new Float64Array(S);
@@ -100,7 +152,7 @@ export function blockMatrices(ssm: LayerSsm, T: number): { w1: Float64Array; p: 
     // Input-to-state: A^j B for j = 0 … T−1 sits in row s = T−1−j.
     s.set(inputColumn(st));
     for (let j = 0; j < T; j++) {
-      for (let d = 0; d < ssm.dirs; d++) w1.set(s, ((d * Ha + c) * T + (T - 1 - j)) * (T + S) + T);
+      for (let d = 0; d < ssm.dirs; d++) inputToState.set(s, ((d * Ha + c) * T + (T - 1 - j)) * S);
       freeStep(st, s, next);
       [s, next] = [next, s];
     }
@@ -128,12 +180,22 @@ export function blockMatrices(ssm: LayerSsm, T: number): { w1: Float64Array; p: 
         for (let t = i; t < T; t++) {
           const lag = t - i;
           const v = d === 0 ? K[krow + lag]! + (lag === 0 ? ssm.D[c]! : 0) : lag === 0 ? 0 : K[krow + lag - 1]!;
-          w1[(r * T + i) * (T + S) + t] = v;
+          toeplitz[(r * T + i) * T + t] = v;
         }
       }
     }
   }
-  return { w1, p, out };
+  if (ssm.steps.some((st) => st.lowRank)) return { toeplitz, inputToState, p, out };
+  // Diagonal steps: ζ = z^T, read off the transition (p row m is A^T applied to the real unit of mode m).
+  const M = ssm.M;
+  const diag = { re: new Float64Array(R * M), im: new Float64Array(R * M) };
+  for (let r = 0; r < R; r++) {
+    for (let k = 0; k < M; k++) {
+      diag.re[r * M + k] = p[(r * S + k) * S + k]!;
+      diag.im[r * M + k] = p[(r * S + k) * S + M + k]!;
+    }
+  }
+  return { toeplitz, inputToState, p, out, diag };
 }
 
 function dot(a: Float64Array, b: Float64Array): number {

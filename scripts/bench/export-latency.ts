@@ -1,0 +1,191 @@
+/**
+ * Benchmark (issue 5): onnxruntime-node latency of the exported S4D model (d_model 128, 4 layers, d_state 64,
+ * L 784, batch 1, full sequence, 2 threads) for every conv variant, unpruned and 30 / 50 / 70 / 90 % of the
+ * operators pruned, side by side with the PyTorch eager reference of the same model and pruning (pruned
+ * channels bypassed with index_select, kernels computed in the forward as the paper's code does); the
+ * step model's latency per step; the fold vs scatter bypass at 70 %; and the measured vs predicted
+ * (from the graph's declared FLOPs) pruned/unpruned latency ratio.
+ *
+ *   npx tsx scripts/bench/export-latency.ts [--rounds 15] [--skip-torch]
+ *
+ * Sessions are built first, then timed in interleaved rounds (each round runs every session), so the load
+ * of a shared machine falls on all of them alike; figures are medians over rounds.
+ */
+import { loadavg } from 'node:os';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { initBackend } from '../../host/src/backend.js';
+import { exportModel, type ExportResult } from '../../host/src/export/export.js';
+import type { BypassMode } from '../../host/src/export/bypass.js';
+import type { ModelConfig } from '../../host/src/model/config.js';
+import { SequenceModel } from '../../host/src/model/model.js';
+import { Rng } from '../../host/src/util/random.js';
+import { median, runTorch, writeResult } from './common.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '15' },
+    threads: { type: 'string', default: '2' },
+    'skip-torch': { type: 'boolean', default: false },
+  },
+});
+const rounds = Number(args.rounds);
+const threads = Number(args.threads);
+const shape = { dModel: 128, nLayers: 4, dState: 64, length: 784, batch: 1 };
+const RATES = [0, 30, 50, 70, 90];
+const VARIANTS = ['chunked', 'fft', 'direct'];
+/** Runs per round: cheap sessions run more often so their medians rest on more samples. */
+const PER_ROUND: Record<string, number> = { chunked: 5, fft: 1, direct: 1 };
+
+await initBackend('cpu');
+const config: ModelConfig = {
+  ssm: 's4d', dModel: shape.dModel, dState: shape.dState, nLayers: shape.nLayers, inputKind: 'continuous', inputSize: 1,
+  numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false,
+  init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
+};
+const model = new SequenceModel(config, 0);
+const sessionOptions = {
+  executionProviders: ['cpu'],
+  intraOpNumThreads: threads,
+  interOpNumThreads: 1,
+  executionMode: 'sequential' as const,
+  graphOptimizationLevel: 'all' as const,
+};
+
+/** Keeps round(H·(1 − rate)) operators per layer, chosen by a seeded shuffle. */
+function prune(rate: number): void {
+  const H = shape.dModel;
+  const rng = new Rng(1000 + rate);
+  for (let i = 0; i < shape.nLayers; i++) {
+    const perm = Array.from({ length: H }, (_, h) => h);
+    for (let j = H - 1; j > 0; j--) {
+      const k = Math.floor(rng.uniform(0, j + 1));
+      [perm[j], perm[k]] = [perm[k]!, perm[j]!];
+    }
+    model.setActive(i, perm.slice(0, Math.max(1, Math.round(H * (1 - rate / 100)))));
+  }
+}
+
+interface Entry {
+  key: string;
+  variant: string;
+  rate: number;
+  bypass: BypassMode;
+  result: ExportResult;
+  session: ort.InferenceSession;
+  times: number[];
+}
+
+const x = new ort.Tensor('float32', Float32Array.from({ length: shape.length }, (_, i) => Math.sin(i / 17)), [1, shape.length, 1]);
+const entries: Entry[] = [];
+for (const rate of RATES) {
+  prune(rate);
+  const cases: [string, BypassMode][] = VARIANTS.map((v) => [v, 'fold']);
+  if (rate === 70) cases.push(['chunked', 'scatter']);
+  for (const [variant, bypass] of cases) {
+    const t0 = performance.now();
+    const result = exportModel(model, { mode: 'conv', variant, length: shape.length, bypass });
+    const exportMs = performance.now() - t0;
+    const session = await ort.InferenceSession.create(result.bytes, sessionOptions);
+    await session.run({ x });
+    const key = `${variant}${bypass === 'scatter' ? '+scatter' : ''}@${rate}`;
+    entries.push({ key, variant, rate, bypass, result, session, times: [] });
+    console.log(`built ${key}: ${(result.bytes.length / 1e6).toFixed(1)} MB, ${result.stats.nodes} nodes, export ${exportMs.toFixed(0)} ms`);
+  }
+}
+
+console.log(`timing ${entries.length} sessions, ${rounds} interleaved rounds, ${threads} threads (load ${loadavg()[0]!.toFixed(1)})`);
+for (let r = 0; r < rounds; r++) {
+  for (const e of entries) {
+    for (let k = 0; k < (e.bypass === 'scatter' ? PER_ROUND.chunked! : PER_ROUND[e.variant]!); k++) {
+      const t = performance.now();
+      await e.session.run({ x });
+      e.times.push(performance.now() - t);
+    }
+  }
+}
+const ms = (e: Entry) => median(e.times);
+const ortMs: Record<string, Record<string, number>> = {};
+for (const e of entries.filter((e) => e.bypass === 'fold')) (ortMs[e.variant] ??= {})[e.rate] = round(ms(e));
+const best = VARIANTS.reduce((a, v) => (ortMs[v]![0]! < ortMs[a]![0]! ? v : a));
+const entry = (variant: string, rate: number, bypass: BypassMode = 'fold') => entries.find((e) => e.variant === variant && e.rate === rate && e.bypass === bypass)!;
+
+// Predicted ratio from declared work: SSM FLOPs shrink with the active operators, the rest stays.
+const flops = (e: Entry) => e.result.stats.flops.ssm + e.result.stats.flops.other;
+const pruned70Predicted = flops(entry(best, 70)) / flops(entry(best, 0));
+const pruned70Measured = ms(entry(best, 70)) / ms(entry(best, 0));
+
+// Step mode: one time step per run, states fed back, batch 1.
+const stepUs: Record<string, number> = {};
+for (const rate of [0, 70]) {
+  prune(rate);
+  const step = exportModel(model, { mode: 'step' });
+  const session = await ort.InferenceSession.create(step.bytes, sessionOptions);
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', new Float32Array(1), [1, 1]) };
+  for (const s of step.states) {
+    const dims = s.dims.map((d) => (d === 'batch' ? 1 : d));
+    feeds[s.input] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  }
+  const perRound: number[] = [];
+  for (let r = 0; r < Math.max(5, rounds); r++) {
+    const n = 200;
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const out = await session.run(feeds);
+      for (const s of step.states) feeds[s.input] = out[s.output] as ort.Tensor;
+    }
+    perRound.push(((performance.now() - t) / n) * 1000);
+  }
+  stepUs[rate] = round(median(perRound), 1);
+  console.log(`step mode at ${rate} %: ${stepUs[rate]} µs per step (${step.stats.nodes} nodes)`);
+  await session.release();
+}
+
+let torchMs: Record<string, number> = {};
+let torchVersion = 'skipped';
+if (!args['skip-torch']) {
+  const t = runTorch(['inference', '--d-model', '128', '--layers', '4', '--d-state', '64', '--length', '784', '--threads', String(threads), '--rates', RATES.join(','), '--repeats', '7', '--warmup', '2']);
+  torchMs = Object.fromEntries(Object.entries(t.torch_ms as Record<string, number>).map(([k, v]) => [k, round(v)]));
+  torchVersion = String(t.torch_version);
+}
+const ratio = Object.fromEntries(RATES.map((r) => [r, torchMs[r] ? round(Math.min(...VARIANTS.map((v) => ortMs[v]![r]!)) / torchMs[r]!, 4) : null]));
+
+const result = {
+  shape,
+  threads,
+  rounds,
+  load_average_1m: round(loadavg()[0]!, 2),
+  onnxruntime_node: ort.env.versions.node ?? ort.env.versions.common,
+  torch_version: torchVersion,
+  ort_ms: ortMs,
+  torch_ms: torchMs,
+  best_variant: best,
+  ratio_vs_torch: ratio,
+  pruned70_over_unpruned: round(pruned70Measured, 4),
+  pruned70_predicted: round(pruned70Predicted, 4),
+  bypass_ms_at_70: { fold: round(ms(entry('chunked', 70))), scatter: round(ms(entry('chunked', 70, 'scatter'))) },
+  flops_per_sequence: Object.fromEntries(entries.filter((e) => e.variant === best && e.bypass === 'fold').map((e) => [e.rate, e.result.stats.flops])),
+  model_bytes: Object.fromEntries(entries.filter((e) => e.bypass === 'fold').map((e) => [e.key, e.result.bytes.length])),
+  step_us: stepUs[0],
+  step_us_by_rate: stepUs,
+  targets: {
+    ratio_vs_torch_le_0_2: Object.values(ratio).every((v) => v !== null && v <= 0.2),
+    pruned70_within_0_05: Math.abs(pruned70Measured - pruned70Predicted) <= 0.05,
+    step_us_le_200: stepUs[0]! <= 200,
+  },
+};
+console.log('\nrate   ' + VARIANTS.map((v) => v.padStart(10)).join('') + '     torch   best/torch');
+for (const r of RATES) {
+  console.log(`${String(r).padStart(3)} %  ${VARIANTS.map((v) => ortMs[v]![r]!.toFixed(2).padStart(10)).join('')}${(torchMs[r] ?? NaN).toFixed(1).padStart(10)}   ${ratio[r] ?? '-'}`);
+}
+console.log(`best ${best}: pruned 70 % / unpruned measured ${result.pruned70_over_unpruned}, predicted ${result.pruned70_predicted}`);
+console.log(`bypass at 70 %: fold ${result.bypass_ms_at_70.fold} ms, scatter ${result.bypass_ms_at_70.scatter} ms; step ${result.step_us} µs`);
+console.log(`targets: ${JSON.stringify(result.targets)}`);
+console.log(`wrote ${writeResult('export-latency', result)}`);
+for (const e of entries) await e.session.release();
+model.dispose();
+
+function round(v: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
