@@ -8,10 +8,12 @@ import * as train from './commands/train.js';
 import * as importCmd from './commands/import.js';
 import * as serve from './commands/serve.js';
 import * as bench from './commands/bench.js';
+import * as prune from './commands/prune.js';
+import * as runs from './commands/runs.js';
 import * as exportCmd from './commands/export.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd];
+const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd, prune, runs];
 
 function buildProgram(): Command {
   const program = new Command()

@@ -1,0 +1,155 @@
+/**
+ * `s4op prune` and `s4op runs` as real processes, measuring on a real local agent: a run killed with
+ * SIGKILL mid-run and resumed ends with exactly the candidates of an uninterrupted run, nothing finished
+ * is redone, nothing is measured twice, and the local agent does not outlive the killed host.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST_CLI, killAll, runCli, startCli } from '../helpers/processes.js';
+
+let dir: string;
+let ck: string;
+// Short timing loops: the test checks bookkeeping, not figures.
+const SETTINGS = JSON.stringify({ min_duration_ms: 50, warmup_ms: 10, warmup_runs: 2, min_samples: 8 });
+const pruneArgs = (ws: string, id: string) => [
+  'prune', '--checkpoint', ck, '--workspace', ws, '--run-id', id, '--rates', '30,60', '--seeds', '2', '--finetune-epochs', '2',
+  '--max-steps', '6', '--settings', SETTINGS, '--backend', 'cpu',
+];
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 's4op-prune-'));
+  ck = path.join(dir, 'base');
+  const r = await runCli(HOST_CLI, [
+    'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
+    '--train', '192', '--val', '64', '--test', '64', '--d-model', '8', '--d-state', '4', '--layers', '2', '--epochs', '2',
+    '--batch-size', '32', '--lr', '0.01', '--out', ck, '--backend', 'cpu', '--json',
+  ], { timeoutMs: 120_000 });
+  expect(r.code, r.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  killAll();
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Row { step: number; seed: number; status: string; active_operators: string; val_metric: number; test_metric: number; model_sha256: string; chosen: number; finished_at: string; measurement_id: number }
+
+function readStore(ws: string): { candidates: Row[]; measurements: { id: number; model_sha256: string; created_at: string }[] } {
+  const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
+  try {
+    return {
+      candidates: db.prepare('SELECT * FROM candidates ORDER BY step, seed').all() as Row[],
+      measurements: db.prepare('SELECT id, model_sha256, created_at FROM measurements ORDER BY id').all() as { id: number; model_sha256: string; created_at: string }[],
+    };
+  } finally {
+    db.close();
+  }
+}
+
+const essence = (rows: Row[]) => rows.map((r) => ({ step: r.step, seed: r.seed, status: r.status, active: r.active_operators, val: r.val_metric, test: r.test_metric, hash: r.model_sha256, chosen: r.chosen }));
+
+/** Processes whose command line mentions `needle` (read from /proc; nothing is signalled). */
+function processesWith(needle: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) pids.push(Number(p));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+describe('s4op prune', () => {
+  let reference: Row[];
+
+  it('runs to the end on a local agent, prints the table, writes CSV, and `s4op runs` lists it', async () => {
+    const ws = path.join(dir, 'ref');
+    const csv = path.join(dir, 'ref.csv');
+    const r = await runCli(HOST_CLI, [...pruneArgs(ws, 'ref'), '--csv', csv], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cost: measured on local, conv mode/);
+    expect(r.stdout).toMatch(/run ref \(s4op\) finished: last rate/);
+    expect(r.stdout).toMatch(/step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/);
+    expect(r.stdout).not.toMatch(/estimated/);
+    const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(1 + 5);
+    expect(lines.slice(1).every((l) => l.includes(',measured,local,'))).toBe(true);
+    reference = readStore(ws).candidates;
+    expect(reference.map((c) => [c.step, c.seed, c.status])).toEqual([[0, 0, 'finished'], [1, 0, 'finished'], [1, 1, 'finished'], [2, 0, 'finished'], [2, 1, 'finished']]);
+    // 30 % of 16 = round(4.8) = 5, all on layer 1 (weight 2^1; layer 0 waits); 60 % = round(9.6) = 10 → 7 + 3.
+    expect(JSON.parse(reference[1]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([0, 5]);
+    expect(JSON.parse(reference[3]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([3, 7]);
+    const list = await runCli(HOST_CLI, ['runs', '--workspace', ws, '--json']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject([{ id: 'ref', status: 'finished', strategy: 's4op', candidates: 5, stop_reason: 'last rate' }]);
+    const one = await runCli(HOST_CLI, ['runs', 'ref', '--workspace', ws, '--json']);
+    expect(JSON.parse(one.stdout).candidates).toHaveLength(5);
+  });
+
+  it('killed with SIGKILL mid-run and resumed: the same candidates, nothing redone or measured twice', async () => {
+    const ws = path.join(dir, 'killed');
+    const p = startCli(HOST_CLI, pruneArgs(ws, 'k'));
+    await p.waitFor(/^step 2 \(60%\) seed 0: .* fine-tuning/, 90_000);
+    p.child.kill('SIGKILL');
+    expect(await p.exited).toBe('SIGKILL');
+    const atKill = readStore(ws);
+    const done = atKill.candidates.filter((c) => c.status === 'finished');
+    expect(done.length).toBeGreaterThanOrEqual(3); // base and both 30 % seeds
+    // The local agent ran under a watchdog tied to the host: it goes away with it.
+    const cache = path.join(ws, 'agent-cache');
+    for (let t = 0; processesWith(cache).length && t < 100; t++) await new Promise((r) => setTimeout(r, 100));
+    expect(processesWith(cache)).toEqual([]);
+
+    const r = await runCli(HOST_CLI, ['prune', '--resume', 'k', '--workspace', ws, '--json', '--backend', 'cpu'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/resuming run k/);
+    const after = readStore(ws);
+    expect(essence(after.candidates)).toEqual(essence(reference));
+    // Finished before the kill: untouched (same finish time, same measurement).
+    for (const c of done) {
+      const now = after.candidates.find((x) => x.step === c.step && x.seed === c.seed)!;
+      expect([now.finished_at, now.measurement_id]).toEqual([c.finished_at, c.measurement_id]);
+    }
+    // One measurement per model; the resumed host measured only the models without one.
+    const hashes = new Set(after.candidates.map((c) => c.model_sha256));
+    expect(after.measurements.map((m) => m.model_sha256).sort()).toEqual([...hashes].sort());
+    expect(after.measurements.slice(0, atKill.measurements.length)).toEqual(atKill.measurements);
+    const measuredNow = (r.stderr.match(/\[agent\].*: measuring /g) ?? []).length;
+    expect(measuredNow).toBe(after.measurements.length - atKill.measurements.length);
+    expect(r.stderr.match(/finished earlier/g)?.length).toBe(done.length - 1);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ run: 'k', status: 'finished', stop_reason: 'last rate' });
+    expect(out.final.step).toBe(2);
+
+    // Resuming a finished run changes nothing.
+    const again = await runCli(HOST_CLI, ['prune', '--resume', 'k', '--workspace', ws, '--backend', 'cpu']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/already finished/);
+    expect(readStore(ws)).toEqual(after);
+  });
+
+  it('names bad input', async () => {
+    const ws = path.join(dir, 'bad');
+    const cases: [string[], RegExp][] = [
+      [['prune', '--workspace', ws, '--resume', 'nope'], /no run nope in .*runs\.sqlite \(it has no runs\)/],
+      [['prune', '--workspace', ws], /give --checkpoint DIR \(or --resume RUN\)/],
+      [['prune', '--workspace', ws, '--checkpoint', path.join(dir, 'missing')], /checkpoint .*missing does not exist/],
+      [['prune', '--workspace', ws, '--checkpoint', ck, '--rates', '50,30'], /increase strictly/],
+      [['prune', '--workspace', ws, '--checkpoint', ck, '--strategy', 'importance', '--criteria', 'hinf+magic'], /unknown criterion "magic"/],
+      [['prune', '--workspace', ws, '--checkpoint', ck, '--estimate', '--budget-ms', '3'], /--budget-ms needs measured latency/],
+      [['prune', '--workspace', ws, '--checkpoint', ck, '--operators', 'states'], /only channels/],
+      [['runs', 'nope', '--workspace', ws], /no run nope/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await runCli(HOST_CLI, args[0] === 'prune' ? [...args, '--backend', 'cpu'] : args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  });
+});
