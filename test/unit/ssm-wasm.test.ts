@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
 import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
-import { configureSsmThreads, ssmThreadInfo, splitRange } from '../../host/src/ssm/wasm-core.js';
+import { configureSsmThreads, loadCore, runParallel, ssmThreadInfo, splitRange } from '../../host/src/ssm/wasm-core.js';
 import { Rng } from '../../host/src/util/random.js';
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -73,6 +73,31 @@ describe('wasm engine of the S4D convolution', () => {
     expect(splitRange(7, 3)).toEqual([[0, 2], [2, 4], [4, 7]]);
     expect(splitRange(1, 2)).toEqual([[0, 0], [0, 1]]);
     expect(() => configureSsmThreads({ threads: 0 })).toThrow('positive integer');
+  });
+
+  // Last in this file: it turns threading off for the rest of this (per-file) module instance.
+  it('a worker that fails turns threading off with a clear error; later calls run on one thread', () => {
+    configureSsmThreads({ threads: 2, minWork: 0 });
+    const core = loadCore()!;
+    const beyond = core.memory.buffer.byteLength + 1024; // out of bounds: the wasm code traps
+    expect(() =>
+      runParallel(core, [
+        { fn: 'gatherRows', args: [0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0] }, // nothing to do on this thread
+        { fn: 'kernelForwardRange', args: [0, 1, 1, 1, 4, 1, beyond, 0] },
+      ]),
+    ).toThrow('a worker threw');
+    expect(ssmThreadInfo().broken).toContain('worker threw');
+    expect(ssmThreadInfo().running).toBe(0);
+    const dims = { B: 4, L: 50, H: 2 };
+    const u = Float32Array.from({ length: 400 }, (_, i) => Math.sin(i));
+    const k = Float32Array.from({ length: 100 }, (_, i) => Math.cos(i) / (i + 1));
+    const d = Float32Array.from([0.5, -1]);
+    const active = Int32Array.from([0, 1]);
+    const a = new Float32Array(400);
+    const b = new Float32Array(400);
+    ssmConvForward(u, k, d, active, dims, a, { saveSpectra: 'float32' });
+    ssmConvForward(u, k, d, active, dims, b, { saveSpectra: 'float32', engine: 'js' });
+    expect(maxRelDiff(a, b)).toBeLessThan(1e-6);
   });
 
   it('the committed module (host/src/ssm/wasm-bytes.ts) is compiled from host/assembly/ssm-core.ts', () => {
