@@ -1,5 +1,5 @@
 /**
- * Long convolution of an SSM layer through power-of-two FFTs, per active channel, in float64.
+ * Long convolution of an SSM layer through power-of-two FFTs, per active channel.
  *
  *   y[b, t, h] = Σ_{l ≤ t} k_f[l]·u[b, t−l, h]  (+ Σ_l k_b[l]·u[b, t+1+l, h] when bidirectional)  + d[h]·u[b, t, h]
  *
@@ -21,8 +21,9 @@
  * so the inverse FFTs run unscaled and only their first n/2 outputs are computed. Channels-last tensors are
  * transposed in tiles to [active, B, L] rows once per call, so the FFT loops read and write contiguously.
  *
- * Two engines do the per-channel work: wasm (SIMD, host/assembly/ssm-core.ts; the default) and js
- * (portable, and the reference the wasm engine is tested against).
+ * Two engines do the per-channel work: wasm (SIMD, threads, host/assembly/ssm-core.ts; the default; single
+ * precision when tensors and kept spectra are float32, else double) and js (float64, portable, and the
+ * reference the wasm engine is tested against).
  */
 import { jsEngine } from './conv-js.js';
 import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './conv-engine.js';
@@ -34,7 +35,10 @@ export type { ConvDims, ConvSaved } from './conv-engine.js';
 
 export interface ConvOptions {
   bidirectional?: boolean;
-  /** Precision of the input spectra kept for the backward pass (float32 halves the memory). */
+  /**
+   * Precision of the input spectra kept for the backward pass (float32 halves the memory; with float32
+   * tensors it also lets the wasm engine compute in single precision).
+   */
   saveSpectra?: 'float64' | 'float32';
   /** 'wasm' (default where available, FFT size ≥ 16) or the portable 'js'. */
   engine?: 'wasm' | 'js';

@@ -1,7 +1,8 @@
 /**
  * The S4D core as custom tfjs ops with hand-derived gradients (see s4d.ts and conv.ts for the formulas).
- * Forward and backward read their inputs with dataSync(), compute in float64 typed-array code and return
- * float32 tensors, so they run on every backend (wasm and cpu lack complex/FFT kernels).
+ * Forward and backward read their inputs with dataSync(), compute outside tfjs (the kernel in float64,
+ * the convolution's FFTs in single precision; wasm SIMD on worker threads, JS where wasm is unavailable)
+ * and return float32 tensors, so they run on every backend (wasm and cpu lack complex/FFT kernels).
  */
 import * as tf from '@tensorflow/tfjs';
 import { releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvSaved } from './conv.js';

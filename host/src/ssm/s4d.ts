@@ -1,6 +1,7 @@
 /**
  * S4D (diagonal state space, Gu et al. 2022) in float64: parameters, initialisation, the convolution
- * kernel with its hand-derived backward pass. Pure typed-array code; the tfjs ops wrap it.
+ * kernel with its hand-derived backward pass, the step (recurrent) form. Typed-array code; the tfjs ops
+ * wrap it. The O(A·M·L) loops over mode powers run in wasm SIMD (kernel-wasm.ts) or, as engine 'js', here.
  *
  * Layout (per layer, H = d_model channels, M = d_state/2 complex modes per channel):
  *   logDt [H], logAReal [H·M], aImag [H·M], cRe/cIm [dirs·H·M] with dirs = 1 (causal) or 2
