@@ -34,6 +34,9 @@ export interface AgentMeasurerOptions {
   /** The local agent's cache (model store, id, undelivered results). */
   cacheDir: string;
   waitForAgentMs?: number;
+  /** Tag targets: how long a job's agent may stay away before the job also goes to another agent of the tag. */
+  failoverMs?: number;
+  heartbeatMs?: number;
   source?: { checkpoint?: string; weightsSha256?: string };
   log?: (line: string) => void;
 }
@@ -75,7 +78,7 @@ export class AgentMeasurer implements CostMeasurer {
     if (opts.server) return new AgentMeasurer(opts, null);
     const token = opts.token ?? randomBytes(16).toString('hex');
     // A long heartbeat: fine-tuning blocks the event loop between measurements.
-    const fleet = await startFleet({ port: opts.port ?? 0, bind: opts.bind ?? '127.0.0.1', token, heartbeatMs: 15_000, log: opts.log ?? (() => undefined) });
+    const fleet = await startFleet({ port: opts.port ?? 0, bind: opts.bind ?? '127.0.0.1', token, heartbeatMs: opts.heartbeatMs ?? 15_000, log: opts.log ?? (() => undefined) });
     const m = new AgentMeasurer(opts, fleet);
     if (!opts.agent && !opts.tag) m.spawnLocal(fleet.server.url, token);
     else opts.log?.(`waiting for agent ${opts.agent ?? `tagged ${opts.tag}`} to dial ${fleet.server.url}`);
@@ -111,14 +114,72 @@ export class AgentMeasurer implements CostMeasurer {
     return figures(outcome.measurement, outcome.agent.name);
   }
 
+  /**
+   * A named agent's job waits for that agent (the job manager re-sends it when the agent returns). A tag's
+   * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
+   * and the other attempt is cancelled.
+   */
   private viaFleet(p: PreparedModel, job_id: string): Promise<JobOutcome> {
-    const target = this.opts.agent || this.opts.tag ? { agent: this.opts.agent, tag: this.opts.tag } : { agent: 'local' };
-    return this.fleet!.jobs.submit({
-      target,
-      models: [{ bytes: p.bytes!, name: p.name }],
-      settings: this.settings,
-      job_id,
-      waitForAgentMs: this.opts.waitForAgentMs ?? 60_000,
+    const { jobs, server } = this.fleet!;
+    const submit = (id: string, target: { agent?: string; tag?: string }) =>
+      jobs.submit({ target, models: [{ bytes: p.bytes!, name: p.name }], settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
+    const tag = this.opts.tag;
+    if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
+    return new Promise<JobOutcome>((resolve, reject) => {
+      const attempts: string[] = [];
+      let open = 0;
+      let settled = false;
+      const timers = new Map<string, NodeJS.Timeout>();
+      const cleanup = () => {
+        server.off('agent_down', onDown);
+        server.off('agent_up', onUp);
+        for (const t of timers.values()) clearTimeout(t);
+      };
+      const start = (id: string, target: { agent?: string; tag?: string }) => {
+        attempts.push(id);
+        open += 1;
+        submit(id, target).then(
+          (out) => {
+            open -= 1;
+            if (settled) return;
+            settled = true;
+            cleanup();
+            for (const other of attempts) if (other !== id) jobs.cancel(other);
+            resolve(out);
+          },
+          (err: unknown) => {
+            open -= 1;
+            if (!settled && open === 0) {
+              settled = true;
+              cleanup();
+              reject(err);
+            }
+          },
+        );
+      };
+      const onDown = (agent: { id: string; name: string }) => {
+        const mine = jobs.list().filter((j) => attempts.includes(j.job_id));
+        if (settled || !mine.length || !mine.every((j) => j.agent === agent.name) || timers.has(agent.name)) return;
+        timers.set(
+          agent.name,
+          setTimeout(() => {
+            timers.delete(agent.name);
+            if (settled) return;
+            const other = server.agents().find((a) => a.tags.includes(tag) && a.name !== agent.name);
+            if (!other) return; // none to move to: the job waits for its agent (or any) within its deadline
+            this.opts.log?.(`agent ${agent.name} away ${this.opts.failoverMs ?? 10_000} ms: measuring ${p.name} on ${other.name} instead`);
+            start(`${job_id}-f${attempts.length}`, { agent: other.id });
+          }, this.opts.failoverMs ?? 10_000),
+        );
+      };
+      const onUp = (agent: { name: string }) => {
+        const t = timers.get(agent.name);
+        if (t) clearTimeout(t);
+        timers.delete(agent.name);
+      };
+      server.on('agent_down', onDown);
+      server.on('agent_up', onUp);
+      start(job_id, { tag });
     });
   }
 
