@@ -12,3 +12,5 @@ export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, EXPORT_MODES } f
 export type { ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState } from './export/index.js';
 export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, MemoryAgentRegistry, HostModels, spawnLocalAgent, formatMeasurement } from './fleet/index.js';
 export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
+export * from './prune/index.js';
+export * from './store/index.js';

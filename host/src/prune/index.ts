@@ -1,0 +1,16 @@
+export { allActive, applyOperators, activeCount, bypassedCounts, bypassedOf, checkOperators, keepsPruned, operatorsKey, prunedFraction, readOperators, withBypassed } from './operators.js';
+export type { ActiveOperators } from './operators.js';
+export { apportion, s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
+export { DEFAULT_RATES, checkRates, parseRates } from './schedule.js';
+export {
+  CRITERIA, chooseBypass, criterionScores, dScores, importanceScores, kernelScores, normalizePerLayer, parseCriteria, randomScores, rankNormalize, taylorScores,
+} from './importance.js';
+export type { Criterion, LayerScores, ScoreContext, WeightedCriterion } from './importance.js';
+export { FlopEstimate, forwardFlops } from './cost.js';
+export type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+export { AgentMeasurer } from './agent-cost.js';
+export type { AgentMeasurerOptions } from './agent-cost.js';
+export { runSearch, checkSearchOptions, S4OP_FINETUNE, STRATEGIES } from './search.js';
+export type { SearchEnv, SearchOptions, SearchResult, Strategy } from './search.js';
+export { candidateRows, formatTable, paretoFront, toCsv } from './report.js';
+export type { CandidateRow } from './report.js';
