@@ -508,34 +508,29 @@ export function backwardRange(
 
 // ---------------------------------------------------------------- layout changes (float32 tensors)
 
-const TILE: i32 = 32;
-
 /**
- * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last; rows T) for b0 ≤ b < b1, in
- * tiles of TILE time steps so the x rows being read stay in cache. With dd ≠ 0 also dd[r] += Σ x·u
- * (u f32, same layout; dd f64).
+ * rows[(r·B + b)·L + t] = x[(b·L + t)·H + active[r]] (x f32 channels-last; rows T) for b0 ≤ b < b1.
+ * Time outer, channels inner: x is read in order, and the A row streams being written advance together
+ * (a few KiB of cache lines). With dd ≠ 0 also dd[r] += Σ x·u (u f32, same layout; dd f64).
  */
 function gatherRowsT<T>(
   x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32,
 ): void {
   const dot = dd !== 0;
-  const step = (<usize>H) << 2;
+  const rowStride = at<T>(B * L);
   for (let b = b0; b < b1; b++) {
-    for (let t0 = 0; t0 < L; t0 += TILE) {
-      const t1 = min(L, t0 + TILE);
+    for (let t = 0; t < L; t++) {
+      const base = (<usize>((b * L + t) * H)) << 2;
+      let dst = rows + at<T>(b * L + t);
       for (let r = 0; r < A; r++) {
-        const h = load<i32>(active + ((<usize>r) << 2));
-        let src = (<usize>((b * L + t0) * H + h)) << 2;
-        let dst = rows + at<T>((r * B + b) * L + t0);
-        let acc: f64 = 0;
-        for (let t = t0; t < t1; t++) {
-          const v = load<f32>(x + src);
-          store<T>(dst, <T>v);
-          if (dot) acc += <f64>v * <f64>load<f32>(u + src);
-          src += step;
-          dst += sizeof<T>();
+        const idx = base + ((<usize>load<i32>(active + ((<usize>r) << 2))) << 2);
+        const v = load<f32>(x + idx);
+        store<T>(dst, <T>v);
+        if (dot) {
+          const q = dd + ((<usize>r) << 3);
+          store<f64>(q, load<f64>(q) + <f64>v * <f64>load<f32>(u + idx));
         }
-        if (dot) store<f64>(dd + ((<usize>r) << 3), load<f64>(dd + ((<usize>r) << 3)) + acc);
+        dst += rowStride;
       }
     }
   }
@@ -543,25 +538,21 @@ function gatherRowsT<T>(
 
 /**
  * out[(b·L + t)·H + h] = rows[(r·B + b)·L + t] + d[r]·x[(b·L + t)·H + h] for h = active[r], b0 ≤ b < b1
- * (out, x f32; rows T; d f64 per row).
+ * (out, x f32; rows T; d f64 per row). Same loop order as gatherRowsT.
  */
 function scatterRowsT<T>(
   rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32,
 ): void {
-  const step = (<usize>H) << 2;
+  const rowStride = at<T>(B * L);
   for (let b = b0; b < b1; b++) {
-    for (let t0 = 0; t0 < L; t0 += TILE) {
-      const t1 = min(L, t0 + TILE);
+    for (let t = 0; t < L; t++) {
+      const base = (<usize>((b * L + t) * H)) << 2;
+      let src = rows + at<T>(b * L + t);
       for (let r = 0; r < A; r++) {
-        const h = load<i32>(active + ((<usize>r) << 2));
+        const idx = base + ((<usize>load<i32>(active + ((<usize>r) << 2))) << 2);
         const dh = load<f64>(d + ((<usize>r) << 3));
-        let idx = (<usize>((b * L + t0) * H + h)) << 2;
-        let src = rows + at<T>((r * B + b) * L + t0);
-        for (let t = t0; t < t1; t++) {
-          store<f32>(out + idx, <f32>(<f64>load<T>(src) + dh * <f64>load<f32>(x + idx)));
-          idx += step;
-          src += sizeof<T>();
-        }
+        store<f32>(out + idx, <f32>(<f64>load<T>(src) + dh * <f64>load<f32>(x + idx)));
+        src += rowStride;
       }
     }
   }
