@@ -263,6 +263,8 @@ export const ERROR_CODES = [
   'unexpected',
   'unknown_job',
   'unknown_model',
+  'unauthorized',
+  'protocol_mismatch',
 ] as const;
 export const ErrorMessage = z.strictObject({
   type: z.literal('error'),

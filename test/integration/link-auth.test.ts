@@ -55,6 +55,7 @@ describe('link: handshake and auth', () => {
     const noToken = await connectRaw(host.url);
     noToken.send(hello(''));
     expect(await noToken.closed).toEqual({ code: 4001, reason: 'missing token' });
+    expect(noToken.texts).toEqual([{ type: 'error', code: 'unauthorized', message: 'missing token' }]);
     const jumpy = await connectRaw(host.url);
     jumpy.send({ type: 'result', job_id: 'x', measurement: null, error: { code: 'timeout', message: 'x' } });
     expect((await jumpy.closed).reason).toMatch(/authenticate first/);
@@ -72,6 +73,7 @@ describe('link: handshake and auth', () => {
     const future = await connectRaw(host.url);
     future.send(hello(host.token, { protocol: 999, shiny_new_field: true }));
     expect(await future.closed).toEqual({ code: 4000, reason: 'protocol version mismatch: host speaks 1, agent speaks 999' });
+    expect(future.texts[0]).toMatchObject({ type: 'error', code: 'protocol_mismatch' });
     await host.waitFor(/protocol version mismatch/);
 
     // an agent meeting a host of another version

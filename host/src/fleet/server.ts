@@ -170,7 +170,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     const refuse = (code: number, reason: string, name?: string) => {
       this.log(`refused agent from ${address}${name ? ` (${name})` : ''}: ${reason}`);
       this.emit('auth_failure', { address, name, reason });
-      const err: ErrorMessage = { type: 'error', code: 'bad_field', message: reason };
+      const err: ErrorMessage = { type: 'error', code: code === CloseCode.protocolMismatch ? 'protocol_mismatch' : 'unauthorized', message: reason };
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(err));
       ws.close(code, reason.slice(0, 120));
     };
