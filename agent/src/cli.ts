@@ -30,6 +30,11 @@ Options:
   --json                print JSON (info)
   -h, --help            show this help
   -v, --version
+
+Environment:
+  S4OP_TOKEN              the token, instead of --token (keeps it out of ps)
+  S4OP_CHILD_NODE         node binary or wrapper for measurement processes (emulated boards)
+  S4OP_PROBE_TIMEOUT_MS   how long a runtime probe may take at start (default 180000)
 `;
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
