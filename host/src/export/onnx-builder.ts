@@ -142,7 +142,7 @@ export class GraphBuilder {
       opType,
       input: inputs,
       output: outs,
-      name: this.fresh(`n_${opType}`),
+      name: this.fresh(`${this.section}/${opType}`),
       attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
     });
     this.nodeSections.push(this.section);
