@@ -22,14 +22,14 @@ afterAll(async () => {
   killAll();
 });
 
-function agent(port: number, name: string, cacheDir: string): LiveProcess {
-  const p = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', name, '--tags', 'board', '--cache-dir', cacheDir], { env: { S4OP_TOKEN: TOKEN } });
+function agent(port: number, name: string, cacheDir: string, tags = 'board'): LiveProcess {
+  const p = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', name, '--tags', tags, '--cache-dir', cacheDir], { env: { S4OP_TOKEN: TOKEN } });
   live.push(p);
   return p;
 }
 
-async function measurer(port: number, failoverMs: number): Promise<AgentMeasurer> {
-  const m = await AgentMeasurer.start({ mode: 'conv', length: 8, tag: 'board', port, token: TOKEN, settings: SLOW, cacheDir: tmpDir(), failoverMs, heartbeatMs: 500 });
+async function measurer(port: number, failoverMs: number, tag = 'board', settings: object = SLOW): Promise<AgentMeasurer> {
+  const m = await AgentMeasurer.start({ mode: 'conv', length: 8, tag, port, token: TOKEN, settings, cacheDir: tmpDir(), failoverMs, heartbeatMs: 500 });
   measurers.push(m);
   return m;
 }
@@ -66,5 +66,20 @@ describe('measuring through agents that drop', () => {
     const f = await pending;
     expect(f.measured_by).toBe(other);
     expect(f.p50_ms).toBeGreaterThan(0);
+  });
+
+  it('several device classes: one agent of each measures, the worst class is the figure', async () => {
+    const port = await freePort();
+    const m = await measurer(port, 60_000, 'pi,jetson', { warmup_ms: 10, warmup_runs: 2, min_duration_ms: 100, min_samples: 16 });
+    expect(m.agent).toBe('tags:pi,jetson@q1');
+    const a = agent(port, 'pi-1', tmpDir('s4op-agent-pi-'), 'pi');
+    const b = agent(port, 'jet-1', tmpDir('s4op-agent-jet-'), 'jetson');
+    await Promise.all([a.waitFor(/connected to/), b.waitFor(/connected to/)]);
+    const bytes = mlpModel({ width: 32, layers: 2, seed: 3 });
+    const f = await m.measure({ model_sha256: sha256Hex(bytes), bytes, name: 'classes.onnx' });
+    expect(f.measured_by).toBe('pi:pi-1,jetson:jet-1');
+    const per = f.statistics as Record<string, { p50_ms: number }>;
+    expect(f.p50_ms).toBe(Math.max(per.pi!.p50_ms, per.jetson!.p50_ms));
+    expect([a, b].every((p) => p.lines.some((l) => /measuring classes\.onnx/.test(l)))).toBe(true);
   });
 });

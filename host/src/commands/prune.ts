@@ -30,6 +30,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   maxDrop?: number;
   agent?: string;
   tag?: string;
+  classQuantile?: number;
   server?: string;
   token?: string;
   port?: number;
@@ -61,6 +62,7 @@ export interface PruneRunConfig {
     settings: unknown;
     agent?: string;
     tag?: string;
+    classQuantile?: number;
     /** A running server's URL (its token is never stored). */
     server?: string;
     port?: number;
@@ -104,7 +106,8 @@ export function register(program: Command): void {
     .option('--budget-ms <x>', 'stop once the chosen candidate\'s p50 latency is at or below this', num)
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
     .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
-    .option('--tag <tag>', 'measure on any agent with this tag')
+    .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
+    .option('--class-quantile <q>', 'several tags: combine the classes\' latencies at this quantile (default 1: the worst class)', num)
     .option('--server <url>', 'a running `s4op serve` to send jobs through (token from --token or S4OP_TOKEN)')
     .option('--token <t>', 'token of --server or of the embedded server')
     .option('--port <n>', 'port of the embedded server, for remote agents to dial (default: any free port)', int)
@@ -218,7 +221,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   const config: PruneRunConfig = {
     search,
     dataset,
-    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, settings, agent: f.agent, tag: f.tag, server: f.server, port: f.port, bind: f.bind },
+    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, settings, agent: f.agent, tag: f.tag, classQuantile: f.classQuantile, server: f.server, port: f.port, bind: f.bind },
     argv: process.argv.slice(2),
   };
   try {
@@ -261,6 +264,7 @@ async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cach
       settings: m.settings,
       agent: m.agent,
       tag: m.tag,
+      classQuantile: m.classQuantile,
       server: m.server ? { url: m.server, token: token! } : undefined,
       port: m.port,
       bind: m.bind,

@@ -22,9 +22,12 @@ export interface AgentMeasurerOptions {
   variant?: string;
   /** Measurement settings (any subset; defaults fill the rest). */
   settings?: unknown;
-  /** A named agent or any agent with a tag; neither: a local agent on loopback. */
+  /** A named agent or any agent with a tag; neither: a local agent on loopback. Several tags (a,b) are device
+   *  classes: each candidate is measured on one agent of every class and the classes' figures combine by
+   *  `classQuantile` (1: the worst class, so a budget holds for every class). */
   agent?: string;
   tag?: string;
+  classQuantile?: number;
   /** A running `s4op serve` (its URL and token) instead of the embedded server. */
   server?: { url: string; token: string };
   /** Embedded server, for remote agents to dial. */
@@ -69,11 +72,18 @@ export class AgentMeasurer implements CostMeasurer {
     private readonly fleet: Fleet | null,
   ) {
     this.settings = resolveSettings(opts.settings ?? {});
-    this.agent = opts.agent ?? (opts.tag ? `tag:${opts.tag}` : 'local');
+    this.classes = opts.tag ? opts.tag.split(',').map((t) => t.trim()) : [];
+    const q = opts.classQuantile ?? 1;
+    this.agent = opts.agent ?? (this.classes.length > 1 ? `tags:${this.classes.join(',')}@q${q}` : opts.tag ? `tag:${opts.tag}` : 'local');
   }
+
+  private readonly classes: string[];
 
   static async start(opts: AgentMeasurerOptions): Promise<AgentMeasurer> {
     if (opts.agent && opts.tag) throw new Error('give an agent or a tag, not both');
+    if (opts.tag !== undefined && opts.tag.split(',').some((t) => !/^[\w.-]{1,64}$/.test(t.trim()))) throw new Error(`tags must be names separated by commas, got "${opts.tag}"`);
+    const q = opts.classQuantile ?? 1;
+    if (!(q >= 0 && q <= 1)) throw new Error(`class quantile must be in [0, 1], got ${q}`);
     resolveSettings(opts.settings ?? {});
     if (opts.server) return new AgentMeasurer(opts, null);
     const token = opts.token ?? randomBytes(16).toString('hex');
@@ -104,11 +114,17 @@ export class AgentMeasurer implements CostMeasurer {
   async measure(p: PreparedModel): Promise<CostFigures> {
     if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
     const job_id = `m-${p.model_sha256.slice(0, 24)}-${createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12)}`;
+    if (this.classes.length <= 1) return this.measureOn(p, job_id, this.opts.tag);
+    const perClass = await Promise.all(this.classes.map((t) => this.measureOn(p, `${job_id}-${t}`, t)));
+    return combineClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
+  }
+
+  private async measureOn(p: PreparedModel, job_id: string, tag: string | undefined): Promise<CostFigures> {
     let outcome: JobOutcome;
     try {
-      outcome = this.fleet ? await this.viaFleet(p, job_id) : await this.viaServer(p, job_id);
+      outcome = this.fleet ? await this.viaFleet(p, job_id, tag) : await this.viaServer(p, job_id, tag);
     } catch (err) {
-      if (err instanceof JobFailed) throw new Error(`measuring ${p.name} on ${this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
+      if (err instanceof JobFailed) throw new Error(`measuring ${p.name} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
       throw err;
     }
     return figures(outcome.measurement, outcome.agent.name);
@@ -119,11 +135,10 @@ export class AgentMeasurer implements CostMeasurer {
    * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
    * and the other attempt is cancelled.
    */
-  private viaFleet(p: PreparedModel, job_id: string): Promise<JobOutcome> {
+  private viaFleet(p: PreparedModel, job_id: string, tag: string | undefined): Promise<JobOutcome> {
     const { jobs, server } = this.fleet!;
     const submit = (id: string, target: { agent?: string; tag?: string }) =>
       jobs.submit({ target, models: [{ bytes: p.bytes!, name: p.name }], settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
-    const tag = this.opts.tag;
     if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
     return new Promise<JobOutcome>((resolve, reject) => {
       const attempts: string[] = [];
@@ -183,7 +198,7 @@ export class AgentMeasurer implements CostMeasurer {
     });
   }
 
-  private async viaServer(p: PreparedModel, job_id: string): Promise<JobOutcome> {
+  private async viaServer(p: PreparedModel, job_id: string, tag: string | undefined): Promise<JobOutcome> {
     const { url, token } = this.opts.server!;
     const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
     const res = await fetch(new URL('/v1/measure', base), {
@@ -191,7 +206,7 @@ export class AgentMeasurer implements CostMeasurer {
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         agent: this.opts.agent,
-        tag: this.opts.tag,
+        tag,
         job_id,
         settings: this.settings,
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
@@ -230,5 +245,30 @@ export function figures(m: Measurement, agentName: string): CostFigures {
     throttled: m.thermal.throttled,
     measured_by: agentName,
     raw: m,
+  };
+}
+
+/** Value at quantile q (0..1) of xs, linear between order statistics; q = 1 is the maximum. */
+export function quantile(xs: readonly number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const pos = q * (s.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(s.length - 1, lo + 1);
+  return s[lo]! + (pos - lo) * (s[hi]! - s[lo]!);
+}
+
+/** One figure per device class, combined at quantile q over the classes (q = 1: the worst class). */
+export function combineClasses(classes: readonly string[], perClass: readonly CostFigures[], q: number): CostFigures {
+  const rss = perClass.map((f) => f.rss_mb).filter((v): v is number => v != null);
+  return {
+    p50_ms: quantile(perClass.map((f) => f.p50_ms), q),
+    p90_ms: quantile(perClass.map((f) => f.p90_ms), q),
+    rss_mb: rss.length ? quantile(rss, q) : null,
+    runtime: [...new Set(perClass.map((f) => f.runtime))].join(', '),
+    throttled: perClass.some((f) => f.throttled),
+    measured_by: classes.map((c, i) => `${c}:${perClass[i]!.measured_by}`).join(','),
+    statistics: Object.fromEntries(classes.map((c, i) => [c, { p50_ms: perClass[i]!.p50_ms, p90_ms: perClass[i]!.p90_ms, rss_mb: perClass[i]!.rss_mb }])),
+    thermal: Object.fromEntries(classes.map((c, i) => [c, perClass[i]!.thermal])),
+    raw: Object.fromEntries(classes.map((c, i) => [c, perClass[i]!.raw])),
   };
 }
