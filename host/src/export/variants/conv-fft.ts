@@ -23,9 +23,10 @@ export const convFft: ConvVariant = {
     const F = n / 2 + 1;
     const k = ssm.kernel(L);
     const fft = fftFor(n);
-    // Kernel spectrum as 2×2 real blocks [[re, −im], [im, re]] per frequency: the complex product becomes
-    // one broadcast Mul and a ReduceSum over the last axis.
-    const rot = new Float64Array(Ha * F * 4);
+    // The complex product X·K on [.., F, 2] (re, im) is X⊙[Re K, Re K] + swap(X)⊙[−Im K, Im K]: both Muls
+    // broadcast over whole rows (a [.., 2, 2] block per frequency would broadcast in spans of 2 and crawl).
+    const k1 = new Float64Array(Ha * F * 2);
+    const k2 = new Float64Array(Ha * F * 2);
     const re = new Float64Array(n);
     const im = new Float64Array(n);
     for (let r = 0; r < Ha; r++) {
@@ -36,20 +37,20 @@ export const convFft: ConvVariant = {
       if (ssm.dirs === 2) for (let l = 0; l < L; l++) re[n - 1 - l]! += k[(Ha + r) * L + l]!;
       fft.forward(re, im);
       for (let f = 0; f < F; f++) {
-        const o = (r * F + f) * 4;
-        rot[o] = re[f]!;
-        rot[o + 1] = -im[f]!;
-        rot[o + 2] = im[f]!;
-        rot[o + 3] = re[f]!;
+        const o = (r * F + f) * 2;
+        k1[o] = re[f]!;
+        k1[o + 1] = re[f]!;
+        k2[o] = -im[f]!;
+        k2[o + 1] = im[f]!;
       }
     }
-    const K = b.initF32('fft_kernel', rot, [Ha, F, 2, 2]);
+
     const len = b.constI64([n], []);
     const axis = b.constI64([2], []);
     const u4 = b.op('Unsqueeze', [u, b.constI64([3])]);
     const X = b.op('DFT', [u4, len, axis], { onesided: 1 });
-    const prod = b.op('Mul', [b.op('Unsqueeze', [X, b.constI64([3])]), K]);
-    const Y = b.op('ReduceSum', [prod, b.constI64([-1])], { keepdims: 0 });
+    const swapped = b.op('Gather', [X, b.constI64([1, 0])], { axis: 3 });
+    const Y = b.op('Add', [b.op('Mul', [X, b.initF32('fft_kernel_re', k1, [Ha, F, 2])]), b.op('Mul', [swapped, b.initF32('fft_kernel_im', k2, [Ha, F, 2])])]);
     const y = b.op('DFT', [Y, len, axis], { onesided: 1, inverse: 1 });
     const head = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
     // Real FFT ≈ 2.5·n·log2(n) flops each way; the product is 6 flops per frequency.
