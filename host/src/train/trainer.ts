@@ -23,6 +23,11 @@ export interface TrainOptions {
   seed: number;
   /** Stop after this many optimizer steps in total (for benchmarks and quick runs). */
   maxSteps?: number;
+  /**
+   * Wall-clock budget in seconds: after a few steps the run measures its pace and shortens the schedule
+   * (and so the cosine decay) to the steps that fit, validation passes included.
+   */
+  timeBudgetS?: number;
   quiet?: boolean;
   label?: string;
 }
@@ -131,8 +136,9 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
     },
   });
   const stepsPerEpoch = Math.ceil(data.train.size / opts.batchSize);
-  const totalSteps = Math.min(opts.maxSteps ?? Infinity, stepsPerEpoch * opts.epochs);
-  const warmup = Math.round(opts.warmupFraction * totalSteps);
+  let totalSteps = Math.min(opts.maxSteps ?? Infinity, stepsPerEpoch * opts.epochs);
+  let warmup = Math.round(opts.warmupFraction * totalSteps);
+  const PACE_STEPS = 20;
   const stopper = new EarlyStopping(opts.patience);
   const rng = new Rng(opts.seed);
   const epochs: EpochRecord[] = [];
@@ -162,6 +168,16 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
       seen += batch.size;
       step += 1;
       b += 1;
+      if (opts.timeBudgetS && step === PACE_STEPS) {
+        // Validation costs about a forward pass per example: count it as a third of a training step each.
+        const perStep = (performance.now() - t0) / 1000 / PACE_STEPS;
+        const perEpochEval = (data.val.size / opts.batchSize) * perStep / 3;
+        const fit = Math.floor(opts.timeBudgetS / (perStep + perEpochEval / stepsPerEpoch));
+        if (fit < totalSteps) {
+          totalSteps = Math.max(PACE_STEPS, fit);
+          warmup = Math.min(warmup, Math.round(opts.warmupFraction * totalSteps));
+        }
+      }
       batch.x.dispose();
       batch.y.dispose();
       const rate = seen / ((performance.now() - te) / 1000);
