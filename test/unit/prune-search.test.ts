@@ -214,6 +214,28 @@ describe('runSearch (s4op, random choice)', () => {
     store.close();
   });
 
+  it('steering: the cost model fitted to the measurements picks the least rate that meets the budget', async () => {
+    // Step-mode FLOP estimate: exactly linear in the number of active operators, so two points fit it exactly.
+    const est = new FlopEstimate({ mode: 'step', length: L });
+    const { store, env, lines } = setup(est);
+    const m = new SequenceModel(config, 1);
+    // The budget is the estimate with 9 of 18 operators bypassed ([0, 4, 5] by the rule; only the count matters).
+    m.setActive(1, [0, 1]);
+    m.setActive(2, [0]);
+    // (A hair above it: the fitted line reproduces it only to rounding.)
+    const budget = (forwardFlops(m, 'step', L) / 1e6) * (1 + 1e-9);
+    m.dispose();
+    const res = await runSearch(env, options({ rates: [30, 90], seeds: 1, budgetMs: budget, steer: true }));
+    // round(r·18/100) first reaches 9 at r = 48 (47 → 8.46 → 8, 48 → 8.64 → 9): step 2 goes to 48 %, not 90 %.
+    const c = store.candidates('r');
+    expect(c.map((x) => [x.step, x.rate])).toEqual([[0, 0], [1, 30], [2, 48]]);
+    expect(18 - c[2]!.operators_active!).toBe(9);
+    expect(res.stop_reason).toMatch(/^budget: p50/);
+    expect(lines.some((l) => /meets [\d.]+ ms at 48%: pruning to 48% instead of 90%/.test(l))).toBe(true);
+    await expect(runSearch(env, options({ steer: true }))).rejects.toThrow(/needs a latency budget/);
+    store.close();
+  });
+
   it('importance strategy with score-following allocation: the globally lowest normalised energies go', async () => {
     const { store, env } = setup();
     await runSearch(env, options({ strategy: 'importance', criteria: parseCriteria('energy'), allocation: 'scores', seeds: 1, rates: [50] }));

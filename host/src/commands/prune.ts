@@ -27,6 +27,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   seeds?: number;
   operators: string;
   budgetMs?: number;
+  steer?: boolean;
   maxDrop?: number;
   agent?: string;
   tag?: string;
@@ -104,6 +105,7 @@ export function register(program: Command): void {
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
     .option('--operators <kind>', 'what to prune: channels (states: not yet)', 'channels')
     .option('--budget-ms <x>', 'stop once the chosen candidate\'s p50 latency is at or below this', num)
+    .option('--steer', 'with --budget-ms: prune only to the least rate a cost model fitted to the measurements says meets the budget')
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
     .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
     .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
@@ -168,6 +170,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
   if (f.estimate && (f.agent || f.tag || f.server)) throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
   if (f.estimate && f.budgetMs !== undefined) throw new UserError('--budget-ms needs measured latency: drop --estimate');
+  if (f.steer && f.budgetMs === undefined) throw new UserError('--steer needs --budget-ms');
   let ck;
   try {
     ck = await readCheckpointConfig(f.checkpoint);
@@ -209,6 +212,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     taylorBatches: f.taylorBatches,
     maxDrop: f.maxDrop,
     budgetMs: f.budgetMs,
+    steer: f.steer,
   };
   let settings: unknown = {};
   if (f.settings) {

@@ -7,6 +7,8 @@ export {
 } from './importance.js';
 export type { Criterion, LayerScores, ScoreContext, WeightedCriterion } from './importance.js';
 export { FlopEstimate, forwardFlops } from './cost.js';
+export { fitCostModel, predictP50, steerRate } from './cost-model.js';
+export type { CostModel, CostPoint } from './cost-model.js';
 export type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
 export { AgentMeasurer } from './agent-cost.js';
 export type { AgentMeasurerOptions } from './agent-cost.js';

@@ -17,6 +17,7 @@ import type { CostMeasurer } from './cost.js';
 import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
+import { fitCostModel, steerRate, type CostPoint } from './cost-model.js';
 
 export type Strategy = 's4op' | 'importance';
 export const STRATEGIES: readonly Strategy[] = ['s4op', 'importance'];
@@ -40,6 +41,8 @@ export interface SearchOptions {
   maxDrop?: number;
   /** Stop once the chosen candidate's p50 latency is at or below this. */
   budgetMs?: number;
+  /** With a budget: prune only to the least rate the fitted cost model says meets it (before the scheduled rate). */
+  steer?: boolean;
 }
 
 /** The paper's fine-tuning: AdamW lr 1e-4, weight decay 1e-5 (0 for SSM parameters), short warm-up, cosine. */
@@ -86,6 +89,7 @@ export function checkSearchOptions(o: SearchOptions): SearchOptions {
   if (!Number.isInteger(o.seeds) || o.seeds < 1) throw new Error(`seeds per rate must be a positive integer, got ${o.seeds}`);
   if (o.maxDrop !== undefined && !(o.maxDrop >= 0)) throw new Error(`max-drop must be a non-negative number of points, got ${o.maxDrop}`);
   if (o.budgetMs !== undefined && !(o.budgetMs > 0)) throw new Error(`budget-ms must be a positive number, got ${o.budgetMs}`);
+  if (o.steer && o.budgetMs === undefined) throw new Error('steering needs a latency budget (budget-ms)');
   return o;
 }
 
@@ -105,12 +109,23 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   let final = base;
   let stop = 'last rate';
   let status: SearchResult['status'] = 'finished';
+  const nLayers = (await readCheckpointConfig(env.baseCheckpoint)).model.nLayers;
   for (let k = 1; k <= o.rates.length; k++) {
-    const rate = o.rates[k - 1]!;
+    let rate = o.rates[k - 1]!;
+    if (o.steer) {
+      // Recomputed from the stored measurements on a resume, so the steered rate is the same.
+      const model = fitCostModel(costPoints(store, runId));
+      const r = model ? steerRate(model, o.budgetMs!, H, nLayers, parent.rate, rate) : null;
+      if (model && r !== null && r < rate) {
+        env.log(`step ${k}: cost model p50 ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(4)}·active ms (${model.points} points) meets ${o.budgetMs} ms at ${r}%: pruning to ${r}% instead of ${rate}%`);
+        rate = r;
+      }
+    }
     const done: CandidateRecord[] = [];
     for (let j = 0; j < o.seeds; j++) {
       const prior = store.getCandidate(runId, k, j);
       if (prior?.status === 'finished') {
+        if (prior.rate !== rate) throw new Error(`run ${runId}: step ${k} seed ${j} was recorded at ${prior.rate}%, but this step is now at ${rate}%; the store is inconsistent`);
         if (prior.parent_id !== parent.id) throw new Error(`run ${runId}: step ${k} seed ${j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`);
         env.log(`step ${k} (${rate}%) seed ${j}: finished earlier (val ${fmt(prior.val_metric)}), skipped`);
         done.push(prior);
@@ -142,6 +157,14 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   store.updateRun(runId, { status, stop_reason: stop, summary: { final_candidate: final.id, base_candidate: base.id } });
   env.log(`run ${runId} ${status}: ${stop}`);
   return { status, stop_reason: stop, final: store.candidateById(final.id)!, base };
+}
+
+/** Measured (active operators, p50) of the run's finished candidates. */
+function costPoints(store: RunStore, runId: string): CostPoint[] {
+  return store
+    .candidates(runId)
+    .filter((c) => c.status === 'finished' && c.measurement_id != null)
+    .map((c) => ({ active: c.active_operators!.map((l) => l.length), p50_ms: store.measurementById(c.measurement_id!)!.p50_ms }));
 }
 
 /** Step 0: the unpruned model, evaluated and measured as it is. */
