@@ -121,6 +121,10 @@ describe('export metadata and interface', () => {
     ]);
     expect(step.output!.map((v) => v.name).sort()).toEqual(['logits', 'pool_count_next', 'pool_sum_next', 'state_0_next', 'state_1_next']);
     expect(JSON.parse(stepR.metadata.step_states!)).toEqual(stepR.states);
+    // A fixed batch size replaces the symbolic dimension everywhere.
+    const fixed = decodeModel(exportModel(model, { mode: 'step', batch: 1 }).bytes).graph!;
+    expect([...fixed.input!, ...fixed.output!].every((v) => dims(v)[0] === 1)).toBe(true);
+    expect(dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!)).toEqual([3, 31, 2]);
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {
@@ -233,6 +237,7 @@ describe('export errors name the problem', () => {
     [{ mode: 'conv', length: 1e6 }, /unsupported sequence length 1000000/],
     [{ mode: 'conv', length: 8, bypass: 'teleport' }, /unknown bypass "teleport"/],
     [{ mode: 'conv', length: 8, variant: 'chunked', variantOptions: { block: 0 } }, /block must be a positive integer, got 0/],
+    [{ mode: 'step', batch: 0 }, /batch must be a positive integer \(or left out for a dynamic batch\), got 0/],
   ])('%j', (opts, message) => {
     expect(() => exportModel(model, opts as never)).toThrow(message);
   });

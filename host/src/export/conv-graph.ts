@@ -6,6 +6,7 @@ import type { ModelConfig } from '../model/config.js';
 import { decoder, encoder, mixer, norm, residual, type Snapshot } from './blocks.js';
 import { withBypass, type BypassMode } from './bypass.js';
 import type { LayerSsm } from './layer-ssm.js';
+import type { BatchDim } from './step.js';
 import type { GraphBuilder } from './onnx-builder.js';
 import type { ConvVariant, VariantOptions } from './variants/variant.js';
 
@@ -14,13 +15,14 @@ export interface ConvGraphOptions {
   variant: ConvVariant;
   variantOptions: VariantOptions;
   bypass: BypassMode;
+  batch: BatchDim;
 }
 
 export function buildConvGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], o: ConvGraphOptions): void {
   const { L } = o;
   const x = c.inputKind === 'tokens'
-    ? b.input('tokens', 'int64', ['batch', L])
-    : b.input('x', 'float32', ['batch', L, c.inputSize]);
+    ? b.input('tokens', 'int64', [o.batch, L])
+    : b.input('x', 'float32', [o.batch, L, c.inputSize]);
   let h = encoder(b, snap, c, x, L);
   for (let i = 0; i < c.nLayers; i++) {
     const ssm = ssms[i]!;
@@ -41,5 +43,5 @@ export function buildConvGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
   }
   const pooled = b.op('ReduceMean', [h, b.constI64([1])], { keepdims: 0 });
   b.work(L * c.dModel);
-  b.output(decoder(b, snap, c, pooled, 'logits'), 'logits', 'float32', ['batch', c.numClasses]);
+  b.output(decoder(b, snap, c, pooled, 'logits'), 'logits', 'float32', [o.batch, c.numClasses]);
 }

@@ -27,6 +27,8 @@ export interface ExportOptions {
   /** Sequence length L (conv mode: required; the kernels are precomputed for it). */
   length?: number;
   bypass?: BypassMode;
+  /** A fixed batch size (static shapes let onnxruntime plan memory once); default dynamic. */
+  batch?: number;
   variantOptions?: VariantOptions;
   /** Provenance recorded in the metadata. */
   source?: { checkpoint?: string; weightsSha256?: string };
@@ -75,6 +77,10 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   if (!BYPASS_MODES.includes(bypass)) throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
   const variant = resolveVariant(opts.mode, opts.variant);
   const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
+  if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
+    throw new Error(`batch must be a positive integer (or left out for a dynamic batch), got ${String(opts.batch)}`);
+  }
+  const batch = opts.batch ?? 'batch';
   const ssms = layerSsms(model);
   const snap = model.params.snapshot();
   const b = new GraphBuilder(`s4op_${c.ssm}_${opts.mode}`, OPSET);
@@ -83,10 +89,10 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   let variantParams: Record<string, number>[] = [];
   if (opts.mode === 'conv') {
     const v = convVariant(variant);
-    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass });
+    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = buildStepGraph(b, snap, c, ssms, bypass);
+    states = buildStepGraph(b, snap, c, ssms, bypass, batch);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);
@@ -105,6 +111,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     opset: String(OPSET),
     producer_version: PACKAGE_VERSION,
     length: L === undefined ? '' : String(L),
+    batch: String(batch),
     inputs: c.inputKind === 'tokens' ? 'tokens' : 'x',
     step_states: JSON.stringify(states),
     step_state_basis: opts.mode === 'step' ? stepStateBasis(c.ssm) : '',

@@ -20,9 +20,12 @@ export interface StepState {
   dims: (number | 'batch')[];
 }
 
+/** The batch dimension: the symbolic 'batch' (dynamic) or a fixed size. */
+export type BatchDim = number | 'batch';
+
 export const STEP_VARIANTS = ['recurrent'] as const;
 
-export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode): StepState[] {
+export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim = 'batch'): StepState[] {
   if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
   const H = c.dModel;
   const M = c.dState / 2;
@@ -33,13 +36,13 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
     b.input(name, 'float32', dims);
     return s;
   };
-  const x = c.inputKind === 'tokens' ? b.input('tokens', 'int64', ['batch']) : b.input('x', 'float32', ['batch', c.inputSize]);
+  const x = c.inputKind === 'tokens' ? b.input('tokens', 'int64', [batch]) : b.input('x', 'float32', [batch, c.inputSize]);
   let h = encoder(b, snap, c, x, 1);
   for (let i = 0; i < c.nLayers; i++) {
     const ssm = ssms[i]!;
     const z = c.prenorm ? norm(b, snap, c, i, h, 1) : h;
     const Ha = ssm.active.length;
-    const s = Ha > 0 ? state(`state_${i}`, ['batch', Ha, 2, M]) : undefined;
+    const s = Ha > 0 ? state(`state_${i}`, [batch, Ha, 2, M]) : undefined;
     const { y, order } = withBypass(b, z, 1, 2, ssm, bypass, (ua) => {
       const { y: ya, next } = ssmStep(b, ssm, ua, s!.input, s!.output);
       b.output(next, s!.output, 'float32', s!.dims);
@@ -48,13 +51,13 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
     h = residual(b, c, mixer(b, snap, c, i, y, order, 1), h, 1);
     if (!c.prenorm) h = norm(b, snap, c, i, h, 1);
   }
-  const sum = state('pool_sum', ['batch', H]);
-  const count = state('pool_count', ['batch', 1]);
+  const sum = state('pool_sum', [batch, H]);
+  const count = state('pool_count', [batch, 1]);
   const sumNext = b.op('Add', [sum.input, h], {}, sum.output);
   const countNext = b.op('Add', [count.input, b.constF32([1])], {}, count.output);
   const mean = b.op('Div', [sumNext, countNext]);
   b.work(3 * H);
-  b.output(decoder(b, snap, c, mean, 'logits'), 'logits', 'float32', ['batch', c.numClasses]);
+  b.output(decoder(b, snap, c, mean, 'logits'), 'logits', 'float32', [batch, c.numClasses]);
   b.output(sumNext, sum.output, 'float32', sum.dims);
   b.output(countNext, count.output, 'float32', count.dims);
   return states;
