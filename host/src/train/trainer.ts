@@ -47,6 +47,7 @@ export const DEFAULT_TRAIN: TrainOptions = {
 export interface EpochRecord {
   epoch: number;
   trainLoss: number;
+  trainMetric: number;
   valLoss: number;
   valMetric: number;
   seconds: number;
@@ -70,6 +71,21 @@ export interface EvalResult {
   count: number;
 }
 
+/** Correct predictions in a batch: examples (single-label) or label decisions at 0.5 (multi-label). */
+function countHits(model: SequenceModel, logits: tf.Tensor2D, y: tf.Tensor): number {
+  return tf.tidy(() => {
+    const hits = model.config.multiLabel
+      ? tf.equal(tf.greater(logits, 0), tf.greater(y, 0.5))
+      : tf.equal(tf.argMax(logits, -1), tf.cast(y, 'int32'));
+    return tf.sum(tf.cast(hits, 'float32')).dataSync()[0]!;
+  });
+}
+
+/** Units the metric is counted over in a batch of `size` examples. */
+function metricUnits(model: SequenceModel, size: number): number {
+  return model.config.multiLabel ? size * model.config.numClasses : size;
+}
+
 /** Loss and metric of `model` on a split, in inference mode. */
 export function evaluate(model: SequenceModel, split: Split, batchSize = 64): EvalResult {
   let lossSum = 0;
@@ -79,19 +95,11 @@ export function evaluate(model: SequenceModel, split: Split, batchSize = 64): Ev
   for (const batch of split.batches(batchSize)) {
     const [loss, hits] = tf.tidy(() => {
       const logits = model.forward(batch.x, { training: false });
-      const l = model.loss(logits, batch.y).dataSync()[0]!;
-      let h: number;
-      if (model.config.multiLabel) {
-        const pred = tf.greater(logits, 0);
-        h = tf.sum(tf.cast(tf.equal(pred, tf.greater(batch.y, 0.5)), 'float32')).dataSync()[0]!;
-      } else {
-        h = tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(batch.y, 'int32')), 'float32')).dataSync()[0]!;
-      }
-      return [l, h];
+      return [model.loss(logits, batch.y).dataSync()[0]!, countHits(model, logits, batch.y)];
     });
     lossSum += loss * batch.size;
     correct += hits;
-    units += model.config.multiLabel ? batch.size * model.config.numClasses : batch.size;
+    units += metricUnits(model, batch.size);
     count += batch.size;
     batch.x.dispose();
     batch.y.dispose();
@@ -99,20 +107,24 @@ export function evaluate(model: SequenceModel, split: Split, batchSize = 64): Ev
   return { loss: count ? lossSum / count : NaN, metric: units ? correct / units : NaN, count };
 }
 
-/** One optimizer step on a batch; returns the loss. */
+/** One optimizer step on a batch; returns its loss and correct predictions (for the training metric). */
 export function trainStep(
   model: SequenceModel,
   optimizer: AdamW,
   x: tf.Tensor,
   y: tf.Tensor,
   opts: { lrScale: number; clip: number; seed: number },
-): number {
+): { loss: number; hits: number } {
   const params = model.params.trainable();
   const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
-  const { value, grads } = tf.variableGrads(
-    () => model.loss(model.forward(x, { training: true, seed: opts.seed }), y),
-    params.map((p) => p.variable),
-  );
+  let logits: tf.Tensor2D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.forward(x, { training: true, seed: opts.seed });
+    logits = tf.keep(out);
+    return model.loss(out, y);
+  }, params.map((p) => p.variable));
+  const hits = countHits(model, logits!, y);
+  logits!.dispose();
   const named = new Map<string, tf.Tensor>();
   for (const [varName, g] of Object.entries(grads)) named.set(byVar.get(varName)!, g);
   if (opts.clip > 0) clipByGlobalNorm(named, opts.clip);
@@ -120,7 +132,7 @@ export function trainStep(
   for (const g of named.values()) g.dispose();
   const loss = value.dataSync()[0]!;
   value.dispose();
-  return loss;
+  return { loss, hits };
 }
 
 /**
@@ -150,6 +162,7 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
     const te = performance.now();
     const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, { quiet: opts.quiet });
     let lossSum = 0;
+    let hitSum = 0;
     let seen = 0;
     let b = 0;
     for (const batch of data.train.batches(opts.batchSize, { seed: rng.fork() })) {
@@ -158,13 +171,14 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
         batch.y.dispose();
         continue;
       }
-      const loss = trainStep(model, optimizer, batch.x, batch.y, {
+      const { loss, hits } = trainStep(model, optimizer, batch.x, batch.y, {
         lrScale: warmupCosine(step, totalSteps, warmup),
         clip: opts.clip,
         seed: rng.fork(),
       });
       if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}`);
       lossSum += loss * batch.size;
+      hitSum += hits;
       seen += batch.size;
       step += 1;
       b += 1;
@@ -181,13 +195,15 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
       batch.x.dispose();
       batch.y.dispose();
       const rate = seen / ((performance.now() - te) / 1000);
-      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} ${rate.toFixed(1)} samples/s`);
+      const metric = hitSum / metricUnits(model, seen);
+      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${metric.toFixed(4)} ${rate.toFixed(1)} samples/s`);
     }
     const val = evaluate(model, data.val, Math.max(opts.batchSize, 64));
     const seconds = (performance.now() - te) / 1000;
     const record: EpochRecord = {
       epoch,
       trainLoss: seen ? lossSum / seen : NaN,
+      trainMetric: seen ? hitSum / metricUnits(model, seen) : NaN,
       valLoss: val.loss,
       valMetric: val.metric,
       seconds,
