@@ -3,6 +3,7 @@
  * SIGKILL mid-run and resumed ends with exactly the candidates of an uninterrupted run, nothing finished
  * is redone, nothing is measured twice, and the local agent does not outlive the killed host.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -85,6 +86,18 @@ describe('s4op prune', () => {
     // 30 % of 16 = round(4.8) = 5, all on layer 1 (weight 2^1; layer 0 waits); 60 % = round(9.6) = 10 → 7 + 3.
     expect(JSON.parse(reference[1]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([0, 5]);
     expect(JSON.parse(reference[3]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([3, 7]);
+    // Artifacts: each candidate's checkpoint and the exported ONNX that was measured (its hash is the model hash), the CSV.
+    const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
+    const artifacts = db.prepare('SELECT a.kind, a.path, a.sha256, c.model_sha256 FROM artifacts a LEFT JOIN candidates c ON c.id = a.candidate_id ORDER BY a.id').all() as { kind: string; path: string; sha256: string | null; model_sha256: string | null }[];
+    db.close();
+    expect(artifacts.filter((x) => x.kind === 'checkpoint')).toHaveLength(4);
+    const onnx = artifacts.filter((x) => x.kind === 'onnx');
+    expect(onnx).toHaveLength(5);
+    for (const x of onnx) {
+      expect(x.sha256).toBe(x.model_sha256);
+      expect(createHash('sha256').update(readFileSync(x.path)).digest('hex')).toBe(x.sha256);
+    }
+    expect(artifacts.filter((x) => x.kind === 'csv').map((x) => x.path)).toEqual([csv]);
     const list = await runCli(HOST_CLI, ['runs', '--workspace', ws, '--json']);
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toMatchObject([{ id: 'ref', status: 'finished', strategy: 's4op', candidates: 5, stop_reason: 'last rate' }]);

@@ -155,7 +155,10 @@ export function register(program: Command): void {
         }
       }
       const rows = candidateRows(store, run.id);
-      if (flags.csv) await writeCsv(flags.csv, rows);
+      if (flags.csv) {
+        await writeCsv(flags.csv, rows);
+        store.addArtifact({ run_id: run.id, kind: 'csv', path: path.resolve(flags.csv) });
+      }
       printRun(flags, store.getRun(run.id)!, rows);
     } finally {
       await measurer?.close();

@@ -6,6 +6,7 @@
  * so channels pruned earlier stay pruned. Every finished candidate is in the store before the next starts,
  * and a resumed run skips what is finished: nothing is fine-tuned or measured twice.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/checkpoint.js';
@@ -179,6 +180,7 @@ async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
     const test = evaluate(model, env.data.test);
     const cost = await measure(env, model, 'base');
     env.log(`base: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters${costText(cost.m)}`);
+    const onnx = await keepOnnx(path.resolve(env.dir, 'base.onnx'), cost);
     const rec = store.finishCandidate(started.id, {
       ...operatorFacts(model),
       checkpoint: path.resolve(env.baseCheckpoint),
@@ -193,7 +195,7 @@ async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
       finetune_seconds: 0,
       measurement_id: cost.m.id,
       extra: { measured_by: cost.measured_by },
-    });
+    }, onnx);
     store.choose(runId, 0, rec.id);
     env.onCandidate?.(rec);
     return store.candidateById(rec.id)!;
@@ -251,7 +253,7 @@ async function runCandidate(
         measurement_id: cost.m.id,
         extra: { measured_by: cost.measured_by, per_layer: counts, target, seed_value: seed, stopped_early: record.stoppedEarly },
       },
-      [{ kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 }],
+      [{ kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 }, ...(await keepOnnx(path.join(dir, 'model.onnx'), cost))],
     );
     env.onCandidate?.(rec);
     return rec;
@@ -273,11 +275,19 @@ function operatorFacts(model: SequenceModel) {
 }
 
 /** Looks the candidate up in the measurement cache; measures only on a miss. */
-async function measure(env: SearchEnv, model: SequenceModel, name: string): Promise<{ model_sha256: string; m: MeasurementRecord; measured_by: string }> {
+interface Costed {
+  model_sha256: string;
+  m: MeasurementRecord;
+  measured_by: string;
+  /** The exported model that was (or would have been) measured. */
+  bytes?: Uint8Array;
+}
+
+async function measure(env: SearchEnv, model: SequenceModel, name: string): Promise<Costed> {
   const { measurer, store } = env;
   const p = measurer.prepare(model, name);
   const cached = store.findMeasurement(p.model_sha256, measurer.agent, measurer.settings);
-  if (cached) return { model_sha256: p.model_sha256, m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent };
+  if (cached) return { model_sha256: p.model_sha256, m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, bytes: p.bytes };
   const f = await measurer.measure(p);
   const m = store.addMeasurement({
     model_sha256: p.model_sha256,
@@ -294,7 +304,15 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
     throttled: f.throttled ?? null,
     raw: { measured_by: f.measured_by ?? measurer.agent, measurement: f.raw ?? null },
   });
-  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent };
+  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+}
+
+/** Keeps the exported model next to the candidate (what a deployment ships); returns its artifact record. */
+async function keepOnnx(file: string, cost: Costed): Promise<{ kind: string; path: string; sha256: string; bytes: number }[]> {
+  if (!cost.bytes) return [];
+  await mkdir(path.dirname(file), { recursive: true });
+  await writeFile(file, cost.bytes);
+  return [{ kind: 'onnx', path: file, sha256: cost.model_sha256, bytes: cost.bytes.length }];
 }
 
 function costText(m: MeasurementRecord): string {
