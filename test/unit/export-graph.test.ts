@@ -10,7 +10,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel, type ExportResult } from '../../host/src/export/export.js';
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
-import { blockMatrices } from '../../host/src/export/variants/conv-chunked.js';
+import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -125,6 +125,14 @@ describe('export metadata and interface', () => {
     const fixed = decodeModel(exportModel(model, { mode: 'step', batch: 1 }).bytes).graph!;
     expect([...fixed.input!, ...fixed.output!].every((v) => dims(v)[0] === 1)).toBe(true);
     expect(dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!)).toEqual([3, 31, 2]);
+  });
+
+  it('cuts a long sequence into at most MAX_BLOCKS blocks by default (the scan stays short)', () => {
+    const model = withActive(tinyConfig({ dModel: 2, dState: 4, nLayers: 1 }), 2);
+    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', length }).metadata.variant_params!)[0];
+    expect(params(784)).toEqual({ block: 16, blocks: 49 });
+    expect(params(5000)).toEqual({ block: 40, blocks: 125 });
+    expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {

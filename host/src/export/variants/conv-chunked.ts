@@ -16,21 +16,26 @@ import type { GraphBuilder } from '../onnx-builder.js';
 import { freeStep, inputColumn, readout, type LayerSsm } from '../layer-ssm.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
+/** Most blocks a layer is cut into by default: each block boundary is a few scan nodes. */
+export const MAX_BLOCKS = 128;
+
 /**
- * Block length: `opts.block`, else about M (d_state/2), at least 16, preferring a divisor of L. Smaller
- * blocks mean less Toeplitz work and smaller weights (T² + 4MT floats per channel: at batch 1 the SSM
- * weights are streamed from memory once per sequence) but more scan steps; M measured best at L = 784.
+ * Block length: `opts.block`, else about M (d_state/2), at least 16 and at least L/MAX_BLOCKS, preferring a
+ * divisor of L. Smaller blocks mean less Toeplitz work and smaller weights (T² + 4MT floats per channel: at
+ * batch 1 the SSM weights are streamed from memory once per sequence) but more scan steps; M measured best
+ * at L = 784.
  */
 export function chunkBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) {
     if (!Number.isInteger(opts.block) || opts.block < 1) throw new Error(`chunked variant: block must be a positive integer, got ${opts.block}`);
     return Math.min(opts.block, L);
   }
-  const target = Math.max(16, ssm.M);
+  const least = Math.ceil(L / MAX_BLOCKS);
+  const target = Math.max(16, ssm.M, least);
   if (L <= target) return L;
   // A block length that divides L saves padding the input and slicing the output.
   let divisor = 0;
-  for (let T = Math.ceil(target / 2); T <= 2 * target; T++) {
+  for (let T = Math.max(least, Math.ceil(target / 2)); T <= 2 * target; T++) {
     if (L % T === 0 && (!divisor || Math.abs(T - target) < Math.abs(divisor - target))) divisor = T;
   }
   return divisor || Math.ceil(L / Math.ceil(L / target));
