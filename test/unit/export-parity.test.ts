@@ -160,6 +160,21 @@ describe('export parity: other architectures', () => {
     expect(relErr(run.logits[length - 1]!, ref)).toBeLessThan(TOL);
   });
 
+  it('the shortest sequences (L = 1, 2, 3) in every variant, causal and bidirectional', async () => {
+    for (const bidirectional of [false, true]) {
+      const cfg = tinyConfig({ bidirectional, dModel: 4, dState: 4 });
+      const model = prunedModel(cfg, 0.5, 6);
+      for (const length of [1, 2, 3]) {
+        const x = input(cfg, length);
+        const ref = hostLogits(model, x, length);
+        for (const variant of ['chunked', 'fft', 'direct']) {
+          const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length, variant }).bytes, x, cfg);
+          expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional}`).toBeLessThan(TOL);
+        }
+      }
+    }
+  });
+
   it('the comparison can fail: an export taken before pruning does not match the pruned model', async () => {
     const cfg = tinyConfig({ dModel: 8, dState: 4 });
     const model = new SequenceModel(cfg, 2);

@@ -209,6 +209,7 @@ export class GraphBuilder {
 }
 
 function checkSize(name: string, n: number, dims: number[]): void {
+  if (!dims.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`ONNX initializer ${name}: bad shape [${dims}]`);
   const size = dims.reduce((a, b) => a * b, 1);
   if (n !== size) throw new Error(`ONNX initializer ${name}: ${n} values for shape [${dims}]`);
 }

@@ -10,7 +10,8 @@ import type { LayerSsm } from '../layer-ssm.js';
 import type { ConvVariant } from './variant.js';
 
 export function fftSize(ssm: Pick<LayerSsm, 'dirs'>, L: number): number {
-  return nextPow2(ssm.dirs === 2 ? 2 * L : 2 * L - 1);
+  // At least 2, so that the onesided spectrum (n/2 + 1 bins) is whole.
+  return Math.max(2, nextPow2(ssm.dirs === 2 ? 2 * L : 2 * L - 1));
 }
 
 export const convFft: ConvVariant = {
