@@ -67,7 +67,7 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
  * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active]; the state is [batch, active, 2, M].
  *
  * S4 (rank-1 term): rows are Re x and Im x. The complex product E∘x is E₁⊙x + E₂⊙swap(x) with E₁ = Re E
- * (broadcast over both rows), E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]; every Mul broadcasts over whole
+ * (on both rows), E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]; every Mul broadcasts over whole
  * rows, which onnxruntime runs at full speed (a [.., 2, 2] rotation block would broadcast in spans of 2).
  * S4D (diagonal): rows are p = Re x̃ + Im x̃ and q = Re x̃ − Im x̃ of x̃ = c∘x. The diagonal update keeps
  * that basis (x̃' = E∘x̃ + c∘b̄·u, i.e. [p; q]' = Re E⊙[p; q] + [Im E; −Im E]⊙[q; p] + [p, q of c∘b̄]·u) and
@@ -78,13 +78,15 @@ function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName:
   const M = ssm.M;
   const n = Ha * 2 * M;
   const low = ssm.steps[0]?.lowRank !== undefined;
-  const e1 = new Float64Array(Ha * M), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(low ? n : 0);
+  const e1 = new Float64Array(n), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(low ? n : 0);
   const wv = new Float64Array(low ? n : 0), qv = new Float64Array(low ? n : 0);
   ssm.steps.forEach((st, r) => {
     const re = r * 2 * M;
     const im = re + M;
     for (let m = 0; m < M; m++) {
-      e1[r * M + m] = st.eRe[m]!;
+      // Re E on both rows: a full-shape operand (a [Ha, 1, M] one broadcasts mid-tensor, measured 2× slower).
+      e1[re + m] = st.eRe[m]!;
+      e1[im + m] = st.eRe[m]!;
       const cr = st.cRe[0]![m]!, ci = st.cIm[0]![m]!;
       if (st.lowRank) {
         e2[re + m] = -st.eIm[m]!;
@@ -112,7 +114,7 @@ function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName:
   const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
   const swapped = b.op('Gather', [x, b.constI64([1, 0])], { axis: 2 });
   const terms = [
-    b.op('Mul', [x, b.initF32('step_transition_re', e1, [Ha, 1, M])]),
+    b.op('Mul', [x, b.initF32('step_transition_re', e1, dims)]),
     b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)]),
     b.op('Mul', [u4, b.initF32('step_input', bv, dims)]),
   ];
