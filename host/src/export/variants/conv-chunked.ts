@@ -3,14 +3,15 @@
  * a T×T Toeplitz matrix product per channel; across blocks the SSM state carries the past (each channel's
  * real state s ∈ R^{2M}, s_k = A s_{k−1} + B u_k, y_k = C s_k, K[l] = C A^l B):
  *
- *   V_j     = Σ_s u[jT+s]·(A^{T−1−s} B)ᵀ                    (block input → state; one MatMul with the Toeplitz)
+ *   V_j     = Σ_s u[jT+s]·(A^{T−1−s} B)ᵀ                    (block input → state; a MatMul)
  *   X_{j+1} = X_j·(A^T)ᵀ + V_j,  X_0 = 0                     (state entering block j+1; a short scan)
  *   y[jT+t] = Σ_{s≤t} K[t−s]·u[jT+s] + X_j·(C A^{t+1})ᵀ     (Toeplitz part + state read-out)
  *
  * All matrices are computed in float64 from the layer's step form and stored as float32. The backward
  * kernel of a bidirectional layer is a causal convolution of the time-reversed input with the kernel
  * shifted by one (k̃[0] = 0, k̃[m] = k_b[m−1] = C_b A^{m−1} B), so its rows ride in the same MatMuls with
- * read-out C_b A^t. Work per channel ≈ 2L·(T + 4M) + 8M²·L/T flops, against L² for the direct form.
+ * read-out C_b A^t. Work per channel ≈ 2L·(T + 4M) flops plus the scan (elementwise for S4D, 8M² per block
+ * for S4's dense A^T), against 2L² for the direct form.
  */
 import type { GraphBuilder } from '../onnx-builder.js';
 import { freeStep, inputColumn, readout, type LayerSsm } from '../layer-ssm.js';
