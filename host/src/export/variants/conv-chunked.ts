@@ -21,18 +21,19 @@ import type { ConvVariant, VariantOptions } from './variant.js';
 export const MAX_BLOCKS = 128;
 
 /**
- * Block length: `opts.block`, else about M (d_state/2), at least 16 and at least L/MAX_BLOCKS, preferring a
- * divisor of L. Smaller blocks mean less Toeplitz work and smaller weights (T² + 4MT floats per channel: at
- * batch 1 the SSM weights are streamed from memory once per sequence) but more scan steps; M measured best
- * at L = 784.
+ * Block length: `opts.block`, else about M (d_state/2) — 2M when the scan step is a dense 2M×2M MatMul (S4) —
+ * at least 16 and at least L/MAX_BLOCKS, preferring a divisor of L. Smaller blocks mean less Toeplitz work
+ * and smaller weights (T² + 4MT floats per channel: at batch 1 the SSM weights are streamed from memory once
+ * per sequence) but more scan steps; these measured best at L = 784.
  */
-export function chunkBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOptions): number {
+export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) {
     if (!Number.isInteger(opts.block) || opts.block < 1) throw new Error(`chunked variant: block must be a positive integer, got ${opts.block}`);
     return Math.min(opts.block, L);
   }
   const least = Math.ceil(L / MAX_BLOCKS);
-  const target = Math.max(16, ssm.M, least);
+  const dense = ssm.steps.some((st) => st.lowRank);
+  const target = Math.max(16, dense ? 2 * ssm.M : ssm.M, least);
   if (L <= target) return L;
   // A block length that divides L saves padding the input and slicing the output.
   let divisor = 0;
