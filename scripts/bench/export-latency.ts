@@ -121,6 +121,8 @@ const pruned70Measured = ms(entry(best, 70)) / ms(entry(best, 0));
 // Step mode: one time step per run, states fed back, batch 1; with the same 2 threads and with 1 (a step is
 // ~80 small ops, where a second thread mostly adds hand-off cost).
 const stepUs: Record<string, Record<string, number>> = {};
+/** CPU time per step on one thread (the whole process: onnxruntime and the JS loop feeding it). */
+const stepCpuUs: Record<string, number> = {};
 for (const rate of [0, 70]) {
   prune(rate);
   const step = exportModel(model, { mode: 'step' });
@@ -132,16 +134,21 @@ for (const rate of [0, 70]) {
       feeds[s.input] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
     }
     const perRound: number[] = [];
+    const cpuPerRound: number[] = [];
     for (let r = 0; r < Math.max(5, rounds); r++) {
       const n = 200;
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < n; i++) {
         const out = await session.run(feeds);
         for (const s of step.states) feeds[s.input] = out[s.output] as ort.Tensor;
       }
       perRound.push(((performance.now() - t0) / n) * 1000);
+      const c = process.cpuUsage(c0);
+      cpuPerRound.push((c.user + c.system) / n);
     }
     (stepUs[`${t}_threads`] ??= {})[rate] = round(median(perRound), 1);
+    if (t === 1) stepCpuUs[rate] = round(median(cpuPerRound), 1);
     console.log(`step mode at ${rate} %, ${t} thread(s): ${round(median(perRound), 1)} µs per step (${step.stats.nodes} nodes)`);
     await session.release();
   }
@@ -194,6 +201,7 @@ const result = {
   // A streaming deployment picks its thread count: the better of 2 threads and 1, both recorded.
   step_us: Math.min(stepUs[`${threads}_threads`]![0]!, stepUs['1_threads']![0]!),
   step_us_by_threads_and_rate: stepUs,
+  step_cpu_us_1_thread: stepCpuUs,
   cpu_ms_1_thread: cpuMs,
   pruned70_over_unpruned_cpu_1_thread: round(cpuMs[70]! / cpuMs[0]!, 4),
   targets: {
