@@ -16,12 +16,15 @@ import {
   type HostMessage,
   type RuntimeInfo,
 } from '@s4op/shared';
+import { ActiveModelStore } from './active-model.js';
 import { ModelCache } from './cache.js';
 import { deviceFacts } from './device.js';
 import { AgentJobs } from './jobs.js';
 import { AgentLink } from './link.js';
 import { pickRuntime } from './runtimes/registry.js';
 import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
+import { InferenceServer } from './serve.js';
+import { Activation } from './serve-activation.js';
 
 export interface AgentOptions {
   url: string;
@@ -37,6 +40,8 @@ export interface AgentOptions {
   log?: (line: string) => void;
   onChild?: OnChild;
   backoff?: { initialMs: number; maxMs: number };
+  /** The local inference API for the active model: off unless a port is given (0 picks a free one). */
+  serve?: { port: number; bind?: string; threads?: number };
 }
 
 export function defaultCacheDir(): string {
@@ -75,6 +80,9 @@ export class Agent {
   private runtimes: RuntimeInfo[] = [];
   private transfers = new Map<string, ChunkAssembler>();
   private id = '';
+  private activation!: Activation;
+  private activeStore!: ActiveModelStore;
+  private inference: InferenceServer | null = null;
   readonly log: (line: string) => void;
   /** Resolves when the host refused this agent for good (wrong token, other protocol). */
   readonly fatal: Promise<string>;
@@ -95,6 +103,13 @@ export class Agent {
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
     this.runtimes = await probeRuntimes(this.opts.disable);
     for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
+    const activeStore = (this.activeStore = await new ActiveModelStore(this.opts.cacheDir).load());
+    if (this.opts.serve) {
+      this.inference = await new InferenceServer({ port: this.opts.serve.port, bind: this.opts.serve.bind, state: () => activeStore.state, log: this.log }).start();
+      this.log(`inference API listening on ${this.inference.url}`);
+    }
+    this.activation = new Activation({ cache: this.cache, store: activeStore, server: this.inference, runtimes: () => this.runtimes, threads: this.opts.serve?.threads ?? 1, log: this.log });
+    await this.activation.resume();
     const preferred = pickRuntime('auto', this.runtimes);
     if (preferred.ok) prepareSpare(preferred.name);
     this.link = new AgentLink({
@@ -113,6 +128,7 @@ export class Agent {
         agent_version: PACKAGE_VERSION,
         runtimes: this.runtimes,
         device: await deviceFacts(),
+        model_state: this.activation.state,
       }),
     });
     this.jobs = await new AgentJobs({
@@ -143,6 +159,12 @@ export class Agent {
     dropSpare();
     this.jobs?.stop();
     this.link?.stop();
+    void this.inference?.stop();
+  }
+
+  /** The inference API's URL, when it runs. */
+  get inferenceUrl(): string | null {
+    return this.inference?.url ?? null;
   }
 
   private onMessage(m: HostMessage): void {
@@ -158,6 +180,12 @@ export class Agent {
         break;
       case 'error':
         this.log(`host reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
+        break;
+      case 'activate':
+        void this.activation.activate(m.deployment_id, m.model).then((r) => this.link.send({ type: 'model_state', ...r }));
+        break;
+      case 'rollback':
+        void this.activation.rollback(m.deployment_id).then((r) => this.link.send({ type: 'model_state', ...r }));
         break;
       case 'welcome':
         break;
@@ -181,7 +209,8 @@ export class Agent {
       const bytes = asm.push(chunk);
       if (!bytes) return;
       this.transfers.delete(sha);
-      await this.cache.put(sha, bytes, this.jobs.pinned());
+      // The active and previous models are never evicted: a rollback must find the previous one.
+      await this.cache.put(sha, bytes, new Set([...this.jobs.pinned(), ...this.activeStore.pinned()]));
       this.link.send({ type: 'model_stored', sha256: sha });
       this.jobs.modelArrived(sha);
     } catch (err) {

@@ -27,12 +27,17 @@ Options:
   --ca FILE             PEM certificate of the host's CA (wss)
   --insecure            accept any host certificate (wss; testing only)
   --disable-runtime R   do not use onnxruntime-node or onnxruntime-web
+  --serve-port N        serve the deployed model to local applications over HTTP on this port
+                        (0 picks a free one; off by default; see /v1/model, /v1/infer, /v1/sessions)
+  --serve-bind A        interface of the inference API (default 127.0.0.1: this board only)
+  --serve-threads N     intra-op threads of the served model (default 1)
   --json                print JSON (info)
   -h, --help            show this help
   -v, --version
 
 Environment:
   S4OP_TOKEN              the token, instead of --token (keeps it out of ps)
+  S4OP_SERVE_PORT         the inference API's port, instead of --serve-port
   S4OP_CHILD_NODE         node binary or wrapper for measurement processes (emulated boards)
   S4OP_PROBE_TIMEOUT_MS   how long a runtime probe may take at start (default 180000)
 `;
@@ -74,6 +79,9 @@ async function main(argv: string[]): Promise<number> {
       ca: { type: 'string' },
       insecure: { type: 'boolean', default: false },
       'disable-runtime': { type: 'string', multiple: true },
+      'serve-port': { type: 'string' },
+      'serve-bind': { type: 'string' },
+      'serve-threads': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
@@ -118,6 +126,17 @@ async function main(argv: string[]): Promise<number> {
   for (const r of values['disable-runtime'] ?? []) {
     if (r !== 'onnxruntime-node' && r !== 'onnxruntime-web') bad(`--disable-runtime takes onnxruntime-node or onnxruntime-web, got "${r}"`);
   }
+  let serve: { port: number; bind?: string; threads?: number } | undefined;
+  const servePort = values['serve-port'] ?? process.env.S4OP_SERVE_PORT;
+  if (servePort !== undefined) {
+    const port = Number(servePort);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) bad(`--serve-port must be an integer in 0–65535, got "${servePort}"`);
+    const threads = Number(values['serve-threads'] ?? 1);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) bad(`--serve-threads must be an integer in 1–256, got "${values['serve-threads']}"`);
+    serve = { port, bind: values['serve-bind'] ?? '127.0.0.1', threads };
+  } else if (values['serve-bind'] || values['serve-threads']) {
+    bad('--serve-bind and --serve-threads need --serve-port');
+  }
   let ca: Buffer | undefined;
   if (values.ca) {
     try {
@@ -137,6 +156,7 @@ async function main(argv: string[]): Promise<number> {
     ca,
     insecure: values.insecure,
     disable: values['disable-runtime'],
+    serve,
   });
   const stopped = new Promise<number>((resolve) => {
     const stop = (sig: string) => {

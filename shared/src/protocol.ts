@@ -188,6 +188,21 @@ export const JOB_ERROR_CODES = [
 export const JobError = z.strictObject({ code: z.enum(JOB_ERROR_CODES), message: z.string().max(4096) });
 export type JobError = z.infer<typeof JobError>;
 
+/** One deployed model on an agent: its hash and the deployment that put it there. */
+export const DeployedModel = z.strictObject({
+  sha256: Sha256,
+  deployment_id: Id.nullable(),
+  activated_at: z.string().max(64),
+});
+export type DeployedModel = z.infer<typeof DeployedModel>;
+
+/** What an agent serves now, and what a rollback would restore. */
+export const ActiveModelState = z.strictObject({
+  active: DeployedModel.nullable(),
+  previous: DeployedModel.nullable(),
+});
+export type ActiveModelState = z.infer<typeof ActiveModelState>;
+
 // ---- agent → host ----
 
 export const Hello = z.strictObject({
@@ -200,6 +215,8 @@ export const Hello = z.strictObject({
   agent_version: z.string().max(64),
   runtimes: z.array(RuntimeInfo).max(8),
   device: DeviceFacts,
+  /** The deployed model this agent serves (and the one before it): the host converges it to the desired state. */
+  model_state: ActiveModelState.optional(),
 });
 
 export const JobStatus = z.strictObject({
@@ -225,6 +242,16 @@ export const Result = z
     path: ['measurement'],
   });
 
+/** Reply to activate/rollback (and sent after every change): the agent's model state, or why the request failed. */
+export const ModelStateMessage = z.strictObject({
+  type: z.literal('model_state'),
+  /** The request this answers (absent when the agent reports on its own). */
+  deployment_id: Id.optional(),
+  request: z.enum(['activate', 'rollback', 'report']),
+  state: ActiveModelState,
+  error: z.strictObject({ code: z.enum(['missing_model', 'load_failed', 'write_failed']), message: z.string().max(4096) }).nullable(),
+});
+
 // ---- host → agent ----
 
 export const Welcome = z.strictObject({
@@ -246,6 +273,10 @@ export const Job = z.strictObject({
 });
 
 export const Cancel = z.strictObject({ type: z.literal('cancel'), job_id: Id });
+/** Make a stored (and field-measured) model the one the agent serves; the current one becomes `previous`. */
+export const Activate = z.strictObject({ type: z.literal('activate'), deployment_id: Id, model: ModelRef });
+/** Restore `previous` if the active model came from this deployment (idempotent otherwise). */
+export const Rollback = z.strictObject({ type: z.literal('rollback'), deployment_id: Id });
 export const Ack = z.strictObject({ type: z.literal('ack'), job_id: Id });
 
 // ---- both ways ----
@@ -282,6 +313,7 @@ export const AGENT_MESSAGE_SCHEMAS = {
   need_model: NeedModel,
   model_stored: ModelStored,
   result: Result,
+  model_state: ModelStateMessage,
   error: ErrorMessage,
 } as const;
 export const HOST_MESSAGE_SCHEMAS = {
@@ -289,6 +321,8 @@ export const HOST_MESSAGE_SCHEMAS = {
   job: Job,
   cancel: Cancel,
   ack: Ack,
+  activate: Activate,
+  rollback: Rollback,
   error: ErrorMessage,
 } as const;
 
@@ -300,6 +334,9 @@ export type Welcome = z.infer<typeof Welcome>;
 export type Job = z.infer<typeof Job>;
 export type Result = z.infer<typeof Result>;
 export type JobStatus = z.infer<typeof JobStatus>;
+export type ModelStateMessage = z.infer<typeof ModelStateMessage>;
+export type Activate = z.infer<typeof Activate>;
+export type Rollback = z.infer<typeof Rollback>;
 
 export type ParseOutcome<T> = { ok: true; message: T } | { ok: false; error: ErrorMessage };
 

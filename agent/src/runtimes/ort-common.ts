@@ -1,5 +1,5 @@
 /** What onnxruntime-node and onnxruntime-web share: the InferenceSession API of onnxruntime-common. */
-import type { Feeds, InputInfo, Session } from './runtime.js';
+import type { Feeds, InputInfo, PlainTensor, Session, TensorData } from './runtime.js';
 
 /** The slice of an `onnxruntime-*` module the agent uses. */
 export interface OrtModule {
@@ -13,6 +13,7 @@ export interface OrtModule {
 interface OrtSession {
   inputMetadata?: readonly { name: string; isTensor: boolean; type?: string; shape?: readonly (number | string)[] }[];
   inputNames: readonly string[];
+  outputNames: readonly string[];
   run(feeds: Record<string, unknown>): Promise<unknown>;
   release(): Promise<void>;
 }
@@ -40,6 +41,17 @@ export function wrapSession(ort: OrtModule, session: OrtSession): Session {
         wrapped.set(feeds, tensors);
       }
       await session.run(tensors);
+    },
+    outputNames(): string[] {
+      return [...session.outputNames];
+    },
+    async infer(feeds: Feeds): Promise<Record<string, PlainTensor>> {
+      const tensors: Record<string, unknown> = {};
+      for (const [name, t] of Object.entries(feeds)) tensors[name] = new ort.Tensor(t.dtype, t.data, t.dims);
+      const out = (await session.run(tensors)) as Record<string, { type: string; data: unknown; dims: readonly number[] }>;
+      const plain: Record<string, PlainTensor> = {};
+      for (const [name, t] of Object.entries(out)) plain[name] = { dtype: t.type, data: t.data as TensorData, dims: [...t.dims] };
+      return plain;
     },
     async dispose(): Promise<void> {
       await session.release();

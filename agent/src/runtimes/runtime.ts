@@ -47,6 +47,10 @@ export interface Session {
   inputs(): InputInfo[];
   /** One inference; resolves when the outputs are computed. */
   run(feeds: Feeds): Promise<void>;
+  /** Output names in the model's order. */
+  outputNames(): string[];
+  /** One inference that returns the outputs (the local inference API; `run` skips the copy for timing). */
+  infer(feeds: Feeds): Promise<Record<string, PlainTensor>>;
   dispose(): Promise<void>;
 }
 
