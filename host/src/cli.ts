@@ -11,9 +11,12 @@ import * as bench from './commands/bench.js';
 import * as prune from './commands/prune.js';
 import * as runs from './commands/runs.js';
 import * as exportCmd from './commands/export.js';
+import * as deploy from './commands/deploy.js';
+import * as fleet from './commands/fleet.js';
+import * as deployments from './commands/deployments.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd, prune, runs];
+const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd, prune, runs, deploy, fleet, deployments];
 
 function buildProgram(): Command {
   const program = new Command()

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError, log } from '../cli-util.js';
 import { startFleet } from '../fleet/fleet.js';
+import { RunStore } from '../store/run-store.js';
 
 export interface ServeOptions {
   port: string;
@@ -10,6 +11,7 @@ export interface ServeOptions {
   tlsCert?: string;
   tlsKey?: string;
   heartbeatMs: string;
+  workspace: string;
 }
 
 function readPem(file: string, flag: string): Buffer {
@@ -36,6 +38,7 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--heartbeat-ms <n>', 'ping interval; a peer silent for 2.5 of them is dropped', '2000')
+    .option('--workspace <dir>', 'run store (runs.sqlite) holding the agent registry and deployments, and the deployed models', '.s4op')
     .action(async (opts: ServeOptions) => {
       const token = opts.token ?? process.env.S4OP_TOKEN;
       if (!token) throw new UserError('no token: pass --token T or set S4OP_TOKEN (agents must present the same one)');
@@ -43,10 +46,17 @@ export function register(program: Command): void {
       const heartbeatMs = Number(opts.heartbeatMs);
       if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) throw new UserError(`--heartbeat-ms must be an integer ≥ 100, got "${opts.heartbeatMs}"`);
       const tls = opts.tlsCert ? { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey!, '--tls-key') } : undefined;
+      let store: RunStore;
+      try {
+        store = RunStore.openWorkspace(opts.workspace);
+      } catch (err) {
+        throw new UserError(`--workspace ${opts.workspace}: ${(err as Error).message}`);
+      }
       let fleet;
       try {
-        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs });
+        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs, workspace: { store, dir: opts.workspace } });
       } catch (err) {
+        store.close();
         throw new UserError(`cannot listen on ${opts.bind}:${opts.port}: ${(err as Error).message}`);
       }
       // One machine-readable line on stdout: the URL agents dial (tests read the port from it with --port 0).
@@ -61,5 +71,6 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
       await fleet.stop();
+      store.close();
     });
 }

@@ -4,6 +4,7 @@
  * a released migration: add the next one.
  */
 import type { Database } from 'better-sqlite3';
+import { FLEET_MIGRATION } from './migration-fleet.js';
 
 export interface Migration {
   version: number;
@@ -91,6 +92,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  FLEET_MIGRATION,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -1,0 +1,92 @@
+/**
+ * Deployment routes on the server's HTTP port (same bearer token as the rest of /v1/):
+ *   POST /v1/deployments       { model: {base64, name?, source?}, to, canary?, waves?, gate?, settings?, lab? } → 201 the deployment
+ *   GET  /v1/deployments       history, newest first
+ *   GET  /v1/deployments/:id   one deployment with its per-agent rows
+ *   GET  /v1/fleet             agents with their active, previous and desired models and health
+ */
+import type http from 'node:http';
+import { constantTimeEqual } from '@s4op/shared';
+import { DeployError, type DeployController } from './deploy-controller.js';
+import type { LabRecord, ModelSource } from './deploy-store.js';
+import { deploymentView, fleetView } from './deploy-view.js';
+import type { FleetServer } from './server.js';
+
+const MAX_BODY_BYTES = 512 * 2 ** 20;
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new DeployError('bad_request', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (err) {
+    throw new DeployError('bad_request', `body is not JSON: ${(err as Error).message}`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new DeployError('bad_request', 'body must be a JSON object');
+  return v as Record<string, unknown>;
+}
+
+export function deployApi(server: () => FleetServer, controller: () => DeployController, token: string) {
+  return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const parts = url.pathname.split('/').filter(Boolean);
+    if (parts[0] !== 'v1' || !['deployments', 'fleet'].includes(parts[1] ?? '')) return false;
+    const auth = req.headers.authorization ?? '';
+    const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!given || !constantTimeEqual(given, token)) {
+      send(res, 401, { error: { code: 'unauthorized', message: given ? 'wrong token' : 'missing token (Authorization: Bearer …)' } });
+      return true;
+    }
+    const c = controller();
+    if (req.method === 'GET' && parts[1] === 'fleet' && parts.length === 2) {
+      send(res, 200, { agents: fleetView(c.registry, new Set(server().agents().map((a) => a.id))) });
+      return true;
+    }
+    if (parts[1] !== 'deployments') return false;
+    if (req.method === 'GET' && parts.length === 2) {
+      send(res, 200, { deployments: c.deployments.list().map((d) => deploymentView(c.deployments, d)) });
+      return true;
+    }
+    if (req.method === 'GET' && parts.length === 3) {
+      const d = c.deployments.get(parts[2]!);
+      if (!d) send(res, 404, { error: { code: 'unknown_deployment', message: `no deployment ${parts[2]}` } });
+      else send(res, 200, deploymentView(c.deployments, d));
+      return true;
+    }
+    if (req.method === 'POST' && parts.length === 2) {
+      try {
+        const b = await readJson(req);
+        const model = b.model as { base64?: unknown; name?: unknown; source?: unknown } | undefined;
+        if (!model || typeof model.base64 !== 'string') throw new DeployError('bad_request', 'field "model.base64" must hold the ONNX bytes as base64');
+        if (typeof b.to !== 'string') throw new DeployError('bad_target', 'field "to" must be a target such as tag:pi4 or agent:NAME');
+        for (const k of ['canary', 'gate'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw new DeployError('bad_request', `field "${k}" must be a string`);
+        const d = await c.create({
+          model: { bytes: Buffer.from(model.base64, 'base64'), name: typeof model.name === 'string' ? model.name : undefined, source: model.source as ModelSource | undefined },
+          to: b.to,
+          canary: b.canary as string | undefined,
+          waves: b.waves as number | undefined,
+          gate: b.gate as string | undefined,
+          settings: b.settings,
+          lab: (b.lab as LabRecord | null | undefined) ?? null,
+        });
+        send(res, 201, deploymentView(c.deployments, d));
+      } catch (err) {
+        if (err instanceof DeployError) send(res, 400, { error: { code: err.code, message: err.message } });
+        else throw err;
+      }
+      return true;
+    }
+    return false;
+  };
+}

@@ -1,0 +1,303 @@
+/**
+ * Deployments inside the server process: validates a request (selector, gate, canary, waves, settings),
+ * keeps the model bytes on disk by hash (so an agent that returns days later can still get them), records
+ * the deployment and runs its rollout against the live agents. The install is an ordinary measurement job
+ * (content-addressed push, hash check and atomic store on the agent, load, warm-up, field measurement);
+ * activation and rollback are protocol messages answered with the agent's model state. An agent that
+ * (re)connects reports what it serves in its hello: the controller converges it to the desired state.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { resolveSettings, sha256Hex, type ActiveModelState, type MeasureSettings, type ModelStateMessage } from '@s4op/shared';
+import type { RunStore } from '../store/run-store.js';
+import { checkGateAgainstLab, gateText, parseGate, GateError, type GateTerm } from './deploy-gate.js';
+import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError, type Stage } from './deploy-plan.js';
+import { convergeAgent, labFigures, runRollout, type ActivateOutcome, type AgentOps, type InstallOutcome } from './deploy-rollout.js';
+import { DeploymentStore, type DeploymentRecord, type LabRecord, type ModelSource } from './deploy-store.js';
+import { JobFailed, type JobManager, type JobOutcome } from './jobs.js';
+import type { FleetAgentRecord, StoreAgentRegistry } from './registry-store.js';
+import type { AgentConnection, FleetServer } from './server.js';
+
+/** Field measurement defaults: short enough for a rollout, long enough for a p99 (any field can be overridden). */
+export const FIELD_SETTINGS = { warmup_ms: 250, warmup_runs: 10, min_duration_ms: 1000, min_samples: 100, timeout_ms: 120_000 };
+const REPLY_TIMEOUT_MS = 60_000;
+
+export interface DeployRequest {
+  model: { bytes: Uint8Array; name?: string; source?: ModelSource };
+  to: string;
+  canary?: string;
+  waves?: number | string;
+  gate?: string;
+  settings?: unknown;
+  lab?: LabRecord | null;
+}
+
+interface Waiter {
+  agent: string;
+  pred: (m: ModelStateMessage) => boolean;
+  resolve: (m: ModelStateMessage | 'offline') => void;
+}
+
+export class DeployError extends Error {
+  override name = 'DeployError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class DeployController {
+  readonly deployments: DeploymentStore;
+  private readonly running = new Map<string, Promise<unknown>>();
+  private readonly inflight = new Map<string, Promise<JobOutcome>>();
+  private readonly converging = new Set<string>();
+  private readonly waiters = new Set<Waiter>();
+  private readonly modelsDir: string;
+  private closed = false;
+
+  constructor(
+    private readonly server: FleetServer,
+    private readonly jobs: JobManager,
+    readonly registry: StoreAgentRegistry,
+    store: RunStore,
+    workspace: string,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {
+    this.deployments = new DeploymentStore(store);
+    this.modelsDir = path.join(workspace, 'models');
+    server.on('agent_up', (agent) => this.onAgentUp(agent));
+    server.on('agent_down', (agent) => {
+      if (this.server.agent(agent.id)) return; // replaced by a newer connection, not gone
+      for (const w of [...this.waiters]) if (w.agent === agent.id) this.settle(w, 'offline');
+    });
+    server.on('message', (agent, m) => {
+      this.registry.touch(agent.id);
+      if (m.type !== 'model_state') return;
+      this.registry.setActual(agent.id, m.state);
+      for (const w of [...this.waiters]) if (w.agent === agent.id && w.pred(m)) this.settle(w, m);
+    });
+  }
+
+  /** Picks up deployments a previous server process left running. */
+  resume(): void {
+    for (const d of this.deployments.running()) this.start(d.id);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of [...this.waiters]) this.settle(w, 'offline');
+  }
+
+  private settle(w: Waiter, m: ModelStateMessage | 'offline'): void {
+    this.waiters.delete(w);
+    w.resolve(m);
+  }
+
+  /** Resolves when the deployment's rollout (in this process) has finished. */
+  async settled(id: string): Promise<void> {
+    await this.running.get(id);
+  }
+
+  private gateOf(d: DeploymentRecord): GateTerm[] {
+    return parseGate(d.gate === '' ? null : d.gate);
+  }
+
+  private start(id: string): void {
+    const d = this.deployments.get(id)!;
+    const run = runRollout(this.deployments, this.ops, id, this.gateOf(d))
+      .catch((err: unknown) => {
+        const why = `internal error: ${err instanceof Error ? err.message : String(err)}`;
+        this.log(`deployment ${id}: ${why}`);
+        this.deployments.finish(id, 'failed', why);
+      })
+      .finally(() => this.running.delete(id));
+    this.running.set(id, run);
+  }
+
+  /** Validates and records a deployment, then starts its rollout; errors name the problem. */
+  async create(req: DeployRequest): Promise<DeploymentRecord> {
+    if (!req.model.bytes.length) throw new DeployError('bad_model', 'the model is empty (0 bytes)');
+    let gate: GateTerm[];
+    let settings: MeasureSettings;
+    let stages: Stage[];
+    let picked: (FleetAgentRecord & { online: boolean })[];
+    const canary = (req.canary ?? '10%').trim();
+    try {
+      const terms = parseSelector(req.to);
+      gate = parseGate(req.gate);
+      checkGateAgainstLab(gate, labFigures(req.lab ?? null));
+      const waves = parseWaves(req.waves);
+      const online = new Set(this.server.agents().map((a) => a.id));
+      const known = this.registry.list().map((a) => ({ ...a, online: online.has(a.id) }));
+      const chosen = selectAgents(terms, known);
+      picked = chosen;
+      if (!chosen.some((a) => a.online)) {
+        throw new PlanError(`none of the ${chosen.length} agent${chosen.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${chosen.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`);
+      }
+      for (const d of this.deployments.running()) {
+        const busy = this.deployments.agents(d.id).filter((r) => chosen.some((a) => a.id === r.agent_id)).map((r) => r.agent_name);
+        if (busy.length) throw new PlanError(`${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} in deployment ${d.id}, still running: wait for it to finish`);
+      }
+      stages = planStages(chosen, parseCanary(canary), waves);
+      settings = resolveSettings({ ...FIELD_SETTINGS, ...(req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'dims', 'default_dim', 'shapes']) : {}), ...((req.settings as object | undefined) ?? {}) });
+      req.waves = waves;
+    } catch (err) {
+      if (err instanceof PlanError || err instanceof GateError) throw new DeployError(err instanceof GateError ? 'bad_gate' : 'bad_target', err.message);
+      if (err instanceof Error && err.message.startsWith('measurement settings')) throw new DeployError('bad_settings', err.message);
+      throw err;
+    }
+    const sha256 = await this.keepModel(req.model.bytes);
+    const id = `dep-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+    const stageOf = new Map(stages.flatMap((s, i) => s.agents.map((a) => [a, i] as const)));
+    const d = this.deployments.create({
+      id,
+      model_sha256: sha256,
+      model_name: req.model.name ?? null,
+      model_bytes: req.model.bytes.length,
+      source: req.model.source ?? { kind: 'file' },
+      selector: req.to,
+      canary,
+      waves: req.waves as number,
+      gate: gate.map((t) => t.text).join(', '),
+      settings: settings as unknown as Record<string, unknown>,
+      lab: req.lab ?? null,
+      plan: stages,
+      agents: picked.map((a) => ({ id: a.id, name: a.name, stage: stageOf.get(a.id)! })),
+    });
+    this.log(`deployment ${id}: ${req.model.name ?? 'model'} ${sha256.slice(0, 12)}… to ${req.to}: ${stages.map((s) => `${s.name} ${s.agents.length}`).join(', ')}; gate ${gateText(gate)}`);
+    this.start(id);
+    return d;
+  }
+
+  private modelFile(sha256: string): string {
+    return path.join(this.modelsDir, `${sha256}.onnx`);
+  }
+
+  private async keepModel(bytes: Uint8Array): Promise<string> {
+    const sha256 = sha256Hex(bytes);
+    await mkdir(this.modelsDir, { recursive: true });
+    const tmp = `${this.modelFile(sha256)}.tmp-${process.pid}`;
+    await writeFile(tmp, bytes);
+    await rename(tmp, this.modelFile(sha256));
+    return sha256;
+  }
+
+  private wait(agent: string, pred: (m: ModelStateMessage) => boolean): Promise<ModelStateMessage | 'offline' | 'timeout'> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(w);
+        resolve('timeout');
+      }, REPLY_TIMEOUT_MS);
+      const w: Waiter = {
+        agent,
+        pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
+      this.waiters.add(w);
+    });
+  }
+
+  /** Resolves 'offline' when the agent drops (for good, not replaced). */
+  private downOf(agent: string): { promise: Promise<'offline'>; cancel: () => void } {
+    let onDown: (a: AgentConnection) => void = () => undefined;
+    const promise = new Promise<'offline'>((resolve) => {
+      onDown = (a) => {
+        if (a.id === agent && !this.server.agent(agent)) resolve('offline');
+      };
+      this.server.on('agent_down', onDown);
+    });
+    return { promise, cancel: () => this.server.off('agent_down', onDown) };
+  }
+
+  private readonly ops: AgentOps = {
+    online: (id) => !this.closed && Boolean(this.server.agent(id)),
+    install: async (d, id): Promise<InstallOutcome> => {
+      const job_id = `d-${d.id}-${id}`.slice(0, 128);
+      let job = this.inflight.get(job_id);
+      if (!job) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await readFile(this.modelFile(d.model_sha256));
+        } catch (err) {
+          return { kind: 'failed', reason: `the server lost the model bytes (${(err as Error).message})` };
+        }
+        job = this.jobs.submit({ target: { agent: id }, models: [{ bytes, name: d.model_name ?? undefined }], settings: d.settings, job_id, waitForAgentMs: 2000 });
+        this.inflight.set(job_id, job);
+        const forget = () => this.inflight.delete(job_id);
+        job.then(forget, forget);
+      }
+      const down = this.downOf(id);
+      try {
+        const r = await Promise.race([job, down.promise]);
+        if (r === 'offline') return { kind: 'offline' };
+        return { kind: 'measured', measurement: r.measurement };
+      } catch (err) {
+        if (err instanceof JobFailed) {
+          if (err.code === 'no_agent' || (!this.server.agent(id) && err.code !== 'bad_model')) return { kind: 'offline' };
+          return { kind: 'failed', reason: `${err.code}: ${err.message}` };
+        }
+        return { kind: 'failed', reason: err instanceof Error ? err.message : String(err) };
+      } finally {
+        down.cancel();
+      }
+    },
+    activate: async (d, id): Promise<ActivateOutcome> => {
+      const conn = this.server.agent(id);
+      if (!conn) return { kind: 'offline' };
+      const reply = this.wait(id, (m) => m.request === 'activate' && m.deployment_id === d.id);
+      conn.send({ type: 'activate', deployment_id: d.id, model: { sha256: d.model_sha256, size: d.model_bytes, ...(d.model_name ? { name: d.model_name.slice(0, 256) } : {}) } });
+      const m = await reply;
+      if (m === 'offline') return { kind: 'offline' };
+      if (m === 'timeout') return { kind: 'failed', reason: `no answer to activate within ${REPLY_TIMEOUT_MS} ms` };
+      if (m.error) return { kind: 'failed', reason: `${m.error.code}: ${m.error.message}` };
+      if (m.state.active?.sha256 !== d.model_sha256) return { kind: 'failed', reason: `the agent reports ${m.state.active?.sha256.slice(0, 12) ?? 'no model'} active` };
+      return { kind: 'active', previous_sha256: m.state.previous?.sha256 ?? null };
+    },
+    rollback: async (d, id) => {
+      const conn = this.server.agent(id);
+      if (!conn) return { ok: false, reason: 'agent offline' };
+      const reply = this.wait(id, (m) => m.request === 'rollback' && m.deployment_id === d.id);
+      conn.send({ type: 'rollback', deployment_id: d.id });
+      const m = await reply;
+      if (m === 'offline' || m === 'timeout') return { ok: false, reason: m };
+      return m.error ? { ok: false, reason: m.error.message } : { ok: true };
+    },
+    activated: (d, id) => this.registry.setDesired(id, d.model_sha256, d.id),
+    log: (l) => this.log(l),
+  };
+
+  private onAgentUp(agent: AgentConnection): void {
+    const state: ActiveModelState = agent.hello.model_state ?? { active: null, previous: null };
+    this.registry.setActual(agent.id, state);
+    if (this.converging.has(agent.id) || this.closed) return;
+    // Rows this process is running right now are the rollout's own business; the rest wait for this agent.
+    let rows = this.deployments.waitingFor(agent.id).filter((r) => r.state === 'offline' || !this.running.has(r.deployment_id));
+    const rec = this.registry.get(agent.id);
+    if (!rows.length && rec?.desired_sha256 && rec.desired_deployment && state.active?.sha256 !== rec.desired_sha256) {
+      const row = this.deployments.agent(rec.desired_deployment, agent.id);
+      if (row) {
+        this.deployments.updateAgent(row.deployment_id, agent.id, { state: 'offline', reason: `${agent.name} reported ${state.active ? `${state.active.sha256.slice(0, 12)}…` : 'no model'} instead of the desired ${rec.desired_sha256.slice(0, 12)}…` });
+        rows = [this.deployments.agent(row.deployment_id, agent.id)!];
+      }
+    }
+    if (!rows.length) return;
+    // Only the newest deployment matters: converging to an older one first would be undone at once.
+    const newest = rows.sort((a, b) => (this.deployments.get(b.deployment_id)!.created_at > this.deployments.get(a.deployment_id)!.created_at ? 1 : -1))[0]!;
+    for (const r of rows.slice(1)) this.deployments.updateAgent(r.deployment_id, agent.id, { state: 'skipped', reason: `superseded by deployment ${newest.deployment_id}` });
+    this.converging.add(agent.id);
+    const d = this.deployments.get(newest.deployment_id)!;
+    void convergeAgent(this.deployments, this.ops, d.id, agent.id, this.gateOf(d))
+      .catch((err: unknown) => this.log(`converging ${agent.name}: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => this.converging.delete(agent.id));
+  }
+}
+
+function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+}

@@ -1,0 +1,90 @@
+/**
+ * The agent registry in the run store (SQLite): every agent ever seen, with its name, tags, device facts,
+ * runtimes, online/offline and last seen, the model it serves (and the one before), and the model the
+ * host wants it to serve. Survives a restart of the server, so desired state is never lost.
+ */
+import type { ActiveModelState, DeviceFacts, RuntimeInfo } from '@s4op/shared';
+import type { RunStore } from '../store/run-store.js';
+import type { AgentRecord, AgentRegistry } from './registry.js';
+
+export interface FleetAgentRecord extends AgentRecord {
+  active_sha256: string | null;
+  active_deployment: string | null;
+  previous_sha256: string | null;
+  desired_sha256: string | null;
+  desired_deployment: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+function fromRow(r: Row): FleetAgentRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    tags: JSON.parse(r.tags as string) as string[],
+    agent_version: r.agent_version as string,
+    runtimes: JSON.parse(r.runtimes as string) as RuntimeInfo[],
+    device: JSON.parse(r.device as string) as DeviceFacts,
+    address: r.address as string,
+    online: r.online === 1,
+    connected_at: r.connected_at as string,
+    last_seen: r.last_seen as string,
+    active_sha256: (r.active_sha256 as string | null) ?? null,
+    active_deployment: (r.active_deployment as string | null) ?? null,
+    previous_sha256: (r.previous_sha256 as string | null) ?? null,
+    desired_sha256: (r.desired_sha256 as string | null) ?? null,
+    desired_deployment: (r.desired_deployment as string | null) ?? null,
+  };
+}
+
+export class StoreAgentRegistry implements AgentRegistry {
+  constructor(
+    private readonly store: RunStore,
+    opts: { readOnly?: boolean } = {},
+  ) {
+    // A server that stopped without saying goodbye left its agents marked online (readers leave that be).
+    if (!opts.readOnly) store.db.prepare('UPDATE agents SET online = 0').run();
+  }
+
+  upsert(r: AgentRecord): void {
+    this.store.db
+      .prepare(
+        `INSERT INTO agents (id, name, tags, agent_version, runtimes, device, address, online, connected_at, last_seen)
+         VALUES (@id, @name, @tags, @agent_version, @runtimes, @device, @address, @online, @connected_at, @last_seen)
+         ON CONFLICT(id) DO UPDATE SET name = excluded.name, tags = excluded.tags, agent_version = excluded.agent_version,
+           runtimes = excluded.runtimes, device = excluded.device, address = excluded.address, online = excluded.online,
+           connected_at = excluded.connected_at, last_seen = excluded.last_seen`,
+      )
+      .run({ ...r, tags: JSON.stringify(r.tags), runtimes: JSON.stringify(r.runtimes), device: JSON.stringify(r.device), online: r.online ? 1 : 0 });
+  }
+
+  setOffline(id: string, at: Date): void {
+    this.store.db.prepare('UPDATE agents SET online = 0, last_seen = ? WHERE id = ?').run(at.toISOString(), id);
+  }
+
+  /** Any message from the agent counts as a sign of life. */
+  touch(id: string, at = new Date()): void {
+    this.store.db.prepare('UPDATE agents SET last_seen = ? WHERE id = ?').run(at.toISOString(), id);
+  }
+
+  get(id: string): FleetAgentRecord | undefined {
+    const row = this.store.db.prepare('SELECT * FROM agents WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  list(): FleetAgentRecord[] {
+    return (this.store.db.prepare('SELECT * FROM agents ORDER BY name, id').all() as Row[]).map(fromRow);
+  }
+
+  /** What the agent reports it serves (hello or model_state). */
+  setActual(id: string, state: ActiveModelState): void {
+    this.store.db
+      .prepare('UPDATE agents SET active_sha256 = ?, active_deployment = ?, previous_sha256 = ? WHERE id = ?')
+      .run(state.active?.sha256 ?? null, state.active?.deployment_id ?? null, state.previous?.sha256 ?? null, id);
+  }
+
+  /** What the host wants the agent to serve (set when a deployment activates the model there). */
+  setDesired(id: string, sha256: string | null, deployment: string | null): void {
+    this.store.db.prepare('UPDATE agents SET desired_sha256 = ?, desired_deployment = ? WHERE id = ?').run(sha256, deployment, id);
+  }
+}
