@@ -12,6 +12,7 @@ interface DeploymentsFlags {
   token?: string;
   workspace?: string;
   json?: boolean;
+  rollback?: boolean;
 }
 
 async function fromServer(o: DeploymentsFlags, id?: string): Promise<DeploymentView[]> {
@@ -50,8 +51,21 @@ export function register(program: Command): void {
     .option('--server <url>', 'a running s4op serve (default S4OP_SERVER, else --workspace)')
     .option('--token <t>', 'the server\'s token (or set S4OP_TOKEN)')
     .option('--workspace <dir>', 'read the history from this workspace\'s run store instead of a server')
+    .option('--rollback', 'with an id: roll the deployment back (its agents restore their previous model; needs the server)')
     .option('--json', 'print JSON')
     .action(async (id: string | undefined, o: DeploymentsFlags) => {
+      if (o.rollback) {
+        if (!id) throw new UserError('--rollback needs a deployment id: s4op deployments ID --rollback');
+        let d: DeploymentView;
+        try {
+          d = await callServer<DeploymentView>(serverRef(o.server, o.token), 'POST', `/v1/deployments/${encodeURIComponent(id)}/rollback`);
+        } catch (err) {
+          if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
+          throw err;
+        }
+        emit(o, d, () => deploymentText(d));
+        return;
+      }
       const list = o.server || process.env.S4OP_SERVER || !o.workspace ? await fromServer(o, id) : fromStore(o.workspace, id);
       if (id) emit(o, list[0], () => deploymentText(list[0]!));
       else emit(o, { deployments: list }, () => deploymentsText(list));

@@ -3,6 +3,7 @@
  *   POST /v1/deployments       { model: {base64, name?, source?}, to, canary?, waves?, gate?, settings?, lab? } → 201 the deployment
  *   GET  /v1/deployments       history, newest first
  *   GET  /v1/deployments/:id   one deployment with its per-agent rows
+ *   POST /v1/deployments/:id/rollback   every agent serving its model restores the previous one
  *   GET  /v1/fleet             agents with their active, previous and desired models and health
  */
 import type http from 'node:http';
@@ -62,6 +63,16 @@ export function deployApi(server: () => FleetServer, controller: () => DeployCon
       const d = c.deployments.get(parts[2]!);
       if (!d) send(res, 404, { error: { code: 'unknown_deployment', message: `no deployment ${parts[2]}` } });
       else send(res, 200, deploymentView(c.deployments, d));
+      return true;
+    }
+    if (req.method === 'POST' && parts.length === 4 && parts[3] === 'rollback') {
+      try {
+        const d = await c.rollback(parts[2]!);
+        send(res, 200, deploymentView(c.deployments, d));
+      } catch (err) {
+        if (err instanceof DeployError) send(res, err.code === 'unknown_deployment' ? 404 : 409, { error: { code: err.code, message: err.message } });
+        else throw err;
+      }
       return true;
     }
     if (req.method === 'POST' && parts.length === 2) {

@@ -172,6 +172,36 @@ export class DeployController {
     return d;
   }
 
+  /**
+   * Rolls a finished deployment back on request: every agent serving its model restores its previous one,
+   * which becomes the desired state again. Agents that are away keep it until a later deployment.
+   */
+  async rollback(id: string): Promise<DeploymentRecord> {
+    const d = this.deployments.get(id);
+    if (!d) throw new DeployError('unknown_deployment', `no deployment ${id}`);
+    if (d.status === 'running') throw new DeployError('still_running', `deployment ${id} is still running: wait for it to finish`);
+    if (d.status === 'rolled_back') return d;
+    const notes: string[] = [];
+    let restored = 0;
+    for (const r of this.deployments.agents(id)) {
+      if (r.state === 'offline') this.deployments.updateAgent(id, r.agent_id, { state: 'skipped', reason: 'deployment rolled back before it converged' });
+      if (r.state !== 'active') continue;
+      const out = await this.ops.rollback(d, r.agent_id);
+      if (!out.ok) {
+        notes.push(`${r.agent_name}: ${out.reason ?? 'rollback failed'}`);
+        this.deployments.updateAgent(id, r.agent_id, { state: 'active', reason: `rollback requested, but ${out.reason ?? 'it failed'}` });
+        continue;
+      }
+      restored++;
+      const rec = this.registry.get(r.agent_id);
+      this.registry.setDesired(r.agent_id, rec?.active_sha256 ?? null, rec?.active_deployment ?? null);
+      this.deployments.updateAgent(id, r.agent_id, { state: 'rolled_back', reason: `rolled back on request to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}` });
+    }
+    this.deployments.finish(id, 'rolled_back', `rolled back on request: ${restored} agent${restored === 1 ? '' : 's'} restored${notes.length ? `; not restored: ${notes.join('; ')}` : ''}`);
+    this.log(`deployment ${id} rolled back (${restored} restored)`);
+    return this.deployments.get(id)!;
+  }
+
   private modelFile(sha256: string): string {
     return path.join(this.modelsDir, `${sha256}.onnx`);
   }

@@ -7,7 +7,8 @@ import type { RunStore } from '../store/run-store.js';
 import type { GateOutcome } from './deploy-gate.js';
 import type { Stage } from './deploy-plan.js';
 
-export type DeploymentStatus = 'running' | 'succeeded' | 'failed';
+/** rolled_back: succeeded (or partly), then rolled back on request. */
+export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back';
 /**
  * pending: not reached yet · installing: push, verify, load and field measurement under way · offline: away
  * when its turn came (converges when it reconnects) · active: gate passed, serving the model · failed and

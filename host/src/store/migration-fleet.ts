@@ -30,7 +30,7 @@ export const FLEET_MIGRATION: Migration = {
       id            TEXT PRIMARY KEY,
       created_at    TEXT NOT NULL,
       updated_at    TEXT NOT NULL,
-      status        TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+      status        TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'rolled_back')),
       model_sha256  TEXT NOT NULL,
       model_name    TEXT,
       model_bytes   INTEGER NOT NULL,
