@@ -63,6 +63,11 @@ export class StepSessions {
     return s;
   }
 
+  /** Throws the API error for an unknown, expired or stale session. */
+  check(id: string, current: ServedModel | null): void {
+    this.get(id, current);
+  }
+
   /** Runs one time step; `feeds` holds the data inputs only. Returns the outputs other than the next states. */
   step(id: string, current: ServedModel | null, feeds: Feeds): Promise<{ step: number; outputs: Record<string, PlainTensor> }> {
     const s = this.get(id, current);

@@ -141,7 +141,12 @@ export class InferenceServer {
         await this.inferBinary(model, url, body, res);
         return;
       }
-      const outputs = await this.run(model, jsonFeeds(model.inputs, parseJson(body)));
+      const json = parseJson(body);
+      const given = typeof json.inputs === 'object' && json.inputs !== null ? Object.keys(json.inputs) : [];
+      if (model.isStep && model.states.some((s) => !given.includes(s.input))) {
+        throw new ServeError('bad_input', `the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time, or pass every state (${model.states.map((s) => s.input).join(', ')})`);
+      }
+      const outputs = await this.run(model, jsonFeeds(model.inputs, json));
       sendJson(res, 200, { model: model.sha256, outputs: outputsJson(outputs) });
       return;
     }
@@ -154,6 +159,7 @@ export class InferenceServer {
       const id = route[1] ?? '';
       if (method === 'POST' && route.length === 3 && route[2] === 'step') {
         const model = this.need();
+        this.sessions.check(id, model);
         const feeds = jsonFeeds(model.dataInputs, parseJson(await readBody(req)));
         const r = await this.sessions.step(id, this.model, feeds).catch((err: unknown) => {
           throw err instanceof ServeError ? err : new ServeError('run_failed', `step failed: ${err instanceof Error ? err.message : String(err)}`, 422);
@@ -175,10 +181,8 @@ export class InferenceServer {
   }
 
   private async run(model: ServedModel, feeds: Feeds): Promise<Record<string, PlainTensor>> {
-    if (model.isStep) {
-      for (const s of model.states) {
-        if (!(s.input in feeds)) throw new ServeError('bad_input', `step-mode model: open a session (POST /v1/sessions) or pass state "${s.input}"`);
-      }
+    if (model.isStep && model.states.some((s) => !(s.input in feeds))) {
+      throw new ServeError('bad_input', 'the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time');
     }
     try {
       return await model.infer(feeds);
