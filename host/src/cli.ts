@@ -14,9 +14,10 @@ import * as exportCmd from './commands/export.js';
 import * as deploy from './commands/deploy.js';
 import * as fleet from './commands/fleet.js';
 import * as deployments from './commands/deployments.js';
+import * as report from './commands/report.js';
 
 /** Each subcommand lives in ./commands/<name>.ts and registers itself here. */
-const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd, prune, runs, deploy, fleet, deployments];
+const COMMANDS = [info, data, train, importCmd, serve, bench, exportCmd, prune, runs, deploy, fleet, deployments, report];
 
 function buildProgram(): Command {
   const program = new Command()

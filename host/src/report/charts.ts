@@ -1,0 +1,248 @@
+/**
+ * The report's charts as Vega-Lite specs, built only from a RunReport's numbers. The HTML report and the
+ * live dashboard render the same specs (to SVG, on the host).
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import type { RunReport } from './data.js';
+
+export type ChartId = 'metric' | 'latency' | 'pareto' | 'allocation' | 'distribution' | 'thermals';
+
+export interface ChartSpec {
+  id: ChartId;
+  title: string;
+  /** One sentence under the title: what is plotted and from where. */
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+const WIDTH = 340;
+const HEIGHT = 260;
+const pct = (v: number | null) => (v == null ? null : Math.round(v * 1e4) / 100);
+const round = (v: number | null, d = 4) => (v == null ? null : Number(v.toFixed(d)));
+
+const base = (title: string): Partial<TopLevelSpec> => ({
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  title,
+  width: WIDTH,
+  height: HEIGHT,
+  background: 'white',
+  config: { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 220 } },
+});
+
+/** Rows of finished candidates with the fields the charts plot, in percent and milliseconds. */
+function points(r: RunReport) {
+  return r.candidates
+    .filter((c) => c.status === 'finished')
+    .map((c) => ({
+      candidate: c.label,
+      strategy: r.strategy,
+      step: c.step,
+      pruned_pct: pct(c.pruned),
+      val_pct: pct(c.val_metric),
+      test_pct: pct(c.test_metric),
+      p50_ms: round(c.p50_ms),
+      p90_ms: round(c.p90_ms),
+      ci_low_ms: round(c.latency?.ci_low ?? c.p50_ms),
+      ci_high_ms: round(c.latency?.ci_high ?? c.p50_ms),
+      kind: c.cost_kind ?? 'none',
+      chosen: r.chosen?.id === c.id,
+      pareto: c.pareto,
+      picked: c.chosen || c.step === 0,
+    }));
+}
+
+export function metricChart(r: RunReport): ChartSpec {
+  const values = points(r);
+  return {
+    id: 'metric',
+    title: 'Validation metric vs operators pruned',
+    caption: `${r.metric} of every candidate (points) and of the candidate kept at each step (line), per strategy.`,
+    spec: {
+      ...base('Metric vs operators pruned'),
+      data: { values },
+      layer: [
+        {
+          transform: [{ filter: 'datum.picked' }],
+          mark: { type: 'line', point: false },
+          encoding: { x: { field: 'pruned_pct', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal' } },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 60 },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative', title: 'operators pruned (%)' },
+            y: { field: 'val_pct', type: 'quantitative', title: 'validation metric (%)', scale: { zero: false } },
+            color: { field: 'strategy', type: 'nominal', title: 'strategy' },
+            tooltip: [{ field: 'candidate' }, { field: 'val_pct' }, { field: 'test_pct' }],
+          },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+export function latencyChart(r: RunReport): ChartSpec {
+  const values = points(r).filter((p) => p.p50_ms != null);
+  return {
+    id: 'latency',
+    title: 'Measured latency vs operators pruned',
+    caption: 'Median latency (points) with the median\'s confidence interval (bars) of each candidate as the agent measured it; hollow = estimated, not measured.',
+    spec: {
+      ...base('Latency vs operators pruned'),
+      data: { values },
+      layer: [
+        {
+          mark: { type: 'rule' },
+          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'ci_low_ms', type: 'quantitative' }, y2: { field: 'ci_high_ms' } },
+        },
+        {
+          mark: { type: 'point', size: 60 },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative', title: 'operators pruned (%)' },
+            y: { field: 'p50_ms', type: 'quantitative', title: 'p50 latency (ms)', scale: { zero: false } },
+            fill: { condition: { test: "datum.kind === 'measured'", value: '#1f77b4' }, value: 'transparent' },
+            color: { value: '#1f77b4' },
+            tooltip: [{ field: 'candidate' }, { field: 'p50_ms' }, { field: 'p90_ms' }, { field: 'kind' }],
+          },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+export function paretoChart(r: RunReport): ChartSpec {
+  const values = points(r)
+    .filter((p) => p.p50_ms != null && p.val_pct != null)
+    .map((p) => ({ ...p, role: p.chosen ? 'chosen' : p.pareto ? 'Pareto front' : 'dominated' }));
+  return {
+    id: 'pareto',
+    title: 'Pareto front (metric vs latency)',
+    caption: 'Candidates not beaten on both validation metric and p50 latency form the front (line); the chosen model is the star.',
+    spec: {
+      ...base('Pareto front'),
+      data: { values },
+      layer: [
+        {
+          transform: [{ filter: 'datum.pareto' }],
+          mark: { type: 'line', interpolate: 'step-after', color: '#888' },
+          encoding: { x: { field: 'p50_ms', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' } },
+        },
+        {
+          mark: { type: 'point', filled: true },
+          encoding: {
+            x: { field: 'p50_ms', type: 'quantitative', title: 'p50 latency (ms)', scale: { zero: false } },
+            y: { field: 'val_pct', type: 'quantitative', title: 'validation metric (%)', scale: { zero: false } },
+            color: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['#d62728', '#1f77b4', '#bbb'] } },
+            shape: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['diamond', 'circle', 'circle'] } },
+            size: { condition: { test: 'datum.chosen', value: 220 }, value: 60 },
+            tooltip: [{ field: 'candidate' }, { field: 'val_pct' }, { field: 'p50_ms' }, { field: 'role' }],
+          },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+export function allocationChart(r: RunReport): ChartSpec {
+  const values = r.candidates.flatMap((c) =>
+    (c.active_per_layer ?? []).map((active, layer) => ({ candidate: c.label, id: c.id, layer: `layer ${layer}`, active })),
+  );
+  const order = r.candidates.filter((c) => c.active_per_layer).map((c) => c.label);
+  return {
+    id: 'allocation',
+    title: 'Active operators per layer',
+    caption: 'How each candidate spreads its remaining operators over depth (cell = operators still active in that layer).',
+    spec: {
+      ...base('Per-layer allocation of active operators'),
+      width: Math.min(WIDTH, 70 * Math.max(1, ...r.candidates.map((c) => c.active_per_layer?.length ?? 0))),
+      height: Math.max(120, 22 * order.length),
+      data: { values },
+      encoding: {
+        x: { field: 'layer', type: 'ordinal', title: 'layer' },
+        y: { field: 'candidate', type: 'ordinal', title: null, sort: order },
+      },
+      layer: [
+        { mark: 'rect', encoding: { color: { field: 'active', type: 'quantitative', title: 'active', scale: { scheme: 'blues', zero: true } } } },
+        {
+          mark: { type: 'text', fontSize: 10 },
+          encoding: { text: { field: 'active', type: 'quantitative' }, color: { value: '#222' } },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+export function distributionChart(r: RunReport): ChartSpec {
+  const values = r.candidates
+    .filter((c) => c.latency)
+    .map((c) => ({ candidate: c.label, n: c.latency!.n, min: round(c.latency!.min), median: round(c.latency!.median), p90: round(c.latency!.p90), p99: round(c.latency!.p99), max: round(c.latency!.max) }));
+  const order = values.map((v) => v.candidate);
+  return {
+    id: 'distribution',
+    title: 'Latency distribution per candidate',
+    caption: 'Each candidate\'s timed runs as the agent summarised them: line min–p99, box median–p90, tick at the median (log scale).',
+    spec: {
+      ...base('Latency distributions'),
+      height: Math.max(120, 22 * order.length),
+      data: { values },
+      encoding: { y: { field: 'candidate', type: 'ordinal', title: null, sort: order } },
+      layer: [
+        { mark: { type: 'rule' }, encoding: { x: { field: 'min', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } }, x2: { field: 'p99' } } },
+        { mark: { type: 'bar', size: 12, color: '#9ecae1' }, encoding: { x: { field: 'median', type: 'quantitative' }, x2: { field: 'p90' } } },
+        {
+          mark: { type: 'tick', color: '#08519c', thickness: 2, size: 14 },
+          encoding: { x: { field: 'median', type: 'quantitative' }, tooltip: [{ field: 'candidate' }, { field: 'n' }, { field: 'min' }, { field: 'median' }, { field: 'p90' }, { field: 'p99' }, { field: 'max' }] },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
+export function thermalsChart(r: RunReport): ChartSpec {
+  const readings = r.thermals.flatMap((t, i) => [
+    ...(t.temperature_c != null ? [{ i, candidate: t.candidate, phase: t.phase, quantity: 'temperature (°C)', value: t.temperature_c, throttled: t.throttled }] : []),
+    ...(t.cpu_mhz != null ? [{ i, candidate: t.candidate, phase: t.phase, quantity: 'CPU clock (MHz)', value: t.cpu_mhz, throttled: t.throttled }] : []),
+  ]);
+  const caption = 'Temperature and CPU clock the agent read before and after each measurement; red = throttled.';
+  if (!readings.length) {
+    const n = r.thermals.length / 2;
+    const throttled = r.thermals.filter((t) => t.throttled).length / 2;
+    return {
+      id: 'thermals',
+      title: 'Thermals during the measurements',
+      caption,
+      spec: {
+        ...base('Thermals'),
+        height: 60,
+        data: { values: [{ text: `${n} measurements: this device reported no temperature or clock readings; ${throttled} throttled.` }] },
+        mark: { type: 'text', align: 'left', x: 0, y: 30, fontSize: 12 },
+        encoding: { text: { field: 'text', type: 'nominal' } },
+      } as TopLevelSpec,
+    };
+  }
+  return {
+    id: 'thermals',
+    title: 'Thermals during the measurements',
+    caption,
+    spec: {
+      ...base('Thermals'),
+      data: { values: readings },
+      facet: { row: { field: 'quantity', type: 'nominal', title: null } },
+      spec: {
+        width: WIDTH,
+        height: 110,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x: { field: 'i', type: 'quantitative', title: 'reading (before/after each measurement)' },
+          y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+          color: { condition: { test: 'datum.throttled', value: '#d62728' }, value: '#1f77b4' },
+          tooltip: [{ field: 'candidate' }, { field: 'phase' }, { field: 'value' }, { field: 'throttled' }],
+        },
+      },
+      resolve: { scale: { y: 'independent' } },
+    } as unknown as TopLevelSpec,
+  };
+}
+
+export function reportCharts(r: RunReport): ChartSpec[] {
+  return [metricChart(r), latencyChart(r), paretoChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
+}

@@ -1,0 +1,165 @@
+/**
+ * Everything a run's report shows, read from the run store: the candidates (with their measured latency
+ * summaries), the Pareto front, per-layer active operators, and the measuring agents' device facts and
+ * thermals. Plain numbers only, so the charts and the tests read the same data.
+ */
+import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
+import { candidateRows, type CandidateRow } from '../prune/report.js';
+import type { RunRecord, RunStore } from '../store/run-store.js';
+
+/** Latency summary of one candidate's timed runs as the agent reported it (the agent sends no raw samples). */
+export interface LatencySummary {
+  n: number;
+  min: number;
+  median: number;
+  mean: number;
+  p90: number;
+  p99: number;
+  max: number;
+  ci_low: number | null;
+  ci_high: number | null;
+}
+
+export interface ThermalPoint {
+  candidate: string;
+  agent: string;
+  at: string;
+  phase: 'before' | 'after';
+  temperature_c: number | null;
+  cpu_mhz: number | null;
+  throttled: boolean;
+}
+
+export interface ReportCandidate extends CandidateRow {
+  /** "step 2 · 60% · seed 1": how charts and tables name it. */
+  label: string;
+  /** Active operators per layer (count), from the candidate's record. */
+  active_per_layer: number[] | null;
+  latency: LatencySummary | null;
+}
+
+export interface ReportAgent {
+  name: string;
+  device: DeviceFacts | null;
+  runtimes: RuntimeInfo[];
+  tags: string[];
+  /** Measurements of this run it made. */
+  measurements: number;
+}
+
+export interface RunReport {
+  run: RunRecord;
+  candidates: ReportCandidate[];
+  base: ReportCandidate | null;
+  chosen: ReportCandidate | null;
+  /** Strategy label of this run's candidates (one run, one strategy). */
+  strategy: string;
+  metric: string;
+  agents: ReportAgent[];
+  thermals: ThermalPoint[];
+  generated_at: string;
+}
+
+interface AgentRow {
+  name: string;
+  tags: string;
+  device: string;
+  runtimes: string;
+}
+
+function latencyOf(stats: unknown): LatencySummary | null {
+  const s = stats as Partial<Record<string, unknown>> & { median_ci?: { low?: number; high?: number } } | null;
+  if (!s || typeof s.median !== 'number') return null;
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
+  return {
+    n: num(s.n, 0),
+    min: num(s.min, s.median),
+    median: s.median,
+    mean: num(s.mean, s.median),
+    p90: num(s.p90, s.median),
+    p99: num(s.p99, num(s.p90, s.median)),
+    max: num(s.max, num(s.p99, s.median)),
+    ci_low: s.median_ci?.low ?? null,
+    ci_high: s.median_ci?.high ?? null,
+  };
+}
+
+export function candidateLabel(c: Pick<CandidateRow, 'step' | 'rate' | 'seed'>): string {
+  return c.step === 0 ? 'base' : `step ${c.step} · ${c.rate}% · seed ${c.seed}`;
+}
+
+/** Agents known to the workspace (registered by `s4op serve`), by name; empty when the table is absent. */
+function knownAgents(store: RunStore): Map<string, AgentRow> {
+  const out = new Map<string, AgentRow>();
+  try {
+    const rows = store.db.prepare('SELECT name, tags, device, runtimes FROM agents ORDER BY last_seen').all() as AgentRow[];
+    for (const r of rows) out.set(r.name, r);
+  } catch {
+    // A store from before the fleet migration has no agents table: facts are then unknown.
+  }
+  return out;
+}
+
+export function loadRunReport(store: RunStore, runId: string): RunReport {
+  const run = store.getRun(runId);
+  if (!run) throw new Error(`no run ${runId} in ${store.file}`);
+  const rows = candidateRows(store, runId);
+  const records = new Map(store.candidates(runId).map((c) => [c.id, c]));
+  const thermals: ThermalPoint[] = [];
+  const perAgent = new Map<string, number>();
+  const candidates: ReportCandidate[] = rows.map((r) => {
+    const rec = records.get(r.id)!;
+    const m = rec.measurement_id != null ? store.measurementById(rec.measurement_id) : undefined;
+    const label = candidateLabel(r);
+    if (m && m.kind === 'measured') {
+      perAgent.set(r.measured_on ?? m.agent, (perAgent.get(r.measured_on ?? m.agent) ?? 0) + 1);
+      const t = m.thermal as { before?: Record<string, unknown>; after?: Record<string, unknown>; throttled?: boolean } | null;
+      for (const phase of ['before', 'after'] as const) {
+        const p = t?.[phase];
+        if (!p) continue;
+        thermals.push({
+          candidate: label,
+          agent: r.measured_on ?? m.agent,
+          at: m.created_at,
+          phase,
+          temperature_c: typeof p.temperature_c === 'number' ? p.temperature_c : null,
+          cpu_mhz: typeof p.cpu_mhz === 'number' ? p.cpu_mhz : null,
+          throttled: Boolean(m.throttled ?? t?.throttled),
+        });
+      }
+    }
+    return {
+      ...r,
+      label,
+      active_per_layer: rec.active_operators ? rec.active_operators.map((layer) => layer.length) : null,
+      latency: m ? latencyOf(m.statistics) : null,
+    };
+  });
+  const known = knownAgents(store);
+  const agents: ReportAgent[] = [...perAgent].map(([name, n]) => {
+    const a = known.get(name);
+    return {
+      name,
+      device: a ? (JSON.parse(a.device) as DeviceFacts) : null,
+      runtimes: a ? (JSON.parse(a.runtimes) as RuntimeInfo[]) : [],
+      tags: a ? (JSON.parse(a.tags) as string[]) : [],
+      measurements: n,
+    };
+  });
+  const summary = run.summary as { final_candidate?: number } | null;
+  const chosen = candidates.find((c) => c.id === summary?.final_candidate) ?? [...candidates].reverse().find((c) => c.chosen) ?? null;
+  const cfg = run.config as { search?: { criteria?: { criterion: string; weight: number }[] } } | null;
+  const criteria = cfg?.search?.criteria?.map((c) => (c.weight === 1 ? c.criterion : `${c.weight}*${c.criterion}`)).join('+');
+  const dataset = run.dataset as { spec?: { source?: string } } | null;
+  return {
+    run,
+    candidates,
+    base: candidates.find((c) => c.step === 0) ?? null,
+    chosen,
+    strategy: run.strategy === 'importance' && criteria ? `importance (${criteria})` : run.strategy,
+    metric: `validation accuracy${dataset?.spec?.source ? ` (${dataset.spec.source})` : ''}`,
+    agents,
+    thermals,
+    generated_at: new Date().toISOString(),
+  };
+}
