@@ -1,0 +1,138 @@
+/**
+ * A report rendered from a recorded run (a real SQLite run store with known numbers): every chart is
+ * present as inline SVG, and its marks carry the run's numbers (Vega writes each mark's fields into its
+ * aria-label, which is what is read back here). Expected values are computed in the test from the inputs.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RunStore } from '../../host/src/store/run-store.js';
+import { StoreAgentRegistry } from '../../host/src/fleet/registry-store.js';
+import { renderRunReport } from '../../host/src/report/index.js';
+
+const H = 4;
+const LAYERS = 3;
+interface Spec { step: number; rate: number; seed: number; active: number[][]; val: number; test: number; p50: number; p90: number; temp: [number, number]; chosen: boolean; throttled?: boolean }
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const SPECS: Spec[] = [
+  { step: 0, rate: 0, seed: 0, active: [range(4), range(4), range(4)], val: 0.9, test: 0.88, p50: 2.5, p90: 2.9, temp: [41, 44], chosen: true },
+  { step: 1, rate: 30, seed: 0, active: [range(4), range(3), [0, 2]], val: 0.86, test: 0.85, p50: 2.1, p90: 2.4, temp: [44, 47.5], chosen: false },
+  { step: 1, rate: 30, seed: 1, active: [range(4), [1, 2, 3], [3]], val: 0.87, test: 0.86, p50: 1.9, p90: 2.2, temp: [47, 49], chosen: true },
+  { step: 2, rate: 60, seed: 0, active: [[0, 1, 2], [1], [3]], val: 0.8, test: 0.79, p50: 1.6, p90: 1.8, temp: [49, 52.25], chosen: true, throttled: true },
+  // Dominated on both axes by step 1 seed 1: not on the Pareto front.
+  { step: 2, rate: 60, seed: 1, active: [[0, 1, 2], [2], [0]], val: 0.78, test: 0.77, p50: 1.95, p90: 2.3, temp: [52, 53], chosen: false },
+];
+const pruned = (s: Spec) => 1 - s.active.flat().length / (H * LAYERS);
+const label = (s: Spec) => (s.step === 0 ? 'base' : `step ${s.step} · ${s.rate}% · seed ${s.seed}`);
+const r2 = (v: number) => Math.round(v * 1e4) / 100;
+/** Pareto front by brute force over (val higher, p50 lower). */
+const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val && b.p50 <= a.p50 && (b.val > a.val || b.p50 < a.p50)));
+
+let dir: string;
+let html: string;
+let chosenId: number;
+
+function figure(id: string): string {
+  const m = new RegExp(`<figure id="chart-${id}" data-chart="${id}">([\\s\\S]*?)</figure>`).exec(html);
+  expect(m, `chart ${id} missing`).not.toBeNull();
+  return m![1]!;
+}
+const labels = (svg: string) => [...svg.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]!.replace(/&#39;/g, "'").replace(/&amp;/g, '&'));
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 's4op-report-'));
+  const store = RunStore.openWorkspace(dir);
+  const registry = new StoreAgentRegistry(store);
+  registry.upsert({
+    id: 'a-1', name: 'pi-07', tags: ['pi4'], agent_version: '0.1.0', address: '127.0.0.1:1', online: true,
+    connected_at: '2026-01-01T00:00:00Z', last_seen: '2026-01-01T00:00:00Z',
+    runtimes: [{ name: 'onnxruntime-node', version: '1.30.0', available: true }],
+    device: { hostname: 'pi', cpu_model: 'Cortex-A72 test CPU', cores: 4, cpu_max_mhz: 1800, cpu_current_mhz: 1500, memory_total_mb: 3906, os: 'Debian 12', arch: 'arm64', temperature_c: 45, board_model: 'Raspberry Pi 4 Model B Rev 1.4' },
+  });
+  const run = store.createRun({ id: 'rec', strategy: 's4op', base_checkpoint: '/ck', dataset: { spec: { source: 'smnist14' } }, config: {} });
+  let prevChosen: number | null = null;
+  for (const s of SPECS) {
+    const c = store.startCandidate({ run_id: run.id, step: s.step, rate: s.rate, seed: s.seed, parent_id: prevChosen });
+    const sha = `sha-${s.step}-${s.seed}`;
+    const m = store.addMeasurement({
+      model_sha256: sha, agent: 'pi-07', settings: {}, kind: 'measured', runtime: 'onnxruntime-node 1.30.0', p50_ms: s.p50, p90_ms: s.p90, rss_mb: 80 + s.step,
+      statistics: { n: 100 + s.step, min: s.p50 * 0.9, median: s.p50, mean: s.p50 * 1.05, p90: s.p90, p99: s.p90 * 1.5, max: s.p90 * 2, median_ci: { low: s.p50 * 0.98, high: s.p50 * 1.02 } },
+      thermal: { before: { temperature_c: s.temp[0], cpu_mhz: null, throttle: null }, after: { temperature_c: s.temp[1], cpu_mhz: null, throttle: null }, throttled: Boolean(s.throttled) },
+      throttled: Boolean(s.throttled),
+      raw: { measured_by: 'pi-07' },
+    });
+    store.finishCandidate(c.id, {
+      active_operators: s.active, bypassed: s.active.map((a) => H - a.length), operators_active: s.active.flat().length, operators_total: H * LAYERS,
+      params: 1000 - 10 * s.step, checkpoint: `/ck/${s.step}-${s.seed}`, weights_sha256: `w-${s.step}-${s.seed}`, model_sha256: sha,
+      val_metric: s.val, val_loss: 1 - s.val, test_metric: s.test, test_loss: 1 - s.test, finetune_epochs: 1, finetune_steps: 10, finetune_seconds: 1,
+      measurement_id: m.id,
+    });
+    if (s.chosen) {
+      store.choose(run.id, s.step, c.id);
+      prevChosen = c.id;
+    }
+  }
+  chosenId = prevChosen!;
+  store.updateRun(run.id, { status: 'finished', summary: { final_candidate: chosenId }, stop_reason: 'last rate' });
+  html = (await renderRunReport(store, run.id)).html;
+  store.close();
+}, 60_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('s4op report: HTML from a recorded run', () => {
+  it('is one self-contained file with all six charts as inline SVG', () => {
+    for (const id of ['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(figure(id)).toMatch(/<svg[\s\S]*<\/svg>/);
+    expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src="http/);
+  });
+
+  it('metric chart: one point per candidate at (operators pruned %, validation %)', () => {
+    const l = labels(figure('metric'));
+    for (const s of SPECS) expect(l).toContain(`operators pruned (%): ${r2(pruned(s))}; validation metric (%): ${r2(s.val)}; strategy: s4op; candidate: ${label(s)}; val_pct: ${r2(s.val)}; test_pct: ${r2(s.test)}`);
+  });
+
+  it('latency chart: measured p50 per candidate at its pruned fraction', () => {
+    const l = labels(figure('latency'));
+    for (const s of SPECS) expect(l.some((x) => x.startsWith(`operators pruned (%): ${r2(pruned(s))}; p50 latency (ms): ${s.p50}; candidate: ${label(s)}`))).toBe(true);
+  });
+
+  it('Pareto chart: the front computed independently, the chosen model marked', () => {
+    const l = labels(figure('pareto'));
+    const chosen = SPECS.filter((s) => s.chosen).at(-1)!;
+    for (const s of SPECS) {
+      const role = s === chosen ? 'chosen' : front.includes(s) ? 'Pareto front' : 'dominated';
+      expect(l).toContain(`p50 latency (ms): ${s.p50}; validation metric (%): ${r2(s.val)}; role: ${role}; candidate: ${label(s)}; val_pct: ${r2(s.val)}; p50_ms: ${s.p50}`);
+    }
+    expect(front.map(label)).not.toContain('step 2 · 60% · seed 1');
+  });
+
+  it('allocation heat map: active operators per layer of each candidate', () => {
+    const l = labels(figure('allocation'));
+    for (const s of SPECS) s.active.forEach((a, i) => expect(l).toContain(`layer: layer ${i}; candidate: ${label(s)}; active: ${a.length}`));
+  });
+
+  it('distributions: median, p90, p99 of each candidate', () => {
+    const l = labels(figure('distribution'));
+    const f = (v: number) => Number(v.toFixed(4));
+    for (const s of SPECS) expect(l).toContain(`median: ${s.p50}; candidate: ${label(s)}; n: ${100 + s.step}; min: ${f(s.p50 * 0.9)}; p90: ${s.p90}; p99: ${f(s.p90 * 1.5)}; max: ${f(s.p90 * 2)}`);
+  });
+
+  it('thermals chart and device table: the agent\'s temperatures and facts', () => {
+    const l = labels(figure('thermals'));
+    SPECS.forEach((s, i) => {
+      expect(l).toContain(`reading (before/after each measurement): ${2 * i}; value: ${s.temp[0]}; candidate: ${label(s)}; phase: before; throttled: ${Boolean(s.throttled)}`);
+      expect(l).toContain(`reading (before/after each measurement): ${2 * i + 1}; value: ${s.temp[1]}; candidate: ${label(s)}; phase: after; throttled: ${Boolean(s.throttled)}`);
+    });
+    const devices = /<table id="devices">[\s\S]*?<\/table>/.exec(html)![0];
+    expect(devices).toContain('Raspberry Pi 4 Model B Rev 1.4');
+    expect(devices).toContain('onnxruntime-node 1.30.0');
+    expect(devices).toMatch(/<td>4<\/td><td>1800<\/td><td>3906<\/td>/);
+  });
+
+  it('candidates table marks the chosen model', () => {
+    expect(html).toMatch(new RegExp(`<tr data-candidate="${chosenId}" class="chosen"><td class="l">step 2 · 60% · seed 0</td>`));
+  });
+});
