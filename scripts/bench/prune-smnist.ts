@@ -40,8 +40,8 @@ const { values: a } = parseArgs({
     seeds: { type: 'string', default: '5' },
     'random-ft-epochs': { type: 'string', default: '3' },
     'importance-ft-epochs': { type: 'string', default: '1' },
-    criteria: { type: 'string', default: 'taylor+hinf' },
-    allocation: { type: 'string', default: 's4op' },
+    criteria: { type: 'string', default: 'taylor' },
+    allocation: { type: 'string', default: 'scores' },
     'skip-s4': { type: 'boolean', default: false },
     backend: { type: 'string' },
   },
@@ -160,13 +160,14 @@ try {
     log(`targets: ${JSON.stringify(result.targets)}`);
     log(`wrote ${writeResult('prune-smnist', result)}`);
   };
-  importance = await prune('importance-s4d', s4d.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) });
+  const tagOf = (ssm: string) => `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}`;
+  importance = await prune(tagOf('s4d'), s4d.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) });
   save(false);
   random = await prune('s4op-s4d', s4d.dir, { ...common, strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', seeds: Number(a.seeds), fineTune: ft(Number(a['random-ft-epochs'])) });
   save(a['skip-s4']!);
   if (!a['skip-s4']) {
     const base = await baseModel('s4');
-    s4 = { base_acc: base.test, ...(await prune('importance-s4', base.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) })) };
+    s4 = { base_acc: base.test, ...(await prune(tagOf('s4'), base.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) })) };
     save(true);
   }
 } finally {

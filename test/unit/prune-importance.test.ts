@@ -11,7 +11,7 @@ import { addingProblem } from '../../host/src/data/adding.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import {
-  chooseBypass, dScores, importanceScores, kernelScores, normalizePerLayer, parseCriteria, randomScores, rankNormalize, taylorScores,
+  ablationScores, chooseBypass, dScores, importanceScores, kernelScores, normalizePerLayer, parseCriteria, randomScores, rankNormalize, taylorScores,
 } from '../../host/src/prune/importance.js';
 import {
   activeCount, allActive, applyOperators, bypassedCounts, bypassedOf, checkOperators, keepsPruned, prunedFraction, withBypassed,
@@ -84,6 +84,19 @@ describe('kernel criteria (S4D)', () => {
         peak = Math.max(peak, Math.hypot(re, im));
       }
       expect(s[1]![k]!).toBeCloseTo(peak, 5);
+    });
+  });
+
+  it('energy-delta and hinf-delta measure what bypassing changes: K + (D − 1)·δ', () => {
+    const ed = kernelScores(model, L, 'energy', true);
+    const hd = kernelScores(model, L, 'hinf', true);
+    const D = values(model, 's4_layers.1.D');
+    model.active(1).forEach((h, k) => {
+      const K = referenceKernel(model, 1, h, L);
+      K[0] += Math.fround(D[h]!) - 1;
+      expect(ed[1]![k]!).toBeCloseTo(K.reduce((a, v) => a + v * v, 0), 5);
+      // At ω = 0 the change is Σ K + D − 1: a lower bound of its H∞ norm.
+      expect(hd[1]![k]!).toBeGreaterThanOrEqual(Math.abs(K.reduce((a, v) => a + v, 0)) - 1e-9);
     });
   });
 
@@ -168,6 +181,28 @@ describe('Taylor saliency', () => {
     }
     gate(model, 0, 0, 0, base);
     expect(checked).toBe(7);
+    model.dispose();
+  });
+});
+
+describe('ablation', () => {
+  it('is the loss increase of bypassing each channel alone, on the same batches', () => {
+    const data = addingProblem({ length: 24, train: 16, val: 4, test: 4, seed: 1 });
+    const model = new SequenceModel(tinyConfig({ dModel: 4, dState: 4, nLayers: 2, inputSize: 2, numClasses: 9 }), 6);
+    model.setActive(1, [0, 2, 3]);
+    const scores = ablationScores(model, data, { batches: 1, batchSize: 8, seed: 2 });
+    const batch = data.train.batches(8, { seed: 2 })[Symbol.iterator]().next().value!;
+    const loss = () => tf.tidy(() => model.loss(model.forward(batch.x, { training: false }), batch.y).dataSync()[0]!);
+    // The model is left as it was.
+    expect(Array.from(model.active(1))).toEqual([0, 2, 3]);
+    const base = loss();
+    expect(scores[1]!).toHaveLength(3);
+    [0, 2, 3].forEach((h, k) => {
+      model.setActive(1, [0, 2, 3].filter((c) => c !== h));
+      expect(scores[1]![k]!).toBeCloseTo(loss() - base, 6);
+    });
+    batch.x.dispose();
+    batch.y.dispose();
     model.dispose();
   });
 });

@@ -99,8 +99,8 @@ export function register(program: Command): void {
     .option('--workspace <dir>', 'run store (runs.sqlite), candidate checkpoints and the local agent\'s cache', '.s4op')
     .option('--run-id <id>', 'id of the new run (default: run-<8 hex>)')
     .option('--strategy <name>', `${STRATEGIES.join(' or ')}: random choice under several seeds (the paper), or importance criteria`, oneOf(...STRATEGIES), 's4op')
-    .option('--criteria <list>', 'importance: random, hinf, energy, d, taylor, combined with + and weights, e.g. 2*hinf+taylor (default hinf+taylor)')
-    .option('--allocation <rule>', 's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores)', oneOf('s4op', 'scores'))
+    .option('--criteria <list>', 'importance: taylor, ablation, hinf, energy, hinf-delta, energy-delta, d, random, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)')
+    .option('--allocation <rule>', 's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores); default s4op for --strategy s4op, scores for importance', oneOf('s4op', 'scores'))
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
     .option('--operators <kind>', 'what to prune: channels (states: not yet)', 'channels')
@@ -183,7 +183,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   const importance = f.strategy === 'importance';
   let criteria;
   try {
-    criteria = parseCriteria(f.criteria ?? (importance ? 'hinf+taylor' : 'random'));
+    criteria = parseCriteria(f.criteria ?? (importance ? 'taylor' : 'random'));
   } catch (err) {
     throw new UserError((err as Error).message);
   }
@@ -202,7 +202,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   const search: SearchOptions = {
     strategy: f.strategy,
     criteria,
-    allocation: f.allocation ?? 's4op',
+    allocation: f.allocation ?? (importance ? 'scores' : 's4op'),
     rates,
     seeds: f.seeds ?? (importance ? 1 : 5),
     seed: f.seed,

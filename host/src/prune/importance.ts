@@ -4,6 +4,9 @@
  *  - hinf: the channel kernel's H∞ norm, max_ω |Σ_l K[l]·e^{−iωl}| (sampled on a 4L-point grid);
  *  - energy: the kernel's impulse-response energy Σ_l K[l]²;
  *  - d: |D|, the skip term;
+ *  - hinf-delta, energy-delta: the same norms of what bypassing changes, (K + (D − 1)·δ): a channel whose
+ *    output already equals its input loses nothing when bypassed, whatever the size of its kernel;
+ *  - ablation: the measured loss increase when the channel alone is bypassed, on training batches;
  *  - taylor: first-order estimate of the loss change from bypassing the channel, on training batches.
  *    Bypassing moves the channel's output y = K∗u + D·u to u; along y + ε(u − y) that is the same as
  *    D ← D + ε(1 − D), C ← (1 − ε)·C (the kernel is linear in C), so dℒ/dε = g_D·(1 − D) − Σ g_C·C.
@@ -16,7 +19,7 @@ import type { SequenceModel } from '../model/model.js';
 import { fftFor, nextPow2 } from '../ssm/fft.js';
 import { Rng } from '../util/random.js';
 
-export const CRITERIA = ['random', 'hinf', 'energy', 'd', 'taylor'] as const;
+export const CRITERIA = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor', 'ablation'] as const;
 export type Criterion = (typeof CRITERIA)[number];
 
 export interface WeightedCriterion {
@@ -41,7 +44,7 @@ export interface ScoreContext {
 /** Parses "hinf", "hinf+taylor", "2*hinf+taylor" into weighted criteria. */
 export function parseCriteria(text: string): WeightedCriterion[] {
   const out = text.split('+').map((part) => {
-    const m = /^\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?([a-z]+)\s*$/.exec(part);
+    const m = /^\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?([a-z-]+)\s*$/.exec(part);
     if (!m) throw new Error(`importance: cannot read "${part}" in "${text}" (expected e.g. hinf+taylor or 2*hinf+d)`);
     const criterion = m[2] as Criterion;
     if (!CRITERIA.includes(criterion)) throw new Error(`importance: unknown criterion "${m[2]}"; known: ${CRITERIA.join(', ')}`);
@@ -63,8 +66,11 @@ export function randomScores(model: SequenceModel, seed: number): LayerScores {
   });
 }
 
-/** H∞ norm (max over a 4L-point frequency grid) or energy of each active channel's kernel (all directions). */
-export function kernelScores(model: SequenceModel, L: number, kind: 'hinf' | 'energy'): LayerScores {
+/**
+ * H∞ norm (max over a 4L-point frequency grid) or energy of each active channel's kernel, all directions added.
+ * With `delta`, of what bypassing changes: the kernel plus (D − 1) at lag 0 (the forward direction carries D).
+ */
+export function kernelScores(model: SequenceModel, L: number, kind: 'hinf' | 'energy', delta = false): LayerScores {
   if (!Number.isInteger(L) || L < 1) throw new Error(`importance: sequence length must be a positive integer, got ${L}`);
   return layerSsms(model).map((ssm) => {
     const A = ssm.active.length;
@@ -76,7 +82,8 @@ export function kernelScores(model: SequenceModel, L: number, kind: 'hinf' | 'en
     return Array.from({ length: A }, (_, r) => {
       let score = 0;
       for (let d = 0; d < ssm.dirs; d++) {
-        const row = K.subarray((d * A + r) * L, (d * A + r + 1) * L);
+        const row = Float64Array.from(K.subarray((d * A + r) * L, (d * A + r + 1) * L));
+        if (delta && d === 0) row[0]! += ssm.D[r]! - 1;
         if (kind === 'energy') {
           for (const k of row) score += k * k;
           continue;
@@ -158,6 +165,41 @@ export function taylorScores(model: SequenceModel, data: Dataset, opts: { batche
   return sums.map((s, i) => Array.from(model.active(i), (h) => s[h]! / used));
 }
 
+/** Loss increase (inference mode) when each active channel alone is bypassed, on `batches` training batches. */
+export function ablationScores(model: SequenceModel, data: Dataset, opts: { batches?: number; batchSize?: number; seed?: number } = {}): LayerScores {
+  const { batches = 2, batchSize = 32, seed = 0 } = opts;
+  const kept: { x: tf.Tensor; y: tf.Tensor }[] = [];
+  for (const batch of data.train.batches(batchSize, { seed })) {
+    if (kept.length >= batches) {
+      batch.x.dispose();
+      batch.y.dispose();
+      break;
+    }
+    kept.push({ x: batch.x, y: batch.y });
+  }
+  if (!kept.length) throw new Error('importance: the training split has no batch for the ablation scores');
+  const loss = () => kept.reduce((s, b) => s + tf.tidy(() => model.loss(model.forward(b.x, { training: false }), b.y).dataSync()[0]!), 0) / kept.length;
+  try {
+    const base = loss();
+    return Array.from({ length: model.config.nLayers }, (_, i) => {
+      const active = Array.from(model.active(i));
+      try {
+        return active.map((h) => {
+          model.setActive(i, active.filter((c) => c !== h));
+          return loss() - base;
+        });
+      } finally {
+        model.setActive(i, active);
+      }
+    });
+  } finally {
+    for (const b of kept) {
+      b.x.dispose();
+      b.y.dispose();
+    }
+  }
+}
+
 export function criterionScores(model: SequenceModel, criterion: Criterion, ctx: ScoreContext): LayerScores {
   switch (criterion) {
     case 'random':
@@ -165,6 +207,13 @@ export function criterionScores(model: SequenceModel, criterion: Criterion, ctx:
     case 'hinf':
     case 'energy':
       return kernelScores(model, ctx.L, criterion);
+    case 'hinf-delta':
+      return kernelScores(model, ctx.L, 'hinf', true);
+    case 'energy-delta':
+      return kernelScores(model, ctx.L, 'energy', true);
+    case 'ablation':
+      if (!ctx.data) throw new Error('importance: the ablation criterion needs training data');
+      return ablationScores(model, ctx.data, { batches: ctx.taylorBatches, batchSize: ctx.batchSize, seed: ctx.seed });
     case 'd':
       return dScores(model);
     case 'taylor':
