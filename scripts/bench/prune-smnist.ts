@@ -20,7 +20,9 @@ import { loadCheckpoint, saveCheckpoint } from '../../host/src/model/checkpoint.
 import { DEFAULT_CONFIG, type ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
-import { parseCriteria } from '../../host/src/prune/importance.js';
+import { chooseBypass, importanceScores, normalizePerLayer, parseCriteria } from '../../host/src/prune/importance.js';
+import { s4opAllocation, scoreAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
+import { applyOperators, withBypassed } from '../../host/src/prune/operators.js';
 import { parseRates } from '../../host/src/prune/schedule.js';
 import { S4OP_FINETUNE, runSearch, type SearchOptions } from '../../host/src/prune/search.js';
 import { RunStore } from '../../host/src/store/run-store.js';
@@ -122,6 +124,41 @@ const common = { rates, seed: 0, taylorBatches: 8, allocation: a.allocation as '
 const ft = (epochs: number) => ({ ...S4OP_FINETUNE, epochs, patience: 1, batchSize: 32 });
 type Pruned = Awaited<ReturnType<typeof prune>>;
 
+/**
+ * One-shot comparison of the criteria: the base model pruned straight to a rate, no fine-tuning, validation
+ * accuracy; by the S4oP depth rule and by score-following allocation. Random: the mean over three seeds.
+ */
+async function oneShot(base: string) {
+  const kinds = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor', 'ablation'];
+  const out: Record<string, Record<string, Record<string, number>>> = {};
+  for (const allocation of ['s4op', 'scores'] as const) {
+    out[allocation] = {};
+    for (const rate of [30, 50]) {
+      const row: Record<string, number> = {};
+      for (const kind of kinds) {
+        if (kind === 'random' && allocation === 'scores') continue;
+        const seeds = kind === 'random' ? [1, 2, 3] : [0];
+        let acc = 0;
+        for (const seed of seeds) {
+          const { model } = await loadCheckpoint(base);
+          const H = model.config.dModel;
+          const active = model.activeOperators();
+          const scores = importanceScores(model, parseCriteria(kind), { L: data.info.length, seed, data, taylorBatches: 8, batchSize: 32 });
+          const target = targetBypassed(rate, H, model.config.nLayers);
+          const counts = allocation === 's4op' ? s4opAllocation(H, model.config.nLayers, target) : scoreAllocation(normalizePerLayer(scores), active, H, target);
+          applyOperators(model, withBypassed(active, chooseBypass(active, scores, counts, H)));
+          acc += evaluate(model, data.val).metric / seeds.length;
+          model.dispose();
+        }
+        row[kind] = acc;
+      }
+      out[allocation][String(rate)] = row;
+      log(`one-shot ${allocation} ${rate}%: ${Object.entries(row).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}`).join(', ')}`);
+    }
+  }
+  return out;
+}
+
 /** The issue's targets, as far as the runs so far allow. */
 function targets(base: number, random: Pruned | null, importance: Pruned | null) {
   const at70 = (r: Pruned | null) => r?.rates.find((x) => x.rate === 70)?.test_acc ?? null;
@@ -140,6 +177,7 @@ try {
   let random: Pruned | null = null;
   let importance: Pruned | null = null;
   let s4: Record<string, unknown> | null = null;
+  const oneShotVal = await oneShot(s4d.dir);
   // Written after every run, so a long benchmark that is stopped still leaves what it measured.
   const save = (complete: boolean) => {
     const result = {
@@ -156,6 +194,7 @@ try {
       strategies: { s4op: random, importance },
       s4,
       targets: targets(s4d.test, random, importance),
+      one_shot_val_acc: oneShotVal,
     };
     log(`targets: ${JSON.stringify(result.targets)}`);
     log(`wrote ${writeResult('prune-smnist', result)}`);
