@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError, log } from '../cli-util.js';
+import { dashboardRoutes } from '../dashboard/routes.js';
 import { startFleet } from '../fleet/fleet.js';
 import { RunStore } from '../store/run-store.js';
 
@@ -59,9 +60,11 @@ export function register(program: Command): void {
         store.close();
         throw new UserError(`cannot listen on ${opts.bind}:${opts.port}: ${(err as Error).message}`);
       }
+      fleet.server.addRoutes(dashboardRoutes({ server: fleet.server, jobs: fleet.jobs, store, token }));
       // One machine-readable line on stdout: the URL agents dial (tests read the port from it with --port 0).
       process.stdout.write(`listening on ${fleet.server.url}\n`);
       log(`s4op serve: agents connect with: s4op-agent --host ${fleet.server.url} --token <token> --name <name>`);
+      log(`s4op serve: dashboard at ${fleet.server.url.replace(/^ws/, 'http')}/dashboard#token=<token>`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log(`s4op serve: ${sig}, stopping`);

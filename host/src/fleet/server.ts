@@ -84,7 +84,12 @@ export interface FleetEvents {
   agent_down: [agent: AgentConnection, reason: string];
   message: [agent: AgentConnection, message: Exclude<AgentMessage, Hello>];
   auth_failure: [info: { address: string; name?: string; reason: string }];
+  /** stop() began: long-lived HTTP responses (the dashboard's event stream) end themselves. */
+  stopping: [];
 }
+
+/** An HTTP route handler on the server's port; returns false to fall through. */
+export type HttpRoutes = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 
 export class FleetServer extends EventEmitter<FleetEvents> {
   readonly models = new HostModels();
@@ -94,6 +99,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
   private wss: WebSocketServer | null = null;
   private readonly log: (line: string) => void;
   private readonly heartbeatMs: number;
+  private readonly routes: HttpRoutes[] = [];
 
   constructor(private readonly opts: FleetServerOptions) {
     super();
@@ -123,9 +129,15 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     return this.conns.get(id);
   }
 
+  /** More HTTP routes on the same port (the dashboard), tried before the `http` option's. */
+  addRoutes(routes: HttpRoutes): void {
+    this.routes.push(routes);
+  }
+
   async start(): Promise<this> {
     const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
       try {
+        for (const r of this.routes) if (await r(req, res)) return;
         if (this.opts.http && (await this.opts.http(req, res))) return;
       } catch (err) {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -146,6 +158,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
   }
 
   async stop(): Promise<void> {
+    this.emit('stopping');
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'host shutting down');
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));

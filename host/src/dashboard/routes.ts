@@ -1,0 +1,97 @@
+/**
+ * The dashboard on the fleet server's port:
+ *   GET /, /dashboard           the page (static; it asks for the data with the token from its #token=…)
+ *   GET /v1/dashboard           one JSON snapshot (bearer token)
+ *   GET /v1/dashboard/events    server-sent events: a snapshot at once, then one whenever something changed
+ * Changes come from the fleet (agents up/down, job status, results) and from the run store, which other
+ * processes (`s4op prune --server …`) write to; the store is checked every `pollMs`.
+ */
+import type http from 'node:http';
+import { constantTimeEqual } from '@s4op/shared';
+import type { JobManager } from '../fleet/jobs.js';
+import type { FleetServer, HttpRoutes } from '../fleet/server.js';
+import type { RunStore } from '../store/run-store.js';
+import { DASHBOARD_HTML } from './page.js';
+import { DashboardSource, type DashboardState } from './state.js';
+
+export interface DashboardOptions {
+  server: FleetServer;
+  jobs: JobManager;
+  store: RunStore | null;
+  token: string;
+  pollMs?: number;
+}
+
+function authorized(req: http.IncomingMessage, token: string): boolean {
+  const auth = req.headers.authorization ?? '';
+  return auth.startsWith('Bearer ') && constantTimeEqual(auth.slice(7), token);
+}
+
+export function dashboardRoutes(opts: DashboardOptions): HttpRoutes {
+  const source = new DashboardSource(opts.server, opts.jobs, opts.store);
+  const clients = new Set<http.ServerResponse>();
+  let dirty = true;
+  let storeKey = '';
+  let busy = false;
+  let last: DashboardState | null = null;
+
+  const markDirty = () => (dirty = true);
+  opts.server.on('agent_up', markDirty);
+  opts.server.on('agent_down', markDirty);
+  opts.server.on('message', markDirty);
+
+  const send = (res: http.ServerResponse, state: DashboardState) => res.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
+  const tick = async () => {
+    if (busy || clients.size === 0) return;
+    const key = source.storeKey();
+    if (!dirty && key === storeKey) return;
+    busy = true;
+    dirty = false;
+    storeKey = key;
+    try {
+      last = await source.snapshot();
+      for (const c of clients) send(c, last);
+    } catch (err) {
+      for (const c of clients) c.write(`event: failure\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), opts.pollMs ?? 500);
+  const keepAlive = setInterval(() => clients.forEach((c) => c.write(': keep-alive\n\n')), 15_000);
+  opts.server.once('stopping', () => {
+    clearInterval(timer);
+    clearInterval(keepAlive);
+    for (const c of clients) c.end();
+    clients.clear();
+  });
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (req.method !== 'GET') return false;
+    if (url.pathname === '/' || url.pathname === '/dashboard') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(DASHBOARD_HTML);
+      return true;
+    }
+    if (url.pathname !== '/v1/dashboard' && url.pathname !== '/v1/dashboard/events') return false;
+    if (!authorized(req, opts.token)) {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'missing or wrong token (Authorization: Bearer …)' } }));
+      return true;
+    }
+    if (url.pathname === '/v1/dashboard') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(await source.snapshot()));
+      return true;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    clients.add(res);
+    res.on('close', () => clients.delete(res));
+    // The newcomer gets the last snapshot now (or the next one soon), not after the next change.
+    if (last && !dirty) send(res, last);
+    else dirty = true;
+    void tick();
+    return true;
+  };
+}
