@@ -282,6 +282,8 @@ describe('choosing and combining', () => {
   it('rank normalisation and per-layer scaling', () => {
     expect(rankNormalize([[3, 1, 2, 2]])).toEqual([[1, 0, 0.5, 0.5]]);
     expect(normalizePerLayer([[1, 3], [2, 2]])).toEqual([[0.5, 1.5], [1, 1]]);
+    // Negative scores (an ablation that lowers the loss) keep their order: −2 stays below 1.
+    expect(normalizePerLayer([[-2, 1], [0, 0]])).toEqual([[-4 / 3, 2 / 3], [0, 0]]);
   });
 
   it('criteria parse, and several combine by weighted ranks', () => {

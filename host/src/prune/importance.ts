@@ -240,11 +240,14 @@ export function rankNormalize(scores: LayerScores): LayerScores {
   });
 }
 
-/** Each layer's scores divided by their mean, so layers compare on one scale (for score-following allocation). */
+/**
+ * Each layer's scores divided by their mean magnitude, so layers compare on one scale (for score-following
+ * allocation); the order within a layer is kept even when scores are negative (an ablation can lower the loss).
+ */
 export function normalizePerLayer(scores: LayerScores): LayerScores {
   return scores.map((layer) => {
-    const mean = layer.reduce((a, b) => a + b, 0) / layer.length;
-    return layer.map((s) => (mean > 0 ? s / mean : 1));
+    const scale = layer.reduce((a, b) => a + Math.abs(b), 0) / layer.length;
+    return layer.map((s) => (scale > 0 ? s / scale : 0));
   });
 }
 
