@@ -3,13 +3,15 @@
  * model's forward (JSON and raw bytes), a step-mode session fed one time step per call ends on the conv
  * output, inputs are checked with clear errors, and a rollback restores the previous model.
  */
-import { writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
+import { RunStore } from '../../host/src/store/run-store.js';
 import { tmpDir } from '../helpers/fleet.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -43,10 +45,31 @@ async function post(route: string, body: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { code: string; message: string } } };
 }
 
-async function deploy(file: string): Promise<string> {
-  const r = await runCli(HOST_CLI, ['deploy', '--server', host.url, '--token', host.token, '--workspace', path.join(dir, 'ws'), '--model', file, '--to', 'agent:board', '--canary', '1', '--settings', FIELD, '--json'], { timeoutMs: 60_000 });
+async function deploy(model: string, extra: string[] = []): Promise<string> {
+  const r = await runCli(HOST_CLI, ['deploy', '--server', host.url, '--token', host.token, '--workspace', path.join(dir, 'ws'), '--model', model, '--to', 'agent:board', '--canary', '1', '--settings', FIELD, '--json', ...extra], { timeoutMs: 60_000 });
   expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as { id: string }).id;
+}
+
+/** A pruning run's candidate in the workspace, as `s4op prune` records it: its ONNX artifact and its lab measurement. */
+function recordCandidate(file: string): number {
+  const store = RunStore.openWorkspace(path.join(dir, 'ws'));
+  try {
+    const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
+    store.createRun({ id: 'run-lab', strategy: 's4op', base_checkpoint: 'ck', dataset: {}, config: {} });
+    const c = store.startCandidate({ run_id: 'run-lab', step: 1, rate: 0.5, seed: 0 });
+    const m = store.addMeasurement({
+      model_sha256: sha256, agent: 'tag:pi4', kind: 'measured', settings: { runtime: 'auto', threads: 1 }, runtime: 'onnxruntime-node 1.30.0',
+      p50_ms: 0.5, p90_ms: 0.6, rss_mb: 90, statistics: { p99: 0.8, mean: 0.55 }, raw: { measured_by: 'lab-pi', measurement: null },
+    });
+    store.finishCandidate(c.id, {
+      active_operators: [[0, 2, 5, 7], [1, 3, 4]], bypassed: [4, 5], operators_active: 7, operators_total: 16, params: 100, checkpoint: 'ck', weights_sha256: 'w',
+      model_sha256: sha256, val_metric: 0.5, val_loss: 1, test_metric: 0.5, test_loss: 1, finetune_epochs: 1, finetune_steps: 1, finetune_seconds: 1, measurement_id: m.id,
+    }, [{ kind: 'onnx', path: file, sha256, bytes: readFileSync(file).length }]);
+    return c.id;
+  } finally {
+    store.close();
+  }
 }
 
 beforeAll(async () => {
@@ -74,8 +97,16 @@ describe('local inference API', () => {
     expect(r.body.error!.code).toBe('no_active_model');
   });
 
-  it('conv mode: the deployed candidate gives the host model\'s outputs, as JSON and as raw bytes', async () => {
-    await deploy(convFile);
+  it('conv mode: the deployed candidate gives the host model\'s outputs, as JSON and as raw bytes; provenance names its lab measurement', async () => {
+    const candidate = recordCandidate(convFile);
+    const id = await deploy(String(candidate), ['--gate', 'p50<=1000x,rss<=20x']);
+    const hist = await runCli(HOST_CLI, ['deployments', id, '--workspace', path.join(dir, 'ws'), '--json']);
+    const d = JSON.parse(hist.stdout) as { source: unknown; lab: unknown; gate: string; agents: { gate_result: { vs_lab: Record<string, number>; checks: { limit: number }[] } }[] };
+    expect(d.source).toMatchObject({ kind: 'candidate', candidate_id: candidate, run_id: 'run-lab' });
+    expect(d.lab).toMatchObject({ agent: 'lab-pi', runtime: 'onnxruntime-node', runtime_version: '1.30.0', threads: 1, export_mode: 'conv', export_variant: 'chunked', p50_ms: 0.5, p99_ms: 0.8, rss_mb: 90 });
+    expect(d.gate).toBe('p50<=1000x, rss<=20x');
+    expect(d.agents[0]!.gate_result.checks.map((c) => c.limit)).toEqual([500, 1800]);
+    expect(d.agents[0]!.gate_result.vs_lab.p50).toBeGreaterThan(0);
     const r = await post('/v1/infer', { inputs: { x: { dims: [B, L, cfg.inputSize], data: Array.from(x) } } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const logits = (r.body.outputs as Record<string, { dims: number[]; data: number[] }>).logits!;
