@@ -4,7 +4,7 @@
  * model that fails on the board; an agent killed mid-rollout converges after its restart; the active
  * model survives an agent restart; bad input (empty selector, unknown model, a gate that does not parse).
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { badShapeModel, mlpModel } from '../helpers/onnx-models.js';
@@ -145,6 +145,15 @@ describe('s4op deploy', () => {
     const again = startAgent('a1');
     await again.waitFor(/serving active model/);
     expect(await servedModel(again)).toBe(want);
+
+    // An agent whose state was lost reports no model in its hello: the host brings it back to the desired one.
+    await agents.get('a2')!.stop();
+    rmSync(path.join(dir, 'cache-a2', 'active-model.json'));
+    const wiped = startAgent('a2');
+    await host.waitFor(/a2 is back; converging/, 30_000);
+    await wiped.waitFor(/active model is now/, 30_000);
+    expect(await servedModel(wiped)).toBe(want);
+    expect((await fleet()).find((a) => a.name === 'a2')).toMatchObject({ active_sha256: want, health: 'in_sync' });
   });
 
   it('bad input gets a clear message: empty selector, unknown model, a gate that does not parse, a file that is not ONNX', async () => {
