@@ -128,7 +128,8 @@ export class Agent {
         agent_version: PACKAGE_VERSION,
         runtimes: this.runtimes,
         device: await deviceFacts(),
-        model_state: this.activation.state,
+        // Only when something is deployed: a host from before deployments would refuse the unknown field.
+        ...(this.activation.state.active || this.activation.state.previous ? { model_state: this.activation.state } : {}),
       }),
     });
     this.jobs = await new AgentJobs({

@@ -173,5 +173,16 @@ describe('s4op deploy', () => {
     const junk = await deploy(['--model', modelFile('junk.onnx', new TextEncoder().encode('not a model at all')), '--to', 'tag:lab']);
     expect(junk.code).toBe(2);
     expect(junk.stderr).toMatch(/junk\.onnx is not an ONNX model/);
+
+    // The API itself: token, and fields checked by name.
+    const api = (body: unknown, token = host.token) =>
+      fetch(`${host.url.replace(/^ws/, 'http')}/v1/deployments`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await api({}, 'wrong')).status).toBe(401);
+    const base = { model: { base64: Buffer.from(modelA).toString('base64') }, to: 'tag:lab' };
+    const badLab = await api({ ...base, lab: { agent: 'x', p50_ms: 'fast' } });
+    expect(badLab.status).toBe(400);
+    expect(((await badLab.json()) as { error: { message: string } }).error.message).toMatch(/field "lab\.p50_ms" must be a finite number/);
+    const badWaves = await api({ ...base, waves: 0 });
+    expect(((await badWaves.json()) as { error: { message: string } }).error.message).toMatch(/--waves must be an integer in 1–100/);
   });
 });

@@ -38,6 +38,29 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
   return v as Record<string, unknown>;
 }
 
+const LAB_NUMBERS = ['threads', 'p50_ms', 'p90_ms', 'p99_ms', 'mean_ms', 'rss_mb'] as const;
+const LAB_TEXTS = ['runtime', 'runtime_version', 'export_mode', 'export_variant', 'measured_at'] as const;
+
+/** The lab record travels from the client: its figures feed the gate, so their types are checked. */
+function checkLab(v: unknown): LabRecord | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new DeployError('bad_request', 'field "lab" must be an object or null');
+  const lab = v as Record<string, unknown>;
+  if (typeof lab.agent !== 'string') throw new DeployError('bad_request', 'field "lab.agent" must be a string');
+  for (const k of LAB_NUMBERS) if (lab[k] != null && !(typeof lab[k] === 'number' && Number.isFinite(lab[k]))) throw new DeployError('bad_request', `field "lab.${k}" must be a finite number or null`);
+  for (const k of LAB_TEXTS) if (lab[k] != null && typeof lab[k] !== 'string') throw new DeployError('bad_request', `field "lab.${k}" must be a string or null`);
+  if (lab.settings != null && (typeof lab.settings !== 'object' || Array.isArray(lab.settings))) throw new DeployError('bad_request', 'field "lab.settings" must be an object or null');
+  const out = { settings: null, ...lab } as Record<string, unknown>;
+  for (const k of [...LAB_NUMBERS, ...LAB_TEXTS]) out[k] ??= null;
+  return out as unknown as LabRecord;
+}
+
+function isSource(v: unknown): v is ModelSource {
+  if (typeof v !== 'object' || v === null) return false;
+  const s = v as Record<string, unknown>;
+  return (s.kind === 'candidate' || s.kind === 'file') && (s.candidate_id === undefined || Number.isInteger(s.candidate_id)) && (s.run_id === undefined || typeof s.run_id === 'string') && (s.path === undefined || typeof s.path === 'string');
+}
+
 export function deployApi(server: () => FleetServer, controller: () => DeployController, token: string) {
   return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? '/', 'http://x');
@@ -82,14 +105,17 @@ export function deployApi(server: () => FleetServer, controller: () => DeployCon
         if (!model || typeof model.base64 !== 'string') throw new DeployError('bad_request', 'field "model.base64" must hold the ONNX bytes as base64');
         if (typeof b.to !== 'string') throw new DeployError('bad_target', 'field "to" must be a target such as tag:pi4 or agent:NAME');
         for (const k of ['canary', 'gate'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw new DeployError('bad_request', `field "${k}" must be a string`);
+        const lab = checkLab(b.lab);
+        const source = model.source === undefined || isSource(model.source) ? (model.source as ModelSource | undefined) : undefined;
+        if (model.source !== undefined && !source) throw new DeployError('bad_request', 'field "model.source" must be {kind: "candidate"|"file", candidate_id?, run_id?, path?}');
         const d = await c.create({
-          model: { bytes: Buffer.from(model.base64, 'base64'), name: typeof model.name === 'string' ? model.name : undefined, source: model.source as ModelSource | undefined },
+          model: { bytes: Buffer.from(model.base64, 'base64'), name: typeof model.name === 'string' ? model.name : undefined, source },
           to: b.to,
           canary: b.canary as string | undefined,
           waves: b.waves as number | undefined,
           gate: b.gate as string | undefined,
           settings: b.settings,
-          lab: (b.lab as LabRecord | null | undefined) ?? null,
+          lab,
         });
         send(res, 201, deploymentView(c.deployments, d));
       } catch (err) {
