@@ -22,6 +22,7 @@ import type { AgentConnection, FleetServer } from './server.js';
 /** Field measurement defaults: short enough for a rollout, long enough for a p99 (any field can be overridden). */
 export const FIELD_SETTINGS = { warmup_ms: 250, warmup_runs: 10, min_duration_ms: 1000, min_samples: 100, timeout_ms: 120_000 };
 const REPLY_TIMEOUT_MS = 60_000;
+const RESUME_GRACE_MS = 20_000;
 
 export interface DeployRequest {
   model: { bytes: Uint8Array; name?: string; source?: ModelSource };
@@ -81,9 +82,35 @@ export class DeployController {
     });
   }
 
-  /** Picks up deployments a previous server process left running. */
-  resume(): void {
-    for (const d of this.deployments.running()) this.start(d.id);
+  /**
+   * Picks up deployments a previous server process left running, once the agents of their current stage
+   * have had time to reconnect (they back off for up to 15 s), so a restart does not mark them offline.
+   */
+  resume(graceMs = RESUME_GRACE_MS): void {
+    for (const d of this.deployments.running()) {
+      const waiting = this.deployments.agents(d.id).filter((r) => r.stage === d.current_stage && (r.state === 'pending' || r.state === 'installing'));
+      this.log(`deployment ${d.id}: resuming at ${d.plan[d.current_stage]?.name ?? 'the end'} once its ${waiting.length} agent(s) are back (at most ${graceMs} ms)`);
+      const gate = this.allOnline(waiting.map((r) => r.agent_id), graceMs).then(() => {
+        if (!this.closed) this.start(d.id);
+      });
+      this.running.set(d.id, gate);
+    }
+  }
+
+  private allOnline(ids: string[], ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closed || ids.every((id) => this.server.agent(id))) done();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.server.off('agent_up', check);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.server.on('agent_up', check);
+      check();
+    });
   }
 
   close(): void {
