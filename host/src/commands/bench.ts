@@ -10,6 +10,7 @@ import { formatMeasurement } from '../fleet/format.js';
 import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
 import { spawnLocalAgent } from '../fleet/local-agent.js';
 import { parsePort } from './serve.js';
+import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
 
 interface BenchOptions {
   model: string;
@@ -181,7 +182,8 @@ export function register(program: Command): void {
       if (!o.json) log(`measuring ${models.map((m) => `${m.name} (${m.bytes.length} bytes)`).join(' vs ')}; settings ${JSON.stringify(settings)}`);
       let outcome: JobOutcome;
       try {
-        outcome = o.server ? await viaServer(o, models, settings) : await embedded(o, models, settings);
+        const work = o.server ? viaServer(o, models, settings) : embedded(o, models, settings);
+        outcome = await waitWithProgress(work, 'measure', expectedMeasureMs(settings, models.length), { quiet: o.json });
       } catch (err) {
         if (err instanceof JobFailed) throw new UserError(`${err.code}: ${err.message}`);
         throw err;

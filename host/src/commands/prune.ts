@@ -279,6 +279,7 @@ async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cach
       cacheDir,
       source: { checkpoint: run.base_checkpoint },
       log,
+      quiet: f.json,
     });
   } catch (err) {
     throw new UserError(`cannot start measuring: ${(err as Error).message}`);

@@ -14,6 +14,7 @@ import { localAgentCli } from '../fleet/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
 import { canonicalJson } from '../store/run-store.js';
 import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
 
 export interface AgentMeasurerOptions {
   mode: ExportMode;
@@ -42,6 +43,8 @@ export interface AgentMeasurerOptions {
   heartbeatMs?: number;
   source?: { checkpoint?: string; weightsSha256?: string };
   log?: (line: string) => void;
+  /** No progress bar while a measurement runs (--json). */
+  quiet?: boolean;
 }
 
 // Keeps the local agent from outliving the host: it runs under this watchdog, which stops it when its stdin
@@ -122,7 +125,8 @@ export class AgentMeasurer implements CostMeasurer {
   private async measureOn(p: PreparedModel, job_id: string, tag: string | undefined): Promise<CostFigures> {
     let outcome: JobOutcome;
     try {
-      outcome = this.fleet ? await this.viaFleet(p, job_id, tag) : await this.viaServer(p, job_id, tag);
+      const work = this.fleet ? this.viaFleet(p, job_id, tag) : this.viaServer(p, job_id, tag);
+      outcome = await waitWithProgress(work, `measure ${p.name} on ${tag ? `tag ${tag}` : this.agent}`, expectedMeasureMs(this.settings), { quiet: this.opts.quiet });
     } catch (err) {
       if (err instanceof JobFailed) throw new Error(`measuring ${p.name} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
       throw err;
