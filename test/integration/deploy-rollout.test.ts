@@ -156,6 +156,25 @@ describe('s4op deploy', () => {
     expect((await fleet()).find((a) => a.name === 'a2')).toMatchObject({ active_sha256: want, health: 'in_sync' });
   });
 
+  it('rolls a deployment back on request; an agent away at that moment rolls back when it reconnects', async () => {
+    const modelD = mlpModel({ width: 8, layers: 2, batch: 'batch', seed: 4 });
+    const r = await deploy(['--model', modelFile('d.onnx', modelD), '--to', 'tag:lab', '--canary', '0']);
+    expect(r.record!.status).toBe('succeeded');
+    const c = await sha(modelC);
+    await agents.get('a3')!.stop();
+    const rb = await runCli(HOST_CLI, ['deployments', r.record!.id, '--rollback', '--server', host.url, '--token', host.token, '--json']);
+    expect(rb.code, rb.stderr).toBe(0);
+    const d = JSON.parse(rb.stdout) as { status: string; reason: string; agents: { agent_name: string; state: string; reason: string }[] };
+    expect(d.status).toBe('rolled_back');
+    expect(d.reason).toMatch(/2 agents restored; not restored: a3 is away/);
+    expect(Object.fromEntries(d.agents.map((a) => [a.agent_name, a.state]))).toEqual({ a1: 'rolled_back', a2: 'rolled_back', a3: 'active' });
+    for (const n of ['a1', 'a2']) expect(await servedModel(agents.get(n)!)).toBe(c);
+    const back = startAgent('a3');
+    await back.waitFor(/rolled back deployment dep-/, 30_000);
+    expect(await servedModel(back)).toBe(c);
+    expect((await fleet()).map((a) => [a.name, a.active_sha256, a.desired_sha256])).toEqual([['a1', c, c], ['a2', c, c], ['a3', c, c]]);
+  });
+
   it('bad input gets a clear message: empty selector, unknown model, a gate that does not parse, a file that is not ONNX', async () => {
     const a = modelFile('a.onnx', modelA);
     const none = await deploy(['--model', a, '--to', 'tag:nope']);

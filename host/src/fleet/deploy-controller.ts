@@ -201,7 +201,7 @@ export class DeployController {
 
   /**
    * Rolls a finished deployment back on request: every agent serving its model restores its previous one,
-   * which becomes the desired state again. Agents that are away keep it until a later deployment.
+   * which becomes the desired state again. Agents that are away roll back when they reconnect.
    */
   async rollback(id: string): Promise<DeploymentRecord> {
     const d = this.deployments.get(id);
@@ -213,6 +213,11 @@ export class DeployController {
     for (const r of this.deployments.agents(id)) {
       if (r.state === 'offline') this.deployments.updateAgent(id, r.agent_id, { state: 'skipped', reason: 'deployment rolled back before it converged' });
       if (r.state !== 'active') continue;
+      if (!this.server.agent(r.agent_id)) {
+        notes.push(`${r.agent_name} is away (it rolls back when it reconnects)`);
+        this.deployments.updateAgent(id, r.agent_id, { state: 'active', reason: 'rollback requested while away: it rolls back when it reconnects' });
+        continue;
+      }
       const out = await this.ops.rollback(d, r.agent_id);
       if (!out.ok) {
         notes.push(`${r.agent_name}: ${out.reason ?? 'rollback failed'}`);
@@ -333,6 +338,23 @@ export class DeployController {
     const state: ActiveModelState = agent.hello.model_state ?? { active: null, previous: null };
     this.registry.setActual(agent.id, state);
     if (this.converging.has(agent.id) || this.closed) return;
+    // Away when its deployment was rolled back: it restores its previous model now.
+    const from = state.active?.deployment_id ? this.deployments.get(state.active.deployment_id) : undefined;
+    if (from?.status === 'rolled_back') {
+      this.converging.add(agent.id);
+      void this.ops
+        .rollback(from, agent.id)
+        .then((r) => {
+          const rec = this.registry.get(agent.id);
+          if (r.ok) this.registry.setDesired(agent.id, rec?.active_sha256 ?? null, rec?.active_deployment ?? null);
+          this.deployments.updateAgent(from.id, agent.id, {
+            state: r.ok ? 'rolled_back' : 'active',
+            reason: r.ok ? `rolled back on reconnect to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}` : `rollback on reconnect failed: ${r.reason ?? 'unknown'}`,
+          });
+        })
+        .finally(() => this.converging.delete(agent.id));
+      return;
+    }
     // Rows this process is running right now are the rollout's own business; the rest wait for this agent.
     let rows = this.deployments.waitingFor(agent.id).filter((r) => r.state === 'offline' || !this.running.has(r.deployment_id));
     const rec = this.registry.get(agent.id);

@@ -162,7 +162,7 @@ export async function runRollout(store: DeploymentStore, ops: AgentOps, deployme
 export async function convergeAgent(store: DeploymentStore, ops: AgentOps, deploymentId: string, agent_id: string, gate: GateTerm[]): Promise<DeploymentAgentRecord | undefined> {
   const d = store.get(deploymentId);
   const row = store.agent(deploymentId, agent_id);
-  if (!d || !row || d.status === 'failed') return row;
+  if (!d || !row || d.status === 'failed' || d.status === 'rolled_back') return row;
   ops.log?.(`deployment ${d.id}: ${row.agent_name} is back; converging it to ${short(d.model_sha256)}`);
   const g = await installAndGate(store, ops, d, gate, row);
   if (g.result === 'passed') await activateOne(store, ops, d, row);
