@@ -75,6 +75,8 @@ describe('s4op deploy', () => {
     expect(d.plan.map((s) => [s.name, s.agents.length])).toEqual([['wave 1', 1], ['wave 2', 1], ['wave 3', 1]]);
     expect(d.agents.map((a) => a.state)).toEqual(['active', 'active', 'active']);
     for (const a of d.agents) expect(a.field!.p99_ms as number).toBeGreaterThan(0);
+    // Every agent lacked the model: each got its bytes once.
+    expect(d.agents.map((a) => a.field!.pushed_bytes)).toEqual([modelA.length, modelA.length, modelA.length]);
     // One wave after the other: each field measurement started after the one of the wave before.
     const started = [...d.agents].sort((x, y) => x.stage - y.stage).map((a) => Date.parse(a.field!.started_at as unknown as string));
     expect(started[0]).toBeLessThan(started[1]!);
@@ -137,6 +139,9 @@ describe('s4op deploy', () => {
       await new Promise((res) => setTimeout(res, 300));
     }
     expect(row?.state).toBe('active');
+    // The restarted agent still had the bytes it received before it was killed: none were sent again.
+    const conv = await runCli(HOST_CLI, ['deployments', d.id, '--workspace', workspace, '--json']);
+    expect((JSON.parse(conv.stdout) as { agents: { agent_name: string; field: { pushed_bytes: number } }[] }).agents.find((a) => a.agent_name === 'a3')!.field.pushed_bytes).toBe(0);
     expect((await fleet()).find((a) => a.name === 'a3')).toMatchObject({ online: true, active_sha256: want, previous_sha256: await sha(modelA), health: 'in_sync' });
     expect(await servedModel(back)).toBe(want);
 

@@ -295,10 +295,16 @@ export class DeployController {
         job.then(forget, forget);
       }
       const down = this.downOf(id);
+      // Content-addressed push: bytes travel only if the agent asks for the hash.
+      let pushed = 0;
+      const onAsk = (a: AgentConnection, m: { type: string; sha256?: string }) => {
+        if (a.id === id && m.type === 'need_model' && m.sha256 === d.model_sha256) pushed = d.model_bytes;
+      };
+      this.server.on('message', onAsk);
       try {
         const r = await Promise.race([job, down.promise]);
         if (r === 'offline') return { kind: 'offline' };
-        return { kind: 'measured', measurement: r.measurement };
+        return { kind: 'measured', measurement: r.measurement, pushed_bytes: pushed };
       } catch (err) {
         if (err instanceof JobFailed) {
           if (err.code === 'no_agent' || (!this.server.agent(id) && err.code !== 'bad_model')) return { kind: 'offline' };
@@ -307,6 +313,7 @@ export class DeployController {
         return { kind: 'failed', reason: err instanceof Error ? err.message : String(err) };
       } finally {
         down.cancel();
+        this.server.off('message', onAsk);
       }
     },
     activate: async (d, id): Promise<ActivateOutcome> => {

@@ -12,7 +12,8 @@ import type { Measurement } from '@s4op/shared';
 import { evaluateGate, fieldFigures, type Figures, type GateOutcome, type GateTerm } from './deploy-gate.js';
 import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore, LabRecord } from './deploy-store.js';
 
-export type InstallOutcome = { kind: 'measured'; measurement: Measurement } | { kind: 'failed'; reason: string } | { kind: 'offline' };
+/** `pushed_bytes`: model bytes sent to the agent for this install (0 when it had the hash already). */
+export type InstallOutcome = { kind: 'measured'; measurement: Measurement; pushed_bytes?: number } | { kind: 'failed'; reason: string } | { kind: 'offline' };
 export type ActivateOutcome = { kind: 'active'; previous_sha256: string | null } | { kind: 'failed'; reason: string } | { kind: 'offline' };
 
 /** What the rollout can ask of one agent of the fleet. */
@@ -52,7 +53,7 @@ async function installAndGate(store: DeploymentStore, ops: AgentOps, d: Deployme
     return { agent: row, result: 'failed', reason };
   }
   const outcome: GateOutcome = evaluateGate(gate, fieldFigures(out.measurement), labFigures(d.lab));
-  const field = summarizeField(out.measurement);
+  const field = { ...summarizeField(out.measurement), pushed_bytes: out.pushed_bytes ?? null };
   if (!outcome.pass) {
     const reason = `gate failed on ${row.agent_name}: ${outcome.checks.filter((c) => !c.pass).map((c) => c.why ?? c.term).join('; ')}`;
     store.updateAgent(d.id, row.agent_id, { state: 'rolled_back', reason, field, gate_result: outcome });
