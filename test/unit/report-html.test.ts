@@ -23,7 +23,11 @@ const SPECS: Spec[] = [
   // Dominated on both axes by step 1 seed 1: not on the Pareto front.
   { step: 2, rate: 60, seed: 1, active: [[0, 1, 2], [2], [0]], val: 0.78, test: 0.77, p50: 1.95, p90: 2.3, temp: [52, 53], chosen: false },
 ];
-const pruned = (s: Spec) => 1 - s.active.flat().length / (H * LAYERS);
+const OTHER = [
+  { step: 0, rate: 0, active: [range(4), range(4), range(4)], val: 0.9 },
+  { step: 1, rate: 50, active: [range(4), [0, 1], [2]], val: 0.885 },
+];
+const pruned = (s: Pick<Spec, 'active'>) => 1 - s.active.flat().length / (H * LAYERS);
 const label = (s: Spec) => (s.step === 0 ? 'base' : `step ${s.step} · ${s.rate}% · seed ${s.seed}`);
 const r2 = (v: number) => Math.round(v * 1e4) / 100;
 /** Pareto front by brute force over (val higher, p50 lower). */
@@ -74,6 +78,19 @@ beforeAll(async () => {
     }
   }
   chosenId = prevChosen!;
+  // Another strategy from the same base checkpoint (unmeasured): its curve joins the metric chart.
+  const other = store.createRun({ id: 'other', strategy: 'importance', base_checkpoint: '/ck', dataset: {}, config: { search: { criteria: [{ criterion: 'taylor', weight: 1 }] } } });
+  for (const o of OTHER) {
+    const c = store.startCandidate({ run_id: other.id, step: o.step, rate: o.rate, seed: 0 });
+    store.finishCandidate(c.id, {
+      active_operators: o.active, bypassed: o.active.map((a) => H - a.length), operators_active: o.active.flat().length, operators_total: H * LAYERS,
+      params: 1, checkpoint: '/o', weights_sha256: 'o', model_sha256: null, val_metric: o.val, val_loss: 0, test_metric: o.val, test_loss: 0,
+      finetune_epochs: 1, finetune_steps: 1, finetune_seconds: 1, measurement_id: null,
+    });
+    store.choose(other.id, o.step, c.id);
+  }
+  // A run from another checkpoint stays out.
+  store.createRun({ id: 'unrelated', strategy: 'importance', base_checkpoint: '/elsewhere', dataset: {}, config: {} });
   store.updateRun(run.id, { status: 'finished', summary: { final_candidate: chosenId }, stop_reason: 'last rate' });
   html = (await renderRunReport(store, run.id)).html;
   store.close();
@@ -92,6 +109,16 @@ describe('s4op report: HTML from a recorded run', () => {
   it('metric chart: one point per candidate at (operators pruned %, validation %)', () => {
     const l = labels(figure('metric'));
     for (const s of SPECS) expect(l).toContain(`operators pruned (%): ${r2(pruned(s))}; validation metric (%): ${r2(s.val)}; strategy: s4op; candidate: ${label(s)}; val_pct: ${r2(s.val)}; test_pct: ${r2(s.test)}`);
+  });
+
+  it('metric chart: the other strategy\'s run from the same base checkpoint as its own series', () => {
+    const l = labels(figure('metric'));
+    for (const o of OTHER) {
+      const want = `operators pruned (%): ${r2(pruned(o))}; validation metric (%): ${r2(o.val)}; strategy: importance (taylor); candidate: other: ${o.step === 0 ? 'base' : `step ${o.step} · ${o.rate}% · seed 0`}; val_pct: ${r2(o.val)}`;
+      expect(l.filter((x) => x.startsWith(want))).toHaveLength(1);
+    }
+    expect(l.some((x) => x.includes('unrelated'))).toBe(false);
+    expect(l.find((x) => x.startsWith('Symbol legend titled \'strategy\''))).toMatch(/2 values: importance \(taylor\), s4op|2 values: s4op, importance \(taylor\)/);
   });
 
   it('latency chart: measured p50 per candidate at its pruned fraction', () => {

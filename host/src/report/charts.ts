@@ -52,11 +52,21 @@ function points(r: RunReport) {
 }
 
 export function metricChart(r: RunReport): ChartSpec {
-  const values = points(r);
+  // Another run under the same strategy label stays apart: its id joins the label.
+  const labels = new Map<string, string>();
+  const own = r.strategy;
+  for (const p of r.comparison) {
+    const taken = p.strategy === own || [...labels].some(([id, l]) => id !== p.run_id && l === p.strategy);
+    if (!labels.has(p.run_id)) labels.set(p.run_id, taken ? `${p.strategy} (${p.run_id})` : p.strategy);
+  }
+  const values = [
+    ...points(r),
+    ...r.comparison.map((p) => ({ candidate: `${p.run_id}: ${p.label}`, strategy: labels.get(p.run_id)!, pruned_pct: pct(p.pruned), val_pct: pct(p.val_metric), picked: p.picked })),
+  ];
   return {
     id: 'metric',
     title: 'Validation metric vs operators pruned',
-    caption: `${r.metric} of every candidate (points) and of the candidate kept at each step (line), per strategy.`,
+    caption: `${r.metric} of every candidate (points) and of the candidate kept at each step (line), per strategy: this run${r.comparison.length ? ' and the other runs of the workspace from the same base checkpoint' : ''}.`,
     spec: {
       ...base('Metric vs operators pruned'),
       data: { values },
@@ -64,7 +74,7 @@ export function metricChart(r: RunReport): ChartSpec {
         {
           transform: [{ filter: 'datum.picked' }],
           mark: { type: 'line', point: false },
-          encoding: { x: { field: 'pruned_pct', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal' } },
+          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'val_pct', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal' }, order: { field: 'pruned_pct', type: 'quantitative' } },
         },
         {
           mark: { type: 'point', filled: true, size: 60 },

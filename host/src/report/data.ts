@@ -47,8 +47,22 @@ export interface ReportAgent {
   measurements: number;
 }
 
+/** A finished candidate of another run from the same base checkpoint: the other strategies' curves. */
+export interface ComparisonPoint {
+  run_id: string;
+  strategy: string;
+  label: string;
+  pruned: number;
+  val_metric: number;
+  p50_ms: number | null;
+  /** The candidate that run kept at its step (or its base). */
+  picked: boolean;
+}
+
 export interface RunReport {
   run: RunRecord;
+  /** Other runs of the workspace that pruned the same base checkpoint. */
+  comparison: ComparisonPoint[];
   candidates: ReportCandidate[];
   base: ReportCandidate | null;
   chosen: ReportCandidate | null;
@@ -100,6 +114,13 @@ function knownAgents(store: RunStore): Map<string, AgentRow> {
   return out;
 }
 
+/** "s4op" or "importance (taylor)": what the charts call a run's strategy. */
+export function strategyLabel(run: RunRecord): string {
+  const cfg = run.config as { search?: { criteria?: { criterion: string; weight: number }[] } } | null;
+  const criteria = cfg?.search?.criteria?.map((c) => (c.weight === 1 ? c.criterion : `${c.weight}*${c.criterion}`)).join('+');
+  return run.strategy === 'importance' && criteria ? `importance (${criteria})` : run.strategy;
+}
+
 export function loadRunReport(store: RunStore, runId: string): RunReport {
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.file}`);
@@ -146,17 +167,24 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
       measurements: n,
     };
   });
+  const comparison: ComparisonPoint[] = [];
+  for (const other of store.listRuns()) {
+    if (other.id === run.id || other.base_checkpoint !== run.base_checkpoint) continue;
+    for (const c of candidateRows(store, other.id)) {
+      if (c.status !== 'finished' || c.val_metric == null) continue;
+      comparison.push({ run_id: other.id, strategy: strategyLabel(other), label: candidateLabel(c), pruned: c.pruned, val_metric: c.val_metric, p50_ms: c.p50_ms, picked: c.chosen || c.step === 0 });
+    }
+  }
   const summary = run.summary as { final_candidate?: number } | null;
   const chosen = candidates.find((c) => c.id === summary?.final_candidate) ?? [...candidates].reverse().find((c) => c.chosen) ?? null;
-  const cfg = run.config as { search?: { criteria?: { criterion: string; weight: number }[] } } | null;
-  const criteria = cfg?.search?.criteria?.map((c) => (c.weight === 1 ? c.criterion : `${c.weight}*${c.criterion}`)).join('+');
   const dataset = run.dataset as { spec?: { source?: string } } | null;
   return {
     run,
     candidates,
     base: candidates.find((c) => c.step === 0) ?? null,
     chosen,
-    strategy: run.strategy === 'importance' && criteria ? `importance (${criteria})` : run.strategy,
+    strategy: strategyLabel(run),
+    comparison,
     metric: `validation accuracy${dataset?.spec?.source ? ` (${dataset.spec.source})` : ''}`,
     agents,
     thermals,
