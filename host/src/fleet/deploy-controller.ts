@@ -12,7 +12,7 @@ import path from 'node:path';
 import { resolveSettings, sha256Hex, type ActiveModelState, type MeasureSettings, type ModelStateMessage } from '@s4op/shared';
 import type { RunStore } from '../store/run-store.js';
 import { checkGateAgainstLab, gateText, parseGate, GateError, type GateTerm } from './deploy-gate.js';
-import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError, type Stage } from './deploy-plan.js';
+import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError } from './deploy-plan.js';
 import { convergeAgent, labFigures, runRollout, type ActivateOutcome, type AgentOps, type InstallOutcome } from './deploy-rollout.js';
 import { DeploymentStore, type DeploymentRecord, type LabRecord, type ModelSource } from './deploy-store.js';
 import { JobFailed, type JobManager, type JobOutcome } from './jobs.js';
@@ -123,11 +123,6 @@ export class DeployController {
     w.resolve(m);
   }
 
-  /** Resolves when the deployment's rollout (in this process) has finished. */
-  async settled(id: string): Promise<void> {
-    await this.running.get(id);
-  }
-
   private gateOf(d: DeploymentRecord): GateTerm[] {
     return parseGate(d.gate === '' ? null : d.gate);
   }
@@ -147,38 +142,12 @@ export class DeployController {
   /** Validates and records a deployment, then starts its rollout; errors name the problem. */
   async create(req: DeployRequest): Promise<DeploymentRecord> {
     if (!req.model.bytes.length) throw new DeployError('bad_model', 'the model is empty (0 bytes)');
-    let gate: GateTerm[];
-    let settings: MeasureSettings;
-    let stages: Stage[];
-    let picked: (FleetAgentRecord & { online: boolean })[];
-    const canary = (req.canary ?? '10%').trim();
-    try {
-      const terms = parseSelector(req.to);
-      gate = parseGate(req.gate);
-      checkGateAgainstLab(gate, labFigures(req.lab ?? null));
-      const waves = parseWaves(req.waves);
-      const online = new Set(this.server.agents().map((a) => a.id));
-      const known = this.registry.list().map((a) => ({ ...a, online: online.has(a.id) }));
-      const chosen = selectAgents(terms, known);
-      picked = chosen;
-      if (!chosen.some((a) => a.online)) {
-        throw new PlanError(`none of the ${chosen.length} agent${chosen.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${chosen.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`);
-      }
-      for (const d of this.deployments.running()) {
-        const busy = this.deployments.agents(d.id).filter((r) => chosen.some((a) => a.id === r.agent_id)).map((r) => r.agent_name);
-        if (busy.length) throw new PlanError(`${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} in deployment ${d.id}, still running: wait for it to finish`);
-      }
-      stages = planStages(chosen, parseCanary(canary), waves);
-      settings = resolveSettings({ ...FIELD_SETTINGS, ...(req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'dims', 'default_dim', 'shapes']) : {}), ...((req.settings as object | undefined) ?? {}) });
-      req.waves = waves;
-    } catch (err) {
-      if (err instanceof PlanError || err instanceof GateError) throw new DeployError(err instanceof GateError ? 'bad_gate' : 'bad_target', err.message);
-      if (err instanceof Error && err.message.startsWith('measurement settings')) throw new DeployError('bad_settings', err.message);
-      throw err;
-    }
+    const plan = this.plan(req);
     const sha256 = await this.keepModel(req.model.bytes);
+    // Checked again right before the record is written (synchronously): two requests cannot both take an agent.
+    this.checkNotBusy(plan.picked);
     const id = `dep-${new Date().toISOString().replace(/[-:]/g, '').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
-    const stageOf = new Map(stages.flatMap((s, i) => s.agents.map((a) => [a, i] as const)));
+    const stageOf = new Map(plan.stages.flatMap((s, i) => s.agents.map((a) => [a, i] as const)));
     const d = this.deployments.create({
       id,
       model_sha256: sha256,
@@ -186,17 +155,50 @@ export class DeployController {
       model_bytes: req.model.bytes.length,
       source: req.model.source ?? { kind: 'file' },
       selector: req.to,
-      canary,
-      waves: req.waves as number,
-      gate: gate.map((t) => t.text).join(', '),
-      settings: settings as unknown as Record<string, unknown>,
+      canary: plan.canary,
+      waves: plan.waves,
+      gate: plan.gate.map((t) => t.text).join(', '),
+      settings: plan.settings as unknown as Record<string, unknown>,
       lab: req.lab ?? null,
-      plan: stages,
-      agents: picked.map((a) => ({ id: a.id, name: a.name, stage: stageOf.get(a.id)! })),
+      plan: plan.stages,
+      agents: plan.picked.map((a) => ({ id: a.id, name: a.name, stage: stageOf.get(a.id)! })),
     });
-    this.log(`deployment ${id}: ${req.model.name ?? 'model'} ${sha256.slice(0, 12)}… to ${req.to}: ${stages.map((s) => `${s.name} ${s.agents.length}`).join(', ')}; gate ${gateText(gate)}`);
+    this.log(`deployment ${id}: ${req.model.name ?? 'model'} ${sha256.slice(0, 12)}… to ${req.to}: ${plan.stages.map((s) => `${s.name} ${s.agents.length}`).join(', ')}; gate ${gateText(plan.gate)}`);
     this.start(id);
     return d;
+  }
+
+  /** Selector, gate, stages and field settings of a request, or the DeployError that names what is wrong. */
+  private plan(req: DeployRequest) {
+    const canary = (req.canary ?? '10%').trim();
+    try {
+      const terms = parseSelector(req.to);
+      const gate = parseGate(req.gate);
+      checkGateAgainstLab(gate, labFigures(req.lab ?? null));
+      const waves = parseWaves(req.waves);
+      const online = new Set(this.server.agents().map((a) => a.id));
+      const picked = selectAgents(terms, this.registry.list().map((a) => ({ ...a, online: online.has(a.id) })));
+      if (!picked.some((a) => a.online)) {
+        throw new PlanError(`none of the ${picked.length} agent${picked.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${picked.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`);
+      }
+      this.checkNotBusy(picked);
+      const stages = planStages(picked, parseCanary(canary), waves);
+      // The field measurement runs like the lab one (runtime, threads, shapes), unless told otherwise.
+      const fromLab = req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'dims', 'default_dim', 'shapes']) : {};
+      const settings: MeasureSettings = resolveSettings({ ...FIELD_SETTINGS, ...fromLab, ...((req.settings as object | undefined) ?? {}) });
+      return { canary, gate, waves, picked, stages, settings };
+    } catch (err) {
+      if (err instanceof PlanError || err instanceof GateError) throw new DeployError(err instanceof GateError ? 'bad_gate' : 'bad_target', err.message);
+      if (err instanceof Error && err.message.startsWith('measurement settings')) throw new DeployError('bad_settings', err.message);
+      throw err;
+    }
+  }
+
+  private checkNotBusy(picked: FleetAgentRecord[]): void {
+    for (const d of this.deployments.running()) {
+      const busy = this.deployments.agents(d.id).filter((r) => picked.some((a) => a.id === r.agent_id)).map((r) => r.agent_name);
+      if (busy.length) throw new DeployError('busy', `${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} in deployment ${d.id}, still running: wait for it to finish`);
+    }
   }
 
   /**
@@ -241,7 +243,7 @@ export class DeployController {
   private async keepModel(bytes: Uint8Array): Promise<string> {
     const sha256 = sha256Hex(bytes);
     await mkdir(this.modelsDir, { recursive: true });
-    const tmp = `${this.modelFile(sha256)}.tmp-${process.pid}`;
+    const tmp = `${this.modelFile(sha256)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
     await writeFile(tmp, bytes);
     await rename(tmp, this.modelFile(sha256));
     return sha256;
