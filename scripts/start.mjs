@@ -2,7 +2,8 @@
 // `npm start`: the main job on this machine, run the way a user would run it, one CLI call per phase:
 // train a small S4D on sMNIST-14 → start `s4op serve` (with its live dashboard) and a local `s4op-agent`
 // as separate processes → export and measure the base model on the agent to set a latency budget → prune
-// with the measured latency steering the search → write the run's HTML report.
+// with the measured latency steering the search (importance by Taylor scores; then the paper's random choice
+// with the same settings, for comparison) → write the run's HTML report.
 // CI=true runs a reduced configuration (smaller subset and model, two rates, one seed); see the README.
 // S4OP_DEMO_DIR moves the output (default .s4op/demo in the repository; emptied at the start).
 import { spawn } from 'node:child_process';
@@ -19,23 +20,25 @@ const out = path.resolve(process.env.S4OP_DEMO_DIR ?? path.join(repo, '.s4op/dem
 const ws = path.join(out, 'workspace');
 const checkpoint = path.join(out, 's4d-smnist14');
 const token = randomBytes(12).toString('hex');
-const runId = `demo-${Date.now().toString(36)}`;
+const stamp = Date.now().toString(36);
+const runId = `demo-${stamp}-taylor`;
+const compareId = `demo-${stamp}-random`;
 
 /** Reduced under CI (about a minute on 2 cores); the full job is a few minutes. */
 const C = ci
   ? {
       label: 'CI (reduced)',
       train: ['--train', '2048', '--val', '256', '--test', '256', '--d-model', '16', '--d-state', '8', '--layers', '2', '--epochs', '2'],
-      prune: ['--rates', '30,60', '--seeds', '1', '--finetune-epochs', '1', '--max-steps', '8'],
+      prune: ['--rates', '30,60', '--finetune-epochs', '1', '--max-steps', '8', '--lr', '0.001'],
       settings: { min_duration_ms: 300, warmup_ms: 100 },
       budgetFraction: 0.9,
     }
   : {
       label: 'full',
       train: ['--d-model', '32', '--d-state', '32', '--layers', '4', '--epochs', '3'],
-      prune: ['--rates', '10,30,50,70,90', '--seeds', '2', '--finetune-epochs', '1', '--max-steps', '40'],
+      prune: ['--rates', '10,30,50,70,90', '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10'],
       settings: { min_duration_ms: 1000, warmup_ms: 250 },
-      budgetFraction: 0.7,
+      budgetFraction: 0.75,
     };
 
 for (const f of [HOST, AGENT]) {
@@ -47,7 +50,7 @@ for (const f of [HOST, AGENT]) {
 
 const started = Date.now();
 const secs = () => `${((Date.now() - started) / 1000).toFixed(0)} s`;
-const TOTAL = 7;
+const TOTAL = 8;
 let phase = 0;
 const say = (line) => process.stdout.write(`${line}\n`);
 const title = (t) => say(`\n== [${++phase}/${TOTAL}] ${t}  (${secs()})`);
@@ -141,17 +144,21 @@ if (typeof baseP50 !== 'number') fail('s4op bench --json gave no median latency'
 const budget = Number((baseP50 * C.budgetFraction).toPrecision(3));
 say(`base model p50 ${baseP50.toFixed(3)} ms on "local" → latency budget ${budget} ms (${Math.round(100 * C.budgetFraction)} % of it)`);
 
-title(`prune: operator pruning steered by the measured latency (budget ${budget} ms)`);
-await run(HOST, [
-  'prune', '--checkpoint', checkpoint, '--workspace', ws, '--run-id', runId, '--server', url, '--token', token, '--agent', 'local',
-  ...C.prune, '--budget-ms', String(budget), '--steer', '--settings', JSON.stringify(C.settings),
-]);
+const pruneArgs = (id, strategy) => [
+  'prune', '--checkpoint', checkpoint, '--workspace', ws, '--run-id', id, '--server', url, '--token', token, '--agent', 'local',
+  ...strategy, ...C.prune, '--budget-ms', String(budget), '--steer', '--settings', JSON.stringify(C.settings),
+];
+title(`prune: operators ranked by Taylor importance, steered by the measured latency (budget ${budget} ms)`);
+await run(HOST, pruneArgs(runId, ['--strategy', 'importance', '--criteria', 'taylor']));
+
+title('prune again for comparison: the paper\'s random choice (one seed), same settings');
+await run(HOST, pruneArgs(compareId, ['--strategy', 's4op', '--seeds', '1']));
 
 title('report: charts and tables of the run in one HTML file');
 const report = path.join(out, 'report.html');
 await run(HOST, ['report', runId, '--workspace', ws, '--out', report]);
 
 cleanup();
-say(`\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (workspace ${ws}), measured on the local agent.`);
+say(`\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (compared with ${compareId}; workspace ${ws}), measured on the local agent.`);
 say(`report: ${report}`);
 say(`see it live next time: s4op serve --workspace ${path.relative(process.cwd(), ws) || ws} --token T, then open http://127.0.0.1:7480/dashboard#token=T`);

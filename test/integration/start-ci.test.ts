@@ -1,6 +1,6 @@
 /**
  * `npm start` (scripts/start.mjs) under CI=true, as CI runs it: every phase runs in order as a real CLI
- * process (train, serve, a separate agent, measure, prune through the server, report), the run store holds
+ * process (train, serve, a separate agent, measure, prune twice through the server, report), the run store holds
  * a finished run whose candidates were measured by the local agent, and the report file it names exists
  * with all its charts.
  */
@@ -38,8 +38,8 @@ afterAll(async () => {
 describe('npm start (CI=true)', () => {
   it('runs every phase in order and exits 0', () => {
     expect(code, `stdout:\n${stdout}\nstderr:\n${stderr.slice(-3000)}`).toBe(0);
-    const phases = [...stdout.matchAll(/^== \[(\d)\/7\] (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
-    expect(phases).toEqual(['1 host', '2 train', '3 serve', '4 agent', '5 measure', '6 prune', '7 report']);
+    const phases = [...stdout.matchAll(/^== \[(\d)\/8\] (\w+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+    expect(phases).toEqual(['1 host', '2 train', '3 serve', '4 agent', '5 measure', '6 prune', '7 prune', '8 report']);
     expect(stdout).toMatch(/CI \(reduced\) configuration \(CI=true\)/);
     expect(stdout).toMatch(/dashboard \(live while this runs\): http:\/\/127\.0\.0\.1:\d+\/dashboard#token=/);
     expect(stdout).toMatch(/--steer/);
@@ -75,6 +75,8 @@ describe('npm start (CI=true)', () => {
     expect(existsSync(report)).toBe(true);
     const html = readFileSync(report, 'utf8');
     for (const id of ['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
+    // Both strategies' curves: the reported run (Taylor importance) and the comparison run (random).
+    expect(html).toMatch(/Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/);
     expect(html).toMatch(/<tr data-agent="local"><td class="l">local<\/td><td class="l">[^<]+<\/td><td>\d+<\/td>/);
   });
 });
