@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO } from '../helpers/processes.js';
+import { HOST_CLI, REPO, runCli } from '../helpers/processes.js';
 
 let dir: string;
 let stdout = '';
@@ -78,5 +78,21 @@ describe('npm start (CI=true)', () => {
     // Both strategies' curves: the reported run (Taylor importance) and the comparison run (random).
     expect(html).toMatch(/Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/);
     expect(html).toMatch(/<tr data-agent="local"><td class="l">local<\/td><td class="l">[^<]+<\/td><td>\d+<\/td>/);
+  });
+
+  it('s4op report: --json names the file; an unknown run is refused with the runs it has', async () => {
+    const ws = path.join(dir, 'demo', 'workspace');
+    const runId = /pruned in run (\S+)/.exec(stdout)![1]!;
+    const out = path.join(dir, 'again.html');
+    const ok = await runCli(HOST_CLI, ['report', runId, '--workspace', ws, '--out', out, '--json']);
+    expect(ok.code, ok.stderr).toBe(0);
+    const summary = JSON.parse(ok.stdout) as { report: string; charts: string[]; candidates: number };
+    expect(summary.report).toBe(out);
+    expect(summary.charts).toEqual(['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']);
+    expect(existsSync(out)).toBe(true);
+    const bad = await runCli(HOST_CLI, ['report', 'no-such-run', '--workspace', ws]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('no run no-such-run in');
+    expect(bad.stderr).toContain(runId);
   });
 });
