@@ -14,3 +14,7 @@ export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, Memory
 export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
 export * from './prune/index.js';
 export * from './store/index.js';
+export { renderRunReport, renderCharts, loadRunReport, reportCharts, reportHtml, renderSvg } from './report/index.js';
+export type { RunReport, ReportCandidate, ReportAgent, ChartId, ChartSpec, RenderedChart } from './report/index.js';
+export { dashboardRoutes, DashboardSource, DASHBOARD_HTML } from './dashboard/index.js';
+export type { DashboardOptions, DashboardState } from './dashboard/index.js';
