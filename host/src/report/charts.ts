@@ -214,8 +214,9 @@ export function thermalsChart(r: RunReport): ChartSpec {
   ]);
   const caption = 'Temperature and CPU clock the agent read before and after each measurement; red = throttled.';
   if (!readings.length) {
-    const n = r.thermals.length / 2;
-    const throttled = r.thermals.filter((t) => t.throttled).length / 2;
+    const measured = r.candidates.filter((c) => c.cost_kind === 'measured');
+    const n = measured.length;
+    const throttled = new Set(r.thermals.filter((t) => t.throttled).map((t) => t.candidate)).size;
     return {
       id: 'thermals',
       title: 'Thermals during the measurements',
@@ -223,7 +224,7 @@ export function thermalsChart(r: RunReport): ChartSpec {
       spec: {
         ...base('Thermals'),
         height: 60,
-        data: { values: [{ text: `${n} measurements: this device reported no temperature or clock readings; ${throttled} throttled.` }] },
+        data: { values: [{ text: n ? `${n} measured candidates: the device reported no temperature or clock readings; ${throttled} throttled.` : 'No candidate measured on a device yet.' }] },
         mark: { type: 'text', align: 'left', x: 0, y: 30, fontSize: 12 },
         encoding: { text: { field: 'text', type: 'nominal' } },
       } as TopLevelSpec,
