@@ -39,12 +39,19 @@ describe('deployment across a server restart', () => {
 
     host = serve();
     await host.waitFor(new RegExp(`deployment ${id}: resuming at wave 1`), 20_000);
-    await host.waitFor(new RegExp(`deployment ${id} succeeded on 2 of 2 agents`), 60_000);
-    const d = await runCli(HOST_CLI, ['deployments', id, '--workspace', workspace, '--json']);
-    const rec = JSON.parse(d.stdout) as { status: string; agents: { agent_name: string; state: string }[] };
-    expect(rec.status).toBe('succeeded');
-    expect(rec.agents.map((a) => a.state)).toEqual(['active', 'active']);
-    for (const a of agents) expect(a.lines.filter((l) => /job d-dep-\S+: measuring/.test(l))).toHaveLength(1);
+    // Both agents end active (an agent slow to reconnect under load converges a moment later instead).
+    let rec = { status: '', reason: '', agents: [] as { agent_name: string; state: string }[] };
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const d = await runCli(HOST_CLI, ['deployments', id, '--workspace', workspace, '--json']);
+      rec = JSON.parse(d.stdout) as typeof rec;
+      if (rec.status !== 'running' && rec.agents.every((a) => a.state === 'active')) break;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const why = `${JSON.stringify(rec)}\n${host.lines.slice(-20).join('\n')}`;
+    expect(rec.status, why).toBe('succeeded');
+    expect(rec.agents.map((a) => a.state), why).toEqual(['active', 'active']);
+    for (const a of agents) expect(a.lines.filter((l) => /job d-dep-\S+: measuring/.test(l)), a.lines.slice(-20).join('\n')).toHaveLength(1);
     const fleet = await runCli(HOST_CLI, ['fleet', 'status', '--server', `http://127.0.0.1:${port}`, '--token', TOKEN, '--json']);
     const sha = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
     expect((JSON.parse(fleet.stdout) as { agents: { active_sha256: string; desired_sha256: string; health: string }[] }).agents.map((a) => [a.active_sha256, a.desired_sha256, a.health])).toEqual([
