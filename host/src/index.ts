@@ -12,6 +12,8 @@ export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, EXPORT_MODES } f
 export type { ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState } from './export/index.js';
 export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, MemoryAgentRegistry, HostModels, spawnLocalAgent, formatMeasurement } from './fleet/index.js';
 export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
+export { DeployController, DeployError, DeploymentStore, StoreAgentRegistry, parseGate, evaluateGate, parseSelector, selectAgents, planStages, runRollout, convergeAgent, resolveModel } from './fleet/index.js';
+export type { DeploymentRecord, DeploymentAgentRecord, LabRecord, GateTerm, GateOutcome, Stage, AgentOps, FleetAgentView, DeploymentView, StartFleetOptions } from './fleet/index.js';
 export * from './prune/index.js';
 export * from './store/index.js';
 export { renderRunReport, renderCharts, loadRunReport, reportCharts, reportHtml, renderSvg } from './report/index.js';
