@@ -105,7 +105,10 @@ export class Agent {
     for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
     const activeStore = (this.activeStore = await new ActiveModelStore(this.opts.cacheDir).load());
     if (this.opts.serve) {
-      this.inference = await new InferenceServer({ port: this.opts.serve.port, bind: this.opts.serve.bind, state: () => activeStore.state, log: this.log }).start();
+      const { port, bind = '127.0.0.1' } = this.opts.serve;
+      this.inference = await new InferenceServer({ port, bind, state: () => activeStore.state, log: this.log }).start().catch((err: Error) => {
+        throw new Error(`inference API: cannot listen on ${bind}:${port}: ${err.message} (pick another --serve-port)`);
+      });
       this.log(`inference API listening on ${this.inference.url}`);
     }
     this.activation = new Activation({ cache: this.cache, store: activeStore, server: this.inference, runtimes: () => this.runtimes, threads: this.opts.serve?.threads ?? 1, log: this.log });
