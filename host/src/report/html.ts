@@ -17,9 +17,9 @@ const pct = (v: number | null) => (v == null ? '–' : (100 * v).toFixed(2));
 const ms = (v: number | null) => (v == null ? '–' : v < 10 ? v.toFixed(3) : v.toFixed(1));
 
 export const STYLE = `
-body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1240px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:0 0 2px}
-.meta{color:#555;margin-bottom:16px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:18px}
+.meta{color:#555;margin-bottom:16px}.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:18px}
 figure{margin:0;border:1px solid #ddd;border-radius:6px;padding:10px;background:#fff;overflow:auto}
 figcaption{color:#555;font-size:12px;margin-bottom:6px}
 table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}th,td{border-bottom:1px solid #e4e4e4;padding:3px 8px;text-align:right}
