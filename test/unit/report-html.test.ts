@@ -36,6 +36,7 @@ const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val &
 let dir: string;
 let html: string;
 let chosenId: number;
+let freshHtml: string;
 
 function figure(id: string): string {
   const m = new RegExp(`<figure id="chart-${id}" data-chart="${id}">([\\s\\S]*?)</figure>`).exec(html);
@@ -93,6 +94,10 @@ beforeAll(async () => {
   store.createRun({ id: 'unrelated', strategy: 'importance', base_checkpoint: '/elsewhere', dataset: {}, config: {} });
   store.updateRun(run.id, { status: 'finished', summary: { final_candidate: chosenId }, stop_reason: 'last rate' });
   html = (await renderRunReport(store, run.id)).html;
+  // A run that has only just started: nothing finished, nothing measured.
+  const fresh = store.createRun({ id: 'fresh', strategy: 's4op', base_checkpoint: '/new', dataset: {}, config: {} });
+  store.startCandidate({ run_id: fresh.id, step: 0, rate: 0, seed: 0 });
+  freshHtml = (await renderRunReport(store, fresh.id)).html;
   store.close();
 }, 60_000);
 
@@ -161,5 +166,17 @@ describe('s4op report: HTML from a recorded run', () => {
 
   it('candidates table marks the chosen model', () => {
     expect(html).toMatch(new RegExp(`<tr data-candidate="${chosenId}" class="chosen"><td class="l">step 2 · 60% · seed 0</td>`));
+  });
+
+  it('a run with nothing finished yet: each chart says so instead of drawing empty axes', () => {
+    const text = (id: string) => labels(new RegExp(`<figure id="chart-${id}"[^>]*>([\\s\\S]*?)</figure>`).exec(freshHtml)![1]!).filter((x) => x.startsWith('text: '));
+    expect(text('metric')).toEqual(['text: No finished candidate yet.']);
+    expect(text('latency')).toEqual(['text: No candidate measured yet.']);
+    expect(text('pareto')).toEqual(['text: No finished, measured candidate yet.']);
+    expect(text('allocation')).toEqual(['text: No finished candidate yet.']);
+    expect(text('distribution')[0]).toMatch(/^text: No candidate timed on an agent yet/);
+    expect(text('thermals')).toEqual(['text: No candidate measured on a device yet.']);
+    expect(freshHtml).not.toMatch(/Infinity|NaN/);
+    expect(freshHtml).toContain('No candidate was measured by an agent');
   });
 });

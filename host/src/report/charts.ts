@@ -29,6 +29,22 @@ const base = (title: string): Partial<TopLevelSpec> => ({
   config: { font: 'sans-serif', axis: { labelFontSize: 11, titleFontSize: 12, labelLimit: 220 } },
 });
 
+/** A chart with nothing to plot yet says so (an empty log axis would read "Infinity to NaN"). */
+function note(id: ChartId, title: string, caption: string, chartTitle: string, text: string): ChartSpec {
+  return {
+    id,
+    title,
+    caption,
+    spec: {
+      ...base(chartTitle),
+      height: 60,
+      data: { values: [{ text }] },
+      mark: { type: 'text', align: 'left', x: 0, y: 30, fontSize: 12 },
+      encoding: { text: { field: 'text', type: 'nominal' } },
+    } as TopLevelSpec,
+  };
+}
+
 /** Rows of finished candidates with the fields the charts plot, in percent and milliseconds. */
 function points(r: RunReport) {
   return r.candidates
@@ -63,6 +79,7 @@ export function metricChart(r: RunReport): ChartSpec {
     ...points(r),
     ...r.comparison.map((p) => ({ candidate: `${p.run_id}: ${p.label}`, strategy: labels.get(p.run_id)!, pruned_pct: pct(p.pruned), val_pct: pct(p.val_metric), picked: p.picked })),
   ];
+  if (!values.length) return note('metric', 'Validation metric vs operators pruned', `${r.metric} of every candidate.`, 'Metric vs operators pruned', 'No finished candidate yet.');
   return {
     id: 'metric',
     title: 'Validation metric vs operators pruned',
@@ -92,6 +109,7 @@ export function metricChart(r: RunReport): ChartSpec {
 
 export function latencyChart(r: RunReport): ChartSpec {
   const values = points(r).filter((p) => p.p50_ms != null);
+  if (!values.length) return note('latency', 'Measured latency vs operators pruned', 'Median latency of each candidate.', 'Latency vs operators pruned', 'No candidate measured yet.');
   return {
     id: 'latency',
     title: 'Measured latency vs operators pruned',
@@ -123,6 +141,7 @@ export function paretoChart(r: RunReport): ChartSpec {
   const values = points(r)
     .filter((p) => p.p50_ms != null && p.val_pct != null)
     .map((p) => ({ ...p, role: p.chosen ? 'chosen' : p.pareto ? 'Pareto front' : 'dominated' }));
+  if (!values.length) return note('pareto', 'Pareto front (metric vs latency)', 'Candidates with both a metric and a latency.', 'Pareto front', 'No finished, measured candidate yet.');
   return {
     id: 'pareto',
     title: 'Pareto front (metric vs latency)',
@@ -157,6 +176,7 @@ export function allocationChart(r: RunReport): ChartSpec {
     (c.active_per_layer ?? []).map((active, layer) => ({ candidate: c.label, id: c.id, layer: `layer ${layer}`, active })),
   );
   const order = r.candidates.filter((c) => c.active_per_layer).map((c) => c.label);
+  if (!values.length) return note('allocation', 'Active operators per layer', 'Operators still active per layer.', 'Per-layer allocation of active operators', 'No finished candidate yet.');
   return {
     id: 'allocation',
     title: 'Active operators per layer',
@@ -186,10 +206,13 @@ export function distributionChart(r: RunReport): ChartSpec {
     .filter((c) => c.latency)
     .map((c) => ({ candidate: c.label, n: c.latency!.n, min: round(c.latency!.min), median: round(c.latency!.median), p90: round(c.latency!.p90), p99: round(c.latency!.p99), max: round(c.latency!.max) }));
   const order = values.map((v) => v.candidate);
+  const title = 'Latency distribution per candidate';
+  const caption = 'Each candidate\'s timed runs as the agent summarised them: line min–p99, box median–p90, tick at the median (log scale).';
+  if (!values.length) return note('distribution', title, caption, 'Latency distributions', 'No candidate timed on an agent yet (estimates carry no distribution).');
   return {
     id: 'distribution',
-    title: 'Latency distribution per candidate',
-    caption: 'Each candidate\'s timed runs as the agent summarised them: line min–p99, box median–p90, tick at the median (log scale).',
+    title,
+    caption,
     spec: {
       ...base('Latency distributions'),
       height: Math.max(120, 22 * order.length),
@@ -214,21 +237,10 @@ export function thermalsChart(r: RunReport): ChartSpec {
   ]);
   const caption = 'Temperature and CPU clock the agent read before and after each measurement; red = throttled.';
   if (!readings.length) {
-    const measured = r.candidates.filter((c) => c.cost_kind === 'measured');
-    const n = measured.length;
+    const n = r.candidates.filter((c) => c.cost_kind === 'measured').length;
     const throttled = new Set(r.thermals.filter((t) => t.throttled).map((t) => t.candidate)).size;
-    return {
-      id: 'thermals',
-      title: 'Thermals during the measurements',
-      caption,
-      spec: {
-        ...base('Thermals'),
-        height: 60,
-        data: { values: [{ text: n ? `${n} measured candidates: the device reported no temperature or clock readings; ${throttled} throttled.` : 'No candidate measured on a device yet.' }] },
-        mark: { type: 'text', align: 'left', x: 0, y: 30, fontSize: 12 },
-        encoding: { text: { field: 'text', type: 'nominal' } },
-      } as TopLevelSpec,
-    };
+    const text = n ? `${n} measured candidates: the device reported no temperature or clock readings; ${throttled} throttled.` : 'No candidate measured on a device yet.';
+    return note('thermals', 'Thermals during the measurements', caption, 'Thermals', text);
   }
   return {
     id: 'thermals',
