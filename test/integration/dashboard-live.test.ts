@@ -119,4 +119,20 @@ describe('dashboard in headless Chromium', () => {
       store.close();
     }
   });
+
+  it('refuses its data without the token, and the page says so', async () => {
+    const bare = await fetch(`${http}/v1/dashboard`);
+    expect(bare.status).toBe(401);
+    const events = await fetch(`${http}/v1/dashboard/events`, { headers: { authorization: 'Bearer wrong' } });
+    expect(events.status).toBe(401);
+    const other = await context.newPage();
+    try {
+      await other.goto(`${http}/dashboard#token=wrong`);
+      await other.locator('#status', { hasText: 'wrong token' }).waitFor({ timeout: 10_000 });
+      expect(await other.locator('#login').isVisible()).toBe(true);
+      expect(await other.locator('#agent-table').count()).toBe(0);
+    } finally {
+      await other.close();
+    }
+  });
 });
