@@ -6,14 +6,14 @@
  * and grows as candidates finish. A screenshot is saved to test-results/ (not committed).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { mlpModel } from '../helpers/onnx-models.js';
-import { AGENT_CLI, REPO, killAll, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
+import { AGENT_CLI, HOST_CLI, REPO, killAll, runCli, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dash-token';
@@ -118,6 +118,23 @@ describe('dashboard in headless Chromium', () => {
     } finally {
       store.close();
     }
+  });
+
+  it('shows a deployment made with s4op deploy through the server', async () => {
+    const file = path.join(dir, 'deployed.onnx');
+    await writeFile(file, mlpModel({ width: 16, layers: 1, seed: 3 }));
+    const settings = JSON.stringify({ min_duration_ms: 50, warmup_ms: 10, warmup_runs: 2, min_samples: 8 });
+    const r = await runCli(HOST_CLI, ['deploy', '--model', file, '--to', 'agent:dash-agent', '--canary', '0', '--server', http, '--token', TOKEN, '--settings', settings, '--workspace', path.join(dir, 'ws'), '--json'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as { id: string; status: string };
+    expect(d.status).toBe('succeeded');
+    const row = page.locator(`#deployment-table tr[data-deployment="${d.id}"]`);
+    // The row appears while the rollout runs and follows it to its end.
+    await row.locator('td:nth-child(2)', { hasText: d.status }).waitFor({ timeout: 20_000 });
+    const cells = await row.locator('td').allInnerTexts();
+    expect(cells[1]).toBe(d.status);
+    expect(cells[2]).toBe('deployed.onnx');
+    expect(cells[3]).toBe('agent:dash-agent');
   });
 
   it('refuses its data without the token, and the page says so', async () => {
