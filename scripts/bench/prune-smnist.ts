@@ -7,7 +7,7 @@
  * seeds), and base_acc; plus the issue's targets checked.
  *
  *   npx tsx scripts/bench/prune-smnist.ts [--workspace .s4op/bench-prune] [--d-model 32] [--layers 3]
- *     [--epochs 15] [--train 4000] [--random-ft-epochs 3] [--importance-ft-epochs 1] [--skip-s4]
+ *     [--epochs 15] [--train 4000] [--random-ft-epochs 3] [--importance-ft-epochs 1,3] [--skip-s4]
  *
  * Resumable: the base checkpoints and the run store live in --workspace; a rerun continues where it stopped.
  */
@@ -41,7 +41,8 @@ const { values: a } = parseArgs({
     rates: { type: 'string', default: '10,30,50,70,90' },
     seeds: { type: 'string', default: '5' },
     'random-ft-epochs': { type: 'string', default: '3' },
-    'importance-ft-epochs': { type: 'string', default: '1' },
+    /** Several values (1,3): one importance run each; the last is the one the targets are checked on. */
+    'importance-ft-epochs': { type: 'string', default: '1,3' },
     criteria: { type: 'string', default: 'taylor' },
     allocation: { type: 'string', default: 'scores' },
     'skip-s4': { type: 'boolean', default: false },
@@ -177,6 +178,7 @@ try {
   let random: Pruned | null = null;
   let importance: Pruned | null = null;
   let s4: Record<string, unknown> | null = null;
+  const importanceVariants: Pruned[] = [];
   const oneShotVal = await oneShot(s4d.dir);
   // Written after every run, so a long benchmark that is stopped still leaves what it measured.
   const save = (complete: boolean) => {
@@ -192,6 +194,7 @@ try {
       backend: choice.name,
       measured_on: 'local agent (onnxruntime, conv mode, default settings)',
       strategies: { s4op: random, importance },
+      importance_variants: importanceVariants.map((v) => ({ run: v.run, finetune_max_epochs: v.finetune_max_epochs, total_finetune_epochs: v.total_finetune_epochs, test_acc: v.rates.map((r) => r.test_acc) })),
       s4,
       targets: targets(s4d.test, random, importance),
       one_shot_val_acc: oneShotVal,
@@ -199,14 +202,21 @@ try {
     log(`targets: ${JSON.stringify(result.targets)}`);
     log(`wrote ${writeResult('prune-smnist', result)}`);
   };
-  const tagOf = (ssm: string) => `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}`;
-  importance = await prune(tagOf('s4d'), s4d.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) });
-  save(false);
+  // Runs with one fine-tune epoch carry no suffix (the first benchmark runs were named so).
+  const tagOf = (ssm: string, epochs: number) => `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}${epochs === 1 ? '' : `-ft${epochs}`}`;
+  const impEpochs = a['importance-ft-epochs']!.split(',').map(Number);
+  for (const e of impEpochs) {
+    const r = await prune(tagOf('s4d', e), s4d.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(e) });
+    importanceVariants.push(r);
+    importance = r;
+    save(false);
+  }
   random = await prune('s4op-s4d', s4d.dir, { ...common, strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', seeds: Number(a.seeds), fineTune: ft(Number(a['random-ft-epochs'])) });
   save(a['skip-s4']!);
   if (!a['skip-s4']) {
     const base = await baseModel('s4');
-    s4 = { base_acc: base.test, ...(await prune(tagOf('s4'), base.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(Number(a['importance-ft-epochs'])) })) };
+    const e = impEpochs[impEpochs.length - 1]!;
+    s4 = { base_acc: base.test, ...(await prune(tagOf('s4', e), base.dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ft(e) })) };
     save(true);
   }
 } finally {
