@@ -1,7 +1,7 @@
 /**
  * A progress bar for a wait whose length is only roughly known (a measurement on an agent: warm-up plus
  * the timed runs): it advances with the clock against the expected duration, holds just short of the end
- * until the work is done, then closes. Quiet with `quiet` (--json), plain lines when not on a terminal.
+ * until the work is done, then closes. Quiet with `quiet` (--json); off a terminal only the closing line is written.
  */
 import { Progress } from './progress.js';
 

@@ -1,17 +1,15 @@
 /**
- * Progress for long loops: a redrawn bar on a terminal, occasional plain lines when stderr is not a TTY,
- * nothing with `quiet` (e.g. --json). Always on stderr so stdout stays machine-readable.
+ * Progress for long loops: a redrawn bar on a terminal; when stderr is not a terminal (CI, logs, pipes) the
+ * bar stays silent and only the closing summary line is written; nothing at all with `quiet` (--json).
+ * Always on stderr so stdout stays machine-readable.
  */
 export interface ProgressOptions {
   quiet?: boolean;
-  /** Minimum milliseconds between two non-TTY lines. */
-  lineEveryMs?: number;
 }
 
 export class Progress {
   private readonly tty: boolean;
   private readonly started = Date.now();
-  private lastLine = 0;
   private lastDraw = 0;
 
   constructor(
@@ -24,19 +22,14 @@ export class Progress {
 
   /** `done` of `total` units; `info` is appended (loss, metric, samples/s …). */
   update(done: number, info = ''): void {
-    if (this.opts.quiet) return;
+    if (this.opts.quiet || !this.tty) return;
     const now = Date.now();
-    if (this.tty) {
-      if (now - this.lastDraw < 100 && done < this.total) return;
-      this.lastDraw = now;
-      const width = 24;
-      const frac = this.total > 0 ? Math.min(1, done / this.total) : 0;
-      const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '·');
-      process.stderr.write(`\r${this.label} ${bar} ${done}/${this.total} ${info}\x1b[K`);
-    } else if (now - this.lastLine >= (this.opts.lineEveryMs ?? 10_000) || done >= this.total) {
-      this.lastLine = now;
-      process.stderr.write(`${this.label} ${done}/${this.total} ${info}\n`);
-    }
+    if (now - this.lastDraw < 100 && done < this.total) return;
+    this.lastDraw = now;
+    const width = 24;
+    const frac = this.total > 0 ? Math.min(1, done / this.total) : 0;
+    const bar = '█'.repeat(Math.round(frac * width)).padEnd(width, '·');
+    process.stderr.write(`\r${this.label} ${bar} ${done}/${this.total} ${info}\x1b[K`);
   }
 
   /** Ends the bar with a summary line. */
