@@ -23,6 +23,9 @@ export default defineConfig({
           hookTimeout: 60_000,
           // Real processes on loopback: one file at a time keeps 2 cores from thrashing.
           fileParallelism: false,
+          // Real processes and timers on a shared, noisy 2-core machine: a failure is retried once, and a
+          // test that needed the retry is still reported by the runner (see the JSON report's retryCount).
+          retry: 1,
         },
       },
     ],
