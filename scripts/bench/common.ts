@@ -47,3 +47,12 @@ export function writeResult(name: string, result: Record<string, unknown>): stri
   writeFileSync(file, `${JSON.stringify({ ...result, date: new Date().toISOString(), node: process.version }, null, 2)}\n`);
   return file;
 }
+
+/** `--name N` from the command line as a positive integer, else `fallback`. */
+export function intArg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
+  return v;
+}

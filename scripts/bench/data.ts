@@ -11,14 +11,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
 import { loadDataset, type Split } from '../../host/src/data/dataset.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
-  return v;
-}
+import { intArg as arg } from './common.js';
 
 const listopsCount = arg('listops', 10_000);
 const batch = arg('batch', 64);

@@ -14,25 +14,12 @@ import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js
 import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4-init.js';
 import { s4Channel, type S4Params } from '../../host/src/ssm/s4-params.js';
 import { s4Kernel } from '../../host/src/ssm/s4.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
-  return v;
-}
+import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 7);
 const H = arg('H', 128);
 const N = arg('N', 64);
 const L = arg('L', 784);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 interface Timing { median_ms: number; min_ms: number; cpu_ms: number }
 

@@ -16,26 +16,13 @@ import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core
 import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
 import { initS4D } from '../../host/src/ssm/s4d.js';
 import { Rng } from '../../host/src/util/random.js';
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
-  return v;
-}
+import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 9);
 const H = arg('H', 128);
 const N = arg('N', 64);
 const L = arg('L', 784);
 const B = arg('B', 16);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 interface Timing {
   median_ms: number;

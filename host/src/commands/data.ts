@@ -1,5 +1,5 @@
-import { InvalidArgumentError, type Command } from 'commander';
-import { emit } from '../cli-util.js';
+import type { Command } from 'commander';
+import { emit, oneOf, parseCount as int } from '../cli-util.js';
 import { loadDataset, type DatasetInfo, type DatasetOptions } from '../data/dataset.js';
 
 export interface DatasetFlags {
@@ -22,16 +22,7 @@ export interface DatasetFlags {
   pad?: boolean;
 }
 
-function int(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-}
-
-function inputKind(value: string): 'continuous' | 'tokens' {
-  if (value !== 'continuous' && value !== 'tokens') throw new InvalidArgumentError('expected continuous or tokens');
-  return value;
-}
+const inputKind = oneOf('continuous', 'tokens');
 
 export function datasetOptionsFromFlags(f: DatasetFlags): DatasetOptions {
   const splits = { train: f.train, val: f.val, test: f.test };

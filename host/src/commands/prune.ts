@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../backend.js';
-import { emit, log, UserError } from '../cli-util.js';
+import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../cli-util.js';
 import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../data/dataset.js';
 import { readCheckpointConfig } from '../model/checkpoint.js';
 import { AgentMeasurer } from '../prune/agent-cost.js';
@@ -71,23 +71,6 @@ export interface PruneRunConfig {
   };
   argv: string[];
 }
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-};
-const oneOf =
-  <T extends string>(...values: T[]) =>
-  (v: string): T => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
-    return v as T;
-  };
 
 export function register(program: Command): void {
   const cmd = program

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../backend.js';
-import { emit, log, UserError } from '../cli-util.js';
+import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../cli-util.js';
 import { loadDataset, type DatasetOptions } from '../data/dataset.js';
 import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 import { saveCheckpoint } from '../model/checkpoint.js';
@@ -41,23 +41,6 @@ export interface TrainConfigFile {
   train?: Partial<TrainOptions>;
   dataset?: DatasetOptions;
 }
-
-const int = (v: string) => {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-};
-const num = (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
-};
-const oneOf =
-  <T extends string>(...values: T[]) =>
-  (v: string): T => {
-    if (!values.includes(v as T)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
-    return v as T;
-  };
 
 async function readConfigFile(path: string): Promise<TrainConfigFile> {
   let text: string;
