@@ -114,21 +114,10 @@ function agentFrom(r: Row): DeploymentAgentRecord {
   };
 }
 
-export interface NewDeployment {
-  id: string;
-  model_sha256: string;
-  model_name: string | null;
-  model_bytes: number;
-  source: ModelSource;
-  selector: string;
-  canary: string;
-  waves: number;
-  gate: string;
-  settings: Record<string, unknown>;
-  lab: LabRecord | null;
-  plan: Stage[];
+/** What a new deployment is created with: the record less what the store sets as it runs. */
+export type NewDeployment = Omit<DeploymentRecord, 'created_at' | 'updated_at' | 'status' | 'current_stage' | 'reason'> & {
   agents: { id: string; name: string; stage: number }[];
-}
+};
 
 export class DeploymentStore {
   constructor(private readonly store: RunStore) {}
