@@ -4,7 +4,7 @@
  * `shapes` when given. Values are deterministic: floats uniform in [-1, 1), integers 0 (always a valid
  * index), booleans false.
  */
-import type { MeasureSettings } from '@s4op/shared';
+import { DTYPES, findDtype, type DtypeInfo, type MeasureSettings } from '@s4op/shared';
 import type { Feeds, InputInfo, PlainTensor, TensorData } from './runtimes/runtime.js';
 
 /** An input this agent cannot feed; the job fails with code `unsynthesisable_input`. */
@@ -15,23 +15,16 @@ export class InputError extends Error {
 /** Largest single synthesised input (elements), far above any latency benchmark's need. */
 export const MAX_INPUT_ELEMENTS = 1 << 28;
 
-const MAKERS: Record<string, (n: number) => TensorData> = {
-  float32: (n) => fillFloat(new Float32Array(n)),
-  float64: (n) => fillFloat(new Float64Array(n)),
-  // IEEE half 0x3800 = 0.5: a harmless constant without a float16 encoder.
-  float16: (n) => new Uint16Array(n).fill(0x3800),
-  int8: (n) => new Int8Array(n),
-  uint8: (n) => new Uint8Array(n),
-  int16: (n) => new Int16Array(n),
-  uint16: (n) => new Uint16Array(n),
-  int32: (n) => new Int32Array(n),
-  uint32: (n) => new Uint32Array(n),
-  int64: (n) => new BigInt64Array(n),
-  uint64: (n) => new BigUint64Array(n),
-  bool: (n) => new Uint8Array(n),
-};
+// Every dtype of the shared table can be synthesised.
+export const SYNTHESISABLE_DTYPES = DTYPES.map((d) => d.name);
 
-export const SYNTHESISABLE_DTYPES = Object.keys(MAKERS);
+/** Zeroed data of `n` elements, floats filled; IEEE half 0x3800 = 0.5: a harmless constant without a float16 encoder. */
+function makeData(d: DtypeInfo, n: number): TensorData {
+  const data = new d.array(n);
+  if (d.halfBits) (data as Uint16Array).fill(0x3800);
+  else if (data instanceof Float32Array || data instanceof Float64Array) fillFloat(data);
+  return data;
+}
 
 function fillFloat<T extends Float32Array | Float64Array>(a: T): T {
   let s = 0x9e3779b9;
@@ -69,14 +62,14 @@ export function resolveShape(input: InputInfo, settings: Pick<MeasureSettings, '
 export function synthesiseInput(input: InputInfo, settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>): PlainTensor {
   if (!input.isTensor) throw new InputError(`input "${input.name}" is not a tensor (a sequence, map or optional): it cannot be synthesised`);
   const dtype = input.dtype ?? 'unknown';
-  const make = MAKERS[dtype];
-  if (!make) {
+  const info = findDtype(dtype);
+  if (!info) {
     throw new InputError(`input "${input.name}" has dtype ${dtype}, which cannot be synthesised (supported: ${SYNTHESISABLE_DTYPES.join(', ')})`);
   }
   const dims = resolveShape(input, settings);
   const n = dims.reduce((a, b) => a * b, 1);
   if (n > MAX_INPUT_ELEMENTS) throw new InputError(`input "${input.name}" of shape [${dims.join(', ')}] needs ${n} elements, more than the ${MAX_INPUT_ELEMENTS} allowed`);
-  return { dtype, data: make(n), dims };
+  return { dtype, data: makeData(info, n), dims };
 }
 
 export function synthesiseFeeds(inputs: InputInfo[], settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>): Feeds {

@@ -3,7 +3,8 @@
  * against the model's declared inputs (name, dtype, rank, fixed dimensions, element count, finite values)
  * with errors that name the input and the problem; outputs back as JSON or raw bytes.
  */
-import type { InputInfo, PlainTensor, TensorData } from './runtimes/runtime.js';
+import { DTYPES, dtypeBytes, type DtypeInfo } from '@s4op/shared';
+import type { InputInfo, PlainTensor } from './runtimes/runtime.js';
 
 /** A request the API refuses; the message goes back to the caller as is (HTTP 400 unless told). */
 export class ServeError extends Error {
@@ -20,20 +21,8 @@ export class ServeError extends Error {
 /** Largest tensor one request may carry (elements). */
 export const MAX_ELEMENTS = 1 << 26;
 
-type Ctor = { new (n: number): TensorData; BYTES_PER_ELEMENT: number };
-const ARRAYS: Record<string, { ctor: Ctor; kind: 'float' | 'int' | 'bigint' | 'bool' }> = {
-  float32: { ctor: Float32Array, kind: 'float' },
-  float64: { ctor: Float64Array, kind: 'float' },
-  int8: { ctor: Int8Array, kind: 'int' },
-  uint8: { ctor: Uint8Array, kind: 'int' },
-  int16: { ctor: Int16Array, kind: 'int' },
-  uint16: { ctor: Uint16Array, kind: 'int' },
-  int32: { ctor: Int32Array, kind: 'int' },
-  uint32: { ctor: Uint32Array, kind: 'int' },
-  int64: { ctor: BigInt64Array as unknown as Ctor, kind: 'bigint' },
-  uint64: { ctor: BigUint64Array as unknown as Ctor, kind: 'bigint' },
-  bool: { ctor: Uint8Array, kind: 'bool' },
-};
+// float16 would arrive as numbers the API has no encoder for: the API feeds every other dtype of the table.
+const FEEDABLE = DTYPES.filter((d) => !d.halfBits);
 
 /** Checks dims against the declared shape: same rank, fixed sizes equal, every size a non-negative integer. */
 export function checkDims(input: InputInfo, dims: unknown): number[] {
@@ -54,16 +43,16 @@ export function checkDims(input: InputInfo, dims: unknown): number[] {
   return dims as number[];
 }
 
-function dtypeOf(input: InputInfo): { dtype: string; ctor: Ctor; kind: 'float' | 'int' | 'bigint' | 'bool' } {
+function dtypeOf(input: InputInfo): DtypeInfo {
   const dtype = input.dtype ?? 'unknown';
-  const a = ARRAYS[dtype];
-  if (!input.isTensor || !a) throw new ServeError('unsupported_input', `input "${input.name}" has type ${dtype}, which this API cannot feed (supported: ${Object.keys(ARRAYS).join(', ')})`, 422);
-  return { dtype, ...a };
+  const d = FEEDABLE.find((x) => x.name === dtype);
+  if (!input.isTensor || !d) throw new ServeError('unsupported_input', `input "${input.name}" has type ${dtype}, which this API cannot feed (supported: ${FEEDABLE.map((x) => x.name).join(', ')})`, 422);
+  return d;
 }
 
 /** One input from its JSON form `{dims, data, dtype?}` (data flat, row-major). */
 export function tensorFromJson(input: InputInfo, value: unknown): PlainTensor {
-  const { dtype, ctor, kind } = dtypeOf(input);
+  const { name: dtype, array, kind, bigint } = dtypeOf(input);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ServeError('bad_input', `input "${input.name}" must be an object {"dims": [...], "data": [...]}`);
   }
@@ -73,14 +62,14 @@ export function tensorFromJson(input: InputInfo, value: unknown): PlainTensor {
   const n = dims.reduce((a, b) => a * b, 1);
   if (!Array.isArray(v.data)) throw new ServeError('bad_input', `input "${input.name}": data must be a flat list of numbers`);
   if (v.data.length !== n) throw new ServeError('bad_shape', `input "${input.name}": data has ${v.data.length} values, dims [${dims.join(', ')}] need ${n}`);
-  const data = new ctor(n);
+  const data = new array(n);
   for (let i = 0; i < n; i++) {
     const x = v.data[i] as unknown;
     if (typeof x !== 'number' && !(kind === 'bool' && typeof x === 'boolean')) throw new ServeError('bad_value', `input "${input.name}": data[${i}] is ${JSON.stringify(x)}, not a number`);
     const num = Number(x);
     if (!Number.isFinite(num)) throw new ServeError('bad_value', `input "${input.name}": data[${i}] is not finite`);
     if (kind !== 'float' && !Number.isInteger(num)) throw new ServeError('bad_value', `input "${input.name}" is ${dtype}: data[${i}] = ${num} is not an integer`);
-    if (kind === 'bigint') (data as BigInt64Array)[i] = BigInt(num);
+    if (bigint) (data as BigInt64Array)[i] = BigInt(num);
     else (data as Float32Array)[i] = num;
   }
   return { dtype, data, dims };
@@ -88,12 +77,13 @@ export function tensorFromJson(input: InputInfo, value: unknown): PlainTensor {
 
 /** One input from raw little-endian bytes and a shape given beside them. */
 export function tensorFromBytes(input: InputInfo, bytes: Uint8Array, dims: number[]): PlainTensor {
-  const { dtype, ctor } = dtypeOf(input);
+  const info = dtypeOf(input);
+  const dtype = info.name;
   checkDims(input, dims);
   const n = dims.reduce((a, b) => a * b, 1);
-  const want = n * ctor.BYTES_PER_ELEMENT;
+  const want = n * dtypeBytes(info);
   if (bytes.length !== want) throw new ServeError('bad_shape', `input "${input.name}": ${bytes.length} bytes sent, ${dtype} [${dims.join(', ')}] needs ${want}`);
-  const data = new ctor(n);
+  const data = new info.array(n);
   new Uint8Array(data.buffer).set(bytes);
   if (data instanceof Float32Array || data instanceof Float64Array) {
     for (let i = 0; i < n; i++) if (!Number.isFinite(data[i]!)) throw new ServeError('bad_value', `input "${input.name}": element ${i} is not finite`);

@@ -3,3 +3,4 @@ export * from './protocol.js';
 export * from './framing.js';
 export * from './hash.js';
 export * from './stats.js';
+export * from './dtypes.js';

@@ -3,7 +3,7 @@
  * can work here, loads model bytes into a session, and the session runs feeds. Every measurement names
  * the runtime, its version and the settings it applied.
  */
-import type { RuntimeName } from '@s4op/shared';
+import type { RuntimeName, TypedArray } from '@s4op/shared';
 
 export interface LoadOptions {
   /** Intra-op threads (native) or WASM threads (web). */
@@ -23,17 +23,8 @@ export interface InputInfo {
   shape: (number | string)[];
 }
 
-export type TensorData =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+/** The typed arrays tensors are held in (the shared dtype table says which for which dtype). */
+export type TensorData = TypedArray;
 
 export interface PlainTensor {
   dtype: string;

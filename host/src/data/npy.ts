@@ -1,3 +1,4 @@
+import { dtypeBytes, findNpyDtype, type TypedArray, type TypedArrayCtor } from '@s4op/shared';
 import { DataError } from './options.js';
 
 /**
@@ -6,17 +7,7 @@ import { DataError } from './options.js';
  * (npyjs exists, but reads through fetch, does not check the data length against the shape and cannot name
  * the file in its errors; this one is ~100 lines and tested against files written by NumPy.)
  */
-export type NpyTypedArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+export type NpyTypedArray = TypedArray;
 
 export interface NpyArray {
   /** NumPy kind + item size, e.g. 'f4', 'i8', 'u1', 'b1' (float16 is widened and reported as 'f4'). */
@@ -28,22 +19,6 @@ export interface NpyArray {
 }
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
-
-type Ctor = { new (buffer: ArrayBuffer): NpyTypedArray; BYTES_PER_ELEMENT: number };
-const TYPES: Record<string, { ctor: Ctor; kind: NpyArray['kind'] }> = {
-  b1: { ctor: Uint8Array, kind: 'bool' },
-  i1: { ctor: Int8Array, kind: 'int' },
-  u1: { ctor: Uint8Array, kind: 'int' },
-  i2: { ctor: Int16Array, kind: 'int' },
-  u2: { ctor: Uint16Array, kind: 'int' },
-  i4: { ctor: Int32Array, kind: 'int' },
-  u4: { ctor: Uint32Array, kind: 'int' },
-  i8: { ctor: BigInt64Array, kind: 'int' },
-  u8: { ctor: BigUint64Array, kind: 'int' },
-  f2: { ctor: Uint16Array, kind: 'float' }, // widened below
-  f4: { ctor: Float32Array, kind: 'float' },
-  f8: { ctor: Float64Array, kind: 'float' },
-};
 
 export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   const fail = (why: string): never => {
@@ -79,14 +54,14 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
 
   const order = descr![0];
   const code = '<>|='.includes(order) ? descr!.slice(1) : descr!;
-  const type = TYPES[code];
+  const type = findNpyDtype(code);
   if (!type) {
     fail(
       `unsupported dtype "${descr}" (use float16/32/64, integers or bool` +
         `${code.startsWith('O') ? '; object arrays usually mean ragged sequences: pad them to one length' : ''})`,
     );
   }
-  const itemSize = Number(code.slice(1));
+  const itemSize = dtypeBytes(type!);
   const count = shape.reduce((a, b) => a * b, 1);
   const have = bytes.length - dataStart;
   if (have !== count * itemSize) {
@@ -98,10 +73,10 @@ export function parseNpy(bytes: Uint8Array, file: string): NpyArray {
   if (order === '>' && itemSize > 1) {
     for (let i = 0; i < raw.length; i += itemSize) raw.subarray(i, i + itemSize).reverse();
   }
-  let data: NpyTypedArray = new type!.ctor(raw.buffer);
-  if (code === 'f2') data = Float32Array.from(data as Uint16Array, halfToFloat);
+  let data: NpyTypedArray = new type!.array(raw.buffer);
+  if (type!.halfBits) data = Float32Array.from(data as Uint16Array, halfToFloat);
   if (fortran === 'True' && shape.length > 1) data = fortranToC(data, shape);
-  return { dtype: code === 'f2' ? 'f4' : code, kind: type!.kind, shape, data };
+  return { dtype: type!.halfBits ? 'f4' : code, kind: type!.kind, shape, data };
 }
 
 function halfToFloat(h: number): number {
@@ -115,7 +90,7 @@ function halfToFloat(h: number): number {
 
 /** Column-major data of `shape` → row-major. */
 function fortranToC(src: NpyTypedArray, shape: number[]): NpyTypedArray {
-  const out = new (src.constructor as Ctor)(new ArrayBuffer(src.byteLength));
+  const out = new (src.constructor as TypedArrayCtor)(new ArrayBuffer(src.byteLength));
   const n = shape.length;
   const idx = new Array<number>(n).fill(0);
   for (let c = 0; c < src.length; c++) {
