@@ -147,6 +147,26 @@ describe('s4op prune', () => {
     expect(readStore(ws)).toEqual(after);
   });
 
+  it('fine-tunes importance candidates at lr 1e-3 and s4op ones at the paper\'s 1e-4 unless --lr says otherwise', async () => {
+    const ws = path.join(dir, 'lr');
+    /** The learning rates the fine-tune of the run's step-1 candidate recorded in its checkpoint. */
+    const lrOf = async (id: string, extra: string[]) => {
+      const r = await runCli(HOST_CLI, [
+        'prune', '--checkpoint', ck, '--workspace', ws, '--run-id', id, '--rates', '30', '--seeds', '1', '--finetune-epochs', '1',
+        '--max-steps', '2', '--estimate', '--backend', 'cpu', ...extra,
+      ], { timeoutMs: 120_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
+      const row = db.prepare('SELECT checkpoint FROM candidates WHERE run_id = ? AND step = 1').get(id) as { checkpoint: string };
+      db.close();
+      const { options } = JSON.parse(await readFile(path.join(row.checkpoint, 'config.json'), 'utf8')).training.finetune;
+      return [options.lr, options.lrSsm];
+    };
+    expect(await lrOf('imp', ['--strategy', 'importance', '--criteria', 'taylor'])).toEqual([1e-3, 1e-3]);
+    expect(await lrOf('rnd', [])).toEqual([1e-4, 1e-4]);
+    expect(await lrOf('imp-lr', ['--strategy', 'importance', '--criteria', 'taylor', '--lr', '0.02'])).toEqual([0.02, 0.02]);
+  });
+
   it('names bad input', async () => {
     const ws = path.join(dir, 'bad');
     const cases: [string[], RegExp][] = [

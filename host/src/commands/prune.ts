@@ -10,7 +10,7 @@ import { FlopEstimate, type CostMeasurer } from '../prune/cost.js';
 import { parseCriteria } from '../prune/importance.js';
 import { candidateRows, formatTable, toCsv, type CandidateRow } from '../prune/report.js';
 import { parseRates, DEFAULT_RATES } from '../prune/schedule.js';
-import { runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../prune/search.js';
+import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../prune/search.js';
 import { RunStore, type RunRecord } from '../store/run-store.js';
 import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 
@@ -103,7 +103,7 @@ export function register(program: Command): void {
     .option('--estimate', 'no agent: estimate latency from an operation count (labelled as an estimate)')
     .option('--finetune-epochs <n>', `fine-tuning epochs per candidate (default ${S4OP_FINETUNE.epochs})`, int)
     .option('--patience <n>', `early-stopping patience (default ${S4OP_FINETUNE.patience})`, int)
-    .option('--lr <x>', `fine-tuning learning rate, SSM parameters too (default ${S4OP_FINETUNE.lr})`, num)
+    .option('--lr <x>', `fine-tuning learning rate, SSM parameters too (default ${S4OP_FINETUNE.lr} for s4op as the paper, ${IMPORTANCE_FINETUNE.lr} for importance)`, num)
     .option('--batch-size <n>', 'fine-tuning batch size (default 32)', int)
     .option('--max-steps <n>', 'cap on optimizer steps per fine-tune', int)
     .option('--taylor-batches <n>', 'training batches for the taylor criterion', int, 4)
@@ -190,7 +190,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     seeds: f.seeds ?? (importance ? 1 : 5),
     seed: f.seed,
     fineTune: {
-      ...S4OP_FINETUNE,
+      ...defaultFineTune(f.strategy),
       ...Object.fromEntries(
         Object.entries({ epochs: f.finetuneEpochs, patience: f.patience, lr: f.lr, lrSsm: f.lr, batchSize: f.batchSize, maxSteps: f.maxSteps }).filter(([, v]) => v !== undefined),
       ),
