@@ -9,6 +9,7 @@
  *   npx tsx scripts/bench/prune-smnist.ts [--workspace .s4op/bench-prune-h64] [--d-model 64] [--layers 4]
  *     [--epochs 40] [--base-minutes 18] [--lr 1e-2] [--train 4000] [--random-ft-epochs 2]
  *     [--importance-ft-epochs 1,3] [--importance-lr 1e-3] [--skip-random] [--skip-s4] [--s4-d-model 32]
+ *     [--s4-base-minutes 8]
  *
  * The s4op strategy fine-tunes as the paper does (S4OP_FINETUNE, lr 1e-4); the importance strategy is ours
  * and fine-tunes at --importance-lr. Resumable: the base checkpoints and the run store live in --workspace; a
@@ -43,8 +44,9 @@ const { values: a } = parseArgs({
     epochs: { type: 'string', default: '40' },
     'base-minutes': { type: 'string', default: '18' },
     lr: { type: 'string', default: '1e-2' },
-    /** The S4 run's width (smaller, so the benchmark fits its time). */
+    /** The S4 run's width and training time (smaller, so the benchmark fits its time). */
     's4-d-model': { type: 'string', default: '32' },
+    's4-base-minutes': { type: 'string', default: '8' },
     train: { type: 'string', default: '4000' },
     rates: { type: 'string', default: '10,30,50,70,90' },
     seeds: { type: 'string', default: '5' },
@@ -68,10 +70,10 @@ const data: Dataset = await loadDataset(a.dataset!, { splits: { train: Number(a.
 log(`data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`);
 
 /** Base training (as scripts/bench/accuracy-smnist.ts trains: lr 1e-2, SSM lr 1e-3, cosine fitted to a time budget). */
-const baseTrain = {
+const baseTrain = (ssm: 's4d' | 's4') => ({
   epochs: Number(a.epochs), batchSize: 32, lr: Number(a.lr), lrSsm: 1e-3, weightDecay: 0.01, patience: 0,
-  timeBudgetS: Number(a['base-minutes']) * 60,
-};
+  timeBudgetS: Number(a[ssm === 's4' ? 's4-base-minutes' : 'base-minutes']) * 60,
+});
 const widthOf = (ssm: 's4d' | 's4') => Number(ssm === 's4' ? a['s4-d-model'] : a['d-model']);
 
 async function baseModel(ssm: 's4d' | 's4'): Promise<{ dir: string; test: number; val: number; epochs: number; seconds: number }> {
@@ -84,7 +86,7 @@ async function baseModel(ssm: 's4d' | 's4'): Promise<{ dir: string; test: number
     };
     const model = new SequenceModel(config, 0);
     log(`training base ${ssm}: d_model ${config.dModel}, d_state ${config.dState}, ${config.nLayers} layers, ${model.parameterCount()} parameters`);
-    const record = train(model, data, { ...baseTrain, label: `base ${ssm}` });
+    const record = train(model, data, { ...baseTrain(ssm), label: `base ${ssm}` });
     const test = evaluate(model, data.test);
     await saveCheckpoint(dir, model, { dataset: { name: data.info.name, spec: data.info.spec }, training: { ...record, test } });
     model.dispose();
@@ -220,7 +222,8 @@ try {
       base_train_epochs: s4d.epochs,
       base_train_seconds: s4d.seconds,
       configs: {
-        base_training: baseTrain,
+        base_training: baseTrain('s4d'),
+        s4_base_training: baseTrain('s4'),
         finetune_s4op: ft(Number(a['random-ft-epochs'])),
         finetune_importance: ftImportance(impEpochs[impEpochs.length - 1]!),
         s4_d_model: widthOf('s4'),
