@@ -84,7 +84,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   const runtime = runtimeByName(req.runtime);
   const avail = await runtime.available();
   if (!avail.ok) throw new JobFailure('runtime_unavailable', `${req.runtime} cannot load here: ${avail.reason}`);
-  const options: LoadOptions = { threads: req.settings.threads, graph_optimization: req.settings.graph_optimization, arena: req.settings.arena };
+  const options: LoadOptions = { threads: req.settings.threads, graph_optimization: req.settings.graph_optimization, arena: req.settings.arena, spin: req.settings.spin };
 
   const bytes: Uint8Array[] = [];
   for (const m of req.models) {

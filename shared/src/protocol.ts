@@ -65,6 +65,11 @@ export const MeasureSettings = z.strictObject({
   graph_optimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
   /** CPU memory arena of onnxruntime-node (ignored by onnxruntime-web). */
   arena: z.boolean().default(true),
+  /**
+   * Whether idle intra-op threads spin (onnxruntime's session.intra_op.allow_spinning). Absent: onnxruntime's
+   * default (spinning). `false` is much faster on a loaded machine with threads > 1, where spinners steal the CPU.
+   */
+  spin: z.boolean().optional(),
   warmup_ms: z.number().int().min(0).max(600_000).default(250),
   warmup_runs: z.number().int().min(0).max(1_000_000).default(10),
   min_duration_ms: z.number().int().min(0).max(3_600_000).default(1000),

@@ -1,6 +1,6 @@
 /** onnxruntime-node: the native CPU runtime, preferred wherever its binary loads. */
 import type { Availability, LoadOptions, Runtime, Session } from './runtime.js';
-import { errorText, wrapSession, type OrtModule } from './ort-common.js';
+import { describeSpin, errorText, spinExtra, wrapSession, type OrtModule } from './ort-common.js';
 
 let mod: OrtModule | undefined;
 
@@ -30,6 +30,7 @@ export const nodeRuntime: Runtime = {
       executionMode: 'sequential',
       graphOptimizationLevel: options.graph_optimization,
       enableCpuMemArena: options.arena,
+      ...spinExtra(options.spin),
       // Errors come back as exceptions with the message; the native logger would only repeat them on stderr.
       logSeverityLevel: 4,
     });
@@ -43,6 +44,7 @@ export const nodeRuntime: Runtime = {
       execution_mode: 'sequential',
       graph_optimization: options.graph_optimization,
       cpu_mem_arena: options.arena,
+      intra_op_allow_spinning: describeSpin(options.spin),
     };
   },
 };

@@ -62,3 +62,14 @@ export function wrapSession(ort: OrtModule, session: OrtSession): Session {
 export function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The session config entry for spinning (set only when asked, so onnxruntime's default stays the default). */
+export function spinExtra(spin: boolean | undefined): { extra?: { session: { intra_op: { allow_spinning: string } } } } {
+  // The Node binding takes only string values in `extra`; both bindings flatten it to "session.intra_op.allow_spinning".
+  return spin === undefined ? {} : { extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' } } } };
+}
+
+/** How a runtime records the spinning setting in a result. */
+export function describeSpin(spin: boolean | undefined): string | boolean {
+  return spin ?? 'default';
+}

@@ -11,6 +11,8 @@ export interface LoadOptions {
   graph_optimization: 'disabled' | 'basic' | 'extended' | 'all';
   /** CPU memory arena (native only). */
   arena: boolean;
+  /** Idle intra-op threads spin (session.intra_op.allow_spinning); undefined keeps onnxruntime's default. */
+  spin?: boolean;
 }
 
 /** A declared model input, as the runtime reports it. */

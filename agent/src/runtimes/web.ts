@@ -1,6 +1,6 @@
 /** onnxruntime-web on WASM: the fallback where the native runtime cannot load (any CPU Node runs on). */
 import type { Availability, LoadOptions, Runtime, Session } from './runtime.js';
-import { errorText, wrapSession, type OrtModule } from './ort-common.js';
+import { describeSpin, errorText, spinExtra, wrapSession, type OrtModule } from './ort-common.js';
 
 let mod: OrtModule | undefined;
 
@@ -27,11 +27,13 @@ export const webRuntime: Runtime = {
     const session = await m.InferenceSession.create(bytes, {
       executionProviders: ['wasm'],
       graphOptimizationLevel: options.graph_optimization,
+      // The same session config entry reaches the WASM build's thread pool (only there with threads > 1).
+      ...spinExtra(options.spin),
       logSeverityLevel: 4,
     });
     return wrapSession(m, session as never);
   },
   describe(options: LoadOptions) {
-    return { execution_provider: 'wasm', wasm_threads: options.threads, graph_optimization: options.graph_optimization };
+    return { execution_provider: 'wasm', wasm_threads: options.threads, graph_optimization: options.graph_optimization, intra_op_allow_spinning: describeSpin(options.spin) };
   },
 };

@@ -26,6 +26,7 @@ interface BenchOptions {
   threads?: string;
   graphOptimization?: string;
   arena: boolean;
+  spin: boolean;
   warmupMs?: string;
   warmupRuns?: string;
   minDurationMs?: string;
@@ -66,6 +67,7 @@ function settingsFrom(o: BenchOptions): MeasureSettings {
     threads: int('--threads', o.threads),
     graph_optimization: o.graphOptimization,
     arena: o.arena === false ? false : undefined,
+    spin: o.spin === false ? false : undefined,
     warmup_ms: int('--warmup-ms', o.warmupMs),
     warmup_runs: int('--warmup-runs', o.warmupRuns),
     min_duration_ms: int('--min-duration-ms', o.minDurationMs),
@@ -164,6 +166,7 @@ export function register(program: Command): void {
     .option('--threads <n>', `intra-op / WASM threads (default ${DEFAULT_SETTINGS.threads})`)
     .option('--graph-optimization <level>', `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`)
     .option('--no-arena', 'disable the CPU memory arena (onnxruntime-node)')
+    .option('--no-spin', 'idle intra-op threads sleep instead of spinning (default: onnxruntime\'s, spinning; faster on a busy machine with --threads > 1)')
     .option('--warmup-ms <n>', `minimum warm-up time (default ${DEFAULT_SETTINGS.warmup_ms})`)
     .option('--warmup-runs <n>', `minimum warm-up runs (default ${DEFAULT_SETTINGS.warmup_runs})`)
     .option('--min-duration-ms <n>', `minimum timed duration (default ${DEFAULT_SETTINGS.min_duration_ms})`)

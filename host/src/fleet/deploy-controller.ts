@@ -184,7 +184,7 @@ export class DeployController {
       this.checkNotBusy(picked);
       const stages = planStages(picked, parseCanary(canary), waves);
       // The field measurement runs like the lab one (runtime, threads, shapes), unless told otherwise.
-      const fromLab = req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'dims', 'default_dim', 'shapes']) : {};
+      const fromLab = req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'spin', 'dims', 'default_dim', 'shapes']) : {};
       const settings: MeasureSettings = resolveSettings({ ...FIELD_SETTINGS, ...fromLab, ...((req.settings as object | undefined) ?? {}) });
       return { canary, gate, waves, picked, stages, settings };
     } catch (err) {
