@@ -44,6 +44,20 @@ describe('s4op train', () => {
     expect(JSON.parse(r.stdout).steps).toBe(2);
   });
 
+  it('trains with two data-parallel replicas from the built CLI (worker threads from dist)', async () => {
+    const out = path.join(dir, 'replicas');
+    const r = await runCli(HOST_CLI, [
+      'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '20', '--max-length', '40', '--max-depth', '3',
+      '--train', '64', '--val', '16', '--test', '16', '--d-model', '8', '--d-state', '4', '--layers', '1',
+      '--epochs', '1', '--batch-size', '16', '--replicas', '2', '--out', out, '--json',
+    ], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.replicas).toBe(2);
+    expect(summary.steps).toBe(4);
+    expect(r.stderr).toContain('trained with 2 data-parallel replica(s)');
+  });
+
   it('names a missing config file and a bad flag value', async () => {
     const missing = await runCli(HOST_CLI, ['train', '--model', 's4d', '--dataset', 'listops', '--config', path.join(dir, 'nope.json')]);
     expect(missing.code).not.toBe(0);

@@ -30,6 +30,7 @@ interface TrainFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   clip?: number;
   patience?: number;
   maxSteps?: number;
+  replicas?: number;
   seed?: number;
   backend?: string;
   json?: boolean;
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .option('--clip <x>', `gradient-norm clip, 0 = off (default ${DEFAULT_TRAIN.clip})`, num)
     .option('--patience <n>', `early-stopping patience in epochs, 0 = off (default ${DEFAULT_TRAIN.patience})`, int)
     .option('--max-steps <n>', 'stop after this many optimizer steps', int)
+    .option('--replicas <n>', 'data-parallel replicas on worker threads (default $S4OP_REPLICAS, else one per core, at most 4, for large steps on wasm/cpu)', int)
     .option('--seed <n>', 'seed of init, shuffling, dropout and the data split (default 0)', int)
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--json', 'print the training record as JSON');
@@ -126,6 +128,7 @@ export function register(program: Command): void {
           clip: flags.clip,
           patience: flags.patience,
           maxSteps: flags.maxSteps,
+          replicas: flags.replicas,
         }),
         seed,
         quiet: flags.json,
@@ -133,6 +136,7 @@ export function register(program: Command): void {
       const model = new SequenceModel(config, seed);
       log(`model ${config.ssm}: d_model ${config.dModel}, d_state ${config.dState}, ${config.nLayers} layers, ${model.parameterCount()} parameters; data ${info.name}: L ${info.length}, ${info.splits.train}/${info.splits.val}/${info.splits.test}`);
       const record = train(model, data, trainOpts);
+      log(`trained with ${record.options.replicas} data-parallel replica(s)`);
       const test = evaluate(model, data.test);
       const out = flags.out ?? `checkpoints/${config.ssm}-${info.name.replace(/[^\w.-]+/g, '_')}`;
       const saved = await saveCheckpoint(out, model, {
@@ -149,6 +153,7 @@ export function register(program: Command): void {
         test_loss: test.loss,
         steps: record.steps,
         seconds: record.seconds,
+        replicas: record.options.replicas,
         backend: choice.name,
       };
       emit(flags, summary, () =>

@@ -4,6 +4,7 @@ import type { SequenceModel } from '../model/model.js';
 import { Rng } from '../util/random.js';
 import { Progress } from '../util/progress.js';
 import { AdamW, clipByGlobalNorm } from './optimizer.js';
+import { ReplicaPool, resolveReplicas } from './replicas.js';
 import { EarlyStopping, warmupCosine } from './schedule.js';
 
 export interface TrainOptions {
@@ -28,6 +29,11 @@ export interface TrainOptions {
    * (and so the cosine decay) to the steps that fit, validation passes included.
    */
   timeBudgetS?: number;
+  /**
+   * Data-parallel replicas (worker threads, one shard of each batch each); default: $S4OP_REPLICAS, else one
+   * per core (at most 4) when the step is large enough and the backend is single-threaded (replicas.ts).
+   */
+  replicas?: number;
   quiet?: boolean;
   label?: string;
 }
@@ -107,6 +113,39 @@ export function evaluate(model: SequenceModel, split: Split, batchSize = 64): Ev
   return { loss: count ? lossSum / count : NaN, metric: units ? correct / units : NaN, count };
 }
 
+/** Gradients of the mean loss on a batch (keyed by parameter name), the loss, and correct predictions. */
+export interface BatchGradients {
+  grads: Map<string, tf.Tensor>;
+  loss: number;
+  hits: number;
+}
+
+/** Forward and backward on one batch, in training mode with dropout seeded by `seed`; no update. */
+export function computeGradients(model: SequenceModel, x: tf.Tensor, y: tf.Tensor, seed: number): BatchGradients {
+  const params = model.params.trainable();
+  const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
+  let logits: tf.Tensor2D | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.forward(x, { training: true, seed });
+    logits = tf.keep(out);
+    return model.loss(out, y);
+  }, params.map((p) => p.variable));
+  const hits = countHits(model, logits!, y);
+  logits!.dispose();
+  const named = new Map<string, tf.Tensor>();
+  for (const [varName, g] of Object.entries(grads)) named.set(byVar.get(varName)!, g);
+  const loss = value.dataSync()[0]!;
+  value.dispose();
+  return { grads: named, loss, hits };
+}
+
+/** Clips (global norm) and applies gradients with the optimizer, then frees them. */
+export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, opts: { lrScale: number; clip: number }): void {
+  if (opts.clip > 0) clipByGlobalNorm(grads, opts.clip);
+  optimizer.apply(grads, opts.lrScale);
+  for (const g of grads.values()) g.dispose();
+}
+
 /** One optimizer step on a batch; returns its loss and correct predictions (for the training metric). */
 export function trainStep(
   model: SequenceModel,
@@ -115,23 +154,8 @@ export function trainStep(
   y: tf.Tensor,
   opts: { lrScale: number; clip: number; seed: number },
 ): { loss: number; hits: number } {
-  const params = model.params.trainable();
-  const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
-  let logits: tf.Tensor2D | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.forward(x, { training: true, seed: opts.seed });
-    logits = tf.keep(out);
-    return model.loss(out, y);
-  }, params.map((p) => p.variable));
-  const hits = countHits(model, logits!, y);
-  logits!.dispose();
-  const named = new Map<string, tf.Tensor>();
-  for (const [varName, g] of Object.entries(grads)) named.set(byVar.get(varName)!, g);
-  if (opts.clip > 0) clipByGlobalNorm(named, opts.clip);
-  optimizer.apply(named, opts.lrScale);
-  for (const g of named.values()) g.dispose();
-  const loss = value.dataSync()[0]!;
-  value.dispose();
+  const { grads, loss, hits } = computeGradients(model, x, y, opts.seed);
+  applyGradients(optimizer, grads, opts);
   return { loss, hits };
 }
 
@@ -157,75 +181,86 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
   let best: Map<string, { shape: number[]; values: Float32Array }> | undefined;
   let step = 0;
   let stoppedEarly = false;
-  const t0 = performance.now();
-  for (let epoch = 0; epoch < opts.epochs && step < totalSteps; epoch++) {
-    const te = performance.now();
-    const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, { quiet: opts.quiet });
-    let lossSum = 0;
-    let hitSum = 0;
-    let seen = 0;
-    let b = 0;
-    for (const batch of data.train.batches(opts.batchSize, { seed: rng.fork() })) {
-      if (step >= totalSteps) {
+  const replicas = resolveReplicas(opts.replicas, model, opts.batchSize, data.info.length);
+  const pool = replicas > 1 ? new ReplicaPool(model, replicas, { maxShard: Math.ceil(opts.batchSize / replicas), xShape: exampleShape(data) }) : undefined;
+  try {
+    const t0 = performance.now();
+    for (let epoch = 0; epoch < opts.epochs && step < totalSteps; epoch++) {
+      const te = performance.now();
+      const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, { quiet: opts.quiet });
+      let lossSum = 0;
+      let hitSum = 0;
+      let seen = 0;
+      let b = 0;
+      for (const batch of data.train.batches(opts.batchSize, { seed: rng.fork() })) {
+        if (step >= totalSteps) {
+          batch.x.dispose();
+          batch.y.dispose();
+          continue;
+        }
+        const seed = rng.fork();
+        const { grads, loss, hits } = pool
+          ? pool.gradients(batch.x, batch.y, seed, (x, y, s) => computeGradients(model, x, y, s))
+          : computeGradients(model, batch.x, batch.y, seed);
+        applyGradients(optimizer, grads, { lrScale: warmupCosine(step, totalSteps, warmup), clip: opts.clip });
+        if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}`);
+        lossSum += loss * batch.size;
+        hitSum += hits;
+        seen += batch.size;
+        step += 1;
+        b += 1;
+        if (opts.timeBudgetS && step === PACE_STEPS) {
+          // Validation costs about a forward pass per example: count it as a third of a training step each.
+          const perStep = (performance.now() - t0) / 1000 / PACE_STEPS;
+          const perEpochEval = (data.val.size / opts.batchSize) * perStep / 3;
+          const fit = Math.floor(opts.timeBudgetS / (perStep + perEpochEval / stepsPerEpoch));
+          if (fit < totalSteps) {
+            totalSteps = Math.max(PACE_STEPS, fit);
+            warmup = Math.min(warmup, Math.round(opts.warmupFraction * totalSteps));
+          }
+        }
         batch.x.dispose();
         batch.y.dispose();
-        continue;
+        const rate = seen / ((performance.now() - te) / 1000);
+        const metric = hitSum / metricUnits(model, seen);
+        bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${metric.toFixed(4)} ${rate.toFixed(1)} samples/s`);
       }
-      const { loss, hits } = trainStep(model, optimizer, batch.x, batch.y, {
-        lrScale: warmupCosine(step, totalSteps, warmup),
-        clip: opts.clip,
-        seed: rng.fork(),
-      });
-      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss ${loss} at step ${step}`);
-      lossSum += loss * batch.size;
-      hitSum += hits;
-      seen += batch.size;
-      step += 1;
-      b += 1;
-      if (opts.timeBudgetS && step === PACE_STEPS) {
-        // Validation costs about a forward pass per example: count it as a third of a training step each.
-        const perStep = (performance.now() - t0) / 1000 / PACE_STEPS;
-        const perEpochEval = (data.val.size / opts.batchSize) * perStep / 3;
-        const fit = Math.floor(opts.timeBudgetS / (perStep + perEpochEval / stepsPerEpoch));
-        if (fit < totalSteps) {
-          totalSteps = Math.max(PACE_STEPS, fit);
-          warmup = Math.min(warmup, Math.round(opts.warmupFraction * totalSteps));
-        }
+      const val = evaluate(model, data.val, Math.max(opts.batchSize, 64));
+      const seconds = (performance.now() - te) / 1000;
+      const record: EpochRecord = {
+        epoch,
+        trainLoss: seen ? lossSum / seen : NaN,
+        trainMetric: seen ? hitSum / metricUnits(model, seen) : NaN,
+        valLoss: val.loss,
+        valMetric: val.metric,
+        seconds,
+        samplesPerSec: seen / seconds,
+      };
+      epochs.push(record);
+      bar.done(`loss ${record.trainLoss.toFixed(4)} val ${val.metric.toFixed(4)}`);
+      if (stopper.update(epoch, val.metric)) best = model.params.snapshot();
+      if (stopper.shouldStop) {
+        stoppedEarly = true;
+        break;
       }
-      batch.x.dispose();
-      batch.y.dispose();
-      const rate = seen / ((performance.now() - te) / 1000);
-      const metric = hitSum / metricUnits(model, seen);
-      bar.update(b, `loss ${(lossSum / seen).toFixed(4)} acc ${metric.toFixed(4)} ${rate.toFixed(1)} samples/s`);
     }
-    const val = evaluate(model, data.val, Math.max(opts.batchSize, 64));
-    const seconds = (performance.now() - te) / 1000;
-    const record: EpochRecord = {
-      epoch,
-      trainLoss: seen ? lossSum / seen : NaN,
-      trainMetric: seen ? hitSum / metricUnits(model, seen) : NaN,
-      valLoss: val.loss,
-      valMetric: val.metric,
-      seconds,
-      samplesPerSec: seen / seconds,
+    if (best) for (const [name, { shape, values }] of best) model.params.set(name, values, shape);
+    return {
+      epochs,
+      bestEpoch: stopper.bestEpoch,
+      bestValMetric: stopper.best,
+      steps: step,
+      seconds: (performance.now() - t0) / 1000,
+      stoppedEarly,
+      options: { ...opts, replicas },
     };
-    epochs.push(record);
-    bar.done(`loss ${record.trainLoss.toFixed(4)} val ${val.metric.toFixed(4)}`);
-    if (stopper.update(epoch, val.metric)) best = model.params.snapshot();
-    if (stopper.shouldStop) {
-      stoppedEarly = true;
-      break;
-    }
+  } finally {
+    pool?.close();
+    optimizer.dispose();
   }
-  if (best) for (const [name, { shape, values }] of best) model.params.set(name, values, shape);
-  optimizer.dispose();
-  return {
-    epochs,
-    bestEpoch: stopper.bestEpoch,
-    bestValMetric: stopper.best,
-    steps: step,
-    seconds: (performance.now() - t0) / 1000,
-    stoppedEarly,
-    options: opts,
-  };
+}
+
+/** One example's x shape: [L] token ids or [L, inputSize]. */
+function exampleShape(data: Dataset): number[] {
+  return data.info.inputKind === 'tokens' ? [data.info.length] : [data.info.length, data.info.inputSize];
 }
