@@ -67,7 +67,7 @@ export const MeasureSettings = z.strictObject({
   arena: z.boolean().default(true),
   /**
    * Whether idle intra-op threads spin (onnxruntime's session.intra_op.allow_spinning). Absent: onnxruntime's
-   * default (spinning). `false` is much faster on a loaded machine with threads > 1, where spinners steal the CPU.
+   * default (spinning). `false` is 2–3× faster on a loaded machine with threads > 1 (scripts/bench/agent-spin.ts).
    */
   spin: z.boolean().optional(),
   warmup_ms: z.number().int().min(0).max(600_000).default(250),
