@@ -4,6 +4,7 @@
  *
  *   npx tsx scripts/bench/accuracy-smnist.ts [--minutes 28] [--listops-minutes 5]
  */
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../host/src/backend.js';
 import { loadDataset } from '../../host/src/data/dataset.js';
@@ -16,6 +17,8 @@ const { values: args } = parseArgs({
   options: { minutes: { type: 'string', default: '28' }, 'listops-minutes': { type: 'string', default: '5' }, 'skip-smnist': { type: 'boolean', default: false } },
 });
 const choice = await initBackend();
+// Other jobs on this shared machine slow the run: the load is recorded with the result.
+const loadStart = os.loadavg()[0]!;
 
 async function run(dataset: string, dataOpts: Record<string, unknown>, model: Partial<ModelConfig>, trainOpts: Partial<TrainOptions>) {
   const data = await loadDataset(dataset, dataOpts);
@@ -38,7 +41,7 @@ async function run(dataset: string, dataOpts: Record<string, unknown>, model: Pa
     val_by_epoch: record.epochs.map((e) => Number(e.valMetric.toFixed(4))),
   };
   m.dispose();
-  console.log(`${dataset}: test ${(test.metric * 100).toFixed(2)} % (majority ${(majority * 100).toFixed(1)} %) after ${record.steps} steps, ${minutes.toFixed(1)} min`);
+  console.log(`${dataset}: test ${(test.metric * 100).toFixed(2)} % (majority ${(majority * 100).toFixed(1)} %) after ${record.steps} steps, ${minutes.toFixed(1)} min, ${record.options.replicas} data-parallel replica(s)`);
   return out;
 }
 
@@ -58,6 +61,8 @@ const result = {
   listops_test_acc: listops.test_acc,
   listops_majority: listops.majority,
   backend: choice.name,
+  cores: os.availableParallelism(),
+  load_average_1m: { start: loadStart, end: os.loadavg()[0]! },
   smnist: smnist ?? null,
   listops,
 };
