@@ -24,7 +24,7 @@ function init(b: GraphBuilder, snap: Snapshot, name: string): string {
 export function encoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, x: string, positions: number): string {
   if (c.inputKind === 'tokens') return b.op('Gather', [init(b, snap, 'encoder.weight'), x], { axis: 0 });
   const h = b.op('MatMul', [x, init(b, snap, 'encoder.weight')]);
-  b.work(positions * 2 * c.inputSize * c.dModel);
+  b.work(positions * (2 * c.inputSize * c.dModel + c.dModel));
   return b.op('Add', [h, init(b, snap, 'encoder.bias')]);
 }
 
@@ -32,8 +32,8 @@ export function encoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, x: stri
 export function norm(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x: string, positions: number): string {
   const w = weight(snap, `norms.${i}.weight`).values;
   const bias = weight(snap, `norms.${i}.bias`).values;
-  b.work(positions * c.dModel * 8);
   if (c.norm === 'layer') {
+    b.work(positions * c.dModel * 8);
     return b.op('LayerNormalization', [x, init(b, snap, `norms.${i}.weight`), init(b, snap, `norms.${i}.bias`)], {
       axis: -1,
       epsilon: float(LAYER_NORM_EPS),
@@ -44,6 +44,7 @@ export function norm(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number,
   const scale = Float64Array.from(w, (g, h) => g / Math.sqrt(variance[h]! + LAYER_NORM_EPS));
   const shift = Float64Array.from(bias, (s, h) => s - mean[h]! * scale[h]!);
   const H = c.dModel;
+  b.work(positions * H * 2);
   return b.op('Add', [b.op('Mul', [x, b.initF32(`norms.${i}.scale`, scale, [H])]), b.initF32(`norms.${i}.shift`, shift, [H])]);
 }
 
@@ -83,6 +84,6 @@ export function residual(b: GraphBuilder, c: ModelConfig, z: string, h: string, 
 
 /** Linear on pooled features [batch, H] → logits [batch, classes]. */
 export function decoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, pooled: string, name?: string): string {
-  b.work(2 * c.dModel * c.numClasses);
+  b.work(2 * c.dModel * c.numClasses + c.numClasses);
   return b.op('Gemm', [pooled, init(b, snap, 'decoder.weight'), init(b, snap, 'decoder.bias')], {}, name);
 }

@@ -154,7 +154,14 @@ export class GraphBuilder {
     return this.node(opType, inputs, attrs, name === undefined ? 1 : [name])[0]!;
   }
 
-  /** Declares the work (FLOPs per batch element) of nodes just emitted, in the current section. */
+  /**
+   * Declares the work (FLOPs per batch element) of nodes just emitted, in the current section. The rule,
+   * checked against the emitted graph by test/unit/export-flops.test.ts: MatMul 2·K per output element
+   * (every product it does, the Toeplitz zeros included); Gemm the same plus the bias; Conv 2·taps per
+   * output; Add/Sub/Mul/Div one per output element, Sum (inputs − 1); ReduceSum
+   * (inputs − outputs), ReduceMean one per input element;
+   * DFT 2.5·n·log2(n) per transform; LayerNormalization and Gelu 8, Sigmoid 4 per element; data movement 0.
+   */
   work(flops: number): void {
     this.flops[this.section] += flops;
   }

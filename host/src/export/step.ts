@@ -56,7 +56,7 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
   const sumNext = b.op('Add', [sum.input, h], {}, sum.output);
   const countNext = b.op('Add', [count.input, b.constF32([1])], {}, count.output);
   const mean = b.op('Div', [sumNext, countNext]);
-  b.work(3 * H);
+  b.work(2 * H + 1);
   b.output(decoder(b, snap, c, mean, 'logits'), 'logits', 'float32', [batch, c.numClasses]);
   b.output(sumNext, sum.output, 'float32', sum.dims);
   b.output(countNext, count.output, 'float32', count.dims);
@@ -126,7 +126,9 @@ function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName:
   const readout = low ? b.op('Mul', [next, b.initF32('step_readout', cv, dims)]) : next;
   const yc = b.op('ReduceSum', [readout, b.constI64([2, 3])], { keepdims: 0 });
   const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
-  b.work(Ha * M * (low ? 20 : 12) + 2 * Ha);
+  // Per channel on [2, M]: three Muls and their Sum, the read-out ReduceSum, D·u and its Add; S4 adds qᵀx,
+  // its w·ρ term (a fourth Sum input) and the read-out Mul.
+  b.work(Ha * (low ? 22 * M : 12 * M + 1));
   return { y, next };
 }
 

@@ -101,7 +101,7 @@ function denseCarry(b: GraphBuilder, U: string, m: BlockMatrices, R: number, S: 
   const P = b.initF32('chunk_state_transition', m.p, [R, S, S]);
   const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
   for (let j = 1; j < nb - 1; j++) X.push(b.op('Add', [b.op('MatMul', [X[j]!, P]), Vj[j]!]));
-  b.work(R * (nb - 2) * (2 * S * S + S));
+  b.work(R * S + R * (nb - 2) * (2 * S * S + S));
   const out = b.op('MatMul', [b.op('Concat', X, { axis: 2 }), b.initF32('chunk_readout', m.out, [R, S, T])]);
   b.work(R * 2 * nb * S * T);
   return out;
@@ -148,7 +148,7 @@ function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number,
     const prev = X[j]!;
     X.push(b.op('Sum', [b.op('Mul', [prev, E1]), b.op('Mul', [b.op('Gather', [prev, swap], { axis: 1 }), E2]), Vj[j]!]));
   }
-  b.work(R * (nb - 2) * 8 * M);
+  b.work(R * S + R * (nb - 2) * 8 * M);
   const parts = b.op('MatMul', [b.op('Concat', X, { axis: 3 }), b.initF32('chunk_readout', outParts, [2, R, M, T])]);
   b.work(R * 2 * nb * S * T);
   return b.node('Split', [parts, b.constI64([1, 1])], { axis: 1 }, 2) as [string, string];
