@@ -6,12 +6,17 @@
  * step model's latency per step; the fold vs scatter bypass at 70 %; and the measured vs predicted
  * (from the graph's declared FLOPs) pruned/unpruned latency ratio.
  *
- *   npx tsx scripts/bench/export-latency.ts [--rounds 15] [--skip-torch]
+ *   npx tsx scripts/bench/export-latency.ts [--rounds 15] [--repeats 3] [--skip-torch]
  *
  * Sessions are built first, then timed in interleaved rounds (each round runs every session), so the load
- * of a shared machine falls on all of them alike; figures are medians over rounds.
+ * of a shared machine falls on all of them alike; figures are medians over rounds. The rounds are run
+ * `repeats` times: the pruned/unpruned ratio is taken per repeat and the median of those is reported (a
+ * shared machine's load shifts between repeats). Last, onnxruntime's profiler (one thread) splits the
+ * best variant's time by section (SSM / rest) and node type, with each section's FLOP rate.
  */
-import { loadavg } from 'node:os';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { initBackend } from '../../host/src/backend.js';
@@ -25,11 +30,13 @@ import { median, runTorch, writeResult } from './common.js';
 const { values: args } = parseArgs({
   options: {
     rounds: { type: 'string', default: '15' },
+    repeats: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     'skip-torch': { type: 'boolean', default: false },
   },
 });
 const rounds = Number(args.rounds);
+const repeats = Number(args.repeats);
 const threads = Number(args.threads);
 const shape = { dModel: 128, nLayers: 4, dState: 64, length: 784, batch: 1 };
 const RATES = [0, 30, 50, 70, 90];
@@ -77,6 +84,8 @@ interface Entry {
   result: ExportResult;
   session: ort.InferenceSession;
   times: number[];
+  /** Median per repeat. */
+  repeatMs: number[];
 }
 
 // Step mode first, in a fresh process (before the conv sessions fill the heap): one time step per run,
@@ -134,20 +143,26 @@ for (const rate of RATES) {
     const session = await ort.InferenceSession.create(result.bytes, sessionOptions);
     await session.run({ x });
     const key = `${variant}${bypass === 'scatter' ? '+scatter' : ''}@${rate}`;
-    entries.push({ key, variant, rate, bypass, result, session, times: [] });
+    entries.push({ key, variant, rate, bypass, result, session, times: [], repeatMs: [] });
     console.log(`built ${key}: ${(result.bytes.length / 1e6).toFixed(1)} MB, ${result.stats.nodes} nodes, export ${exportMs.toFixed(0)} ms`);
   }
 }
 
-console.log(`timing ${entries.length} sessions, ${rounds} interleaved rounds, ${threads} threads (load ${loadavg()[0]!.toFixed(1)})`);
-for (let r = 0; r < rounds; r++) {
-  for (const e of entries) {
-    for (let k = 0; k < (e.bypass === 'scatter' ? PER_ROUND.chunked! : PER_ROUND[e.variant]!); k++) {
-      const t = performance.now();
-      await e.session.run({ x });
-      e.times.push(performance.now() - t);
+console.log(`timing ${entries.length} sessions, ${repeats} × ${rounds} interleaved rounds, ${threads} threads (load ${loadavg()[0]!.toFixed(1)})`);
+const loads: number[] = [];
+for (let rep = 0; rep < repeats; rep++) {
+  const mark = entries.map((e) => e.times.length);
+  for (let r = 0; r < rounds; r++) {
+    for (const e of entries) {
+      for (let k = 0; k < (e.bypass === 'scatter' ? PER_ROUND.chunked! : PER_ROUND[e.variant]!); k++) {
+        const t = performance.now();
+        await e.session.run({ x });
+        e.times.push(performance.now() - t);
+      }
     }
   }
+  entries.forEach((e, i) => e.repeatMs.push(median(e.times.slice(mark[i]))));
+  loads.push(loadavg()[0]!);
 }
 const ms = (e: Entry) => median(e.times);
 const ortMs: Record<string, Record<string, number>> = {};
@@ -158,7 +173,9 @@ const entry = (variant: string, rate: number, bypass: BypassMode = 'fold') => en
 // Predicted ratio from declared work: SSM FLOPs shrink with the active operators, the rest stays.
 const flops = (e: Entry) => e.result.stats.flops.ssm + e.result.stats.flops.other;
 const pruned70Predicted = flops(entry(best, 70)) / flops(entry(best, 0));
-const pruned70Measured = ms(entry(best, 70)) / ms(entry(best, 0));
+// Median over repeats of each repeat's ratio (both sessions timed in the same interleaved rounds).
+const pruned70Runs = entry(best, 70).repeatMs.map((t, i) => t / entry(best, 0).repeatMs[i]!);
+const pruned70Measured = median(pruned70Runs);
 
 // Load-independent view: CPU time of one thread (intra-op 1) per sequence, best variant, 0 and 70 %; the work
 // of a run on a shared machine, without the waiting that wall time adds.
@@ -179,6 +196,46 @@ for (const rate of [0, 70]) {
 }
 console.log(`CPU time, 1 thread, ${best}: ${cpuMs[0]} ms unpruned, ${cpuMs[70]} ms at 70 % (ratio ${round(cpuMs[70]! / cpuMs[0]!, 4)})`);
 
+// Where the time goes: onnxruntime's profiler on one thread, kernel time per node (median over runs), summed
+// by section (node names start with the builder's section tag; fused nodes keep the first node's name) and
+// node type, against each section's declared FLOPs. Profiling adds a little time to every node.
+const timeSplit: Record<string, unknown> = {};
+for (const rate of [0, 70]) {
+  const e = entry(best, rate);
+  const dir = mkdtempSync(join(tmpdir(), 's4op-profile-'));
+  const session = await ort.InferenceSession.create(e.result.bytes, {
+    ...sessionOptions, intraOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'ort'),
+  });
+  for (let i = 0; i < 5 * rounds; i++) await session.run({ x });
+  session.endProfiling();
+  await session.release();
+  const events = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as { cat: string; name: string; dur: number; args: { op_name?: string } }[];
+  rmSync(dir, { recursive: true, force: true });
+  const perNode = new Map<string, { op: string; us: number[] }>();
+  for (const ev of events) {
+    if (ev.cat !== 'Node' || !ev.name.endsWith('_kernel_time')) continue;
+    const n = perNode.get(ev.name) ?? { op: ev.args.op_name ?? '?', us: [] };
+    n.us.push(ev.dur);
+    perNode.set(ev.name, n);
+  }
+  const sections: Record<string, { ms: number; nodes: number; mflop: number; gflop_per_s: number; ms_by_op: Record<string, number> }> = {};
+  for (const sec of ['ssm', 'other'] as const) sections[sec] = { ms: 0, nodes: 0, mflop: round(e.result.stats.flops[sec] / 1e6, 2), gflop_per_s: 0, ms_by_op: {} };
+  for (const [name, n] of perNode) {
+    const sec = sections[name.startsWith('ssm/') ? 'ssm' : 'other']!;
+    const t = median(n.us) / 1000;
+    sec.ms += t;
+    sec.nodes++;
+    sec.ms_by_op[n.op] = (sec.ms_by_op[n.op] ?? 0) + t;
+  }
+  for (const sec of Object.values(sections)) {
+    sec.ms = round(sec.ms);
+    sec.gflop_per_s = round(sec.mflop / sec.ms, 1);
+    sec.ms_by_op = Object.fromEntries(Object.entries(sec.ms_by_op).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v)]));
+  }
+  timeSplit[rate] = sections;
+  console.log(`profile ${best} at ${rate} %: SSM ${sections.ssm!.ms} ms (${sections.ssm!.gflop_per_s} GFLOP/s), rest ${sections.other!.ms} ms (${sections.other!.gflop_per_s} GFLOP/s)`);
+}
+
 let torchMs: Record<string, number> = {};
 let torchVersion = 'skipped';
 if (!args['skip-torch']) {
@@ -192,7 +249,9 @@ const result = {
   shape,
   threads,
   rounds,
+  repeats,
   load_average_1m: round(loadavg()[0]!, 2),
+  load_average_1m_per_repeat: loads.map((l) => round(l, 2)),
   onnxruntime_node: ort.env.versions.node ?? ort.env.versions.common,
   torch_version: torchVersion,
   ort_ms: ortMs,
@@ -200,6 +259,7 @@ const result = {
   best_variant: best,
   ratio_vs_torch: ratio,
   pruned70_over_unpruned: round(pruned70Measured, 4),
+  pruned70_over_unpruned_per_repeat: pruned70Runs.map((v) => round(v, 4)),
   pruned70_predicted: round(pruned70Predicted, 4),
   bypass_ms_at_70: { fold: round(ms(entry('chunked', 70))), scatter: round(ms(entry('chunked', 70, 'scatter'))) },
   flops_per_sequence: Object.fromEntries(entries.filter((e) => e.variant === best && e.bypass === 'fold').map((e) => [e.rate, e.result.stats.flops])),
@@ -210,6 +270,7 @@ const result = {
   step_cpu_us_1_thread: stepCpuUs,
   cpu_ms_1_thread: cpuMs,
   pruned70_over_unpruned_cpu_1_thread: round(cpuMs[70]! / cpuMs[0]!, 4),
+  time_split_1_thread_profiled: timeSplit,
   targets: {
     ratio_vs_torch_le_0_2: Object.values(ratio).every((v) => v !== null && v <= 0.2),
     pruned70_within_0_05: Math.abs(pruned70Measured - pruned70Predicted) <= 0.05,
