@@ -113,7 +113,7 @@ function denseCarry(b: GraphBuilder, U: string, m: BlockMatrices, R: number, S: 
  * nb, T]), so that ζ·X is E₁⊙X + E₂⊙swap(X) with E₁ = [Re ζ; Re ζ], E₂ = [−Im ζ; Im ζ], where swap(X), a
  * Gather of the two parts, copies two contiguous runs instead of 2·rows short ones; input-to-state and
  * read-out become M-wide MatMuls per part. Measured on onnxruntime-node 1.30 (x64, 1 thread, the benchmark
- * model): 2–3 % less CPU time per sequence than [rows, nb, 2M] with the parts interleaved per row.
+ * model): about 2 % less CPU time per sequence than [rows, nb, 2M] with the parts interleaved per row.
  * Returns the two parts' read-outs, [batch, 1, rows, nb, T] each, for the caller to add in one Sum
  * (a ReduceSum over the parts' axis measured several times slower).
  */
