@@ -15,7 +15,7 @@
  * and fine-tunes at --importance-lr. Resumable: the base checkpoints and the run store live in --workspace; a
  * rerun continues where it stopped (a base checkpoint whose shape differs from the flags is refused).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../host/src/backend.js';
@@ -54,6 +54,9 @@ const { values: a } = parseArgs({
     /** Several values (1,3): one importance run each; the last is the one the targets are checked on. */
     'importance-ft-epochs': { type: 'string', default: '1,3' },
     'importance-lr': { type: 'string', default: '1e-3' },
+    /** The S4 run's importance fine-tune lr (default: --importance-lr). */
+    's4-importance-lr': { type: 'string' },
+    'taylor-batches': { type: 'string', default: '8' },
     'skip-random': { type: 'boolean', default: false },
     criteria: { type: 'string', default: 'taylor' },
     allocation: { type: 'string', default: 'scores' },
@@ -111,6 +114,12 @@ async function prune(id: string, base: string, o: SearchOptions) {
   if (!store.getRun(id)) store.createRun({ id, strategy: o.strategy, base_checkpoint: base, dataset: data.info.spec, config: o });
   const t = performance.now();
   await runSearch({ store, runId: id, dir: path.join(ws, 'runs', id), baseCheckpoint: base, data, measurer, log, quiet: true }, o);
+  return { ...summary(id), seconds_this_invocation: (performance.now() - t) / 1000 };
+}
+
+/** A finished run as the result file reports it, from the store alone (its options are the run's config). */
+function summary(id: string) {
+  const o = store.getRun(id)!.config as SearchOptions;
   const all = store.candidates(id).filter((c) => c.step > 0);
   const perRate = rates.map((rate, k) => {
     const step = all.filter((c) => c.step === k + 1);
@@ -138,19 +147,22 @@ async function prune(id: string, base: string, o: SearchOptions) {
     allocation: o.allocation,
     seeds: o.seeds,
     finetune_max_epochs: o.fineTune.epochs,
+    finetune_lr: o.fineTune.lr,
+    taylor_batches: o.taylorBatches,
     base: { test_acc: b.test_metric!, val_acc: b.val_metric!, p50_ms: bm.p50_ms, params: b.params! },
     rates: perRate,
     total_finetune_epochs: all.reduce((n, c) => n + c.finetune_epochs!, 0),
-    seconds_this_invocation: (performance.now() - t) / 1000,
   };
 }
 
 const impEpochs = a['importance-ft-epochs']!.split(',').map(Number);
-const common = { rates, seed: 0, taylorBatches: 8, allocation: a.allocation as 's4op' | 'scores' };
+const taylorBatches = Number(a['taylor-batches']);
+const common = { rates, seed: 0, taylorBatches, allocation: a.allocation as 's4op' | 'scores' };
 /** The paper's fine-tuning (s4op); the importance strategy at its own learning rate (SSM parameters too). */
 const ft = (epochs: number) => ({ ...S4OP_FINETUNE, epochs, patience: 1, batchSize: 32 });
 const importanceLr = Number(a['importance-lr']);
-const ftImportance = (epochs: number) => ({ ...ft(epochs), lr: importanceLr, lrSsm: importanceLr });
+const s4ImportanceLr = Number(a['s4-importance-lr'] ?? importanceLr);
+const ftImportance = (epochs: number, lr = importanceLr) => ({ ...ft(epochs), lr, lrSsm: lr });
 type Pruned = Awaited<ReturnType<typeof prune>>;
 
 /**
@@ -158,6 +170,9 @@ type Pruned = Awaited<ReturnType<typeof prune>>;
  * accuracy; by the S4oP depth rule and by score-following allocation. Random: the mean over three seeds.
  */
 async function oneShot(base: string) {
+  // Kept in the workspace: the base does not change, so a resumed benchmark does not redo it.
+  const file = path.join(ws, 'one-shot.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, Record<string, number>>>;
   // Ablation (one evaluation per channel) is left out: at d_model 64 it alone would take most of an hour.
   const kinds = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor'];
   const out: Record<string, Record<string, Record<string, number>>> = {};
@@ -186,6 +201,7 @@ async function oneShot(base: string) {
       log(`one-shot ${allocation} ${rate}%: ${Object.entries(row).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}`).join(', ')}`);
     }
   }
+  writeFileSync(file, JSON.stringify(out, null, 2));
   return out;
 }
 
@@ -208,7 +224,9 @@ try {
   let importance: Pruned | null = null;
   let s4: Record<string, unknown> | null = null;
   let oneShotVal: Awaited<ReturnType<typeof oneShot>> | null = null;
-  const importanceVariants: Pruned[] = [];
+  // Every finished importance run on this base, this invocation's and earlier ones (other flags).
+  const importanceVariants = () =>
+    store.listRuns().filter((r) => r.id.startsWith('importance-s4d-') && r.status === 'finished').reverse().map((r) => summary(r.id));
   // Written after every run, so a long benchmark that is stopped still leaves what it measured.
   const save = (complete: boolean) => {
     const result = {
@@ -226,12 +244,17 @@ try {
         s4_base_training: baseTrain('s4'),
         finetune_s4op: ft(Number(a['random-ft-epochs'])),
         finetune_importance: ftImportance(impEpochs[impEpochs.length - 1]!),
+        finetune_importance_s4: ftImportance(impEpochs[impEpochs.length - 1]!, s4ImportanceLr),
+        taylor_batches: taylorBatches,
         s4_d_model: widthOf('s4'),
       },
       backend: choice.name,
       measured_on: 'local agent (onnxruntime, conv mode, default settings)',
       strategies: { s4op: random, importance },
-      importance_variants: importanceVariants.map((v) => ({ run: v.run, finetune_max_epochs: v.finetune_max_epochs, finetune_lr: importanceLr, total_finetune_epochs: v.total_finetune_epochs, test_acc: v.rates.map((r) => r.test_acc) })),
+      importance_variants: importanceVariants().map((v) => ({
+        run: v.run, criteria: v.criteria, finetune_max_epochs: v.finetune_max_epochs, finetune_lr: v.finetune_lr, taylor_batches: v.taylor_batches,
+        total_finetune_epochs: v.total_finetune_epochs, val_acc: v.rates.map((r) => r.val_acc), test_acc: v.rates.map((r) => r.test_acc),
+      })),
       s4,
       targets: targets(s4d.test, random, importance),
       one_shot_val_acc: oneShotVal,
@@ -239,13 +262,15 @@ try {
     log(`targets: ${JSON.stringify(result.targets)}`);
     log(`wrote ${writeResult('prune-smnist', result)}`);
   };
-  const lrTag = importanceLr === S4OP_FINETUNE.lr ? '' : `-lr${importanceLr}`;
-  const tagOf = (ssm: string, epochs: number) => `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}-ft${epochs}${lrTag}`;
-  const importanceRun = (ssm: string, dir: string, e: number) =>
-    prune(tagOf(ssm, e), dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ftImportance(e) });
+  // Every setting that changes the run is in its id, so a rerun with other flags starts a new run.
+  const tagOf = (ssm: string, epochs: number, lr: number) =>
+    `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}-ft${epochs}${lr === S4OP_FINETUNE.lr ? '' : `-lr${lr}`}${taylorBatches === 8 ? '' : `-tb${taylorBatches}`}`;
+  const importanceRun = (ssm: 's4d' | 's4', dir: string, e: number) => {
+    const lr = ssm === 's4' ? s4ImportanceLr : importanceLr;
+    return prune(tagOf(ssm, e, lr), dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ftImportance(e, lr) });
+  };
   for (const e of impEpochs) {
     importance = await importanceRun('s4d', s4d.dir, e);
-    importanceVariants.push(importance);
     save(false);
   }
   oneShotVal = await oneShot(s4d.dir);
