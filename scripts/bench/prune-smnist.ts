@@ -9,7 +9,7 @@
  *   npx tsx scripts/bench/prune-smnist.ts [--workspace .s4op/bench-prune-h64] [--d-model 64] [--layers 4]
  *     [--epochs 40] [--base-minutes 18] [--lr 1e-2] [--train 4000] [--random-ft-epochs 2]
  *     [--importance-ft-epochs 1,3] [--importance-lr 1e-3] [--skip-random] [--skip-s4] [--s4-d-model 32]
- *     [--s4-base-minutes 8]
+ *     [--s4-base-minutes 8] [--taylor-batches 8] [--s4-importance-lr X] [--report-only]
  *
  * The s4op strategy fine-tunes as the paper does (S4OP_FINETUNE, lr 1e-4); the importance strategy is ours
  * and fine-tunes at --importance-lr. Resumable: the base checkpoints and the run store live in --workspace; a
@@ -58,6 +58,8 @@ const { values: a } = parseArgs({
     's4-importance-lr': { type: 'string' },
     'taylor-batches': { type: 'string', default: '8' },
     'skip-random': { type: 'boolean', default: false },
+    /** Train and measure nothing: write the result file from the runs in the store (finished or not). */
+    'report-only': { type: 'boolean', default: false },
     criteria: { type: 'string', default: 'taylor' },
     allocation: { type: 'string', default: 'scores' },
     'skip-s4': { type: 'boolean', default: false },
@@ -117,13 +119,18 @@ async function prune(id: string, base: string, o: SearchOptions) {
   return { ...summary(id), seconds_this_invocation: (performance.now() - t) / 1000 };
 }
 
-/** A finished run as the result file reports it, from the store alone (its options are the run's config). */
+/**
+ * A run as the result file reports it, from the store alone (its options are the run's config); a run stopped
+ * part-way reports the rates it finished.
+ */
 function summary(id: string) {
-  const o = store.getRun(id)!.config as SearchOptions;
-  const all = store.candidates(id).filter((c) => c.step > 0);
-  const perRate = rates.map((rate, k) => {
+  const run = store.getRun(id)!;
+  const o = run.config as SearchOptions;
+  const all = store.candidates(id).filter((c) => c.step > 0 && c.status === 'finished');
+  const perRate = rates.flatMap((rate, k) => {
     const step = all.filter((c) => c.step === k + 1);
-    const c = step.find((x) => x.chosen)!;
+    const c = step.find((x) => x.chosen);
+    if (!c) return [];
     const m = store.measurementById(c.measurement_id!)!;
     return {
       rate,
@@ -139,10 +146,12 @@ function summary(id: string) {
       seed: c.seed,
     };
   });
+  const done = new Set(perRate.map((r) => r.rate));
   const b = store.candidates(id).find((c) => c.step === 0)!;
   const bm = store.measurementById(b.measurement_id!)!;
   return {
     run: id,
+    status: run.status,
     criteria: o.criteria.map((c) => `${c.weight}*${c.criterion}`).join('+'),
     allocation: o.allocation,
     seeds: o.seeds,
@@ -151,7 +160,8 @@ function summary(id: string) {
     taylor_batches: o.taylorBatches,
     base: { test_acc: b.test_metric!, val_acc: b.val_metric!, p50_ms: bm.p50_ms, params: b.params! },
     rates: perRate,
-    total_finetune_epochs: all.reduce((n, c) => n + c.finetune_epochs!, 0),
+    // Over the finished rates only, so a stopped run compares like with like.
+    total_finetune_epochs: all.filter((c) => done.has(c.rate!)).reduce((n, c) => n + c.finetune_epochs!, 0),
   };
 }
 
@@ -209,12 +219,17 @@ async function oneShot(base: string) {
 function targets(base: number, random: Pruned | null, importance: Pruned | null) {
   const at70 = (r: Pruned | null) => r?.rates.find((x) => x.rate === 70)?.test_acc ?? null;
   const best70 = Math.max(at70(random) ?? -1, at70(importance) ?? -1);
+  // The rates both runs finished (all of them unless the random run was stopped part-way).
+  const both = random && importance ? random.rates.filter((r) => importance.rates.some((x) => x.rate === r.rate)) : [];
+  const epochsAt = (p: Pruned) => p.rates.filter((r) => both.some((b) => b.rate === r.rate)).reduce((n, r) => n + r.finetune_epochs_all_seeds, 0);
+  const cmp = random && importance && both.length > 0;
   return {
+    compared_rates: both.map((r) => r.rate),
     best_drop_at_70_points: best70 >= 0 ? 100 * (base - best70) : null,
     best_drop_at_70_within_1_point: best70 >= 0 ? 100 * (base - best70) <= 1 : null,
-    importance_ge_random_every_rate: random && importance ? random.rates.every((r, i) => importance.rates[i]!.test_acc >= r.test_acc) : null,
-    importance_epoch_ratio: random && importance ? importance.total_finetune_epochs / random.total_finetune_epochs : null,
-    importance_epochs_within_one_third: random && importance ? importance.total_finetune_epochs * 3 <= random.total_finetune_epochs : null,
+    importance_ge_random_every_rate: cmp ? both.every((r) => importance.rates.find((x) => x.rate === r.rate)!.test_acc >= r.test_acc) : null,
+    importance_epoch_ratio: cmp ? epochsAt(importance) / epochsAt(random) : null,
+    importance_epochs_within_one_third: cmp ? epochsAt(importance) * 3 <= epochsAt(random) : null,
   };
 }
 
@@ -265,23 +280,27 @@ try {
   // Every setting that changes the run is in its id, so a rerun with other flags starts a new run.
   const tagOf = (ssm: string, epochs: number, lr: number) =>
     `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}-ft${epochs}${lr === S4OP_FINETUNE.lr ? '' : `-lr${lr}`}${taylorBatches === 8 ? '' : `-tb${taylorBatches}`}`;
+  const pruneOr = (id: string, base: string, o: SearchOptions) =>
+    a['report-only'] ? Promise.resolve(store.getRun(id) ? { ...summary(id), seconds_this_invocation: 0 } : null) : prune(id, base, o);
   const importanceRun = (ssm: 's4d' | 's4', dir: string, e: number) => {
     const lr = ssm === 's4' ? s4ImportanceLr : importanceLr;
-    return prune(tagOf(ssm, e, lr), dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ftImportance(e, lr) });
+    return pruneOr(tagOf(ssm, e, lr), dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ftImportance(e, lr) });
   };
   for (const e of impEpochs) {
     importance = await importanceRun('s4d', s4d.dir, e);
     save(false);
   }
-  oneShotVal = await oneShot(s4d.dir);
+  if (!a['report-only'] || existsSync(path.join(ws, 'one-shot.json'))) oneShotVal = await oneShot(s4d.dir);
   if (!a['skip-random']) {
-    random = await prune('s4op-s4d', s4d.dir, { ...common, strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', seeds: Number(a.seeds), fineTune: ft(Number(a['random-ft-epochs'])) });
+    random = await pruneOr('s4op-s4d', s4d.dir, { ...common, strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', seeds: Number(a.seeds), fineTune: ft(Number(a['random-ft-epochs'])) });
   }
-  save(!a['skip-random'] && a['skip-s4']!);
-  if (!a['skip-s4']) {
+  const randomDone = random?.status === 'finished';
+  save(randomDone && a['skip-s4']!);
+  if (!a['skip-s4'] && (!a['report-only'] || existsSync(path.join(ws, 'base-s4', 'config.json')))) {
     const base = await baseModel('s4');
-    s4 = { base_acc: base.test, d_model: widthOf('s4'), ...(await importanceRun('s4', base.dir, impEpochs[impEpochs.length - 1]!)) };
-    save(!a['skip-random']);
+    const run = await importanceRun('s4', base.dir, impEpochs[impEpochs.length - 1]!);
+    if (run) s4 = { base_acc: base.test, d_model: widthOf('s4'), ...run };
+    save(randomDone && run?.status === 'finished');
   }
 } finally {
   await measurer.close();
