@@ -113,11 +113,13 @@ if (!args['skip-s4']) {
     console.log(`S4 step skipped: ${(err as Error).message}`);
   }
 }
+// Peak RSS of the one-thread measurements (the replicas' worker holds a second tfjs backend and model).
+const rss = peakRssMb();
 const dataParallel = Number(args.replicas) > 1 ? benchReplicas(Number(args.replicas)) : undefined;
 if (dataParallel) {
   console.log(`S4D step with ${dataParallel.replicas} data-parallel replicas: median ${dataParallel.step_s_n.toFixed(3)} s vs ${dataParallel.step_s_1.toFixed(3)} s on one (speed-up ${dataParallel.speedup.toFixed(2)}×, interleaved)`);
 }
-const rss = peakRssMb();
+const rssWithReplicas = peakRssMb();
 let torch: Record<string, unknown> = {};
 if (!args['skip-torch']) {
   torch = runTorch(['train-step', '--d-model', `${shape.dModel}`, '--layers', `${shape.nLayers}`, '--d-state', `${shape.dState}`,
@@ -137,7 +139,7 @@ const result = {
   s4_step_s: s4?.step_s ?? null,
   s4_kernel_fwd_bwd_ms: s4 ? s4.kernel_fwd_bwd_s * 1000 : null,
   torch_kernel_fwd_bwd_ms: torch.torch_kernel_fwd_bwd_s ? (torch.torch_kernel_fwd_bwd_s as number) * 1000 : null,
-  data_parallel: dataParallel ?? null,
+  data_parallel: dataParallel ? { ...dataParallel, peak_rss_mb: rssWithReplicas } : null,
   ratio_data_parallel: torchS && dataParallel ? dataParallel.step_s_n / torchS : null,
   torch_version: torch.torch_version ?? null,
   torch_threads: torch.threads ?? null,
