@@ -45,11 +45,34 @@ export function linear(x: tf.Tensor, w: tf.Tensor2D, b?: tf.Tensor1D): tf.Tensor
 
 export const LAYER_NORM_EPS = 1e-5;
 
+/**
+ * LayerNorm over the channel axis (last), with a hand-written backward: tfjs's autodiff of `moments` adds
+ * float32→float32 casts and their identity-copy gradients (a dozen full-size copies per step).
+ *   x̂ = (x − μ)·r, r = 1/√(σ² + ε), y = x̂·w + b
+ *   g = dy·w:  dx = r·(g − mean(g) − x̂·mean(g·x̂)),  dw = Σ dy·x̂,  db = Σ dy  (sums over all but the last axis)
+ */
+const layerNormOp = tf.customGrad((x, w, b, save) => {
+  const X = x as tf.Tensor;
+  const mean = tf.mean(X, -1, true);
+  const d = tf.sub(X, mean);
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(d), -1, true), LAYER_NORM_EPS));
+  const xhat = tf.mul(d, rstd);
+  (save as tf.GradSaveFunc)([xhat, rstd, w as tf.Tensor]);
+  return {
+    value: tf.add(tf.mul(xhat, w as tf.Tensor), b as tf.Tensor),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xh, r, w2] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+      const g = tf.mul(dy, w2);
+      const dx = tf.mul(r, tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
+      const lead = Array.from({ length: dy.rank - 1 }, (_, i) => i);
+      return [dx, tf.sum(tf.mul(dy, xh), lead), tf.sum(dy, lead)];
+    },
+  };
+}) as (x: tf.Tensor, w: tf.Tensor1D, b: tf.Tensor1D) => tf.Tensor;
+
 /** LayerNorm over the channel axis (last). */
 export function layerNorm(x: tf.Tensor, weight: tf.Tensor1D, bias: tf.Tensor1D): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  const xhat = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, LAYER_NORM_EPS)));
-  return tf.add(tf.mul(xhat, weight), bias);
+  return layerNormOp(x, weight, bias);
 }
 
 export interface BatchNormState {

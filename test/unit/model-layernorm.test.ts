@@ -1,0 +1,73 @@
+/**
+ * The hand-written LayerNorm backward (host/src/model/layers.ts) against central finite differences of a
+ * float64 LayerNorm written here, for x, weight and bias, through a random linear read-out of the output.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../host/src/backend.js';
+import { LAYER_NORM_EPS, layerNorm } from '../../host/src/model/layers.js';
+import { Rng } from '../../host/src/util/random.js';
+
+beforeAll(async () => {
+  await initBackend();
+});
+
+/** Σ c·LayerNorm(x)·w + b in float64; x is [rows, H]. */
+function objective(x: Float64Array, w: Float64Array, b: Float64Array, c: Float64Array, H: number): number {
+  let total = 0;
+  for (let r = 0; r < x.length / H; r++) {
+    let mean = 0;
+    for (let h = 0; h < H; h++) mean += x[r * H + h]!;
+    mean /= H;
+    let variance = 0;
+    for (let h = 0; h < H; h++) variance += (x[r * H + h]! - mean) ** 2;
+    variance /= H;
+    const rstd = 1 / Math.sqrt(variance + LAYER_NORM_EPS);
+    for (let h = 0; h < H; h++) total += c[r * H + h]! * ((x[r * H + h]! - mean) * rstd * w[h]! + b[h]!);
+  }
+  return total;
+}
+
+function finiteDifference(f: () => number, v: Float64Array, eps = 1e-6): Float64Array {
+  return v.map((value, i) => {
+    v[i] = value + eps;
+    const up = f();
+    v[i] = value - eps;
+    const down = f();
+    v[i] = value;
+    return (up - down) / (2 * eps);
+  });
+}
+
+function expectClose(got: Float32Array | Int32Array | Uint8Array, want: Float64Array, what: string): void {
+  let scale = 0;
+  let gap = 0;
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]!));
+    gap = Math.max(gap, Math.abs(got[i]! - want[i]!));
+  }
+  expect(gap / scale, what).toBeLessThan(2e-4);
+}
+
+describe('LayerNorm with its hand-written backward', () => {
+  it('matches finite differences of a float64 LayerNorm for x, weight and bias', () => {
+    const rng = new Rng(7);
+    const [B, L, H] = [2, 3, 5];
+    const n = B * L * H;
+    // Rows with different offsets and scales, so mean and variance terms both matter.
+    const x = Float64Array.from({ length: n }, (_, i) => rng.normal() * (1 + (i % 3)) + Math.floor(i / H) * 0.5);
+    const w = Float64Array.from({ length: H }, () => 1 + 0.5 * rng.normal());
+    const b = Float64Array.from({ length: H }, () => rng.normal());
+    const c = Float64Array.from({ length: n }, () => rng.normal());
+    const f = () => objective(x, w, b, c, H);
+    const ct = tf.tensor(Float32Array.from(c), [B, L, H]);
+    const grads = tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(layerNorm(xt, wt as tf.Tensor1D, bt as tf.Tensor1D), ct)));
+    const [gx, gw, gb] = grads([tf.tensor(Float32Array.from(x), [B, L, H]), tf.tensor(Float32Array.from(w)), tf.tensor(Float32Array.from(b))]);
+    expectClose(gx!.dataSync(), finiteDifference(f, x), 'dx');
+    expectClose(gw!.dataSync(), finiteDifference(f, w), 'dweight');
+    expectClose(gb!.dataSync(), finiteDifference(f, b), 'dbias');
+    // And the forward value itself.
+    const y = tf.sum(tf.mul(layerNorm(tf.tensor(Float32Array.from(x), [B, L, H]), tf.tensor1d(Float32Array.from(w)), tf.tensor1d(Float32Array.from(b))), ct));
+    expect(y.dataSync()[0]!).toBeCloseTo(f(), 3);
+  });
+});
