@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
-import { LAYER_NORM_EPS, layerNorm } from '../../host/src/model/layers.js';
+import { LAYER_NORM_EPS, layerNorm, linearGlu } from '../../host/src/model/layers.js';
 import { Rng } from '../../host/src/util/random.js';
 
 beforeAll(async () => {
@@ -69,5 +69,32 @@ describe('LayerNorm with its hand-written backward', () => {
     // And the forward value itself.
     const y = tf.sum(tf.mul(layerNorm(tf.tensor(Float32Array.from(x), [B, L, H]), tf.tensor1d(Float32Array.from(w)), tf.tensor1d(Float32Array.from(b))), ct));
     expect(y.dataSync()[0]!).toBeCloseTo(f(), 3);
+  });
+});
+
+describe('Linear + GLU on weight slices', () => {
+  it('equals GLU over the split of the full-width product, value and gradients', () => {
+    const rng = new Rng(3);
+    const [B, L, H] = [2, 5, 4];
+    const x = tf.tensor(Float32Array.from({ length: B * L * H }, () => rng.normal()), [B, L, H]);
+    const w = tf.tensor(Float32Array.from({ length: H * 2 * H }, () => rng.normal()), [H, 2 * H]);
+    const b = tf.tensor(Float32Array.from({ length: 2 * H }, () => rng.normal()), [2 * H]);
+    const c = tf.tensor(Float32Array.from({ length: B * L * H }, () => rng.normal()), [B, L, H]);
+    // Reference: the whole product, then split into value and gate.
+    const reference = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
+      const y = tf.add(tf.matMul(tf.reshape(xt, [B * L, H]), wt as tf.Tensor2D), bt);
+      const [a, g] = tf.split(y, 2, -1);
+      return tf.sum(tf.mul(tf.reshape(tf.mul(a!, tf.sigmoid(g!)), [B, L, H]), c));
+    };
+    const ours = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(linearGlu(xt, wt as tf.Tensor2D, bt as tf.Tensor1D), c));
+    expect(ours(x, w, b).dataSync()[0]!).toBeCloseTo(reference(x, w, b).dataSync()[0]!, 4);
+    const want = tf.grads(reference)([x, w, b]);
+    const got = tf.grads(ours)([x, w, b]);
+    got.forEach((g, i) => {
+      const a = g.dataSync();
+      const r = want[i]!.dataSync();
+      expect(a.length).toBe(r.length);
+      for (let k = 0; k < a.length; k++) expect(a[k]!).toBeCloseTo(r[k]!, 4);
+    });
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../util/random.js';
 import { validateConfig, type ModelConfig } from './config.js';
-import { batchNorm, channelDropout, gelu, glu, layerNorm, linear, type BatchNormState } from './layers.js';
+import { batchNorm, channelDropout, gelu, layerNorm, linear, linearGlu, type BatchNormState } from './layers.js';
 import { ParamStore } from './params.js';
 import { createSsm, type SsmKernel } from './ssm-layer.js';
 import { ssmConv } from '../ssm/ops.js';
@@ -113,9 +113,7 @@ export class SequenceModel {
       z = ssmConv(z, kernel, P(`s4_layers.${i}.D`) as tf.Tensor1D, active, { bidirectional: c.bidirectional });
       z = gelu(z) as tf.Tensor3D;
       if (opts.training) z = channelDropout(z, c.dropout, dropSeed.fork());
-      z = glu(
-        linear(z, P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D, P(`s4_layers.${i}.output_linear.bias`) as tf.Tensor1D),
-      ) as tf.Tensor3D;
+      z = linearGlu(z, P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D, P(`s4_layers.${i}.output_linear.bias`) as tf.Tensor1D) as tf.Tensor3D;
       if (opts.training) z = channelDropout(z, c.dropout, dropSeed.fork());
       h = tf.add(z, h);
       if (!c.prenorm) h = this.norm(i, h, opts.training);
