@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
-import { LAYER_NORM_EPS, layerNorm, linearGlu } from '../../host/src/model/layers.js';
+import { gelu, LAYER_NORM_EPS, layerNorm, linearGlu } from '../../host/src/model/layers.js';
 import { Rng } from '../../host/src/util/random.js';
 
 beforeAll(async () => {
@@ -96,5 +96,33 @@ describe('Linear + GLU on weight slices', () => {
       expect(a.length).toBe(r.length);
       for (let k = 0; k < a.length; k++) expect(a[k]!).toBeCloseTo(r[k]!, 4);
     });
+  });
+});
+
+describe('GELU with its hand-written backward', () => {
+  it('matches a float64 GELU and its finite differences', () => {
+    // erf in float64 (Abramowitz–Stegun 7.1.26 is too coarse): the series / continued fraction via erfc.
+    const erf = (z: number): number => {
+      const t = Math.abs(z);
+      if (t < 3) {
+        let term = t;
+        let total = t;
+        for (let n = 1; n < 60; n++) {
+          term *= (-t * t) / n;
+          total += term / (2 * n + 1);
+        }
+        return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * total;
+      }
+      return Math.sign(z) * (1 - Math.exp(-t * t) / (t * Math.sqrt(Math.PI)) * (1 - 1 / (2 * t * t)));
+    };
+    const g64 = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    const xs = Float64Array.from([-4, -2.5, -1, -0.3, 0, 0.2, 0.9, 1.7, 3.2]);
+    const c = Float64Array.from(xs, (_, i) => 1 + 0.1 * i);
+    const f = () => xs.reduce((s, v, i) => s + c[i]! * g64(v), 0);
+    const ct = tf.tensor(Float32Array.from(c));
+    const [gx] = tf.grads((xt: tf.Tensor) => tf.sum(tf.mul(gelu(xt), ct)))([tf.tensor(Float32Array.from(xs))]);
+    expectClose(gx!.dataSync(), finiteDifference(f, xs, 1e-5), 'dx');
+    const y = gelu(tf.tensor(Float32Array.from(xs))).dataSync();
+    xs.forEach((v, i) => expect(y[i]!).toBeCloseTo(g64(v), 5));
   });
 });
