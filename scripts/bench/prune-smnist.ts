@@ -8,8 +8,8 @@
  *
  *   npx tsx scripts/bench/prune-smnist.ts [--workspace .s4op/bench-prune-h64] [--d-model 64] [--layers 4]
  *     [--epochs 40] [--base-minutes 18] [--lr 1e-2] [--train 4000] [--random-ft-epochs 2]
- *     [--importance-ft-epochs 1,3] [--importance-lr 1e-3] [--skip-random] [--skip-s4] [--s4-d-model 32]
- *     [--s4-base-minutes 8] [--taylor-batches 8] [--s4-importance-lr X] [--report-only]
+ *     [--importance-ft-epochs 3] [--importance-lr 4e-3] [--skip-random] [--skip-s4] [--s4-d-model 32]
+ *     [--s4-base-minutes 8] [--taylor-batches 32] [--s4-importance-lr X] [--report-only]
  *
  * The s4op strategy fine-tunes as the paper does (S4OP_FINETUNE, lr 1e-4); the importance strategy is ours
  * and fine-tunes at --importance-lr. Resumable: the base checkpoints and the run store live in --workspace; a
@@ -52,11 +52,11 @@ const { values: a } = parseArgs({
     seeds: { type: 'string', default: '5' },
     'random-ft-epochs': { type: 'string', default: '2' },
     /** Several values (1,3): one importance run each; the last is the one the targets are checked on. */
-    'importance-ft-epochs': { type: 'string', default: '1,3' },
-    'importance-lr': { type: 'string', default: '1e-3' },
+    'importance-ft-epochs': { type: 'string', default: '3' },
+    'importance-lr': { type: 'string', default: '4e-3' },
     /** The S4 run's importance fine-tune lr (default: --importance-lr). */
     's4-importance-lr': { type: 'string' },
-    'taylor-batches': { type: 'string', default: '8' },
+    'taylor-batches': { type: 'string', default: '32' },
     'skip-random': { type: 'boolean', default: false },
     /** Train and measure nothing: write the result file from the runs in the store (finished or not). */
     'report-only': { type: 'boolean', default: false },

@@ -147,7 +147,7 @@ describe('s4op prune', () => {
     expect(readStore(ws)).toEqual(after);
   });
 
-  it('fine-tunes importance candidates at lr 1e-3 and s4op ones at the paper\'s 1e-4 unless --lr says otherwise', async () => {
+  it('fine-tunes importance candidates at lr 4e-3 and s4op ones at the paper\'s 1e-4 unless --lr says otherwise', async () => {
     const ws = path.join(dir, 'lr');
     /** The learning rates the fine-tune of the run's step-1 candidate recorded in its checkpoint. */
     const lrOf = async (id: string, extra: string[]) => {
@@ -162,7 +162,7 @@ describe('s4op prune', () => {
       const { options } = JSON.parse(await readFile(path.join(row.checkpoint, 'config.json'), 'utf8')).training.finetune;
       return [options.lr, options.lrSsm];
     };
-    expect(await lrOf('imp', ['--strategy', 'importance', '--criteria', 'taylor'])).toEqual([1e-3, 1e-3]);
+    expect(await lrOf('imp', ['--strategy', 'importance', '--criteria', 'taylor'])).toEqual([4e-3, 4e-3]);
     expect(await lrOf('rnd', [])).toEqual([1e-4, 1e-4]);
     expect(await lrOf('imp-lr', ['--strategy', 'importance', '--criteria', 'taylor', '--lr', '0.02'])).toEqual([0.02, 0.02]);
   });
