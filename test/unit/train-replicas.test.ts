@@ -82,6 +82,21 @@ describe('data-parallel replicas', () => {
     model.dispose();
   }, 120_000);
 
+  it('the sharded gradient equals the full-batch gradient (multi-label targets)', () => {
+    const model = new SequenceModel(tinyConfig({ dModel: 6, dState: 4, inputSize: 2, numClasses: 3, multiLabel: true }), 5);
+    const pool = new ReplicaPool(model, 2, { maxShard: 4, xShape: [12, 2] });
+    pools.push(pool);
+    const x = tf.randomNormal([7, 12, 2], 0, 1, 'float32', 1);
+    const y = tf.cast(tf.greater(tf.randomUniform([7, 3], 0, 1, 'float32', 2), 0.5), 'float32');
+    const full = computeGradients(model, x, y, 0);
+    const sharded = pool.gradients(x, y, 0, (xs, ys, s) => computeGradients(model, xs, ys, s));
+    expect(relativeGap(full.grads, sharded.grads)).toBeLessThan(1e-5);
+    expect(sharded.loss).toBeCloseTo(full.loss, 5);
+    expect(sharded.hits).toBe(full.hits);
+    pool.close();
+    model.dispose();
+  }, 120_000);
+
   it('training with two replicas follows the single-replica trajectory (no dropout)', () => {
     const data = addingProblem({ length: 40, train: 96, val: 16, test: 16, seed: 5 });
     const config = tinyConfig({ dModel: 8, dState: 4, nLayers: 2, inputSize: 2, numClasses: data.info.numClasses });

@@ -18,6 +18,8 @@ const xs = new Float32Array(d.x);
 const ys = new Float32Array(d.y);
 const out = new Float64Array(d.out);
 const text = new Uint8Array(d.text);
+const xPerExample = d.xShape.reduce((a, b) => a * b, 1);
+const { inputKind, multiLabel, numClasses } = d.config;
 
 function report(err: unknown): void {
   const bytes = new TextEncoder().encode(err instanceof Error ? err.message : String(err)).subarray(0, text.length);
@@ -55,9 +57,11 @@ function serve(model: SequenceModel): void {
     try {
       const n = ctl[CTL.shard]!;
       for (const e of d.layout) model.params.set(e.name, params.slice(e.offset, e.offset + e.size), e.shape);
-      const x = tf.tensor(xs.slice(0, n * d.xPerExample), [n, ...d.xShape], d.tokens ? 'int32' : 'float32');
-      const yShape = d.yPerExample === 1 ? [n] : [n, d.yPerExample];
-      const y = tf.tensor(ys.slice(0, n * d.yPerExample), yShape, d.yPerExample === 1 && !d.config.multiLabel ? 'int32' : 'float32');
+      const x = tf.tensor(xs.slice(0, n * xPerExample), [n, ...d.xShape], inputKind === 'tokens' ? 'int32' : 'float32');
+      // As the dataset gives them: int32 class ids [n], or float32 multi-hot rows [n, numClasses].
+      const y = multiLabel
+        ? tf.tensor(ys.slice(0, n * numClasses), [n, numClasses], 'float32')
+        : tf.tensor(ys.slice(0, n), [n], 'int32');
       const r = computeGradients(model, x, y, ctl[CTL.seed]!);
       x.dispose();
       y.dispose();

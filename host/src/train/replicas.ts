@@ -45,11 +45,8 @@ export interface ReplicaWorkerData {
   active: number[][];
   /** Trainable parameters in the model's order: the layout of the params and grads buffers. */
   layout: { name: string; shape: number[]; offset: number; size: number }[];
-  tokens: boolean;
-  /** Per example: x values (L, or L·inputSize) and y values (1, or numClasses when multi-label). */
-  xPerExample: number;
+  /** One example's x shape: [L] token ids or [L, inputSize] (y's follows from the config). */
   xShape: number[];
-  yPerExample: number;
   ctl: SharedArrayBuffer;
   params: SharedArrayBuffer;
   grads: SharedArrayBuffer;
@@ -133,8 +130,10 @@ export class ReplicaPool {
     const total = offset;
     const paramsSab = new SharedArrayBuffer(total * 4);
     this.params = new Float32Array(paramsSab);
+    // Buffer sizes per example: x values, and y values (a class id, or a multi-hot row).
     const xPerExample = opts.xShape.reduce((a, b) => a * b, 1);
     const yPerExample = c.multiLabel ? c.numClasses : 1;
+    const startTimeoutMs = opts.startTimeoutMs ?? 120_000;
     // Each replica's SSM convolution runs on its own thread: the cores are the replicas now.
     this.ssmThreadsBefore = ssmThreadInfo().threads;
     configureSsmThreads({ threads: 1 });
@@ -145,10 +144,7 @@ export class ReplicaPool {
           config: c,
           active: model.activeOperators(),
           layout: this.layout,
-          tokens: c.inputKind === 'tokens',
-          xPerExample,
           xShape: opts.xShape,
-          yPerExample,
           ctl: new SharedArrayBuffer(CTL_INTS * 4),
           params: paramsSab,
           grads: new SharedArrayBuffer(total * 4),
@@ -172,11 +168,11 @@ export class ReplicaPool {
           seq: 0,
         });
       }
-      const deadline = Date.now() + (opts.startTimeoutMs ?? 120_000);
+      const deadline = Date.now() + startTimeoutMs;
       for (const [i, r] of this.replicas.entries()) {
         while (Atomics.load(r.ctl, CTL.ready) === 0 && Date.now() < deadline) Atomics.wait(r.ctl, CTL.ready, 0, 200);
         const state = Atomics.load(r.ctl, CTL.ready);
-        if (state === 0) throw new Error(`data-parallel replica ${i + 1} did not start within ${opts.startTimeoutMs ?? 120_000} ms`);
+        if (state === 0) throw new Error(`data-parallel replica ${i + 1} did not start within ${startTimeoutMs} ms`);
         if (state < 0) throw new Error(`data-parallel replica ${i + 1} failed to start: ${message(r)}`);
       }
     } catch (err) {
