@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { waitWhile } from '../util/atomics.js';
 import { SSM_CORE_WASM_BASE64 } from './wasm-bytes.js';
 
 /** 2 GiB, as compiled (scripts/build-wasm.mjs): byte offsets fit the module's i32 arguments. */
@@ -217,13 +218,7 @@ export function runParallel(c: Core, jobs: Job[]): void {
   for (let i = posted.length + 1; i < jobs.length; i++) call(c, jobs[i]!);
   let failure = '';
   for (const h of posted) {
-    const deadline = Date.now() + settings.timeoutMs;
-    while (Atomics.load(h.ctl, 1) !== h.seq) {
-      const left = deadline - Date.now();
-      if (left <= 0) break;
-      Atomics.wait(h.ctl, 1, h.seq - 1, Math.min(left, 1000));
-    }
-    if (Atomics.load(h.ctl, 1) !== h.seq) failure ||= `a worker did not finish within ${settings.timeoutMs} ms`;
+    if (waitWhile(h.ctl, 1, h.seq - 1, Date.now() + settings.timeoutMs) !== h.seq) failure ||= `a worker did not finish within ${settings.timeoutMs} ms`;
     else if (h.ctl[2] !== 0) failure ||= 'a worker threw while running the wasm core';
   }
   if (failure) {

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { SequenceModel } from '../model/model.js';
+import { waitWhile } from '../util/atomics.js';
 import { configureSsmThreads, ssmThreadInfo } from '../ssm/wasm-core.js';
 import type { BatchGradients } from './trainer.js';
 
@@ -170,8 +171,7 @@ export class ReplicaPool {
       }
       const deadline = Date.now() + startTimeoutMs;
       for (const [i, r] of this.replicas.entries()) {
-        while (Atomics.load(r.ctl, CTL.ready) === 0 && Date.now() < deadline) Atomics.wait(r.ctl, CTL.ready, 0, 200);
-        const state = Atomics.load(r.ctl, CTL.ready);
+        const state = waitWhile(r.ctl, CTL.ready, 0, deadline);
         if (state === 0) throw new Error(`data-parallel replica ${i + 1} did not start within ${startTimeoutMs} ms`);
         if (state < 0) throw new Error(`data-parallel replica ${i + 1} failed to start: ${message(r)}`);
       }
@@ -263,9 +263,7 @@ export class ReplicaPool {
     const timeoutMs = opts.timeoutMs ?? 600_000;
     let failure = '';
     for (const r of replicas) {
-      const deadline = Date.now() + timeoutMs;
-      while (Atomics.load(r.ctl, CTL.done) !== r.seq && Date.now() < deadline) Atomics.wait(r.ctl, CTL.done, r.seq - 1, 1000);
-      if (Atomics.load(r.ctl, CTL.done) !== r.seq) failure ||= `a data-parallel replica did not finish its shard within ${timeoutMs / 1000} s`;
+      if (waitWhile(r.ctl, CTL.done, r.seq - 1, Date.now() + timeoutMs) !== r.seq) failure ||= `a data-parallel replica did not finish its shard within ${timeoutMs / 1000} s`;
       else if (r.ctl[CTL.status] !== 0) failure ||= `a data-parallel replica failed: ${message(r)}`;
     }
     if (failure) {
