@@ -16,6 +16,7 @@ import { saveCheckpoint, WEIGHTS_FILE } from '../../host/src/model/checkpoint.js
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
+import { relErr } from '../helpers/numeric.js';
 
 const dir = mkdtempSync(join(tmpdir(), 's4op-export-cli-'));
 const ckpt = join(dir, 'ckpt');
@@ -37,11 +38,6 @@ afterAll(() => {
   killAll();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function relErr(got: Float32Array, want: Float32Array): number {
-  const scale = Math.max(...Array.from(want, Math.abs));
-  return Math.max(...Array.from(got, (v, i) => Math.abs(v - want[i]!))) / scale;
-}
 
 describe('s4op export', () => {
   it('conv mode: the length comes from the checkpoint, the file runs in onnxruntime-node and matches the model', async () => {

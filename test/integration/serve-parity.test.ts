@@ -15,6 +15,7 @@ import { RunStore } from '../../host/src/store/run-store.js';
 import { tmpDir } from '../helpers/fleet.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
+import { relErr } from '../helpers/numeric.js';
 
 const dir = tmpDir('s4op-serve-');
 const L = 32;
@@ -28,17 +29,6 @@ let host: Awaited<ReturnType<typeof startServe>>;
 let agent: LiveProcess;
 let api: string;
 const FIELD = JSON.stringify({ warmup_ms: 0, warmup_runs: 2, min_duration_ms: 50, min_samples: 10 });
-
-function relErr(got: ArrayLike<number>, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return err / scale;
-}
 
 async function post(route: string, body: unknown) {
   const res = await fetch(`${api}${route}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

@@ -14,6 +14,7 @@ import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
+import { relErr } from '../helpers/numeric.js';
 
 const TOL = 1e-4;
 const B = 2;
@@ -60,17 +61,6 @@ function input(cfg: ModelConfig, length = L): Float32Array {
 
 function hostLogits(model: SequenceModel, x: Float32Array, length: number): Float32Array {
   return tf.tidy(() => model.forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false }).dataSync() as Float32Array);
-}
-
-function relErr(got: ArrayLike<number>, want: Float32Array): number {
-  expect(got.length).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return err / scale;
 }
 
 async function runConv(ort: Ort, bytes: Uint8Array, x: Float32Array, cfg: ModelConfig): Promise<Float32Array> {

@@ -5,17 +5,7 @@ import { ssmConvForward } from '../../host/src/ssm/conv.js';
 import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
 import { initS4D, s4dDiscretize, s4dKernelForward, s4dStepRun, type S4DValues } from '../../host/src/ssm/s4d.js';
 import { Rng } from '../../host/src/util/random.js';
-
-/** max |a − b| / max |b| */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    scale = Math.max(scale, Math.abs(b[i]!));
-  }
-  return diff / scale;
-}
+import { relErr } from '../helpers/numeric.js';
 
 describe('S4D conv mode vs step (recurrent) mode', () => {
   beforeAll(async () => {

@@ -12,6 +12,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { ReplicaPool, resolveReplicas, shardSizes } from '../../host/src/train/replicas.js';
 import { computeGradients, train } from '../../host/src/train/trainer.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
+import { relErr } from '../helpers/numeric.js';
 
 beforeAll(async () => {
   await initBackend();
@@ -22,18 +23,9 @@ afterAll(() => pools.forEach((p) => p.close()));
 
 /** Largest |a − b| over every parameter's gradient, relative to the largest |a|. */
 function relativeGap(a: Map<string, tf.Tensor>, b: Map<string, tf.Tensor>): number {
-  let gap = 0;
-  let scale = 0;
   expect([...b.keys()].sort()).toEqual([...a.keys()].sort());
-  for (const [name, ga] of a) {
-    const va = ga.dataSync();
-    const vb = b.get(name)!.dataSync();
-    for (let i = 0; i < va.length; i++) {
-      gap = Math.max(gap, Math.abs(va[i]! - vb[i]!));
-      scale = Math.max(scale, Math.abs(va[i]!));
-    }
-  }
-  return gap / scale;
+  const flat = (m: Map<string, tf.Tensor>) => [...a.keys()].flatMap((name) => Array.from(m.get(name)!.dataSync()));
+  return relErr(flat(b), flat(a));
 }
 
 describe('data-parallel replicas', () => {

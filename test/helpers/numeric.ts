@@ -1,0 +1,13 @@
+import { expect } from 'vitest';
+
+/** max |got − want| / max |want|: the largest error relative to the reference's scale (lengths must match). */
+export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  expect(got.length).toBe(want.length);
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return err / scale;
+}
