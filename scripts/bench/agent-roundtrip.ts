@@ -11,15 +11,11 @@
  *
  *   npx tsx scripts/bench/agent-roundtrip.ts [--repeats 10] [--runtime onnxruntime-node]
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startFleet } from '../../host/src/fleet/fleet.js';
 import { coefficientOfVariation, DEFAULT_SETTINGS } from '../../shared/src/index.js';
 import { mlpModelOfSize } from '../../test/helpers/onnx-models.js';
 import { median, writeResult } from './common.js';
+import { startBenchAgent } from './local-agent.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,14 +25,7 @@ const repeats = Number(arg('repeats', '10'));
 const runtime = arg('runtime', 'onnxruntime-node');
 if (!Number.isInteger(repeats) || repeats < 2) throw new Error(`--repeats must be an integer ≥ 2, got ${arg('repeats', '')}`);
 
-const AGENT_CLI = fileURLToPath(new URL('../../agent/dist/cli.js', import.meta.url));
-const token = 'bench-token';
-const fleet = await startFleet({ port: 0, token, log: () => undefined });
-const cache = mkdtempSync(path.join(os.tmpdir(), 's4op-bench-agent-'));
-const agent = spawn(process.execPath, [AGENT_CLI, '--host', fleet.server.url, '--name', 'bench', '--cache-dir', cache], {
-  env: { ...process.env, S4OP_TOKEN: token },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+const { fleet, stop } = await startBenchAgent();
 
 try {
   // Stored-model timestamps: when the agent confirmed each hash.
@@ -98,7 +87,5 @@ try {
   console.log(JSON.stringify(result, null, 2));
   console.log(`overhead_ms ${result.overhead_ms} (target ≤ 300), median_cv ${result.median_cv} (target ≤ 0.02) → ${file}`);
 } finally {
-  agent.kill('SIGTERM');
-  await fleet.stop();
-  rmSync(cache, { recursive: true, force: true });
+  await stop();
 }

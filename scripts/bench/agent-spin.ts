@@ -11,17 +11,14 @@
  * Writes results/agent-spin.json.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
-import { startFleet } from '../../host/src/fleet/fleet.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '../../shared/src/index.js';
 import { mlpModel } from '../../test/helpers/onnx-models.js';
 import { intArg, median, writeResult } from './common.js';
+import { startBenchAgent } from './local-agent.js';
 
 const rounds = intArg('rounds', 3);
 const busyArg = process.argv.indexOf('--busy');
@@ -44,14 +41,7 @@ for (const threads of [1, 2]) {
   }
 }
 
-const AGENT_CLI = fileURLToPath(new URL('../../agent/dist/cli.js', import.meta.url));
-const token = 'bench-token';
-const fleet = await startFleet({ port: 0, token, log: () => undefined });
-const cache = mkdtempSync(path.join(os.tmpdir(), 's4op-bench-spin-'));
-const agent = spawn(process.execPath, [AGENT_CLI, '--host', fleet.server.url, '--name', 'bench', '--cache-dir', cache], {
-  env: { ...process.env, S4OP_TOKEN: token },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
+const { fleet, stop } = await startBenchAgent();
 const spinners: ChildProcess[] = [];
 for (let i = 0; i < busy; i++) spinners.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
 
@@ -87,7 +77,5 @@ try {
   console.log(`→ ${file}`);
 } finally {
   for (const s of spinners) s.kill('SIGKILL');
-  agent.kill('SIGTERM');
-  await fleet.stop();
-  rmSync(cache, { recursive: true, force: true });
+  await stop();
 }
