@@ -31,6 +31,7 @@ const stage = mkdtempSync(path.join(os.tmpdir(), 's4op-agent-pack-'));
 try {
   const noMaps = (src) => !src.endsWith('.map');
   cpSync(path.join(repo, 'agent/dist'), path.join(stage, 'dist'), { recursive: true, filter: noMaps });
+  cpSync(path.join(repo, 'agent/bin'), path.join(stage, 'bin'), { recursive: true });
   cpSync(path.join(repo, 'scripts/agent-pack/s4op-agent.service'), path.join(stage, 's4op-agent.service'));
   const shared = path.join(stage, 'node_modules/@s4op/shared');
   mkdirSync(shared, { recursive: true });
@@ -39,7 +40,7 @@ try {
 
   const pkg = {
     ...agentPkg,
-    files: ['dist', 's4op-agent.service', 'README.md'],
+    files: ['dist', 'bin', 's4op-agent.service', 'README.md'],
     // shared travels inside the tarball; its own dependency (zod) is installed next to the agent.
     dependencies: { ...agentPkg.dependencies, ...sharedPkg.dependencies },
     bundleDependencies: ['@s4op/shared'],

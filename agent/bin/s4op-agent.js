@@ -1,0 +1,4 @@
+#!/usr/bin/env node
+// The `s4op-agent` command. A committed file, not dist/cli.js itself: npm links bins before `prepare`
+// builds dist/, and skips a bin whose target is missing, which left a fresh clone without `npx s4op-agent`.
+import '../dist/cli.js';
