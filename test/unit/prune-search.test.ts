@@ -18,7 +18,7 @@ import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.
 import { FlopEstimate, forwardFlops, type CostMeasurer, type PreparedModel } from '../../host/src/prune/cost.js';
 import { kernelScores, parseCriteria } from '../../host/src/prune/importance.js';
 import { bypassedCounts, bypassedOf, keepsPruned } from '../../host/src/prune/operators.js';
-import { candidateRows, formatTable, paretoFront, toCsv } from '../../host/src/prune/report.js';
+import { candidateRows, formatTable, toCsv } from '../../host/src/prune/report.js';
 import { S4OP_FINETUNE, runSearch, type SearchOptions } from '../../host/src/prune/search.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -96,7 +96,7 @@ function setup(measurer: CostMeasurer = new FlopEstimate({ mode: 'conv', length:
   return { store, env, lines, finished };
 }
 
-/** Counts measure() calls; fails (like a killed process) at call number `failAt`. */
+/** Counts measure() and measurePair() calls; fails (like a killed process) at call number `failAt`. */
 class CountingEstimate implements CostMeasurer {
   readonly kind = 'estimate' as const;
   readonly agent = 'estimate:flops';
@@ -110,6 +110,10 @@ class CountingEstimate implements CostMeasurer {
   async measure(p: PreparedModel) {
     if (++this.calls === this.failAt) throw new Error('simulated crash');
     return this.inner.measure(p);
+  }
+  async measurePair(reference: PreparedModel, p: PreparedModel) {
+    if (++this.calls === this.failAt) throw new Error('simulated crash');
+    return this.inner.measurePair(reference, p);
   }
   async close() {}
 }
@@ -208,7 +212,7 @@ describe('runSearch (s4op, random choice)', () => {
     // Any pruning brings the estimate under the full model's: the first step meets the budget.
     const res = await runSearch(env, options({ budgetMs: full * 0.999, seeds: 1 }));
     expect(res.status).toBe('stopped');
-    expect(res.stop_reason).toMatch(/^budget: p50/);
+    expect(res.stop_reason).toMatch(/^budget: ratio 0\.\d+ to the base ≤ budget [\d.]+ ms = 0\.999× base/);
     expect(res.final.step).toBe(1);
     expect(store.candidates('r').map((c) => c.step)).toEqual([0, 1]);
     store.close();
@@ -230,8 +234,8 @@ describe('runSearch (s4op, random choice)', () => {
     const c = store.candidates('r');
     expect(c.map((x) => [x.step, x.rate])).toEqual([[0, 0], [1, 30], [2, 48]]);
     expect(18 - c[2]!.operators_active!).toBe(9);
-    expect(res.stop_reason).toMatch(/^budget: p50/);
-    expect(lines.some((l) => /meets [\d.]+ ms at 48%: pruning to 48% instead of 90%/.test(l))).toBe(true);
+    expect(res.stop_reason).toMatch(/^budget: ratio/);
+    expect(lines.some((l) => /meets the budget [\d.]+ ms = [\d.]+× base .* at 48%: pruning to 48% instead of 90%/.test(l))).toBe(true);
     await expect(runSearch(env, options({ steer: true }))).rejects.toThrow(/needs a latency budget/);
     store.close();
   });
@@ -262,18 +266,5 @@ describe('runSearch (s4op, random choice)', () => {
     await expect(runSearch(env, options({ seeds: 0 }))).rejects.toThrow(/seeds per rate/);
     await expect(runSearch(env, options({ allocation: 'scores' }))).rejects.toThrow(/non-random criterion/);
     store.close();
-  });
-});
-
-describe('Pareto front', () => {
-  it('keeps the undominated (metric up, latency down)', () => {
-    const rows = [
-      { id: 1, val_metric: 0.9, p50_ms: 10 },
-      { id: 2, val_metric: 0.8, p50_ms: 5 },
-      { id: 3, val_metric: 0.7, p50_ms: 6 }, // dominated by 2
-      { id: 4, val_metric: 0.9, p50_ms: 12 }, // dominated by 1
-      { id: 5, val_metric: 0.6, p50_ms: null },
-    ];
-    expect([...paretoFront(rows)].sort()).toEqual([1, 2]);
   });
 });

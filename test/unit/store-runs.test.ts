@@ -131,6 +131,35 @@ describe('records', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] })).toBe('{"a":[{"c":2,"d":1}],"b":1}');
     s.close();
   });
+
+  it('paired measurements: keyed by (model, reference, agent, settings, attempt); the reference\'s p50 pooled over its jobs', () => {
+    const s = RunStore.open(fresh());
+    const base = 'b'.repeat(64);
+    const cand = 'c'.repeat(64);
+    const settings = { threads: 1 };
+    s.addMeasurement({ model_sha256: base, agent: 'local', settings, kind: 'measured', p50_ms: 0.5, p90_ms: 0.6 });
+    const pair = (attempt: number, ratio: number, ref: number) =>
+      s.addMeasurement({
+        model_sha256: cand, agent: 'local', settings, kind: 'measured', p50_ms: ratio * ref, p90_ms: ratio * ref, busy: attempt === 1,
+        paired: { reference_sha256: base, attempt, ratio, ratio_low: ratio - 0.01, ratio_high: ratio + 0.01, reference_p50_ms: ref },
+      });
+    const a0 = pair(0, 0.7, 0.6);
+    const a1 = pair(1, 0.72, 0.7);
+    expect(pair(0, 0.9, 0.9).id).toBe(a0.id); // the same attempt is the cached answer
+    expect(a1.id).not.toBe(a0.id);
+    expect(s.findPaired(cand, base, 'local', { threads: 1 }, 0)).toMatchObject({ paired: { ratio: 0.7, attempt: 0, reference_p50_ms: 0.6 }, busy: false });
+    expect(s.findPaired(cand, base, 'local', { threads: 2 }, 0)).toBeUndefined();
+    expect(s.findPaired(cand, base, 'pi', settings, 0)).toBeUndefined();
+    expect(s.pairedAttempts(cand, base, 'local', settings).map((m) => [m.paired!.attempt, m.busy])).toEqual([[0, false], [1, true]]);
+    // A paired row is not the model's single measurement, and the base's p50 counts once per job.
+    expect(s.findMeasurement(cand, 'local', settings)).toBeUndefined();
+    expect(s.referenceP50s(base, 'local', settings)).toEqual([0.5, 0.6, 0.7]);
+    expect(s.referenceP50s(base, 'local', { threads: 2 })).toEqual([]);
+    const bad = { reference_sha256: base, attempt: 2, ratio: 0.7, ratio_low: 0.8, ratio_high: 0.9, reference_p50_ms: 1 };
+    expect(() => s.addMeasurement({ model_sha256: cand, agent: 'local', settings, kind: 'measured', p50_ms: 1, p90_ms: 1, paired: bad })).toThrow(/outside its interval/);
+    expect(() => s.addMeasurement({ model_sha256: cand, agent: 'local', settings, kind: 'measured', p50_ms: 1, p90_ms: 1, paired: { ...bad, ratio: NaN } })).toThrow(/ratio must be a positive number/);
+    s.close();
+  });
 });
 
 describe('a writer killed mid-transaction', () => {

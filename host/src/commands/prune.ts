@@ -9,6 +9,7 @@ import { AgentMeasurer } from '../prune/agent-cost.js';
 import { FlopEstimate, type CostMeasurer } from '../prune/cost.js';
 import { parseCriteria } from '../prune/importance.js';
 import { candidateRows, formatTable, toCsv, type CandidateRow } from '../prune/report.js';
+import { parseBudget } from '../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../prune/schedule.js';
 import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../prune/search.js';
 import { RunStore, type RunRecord } from '../store/run-store.js';
@@ -27,6 +28,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   seeds?: number;
   operators: string;
   budgetMs?: number;
+  budget?: string;
   steer?: boolean;
   maxDrop?: number;
   agent?: string;
@@ -87,8 +89,9 @@ export function register(program: Command): void {
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
     .option('--operators <kind>', 'what to prune: channels (states: not yet)', 'channels')
-    .option('--budget-ms <x>', 'stop once the chosen candidate\'s p50 latency is at or below this', num)
-    .option('--steer', 'with --budget-ms: prune only to the least rate a cost model fitted to the measurements says meets the budget')
+    .option('--budget <ratio>', 'stop once the chosen candidate\'s paired latency ratio to the base is at or below this, e.g. 0.6x or 60%')
+    .option('--budget-ms <x>', 'the same in milliseconds, converted to a ratio through the base\'s p50 pooled over the run\'s jobs on that agent (stated in the output)', num)
+    .option('--steer', 'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it')
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
     .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
     .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
@@ -155,8 +158,17 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   if (f.operators !== 'channels') throw new UserError(`--operators ${f.operators}: only channels can be pruned so far`);
   if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
   if (f.estimate && (f.agent || f.tag || f.server)) throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
-  if (f.estimate && f.budgetMs !== undefined) throw new UserError('--budget-ms needs measured latency: drop --estimate');
-  if (f.steer && f.budgetMs === undefined) throw new UserError('--steer needs --budget-ms');
+  if (f.estimate && f.budgetMs !== undefined) throw new UserError('--budget-ms needs measured latency: drop --estimate (or give a ratio with --budget)');
+  if (f.budget !== undefined && f.budgetMs !== undefined) throw new UserError('give one budget: --budget (a ratio to the base) or --budget-ms, not both');
+  if (f.steer && f.budgetMs === undefined && f.budget === undefined) throw new UserError('--steer needs a budget: --budget 0.6x or --budget-ms X');
+  let budgetRatio: number | undefined;
+  if (f.budget !== undefined) {
+    try {
+      budgetRatio = parseBudget(f.budget).ratio;
+    } catch (err) {
+      throw new UserError(`--budget: ${(err as Error).message}`);
+    }
+  }
   let ck;
   try {
     ck = await readCheckpointConfig(f.checkpoint);
@@ -198,6 +210,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     taylorBatches: f.taylorBatches,
     maxDrop: f.maxDrop,
     budgetMs: f.budgetMs,
+    budgetRatio,
     steer: f.steer,
   };
   let settings: unknown = {};

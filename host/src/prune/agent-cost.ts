@@ -13,7 +13,7 @@ import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
 import { localAgentCli } from '../fleet/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
 import { canonicalJson } from '../store/run-store.js';
-import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
 import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
 
 export interface AgentMeasurerOptions {
@@ -115,23 +115,45 @@ export class AgentMeasurer implements CostMeasurer {
   }
 
   async measure(p: PreparedModel): Promise<CostFigures> {
-    if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
-    const job_id = `m-${p.model_sha256.slice(0, 24)}-${createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12)}`;
-    if (this.classes.length <= 1) return this.measureOn(p, job_id, this.opts.tag);
-    const perClass = await Promise.all(this.classes.map((t) => this.measureOn(p, `${job_id}-${t}`, t)));
+    const job_id = `m-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}`;
+    const one = async (id: string, tag: string | undefined) => {
+      const o = await this.measureOn([p], id, tag);
+      return figures(o.measurement, o.agent.name);
+    };
+    if (this.classes.length <= 1) return one(job_id, this.opts.tag);
+    const perClass = await Promise.all(this.classes.map((t) => one(`${job_id}-${t}`, t)));
     return combineClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
   }
 
-  private async measureOn(p: PreparedModel, job_id: string, tag: string | undefined): Promise<CostFigures> {
+  /** One A/B job: the reference (A) and the candidate (B) interleaved on the same agent. */
+  async measurePair(reference: PreparedModel, candidate: PreparedModel, attempt: number): Promise<PairFigures> {
+    // The job id names the pair and the attempt: a repeated job (restart, reconnect) is answered, a re-measure is new.
+    const job_id = `p-${candidate.model_sha256.slice(0, 16)}-${reference.model_sha256.slice(0, 8)}-${this.settingsTag()}-a${attempt}`;
+    const one = async (id: string, tag: string | undefined) => {
+      const o = await this.measureOn([reference, candidate], id, tag);
+      return pairFigures(o.measurement, o.agent.name);
+    };
+    if (this.classes.length <= 1) return one(job_id, this.opts.tag);
+    const perClass = await Promise.all(this.classes.map((t) => one(`${job_id}-${t}`, t)));
+    return combinePairClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
+  }
+
+  private settingsTag(): string {
+    return createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12);
+  }
+
+  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+    for (const p of models) if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
+    const what = models.map((p) => p.name).join(' vs ');
     let outcome: JobOutcome;
     try {
-      const work = this.fleet ? this.viaFleet(p, job_id, tag) : this.viaServer(p, job_id, tag);
-      outcome = await waitWithProgress(work, `measure ${p.name} on ${tag ? `tag ${tag}` : this.agent}`, expectedMeasureMs(this.settings), { quiet: this.opts.quiet });
+      const work = this.fleet ? this.viaFleet(models, job_id, tag) : this.viaServer(models, job_id, tag);
+      outcome = await waitWithProgress(work, `measure ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(this.settings), { quiet: this.opts.quiet });
     } catch (err) {
-      if (err instanceof JobFailed) throw new Error(`measuring ${p.name} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
+      if (err instanceof JobFailed) throw new Error(`measuring ${what} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
       throw err;
     }
-    return figures(outcome.measurement, outcome.agent.name);
+    return outcome;
   }
 
   /**
@@ -139,10 +161,11 @@ export class AgentMeasurer implements CostMeasurer {
    * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
    * and the other attempt is cancelled.
    */
-  private viaFleet(p: PreparedModel, job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
     const { jobs, server } = this.fleet!;
+    const p = models[models.length - 1]!;
     const submit = (id: string, target: { agent?: string; tag?: string }) =>
-      jobs.submit({ target, models: [{ bytes: p.bytes!, name: p.name }], settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
+      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
     if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
     return new Promise<JobOutcome>((resolve, reject) => {
       const attempts: string[] = [];
@@ -202,7 +225,8 @@ export class AgentMeasurer implements CostMeasurer {
     });
   }
 
-  private async viaServer(p: PreparedModel, job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+    const p = models[models.length - 1]!;
     const { url, token } = this.opts.server!;
     const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
     const res = await fetch(new URL('/v1/measure', base), {
@@ -214,7 +238,7 @@ export class AgentMeasurer implements CostMeasurer {
         job_id,
         settings: this.settings,
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
-        models: [{ name: p.name, base64: Buffer.from(p.bytes!).toString('base64') }],
+        models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
       }),
     });
     const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
@@ -249,6 +273,34 @@ export function figures(m: Measurement, agentName: string): CostFigures {
     throttled: m.thermal.throttled,
     measured_by: agentName,
     raw: m,
+  };
+}
+
+/** The figures of a paired job (models: [reference, candidate]): the candidate's own and the ratio B/A. */
+export function pairFigures(m: Measurement, agentName: string): PairFigures {
+  if (m.mode !== 'ab' || m.models.length !== 2 || !m.ratio) throw new Error('a paired measurement needs an A/B result with its ratio');
+  const b: Measurement = { ...m, models: [m.models[1]!] };
+  const bg = (m as { background_load?: { busy?: boolean } | null }).background_load;
+  return {
+    candidate: { ...figures(b, agentName), raw: m },
+    reference_p50_ms: m.models[0]!.latency_ms.median,
+    ratio: m.ratio.median,
+    ratio_low: Math.min(m.ratio.median, m.ratio.median_ci.low),
+    ratio_high: Math.max(m.ratio.median, m.ratio.median_ci.high),
+    busy: bg ? bg.busy === true : null,
+  };
+}
+
+/** Paired figures per device class, combined at quantile q over the classes (ratio, interval ends and absolutes alike). */
+export function combinePairClasses(classes: readonly string[], perClass: readonly PairFigures[], q: number): PairFigures {
+  const at = (f: (p: PairFigures) => number) => quantile(perClass.map(f), q);
+  return {
+    candidate: combineClasses(classes, perClass.map((p) => p.candidate), q),
+    reference_p50_ms: at((p) => p.reference_p50_ms),
+    ratio: at((p) => p.ratio),
+    ratio_low: Math.min(at((p) => p.ratio_low), at((p) => p.ratio)),
+    ratio_high: Math.max(at((p) => p.ratio_high), at((p) => p.ratio)),
+    busy: perClass.some((p) => p.busy === true) ? true : perClass.every((p) => p.busy === false) ? false : null,
   };
 }
 

@@ -3,6 +3,9 @@
  * identifies the candidate (the hash that keys the measurement cache: exported ONNX bytes for a real
  * measurement), then measures it. The store is asked before measuring, so nothing is measured twice.
  *
+ * A candidate is measured *paired*: interleaved with a reference (the run's base) in one job, which gives the
+ * ratio the search decides on (see paired.ts); the reference alone is measured once for its absolute figures.
+ *
  * `FlopEstimate` is for runs and tests without an agent: an arithmetic count turned into milliseconds at
  * an assumed throughput. It is always recorded and shown as an estimate, never as a measurement.
  */
@@ -34,6 +37,20 @@ export interface CostFigures {
   raw?: unknown;
 }
 
+/** A paired job: the candidate (B) timed interleaved with the reference (A). */
+export interface PairFigures {
+  /** The candidate's own figures from the job. */
+  candidate: CostFigures;
+  /** The reference's p50 in the same job. */
+  reference_p50_ms: number;
+  /** Median over interleaved pairs of latency(candidate) / latency(reference), and its confidence interval. */
+  ratio: number;
+  ratio_low: number;
+  ratio_high: number;
+  /** The agent saw other work keep the board busy during the job (null: it cannot tell). */
+  busy?: boolean | null;
+}
+
 export interface CostMeasurer {
   /** Who measures: an agent name, `tag:T`, or the estimator's name. */
   readonly agent: string;
@@ -42,6 +59,8 @@ export interface CostMeasurer {
   readonly settings: Record<string, unknown>;
   prepare(model: SequenceModel, name: string): PreparedModel;
   measure(model: PreparedModel): Promise<CostFigures>;
+  /** One paired job; `attempt` distinguishes a re-measure of the same pair (a new job, not a cached answer). */
+  measurePair(reference: PreparedModel, candidate: PreparedModel, attempt: number): Promise<PairFigures>;
   close(): Promise<void>;
 }
 
@@ -101,6 +120,12 @@ export class FlopEstimate implements CostMeasurer {
     if (flops === undefined) throw new Error(`flop estimate: ${p.name} was not prepared by this estimator`);
     const ms = flops / ((this.opts.gflops ?? 1) * 1e6);
     return { p50_ms: ms, p90_ms: ms, rss_mb: null, runtime: null, statistics: { flops, estimate: true } };
+  }
+
+  async measurePair(reference: PreparedModel, candidate: PreparedModel): Promise<PairFigures> {
+    const [a, b] = [await this.measure(reference), await this.measure(candidate)];
+    const ratio = b.p50_ms / a.p50_ms;
+    return { candidate: b, reference_p50_ms: a.p50_ms, ratio, ratio_low: ratio, ratio_high: ratio, busy: null };
   }
 
   async close(): Promise<void> {}

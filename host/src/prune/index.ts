@@ -7,12 +7,16 @@ export {
 } from './importance.js';
 export type { Criterion, LayerScores, ScoreContext, WeightedCriterion } from './importance.js';
 export { FlopEstimate, forwardFlops } from './cost.js';
-export { fitCostModel, predictP50, steerRate } from './cost-model.js';
+export { fitCostModel, predictCost, steerRate } from './cost-model.js';
 export type { CostModel, CostPoint } from './cost-model.js';
-export type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+export type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
 export { AgentMeasurer } from './agent-cost.js';
 export type { AgentMeasurerOptions } from './agent-cost.js';
 export { runSearch, checkSearchOptions, S4OP_FINETUNE, STRATEGIES } from './search.js';
 export type { SearchEnv, SearchOptions, SearchResult, Strategy } from './search.js';
-export { candidateRows, formatTable, paretoFront, toCsv } from './report.js';
+export { candidateRows, formatTable, toCsv } from './report.js';
+export {
+  BASE_FIGURE, budgetRatio, chooseFinal, combineAttempts, dominates, figureOf, frontPoints, paretoFront, parseBudget, pooledP50, slowerThanParent,
+} from './paired.js';
+export type { Budget, CandidatePaired, FinalRule, FrontPoint, RatioFigure } from './paired.js';
 export type { CandidateRow } from './report.js';

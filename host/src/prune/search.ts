@@ -5,6 +5,11 @@
  * saved and measured; the best by validation metric is kept and is the starting point of the next rate,
  * so channels pruned earlier stay pruned. Every finished candidate is in the store before the next starts,
  * and a resumed run skips what is finished: nothing is fine-tuned or measured twice.
+ *
+ * Every candidate is measured paired with the base (one interleaved A/B job on the same agent) and every
+ * latency decision — budget, stop, steering, the front and the run's answer — uses that ratio (paired.ts).
+ * A candidate measured slower than its parent beyond the intervals is measured again and, if that persists,
+ * flagged: its operators are a subset of its parent's, so such a figure is not to be trusted silently.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,11 +19,15 @@ import type { SequenceModel } from '../model/model.js';
 import type { CandidateRecord, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
-import type { CostMeasurer } from './cost.js';
+import type { CostMeasurer, PreparedModel } from './cost.js';
 import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost-model.js';
+import {
+  BASE_FIGURE, budgetRatio, chooseFinal, combineAttempts, figureOf, frontPoints, paretoFront, pooledP50, slowerThanParent,
+  type Budget, type CandidatePaired, type RatioFigure,
+} from './paired.js';
 
 export type Strategy = 's4op' | 'importance';
 export const STRATEGIES: readonly Strategy[] = ['s4op', 'importance'];
@@ -40,8 +49,10 @@ export interface SearchOptions {
   taylorBatches: number;
   /** Stop once the best validation metric has dropped more than this many points below the base. */
   maxDrop?: number;
-  /** Stop once the chosen candidate's p50 latency is at or below this. */
+  /** Stop once the chosen candidate's paired ratio is at or below this budget, converted to a ratio through the base's pooled p50. */
   budgetMs?: number;
+  /** Stop once the chosen candidate's paired latency ratio to the base is at or below this (e.g. 0.6). */
+  budgetRatio?: number;
   /** With a budget: prune only to the least rate the fitted cost model says meets it (before the scheduled rate). */
   steer?: boolean;
 }
@@ -85,9 +96,11 @@ export interface SearchEnv {
 export interface SearchResult {
   status: 'finished' | 'stopped';
   stop_reason: string;
-  /** The last chosen candidate within the accuracy limit (the run's answer). */
+  /** The run's answer: on the front of what it measured, within the accuracy limit (paired.ts, chooseFinal). */
   final: CandidateRecord;
   base: CandidateRecord;
+  /** Candidate ids on the Pareto front (paired ratio, validation metric), fastest first. */
+  front: number[];
 }
 
 export function checkSearchOptions(o: SearchOptions): SearchOptions {
@@ -101,7 +114,9 @@ export function checkSearchOptions(o: SearchOptions): SearchOptions {
   if (!Number.isInteger(o.seeds) || o.seeds < 1) throw new Error(`seeds per rate must be a positive integer, got ${o.seeds}`);
   if (o.maxDrop !== undefined && !(o.maxDrop >= 0)) throw new Error(`max-drop must be a non-negative number of points, got ${o.maxDrop}`);
   if (o.budgetMs !== undefined && !(o.budgetMs > 0)) throw new Error(`budget-ms must be a positive number, got ${o.budgetMs}`);
-  if (o.steer && o.budgetMs === undefined) throw new Error('steering needs a latency budget (budget-ms)');
+  if (o.budgetRatio !== undefined && !(o.budgetRatio > 0 && o.budgetRatio < 1)) throw new Error(`budget must be a latency ratio to the base in (0, 1), got ${o.budgetRatio}`);
+  if (o.budgetMs !== undefined && o.budgetRatio !== undefined) throw new Error('give one latency budget: budget-ms or a ratio (budget), not both');
+  if (o.steer && o.budgetMs === undefined && o.budgetRatio === undefined) throw new Error('steering needs a latency budget (budget-ms or budget)');
   return o;
 }
 
@@ -116,20 +131,23 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.file}`);
   const base = await baseCandidate(env);
-  const H = (await readCheckpointConfig(env.baseCheckpoint)).model.dModel;
+  const reference = await basePrepared(env, base);
+  const { dModel: H, nLayers } = (await readCheckpointConfig(env.baseCheckpoint)).model;
+  const budget: Budget | undefined = o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
+  // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
+  const budgetNow = () => (budget ? budgetRatio(budget, store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings), env.measurer.agent) : undefined);
   let parent = base;
-  let final = base;
   let stop = 'last rate';
   let status: SearchResult['status'] = 'finished';
-  const nLayers = (await readCheckpointConfig(env.baseCheckpoint)).model.nLayers;
   for (let k = 1; k <= o.rates.length; k++) {
     let rate = o.rates[k - 1]!;
     if (o.steer) {
       // Recomputed from the stored measurements on a resume, so the steered rate is the same.
+      const b = budgetNow()!;
       const model = fitCostModel(costPoints(store, runId));
-      const r = model ? steerRate(model, o.budgetMs!, H, nLayers, parent.rate, rate) : null;
+      const r = model ? steerRate(model, b.ratio, H, nLayers, parent.rate, rate) : null;
       if (model && r !== null && r < rate) {
-        env.log(`step ${k}: cost model p50 ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(4)}·active ms (${model.points} points) meets ${o.budgetMs} ms at ${r}%: pruning to ${r}% instead of ${rate}%`);
+        env.log(`step ${k}: cost model ratio ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(5)}·active (${model.points} points) meets the ${b.text} at ${r}%: pruning to ${r}% instead of ${rate}%`);
         rate = r;
       }
     }
@@ -143,40 +161,79 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
         done.push(prior);
         continue;
       }
-      const c = await runCandidate(env, o, { step: k, rate, j, parent, H });
+      const c = await runCandidate(env, o, { step: k, rate, j, parent, H, reference });
       done.push(c);
     }
     // Best by validation metric; ties go to the lower seed.
     const best = done.reduce((a, b) => (b.val_metric! > a.val_metric! ? b : a));
     if (!best.chosen) store.choose(runId, k, best.id);
     const chosen = store.candidateById(best.id)!;
-    const m = chosen.measurement_id != null ? store.measurementById(chosen.measurement_id) : undefined;
-    env.log(`step ${k} (${rate}%): chose seed ${chosen.seed}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${m ? `, p50 ${m.p50_ms.toFixed(3)} ms${m.kind === 'estimate' ? ' (estimate)' : ''}` : ''}`);
+    const f = figureOf(chosen);
+    env.log(`step ${k} (${rate}%): chose seed ${chosen.seed}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`);
     const drop = 100 * (base.val_metric! - chosen.val_metric!);
     if (o.maxDrop !== undefined && drop > o.maxDrop) {
       stop = `max-drop: validation metric ${drop.toFixed(2)} points below the base at ${rate}% (limit ${o.maxDrop})`;
       status = 'stopped';
       break;
     }
-    final = chosen;
     parent = chosen;
-    if (o.budgetMs !== undefined && m && m.p50_ms <= o.budgetMs) {
-      stop = `budget: p50 ${m.p50_ms.toFixed(3)} ms ≤ ${o.budgetMs} ms at ${rate}%`;
+    const b = budgetNow();
+    if (b && f && f.ratio <= b.ratio) {
+      stop = `budget: ratio ${f.ratio.toFixed(3)} to the base ≤ ${b.text} at ${rate}%`;
       status = 'stopped';
       break;
     }
   }
-  store.updateRun(runId, { status, stop_reason: stop, summary: { final_candidate: final.id, base_candidate: base.id } });
+  // The answer is chosen from everything the run measured, so it is on the front by construction.
+  const points = frontPoints(store.candidates(runId));
+  const b = budgetNow();
+  const pick = chooseFinal(points, { baseMetric: base.val_metric!, maxDrop: o.maxDrop, budgetRatio: b?.ratio });
+  const final = pick ? store.candidateById(pick.id)! : base;
+  const front = paretoFront(points).map((p) => p.id);
+  const pooled = store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings);
+  store.updateRun(runId, {
+    status,
+    stop_reason: stop,
+    summary: {
+      final_candidate: final.id,
+      base_candidate: base.id,
+      front,
+      budget: b ? { ratio: b.ratio, text: b.text } : null,
+      base_p50_ms_pooled: pooled.length ? pooledP50(pooled) : null,
+      base_jobs: pooled.length,
+    },
+  });
   env.log(`run ${runId} ${status}: ${stop}`);
-  return { status, stop_reason: stop, final: store.candidateById(final.id)!, base };
+  const ff = figureOf(final);
+  env.log(`answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`);
+  return { status, stop_reason: stop, final, base, front };
 }
 
-/** Measured (active operators, p50) of the run's finished candidates. */
+/** Measured (active operators, paired ratio) of the run's finished candidates, the base as (all, 1). */
 function costPoints(store: RunStore, runId: string): CostPoint[] {
-  return store
-    .candidates(runId)
-    .filter((c) => c.status === 'finished' && c.measurement_id != null)
-    .map((c) => ({ active: c.active_operators!.map((l) => l.length), p50_ms: store.measurementById(c.measurement_id!)!.p50_ms }));
+  const out: CostPoint[] = [];
+  for (const c of store.candidates(runId)) {
+    const f = c.status === 'finished' ? figureOf(c) : null;
+    if (f) out.push({ active: c.active_operators!.map((l) => l.length), cost: f.ratio });
+  }
+  return out;
+}
+
+const ratioText = (f: RatioFigure) =>
+  f.attempts === 0 ? 'ratio 1 (the base)' : `ratio ${f.ratio.toFixed(3)} [${f.low.toFixed(3)}, ${f.high.toFixed(3)}] to the base${f.attempts > 1 ? ` (${f.attempts} jobs)` : ''}${f.busy ? ' (board busy)' : ''}`;
+
+/** The base as the reference of every paired job (re-exported on a resume: the export is deterministic). */
+async function basePrepared(env: SearchEnv, base: CandidateRecord): Promise<PreparedModel> {
+  const { model } = await loadCheckpoint(env.baseCheckpoint);
+  try {
+    const p = env.measurer.prepare(model, 'base');
+    if (base.model_sha256 && p.model_sha256 !== base.model_sha256) {
+      throw new Error(`the base exports to ${p.model_sha256.slice(0, 12)}… now, but the run measured ${base.model_sha256.slice(0, 12)}…: the export or the measurer changed since the run started`);
+    }
+    return p;
+  } finally {
+    model.dispose();
+  }
 }
 
 /** Step 0: the unpruned model, evaluated and measured as it is. */
@@ -218,7 +275,7 @@ async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
 async function runCandidate(
   env: SearchEnv,
   o: SearchOptions,
-  c: { step: number; rate: number; j: number; parent: CandidateRecord; H: number },
+  c: { step: number; rate: number; j: number; parent: CandidateRecord; H: number; reference: PreparedModel },
 ): Promise<CandidateRecord> {
   const { store, runId } = env;
   const started = store.startCandidate({ run_id: runId, step: c.step, rate: c.rate, seed: c.j, parent_id: c.parent.id });
@@ -245,8 +302,10 @@ async function runCandidate(
       training: { finetune: record, val, test },
       provenance: { run: runId, step: c.step, rate: c.rate, seed: c.j, parent_candidate: c.parent.id, parent_checkpoint: c.parent.checkpoint, strategy: o.strategy },
     });
-    const cost = await measure(env, model, `${runId}-step${c.step}-seed${c.j}`);
-    env.log(`${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs${costText(cost.m)}`);
+    const prepared = env.measurer.prepare(model, `${runId}-step${c.step}-seed${c.j}`);
+    const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, label);
+    const cost: Costed = { model_sha256: prepared.model_sha256, m: paired.m, measured_by: paired.measured_by, bytes: prepared.bytes };
+    env.log(`${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`);
     const rec = store.finishCandidate(
       started.id,
       {
@@ -262,7 +321,7 @@ async function runCandidate(
         finetune_steps: record.steps,
         finetune_seconds: record.seconds,
         measurement_id: cost.m.id,
-        extra: { measured_by: cost.measured_by, per_layer: counts, target, seed_value: seed, stopped_early: record.stoppedEarly },
+        extra: { measured_by: cost.measured_by, per_layer: counts, target, seed_value: seed, stopped_early: record.stoppedEarly, paired: paired.figure },
       },
       [{ kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 }, ...(await keepOnnx(path.join(dir, 'model.onnx'), cost))],
     );
@@ -316,6 +375,64 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
     raw: { measured_by: f.measured_by ?? measurer.agent, measurement: f.raw ?? null },
   });
   return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+}
+
+/**
+ * The candidate's paired figure: one A/B job against the base (cached by the pair). Slower than its parent
+ * beyond the intervals → a second paired job; if that one alone is still slower, the candidate is flagged.
+ */
+async function measureAgainstBase(
+  env: SearchEnv,
+  reference: PreparedModel,
+  p: PreparedModel,
+  parent: CandidateRecord,
+  label: string,
+): Promise<{ m: MeasurementRecord; measured_by: string; figure: CandidatePaired }> {
+  const parentFigure = figureOf(parent) ?? BASE_FIGURE;
+  const first = await measurePaired(env, reference, p, 0);
+  const rows = [first.m];
+  let flagged = false;
+  if (slowerThanParent(combineAttempts([first.m.paired!]), parentFigure)) {
+    env.log(`${label}: ${ratioText(combineAttempts([first.m.paired!]))} is slower than its parent's (${ratioText(parentFigure)}) beyond the intervals: measuring again`);
+    const second = await measurePaired(env, reference, p, 1);
+    rows.push(second.m);
+    flagged = slowerThanParent(combineAttempts([second.m.paired!]), parentFigure);
+    if (flagged) env.log(`${label}: again slower than its parent (${ratioText(combineAttempts([second.m.paired!]))}): flagged "not faster than its parent"`);
+  }
+  const figure = combineAttempts(rows.map((m) => ({ ...m.paired!, busy: m.busy })));
+  const last = rows[rows.length - 1]!;
+  return {
+    m: last,
+    measured_by: (last.raw as { measured_by?: string } | null)?.measured_by ?? last.agent,
+    figure: { ...figure, reference_sha256: reference.model_sha256, measurements: rows.map((m) => m.id), not_faster_than_parent: flagged },
+  };
+}
+
+/** Attempt `attempt` of the paired job (reference, candidate): from the store, else measured and stored. */
+async function measurePaired(env: SearchEnv, reference: PreparedModel, p: PreparedModel, attempt: number): Promise<{ m: MeasurementRecord }> {
+  const { measurer, store } = env;
+  const cached = store.findPaired(p.model_sha256, reference.model_sha256, measurer.agent, measurer.settings, attempt);
+  if (cached) return { m: cached };
+  const f = await measurer.measurePair(reference, p, attempt);
+  const c = f.candidate;
+  const m = store.addMeasurement({
+    model_sha256: p.model_sha256,
+    agent: measurer.agent,
+    settings: measurer.settings,
+    kind: measurer.kind,
+    runtime: c.runtime ?? null,
+    p50_ms: c.p50_ms,
+    p90_ms: c.p90_ms,
+    rss_mb: c.rss_mb,
+    statistics: c.statistics,
+    memory: c.memory,
+    thermal: c.thermal,
+    throttled: c.throttled ?? null,
+    busy: f.busy ?? null,
+    paired: { reference_sha256: reference.model_sha256, attempt, ratio: f.ratio, ratio_low: f.ratio_low, ratio_high: f.ratio_high, reference_p50_ms: f.reference_p50_ms },
+    raw: { measured_by: c.measured_by ?? measurer.agent, measurement: c.raw ?? null },
+  });
+  return { m };
 }
 
 /** Keeps the exported model next to the candidate (what a deployment ships); returns its artifact record. */

@@ -1,7 +1,8 @@
 /**
  * The run store: one SQLite file per workspace holding pruning runs, their candidates (active operators,
  * checkpoint, metrics), measurements (agent, runtime, settings, statistics, thermals; at most one per
- * model hash, agent and settings) and artifacts. Every write is a transaction, so a process killed at any
+ * model hash, agent and settings, and for a paired job one per model, reference, agent, settings and attempt)
+ * and artifacts. Every write is a transaction, so a process killed at any
  * point leaves either the whole record or none of it.
  */
 import { randomBytes } from 'node:crypto';
@@ -77,7 +78,24 @@ export interface MeasurementInput {
   memory?: unknown;
   thermal?: unknown;
   throttled?: boolean | null;
+  /** The agent saw other processes keep the board busy during the job. */
+  busy?: boolean | null;
+  /** A paired job: this model (B) timed interleaved with a reference (A) in one job. */
+  paired?: PairedFigures | null;
   raw?: unknown;
+}
+
+/** What a paired job adds to the measurement of its candidate. */
+export interface PairedFigures {
+  reference_sha256: string;
+  /** 0 for the first job of a pair, 1 for a consistency re-measure, … */
+  attempt: number;
+  /** Median over interleaved pairs of latency(model) / latency(reference), and its confidence interval. */
+  ratio: number;
+  ratio_low: number;
+  ratio_high: number;
+  /** The reference's own p50 in the same job. */
+  reference_p50_ms: number;
 }
 
 export interface MeasurementRecord extends MeasurementInput {
@@ -244,11 +262,47 @@ export class RunStore {
 
   // ── measurements ──
 
+  /** A single (unpaired) measurement of the model under these settings. */
   findMeasurement(model_sha256: string, agent: string, settings: Record<string, unknown>): MeasurementRecord | undefined {
     const row = this.db
-      .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ?')
+      .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ? AND reference_sha256 IS NULL')
       .get(model_sha256, agent, canonicalJson(settings)) as Row | undefined;
     return row ? measurementFrom(row) : undefined;
+  }
+
+  /** Attempt `attempt` of the paired job (model against reference) under these settings. */
+  findPaired(model_sha256: string, reference_sha256: string, agent: string, settings: Record<string, unknown>, attempt: number): MeasurementRecord | undefined {
+    const row = this.db
+      .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ?')
+      .get(model_sha256, agent, pairedKey(settings, reference_sha256, attempt)) as Row | undefined;
+    return row ? measurementFrom(row) : undefined;
+  }
+
+  /** Every attempt of the paired job (model against reference), in attempt order. */
+  pairedAttempts(model_sha256: string, reference_sha256: string, agent: string, settings: Record<string, unknown>): MeasurementRecord[] {
+    const key = canonicalJson(settings);
+    return (
+      this.db
+        .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND reference_sha256 = ? AND agent = ? AND settings = ? ORDER BY attempt')
+        .all(model_sha256, reference_sha256, agent, key) as Row[]
+    ).map(measurementFrom);
+  }
+
+  /**
+   * The reference's own p50 in every job it took part in on this agent under these settings: its single
+   * measurements and its side of every paired job, oldest first (what a pooled reference p50 is made of).
+   */
+  referenceP50s(reference_sha256: string, agent: string, settings: Record<string, unknown>): number[] {
+    const key = canonicalJson(settings);
+    const rows = this.db
+      .prepare(
+        `SELECT created_at, id, p50_ms AS v FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings = ? AND reference_sha256 IS NULL
+         UNION ALL
+         SELECT created_at, id, reference_p50_ms AS v FROM measurements WHERE reference_sha256 = ? AND agent = ? AND settings = ?
+         ORDER BY created_at, id`,
+      )
+      .all(reference_sha256, agent, key, reference_sha256, agent, key) as { v: number }[];
+    return rows.map((r) => r.v);
   }
 
   measurementById(id: number): MeasurementRecord | undefined {
@@ -261,17 +315,29 @@ export class RunStore {
     for (const [k, v] of [['p50_ms', m.p50_ms], ['p90_ms', m.p90_ms]] as const) {
       if (!Number.isFinite(v) || v < 0) throw new Error(`measurement ${k} must be a non-negative number, got ${String(v)}`);
     }
-    const key = canonicalJson(m.settings);
+    const p = m.paired ?? null;
+    if (p) {
+      for (const [k, v] of [['ratio', p.ratio], ['ratio_low', p.ratio_low], ['ratio_high', p.ratio_high], ['reference_p50_ms', p.reference_p50_ms]] as const) {
+        if (!Number.isFinite(v) || v <= 0) throw new Error(`paired measurement ${k} must be a positive number, got ${String(v)}`);
+      }
+      if (!(p.ratio_low <= p.ratio && p.ratio <= p.ratio_high)) throw new Error(`paired measurement: ratio ${p.ratio} lies outside its interval [${p.ratio_low}, ${p.ratio_high}]`);
+      if (!Number.isInteger(p.attempt) || p.attempt < 0) throw new Error(`paired measurement attempt must be a non-negative integer, got ${p.attempt}`);
+    }
+    const settings = canonicalJson(m.settings);
+    const key = p ? pairedKey(m.settings, p.reference_sha256, p.attempt) : settings;
     this.db
       .prepare(
         `INSERT OR IGNORE INTO measurements (model_sha256, agent, settings_key, settings, kind, runtime, p50_ms, p90_ms, rss_mb,
-           statistics, memory, thermal, throttled, raw, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           statistics, memory, thermal, throttled, raw, created_at, reference_sha256, attempt, ratio, ratio_low, ratio_high,
+           reference_p50_ms, busy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
-        m.model_sha256, m.agent, key, key, m.kind, m.runtime ?? null, m.p50_ms, m.p90_ms, m.rss_mb ?? null, json(m.statistics),
+        m.model_sha256, m.agent, key, settings, m.kind, m.runtime ?? null, m.p50_ms, m.p90_ms, m.rss_mb ?? null, json(m.statistics),
         json(m.memory), json(m.thermal), m.throttled == null ? null : Number(m.throttled), json(m.raw), now(),
+        p?.reference_sha256 ?? null, p?.attempt ?? 0, p?.ratio ?? null, p?.ratio_low ?? null, p?.ratio_high ?? null,
+        p?.reference_p50_ms ?? null, m.busy == null ? null : Number(m.busy),
       );
-    return this.findMeasurement(m.model_sha256, m.agent, m.settings)!;
+    return p ? this.findPaired(m.model_sha256, p.reference_sha256, m.agent, m.settings, p.attempt)! : this.findMeasurement(m.model_sha256, m.agent, m.settings)!;
   }
 
   measurementCount(): number {
@@ -355,7 +421,24 @@ function measurementFrom(r: Row): MeasurementRecord {
     memory: parse(r.memory),
     thermal: parse(r.thermal),
     throttled: r.throttled == null ? null : r.throttled === 1,
+    busy: r.busy == null ? null : r.busy === 1,
+    paired:
+      r.reference_sha256 == null
+        ? null
+        : {
+            reference_sha256: r.reference_sha256 as string,
+            attempt: r.attempt as number,
+            ratio: r.ratio as number,
+            ratio_low: r.ratio_low as number,
+            ratio_high: r.ratio_high as number,
+            reference_p50_ms: r.reference_p50_ms as number,
+          },
     raw: parse(r.raw),
     created_at: r.created_at as string,
   };
+}
+
+/** Cache key of a paired job: the settings, the reference it was paired with, and the attempt. */
+function pairedKey(settings: Record<string, unknown>, reference_sha256: string, attempt: number): string {
+  return canonicalJson({ settings, paired_with: reference_sha256, attempt });
 }
