@@ -76,12 +76,38 @@ describe('s4op prune', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/cost: measured on local, conv mode/);
     expect(r.stdout).toMatch(/run ref \(s4op\) finished: last rate/);
-    expect(r.stdout).toMatch(/step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/);
+    expect(r.stdout).toMatch(/step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+ratio to base \[95% CI\]\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/);
     expect(r.stdout).not.toMatch(/estimated/);
     const lines = (await readFile(csv, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(1 + 5);
     expect(lines.slice(1).every((l) => l.includes(',measured,local,'))).toBe(true);
     reference = readStore(ws).candidates;
+    // Every candidate was measured paired with the base in one job: a ratio with its interval, the base's p50 of that job.
+    const db0 = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
+    const pairs = db0.prepare('SELECT model_sha256, reference_sha256, ratio, ratio_low, ratio_high, reference_p50_ms, attempt FROM measurements WHERE reference_sha256 IS NOT NULL').all() as {
+      model_sha256: string; reference_sha256: string; ratio: number; ratio_low: number; ratio_high: number; reference_p50_ms: number; attempt: number;
+    }[];
+    db0.close();
+    for (const c of reference.slice(1)) {
+      const mine = pairs.filter((p) => p.model_sha256 === c.model_sha256);
+      expect(mine.length).toBeGreaterThanOrEqual(1);
+      for (const p of mine) {
+        expect(p.reference_sha256).toBe(reference[0]!.model_sha256);
+        expect(p.ratio_low).toBeLessThanOrEqual(p.ratio);
+        expect(p.ratio).toBeLessThanOrEqual(p.ratio_high);
+        expect(p.reference_p50_ms).toBeGreaterThan(0);
+      }
+    }
+    const shown = JSON.parse((await runCli(HOST_CLI, ['runs', 'ref', '--workspace', ws, '--json'])).stdout).candidates as { step: number; ratio: number; ratio_low: number; ratio_high: number; paired_jobs: number; pareto: boolean; final: boolean }[];
+    expect(shown[0]).toMatchObject({ ratio: 1, ratio_low: 1, ratio_high: 1, paired_jobs: 0 });
+    for (const row of shown.slice(1)) {
+      expect(row.paired_jobs).toBeGreaterThanOrEqual(1);
+      expect(row.ratio_low).toBeLessThanOrEqual(row.ratio);
+      expect(row.ratio).toBeLessThanOrEqual(row.ratio_high);
+    }
+    // The answer is on the front of what the run measured.
+    expect(shown.filter((x) => x.final)).toHaveLength(1);
+    expect(shown.find((x) => x.final)!.pareto).toBe(true);
     expect(reference.map((c) => [c.step, c.seed, c.status])).toEqual([[0, 0, 'finished'], [1, 0, 'finished'], [1, 1, 'finished'], [2, 0, 'finished'], [2, 1, 'finished']]);
     // 30 % of 16 = round(4.8) = 5, all on layer 1 (weight 2^1; layer 0 waits); 60 % = round(9.6) = 10 → 7 + 3.
     expect(JSON.parse(reference[1]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([0, 5]);
@@ -129,16 +155,17 @@ describe('s4op prune', () => {
       const now = after.candidates.find((x) => x.step === c.step && x.seed === c.seed)!;
       expect([now.finished_at, now.measurement_id]).toEqual([c.finished_at, c.measurement_id]);
     }
-    // One measurement per model; the resumed host measured only the models without one.
+    // Measurements of these models only (a candidate may have a consistency re-measure); the resumed host measured
+    // only what had none.
     const hashes = new Set(after.candidates.map((c) => c.model_sha256));
-    expect(after.measurements.map((m) => m.model_sha256).sort()).toEqual([...hashes].sort());
+    expect([...new Set(after.measurements.map((m) => m.model_sha256))].sort()).toEqual([...hashes].sort());
     expect(after.measurements.slice(0, atKill.measurements.length)).toEqual(atKill.measurements);
     const measuredNow = (r.stderr.match(/\[agent\].*: measuring /g) ?? []).length;
     expect(measuredNow).toBe(after.measurements.length - atKill.measurements.length);
     expect(r.stderr.match(/finished earlier/g)?.length).toBe(done.length - 1);
     const out = JSON.parse(r.stdout);
     expect(out).toMatchObject({ run: 'k', status: 'finished', stop_reason: 'last rate' });
-    expect(out.final.step).toBe(2);
+    expect(out.final).toMatchObject({ final: true, pareto: true });
 
     // Resuming a finished run changes nothing.
     const again = await runCli(HOST_CLI, ['prune', '--resume', 'k', '--workspace', ws, '--backend', 'cpu']);
