@@ -30,8 +30,10 @@ const OTHER = [
 const pruned = (s: Pick<Spec, 'active'>) => 1 - s.active.flat().length / (H * LAYERS);
 const label = (s: Spec) => (s.step === 0 ? 'base' : `step ${s.step} · ${s.rate}% · seed ${s.seed}`);
 const r2 = (v: number) => Math.round(v * 1e4) / 100;
-/** Pareto front by brute force over (val higher, p50 lower). */
-const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val && b.p50 <= a.p50 && (b.val > a.val || b.p50 < a.p50)));
+/** Paired ratio to the base (2.5 ms) as the fixture records it, rounded like the charts. */
+const ratio = (s: Spec) => (s.step === 0 ? 1 : Number((s.p50 / SPECS[0]!.p50).toFixed(4)));
+/** Pareto front by brute force over (val higher, ratio lower). */
+const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val && ratio(b) <= ratio(a) && (b.val > a.val || ratio(b) < ratio(a))));
 
 let dir: string;
 let html: string;
@@ -60,7 +62,10 @@ beforeAll(async () => {
   for (const s of SPECS) {
     const c = store.startCandidate({ run_id: run.id, step: s.step, rate: s.rate, seed: s.seed, parent_id: prevChosen });
     const sha = `sha-${s.step}-${s.seed}`;
+    const r = s.p50 / SPECS[0]!.p50;
+    const paired = s.step === 0 ? null : { reference_sha256: 'sha-0-0', attempt: 0, ratio: r, ratio_low: r * 0.99, ratio_high: r * 1.01, reference_p50_ms: 2.5 + s.step / 10 };
     const m = store.addMeasurement({
+      paired,
       model_sha256: sha, agent: 'pi-07', settings: {}, kind: 'measured', runtime: 'onnxruntime-node 1.30.0', p50_ms: s.p50, p90_ms: s.p90, rss_mb: 80 + s.step,
       statistics: { n: 100 + s.step, min: s.p50 * 0.9, median: s.p50, mean: s.p50 * 1.05, p90: s.p90, p99: s.p90 * 1.5, max: s.p90 * 2, median_ci: { low: s.p50 * 0.98, high: s.p50 * 1.02 } },
       thermal: { before: { temperature_c: s.temp[0], cpu_mhz: null, throttle: null }, after: { temperature_c: s.temp[1], cpu_mhz: null, throttle: null }, throttled: Boolean(s.throttled) },
@@ -72,6 +77,7 @@ beforeAll(async () => {
       params: 1000 - 10 * s.step, checkpoint: `/ck/${s.step}-${s.seed}`, weights_sha256: `w-${s.step}-${s.seed}`, model_sha256: sha,
       val_metric: s.val, val_loss: 1 - s.val, test_metric: s.test, test_loss: 1 - s.test, finetune_epochs: 1, finetune_steps: 10, finetune_seconds: 1,
       measurement_id: m.id,
+      extra: paired ? { paired: { ratio: r, low: r * 0.99, high: r * 1.01, attempts: 1, busy: false, reference_sha256: 'sha-0-0', measurements: [m.id], not_faster_than_parent: s.seed === 1 && s.step === 2 } } : undefined,
     });
     if (s.chosen) {
       store.choose(run.id, s.step, c.id);
@@ -106,8 +112,8 @@ afterAll(async () => {
 });
 
 describe('s4op report: HTML from a recorded run', () => {
-  it('is one self-contained file with all six charts as inline SVG', () => {
-    for (const id of ['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(figure(id)).toMatch(/<svg[\s\S]*<\/svg>/);
+  it('is one self-contained file with all seven charts as inline SVG', () => {
+    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(figure(id)).toMatch(/<svg[\s\S]*<\/svg>/);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src="http/);
   });
 
@@ -126,9 +132,23 @@ describe('s4op report: HTML from a recorded run', () => {
     expect(l.find((x) => x.startsWith('Symbol legend titled \'strategy\''))).toMatch(/2 values: importance \(taylor\), s4op|2 values: s4op, importance \(taylor\)/);
   });
 
-  it('latency chart: measured p50 per candidate at its pruned fraction', () => {
+  it('latency chart: measured p50 per candidate at its pruned fraction, the base\'s spread over its jobs', () => {
     const l = labels(figure('latency'));
     for (const s of SPECS) expect(l.some((x) => x.startsWith(`operators pruned (%): ${r2(pruned(s))}; p50 latency (ms): ${s.p50}; candidate: ${label(s)}`))).toBe(true);
+    // The base was timed in its own job (2.5) and beside each of the four candidates (2.6, 2.6, 2.7, 2.7).
+    expect(l).toContain('operators pruned (%): 0; p50 latency (ms): 2.5; candidate: base; p50_ms: 2.5; p90_ms: 2.9; jobs: 5; p50_min_ms: 2.5; p50_max_ms: 2.7; kind: measured');
+  });
+
+  it('ratio chart: each candidate\'s paired ratio to the base with its interval, flagged ones named', () => {
+    const l = labels(figure('ratio'));
+    for (const s of SPECS) {
+      const want = `operators pruned (%): ${r2(pruned(s))}; latency / base (paired): ${ratio(s)}; candidate: ${label(s)}; ratio: ${ratio(s)}`;
+      expect(l.filter((x) => x.startsWith(want))).toHaveLength(1);
+    }
+    expect(l.some((x) => x.includes('candidate: step 2 · 60% · seed 1') && x.endsWith('flags: not faster than its parent'))).toBe(true);
+    const table = /<table id="candidates">[\s\S]*?<\/table>/.exec(html)![0];
+    expect(table).toContain('<span class="flag" title="not faster than its parent">not faster than its parent</span>');
+    expect(table).toContain(`${(1.6 / 2.5).toFixed(3)} [${((1.6 / 2.5) * 0.99).toFixed(3)}, ${((1.6 / 2.5) * 1.01).toFixed(3)}]`);
   });
 
   it('Pareto chart: the front computed independently, the chosen model marked', () => {
@@ -136,7 +156,7 @@ describe('s4op report: HTML from a recorded run', () => {
     const chosen = SPECS.filter((s) => s.chosen).at(-1)!;
     for (const s of SPECS) {
       const role = s === chosen ? 'chosen' : front.includes(s) ? 'Pareto front' : 'dominated';
-      expect(l).toContain(`p50 latency (ms): ${s.p50}; validation metric (%): ${r2(s.val)}; role: ${role}; candidate: ${label(s)}; val_pct: ${r2(s.val)}; p50_ms: ${s.p50}`);
+      expect(l).toContain(`latency / base (paired): ${ratio(s)}; validation metric (%): ${r2(s.val)}; role: ${role}; candidate: ${label(s)}; val_pct: ${r2(s.val)}; ratio: ${ratio(s)}`);
     }
     expect(front.map(label)).not.toContain('step 2 · 60% · seed 1');
   });

@@ -5,7 +5,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunReport } from './data.js';
 
-export type ChartId = 'metric' | 'latency' | 'pareto' | 'allocation' | 'distribution' | 'thermals';
+export type ChartId = 'metric' | 'ratio' | 'latency' | 'pareto' | 'allocation' | 'distribution' | 'thermals';
 
 export interface ChartSpec {
   id: ChartId;
@@ -58,8 +58,13 @@ function points(r: RunReport) {
       test_pct: pct(c.test_metric),
       p50_ms: round(c.p50_ms),
       p90_ms: round(c.p90_ms),
-      ci_low_ms: round(c.latency?.ci_low ?? c.p50_ms),
-      ci_high_ms: round(c.latency?.ci_high ?? c.p50_ms),
+      ratio: round(c.ratio),
+      ratio_low: round(c.ratio_low),
+      ratio_high: round(c.ratio_high),
+      jobs: c.p50_jobs.length,
+      p50_min_ms: round(c.p50_jobs.length ? Math.min(...c.p50_jobs) : c.p50_ms),
+      p50_max_ms: round(c.p50_jobs.length ? Math.max(...c.p50_jobs) : c.p50_ms),
+      flags: c.flags.join('; '),
       kind: c.cost_kind ?? 'none',
       chosen: r.chosen?.id === c.id,
       pareto: c.pareto,
@@ -107,20 +112,53 @@ export function metricChart(r: RunReport): ChartSpec {
   };
 }
 
+export function ratioChart(r: RunReport): ChartSpec {
+  const values = points(r).filter((p) => p.ratio != null);
+  const title = 'Latency ratio to the base vs operators pruned';
+  const caption =
+    'Each candidate timed interleaved with the base in one job on the same agent: median of the per-pair ratios (points) and its confidence interval (bars). The search decides on these; red = flagged (slower than its parent, or the board was busy).';
+  if (!values.length) return note('ratio', title, caption, 'Paired latency ratio', 'No paired measurement yet.');
+  return {
+    id: 'ratio',
+    title,
+    caption,
+    spec: {
+      ...base('Paired latency ratio'),
+      data: { values },
+      layer: [
+        {
+          mark: { type: 'rule' },
+          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'ratio_low', type: 'quantitative' }, y2: { field: 'ratio_high' } },
+        },
+        {
+          mark: { type: 'point', size: 60, filled: true },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative', title: 'operators pruned (%)' },
+            y: { field: 'ratio', type: 'quantitative', title: 'latency / base (paired)', scale: { zero: false } },
+            color: { condition: { test: "datum.flags !== ''", value: '#d62728' }, value: '#1f77b4' },
+            tooltip: [{ field: 'candidate' }, { field: 'ratio' }, { field: 'ratio_low' }, { field: 'ratio_high' }, { field: 'flags' }],
+          },
+        },
+      ],
+    } as TopLevelSpec,
+  };
+}
+
 export function latencyChart(r: RunReport): ChartSpec {
   const values = points(r).filter((p) => p.p50_ms != null);
-  if (!values.length) return note('latency', 'Measured latency vs operators pruned', 'Median latency of each candidate.', 'Latency vs operators pruned', 'No candidate measured yet.');
+  if (!values.length) return note('latency', 'Absolute latency vs operators pruned', 'Median latency of each candidate.', 'Latency vs operators pruned', 'No candidate measured yet.');
   return {
     id: 'latency',
-    title: 'Measured latency vs operators pruned',
-    caption: 'Median latency (points) with the median\'s confidence interval (bars) of each candidate as the agent measured it; hollow = estimated, not measured.',
+    title: 'Absolute latency vs operators pruned',
+    caption:
+      'p50 of each candidate in its latest job (points) and the spread of its p50 over the separate jobs it was timed in (bars: lowest to highest; the base is in every paired job). Absolutes drift between jobs; decisions use the paired ratio. Hollow = estimated, not measured.',
     spec: {
       ...base('Latency vs operators pruned'),
       data: { values },
       layer: [
         {
           mark: { type: 'rule' },
-          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'ci_low_ms', type: 'quantitative' }, y2: { field: 'ci_high_ms' } },
+          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'p50_min_ms', type: 'quantitative' }, y2: { field: 'p50_max_ms' } },
         },
         {
           mark: { type: 'point', size: 60 },
@@ -129,7 +167,7 @@ export function latencyChart(r: RunReport): ChartSpec {
             y: { field: 'p50_ms', type: 'quantitative', title: 'p50 latency (ms)', scale: { zero: false } },
             fill: { condition: { test: "datum.kind === 'measured'", value: '#1f77b4' }, value: 'transparent' },
             color: { value: '#1f77b4' },
-            tooltip: [{ field: 'candidate' }, { field: 'p50_ms' }, { field: 'p90_ms' }, { field: 'kind' }],
+            tooltip: [{ field: 'candidate' }, { field: 'p50_ms' }, { field: 'p90_ms' }, { field: 'jobs' }, { field: 'p50_min_ms' }, { field: 'p50_max_ms' }, { field: 'kind' }],
           },
         },
       ],
@@ -139,13 +177,13 @@ export function latencyChart(r: RunReport): ChartSpec {
 
 export function paretoChart(r: RunReport): ChartSpec {
   const values = points(r)
-    .filter((p) => p.p50_ms != null && p.val_pct != null)
+    .filter((p) => p.ratio != null && p.val_pct != null)
     .map((p) => ({ ...p, role: p.chosen ? 'chosen' : p.pareto ? 'Pareto front' : 'dominated' }));
-  if (!values.length) return note('pareto', 'Pareto front (metric vs latency)', 'Candidates with both a metric and a latency.', 'Pareto front', 'No finished, measured candidate yet.');
+  if (!values.length) return note('pareto', 'Pareto front (metric vs paired latency ratio)', 'Candidates with both a metric and a paired latency ratio.', 'Pareto front', 'No finished, measured candidate yet.');
   return {
     id: 'pareto',
-    title: 'Pareto front (metric vs latency)',
-    caption: 'Candidates not beaten on both validation metric and p50 latency form the front (line); the chosen model is the star.',
+    title: 'Pareto front (metric vs paired latency ratio)',
+    caption: 'Candidates not beaten on both validation metric and latency ratio to the base form the front (line), the figures the search decided on; the chosen model is the star and is always on the front.',
     spec: {
       ...base('Pareto front'),
       data: { values },
@@ -153,17 +191,17 @@ export function paretoChart(r: RunReport): ChartSpec {
         {
           transform: [{ filter: 'datum.pareto' }],
           mark: { type: 'line', interpolate: 'step-after', color: '#888' },
-          encoding: { x: { field: 'p50_ms', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' } },
+          encoding: { x: { field: 'ratio', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' } },
         },
         {
           mark: { type: 'point', filled: true },
           encoding: {
-            x: { field: 'p50_ms', type: 'quantitative', title: 'p50 latency (ms)', scale: { zero: false } },
+            x: { field: 'ratio', type: 'quantitative', title: 'latency / base (paired)', scale: { zero: false } },
             y: { field: 'val_pct', type: 'quantitative', title: 'validation metric (%)', scale: { zero: false } },
             color: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['#d62728', '#1f77b4', '#bbb'] } },
             shape: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['diamond', 'circle', 'circle'] } },
             size: { condition: { test: 'datum.chosen', value: 220 }, value: 60 },
-            tooltip: [{ field: 'candidate' }, { field: 'val_pct' }, { field: 'p50_ms' }, { field: 'role' }],
+            tooltip: [{ field: 'candidate' }, { field: 'val_pct' }, { field: 'ratio' }, { field: 'role' }],
           },
         },
       ],
@@ -267,5 +305,5 @@ export function thermalsChart(r: RunReport): ChartSpec {
 }
 
 export function reportCharts(r: RunReport): ChartSpec[] {
-  return [metricChart(r), latencyChart(r), paretoChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
+  return [metricChart(r), ratioChart(r), latencyChart(r), paretoChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
 }

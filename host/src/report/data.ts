@@ -5,7 +5,8 @@
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
 import { candidateRows, type CandidateRow } from '../prune/report.js';
-import type { RunRecord, RunStore } from '../store/run-store.js';
+import type { CandidatePaired } from '../prune/paired.js';
+import type { CandidateRecord, MeasurementRecord, RunRecord, RunStore } from '../store/run-store.js';
 
 /** Latency summary of one candidate's timed runs as the agent reported it (the agent sends no raw samples). */
 export interface LatencySummary {
@@ -36,6 +37,8 @@ export interface ReportCandidate extends CandidateRow {
   /** Active operators per layer (count), from the candidate's record. */
   active_per_layer: number[] | null;
   latency: LatencySummary | null;
+  /** Absolute p50 of every job this model was timed in on its agent (the base: its own job and its side of every pair). */
+  p50_jobs: number[];
 }
 
 export interface ReportAgent {
@@ -98,6 +101,17 @@ function latencyOf(stats: unknown): LatencySummary | null {
   };
 }
 
+/** Absolute p50 of each job the candidate's model was timed in (what the spread between jobs is made of). */
+function jobP50s(store: RunStore, c: CandidateRecord, m: MeasurementRecord): number[] {
+  if (m.kind !== 'measured') return [m.p50_ms];
+  if (c.step === 0 && c.model_sha256) {
+    const all = store.referenceP50s(c.model_sha256, m.agent, m.settings);
+    return all.length ? all : [m.p50_ms];
+  }
+  const ids = (c.extra?.paired as CandidatePaired | undefined)?.measurements ?? [m.id];
+  return ids.map((id) => store.measurementById(id)?.p50_ms).filter((v): v is number => v != null);
+}
+
 export function candidateLabel(c: Pick<CandidateRow, 'step' | 'rate' | 'seed'>): string {
   return c.step === 0 ? 'base' : `step ${c.step} · ${c.rate}% · seed ${c.seed}`;
 }
@@ -154,6 +168,7 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
       label,
       active_per_layer: rec.active_operators ? rec.active_operators.map((layer) => layer.length) : null,
       latency: m ? latencyOf(m.statistics) : null,
+      p50_jobs: m ? jobP50s(store, rec, m) : [],
     };
   });
   const known = knownAgents(store);

@@ -15,6 +15,8 @@ export function esc(v: unknown): string {
 
 const pct = (v: number | null) => (v == null ? '–' : (100 * v).toFixed(2));
 const ms = (v: number | null) => (v == null ? '–' : v < 10 ? v.toFixed(3) : v.toFixed(1));
+const ratioCell = (r: ReportCandidate) =>
+  r.ratio == null ? '–' : r.paired_jobs === 0 ? '1' : `${r.ratio.toFixed(3)} [${r.ratio_low!.toFixed(3)}, ${r.ratio_high!.toFixed(3)}]${r.paired_jobs! > 1 ? ` (${r.paired_jobs} jobs)` : ''}`;
 
 export const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1240px;color:#222;padding:0 16px}
@@ -25,6 +27,7 @@ figcaption{color:#555;font-size:12px;margin-bottom:6px}
 table{border-collapse:collapse;margin:8px 0 20px;font-size:13px}th,td{border-bottom:1px solid #e4e4e4;padding:3px 8px;text-align:right}
 th{background:#f6f6f6}td.l,th.l{text-align:left}tr.chosen td{background:#fff3e0;font-weight:600}
 .pill{display:inline-block;padding:0 6px;border-radius:8px;background:#e8f0fe;font-size:12px}
+.flag{display:inline-block;padding:0 6px;border-radius:8px;background:#fdecea;color:#b71c1c;font-size:12px}
 `;
 
 export function chartFigure(c: RenderedChart): string {
@@ -32,12 +35,13 @@ export function chartFigure(c: RenderedChart): string {
 }
 
 export function candidatesTable(rows: readonly ReportCandidate[], chosenId: number | null): string {
-  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
+  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
   const body = rows
     .map(
       (r) =>
         `<tr data-candidate="${r.id}"${r.id === chosenId ? ' class="chosen"' : ''}><td class="l">${esc(r.label)}</td><td>${(100 * r.pruned).toFixed(1)}</td>` +
         `<td>${r.operators_active ?? '–'}/${r.operators_total ?? '–'}</td><td>${pct(r.val_metric)}</td><td>${pct(r.test_metric)}</td>` +
+        `<td>${ratioCell(r)}${r.flags.length ? ` <span class="flag" title="${esc(r.flags.join('; '))}">${esc(r.flags.join('; '))}</span>` : ''}</td>` +
         `<td>${ms(r.p50_ms)}${r.cost_kind === 'estimate' ? '*' : ''}</td><td>${ms(r.p90_ms)}</td><td>${r.rss_mb == null ? '–' : r.rss_mb.toFixed(1)}</td>` +
         `<td>${r.params ?? '–'}</td><td class="l">${esc(r.measured_on ?? '–')}</td>` +
         `<td class="l">${r.id === chosenId ? 'chosen' : r.status === 'running' ? 'running' : ''}${r.pareto ? ' <span class="pill">Pareto</span>' : ''}</td></tr>`,
@@ -64,7 +68,7 @@ export function reportHtml(r: RunReport, charts: readonly RenderedChart[]): stri
   const c = r.chosen;
   const dataset = (r.run.dataset as { spec?: { source?: string } } | null)?.spec?.source ?? '?';
   const chosenLine = c
-    ? `Chosen: <b>${esc(c.label)}</b> — ${(100 * c.pruned).toFixed(1)} % of operators pruned, validation ${pct(c.val_metric)} % (base ${pct(r.base?.val_metric ?? null)} %), p50 ${ms(c.p50_ms)} ms (base ${ms(r.base?.p50_ms ?? null)} ms).`
+    ? `Chosen: <b>${esc(c.label)}</b> — ${(100 * c.pruned).toFixed(1)} % of operators pruned, validation ${pct(c.val_metric)} % (base ${pct(r.base?.val_metric ?? null)} %), latency ${c.ratio == null ? '–' : `${c.ratio.toFixed(3)}×`} the base's, paired (p50 ${ms(c.p50_ms)} ms; base ${ms(r.base?.p50_ms ?? null)} ms).`
     : 'No candidate chosen yet.';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>S4oP run ${esc(r.run.id)}</title><style>${STYLE}</style></head>
