@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // `npm start`: the main job on this machine, run the way a user would run it, one CLI call per phase:
 // train a small S4D on sMNIST-14 → start `s4op serve` (with its live dashboard) and a local `s4op-agent`
-// as separate processes → export and measure the base model on the agent to set a latency budget → prune
-// with the measured latency steering the search (importance by Taylor scores; then the paper's random choice
+// as separate processes → export and measure the base model on the agent → prune with a latency budget
+// relative to the base (every candidate timed paired with the base, so the budget holds under drift), the
+// measured ratios steering the search (importance by Taylor scores; then the paper's random choice
 // with the same settings, for comparison) → write the run's HTML report.
 // CI=true runs a reduced configuration (smaller subset and model, two rates, one seed); see the README.
 // S4OP_DEMO_DIR moves the output (default .s4op/demo in the repository; emptied at the start).
@@ -141,14 +142,17 @@ const bench = JSON.parse(
 );
 const baseP50 = bench.measurement?.models?.[0]?.latency_ms?.median ?? bench.models?.[0]?.latency_ms?.median;
 if (typeof baseP50 !== 'number') fail('s4op bench --json gave no median latency');
-const budget = Number((baseP50 * C.budgetFraction).toPrecision(3));
-say(`base model p50 ${baseP50.toFixed(3)} ms on "local" → latency budget ${budget} ms (${Math.round(100 * C.budgetFraction)} % of it)`);
+const budget = `${C.budgetFraction}x`;
+say(
+  `base model p50 ${baseP50.toFixed(3)} ms on "local" in this job (absolute figures drift between jobs) → latency budget ${budget} the base's, ` +
+    `about ${(baseP50 * C.budgetFraction).toFixed(3)} ms at this p50; every candidate is timed interleaved with the base and judged by that ratio`,
+);
 
 const pruneArgs = (id, strategy) => [
   'prune', '--checkpoint', checkpoint, '--workspace', ws, '--run-id', id, '--server', url, '--token', token, '--agent', 'local',
-  ...strategy, ...C.prune, '--budget-ms', String(budget), '--steer', '--settings', JSON.stringify(C.settings),
+  ...strategy, ...C.prune, '--budget', budget, '--steer', '--settings', JSON.stringify(C.settings),
 ];
-title(`prune: operators ranked by Taylor importance, steered by the measured latency (budget ${budget} ms)`);
+title(`prune: operators ranked by Taylor importance, steered by the paired latency ratios (budget ${budget} the base)`);
 await run(HOST, pruneArgs(runId, ['--strategy', 'importance', '--criteria', 'taylor']));
 
 title('prune again for comparison: the paper\'s random choice (one seed), same settings');
@@ -161,4 +165,6 @@ await run(HOST, ['report', runId, '--workspace', ws, '--out', report]);
 cleanup();
 say(`\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (compared with ${compareId}; workspace ${ws}), measured on the local agent.`);
 say(`report: ${report}`);
-say(`see it live next time: s4op serve --workspace ${path.relative(process.cwd(), ws) || ws} --token T, then open http://127.0.0.1:7480/dashboard#token=T`);
+const wsRel = path.relative(process.cwd(), ws) || ws;
+say(`the runs: npx s4op runs --workspace ${wsRel}   (one run: npx s4op runs ${runId} --workspace ${wsRel})`);
+say(`see it live next time: npx s4op serve --workspace ${wsRel} --token T, then open http://127.0.0.1:7480/dashboard#token=T`);

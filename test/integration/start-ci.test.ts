@@ -53,15 +53,22 @@ describe('npm start (CI=true)', () => {
       // Finished after the last rate, or stopped early once the measured latency met the budget.
       expect(['finished', 'stopped']).toContain(run.status);
       expect(run.stop_reason).toMatch(/last rate|budget/);
-      const budget = Number(/latency budget ([\d.]+) ms/.exec(stdout)![1]);
+      const budget = Number(/latency budget ([\d.]+)x the base's/.exec(stdout)![1]);
       expect(budget).toBeGreaterThan(0);
-      const cands = db.prepare('SELECT c.step, m.kind, m.agent, m.p50_ms FROM candidates c JOIN measurements m ON m.id = c.measurement_id WHERE c.run_id = ? ORDER BY c.step').all(runId) as { step: number; kind: string; agent: string; p50_ms: number }[];
+      expect(budget).toBeLessThan(1);
+      const cands = db.prepare('SELECT c.step, m.kind, m.agent, m.p50_ms, m.ratio, m.ratio_low, m.ratio_high FROM candidates c JOIN measurements m ON m.id = c.measurement_id WHERE c.run_id = ? ORDER BY c.step').all(runId) as { step: number; kind: string; agent: string; p50_ms: number; ratio: number | null; ratio_low: number | null; ratio_high: number | null }[];
       expect(cands[0]!.step).toBe(0);
       expect(cands.length).toBeGreaterThanOrEqual(2);
       for (const c of cands) {
         expect(c.kind).toBe('measured');
         expect(c.p50_ms).toBeGreaterThan(0);
+        // Every pruned candidate was timed paired with the base: its ratio and interval are stored.
+        if (c.step > 0) expect(c.ratio_low! <= c.ratio! && c.ratio! <= c.ratio_high!).toBe(true);
       }
+      // The candidates' ratios are printed, and the answer is on the front.
+      expect(stdout).toMatch(/ratio to base \[95% CI\]/);
+      const summary = JSON.parse((db.prepare('SELECT summary FROM runs WHERE id = ?').get(runId) as { summary: string }).summary) as { final_candidate: number; front: number[] };
+      expect(summary.front).toContain(summary.final_candidate);
       // The agent was a separate process registered by `s4op serve` (device facts kept for the report).
       const agent = db.prepare("SELECT device FROM agents WHERE name = 'local'").get() as { device: string };
       expect((JSON.parse(agent.device) as { cores: number }).cores).toBeGreaterThan(0);
@@ -74,7 +81,7 @@ describe('npm start (CI=true)', () => {
     const report = /^report: (.+)$/m.exec(stdout)![1]!.trim();
     expect(existsSync(report)).toBe(true);
     const html = readFileSync(report, 'utf8');
-    for (const id of ['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
+    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
     // Both strategies' curves: the reported run (Taylor importance) and the comparison run (random).
     expect(html).toMatch(/Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/);
     expect(html).toMatch(/<tr data-agent="local"><td class="l">local<\/td><td class="l">[^<]+<\/td><td>\d+<\/td>/);
@@ -88,7 +95,7 @@ describe('npm start (CI=true)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const summary = JSON.parse(ok.stdout) as { report: string; charts: string[]; candidates: number };
     expect(summary.report).toBe(out);
-    expect(summary.charts).toEqual(['metric', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']);
+    expect(summary.charts).toEqual(['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']);
     expect(existsSync(out)).toBe(true);
     const bad = await runCli(HOST_CLI, ['report', 'no-such-run', '--workspace', ws]);
     expect(bad.code).toBe(2);
