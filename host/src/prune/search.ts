@@ -136,6 +136,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const budget: Budget | undefined = o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
   const budgetNow = () => (budget ? budgetRatio(budget, store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings), env.measurer.agent) : undefined);
+  const b0 = budgetNow();
+  if (b0) env.log(`${b0.text}: every candidate is timed interleaved with the base and judged by its ratio`);
   let parent = base;
   let stop = 'last rate';
   let status: SearchResult['status'] = 'finished';
