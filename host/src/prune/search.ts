@@ -16,10 +16,10 @@ import path from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/checkpoint.js';
 import type { SequenceModel } from '../model/model.js';
-import type { CandidateRecord, MeasurementRecord, RunStore } from '../store/run-store.js';
+import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
-import type { CostMeasurer, PreparedModel } from './cost.js';
+import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
 import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
@@ -361,7 +361,13 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
   const cached = store.findMeasurement(p.model_sha256, measurer.agent, measurer.settings);
   if (cached) return { model_sha256: p.model_sha256, m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, bytes: p.bytes };
   const f = await measurer.measure(p);
-  const m = store.addMeasurement({
+  const m = store.addMeasurement(measurementInput(measurer, p, f));
+  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+}
+
+/** What the store keeps of a measurer's figures for model `p`. */
+function measurementInput(measurer: CostMeasurer, p: PreparedModel, f: CostFigures): MeasurementInput {
+  return {
     model_sha256: p.model_sha256,
     agent: measurer.agent,
     settings: measurer.settings,
@@ -375,8 +381,7 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
     thermal: f.thermal,
     throttled: f.throttled ?? null,
     raw: { measured_by: f.measured_by ?? measurer.agent, measurement: f.raw ?? null },
-  });
-  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+  };
 }
 
 /**
@@ -416,23 +421,10 @@ async function measurePaired(env: SearchEnv, reference: PreparedModel, p: Prepar
   const cached = store.findPaired(p.model_sha256, reference.model_sha256, measurer.agent, measurer.settings, attempt);
   if (cached) return { m: cached };
   const f = await measurer.measurePair(reference, p, attempt);
-  const c = f.candidate;
   const m = store.addMeasurement({
-    model_sha256: p.model_sha256,
-    agent: measurer.agent,
-    settings: measurer.settings,
-    kind: measurer.kind,
-    runtime: c.runtime ?? null,
-    p50_ms: c.p50_ms,
-    p90_ms: c.p90_ms,
-    rss_mb: c.rss_mb,
-    statistics: c.statistics,
-    memory: c.memory,
-    thermal: c.thermal,
-    throttled: c.throttled ?? null,
+    ...measurementInput(measurer, p, f.candidate),
     busy: f.busy ?? null,
     paired: { reference_sha256: reference.model_sha256, attempt, ratio: f.ratio, ratio_low: f.ratio_low, ratio_high: f.ratio_high, reference_p50_ms: f.reference_p50_ms },
-    raw: { measured_by: c.measured_by ?? measurer.agent, measurement: c.raw ?? null },
   });
   return { m };
 }
