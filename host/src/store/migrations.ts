@@ -5,6 +5,7 @@
  */
 import type { Database } from 'better-sqlite3';
 import { FLEET_MIGRATION } from './migration-fleet.js';
+import { TUNING_MIGRATION } from './migration-tuning.js';
 
 export interface Migration {
   version: number;
@@ -93,6 +94,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   FLEET_MIGRATION,
+  TUNING_MIGRATION,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
