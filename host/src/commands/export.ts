@@ -207,23 +207,27 @@ async function runTuning(
 ): Promise<TuningRecord> {
   const token = f.token ?? process.env.S4OP_TOKEN;
   const waitForAgentMs = positiveInt('--wait-agent-ms', f.waitAgentMs);
-  const measurer = await userCheckAsync(() =>
-    AgentMeasurer.start({
-      mode,
-      length: length ?? 1,
-      settings: parseSettings(f.settings),
-      agent: f.agent,
-      tag: f.tag,
-      server: f.server ? { url: f.server, token: token! } : undefined,
-      port: parsePort(f.port),
-      bind: f.bind,
-      token,
-      cacheDir: path.resolve(f.workspace, 'agent-cache'),
-      waitForAgentMs,
-      log: f.json ? undefined : log,
-      quiet: f.json,
-    }),
-  );
+  let measurer: AgentMeasurer | undefined;
+  const connect = async (): Promise<AgentMeasurer> => {
+    measurer = await userCheckAsync(() =>
+      AgentMeasurer.start({
+        mode,
+        length: length ?? 1,
+        settings: parseSettings(f.settings),
+        agent: f.agent,
+        tag: f.tag,
+        server: f.server ? { url: f.server, token: token! } : undefined,
+        port: parsePort(f.port),
+        bind: f.bind,
+        token,
+        cacheDir: path.resolve(f.workspace, 'agent-cache'),
+        waitForAgentMs,
+        log: f.json ? undefined : log,
+        quiet: f.json,
+      }),
+    );
+    return measurer;
+  };
   try {
     return await userCheckAsync(() =>
       tuneExport(store, model, {
@@ -234,13 +238,13 @@ async function runTuning(
         variants: f.variants?.split(',').map((v) => v.trim()).filter(Boolean),
         tie: f.tie,
         deviceClass,
-        measurer,
+        measurer: connect,
         model: { checkpoint: path.resolve(f.checkpoint!), weights_sha256: weightsSha256 },
         log: f.json ? undefined : log,
       }),
     );
   } finally {
-    await measurer.close();
+    await measurer?.close();
   }
 }
 

@@ -116,7 +116,8 @@ export function pickWinner<T extends Pick<TuneOption, 'ratio' | 'nodes'>>(option
 
 export interface TuneOptions extends CandidateOptions {
   deviceClass: string;
-  measurer: PairMeasurer;
+  /** The board's measurer, or how to get it (only called when there are options to compare). */
+  measurer: PairMeasurer | (() => Promise<PairMeasurer>);
   tie?: number;
   /** Provenance recorded with the tuning (checkpoint, weights hash). */
   model?: Record<string, unknown>;
@@ -131,7 +132,9 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
   const candidates = tuneCandidates(model, o);
   const ref = candidates[0]!;
   const prep = (c: TuneCandidate): PreparedModel => ({ model_sha256: sha256Hex(c.result.bytes), bytes: c.result.bytes, name: `tune-${c.label.replace(/[^\w.-]+/g, '_')}.onnx` });
-  o.log?.(`tuning ${o.mode} export for class ${o.deviceClass} on ${o.measurer.agent}: ${candidates.map((c) => c.label).join(', ')}; each paired with ${ref.label}`);
+  const measurer = candidates.length < 2 ? null : typeof o.measurer === 'function' ? await o.measurer() : o.measurer;
+  if (measurer) o.log?.(`tuning ${o.mode} export for class ${o.deviceClass} on ${measurer.agent}: ${candidates.map((c) => c.label).join(', ')}; each paired with ${ref.label}`);
+  else o.log?.(`one ${o.mode} export applies (${ref.label}): recorded for class ${o.deviceClass} without measuring`);
   const options: TuneOption[] = [];
   for (const c of candidates) {
     const base = {
@@ -150,7 +153,7 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
       options.push({ ...base, ratio: 1, ratio_ci: null, p50_ms: null, reference_p50_ms: null, job_id: null });
       continue;
     }
-    const out = await o.measurer.measurePair(prep(ref), prep(c));
+    const out = await measurer!.measurePair(prep(ref), prep(c));
     const m = out.measurement;
     if (!m.ratio || m.models.length !== 2) throw new Error(`the A/B job ${out.job_id} of ${c.label} returned no ratio`);
     const option: TuneOption = {
@@ -176,8 +179,8 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
     label: win.label,
     reference: ref.label,
     options,
-    agent: o.measurer.agent,
-    settings: o.measurer.settings,
+    agent: measurer?.agent ?? 'none (one option)',
+    settings: measurer?.settings ?? {},
     model: { ...o.model, pruning_rate: Number(ref.result.metadata.pruning_rate) },
   });
 }
