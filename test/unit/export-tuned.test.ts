@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { blockLengths, pickWinner, tuneCandidates } from '../../host/src/export/tune.js';
 import { deviceClassOf, listTunings, recordTuning, tunedVariant, tuneShape, type TuneOption, type TuneShape, type TuningInput } from '../../host/src/export/tuned.js';
+import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
+import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -102,5 +104,28 @@ describe('the tuner', () => {
     expect(pickWinner(opts).label).toBe('direct');
     expect(pickWinner(opts, 0).label).toBe('fft');
     expect(pickWinner([option('chunked T=14', 1, 288), option('direct', 1.5, 28)]).label).toBe('chunked T=14');
+  });
+});
+
+describe("the pruning loop's measurer", () => {
+  it('exports auto as the newest tuning of its class for the model\'s shape, and keeps an explicit variant', async () => {
+    const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 8, nLayers: 2 }), 4);
+    const s = tuneShape(model.config, 'conv', 64);
+    const meta = (bytes: Uint8Array) => Object.fromEntries(decodeModel(bytes).metadataProps.map((p) => [p.key!, p.value!]));
+    // With a server URL nothing is started: prepare() only exports.
+    const start = (deviceClass: string, variant?: string) =>
+      AgentMeasurer.start({ mode: 'conv', length: 64, variant, server: { url: 'http://127.0.0.1:9', token: 't' }, cacheDir: dir, tuning: { store, deviceClass } });
+    try {
+      const untuned = await start('bench-7');
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'chunked', variant_params: expect.stringContaining('"block":16') });
+      recordTuning(store, { ...tuning('bench-7', s, 'chunked T=8', '2026-12-01T00:00:00.000Z') });
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'chunked', variant_params: expect.stringContaining('"block":8') });
+      recordTuning(store, { ...tuning('bench-7', s, 'direct', '2026-12-02T00:00:00.000Z') });
+      expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
+      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('chunked');
+      expect(meta((await start('bench-7', 'fft')).prepare(model, 'c').bytes!).variant).toBe('fft');
+    } finally {
+      model.dispose();
+    }
   });
 });
