@@ -63,7 +63,7 @@ describe('s4op export --tune', () => {
       expect(t.stderr).toBe('');
       expect(t.code).toBe(0);
       const tuning = JSON.parse(t.stdout).tuning;
-      expect(tuning).toMatchObject({ device_class: 'lab', agent: 'tag:lab', reference: `chunked T=${block}`, shape: { mode: 'conv', length: L, d_model: 8, d_state: 8, n_layers: 2, ssm: 's4d', bidirectional: false } });
+      expect(tuning).toMatchObject({ device_class: 'lab', agent: 'board-1', reference: `chunked T=${block}`, shape: { mode: 'conv', length: L, d_model: 8, d_state: 8, n_layers: 2, ssm: 's4d', bidirectional: false } });
       expect(tuning.options.map((o: { label: string }) => o.label)).toEqual([`chunked T=${block}`, 'direct']);
       expect(jobsOnAgent() - before).toBe(1); // one A/B job: direct paired with the reference
 

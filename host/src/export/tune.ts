@@ -136,6 +136,7 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
   if (measurer) o.log?.(`tuning ${o.mode} export for class ${o.deviceClass} on ${measurer.agent}: ${candidates.map((c) => c.label).join(', ')}; each paired with ${ref.label}`);
   else o.log?.(`one ${o.mode} export applies (${ref.label}): recorded for class ${o.deviceClass} without measuring`);
   const options: TuneOption[] = [];
+  const measuredBy = new Set<string>();
   for (const c of candidates) {
     const base = {
       label: c.label,
@@ -155,6 +156,7 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
     }
     const out = await measurer!.measurePair(prep(ref), prep(c));
     const m = out.measurement;
+    measuredBy.add(out.agent.name);
     if (!m.ratio || m.models.length !== 2) throw new Error(`the A/B job ${out.job_id} of ${c.label} returned no ratio`);
     const option: TuneOption = {
       ...base,
@@ -179,7 +181,7 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
     label: win.label,
     reference: ref.label,
     options,
-    agent: measurer?.agent ?? 'none (one option)',
+    agent: measuredBy.size ? [...measuredBy].join(',') : (measurer?.agent ?? 'none (one option)'),
     settings: measurer?.settings ?? {},
     model: { ...o.model, pruning_rate: Number(ref.result.metadata.pruning_rate) },
   });
