@@ -111,9 +111,11 @@ describe('s4op export --tune', () => {
     expect(none.code).toBe(0);
     expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'chunked', tuned: null });
     expect(none.stderr).toMatch(/no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps the static choice chunked/);
-    // An explicit variant is not overridden.
+    // An explicit variant or block length is not overridden.
     const explicit = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--variant', 'fft', '--out', path.join(dir, 'fft.onnx'), '--json']));
     expect(JSON.parse(explicit.stdout)).toMatchObject({ variant: 'fft', tuned: null });
+    const blocked = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--block', '64', '--out', path.join(dir, 'b64.onnx'), '--json']));
+    expect(JSON.parse(blocked.stdout)).toMatchObject({ variant: 'chunked', variant_params: [{ block: 64 }, { block: 64 }], tuned: null });
   });
 
   it('a local agent of its own by default, recorded under class local', async () => {

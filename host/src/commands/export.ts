@@ -167,7 +167,7 @@ export function register(program: Command): void {
 
 /**
  * What the tuning flags ask for: `measure` (--tune) on the board of a device class, or a lookup of the
- * class's tuning (variant auto with --device-class, --tag or --agent); null: no tuning involved.
+ * class's tuning (variant auto, no --block, with --device-class, --tag or --agent); null: no tuning involved.
  */
 function checkTuneFlags(f: ExportFlags): { measure: boolean; deviceClass: string } | null {
   if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
@@ -176,7 +176,8 @@ function checkTuneFlags(f: ExportFlags): { measure: boolean; deviceClass: string
   const measureOnly = (['variants', 'tie', 'server', 'settings'] as const).filter((k) => f[k] !== undefined);
   if (!f.tune) {
     if (measureOnly.length) throw new UserError(`--${measureOnly[0]} is for --tune`);
-    if (f.variant !== 'auto' || !(f.deviceClass || f.tag || f.agent)) return null;
+    // An explicit variant or block length is the user's choice: no tuning is looked up.
+    if (f.variant !== 'auto' || f.block !== undefined || !(f.deviceClass || f.tag || f.agent)) return null;
     return { measure: false, deviceClass: userCheck(() => deviceClassOf(f)) };
   }
   if (f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant} (--variants a,b limits the candidates)`);
