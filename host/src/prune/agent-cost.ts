@@ -8,11 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
 import { exportModel, type ExportMode } from '../export/export.js';
+import { tuneShape, tunedVariant } from '../export/tuned.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
 import { localAgentCli } from '../fleet/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
-import { canonicalJson } from '../store/run-store.js';
+import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
 import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
 
@@ -45,6 +46,8 @@ export interface AgentMeasurerOptions {
   log?: (line: string) => void;
   /** No progress bar while a measurement runs (--json). */
   quiet?: boolean;
+  /** With variant auto: export as the newest tuning of this device class for the model's shape says, if any. */
+  tuning?: { store: RunStore; deviceClass: string };
 }
 
 // Keeps the local agent from outliving the host: it runs under this watchdog, which stops it when its stdin
@@ -109,8 +112,21 @@ export class AgentMeasurer implements CostMeasurer {
     this.child = child;
   }
 
+  /** The device class measured: the one tag, else the agent's name (or 'local'); null with several classes. */
+  get deviceClass(): string | null {
+    return this.classes.length > 1 ? null : (this.classes[0] ?? this.opts.agent ?? 'local');
+  }
+
   prepare(model: SequenceModel, name: string): PreparedModel {
-    const r = exportModel(model, { mode: this.opts.mode, length: this.opts.length, variant: this.opts.variant, source: this.opts.source });
+    const t = this.opts.tuning;
+    const tuned = t && (this.opts.variant ?? 'auto') === 'auto' ? tunedVariant(t.store, t.deviceClass, tuneShape(model.config, this.opts.mode, this.opts.length)) : undefined;
+    const r = exportModel(model, {
+      mode: this.opts.mode,
+      length: this.opts.length,
+      variant: tuned?.variant ?? this.opts.variant,
+      variantOptions: tuned?.variant_options,
+      source: this.opts.source,
+    });
     return { model_sha256: sha256Hex(r.bytes), bytes: r.bytes, name: `${name}.onnx` };
   }
 
@@ -240,11 +256,23 @@ export class AgentMeasurer implements CostMeasurer {
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
         models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
       }),
+    }).catch((err: Error) => {
+      throw new Error(`cannot reach the server at ${base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`);
     });
     const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
     if (!res.ok) throw new Error(`measuring ${p.name} via ${base.origin}: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
     return body;
   }
+
+  /**
+   * One A/B job (A first, the two models' runs interleaved) on this measurer's agent, or on one agent of its
+   * tag (the first of several): what the export tuner compares variants by. A fresh job each call.
+   */
+  async compare(a: PreparedModel, b: PreparedModel): Promise<JobOutcome> {
+    const job_id = `ab-${a.model_sha256.slice(0, 12)}-${b.model_sha256.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
+    return this.measureOn([a, b], job_id, this.classes[0] ?? this.opts.tag);
+  }
+
 
   async close(): Promise<void> {
     const child = this.child;

@@ -4,6 +4,7 @@
  * thermals. Plain numbers only, so the charts and the tests read the same data.
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
+import type { RunTuningNote } from '../export/tuned.js';
 import { candidateRows, type CandidateRow } from '../prune/report.js';
 import type { CandidatePaired } from '../prune/paired.js';
 import type { CandidateRecord, MeasurementRecord, RunRecord, RunStore } from '../store/run-store.js';
@@ -62,8 +63,17 @@ export interface ComparisonPoint {
   picked: boolean;
 }
 
+/** How the run's candidates were exported for measurement: mode, variant, and the device class's tuning followed. */
+export interface ReportExport {
+  mode: string;
+  variant: string;
+  tuned: RunTuningNote | null;
+}
+
 export interface RunReport {
   run: RunRecord;
+  /** Null for a run that only estimated its costs. */
+  exportSettings: ReportExport | null;
   /** Other runs of the workspace that pruned the same base checkpoint. */
   comparison: ComparisonPoint[];
   candidates: ReportCandidate[];
@@ -193,8 +203,11 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const summary = run.summary as { final_candidate?: number } | null;
   const chosen = candidates.find((c) => c.id === summary?.final_candidate) ?? [...candidates].reverse().find((c) => c.chosen) ?? null;
   const dataset = run.dataset as { spec?: { source?: string } } | null;
+  const measure = (run.config as { measure?: { estimate?: boolean; mode?: string; variant?: string; tuned?: RunTuningNote } } | null)?.measure;
+  const exportSettings = measure && !measure.estimate ? { mode: measure.mode ?? 'conv', variant: measure.variant ?? 'auto', tuned: measure.tuned ?? null } : null;
   return {
     run,
+    exportSettings,
     candidates,
     base: candidates.find((c) => c.step === 0) ?? null,
     chosen,

@@ -1,5 +1,6 @@
 /** The run report as one self-contained HTML file: inline SVG charts, tables, no scripts or links out. */
 import type { ReportAgent, ReportCandidate, RunReport } from './data.js';
+import { tunedLabel } from '../export/tuned.js';
 import type { ChartId } from './charts.js';
 
 export interface RenderedChart {
@@ -70,11 +71,13 @@ export function reportHtml(r: RunReport, charts: readonly RenderedChart[]): stri
   const chosenLine = c
     ? `Chosen: <b>${esc(c.label)}</b> — ${(100 * c.pruned).toFixed(1)} % of operators pruned, validation ${pct(c.val_metric)} % (base ${pct(r.base?.val_metric ?? null)} %), latency ${c.ratio == null ? '–' : `${c.ratio.toFixed(3)}×`} the base's, paired (p50 ${ms(c.p50_ms)} ms; base ${ms(r.base?.p50_ms ?? null)} ms).`
     : 'No candidate chosen yet.';
+  const ex = r.exportSettings;
+  const exportLine = ex ? ` · <span id="export">export ${esc(ex.mode)}, variant ${esc(ex.tuned ? tunedLabel(ex.tuned) : ex.variant)}</span>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>S4oP run ${esc(r.run.id)}</title><style>${STYLE}</style></head>
 <body>
 <h1>S4oP pruning run <code>${esc(r.run.id)}</code></h1>
-<div class="meta">status <b>${esc(r.run.status)}</b>${r.run.stop_reason ? ` (${esc(r.run.stop_reason)})` : ''} · strategy ${esc(r.strategy)} · dataset ${esc(dataset)} · base checkpoint <code>${esc(r.run.base_checkpoint)}</code> · started ${esc(r.run.created_at)} · report ${esc(r.generated_at)}</div>
+<div class="meta">status <b>${esc(r.run.status)}</b>${r.run.stop_reason ? ` (${esc(r.run.stop_reason)})` : ''} · strategy ${esc(r.strategy)} · dataset ${esc(dataset)} · base checkpoint <code>${esc(r.run.base_checkpoint)}</code>${exportLine} · started ${esc(r.run.created_at)} · report ${esc(r.generated_at)}</div>
 <p id="chosen">${chosenLine}</p>
 <div class="charts">${charts.map(chartFigure).join('\n')}</div>
 <h2>Candidates</h2>
