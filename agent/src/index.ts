@@ -9,7 +9,7 @@ export { measure, probeRuntime, toMeasurement, prepareSpare, dropSpare, measureP
 export { BUSY_THRESHOLD, backgroundLoad, parseProcStat, processCpuMs, readCpu } from './load.js';
 export { PeakCache, PEAK_FILE } from './peak-cache.js';
 export { MATMUL_SIZES, measurePeak } from './peak.js';
-export { readMetadata, matmulModel, scaleModel, tinyModel, OnnxParseError } from './onnx-lite.js';
+export { readMetadata, matmulModel, bandwidthModel, bandwidthBytes, tinyModel, OnnxParseError } from './onnx-lite.js';
 export { summariseTrace, sectionOf, PROFILE_RUNS } from './profile.js';
 export { timeRuns } from './bench.js';
 export { synthesiseFeeds, synthesiseInput, resolveShape, InputError } from './inputs.js';

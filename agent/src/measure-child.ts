@@ -56,7 +56,7 @@ export type ChildReply =
   | { kind: 'probe'; ok: true; version: string }
   | { kind: 'probe'; ok: false; reason: string }
   | { kind: 'figures'; figures: ChildFigures }
-  | { kind: 'peak'; peak: DevicePeak }
+  | { kind: 'peak'; peak: DevicePeak; cpu_ms: number }
   | { kind: 'failed'; error: JobError }
   /** A pre-forked child has imported its runtime and waits for a request. */
   | { kind: 'ready' };
@@ -214,7 +214,9 @@ async function handle(req: ChildRequest): Promise<ChildReply> {
       const runtime = runtimeByName(req.runtime);
       const a = await runtime.available();
       if (!a.ok) return { kind: 'failed', error: { code: 'runtime_unavailable', message: `${req.runtime} cannot load here: ${a.reason}` } };
-      return { kind: 'peak', peak: await measurePeak(runtime, a.version, { threads: req.threads, graph_optimization: 'all', arena: true }) };
+      const cpu0 = cpuMs();
+      const peak = await measurePeak(runtime, a.version, { threads: req.threads, graph_optimization: 'all', arena: true });
+      return { kind: 'peak', peak, cpu_ms: cpuMs() - cpu0 };
     } catch (err) {
       return { kind: 'failed', error: { code: 'run_failed', message: `device peak: ${text(err)}` } };
     }

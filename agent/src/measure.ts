@@ -135,8 +135,10 @@ const PEAK_TIMEOUT_MS = Number(process.env.S4OP_PEAK_TIMEOUT_MS) || 180_000;
 
 /** Measures the device peak of `runtime` at `threads` in a fresh measurement process. */
 export async function measurePeakInChild(runtime: RuntimeName, threads: number, signal?: AbortSignal): Promise<DevicePeak> {
+  const cpu0 = await readCpu();
   const r = await runChild({ kind: 'peak', runtime, threads }, PEAK_TIMEOUT_MS, signal);
-  if (r.kind === 'peak') return r.peak;
+  const cpu1 = await readCpu();
+  if (r.kind === 'peak') return { ...r.peak, background_load: cpu0 && cpu1 ? backgroundLoad(cpu0, cpu1, r.cpu_ms) : null };
   throw new Error(r.kind === 'failed' ? `${r.error.code}: ${r.error.message}` : 'unexpected reply to a peak request');
 }
 

@@ -131,7 +131,18 @@ export function matmulModel(n: number): Uint8Array {
   return tinyModel(`matmul_${n}`, [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['y'] }], [{ name: 'a', dims: [n, n] }, { name: 'b', dims: [n, n] }], [{ name: 'y', dims: [n, n] }]);
 }
 
-/** y[n] = x[n] · s[1]: reads 4n bytes and writes 4n bytes per run. */
-export function scaleModel(n: number): Uint8Array {
-  return tinyModel(`scale_${n}`, [{ op: 'Mul', inputs: ['x', 's'], outputs: ['y'] }], [{ name: 'x', dims: [n] }, { name: 's', dims: [1] }], [{ name: 'y', dims: [n] }]);
+/**
+ * y[1] = ΣΣ(x[n] · s[1]): the Mul reads 4n bytes and writes 4n, the ReduceSum reads them again, 12n bytes per
+ * run inside the runtime. The output is one number: a large output would measure the copy into a JS array.
+ */
+export function bandwidthModel(n: number): Uint8Array {
+  return tinyModel(
+    `bandwidth_${n}`,
+    [{ op: 'Mul', inputs: ['x', 's'], outputs: ['t'] }, { op: 'ReduceSum', inputs: ['t'], outputs: ['y'] }],
+    [{ name: 'x', dims: [n] }, { name: 's', dims: [1] }],
+    [{ name: 'y', dims: [1] }],
+  );
 }
+
+/** Bytes one run of bandwidthModel(n) moves. */
+export const bandwidthBytes = (n: number) => 12 * n;

@@ -1,12 +1,12 @@
 /**
  * The device's own limit, measured inside a measurement process: attainable MatMul throughput (square
  * MatMuls of a few sizes, GFLOP/s of the best size's median run) and memory bandwidth (a large elementwise
- * Mul, bytes read + written per second) for one runtime and thread count. The models are built here from
+ * Mul and a sum over its result, bytes read + written per second) for one runtime and thread count. The models are built here from
  * bytes (onnx-lite.ts): the agent does not depend on the host. Types only from @s4op/shared (no zod here).
  */
 import os from 'node:os';
 import type { DevicePeak } from '@s4op/shared';
-import { matmulModel, scaleModel } from './onnx-lite.js';
+import { bandwidthBytes, bandwidthModel, matmulModel } from './onnx-lite.js';
 import type { LoadOptions, Runtime } from './runtimes/runtime.js';
 
 export const MATMUL_SIZES = [256, 512, 1024] as const;
@@ -72,14 +72,14 @@ export async function measurePeak(runtime: Runtime, version: string, options: Lo
     bySize[String(n)] = round((2 * n ** 3) / (ms * 1e6), 2);
   }
   const N = bandwidthElements();
-  const ms = await timeModel(runtime, scaleModel(N), options, { x: { data: randomFloats(N, 7), dims: [N] }, s: { data: Float32Array.of(0.5), dims: [1] } }, budget);
+  const ms = await timeModel(runtime, bandwidthModel(N), options, { x: { data: randomFloats(N, 7), dims: [N] }, s: { data: Float32Array.of(0.5), dims: [1] } }, budget);
   return {
     runtime: runtime.name,
     runtime_version: version,
     threads: options.threads,
     matmul_gflops: Math.max(...Object.values(bySize)),
     matmul_by_size: bySize,
-    bandwidth_gbs: round((8 * N) / (ms * 1e6), 2),
+    bandwidth_gbs: round(bandwidthBytes(N) / (ms * 1e6), 2),
     measured_at: new Date().toISOString(),
   };
 }

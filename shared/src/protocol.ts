@@ -210,9 +210,11 @@ export const DevicePeak = z.strictObject({
   matmul_gflops: z.number().finite().positive(),
   /** GFLOP/s per square size ("256", "512", "1024"). */
   matmul_by_size: z.record(z.string().max(16), z.number().finite().nonnegative()),
-  /** Bytes read + written per second by a large elementwise Mul, GB/s. */
+  /** Bytes read + written per second by a large elementwise Mul and a sum over its result, GB/s. */
   bandwidth_gbs: z.number().finite().nonnegative(),
   measured_at: z.string().max(64),
+  /** Other processes' CPU use while the peak was measured: a peak measured busy is measured again later (the best is kept). */
+  background_load: BackgroundLoad.nullable().optional(),
 });
 export type DevicePeak = z.infer<typeof DevicePeak>;
 

@@ -138,9 +138,16 @@ describe('device peak cache', () => {
     expect(first.peak.threads).toBe(2);
     // stored under the runtime's real version; asked again for that version by a new cache object (a restarted agent)
     const version = first.peak.runtime_version;
-    const again = await new PeakCache(cacheDir).obtain('onnxruntime-node', version, 2, measureOnce);
-    expect(again).toEqual({ peak: first.peak, cached: true });
-    expect(measured).toBe(1);
+    const restarted = new PeakCache(cacheDir);
+    const again = await restarted.obtain('onnxruntime-node', version, 2, measureOnce);
+    // a peak measured on a busy machine (this one is shared) is measured once more; a quiet one is read back
+    const busy = first.peak.background_load?.busy === true;
+    if (!busy) expect(again).toEqual({ peak: first.peak, cached: true });
+    expect(measured).toBe(busy ? 2 : 1);
+    expect(await restarted.obtain('onnxruntime-node', version, 2, measureOnce)).toEqual({ peak: again.peak, cached: true });
+    expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 2)).toEqual(again.peak);
+    expect(measured).toBe(busy ? 2 : 1);
+    const before = measured;
     // another thread count is another peak
     expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 1)).toBeNull();
 
@@ -149,7 +156,7 @@ describe('device peak cache', () => {
     const damaged = new PeakCache(cacheDir, (l) => warnings.push(l));
     const redone = await damaged.obtain('onnxruntime-node', version, 2, measureOnce);
     expect(redone.cached).toBe(false);
-    expect(measured).toBe(2);
+    expect(measured).toBe(before + 1);
     expect(warnings.join('\n')).toMatch(/device peak cache .*device-peak\.json is damaged \(not JSON/);
     // rewritten whole: readable again
     expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 2)).toEqual(redone.peak);
