@@ -14,10 +14,14 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { mlpModel } from '../helpers/onnx-models.js';
+import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-profile-peak-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => {
+  killAll();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function file(name: string, bytes: Uint8Array) {
   const p = path.join(dir, name);
@@ -165,5 +169,22 @@ describe('device peak cache', () => {
     const invalid: string[] = [];
     expect(await new PeakCache(cacheDir, (l) => invalid.push(l)).find('onnxruntime-node', version, 2)).toBeNull();
     expect(invalid.join('\n')).toMatch(/damaged \(peaks\.0\.matmul_gflops/);
+  });
+});
+
+describe('s4op bench --profile', () => {
+  it('prints achieved GFLOP/s against the device peak, where the time goes, and the background load', async () => {
+    const FAST_FLAGS = ['--warmup-ms', '20', '--warmup-runs', '2', '--min-duration-ms', '150', '--min-samples', '10'];
+    const r = await runCli(HOST_CLI, ['bench', '--model', ours.path, '--profile', ...FAST_FLAGS], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/work [\d.]+ MFLOP per run: [\d.]+ GFLOP\/s, [\d.]+ % of this device's MatMul peak \([\d.]+ GFLOP\/s at 1 thread\)/);
+    expect(r.stdout).toMatch(/profile \(20 runs, kernels [\d.]+ of [\d.]+ ms per profiled run\):/);
+    expect(r.stdout).toMatch(/by section: ssm [\d.]+ ms \(\d+ %, [\d.]+ GFLOP\/s\), mixing .*norm .*other /);
+    expect(r.stdout).toMatch(/by node type: \w+ [\d.]+/);
+    expect(r.stdout).toMatch(/^background load: other processes used \d+ % of the CPU \([\d.]+ of \d+ cores\)/m);
+    const json = await runCli(HOST_CLI, ['bench', '--model', foreign.path, '--json', '--profile', ...FAST_FLAGS], { timeoutMs: 120_000 });
+    const out = JSON.parse(json.stdout) as { measurement: { settings: { profile?: boolean }; models: { profile: { by_section: unknown } }[] } };
+    expect(out.measurement.settings.profile).toBe(true);
+    expect(out.measurement.models[0]!.profile.by_section).toBeNull();
   });
 });
