@@ -67,9 +67,12 @@ describe('background load', () => {
     const excluded = backgroundLoad(busy.start, busy.end, spinnerMs);
     // the spinner got most of a core (the machine is shared: at least a third of one)
     expect(spinnerMs / (capacityMs / busy.end.cores)).toBeGreaterThan(0.33);
-    // /proc/stat's busy time includes it: the others' share rose against the idle reference
-    expect(loaded.other_cpu_cores).toBeGreaterThan(reference.other_cpu_cores + 0.25);
-    expect(loaded.other_cpu_cores).toBeGreaterThanOrEqual(0.9 * (spinnerMs / (capacityMs / busy.end.cores)));
+    // /proc/stat's busy time includes it (its CPU time read independently from /proc/PID/stat)
+    const spinnerCores = spinnerMs / (capacityMs / busy.end.cores);
+    expect(loaded.other_cpu_cores).toBeGreaterThanOrEqual(0.9 * spinnerCores);
+    // and the others' share rose against the reference window — when that window left a core free: on a
+    // machine other jobs already saturate, a spinner takes their time rather than adding to the total
+    if (reference.other_cpu_cores < busy.end.cores - 1.25) expect(loaded.other_cpu_cores).toBeGreaterThan(reference.other_cpu_cores + 0.25);
     // counted as ours, it is gone again
     expect(excluded.other_cpu_cores).toBeLessThan(loaded.other_cpu_cores - 0.25);
     expect(loaded.busy).toBe(loaded.other_cpu_fraction > BUSY_THRESHOLD);
