@@ -1,6 +1,7 @@
 /**
  * The device's own limit, measured inside a measurement process: attainable MatMul throughput (square
- * MatMuls of a few sizes, GFLOP/s of the best size's median run) and memory bandwidth (a large elementwise
+ * MatMuls of a few sizes, GFLOP/s of the best size's median run; a size whose run takes over 250 ms is the
+ * last one tried) and memory bandwidth (a large elementwise
  * Mul and a sum over its result, bytes read + written per second) for one runtime and thread count. The models are built here from
  * bytes (onnx-lite.ts): the agent does not depend on the host. Types only from @s4op/shared (no zod here).
  */
@@ -19,6 +20,9 @@ export interface PeakBudget {
 }
 
 export const DEFAULT_PEAK_BUDGET: PeakBudget = { minMs: 300, minRuns: 3 };
+
+/** A size whose median run takes longer than this is the last one tried (a slow or emulated board). */
+const SLOW_RUN_MS = 250;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -70,6 +74,8 @@ export async function measurePeak(runtime: Runtime, version: string, options: Lo
   for (const n of MATMUL_SIZES) {
     const ms = await timeModel(runtime, matmulModel(n), options, { a: { data: randomFloats(n * n, n), dims: [n, n] }, b: { data: randomFloats(n * n, n + 1), dims: [n, n] } }, budget);
     bySize[String(n)] = round((2 * n ** 3) / (ms * 1e6), 2);
+    // Larger sizes would take seconds per run here and are already big enough to show the peak.
+    if (ms > SLOW_RUN_MS) break;
   }
   const N = bandwidthElements();
   const ms = await timeModel(runtime, bandwidthModel(N), options, { x: { data: randomFloats(N, 7), dims: [N] }, s: { data: Float32Array.of(0.5), dims: [1] } }, budget);
