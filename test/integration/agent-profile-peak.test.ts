@@ -69,7 +69,7 @@ describe('measurement additions', () => {
     const peak = m.device_peak!;
     expect(peak).toMatchObject({ runtime: 'onnxruntime-node', runtime_version: m.runtime.version, threads: 1 });
     // all three sizes on this machine (a size slower than 250 ms per run would end the series)
-    expect(Object.keys(peak.matmul_by_size).sort()).toEqual(["1024", "256", "512"]);
+    expect(Object.keys(peak.matmul_by_size).sort()).toEqual(['1024', '256', '512']);
     expect(peak.matmul_gflops).toBe(Math.max(...Object.values(peak.matmul_by_size)));
     expect(peak.matmul_gflops).toBeGreaterThan(0.5);
     expect(peak.bandwidth_gbs).toBeGreaterThan(0.1);
