@@ -20,7 +20,7 @@ Usage:
                                     connect to the host and measure the jobs it sends
   s4op-agent info [--json]          print this board's device facts, runtimes and cached device peaks
   s4op-agent peak [--runtime R] [--threads N] [--again] [--json]
-                                    measure (or show the cached) MatMul peak and memory bandwidth
+                                    show the cached MatMul peak and memory bandwidth, or measure and cache it
   s4op-agent --help | --version
 
 Options:
@@ -97,7 +97,9 @@ async function peak(o: { runtime?: string; threads?: string; again: boolean; jso
     result = await measurePeakInChild(runtime, threads);
     await cache.put(result);
   } else {
-    result = (await cache.obtain(runtime, probe.version!, threads, (rt, t) => measurePeakInChild(rt, t))).peak;
+    const cached = await cache.find(runtime, probe.version!, threads);
+    if (cached?.background_load?.busy) log('the cached peak was measured while the machine was busy: --again measures it anew');
+    result = cached ?? (await cache.obtain(runtime, probe.version!, threads, (rt, t) => measurePeakInChild(rt, t))).peak;
   }
   process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : `${describePeak(result)}\n`);
   return 0;

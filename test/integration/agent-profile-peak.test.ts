@@ -14,7 +14,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { mlpModel } from '../helpers/onnx-models.js';
-import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
+import { AGENT_CLI, HOST_CLI, killAll, runCli } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-profile-peak-'));
@@ -170,6 +170,22 @@ describe('device peak cache', () => {
     const invalid: string[] = [];
     expect(await new PeakCache(cacheDir, (l) => invalid.push(l)).find('onnxruntime-node', version, 2)).toBeNull();
     expect(invalid.join('\n')).toMatch(/damaged \(peaks\.0\.matmul_gflops/);
+
+    // s4op-agent info lists what is cached; s4op-agent peak reads it back without measuring
+    await new PeakCache(cacheDir).put(redone.peak);
+    const info = await runCli(AGENT_CLI, ['info', '--cache-dir', cacheDir]);
+    expect(info.code).toBe(0);
+    expect(info.stdout).toContain(`device peak onnxruntime-node ${version}, 2 threads: MatMul ${redone.peak.matmul_gflops} GFLOP/s`);
+    const json = await runCli(AGENT_CLI, ['info', '--json', '--cache-dir', cacheDir]);
+    expect(JSON.parse(json.stdout).device_peaks).toEqual([redone.peak]);
+    const shown = await runCli(AGENT_CLI, ['peak', '--threads', '2', '--json', '--cache-dir', cacheDir]);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toEqual(redone.peak);
+    const bad = await runCli(AGENT_CLI, ['peak', '--threads', '0', '--cache-dir', cacheDir]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--threads must be an integer in 1–256, got "0"/);
+    const empty = await runCli(AGENT_CLI, ['info', '--cache-dir', path.join(dir, 'no-peaks')]);
+    expect(empty.stdout).toMatch(/device peak: none cached in .*no-peaks yet/);
   });
 });
 
