@@ -4,6 +4,7 @@
  * job's measurement process. Boards run their own services and hosts run fine-tunes beside a local agent;
  * a job taken while they were busy is flagged so the figures are not trusted blindly.
  */
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { BackgroundLoad } from '@s4op/shared';
@@ -51,6 +52,21 @@ export async function readCpu(): Promise<CpuReading | null> {
   } catch {
     return null;
   }
+  return reading(text);
+}
+
+/** readCpu without waiting: for the instant a request goes to the measurement process. */
+export function readCpuSync(): CpuReading | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/stat', 'utf8');
+  } catch {
+    return null;
+  }
+  return reading(text);
+}
+
+function reading(text: string): CpuReading | null {
   const p = parseProcStat(text);
   if (!p) return null;
   const u = process.cpuUsage();

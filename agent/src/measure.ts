@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { summarize, type DevicePeak, type JobError, type Measurement, type MeasureSettings, type RuntimeName } from '@s4op/shared';
-import { backgroundLoad, readCpu } from './load.js';
+import { backgroundLoad, readCpu, readCpuSync, type CpuReading } from './load.js';
 import type { ChildFigures, ChildReply, ChildRequest } from './measure-child.js';
 import type { PeakCache } from './peak-cache.js';
 import { thermalSnapshot, wasThrottled } from './thermal.js';
@@ -85,7 +85,11 @@ async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
   return fresh.child;
 }
 
-async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
+/**
+ * Sends `req` to a measurement process and waits for its reply. `onSend` runs the instant the request goes
+ * out, after the process is ready: a background-load window opened there leaves out its start-up.
+ */
+async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild, onSend?: () => void): Promise<ChildReply> {
   const child = await takeChild(req.kind === 'probe' ? null : req.runtime);
   return new Promise((resolve) => {
     let stderr = '';
@@ -119,6 +123,7 @@ async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSign
     });
     if (child.exitCode !== null || child.signalCode !== null) return finish(failed('runtime_crashed', 'measurement process exited before the job started'));
     onChild?.(child);
+    onSend?.();
     child.send(req);
   });
 }
@@ -135,10 +140,10 @@ const PEAK_TIMEOUT_MS = Number(process.env.S4OP_PEAK_TIMEOUT_MS) || 180_000;
 
 /** Measures the device peak of `runtime` at `threads` in a fresh measurement process. */
 export async function measurePeakInChild(runtime: RuntimeName, threads: number, signal?: AbortSignal): Promise<DevicePeak> {
-  const cpu0 = await readCpu();
-  const r = await runChild({ kind: 'peak', runtime, threads }, PEAK_TIMEOUT_MS, signal);
+  const loadWindow: { start: CpuReading | null } = { start: null };
+  const r = await runChild({ kind: 'peak', runtime, threads }, PEAK_TIMEOUT_MS, signal, undefined, () => (loadWindow.start = readCpuSync()));
   const cpu1 = await readCpu();
-  if (r.kind === 'peak') return { ...r.peak, background_load: cpu0 && cpu1 ? backgroundLoad(cpu0, cpu1, r.cpu_ms) : null };
+  if (r.kind === 'peak') return { ...r.peak, background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, r.cpu_ms) : null };
   throw new Error(r.kind === 'failed' ? `${r.error.code}: ${r.error.message}` : 'unexpected reply to a peak request');
 }
 
@@ -217,12 +222,15 @@ export interface MeasureRequest {
 export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
   const started = new Date();
   const before = await thermalSnapshot();
-  const cpu0 = await readCpu();
+  // The load window runs from the request to the reply: a measurement process forked for this job (no
+  // spare ready) starts up outside it, and the process's own CPU time inside it is subtracted.
+  const loadWindow: { start: CpuReading | null } = { start: null };
   const reply = await runChild(
     { kind: 'measure', runtime: req.runtime, models: req.models, settings: req.settings },
     req.settings.timeout_ms,
     req.signal,
     req.onChild,
+    () => (loadWindow.start = readCpuSync()),
   );
   if (reply.kind === 'failed') return { ok: false, error: reply.error };
   if (reply.kind !== 'figures') return { ok: false, error: { code: 'agent_error', message: 'measurement process gave an unexpected reply' } };
@@ -250,7 +258,7 @@ export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
       thermal: { before, after, throttled: wasThrottled(before, after) },
       started_at: started.toISOString(),
       duration_ms: duration,
-      background_load: cpu0 && cpu1 ? backgroundLoad(cpu0, cpu1, f.cpu_ms) : null,
+      background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, f.cpu_ms) : null,
       ...(devicePeak !== undefined ? { device_peak: devicePeak } : {}),
     }),
   };
