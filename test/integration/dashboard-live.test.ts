@@ -89,6 +89,10 @@ describe('dashboard in headless Chromium', () => {
     expect(cells[2]).toBe('dash-agent');
     expect(cells[4]).toBe(outcome.measurement.models[0]!.latency_ms.median.toFixed(3));
     expect(cells[5]).toBe(outcome.measurement.models[0]!.latency_ms.p90.toFixed(3));
+    // a foreign model declares no work; the agent's view of background load comes with every job
+    expect(cells[6]).toBe('–');
+    expect(cells[7]).toBe('–');
+    expect(cells[8]).toMatch(/^\d+ %( busy)?$/);
     expect(Number(await page.locator('body').getAttribute('data-updates'))).toBeGreaterThan(before);
   });
 

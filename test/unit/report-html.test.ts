@@ -35,6 +35,12 @@ const ratio = (s: Spec) => (s.step === 0 ? 1 : Number((s.p50 / SPECS[0]!.p50).to
 /** Pareto front by brute force over (val higher, ratio lower). */
 const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val && ratio(b) <= ratio(a) && (b.val > a.val || ratio(b) < ratio(a))));
 
+/** The optional figures a newer agent reports, stored with step 1 seed 1's measurement. */
+const WORK = {
+  models: [{ achieved_gflops: 12.345, peak_fraction: 0.2468, profile: { by_section: { ssm: 0.75, mixing: 0.15, norm: 0.05, other: 0.05 } } }],
+  background_load: { other_cpu_fraction: 0.41, busy: true },
+};
+
 let dir: string;
 let html: string;
 let chosenId: number;
@@ -70,7 +76,7 @@ beforeAll(async () => {
       statistics: { n: 100 + s.step, min: s.p50 * 0.9, median: s.p50, mean: s.p50 * 1.05, p90: s.p90, p99: s.p90 * 1.5, max: s.p90 * 2, median_ci: { low: s.p50 * 0.98, high: s.p50 * 1.02 } },
       thermal: { before: { temperature_c: s.temp[0], cpu_mhz: null, throttle: null }, after: { temperature_c: s.temp[1], cpu_mhz: null, throttle: null }, throttled: Boolean(s.throttled) },
       throttled: Boolean(s.throttled),
-      raw: { measured_by: 'pi-07' },
+      raw: { measured_by: 'pi-07', ...(s.step === 1 && s.seed === 1 ? { measurement: WORK } : {}) },
     });
     store.finishCandidate(c.id, {
       active_operators: s.active, bypassed: s.active.map((a) => H - a.length), operators_active: s.active.flat().length, operators_total: H * LAYERS,
@@ -182,6 +188,21 @@ describe('s4op report: HTML from a recorded run', () => {
     expect(devices).toContain('Raspberry Pi 4 Model B Rev 1.4');
     expect(devices).toContain('onnxruntime-node 1.30.0');
     expect(devices).toMatch(/<td>4<\/td><td>1800<\/td><td>3906<\/td>/);
+  });
+
+  it('candidates table: achieved GFLOP/s, % of the device peak, background load and time by section where the agent reported them', () => {
+    const rows = [...html.matchAll(/<tr data-candidate="\d+"[^>]*>([\s\S]*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => c[1]!));
+    const head = [.../<table id="candidates"><tr>([\s\S]*?)<\/tr>/.exec(html)![1]!.matchAll(/<th[^>]*>([^<]*)<\/th>/g)].map((m) => m[1]!);
+    const col = (name: string) => head.indexOf(name);
+    const withWork = rows.find((r) => r[0] === 'step 1 · 30% · seed 1')!;
+    expect(withWork[col('GFLOP/s')]).toBe('12.3');
+    expect(withWork[col('% of peak')]).toBe('24.7');
+    expect(withWork[col('other CPU')]).toBe('41 % busy');
+    expect(withWork[col('time by section')]).toBe('ssm 75 % · mixing 15 % · norm 5 % · other 5 %');
+    expect(html).toMatch(/<td class="busy" title="measured while other processes kept the board busy">41 % busy<\/td>/);
+    // measurements without them (older agents) show dashes
+    const plain = rows.find((r) => r[0] === 'base')!;
+    for (const c of ['GFLOP/s', '% of peak', 'other CPU', 'time by section']) expect(plain[col(c)], c).toBe('–');
   });
 
   it('candidates table marks the chosen model', () => {

@@ -40,6 +40,32 @@ export interface ReportCandidate extends CandidateRow {
   latency: LatencySummary | null;
   /** Absolute p50 of every job this model was timed in on its agent (the base: its own job and its side of every pair). */
   p50_jobs: number[];
+  /** From the agent's measurement when it reported them (optional fields of newer agents), else null. */
+  achieved_gflops: number | null;
+  peak_fraction: number | null;
+  /** Other processes' share of the CPU during the measuring job, and whether the agent called that busy. */
+  other_cpu_fraction: number | null;
+  busy: boolean | null;
+  /** Profiled kernel ms per export section (SSM, mixing, norms, rest), when the job profiled. */
+  time_by_section: Record<string, number> | null;
+}
+
+/** The optional figures of a stored agent measurement (raw.measurement: the protocol's Measurement). */
+function agentFigures(raw: unknown): Pick<ReportCandidate, 'achieved_gflops' | 'peak_fraction' | 'other_cpu_fraction' | 'busy' | 'time_by_section'> {
+  const m = (raw as { measurement?: unknown } | null)?.measurement as
+    | { models?: { achieved_gflops?: number; peak_fraction?: number | null; profile?: { by_section?: Record<string, number> | null } | null }[]; background_load?: { other_cpu_fraction?: number; busy?: boolean } | null }
+    | null
+    | undefined;
+  // Device-class measurements keep one measurement per class: those have no single figure to show.
+  const first = Array.isArray(m?.models) ? m!.models[0] : undefined;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    achieved_gflops: num(first?.achieved_gflops),
+    peak_fraction: num(first?.peak_fraction),
+    other_cpu_fraction: num(m?.background_load?.other_cpu_fraction),
+    busy: typeof m?.background_load?.busy === 'boolean' ? m.background_load.busy : null,
+    time_by_section: first?.profile?.by_section ?? null,
+  };
 }
 
 export interface ReportAgent {
@@ -179,6 +205,7 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
       active_per_layer: rec.active_operators ? rec.active_operators.map((layer) => layer.length) : null,
       latency: m ? latencyOf(m.statistics) : null,
       p50_jobs: m ? jobP50s(store, rec, m) : [],
+      ...agentFigures(m?.raw),
     };
   });
   const known = knownAgents(store);

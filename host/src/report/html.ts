@@ -35,8 +35,15 @@ export function chartFigure(c: RenderedChart): string {
   return `<figure id="chart-${c.id}" data-chart="${c.id}"><h2>${esc(c.title)}</h2><figcaption>${esc(c.caption)}</figcaption>${c.svg}</figure>`;
 }
 
+/** The profiled time by export section as shares ("ssm 78 % · mixing 12 % · …"), or – when not profiled. */
+function sectionShares(t: Record<string, number> | null): string {
+  if (!t) return '–';
+  const total = Object.values(t).reduce((a, v) => a + v, 0);
+  return total > 0 ? Object.entries(t).map(([s, v]) => `${esc(s)} ${Math.round((100 * v) / total)} %`).join(' · ') : '–';
+}
+
 export function candidatesTable(rows: readonly ReportCandidate[], chosenId: number | null): string {
-  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
+  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>GFLOP/s</th><th>% of peak</th><th>other CPU</th><th class="l">time by section</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
   const body = rows
     .map(
       (r) =>
@@ -44,6 +51,9 @@ export function candidatesTable(rows: readonly ReportCandidate[], chosenId: numb
         `<td>${r.operators_active ?? '–'}/${r.operators_total ?? '–'}</td><td>${pct(r.val_metric)}</td><td>${pct(r.test_metric)}</td>` +
         `<td>${ratioCell(r)}${r.flags.length ? ` <span class="flag" title="${esc(r.flags.join('; '))}">${esc(r.flags.join('; '))}</span>` : ''}</td>` +
         `<td>${ms(r.p50_ms)}${r.cost_kind === 'estimate' ? '*' : ''}</td><td>${ms(r.p90_ms)}</td><td>${r.rss_mb == null ? '–' : r.rss_mb.toFixed(1)}</td>` +
+        `<td>${r.achieved_gflops == null ? '–' : r.achieved_gflops.toFixed(1)}</td><td>${r.peak_fraction == null ? '–' : (100 * r.peak_fraction).toFixed(1)}</td>` +
+        `<td${r.busy ? ' class="busy" title="measured while other processes kept the board busy"' : ''}>${r.other_cpu_fraction == null ? '–' : `${Math.round(100 * r.other_cpu_fraction)} %${r.busy ? ' busy' : ''}`}</td>` +
+        `<td class="l">${sectionShares(r.time_by_section)}</td>` +
         `<td>${r.params ?? '–'}</td><td class="l">${esc(r.measured_on ?? '–')}</td>` +
         `<td class="l">${r.id === chosenId ? 'chosen' : r.status === 'running' ? 'running' : ''}${r.pareto ? ' <span class="pill">Pareto</span>' : ''}</td></tr>`,
     )
