@@ -111,7 +111,7 @@ describe('dashboard in headless Chromium', () => {
       };
       add(0, 0, [[0, 1, 2, 3], [0, 1, 2, 3]], 0.9, 3.25);
       await page.locator('#run[data-run="live-run"][data-finished="1"]').waitFor({ timeout: 20_000 });
-      for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(await page.locator(`#chart-${id} svg`).count()).toBe(1);
+      for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']) expect(await page.locator(`#chart-${id} svg`).count()).toBe(1);
       const points = () => page.locator('#chart-latency [aria-label*="p50 latency (ms)"][aria-label*="candidate:"]').count();
       expect(await points()).toBe(1);
       add(1, 50, [[0, 1, 2], [3]], 0.85, 2.125);

@@ -32,6 +32,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   budgetMs?: number;
   budget?: string;
   steer?: boolean;
+  profile?: boolean;
   maxDrop?: number;
   agent?: string;
   tag?: string;
@@ -97,6 +98,7 @@ export function register(program: Command): void {
     .option('--budget <ratio>', 'stop once the chosen candidate\'s paired latency ratio to the base is at or below this, e.g. 0.6x or 60%')
     .option('--budget-ms <x>', 'the same in milliseconds, converted to a ratio through the base\'s p50 pooled over the run\'s jobs on that agent (stated in the output)', num)
     .option('--steer', 'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it')
+    .option('--profile', 'profile every candidate on the agent (where the time goes: per section and node type); the base and the answer are profiled always')
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
     .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
     .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
@@ -225,6 +227,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     budgetMs: f.budgetMs,
     budgetRatio,
     steer: f.steer,
+    profileAll: f.profile,
   };
   let settings: unknown = {};
   if (f.settings) {

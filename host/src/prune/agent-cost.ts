@@ -154,17 +154,33 @@ export class AgentMeasurer implements CostMeasurer {
     return combinePairClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
   }
 
+  /**
+   * Where the time goes: one job with onnxruntime's profiling pass after the timed runs (settings.profile),
+   * on this measurer's agent (the first class of several). Its settings differ, so it never answers for a
+   * timing job and is cached apart.
+   */
+  async profile(p: PreparedModel): Promise<CostFigures> {
+    const settings = this.profileSettings;
+    const tag = this.classes[0] ?? this.opts.tag;
+    const o = await this.measureOn([p], `pf-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}${tag ? `-${tag}` : ''}`, tag, settings);
+    return figures(o.measurement, o.agent.name);
+  }
+
+  get profileSettings(): MeasureSettings {
+    return { ...this.settings, profile: true };
+  }
+
   private settingsTag(): string {
     return createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12);
   }
 
-  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings = this.settings): Promise<JobOutcome> {
     for (const p of models) if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
     const what = models.map((p) => p.name).join(' vs ');
     let outcome: JobOutcome;
     try {
-      const work = this.fleet ? this.viaFleet(models, job_id, tag) : this.viaServer(models, job_id, tag);
-      outcome = await waitWithProgress(work, `measure ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(this.settings), { quiet: this.opts.quiet });
+      const work = this.fleet ? this.viaFleet(models, job_id, tag, settings) : this.viaServer(models, job_id, tag, settings);
+      outcome = await waitWithProgress(work, `${settings.profile ? 'profile' : 'measure'} ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(settings), { quiet: this.opts.quiet });
     } catch (err) {
       if (err instanceof JobFailed) throw new Error(`measuring ${what} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
       throw err;
@@ -177,11 +193,11 @@ export class AgentMeasurer implements CostMeasurer {
    * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
    * and the other attempt is cancelled.
    */
-  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
     const { jobs, server } = this.fleet!;
     const p = models[models.length - 1]!;
     const submit = (id: string, target: { agent?: string; tag?: string }) =>
-      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
+      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
     if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
     return new Promise<JobOutcome>((resolve, reject) => {
       const attempts: string[] = [];
@@ -241,7 +257,7 @@ export class AgentMeasurer implements CostMeasurer {
     });
   }
 
-  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
     const p = models[models.length - 1]!;
     const { url, token } = this.opts.server!;
     const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
@@ -252,7 +268,7 @@ export class AgentMeasurer implements CostMeasurer {
         agent: this.opts.agent,
         tag,
         job_id,
-        settings: this.settings,
+        settings,
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
         models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
       }),

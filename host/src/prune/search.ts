@@ -55,6 +55,8 @@ export interface SearchOptions {
   budgetRatio?: number;
   /** With a budget: prune only to the least rate the fitted cost model says meets it (before the scheduled rate). */
   steer?: boolean;
+  /** Profile every measured candidate (where the time goes); the base and the answer are profiled always. */
+  profileAll?: boolean;
 }
 
 /** The paper's fine-tuning: AdamW lr 1e-4, weight decay 1e-5 (0 for SSM parameters), short warm-up, cosine. */
@@ -193,6 +195,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const final = pick ? store.candidateById(pick.id)! : base;
   const front = paretoFront(points).map((p) => p.id);
   const pooled = store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings);
+  const profiled = o.profileAll ? store.candidates(runId).filter((c) => c.status === 'finished' && c.measurement_id != null) : [base, ...(final.id === base.id ? [] : [final])];
+  const profiles = await profileCandidates(env, profiled, reference);
   store.updateRun(runId, {
     status,
     stop_reason: stop,
@@ -203,12 +207,61 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       budget: b ? { ratio: b.ratio, text: b.text } : null,
       base_p50_ms_pooled: pooled.length ? pooledP50(pooled) : null,
       base_jobs: pooled.length,
+      profiles,
     },
   });
   env.log(`run ${runId} ${status}: ${stop}`);
   const ff = figureOf(final);
   env.log(`answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`);
   return { status, stop_reason: stop, final, base, front };
+}
+
+/**
+ * Where the time goes, for the given candidates: one profiling job each on the run's agent (cached like any
+ * measurement, under the profile settings). Returns candidate id → measurement id. A failed profile is
+ * logged and left out: it never fails the run.
+ */
+async function profileCandidates(env: SearchEnv, candidates: readonly CandidateRecord[], reference: PreparedModel): Promise<Record<string, number>> {
+  const { measurer, store } = env;
+  const out: Record<string, number> = {};
+  if (!measurer.profile || !measurer.profileSettings) return out;
+  for (const c of candidates) {
+    const label = c.step === 0 ? 'base' : `step ${c.step} (${c.rate}%) seed ${c.seed}`;
+    try {
+      let p: PreparedModel = reference;
+      if (c.step !== 0) {
+        const { model } = await loadCheckpoint(c.checkpoint!);
+        try {
+          p = measurer.prepare(model, `${env.runId}-step${c.step}-seed${c.seed}`);
+        } finally {
+          model.dispose();
+        }
+      }
+      let m = store.findMeasurement(p.model_sha256, measurer.agent, measurer.profileSettings);
+      if (!m) {
+        const f = await measurer.profile(p);
+        m = store.addMeasurement({ ...measurementInput(measurer, p, f), settings: measurer.profileSettings });
+      }
+      out[String(c.id)] = m.id;
+      env.log(`${label}: profiled (${profileText(m.raw)})`);
+    } catch (err) {
+      env.log(`${label}: profiling failed, left out: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** "ssm 78 % · mixing 12 % · …" from a stored profiling measurement, or why there is none. */
+function profileText(raw: unknown): string {
+  const f = ((raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null; profile_error?: string }[] } } | null)?.measurement?.models ?? [])[0];
+  const t = f?.profile?.by_section ?? f?.profile?.by_op_type;
+  if (!t) return f?.profile_error ? `no profile: ${f.profile_error}` : 'no profile';
+  const total = Object.values(t).reduce((a, v) => a + v, 0);
+  return Object.entries(t)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`)
+    .join(' · ');
 }
 
 /** Measured (active operators, paired ratio) of the run's finished candidates, the base as (all, 1). */

@@ -48,6 +48,34 @@ export interface ReportCandidate extends CandidateRow {
   busy: boolean | null;
   /** Profiled kernel ms per export section (SSM, mixing, norms, rest), when the job profiled. */
   time_by_section: Record<string, number> | null;
+  /** The run's profiling job of this candidate (the base and the answer always): time split into parts. */
+  profile: CandidateProfile | null;
+}
+
+/** Where a candidate's time goes: its profiled kernel time's shares applied to that job's p50. */
+export interface CandidateProfile {
+  /** 'section' for our exports (ssm, mixing, norm, other), 'op type' otherwise. */
+  by: 'section' | 'op type';
+  /** ms per part, adding up to p50_ms. */
+  ms: Record<string, number>;
+  p50_ms: number;
+}
+
+/** A stored profiling measurement as parts of its p50 (null when the agent could not profile). */
+function profileOf(m: MeasurementRecord | undefined): CandidateProfile | null {
+  const f = ((m?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null }[] } } | null)?.measurement?.models ?? [])[0];
+  const p = f?.profile;
+  if (!m || !p) return null;
+  const by = p.by_section ? 'section' : 'op type';
+  let parts = Object.entries(p.by_section ?? p.by_op_type ?? {});
+  if (by === 'op type' && parts.length > 6) {
+    // The five largest node types and the rest.
+    parts.sort((a, b) => b[1] - a[1]);
+    parts = [...parts.slice(0, 5), ['other', parts.slice(5).reduce((a, [, v]) => a + v, 0)]];
+  }
+  const total = parts.reduce((a, [, v]) => a + v, 0);
+  if (!(total > 0)) return null;
+  return { by, ms: Object.fromEntries(parts.map(([k, v]) => [k, (v / total) * m.p50_ms])), p50_ms: m.p50_ms };
 }
 
 /** The optional figures of a stored agent measurement (raw.measurement: the protocol's Measurement). */
@@ -178,6 +206,13 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const records = new Map(store.candidates(runId).map((c) => [c.id, c]));
   const thermals: ThermalPoint[] = [];
   const perAgent = new Map<string, number>();
+  const profileIds = (run.summary as { profiles?: Record<string, number> } | null)?.profiles ?? {};
+  const profiled = (id: number): Pick<ReportCandidate, 'profile'> & Partial<Pick<ReportCandidate, 'time_by_section'>> => {
+    const pm = profileIds[String(id)] != null ? store.measurementById(profileIds[String(id)]!) : undefined;
+    const profile = profileOf(pm);
+    const bySection = ((pm?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null } | null }[] } } | null)?.measurement?.models ?? [])[0]?.profile?.by_section;
+    return { profile, ...(bySection ? { time_by_section: bySection } : {}) };
+  };
   const candidates: ReportCandidate[] = rows.map((r) => {
     const rec = records.get(r.id)!;
     const m = rec.measurement_id != null ? store.measurementById(rec.measurement_id) : undefined;
@@ -206,6 +241,7 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
       latency: m ? latencyOf(m.statistics) : null,
       p50_jobs: m ? jobP50s(store, rec, m) : [],
       ...agentFigures(m?.raw),
+      ...profiled(rec.id),
     };
   });
   const known = knownAgents(store);
