@@ -2,10 +2,11 @@
 import { convChunked } from './conv-chunked.js';
 import { convDirect } from './conv-direct.js';
 import { convFft } from './conv-fft.js';
+import { convPrefix } from './conv-prefix.js';
 import type { ConvVariant } from './variant.js';
 
 export const CONV_VARIANTS: ReadonlyMap<string, ConvVariant> = new Map(
-  [convChunked, convFft, convDirect].map((v) => [v.name, v]),
+  [convPrefix, convChunked, convFft, convDirect].map((v) => [v.name, v]),
 );
 
 /**
