@@ -89,6 +89,9 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   let variantParams: Record<string, number>[] = [];
   if (opts.mode === 'conv') {
     const v = convVariant(variant);
+    if (v.kinds && !v.kinds.includes(c.ssm)) {
+      throw new Error(`conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()].filter((w) => !w.kinds || w.kinds.includes(c.ssm)).map((w) => w.name).join(', ')}`);
+    }
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {

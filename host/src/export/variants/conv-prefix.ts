@@ -17,9 +17,10 @@
  *
  * A mode whose decay per block (or per segment) exceeds what the tables can span has its decay rate clamped
  * to at least e^{−25} per step of that level (RHO_MIN): only terms already below e^{−25} of the state change.
- * S4 has a dense transition (diagonal plus rank one); the exporter diagonalises it per channel
- * (diagonalizeStep), so it takes the same path as S4D. Work per channel: the chunked MatMuls plus about 16
- * elementwise passes over the nb·2M carried values (float64).
+ * S4D only: S4's transition (diagonal plus rank one) has real eigenvalues near 1 for the HiPPO
+ * initialisations and no well-conditioned eigenbasis, so its carry cannot be split into independent modes
+ * (S4 layers: chunked, fft or direct). Work per channel: the chunked MatMuls plus about 16 elementwise passes
+ * over the nb·2M carried values, in float64.
  */
 import { DTYPE, type GraphBuilder } from '../onnx-builder.js';
 import { type LayerSsm } from '../layer-ssm.js';
@@ -63,6 +64,7 @@ export function segments(nb: number): { S: number; G: number } {
 
 export const convPrefix: ConvVariant = {
   name: 'prefix',
+  kinds: ['s4d'],
   summary: 'blocks of T steps: Toeplitz MatMul within a block, the state carried across blocks by a two-level scaled CumSum (node count independent of L)',
   describe: (ssm, L, opts) => {
     const T = prefixBlock(ssm, L, opts);
@@ -76,7 +78,7 @@ export const convPrefix: ConvVariant = {
     const nb = Math.ceil(L / T);
     const Lp = nb * T;
     const R = ssm.dirs * Ha;
-    const m = blockMatrices(diagonalized(ssm), T);
+    const m = blockMatrices(ssm, T);
 
     let x = u;
     if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
@@ -202,10 +204,4 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   let x = b.op('Reshape', [X, b.constI64([0, 2, R, G * S, M])]);
   x = b.op('Slice', [x, b.constI64([0]), b.constI64([nb]), b.constI64([3])]);
   return b.op('Cast', [x], { to: DTYPE.float32 });
-}
-
-/** The layer with every channel's step in diagonal form (S4: diagonalised; S4D: as is). */
-function diagonalized(ssm: LayerSsm): LayerSsm {
-  if (!ssm.steps.some((st) => st.lowRank)) return ssm;
-  throw new Error('prefix variant: S4 layers are not supported yet');
 }

@@ -6,7 +6,7 @@ import { convPrefix } from './conv-prefix.js';
 import type { ConvVariant } from './variant.js';
 
 export const CONV_VARIANTS: ReadonlyMap<string, ConvVariant> = new Map(
-  [convPrefix, convChunked, convFft, convDirect].map((v) => [v.name, v]),
+  [convChunked, convPrefix, convFft, convDirect].map((v) => [v.name, v]),
 );
 
 /**
