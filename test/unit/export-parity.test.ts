@@ -1,6 +1,6 @@
 /**
  * Exported ONNX vs the host model, in onnxruntime-node and onnxruntime-web: for S4D and S4, unpruned and
- * 30 / 70 / 90 % pruned, every conv variant within 1e-4 of the host forward (relative to max |logit|), and
+ * 30 / 70 / 90 % pruned, every conv variant (prefix: S4D only) within 1e-4 of the host forward (relative to max |logit|), and
  * step mode run over the sequence within 1e-4 of conv mode (final and running logits).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
+import { convVariant } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -24,7 +25,12 @@ const VARIANTS = [
   { variant: 'fft' },
   { variant: 'direct' },
   { variant: 'chunked', variantOptions: { block: 16 } },
+  // Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels).
+  { variant: 'prefix', variantOptions: { block: 8 } },
+  { variant: 'prefix', variantOptions: { block: 1 } },
 ] as const;
+/** The variants that export `ssm` layers. */
+const variantsFor = (ssm: 's4d' | 's4') => VARIANTS.filter((v) => convVariant(v.variant).kinds?.includes(ssm) ?? true);
 const RATES = [0, 0.3, 0.7, 0.9];
 
 type Ort = typeof ortNode;
@@ -84,10 +90,10 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
     });
 
     it.each(RUNTIMES)('every conv variant matches the host forward in %s', async (_name, ort) => {
-      for (const v of VARIANTS) {
+      for (const v of variantsFor(ssm)) {
         const r = exportModel(model, { mode: 'conv', length: L, ...v });
         const got = await runConv(ort, r.bytes, x, cfg);
-        expect(relErr(got, ref), `${v.variant}`).toBeLessThan(TOL);
+        expect(relErr(got, ref), `${v.variant} ${JSON.stringify(v.variantOptions ?? {})}`).toBeLessThan(TOL);
       }
     });
 
@@ -114,7 +120,7 @@ describe('export parity: other architectures', () => {
     const model = prunedModel(cfg, 0.5, 4);
     const x = input(cfg);
     const ref = hostLogits(model, x, L);
-    for (const v of VARIANTS) {
+    for (const v of variantsFor('s4d')) {
       for (const bypass of ['fold', 'scatter'] as const) {
         const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, bypass, ...v }).bytes, x, cfg);
         expect(relErr(got, ref), `${v.variant} ${bypass}`).toBeLessThan(TOL);
@@ -137,7 +143,7 @@ describe('export parity: other architectures', () => {
     const tokens = Int32Array.from({ length: B * length }, (_, i) => (i * 5 + 3) % 7);
     const ref = tf.tidy(() => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array);
     const feeds = { tokens: new ortNode.Tensor('int64', BigInt64Array.from(tokens, BigInt), [B, length]) };
-    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64]] as const) {
+    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64], ['prefix', 5], ['prefix', 1], ['prefix', 64]] as const) {
       const r = exportModel(model, { mode: 'conv', length, variant, variantOptions: { block } });
       const s = await ortNode.InferenceSession.create(r.bytes);
       const got = (await s.run(feeds)).logits!.data as Float32Array;
@@ -157,10 +163,25 @@ describe('export parity: other architectures', () => {
       for (const length of [1, 2, 3]) {
         const x = input(cfg, length);
         const ref = hostLogits(model, x, length);
-        for (const variant of ['chunked', 'fft', 'direct']) {
+        for (const variant of ['chunked', 'prefix', 'fft', 'direct']) {
           const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length, variant }).bytes, x, cfg);
           expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional}`).toBeLessThan(TOL);
         }
+      }
+    }
+  });
+
+  it('long sequences: prefix (two-level segments, fast modes clamped) and chunked at L = 4,096 and 16,384', async () => {
+    // dt up to 1: some modes decay by e^{−25} and more within a block, so the prefix tables clamp them.
+    const cfg = tinyConfig({ dModel: 4, dState: 8, dtMin: 1e-3, dtMax: 1, bidirectional: false });
+    for (const [length, bidirectional] of [[4096, false], [4096, true], [16384, false]] as const) {
+      const model = prunedModel({ ...cfg, bidirectional }, 0.25, 8);
+      const x = input(cfg, length);
+      const ref = hostLogits(model, x, length);
+      for (const variant of ['prefix', 'chunked']) {
+        const r = exportModel(model, { mode: 'conv', length, variant });
+        const got = await runConv(ortNode, r.bytes, x, cfg);
+        expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`).toBeLessThan(TOL);
       }
     }
   });
