@@ -236,7 +236,7 @@ describe('float64 building blocks against independent references', () => {
 describe('export errors name the problem', () => {
   const model = new SequenceModel(tinyConfig(), 0);
   it.each([
-    [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, fft, direct, or auto/],
+    [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
     [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],
     [{ mode: 'conv' }, /unsupported sequence length undefined/],
