@@ -121,6 +121,8 @@ const CASES: [string, ModelConfig, number, ExportOptions][] = [
   ['S4D fft', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'conv', variant: 'fft', length: L }],
   ['S4D step', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step' }],
   ['S4 step', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step' }],
+  ['S4D step, packed', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed' }],
+  ['S4 step, packed, scatter bypass', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed', bypass: 'scatter' }],
   ['tokens, pre-norm, BatchNorm', tinyConfig({ dModel: 8, dState: 8, inputKind: "tokens", vocabSize: 7, inputSize: 7, prenorm: true, norm: 'batch' }), 4, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
 ];
 

@@ -237,7 +237,7 @@ describe('export errors name the problem', () => {
   const model = new SequenceModel(tinyConfig(), 0);
   it.each([
     [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
-    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: recurrent, or auto/],
+    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: recurrent, packed, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],
     [{ mode: 'conv' }, /unsupported sequence length undefined/],
     [{ mode: 'conv', length: 0 }, /unsupported sequence length 0: conv mode needs an integer L in \[1, 65536\]/],

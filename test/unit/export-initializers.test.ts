@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel, type ExportOptions } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
+import { STEP_VARIANTS } from '../../host/src/export/step.js';
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
@@ -42,7 +43,9 @@ function cases(over: Partial<ModelConfig>): [string, ExportOptions][] {
     }
     out.push([`${v.name}-L784-default`, { mode: 'conv', variant: v.name, length: 784 }]);
   }
-  if (!over.bidirectional) for (const bypass of ['fold', 'scatter'] as const) out.push([`step-${bypass}`, { mode: 'step', bypass }]);
+  if (!over.bidirectional) {
+    for (const variant of STEP_VARIANTS) for (const bypass of ['fold', 'scatter'] as const) out.push([`step-${variant}-${bypass}`, { mode: 'step', variant, bypass }]);
+  }
   return out;
 }
 

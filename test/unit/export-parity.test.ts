@@ -11,6 +11,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
 import { convVariant } from '../../host/src/export/variants/registry.js';
+import { STEP_VARIANTS } from '../../host/src/export/step.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -97,8 +98,8 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
       }
     });
 
-    it.each(RUNTIMES)('step mode over the sequence matches conv mode in %s (final and running logits)', async (_name, ort) => {
-      const step = exportModel(model, { mode: 'step' });
+    it.each(RUNTIMES.flatMap(([name, ort]) => STEP_VARIANTS.map((v) => [name, ort, v] as const)))('step mode over the sequence matches conv mode in %s, %s variant (final and running logits)', async (_name, ort, variant) => {
+      const step = exportModel(model, { mode: 'step', variant });
       const s = await ort.InferenceSession.create(step.bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
       const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, { batch: B, length: L, x, inputSize: cfg.inputSize });
       await s.release();
@@ -151,9 +152,13 @@ describe('export parity: other architectures', () => {
     }
     const step = exportModel(model, { mode: 'step' });
     expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
-    const s = await ortNode.InferenceSession.create(step.bytes);
-    const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, step.states, { batch: B, length, tokens });
-    expect(relErr(run.logits[length - 1]!, ref)).toBeLessThan(TOL);
+    const packed = exportModel(model, { mode: 'step', variant: 'packed' });
+    expect(packed.states).toEqual([{ input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] }, { input: 'pool', output: 'pool_next', dims: ['batch', 7] }]);
+    for (const r of [step, packed]) {
+      const s = await ortNode.InferenceSession.create(r.bytes);
+      const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, r.states, { batch: B, length, tokens });
+      expect(relErr(run.logits[length - 1]!, ref), r.variant).toBeLessThan(TOL);
+    }
   });
 
   it('the shortest sequences (L = 1, 2, 3) in every variant, causal and bidirectional', async () => {

@@ -8,7 +8,7 @@ import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
-import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState } from './step.js';
+import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState, type StepVariant } from './step.js';
 import { AUTO_ORDER, CONV_VARIANTS, convVariant } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
@@ -95,7 +95,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = buildStepGraph(b, snap, c, ssms, bypass, batch);
+    states = buildStepGraph(b, snap, c, ssms, bypass, batch, variant as StepVariant);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);
