@@ -26,11 +26,11 @@ export function register(program: Command): void {
     .description('export a checkpoint (with its active operators) to ONNX; pruned operators are left out of the graph')
     .requiredOption('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
     .requiredOption('--mode <mode>', 'conv (whole sequence in, logits out) or step (one time step, streaming)')
-    .option('--variant <name>', 'conv: chunked, fft, direct or auto; step: recurrent or auto', 'auto')
+    .option('--variant <name>', 'conv: chunked, prefix (S4D), fft, direct or auto; step: recurrent, packed or auto', 'auto')
     .requiredOption('--out <file>', 'ONNX file to write')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
-    .option('--block <T>', 'chunked variant: block length (default about d_state)')
+    .option('--block <T>', 'chunked and prefix variants: block length (default about d_state/2 and d_state)')
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--json', 'print JSON')
     .action(async (flags: ExportFlags) => {
