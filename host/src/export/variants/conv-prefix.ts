@@ -13,7 +13,7 @@
  *   W_{g,s}  = ζ^{c−s}·V_{g,s}                                  (scaled block inputs, c = centre of a segment)
  *   F_g      = ζ^{S−1−c}·ζ_S^{c₂−g}·Σ_s W_{g,s}                  (each segment's own end state, scaled, ζ_S = ζ^S)
  *   Z_g      = ζ_S^{g−1−c₂}·Σ_{g'<g} F_{g'}                      (state entering segment g)
- *   X_{g,s}  = ζ^{s−1−c}·(ζ^{c+1}·Z_g + Σ_{s'<s} W_{g,s'})       (one CumSum over [Z_g-term, W_{g,0…S−1}])
+ *   X_{g,s}  = ζ^{s−1−c}·(ζ^{c+1}·Z_g + Σ_{s'<s} W_{g,s'})       (an exclusive CumSum within the segment)
  *
  * A mode whose decay per block (or per segment) exceeds what the tables can span has its decay rate clamped
  * to at least e^{−25} per step of that level (RHO_MIN): only terms already below e^{−25} of the state change.
@@ -66,23 +66,28 @@ export const convPrefix: ConvVariant = {
   name: 'prefix',
   kinds: ['s4d'],
   summary: 'blocks of T steps: Toeplitz MatMul within a block, the state carried across blocks by a two-level scaled CumSum (node count independent of L)',
-  describe: (ssm, L, opts) => {
+  describe: (ssm, L, opts): Record<string, number> => {
     const T = prefixBlock(ssm, L, opts);
     const nb = Math.ceil(L / T);
-    return { block: T, blocks: nb, ...(nb > 1 ? segments(nb) : {}) };
+    if (nb === 1) return { block: T, blocks: 1 };
+    const { S, G } = segments(nb);
+    return { block: T, blocks: G * S, segment: S, segments: G };
   },
   build(b: GraphBuilder, u: string, ssm: LayerSsm, L: number, opts: VariantOptions): string {
     const Ha = ssm.active.length;
     const M = ssm.M;
     const T = prefixBlock(ssm, L, opts);
-    const nb = Math.ceil(L / T);
+    // Blocks: G segments of S (nb ≤ G·S < nb + G); the input is padded to whole segments.
+    const nb0 = Math.ceil(L / T);
+    const nb = nb0 > 1 ? segments(nb0).G * segments(nb0).S : 1;
     const Lp = nb * T;
     const R = ssm.dirs * Ha;
     const m = blockMatrices(ssm, T);
 
     let x = u;
     if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
-    // Pad and Slice even when L = nb·T: the node count is the same for every L.
+    // Pad and Slice even when L = nb·T: the node count is the same for every L. The input is padded to
+    // whole segments of blocks (at most G − 1 blocks of zeros), so the carry needs no padding of its own.
     x = b.op('Pad', [x, b.constI64([0, 0, 0, 0, 0, Lp - L])]);
     // [batch, 1, rows, nb, T]: the carried state's real and imaginary parts come on axis 1.
     const U5 = b.op('Reshape', [x, b.constI64([0, 1, R, nb, T])]);
@@ -136,6 +141,7 @@ function partsLayout(m: BlockMatrices, R: number, M: number, T: number): { inPar
  */
 function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: number, nb: number): string {
   const { S, G } = segments(nb);
+  if (G * S !== nb) throw new Error(`prefix carry: ${nb} blocks are not ${G} segments of ${S}`);
   const c = Math.floor((S - 1) / 2);
   const c2 = Math.floor((G - 1) / 2);
   const diag = m.diag!;
@@ -186,9 +192,7 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   };
   const blocks = 2 * R * G * S * M;
   const segs = 2 * R * G * M;
-  let v = b.op('Cast', [V], { to: DTYPE.float64 });
-  // Pad and Slice are emitted even when they change nothing, so that the node count does not depend on L.
-  v = b.op('Pad', [v, b.constI64([0, 0, 0, 0, 0, 0, 0, 0, G * S - nb, 0])]);
+  const v = b.op('Cast', [V], { to: DTYPE.float64 });
   const V6 = b.op('Reshape', [v, b.constI64([0, 2, R, G, S, M])]);
   const W = cmul(V6, table('prefix_scale_in', 1, S, (_, s) => c - s, () => 0), blocks);
   const total = b.op('ReduceSum', [W, b.constI64([4])], { keepdims: 1 });
@@ -197,11 +201,10 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   const Z = b.op('CumSum', [F, b.constI64([3], [])], { exclusive: 1 });
   b.work(segs);
   const Zs = cmul(Z, table('prefix_segment_out', G, 1, () => c + 1, (g) => g - 1 - c2), segs);
-  const C = b.op('CumSum', [b.op('Concat', [Zs, W], { axis: 4 }), b.constI64([4], [])]);
-  b.work(blocks + segs);
-  const Cs = b.op('Slice', [C, b.constI64([0]), b.constI64([S]), b.constI64([4])]);
-  const X = cmul(Cs, table('prefix_scale_out', 1, S, (_, s) => s - 1 - c, () => 0), blocks);
-  let x = b.op('Reshape', [X, b.constI64([0, 2, R, G * S, M])]);
-  x = b.op('Slice', [x, b.constI64([0]), b.constI64([nb]), b.constI64([3])]);
+  // Within each segment: the exclusive prefix sum of W, plus the incoming state (broadcast over the segment).
+  const C = b.op('Add', [b.op('CumSum', [W, b.constI64([4], [])], { exclusive: 1 }), Zs]);
+  b.work(2 * blocks);
+  const X = cmul(C, table('prefix_scale_out', 1, S, (_, s) => s - 1 - c, () => 0), blocks);
+  const x = b.op('Reshape', [X, b.constI64([0, 2, R, nb, M])]);
   return b.op('Cast', [x], { to: DTYPE.float32 });
 }
