@@ -170,7 +170,11 @@ const large = await sizeBench('large (d_model 128, d_state 64, L 784)', config(1
 const stepModel = new SequenceModel(config(128, 64), 0);
 const stepUs: Record<string, number> = {};
 {
-  const runs = [['current', exportModel(stepModel, { mode: 'step' })], ['previous', previous(stepModel, { mode: 'step' })]] as const;
+  const runs = [
+    ['current', exportModel(stepModel, { mode: 'step' })],
+    ['previous', previous(stepModel, { mode: 'step' })],
+    ['packed', exportModel(stepModel, { mode: 'step', variant: 'packed' })],
+  ] as const;
   const st = await Promise.all(runs.map(async ([key, r]) => {
     const session = await ort.InferenceSession.create(r.bytes, sessionOptions);
     const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', new Float32Array(1), [1, 1]) };
@@ -200,7 +204,8 @@ const stepUs: Record<string, number> = {};
     await e.session.release();
   }
   stepUs.ratio = round(median(st[0]!.perRound.map((t, i) => t / st[1]!.perRound[i]!)), 4);
-  console.log(`step mode, large: ${stepUs.current} µs per step (previous ${stepUs.previous} µs)`);
+  stepUs.packed_ratio = round(median(st[2]!.perRound.map((t, i) => t / st[1]!.perRound[i]!)), 4);
+  console.log(`step mode, large: ${stepUs.current} µs per step (auto = recurrent), packed ${stepUs.packed} µs, previous ${stepUs.previous} µs`);
 }
 loads.push(loadavg()[0]!);
 

@@ -47,7 +47,8 @@ describe('s4op export', () => {
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     const bytes = readFileSync(out);
-    expect(summary).toMatchObject({ mode: 'conv', variant: 'chunked', length: L, active_operators: 8, total_operators: 16, pruning_rate: 0.5 });
+    // auto: four active channels per layer, S4D → prefix (few channels; registry.ts autoConvVariant).
+    expect(summary).toMatchObject({ mode: 'conv', variant: 'prefix', length: L, active_operators: 8, total_operators: 16, pruning_rate: 0.5 });
     expect(summary.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     const s = await ort.InferenceSession.create(bytes);
     const got = (await s.run({ x: new ort.Tensor('float32', x, [2, L, cfg.inputSize]) })).logits!.data as Float32Array;
@@ -73,7 +74,7 @@ describe('s4op export', () => {
 
   it.each([
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
-    [['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'], /unknown conv variant "winograd"; known: chunked, fft, direct, or auto/],
+    [['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'], /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', '0'], /unsupported sequence length 0/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],
     [['--checkpoint', ckpt, '--mode', 'sideways'], /unknown --mode "sideways"; expected conv or step/],

@@ -11,6 +11,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
+import { PREFIX_MAX_ROWS } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -83,7 +84,7 @@ describe('export metadata and interface', () => {
   it('records architecture, active operators, pruning rate, source, mode, variant, opset and producer', () => {
     const cfg = tinyConfig({ dModel: 8, nLayers: 2 });
     const model = withActive(cfg, 6);
-    const r = exportModel(model, { mode: 'conv', length: L, source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' } });
+    const r = exportModel(model, { mode: 'conv', variant: 'chunked', length: L, source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' } });
     const proto = decodeModel(r.bytes);
     const meta = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
     expect(meta).toEqual(r.metadata);
@@ -94,7 +95,7 @@ describe('export metadata and interface', () => {
     expect(meta.source_checkpoint).toBe('/tmp/ckpt');
     expect(meta.mode).toBe('conv');
     expect(meta.variant).toBe('chunked');
-    expect(meta.variant_requested).toBe('auto');
+    expect(meta.variant_requested).toBe('chunked');
     expect(meta.opset).toBe('20');
     expect(meta.producer_version).toBe(PACKAGE_VERSION);
     expect(meta.length).toBe(String(L));
@@ -129,10 +130,28 @@ describe('export metadata and interface', () => {
 
   it('cuts a long sequence into at most MAX_BLOCKS blocks by default (the scan stays short)', () => {
     const model = withActive(tinyConfig({ dModel: 2, dState: 4, nLayers: 1 }), 2);
-    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', length }).metadata.variant_params!)[0];
+    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', variant: 'chunked', length }).metadata.variant_params!)[0];
     expect(params(784)).toEqual({ block: 16, blocks: 49 });
     expect(params(5000)).toEqual({ block: 40, blocks: 125 });
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
+  });
+
+  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else chunked', () => {
+    const variantOf = (cfg: ModelConfig, keep: number[]) => {
+      const model = new SequenceModel(cfg, 1);
+      keep.forEach((k, i) => model.setActive(i, Array.from({ length: k }, (_, h) => h)));
+      const r = exportModel(model, { mode: 'conv', length: L });
+      expect(r.metadata.variant_requested).toBe('auto');
+      return r.variant;
+    };
+    const cfg = tinyConfig({ dModel: 32, dState: 8, nLayers: 2 });
+    expect(variantOf(cfg, [32, 32])).toBe('chunked');
+    expect(variantOf(cfg, [PREFIX_MAX_ROWS, PREFIX_MAX_ROWS])).toBe('prefix');
+    expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
+    // A layer with no active channel does not count; both directions do.
+    expect(variantOf(cfg, [4, 0])).toBe('prefix');
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 8, nLayers: 2, bidirectional: true }), [8, 8])).toBe('chunked');
+    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {

@@ -39,7 +39,7 @@ export function register(program: Command): void {
         throw new UserError(`unknown --mode "${flags.mode}"; expected ${EXPORT_MODES.join(' or ')}`);
       }
       const mode = flags.mode as ExportMode;
-      const variant = userCheck(() => resolveVariant(mode, flags.variant));
+      userCheck(() => resolveVariant(mode, flags.variant));
       if (!(BYPASS_MODES as readonly string[]).includes(flags.bypass)) {
         throw new UserError(`unknown --bypass "${flags.bypass}"; expected ${BYPASS_MODES.join(' or ')}`);
       }
@@ -58,7 +58,8 @@ export function register(program: Command): void {
         const result = userCheck(() =>
           exportModel(model, {
             mode,
-            variant,
+            // 'auto' stays 'auto' here: the conv choice depends on the model's active channels.
+            variant: flags.variant,
             length,
             bypass: flags.bypass as BypassMode,
             variantOptions: { block },
@@ -74,7 +75,7 @@ export function register(program: Command): void {
           bytes: result.bytes.length,
           sha256,
           mode,
-          variant,
+          variant: result.variant,
           length: length ?? null,
           active_operators: s.activeOperators,
           total_operators: s.totalOperators,
@@ -90,7 +91,7 @@ export function register(program: Command): void {
         emit(flags, summary, () =>
           [
             `wrote ${flags.out} (${(result.bytes.length / 1e6).toFixed(2)} MB, sha256 ${sha256.slice(0, 16)}…)`,
-            `${mode} mode, variant ${variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
+            `${mode} mode, variant ${result.variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
             `${s.nodes} nodes (${s.ssmNodes} SSM), initializers ${(s.initializerBytes / 1e6).toFixed(2)} MB (${(s.ssmInitializerBytes / 1e6).toFixed(2)} MB SSM); exported in ${Math.round(ms)} ms`,
           ].join('\n'),
         );
