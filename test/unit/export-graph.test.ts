@@ -111,7 +111,7 @@ describe('export metadata and interface', () => {
     const conv = decodeModel(exportModel(model, { mode: 'conv', length: 31 }).bytes).graph!;
     expect(conv.input!.map((v) => [v.name, dims(v)])).toEqual([['x', ['batch', 31, 2]]]);
     expect(conv.output!.map((v) => [v.name, dims(v)])).toEqual([['logits', ['batch', 3]]]);
-    const stepR = exportModel(model, { mode: 'step' });
+    const stepR = exportModel(model, { mode: 'step', variant: 'recurrent' });
     const step = decodeModel(stepR.bytes).graph!;
     expect(step.input!.map((v) => [v.name, dims(v)])).toEqual([
       ['x', ['batch', 2]],
@@ -125,6 +125,14 @@ describe('export metadata and interface', () => {
     // A fixed batch size replaces the symbolic dimension everywhere.
     const fixed = decodeModel(exportModel(model, { mode: 'step', batch: 1 }).bytes).graph!;
     expect([...fixed.input!, ...fixed.output!].every((v) => dims(v)[0] === 1)).toBe(true);
+    // auto: packed, two state tensors whatever the number of layers.
+    const packed = exportModel(model, { mode: 'step' });
+    expect(packed.variant).toBe('packed');
+    expect(decodeModel(packed.bytes).graph!.input!.map((v) => [v.name, dims(v)])).toEqual([
+      ['x', ['batch', 2]],
+      ['ssm_state', ['batch', 10, 2, 4]],
+      ['pool', ['batch', 9]],
+    ]);
     expect(dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!)).toEqual([3, 31, 2]);
   });
 
@@ -256,7 +264,7 @@ describe('export errors name the problem', () => {
   const model = new SequenceModel(tinyConfig(), 0);
   it.each([
     [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
-    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: recurrent, packed, or auto/],
+    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: packed, recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],
     [{ mode: 'conv' }, /unsupported sequence length undefined/],
     [{ mode: 'conv', length: 0 }, /unsupported sequence length 0: conv mode needs an integer L in \[1, 65536\]/],

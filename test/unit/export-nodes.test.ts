@@ -59,5 +59,6 @@ it('the counts per layer (S4D, unpruned; recorded here so a change shows in revi
   const m = model({ ssm: 's4d' }, 4);
   const perLayer = Object.fromEntries([...CONV_VARIANTS.keys()].map((v) => [v, exportModel(m, { mode: 'conv', variant: v, length: 784 }).stats.ssmNodes / 2]));
   expect(perLayer).toMatchObject({ prefix: 33, fft: 9, direct: 1 });
-  expect(exportModel(m, { mode: 'step' }).stats.ssmNodes / 2).toBe(9);
+  expect(exportModel(m, { mode: 'step' }).stats.ssmNodes / 2).toBe(7);
+  expect(exportModel(m, { mode: 'step', variant: 'recurrent' }).stats.ssmNodes / 2).toBe(9);
 });

@@ -150,7 +150,7 @@ describe('export parity: other architectures', () => {
       const got = (await s.run(feeds)).logits!.data as Float32Array;
       expect(relErr(got, ref), `${variant} block ${block}`).toBeLessThan(TOL);
     }
-    const step = exportModel(model, { mode: 'step' });
+    const step = exportModel(model, { mode: 'step', variant: 'recurrent' });
     expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
     const packed = exportModel(model, { mode: 'step', variant: 'packed' });
     expect(packed.states).toEqual([{ input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] }, { input: 'pool', output: 'pool_next', dims: ['batch', 7] }]);
