@@ -52,7 +52,10 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
   const sizes = ssms.map((s) => s.active.length).filter((n) => n > 0);
   const total = sizes.reduce((a, n) => a + n, 0);
   const all = packed && total > 0 ? state('ssm_state', [batch, total, 2, M + 1]) : undefined;
-  const parts = all && sizes.length > 1 ? b.node('Split', [all.input, b.constI64(sizes)], { axis: 1 }, sizes.length) : all ? [all.input] : [];
+  // The free evolution (transition, and S4's rank-one term) reads only the previous state: one set of nodes
+  // for all layers, before the first; each layer then adds its input term and reads out.
+  const evolved = all ? b.within('ssm', () => freeEvolution(b, ssms.filter((s) => s.active.length > 0).map((s) => stepTables(s, true)), all.input)) : undefined;
+  const parts = evolved && sizes.length > 1 ? b.node('Split', [evolved, b.constI64(sizes)], { axis: 1 }, sizes.length) : evolved ? [evolved] : [];
   const nexts: string[] = [];
   let h = encoder(b, snap, c, x, 1);
   for (let i = 0; i < c.nLayers; i++) {
@@ -64,7 +67,7 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
       if (packed) {
         // The last layer's next state is the packed output itself when no Concat is needed.
         const single = sizes.length === 1 ? all!.output : undefined;
-        const { y: ya, next } = ssmStep(b, ssm, ua, parts[nexts.length]!, single, true);
+        const { y: ya, next } = inputAndReadout(b, stepTables(ssm, true), ua, parts[nexts.length]!, single);
         nexts.push(next);
         return ya;
       }
@@ -115,7 +118,45 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
  * that basis (x̃' = E∘x̃ + c∘b̄·u, i.e. [p; q]' = Re E⊙[p; q] + [Im E; −Im E]⊙[q; p] + [p, q of c∘b̄]·u) and
  * the read-out 2·Re Σ x̃ = Σ (p + q) is one ReduceSum: the step costs few nodes, which dominate its time.
  */
-function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName?: string, skipSlot = false): { y: string; next: string } {
+function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName?: string): { y: string; next: string } {
+  const { Ha, low, e1, e2, bv, cv, wv, qv } = stepTables(ssm, false);
+  const M = ssm.M;
+  const dims = [Ha, 2, M];
+  const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
+  const swapped = b.op('Gather', [x, b.constI64([1, 0])], { axis: 2 });
+  const terms = [
+    b.op('Mul', [x, b.initF32('step_transition_re', e1, dims)]),
+    b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)]),
+    b.op('Mul', [u4, b.initF32('step_input', bv, dims)]),
+  ];
+  if (low) {
+    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], { keepdims: 1 });
+    terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)]));
+  }
+  const next = b.op('Sum', terms, {}, nextName);
+  const readout = low ? b.op('Mul', [next, b.initF32('step_readout', cv, dims)]) : next;
+  const yc = b.op('ReduceSum', [readout, b.constI64([2, 3])], { keepdims: 0 });
+  const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
+  // Per channel on [2, M]: three Muls and their Sum, the read-out ReduceSum, D·u and its Add; S4 adds qᵀx,
+  // its w·ρ term (a fourth Sum input) and the read-out Mul.
+  b.work(Ha * (low ? 22 * M : 12 * M + 1));
+  return { y, next };
+}
+
+/** Per-channel operands of the step on [Ha, 2, K] (K = M, or M + 1 with the skip slot), see ssmStep. */
+interface StepTables {
+  Ha: number;
+  K: number;
+  low: boolean;
+  e1: Float64Array;
+  e2: Float64Array;
+  bv: Float64Array;
+  cv: Float64Array;
+  wv: Float64Array;
+  qv: Float64Array;
+}
+
+function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
   const Ha = ssm.active.length;
   const M = ssm.M;
   // Slots per row: the M modes, and with skipSlot one more that holds D·u (transition 0, input D, read-out 1),
@@ -159,29 +200,52 @@ function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName?
       }
     }
   });
-  const dims = [Ha, 2, K];
-  const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
+  return { Ha, K, low, e1, e2, bv, cv, wv, qv };
+}
+
+const concat = (parts: Float64Array[]) => {
+  const out = new Float64Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+
+/**
+ * E∘x (+ w·Re(qᵀx) for S4) on the state x [batch, ΣHa, 2, K] of the given layers (stacked along axis 1,
+ * all of the same kind and K).
+ */
+function freeEvolution(b: GraphBuilder, ts: StepTables[], x: string): string {
+  const rows = ts.reduce((a, t) => a + t.Ha, 0);
+  const K = ts[0]!.K;
+  const n = rows * 2 * K;
+  const dims = [rows, 2, K];
   const swapped = b.op('Gather', [x, b.constI64([1, 0])], { axis: 2 });
   const terms = [
-    b.op('Mul', [x, b.initF32('step_transition_re', e1, dims)]),
-    b.op('Mul', [swapped, b.initF32('step_transition_im', e2, dims)]),
-    b.op('Mul', [u4, b.initF32('step_input', bv, dims)]),
+    b.op('Mul', [x, b.initF32('step_transition_re', concat(ts.map((t) => t.e1)), dims)]),
+    b.op('Mul', [swapped, b.initF32('step_transition_im', concat(ts.map((t) => t.e2)), dims)]),
   ];
-  if (low) {
-    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], { keepdims: 1 });
-    terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)]));
+  b.work(2 * n);
+  if (ts[0]!.low) {
+    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', concat(ts.map((t) => t.qv)), dims)]), b.constI64([2, 3])], { keepdims: 1 });
+    terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', concat(ts.map((t) => t.wv)), dims)]));
+    b.work(n + (n - rows) + n);
   }
-  const next = b.op('Sum', terms, {}, nextName);
-  const readout = low ? b.op('Mul', [next, b.initF32('step_readout', cv, dims)]) : next;
-  const yc = b.op('ReduceSum', [readout, b.constI64([2, 3])], { keepdims: 0 });
-  // Per channel on [2, K]: three Muls and their Sum, the read-out ReduceSum, D·u and its Add (or the skip
-  // slot); S4 adds qᵀx, its w·ρ term (a fourth Sum input) and the read-out Mul.
-  if (skipSlot) {
-    b.work(Ha * (low ? 22 * K - 2 : 12 * K - 1));
-    return { y: yc, next };
-  }
-  const y = b.op('Add', [yc, b.op('Mul', [u, b.initF32('step_skip', ssm.D, [Ha])])]);
-  b.work(Ha * (low ? 22 * M : 12 * M + 1));
+  b.work((terms.length - 1) * n);
+  return b.op('Sum', terms);
+}
+
+/** next = evolved + b̄·u, y = read-out of next (ReduceSum over the slots; S4 after the read-out Mul). */
+function inputAndReadout(b: GraphBuilder, t: StepTables, u: string, evolved: string, nextName?: string): { y: string; next: string } {
+  const n = t.Ha * 2 * t.K;
+  const dims = [t.Ha, 2, t.K];
+  const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
+  const next = b.op('Add', [evolved, b.op('Mul', [u4, b.initF32('step_input', t.bv, dims)])], {}, nextName);
+  const readout = t.low ? b.op('Mul', [next, b.initF32('step_readout', t.cv, dims)]) : next;
+  const y = b.op('ReduceSum', [readout, b.constI64([2, 3])], { keepdims: 0 });
+  b.work(2 * n + (t.low ? n : 0) + (n - t.Ha));
   return { y, next };
 }
 
