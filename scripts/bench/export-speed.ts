@@ -10,7 +10,7 @@
  * and the previous export, and its 70 %-pruned candidate ÷ its base; the large model (d_model 128, d_state
  * 64, L 784) the same, with onnxruntime's profile split (SSM part / rest, GFLOP/s); step mode per step for
  * the large model (current and previous, interleaved); L = 4,096 and 16,384 (d_model 64, d_state 64, 4
- * layers): export time, bytes, session load time, p50 and GFLOP/s; SSM nodes per layer by L for every
+ * layers; also 196 and 784): export time, bytes, session load time, p50 and GFLOP/s; SSM nodes per layer by L for every
  * variant. Timings interleave sessions within each round (k runs each), figures are medians; ratios are the
  * median over rounds of the per-round ratio. Writes results/export-speed.json.
  */
@@ -221,7 +221,7 @@ for (const L of LENGTHS) {
   nodesPerLayer[L]!.step = exportModel(longModel, { mode: 'step' }).stats.ssmNodes / longCfg.nLayers;
 }
 if (!args['skip-long']) {
-  for (const L of [4096, 16384]) {
+  for (const L of LENGTHS) {
     const cands: Candidate[] = [];
     const exportMs: Record<string, number> = {};
     for (const v of ['auto', 'prefix']) {
@@ -230,7 +230,7 @@ if (!args['skip-long']) {
       exportMs[v] = performance.now() - t0;
       cands.push(await candidate(v, r));
     }
-    await timeRounds(cands, xFeed(L), longRuns, 1);
+    await timeRounds(cands, xFeed(L), L >= 4096 ? longRuns : 4 * longRuns, L >= 4096 ? 1 : 5);
     perLength[L] = Object.fromEntries(cands.map((c) => [c.key, { ...describe(c), export_ms: round(exportMs[c.key]!, 0), initializer_bytes: c.result.stats.initializerBytes }]));
     for (const c of cands) await c.session.release();
     console.log(`L = ${L}: ${cands.map((c) => `${c.key} ${round(p50(c), 1)} ms, ${round(gflops(c), 1)} GFLOP/s, ${(c.result.bytes.length / 1e6).toFixed(1)} MB, load ${round(c.loadMs, 0)} ms`).join('; ')}`);

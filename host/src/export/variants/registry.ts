@@ -24,12 +24,16 @@ export const AUTO_ORDER: readonly string[] = ['chunked', 'fft', 'direct'];
  * L 4,096: 0.80–0.91 at 6–19 rows, 1.22 at 32; L 16,384: 0.96–0.99 at 6–19.
  */
 export const PREFIX_MAX_ROWS = 12;
+/** The same from L = LONG_LENGTH on, where chunked has 128 blocks to scan (and prefix loads 4–7× faster). */
+export const PREFIX_MAX_ROWS_LONG = 20;
+export const LONG_LENGTH = 4096;
 
 /** `auto` for conv mode, given the layers' active rows: the static choice until a board's measurement decides. */
-export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[]): string {
+export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[], L: number): string {
   const rows = rowsPerLayer.filter((r) => r > 0);
   const mean = rows.length ? rows.reduce((a, r) => a + r, 0) / rows.length : 0;
-  if (kind === 's4d' && mean > 0 && mean <= PREFIX_MAX_ROWS) return 'prefix';
+  const most = L >= LONG_LENGTH ? PREFIX_MAX_ROWS_LONG : PREFIX_MAX_ROWS;
+  if (kind === 's4d' && mean > 0 && mean <= most) return 'prefix';
   return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
 }
 
