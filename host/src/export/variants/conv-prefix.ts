@@ -7,8 +7,8 @@
  * V_i block i's input-to-state). Written as ζ^{j−1−c}·Σ_{i<j} ζ^{c−i}·V_i, that is a scaled prefix sum
  * (ONNX CumSum) between two elementwise complex products with precomputed power tables — exact, but the
  * tables span |ζ|^{±nb}, which a fast-decaying mode cannot afford. So the nb blocks are cut into G segments
- * of S blocks and the prefix sum runs at two levels, each with its powers centred on the middle of its range
- * and computed in float64 (tables up to e^{±300}):
+ * of S blocks and the prefix sum runs at two levels, each with its powers centred on the middle of its range,
+ * in float32 when every table entry stays within e^{±40}, else in float64 (tables up to e^{±300}):
  *
  *   W_{g,s}  = ζ^{c−s}·V_{g,s}                                  (scaled block inputs, c = centre of a segment)
  *   F_g      = ζ^{S−1−c}·ζ_S^{c₂−g}·Σ_s W_{g,s}                  (each segment's own end state, scaled, ζ_S = ζ^S)
@@ -29,6 +29,8 @@ import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Largest |exponent| (natural log) of a power table entry: products of two stay within float64. */
 const SPAN = 300;
+/** The same bound for tables kept in float32 (used when no mode needs clamping). */
+const SPAN32 = 40;
 /** A clamped decay still damps a step of its level by at least e^{−RHO_MIN}: negligible in float32. */
 const RHO_MIN = 25;
 /** Most blocks per segment and segments: (SEG/2 + 1)·RHO_MIN ≤ SPAN. */
@@ -159,6 +161,7 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
     th1[i] = Math.atan2(im, re);
     rho2[i] = Math.min(S * rho1[i]!, max2);
   }
+  let maxLog = 0;
   /** Table [2, R, A, B, M] of ζ^{e1(a, b)}·ζ_S^{e2(a, b)} as (E1, E2) for the complex product (see cmul). */
   const table = (name: string, A: number, B: number, e1: (a: number, k: number) => number, e2: (a: number, k: number) => number) => {
     const t1 = new Float64Array(2 * R * A * B * M);
@@ -170,6 +173,7 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
           for (let mm = 0; mm < M; mm++) {
             const i = r * M + mm;
             const logMag = -rho1[i]! * p1 - rho2[i]! * p2;
+            maxLog = Math.max(maxLog, Math.abs(logMag));
             const ph = th1[i]! * (p1 + S * p2);
             const mag = Math.exp(logMag);
             const cr = mag * Math.cos(ph), ci = mag * Math.sin(ph);
@@ -182,8 +186,20 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
         }
       }
     }
-    return [b.initF64(`${name}_re`, t1, [2, R, A, B, M]), b.initF64(`${name}_im`, t2, [2, R, A, B, M])] as const;
+    return { name, t1, t2, dims: [2, R, A, B, M] };
   };
+  const tables = [
+    table('prefix_scale_in', 1, S, (_, s) => c - s, () => 0),
+    table('prefix_segment_in', G, 1, () => S - 1 - c, (g) => c2 - g),
+    table('prefix_segment_out', G, 1, () => c + 1, (g) => g - 1 - c2),
+    table('prefix_scale_out', 1, S, (_, s) => s - 1 - c, () => 0),
+  ];
+  // Float32 when every table entry stays within e^{±SPAN32} (the scaled sums then within float32's e^{±88});
+  // the usual case for blocks of about d_state steps at moderate L. Else float64.
+  const narrow = maxLog <= SPAN32;
+  const [scaleIn, segmentIn, segmentOut, scaleOut] = tables.map(({ name, t1, t2, dims }) => (narrow
+    ? [b.initF32(`${name}_re`, t1, dims), b.initF32(`${name}_im`, t2, dims)]
+    : [b.initF64(`${name}_re`, t1, dims), b.initF64(`${name}_im`, t2, dims)]) as [string, string]);
   const swap = b.constI64([1, 0]);
   /** Complex product with a table, parts on axis 1: x⊙E1 + swap(x)⊙E2, E1 = [Re; Re], E2 = [−Im; Im]. */
   const cmul = (xv: string, [E1, E2]: readonly [string, string], size: number) => {
@@ -192,19 +208,20 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   };
   const blocks = 2 * R * G * S * M;
   const segs = 2 * R * G * M;
-  const v = b.op('Cast', [V], { to: DTYPE.float64 });
+  // (In float32 both Casts are no-ops, which onnxruntime removes; they stay so that the node count is the same.)
+  const v = b.op('Cast', [V], { to: narrow ? DTYPE.float32 : DTYPE.float64 });
   const V6 = b.op('Reshape', [v, b.constI64([0, 2, R, G, S, M])]);
-  const W = cmul(V6, table('prefix_scale_in', 1, S, (_, s) => c - s, () => 0), blocks);
+  const W = cmul(V6, scaleIn!, blocks);
   const total = b.op('ReduceSum', [W, b.constI64([4])], { keepdims: 1 });
   b.work(blocks - segs);
-  const F = cmul(total, table('prefix_segment_in', G, 1, () => S - 1 - c, (g) => c2 - g), segs);
+  const F = cmul(total, segmentIn!, segs);
   const Z = b.op('CumSum', [F, b.constI64([3], [])], { exclusive: 1 });
   b.work(segs);
-  const Zs = cmul(Z, table('prefix_segment_out', G, 1, () => c + 1, (g) => g - 1 - c2), segs);
+  const Zs = cmul(Z, segmentOut!, segs);
   // Within each segment: the exclusive prefix sum of W, plus the incoming state (broadcast over the segment).
   const C = b.op('Add', [b.op('CumSum', [W, b.constI64([4], [])], { exclusive: 1 }), Zs]);
   b.work(2 * blocks);
-  const X = cmul(C, table('prefix_scale_out', 1, S, (_, s) => s - 1 - c, () => 0), blocks);
+  const X = cmul(C, scaleOut!, blocks);
   const x = b.op('Reshape', [X, b.constI64([0, 2, R, nb, M])]);
   return b.op('Cast', [x], { to: DTYPE.float32 });
 }
