@@ -11,7 +11,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
-import { LONG_LENGTH, PREFIX_MAX_ROWS, PREFIX_MAX_ROWS_LONG } from '../../host/src/export/variants/registry.js';
+import { PREFIX_MAX_ROWS } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -158,16 +158,8 @@ describe('export metadata and interface', () => {
     expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
     // A layer with no active channel does not count; both directions do.
     expect(variantOf(cfg, [4, 0])).toBe('prefix');
-    expect(variantOf(tinyConfig({ dModel: 32, dState: 8, nLayers: 2, bidirectional: true }), [8, 8])).toBe('chunked');
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 8, nLayers: 2, bidirectional: true }), [12, 12])).toBe('chunked');
     expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
-    // From L = 4,096 on, up to PREFIX_MAX_ROWS_LONG rows.
-    const long = (keep: number) => {
-      const model = new SequenceModel(cfg, 1);
-      for (let i = 0; i < 2; i++) model.setActive(i, Array.from({ length: keep }, (_, h) => h));
-      return exportModel(model, { mode: 'conv', length: LONG_LENGTH }).variant;
-    };
-    expect(long(PREFIX_MAX_ROWS_LONG)).toBe('prefix');
-    expect(long(PREFIX_MAX_ROWS_LONG + 1)).toBe('chunked');
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {

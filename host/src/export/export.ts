@@ -80,7 +80,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   if (!BYPASS_MODES.includes(bypass)) throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
   const ssms = layerSsms(model);
   const variant = opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
-    ? autoConvVariant(c.ssm, ssms.map((s) => s.dirs * s.active.length), checkLength(opts.length))
+    ? autoConvVariant(c.ssm, ssms.map((s) => s.dirs * s.active.length))
     : resolveVariant(opts.mode, opts.variant);
   const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
   if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
