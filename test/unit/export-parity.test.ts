@@ -9,6 +9,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
+import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
 import { convVariant } from '../../host/src/export/variants/registry.js';
 import { STEP_VARIANTS } from '../../host/src/export/step.js';
@@ -189,6 +190,18 @@ describe('export parity: other architectures', () => {
         expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`).toBeLessThan(TOL);
       }
     }
+  });
+
+  it.each(RUNTIMES)('prefix with modes too fast for float32 tables (float64 carry, clamped decays) in %s', async (_name, ort) => {
+    // dt up to 3: decays of e^{−12} per block of 8, so the power tables leave float32's range.
+    const cfg = tinyConfig({ dModel: 6, dState: 8, dtMin: 0.5, dtMax: 3 });
+    const model = prunedModel(cfg, 0.3, 5);
+    const length = 200;
+    const x = input(cfg, length);
+    const r = exportModel(model, { mode: 'conv', length, variant: 'prefix', variantOptions: { block: 8 } });
+    const doubles = decodeModel(r.bytes).graph!.initializer!.filter((t) => t.dataType === 11);
+    expect(doubles.length).toBeGreaterThan(0);
+    expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(model, x, length))).toBeLessThan(TOL);
   });
 
   it('the comparison can fail: an export taken before pruning does not match the pruned model', async () => {
