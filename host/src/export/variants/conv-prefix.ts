@@ -29,12 +29,12 @@ import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Largest |exponent| (natural log) of a power table entry: products of two stay within float64. */
 const SPAN = 300;
-/** The same bound for tables kept in float32 (used when no mode needs clamping). */
+/** The same bound when the tables (and the carry) are kept in float32: sums stay below e^{~46}·|V|. */
 const SPAN32 = 40;
 /** A clamped decay still damps a step of its level by at least e^{−RHO_MIN}: negligible in float32. */
 const RHO_MIN = 25;
-/** Most blocks per segment and segments: (SEG/2 + 1)·RHO_MIN ≤ SPAN. */
-export const MAX_SEGMENT = 22;
+/** Most blocks per segment and segments: (MAX_SEGMENT/2 + 1)·RHO_MIN ≤ SPAN, so clamps stay ≥ RHO_MIN. */
+export const MAX_SEGMENT = Math.floor(2 * (SPAN / RHO_MIN - 1));
 export const MAX_PREFIX_BLOCKS = MAX_SEGMENT * MAX_SEGMENT;
 
 /**
