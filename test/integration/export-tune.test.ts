@@ -44,7 +44,8 @@ afterAll(async () => {
   killAll();
 });
 
-const jobsOnAgent = () => agent.lines.filter((l) => /: measuring /.test(l)).length;
+// Jobs only ("job ID: measuring …"), not the agent's once-per-runtime device peak measurement.
+const jobsOnAgent = () => agent.lines.filter((l) => /job \S+: measuring /.test(l)).length;
 /** Through the test's `s4op serve` (its URL is known once it listens; SERVER_URL stands for it in the table below). */
 const viaServer = () => ['--server', 'SERVER_URL', '--token', TOKEN];
 const withUrl = (args: string[]) => args.map((a) => (a === 'SERVER_URL' ? url : a));
@@ -109,13 +110,15 @@ describe('s4op export --tune', () => {
     // No record for this class or shape: auto keeps its static choice and says so.
     const none = await runCli(HOST_CLI, exportArgs(256, ['--tag', 'lab', '--out', path.join(dir, 'static.onnx'), '--json']));
     expect(none.code).toBe(0);
-    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'chunked', tuned: null });
-    expect(none.stderr).toMatch(/no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps the static choice chunked/);
+    // (Its static rule takes prefix for a model this narrow.)
+    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'prefix', tuned: null });
+    expect(none.stderr).toMatch(/no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps its static rule/);
     // An explicit variant or block length is not overridden.
     const explicit = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--variant', 'fft', '--out', path.join(dir, 'fft.onnx'), '--json']));
     expect(JSON.parse(explicit.stdout)).toMatchObject({ variant: 'fft', tuned: null });
     const blocked = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--block', '64', '--out', path.join(dir, 'b64.onnx'), '--json']));
-    expect(JSON.parse(blocked.stdout)).toMatchObject({ variant: 'chunked', variant_params: [{ block: 64 }, { block: 64 }], tuned: null });
+    expect(JSON.parse(blocked.stdout)).toMatchObject({ variant: 'prefix', tuned: null });
+    expect(JSON.stringify(JSON.parse(blocked.stdout).variant_params)).toContain('"block":64');
   });
 
   it('a local agent of its own by default, recorded under class local', async () => {
@@ -126,10 +129,12 @@ describe('s4op export --tune', () => {
     expect(s.tuning.options[1].ratio_ci).toHaveLength(2);
     expect(s.tuned).toMatchObject({ device_class: 'local', label: s.tuning.label });
     expect(s.variant).toBe(s.tuning.variant);
-    // Step mode has one variant: nothing to pair, recorded as is.
-    const step = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'step', '--workspace', ws, '--backend', 'cpu', '--tune', '--json'], { timeoutMs: 60_000 });
+    // Step mode: its layouts paired against auto's (packed).
+    const step = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'step', '--workspace', ws, '--backend', 'cpu', '--tune', '--settings', SETTINGS, '--json'], { timeoutMs: 60_000 });
     expect(step.code).toBe(0);
-    expect(JSON.parse(step.stdout).tuning).toMatchObject({ label: 'recurrent', shape: { mode: 'step', length: null }, options: [{ label: 'recurrent', ratio: 1, job_id: null }] });
+    const st = JSON.parse(step.stdout).tuning;
+    expect(st).toMatchObject({ reference: 'packed', shape: { mode: 'step', length: null }, options: [{ label: 'packed', ratio: 1, job_id: null }, { label: 'recurrent' }] });
+    expect(['packed', 'recurrent']).toContain(st.label);
   });
 
   it.each([
@@ -137,7 +142,7 @@ describe('s4op export --tune', () => {
     [exportArgs(32, ['--tune', '--agent', 'nowhere', '--wait-agent-ms', '1000']), /no agent named "nowhere" connected within 1000 ms/],
     [exportArgs(32, ['--tune', '--tag', 'mars', '--wait-agent-ms', '1000', ...viaServer()]), /no_agent: no agent tagged "mars" connected within 1000 ms/],
     [exportArgs(32, ['--tune', '--variant', 'direct']), /--tune chooses the variant: drop --variant direct/],
-    [exportArgs(32, ['--tune', '--variants', 'winograd']), /unknown conv variant "winograd" to tune; known: chunked, fft, direct/],
+    [exportArgs(32, ['--tune', '--variants', 'winograd']), /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/],
     [exportArgs(32, ['--variants', 'direct', '--out', path.join(dir, 'x.onnx')]), /--variants is for --tune/],
     [exportArgs(32, ['--tune', '--agent', 'a', '--tag', 'b']), /give --agent or --tag, not both/],
     [exportArgs(32, ['--tune', '--device-class', 'two words']), /device class "two words" must be/],

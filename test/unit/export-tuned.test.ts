@@ -85,13 +85,14 @@ describe('the tuner', () => {
     const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 32, nLayers: 2 }), 3);
     try {
       const c = tuneCandidates(model, { mode: 'conv', length: 196 });
-      expect(c[0]).toMatchObject({ reference: true, variant: 'chunked', label: 'chunked T=14' });
+      // The reference is what auto exports for this model: prefix, it being narrow.
+      expect(c[0]).toMatchObject({ reference: true, variant: 'prefix' });
       expect(new Set(c.map((x) => x.variant))).toEqual(new Set(CONV_VARIANTS.keys()));
       expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([14, 8, 16, 32, 64]);
       expect(new Set(c.map((x) => x.label)).size).toBe(c.length);
       expect(tuneCandidates(model, { mode: 'conv', length: 196, block: 16, variants: ['direct', 'chunked'] }).map((x) => x.label)).toEqual(['chunked T=16', 'direct']);
-      expect(tuneCandidates(model, { mode: 'step' }).map((x) => x.label)).toEqual(['recurrent']);
-      expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(/unknown conv variant "winograd" to tune; known: chunked, fft, direct/);
+      expect(tuneCandidates(model, { mode: 'step' }).map((x) => x.label)).toEqual(['packed', 'recurrent']);
+      expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(/unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/);
     } finally {
       model.dispose();
     }
@@ -117,12 +118,12 @@ describe("the pruning loop's measurer", () => {
       AgentMeasurer.start({ mode: 'conv', length: 64, variant, server: { url: 'http://127.0.0.1:9', token: 't' }, cacheDir: dir, tuning: { store, deviceClass } });
     try {
       const untuned = await start('bench-7');
-      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'chunked', variant_params: expect.stringContaining('"block":16') });
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'prefix' }); // auto's static rule for a narrow model
       recordTuning(store, { ...tuning('bench-7', s, 'chunked T=8', '2026-12-01T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'chunked', variant_params: expect.stringContaining('"block":8') });
       recordTuning(store, { ...tuning('bench-7', s, 'direct', '2026-12-02T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
-      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('chunked');
+      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('prefix');
       expect(meta((await start('bench-7', 'fft')).prepare(model, 'c').bytes!).variant).toBe('fft');
     } finally {
       model.dispose();
