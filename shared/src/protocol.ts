@@ -25,6 +25,8 @@ export const CloseCode = {
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 as 64 lowercase hex characters');
 const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ : @ -');
 const Label = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected 1–64 characters of A–Z a–z 0–9 . _ -');
+/** A per-agent credential: 32 random bytes, base64url (43 characters). */
+const AgentKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an agent key of 43 base64url characters');
 const Ms = z.number().finite().nonnegative();
 const NullableNumber = z.number().finite().nullable();
 
@@ -222,6 +224,8 @@ export const Hello = z.strictObject({
   device: DeviceFacts,
   /** The deployed model this agent serves (and the one before it): the host converges it to the desired state. */
   model_state: ActiveModelState.optional(),
+  /** The key the host issued at this agent's first registration (absent on the first hello). */
+  agent_key: AgentKey.optional(),
 });
 
 export const JobStatus = z.strictObject({
@@ -264,6 +268,8 @@ export const Welcome = z.strictObject({
   protocol: z.number().int(),
   host_version: z.string().max(64),
   heartbeat_ms: z.number().int().min(100).max(600_000),
+  /** Issued once, at the agent's first registration: the agent keeps it and sends it in every later hello. */
+  agent_key: AgentKey.optional(),
 });
 
 export const Job = z.strictObject({
