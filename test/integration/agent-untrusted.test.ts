@@ -5,7 +5,7 @@
  * bodies by the model's inputs (refusing a declared length before reading), rejects values out of the
  * input's type range and answers `?output=__proto__` with a 400.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync, realpathSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -84,6 +84,10 @@ describe('broken transfers fail the job and clear the wanted state', () => {
 });
 
 describe('models are untrusted input', () => {
+  it('the agent runs in an empty working directory of its own (inside its cache folder)', () => {
+    expect(readlinkSync(`/proc/${agent.child.pid}/cwd`)).toBe(path.join(realpathSync(cacheDir), 'work'));
+  });
+
   it('a model whose initializer reads external data (etc/passwd) is refused and never stored', async () => {
     const bytes = externalDataModel('etc/passwd');
     const sha = sha256Hex(bytes);

@@ -25,7 +25,7 @@ function render(s) {
     return '<tr data-agent="' + esc(a.name) + '" data-online="' + a.online + '"><td class="l">' + esc(a.name) + '</td><td class="l">' + (a.online ? '● online' : '○ offline') + '</td>' +
       '<td class="l">' + esc(d.board_model || d.cpu_model) + '</td><td>' + d.cores + '</td><td>' + esc(d.cpu_max_mhz == null ? '–' : d.cpu_max_mhz) + '</td><td>' + Math.round(d.memory_total_mb) + '</td>' +
       '<td class="l">' + esc(d.os + ' ' + d.arch) + '</td><td>' + esc(d.temperature_c == null ? '–' : d.temperature_c) + '</td><td class="l">' + esc(rts) + '</td><td class="l">' + esc(a.tags.join(', ')) + '</td></tr>';
-  }), 'No agent has connected yet.');
+  }), 'No agent has connected yet.') + (s.agents_total > s.agents.length ? '<p class="note">' + s.agents.length + ' of ' + s.agents_total + ' agents shown (' + s.agents_online + ' online); s4op fleet status --offset/--limit lists them all.</p>' : '');
   $('jobs').innerHTML = table('job-table', ['job', 'agent', 'state'], s.jobs.map((j) => '<tr data-job="' + esc(j.job_id) + '"><td class="l">' + esc(j.job_id) + '</td><td class="l">' + esc(j.agent) + '</td><td class="l">' + esc(j.state) + '</td></tr>'), 'No job in flight.') +
     table('measurement-table', ['finished', 'job', 'agent', 'model', 'median ms', 'p90 ms'], s.measurements.map((m) => '<tr data-job="' + esc(m.job_id) + '"><td class="l">' + esc(new Date(m.at).toLocaleTimeString()) + '</td><td class="l">' + esc(m.job_id) + '</td><td class="l">' + esc(m.agent) + '</td><td class="l">' + esc((m.sha256 || '').slice(0, 12)) + '</td><td>' + (m.error ? esc(m.error) : num(m.median_ms, 3)) + '</td><td>' + num(m.p90_ms, 3) + '</td></tr>'), 'No measurement since this server started.');
   const r = s.run;
