@@ -8,7 +8,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../../host/dist/fleet/index.js';
 import { fleetText, pageFleet, type FleetAgentView } from '../../host/dist/fleet/deploy-view.js';
-import { connectRaw, hello, type RawPeer } from '../helpers/fleet.js';
+import path from 'node:path';
+import { RunStore } from '../../host/dist/store/run-store.js';
+import { connectRaw, hello, tmpDir, type RawPeer } from '../helpers/fleet.js';
+import { HOST_CLI, runCli } from '../helpers/processes.js';
 import { mlpModel } from '../helpers/onnx-models.js';
 
 const TOKEN = 'untrusted-token';
@@ -149,6 +152,45 @@ describe('identity: agent id bound to an issued key, names unique', () => {
     void job.catch(() => undefined);
     // forgetting the registration frees the name and the id
     expect(fleet!.server.registry.remove('board-7-id')).toBe(true);
+  });
+});
+
+describe('identity in the run store', () => {
+  it('keeps keys and names across a server restart; s4op fleet forget frees them (not while the agent is online)', async () => {
+    const dir = tmpDir('s4op-identity-');
+    const store = RunStore.openWorkspace(path.join(dir, 'ws'));
+    try {
+      await host({ workspace: { store, dir: path.join(dir, 'ws') } });
+      const first = await agent({ name: 'board-9', agent_id: 'board-9-id' });
+      const key = first.welcome.agent_key as string;
+      expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const forget = (id: string) => runCli(HOST_CLI, ['fleet', 'forget', id, '--server', fleet!.server.url.replace('ws:', 'http:'), '--token', TOKEN]);
+      const online = await forget('board-9-id');
+      expect(online.code).toBe(2);
+      expect(online.stderr).toMatch(/agent board-9-id is connected/);
+      first.peer.ws.close();
+      await first.peer.closed;
+      await fleet!.stop();
+      // a new server process on the same store still knows the key and the name
+      await host({ workspace: { store, dir: path.join(dir, 'ws') } });
+      expect((await agent({ name: 'board-9', agent_id: 'board-9-id' })).welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/carries none/) });
+      expect((await agent({ name: 'board-9', agent_id: 'reflashed-id' })).welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/belongs to agent board-9-id/) });
+      expect((await agent({ name: 'board-9', agent_id: 'board-9-id', agent_key: key })).welcome.type).toBe('welcome');
+      for (const p of peers.splice(0)) p.ws.terminate();
+      await expect.poll(() => fleet!.server.size).toBe(0);
+      const gone = await forget('board-9-id');
+      expect(gone.code, gone.stderr).toBe(0);
+      expect(gone.stdout).toMatch(/forgot agent board-9-id/);
+      expect((await forget('board-9-id')).stderr).toMatch(/no registered agent with id board-9-id/);
+      // the re-flashed board registers afresh under the freed name
+      const fresh = await agent({ name: 'board-9', agent_id: 'reflashed-id' });
+      expect(fresh.welcome).toMatchObject({ type: 'welcome', agent_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    } finally {
+      for (const p of peers.splice(0)) p.ws.terminate();
+      await fleet?.stop();
+      fleet = null;
+      store.close();
+    }
   });
 });
 

@@ -75,4 +75,31 @@ export function register(program: Command): void {
       const page = await readFleetPage(o, o.json ? Number.MAX_SAFE_INTEGER : 200);
       emit(o, page, () => fleetText(page.agents, page));
     });
+  fleet
+    .command('forget <agent-id>')
+    .description('remove an offline agent from the registry: its name and key are free again (a re-flashed board registers afresh)')
+    .option('--server <url>', 'a running s4op serve (default S4OP_SERVER, else --workspace)')
+    .option('--token <t>', 'the server\'s token (or set S4OP_TOKEN)')
+    .option('--workspace <dir>', 'edit this workspace\'s run store directly (no server running)')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: FleetFlags) => {
+      if (o.server || process.env.S4OP_SERVER || !o.workspace) {
+        try {
+          await callServer(serverRef(o.server, o.token), 'DELETE', `/v1/fleet/agents/${encodeURIComponent(id)}`);
+        } catch (err) {
+          if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
+          throw err;
+        }
+      } else {
+        const file = path.join(o.workspace, STORE_FILE);
+        if (!existsSync(file)) throw new UserError(`no run store at ${file}`);
+        const store = RunStore.open(file);
+        try {
+          if (!new StoreAgentRegistry(store, { readOnly: true }).remove(id)) throw new UserError(`no registered agent with id ${id}`);
+        } finally {
+          store.close();
+        }
+      }
+      emit(o, { forgotten: id }, () => `forgot agent ${id}: its name and key are free`);
+    });
 }

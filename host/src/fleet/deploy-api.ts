@@ -85,6 +85,16 @@ export function deployApi(server: () => FleetServer, controller: () => DeployCon
       send(res, 200, pageFleet(fleetView(c.registry, new Set(server().agents().map((a) => a.id))), offset, limit));
       return true;
     }
+    if (req.method === 'DELETE' && parts[1] === 'fleet' && parts[2] === 'agents' && parts.length === 4) {
+      const id = decodeURIComponent(parts[3]!);
+      if (server().agent(id)) {
+        send(res, 409, { error: { code: 'online', message: `agent ${id} is connected: stop it (or let it go offline) before forgetting it` } });
+        return true;
+      }
+      if (!c.registry.remove(id)) send(res, 404, { error: { code: 'unknown_agent', message: `no registered agent with id ${id}` } });
+      else send(res, 200, { forgotten: id });
+      return true;
+    }
     if (parts[1] !== 'deployments') return false;
     if (req.method === 'GET' && parts.length === 2) {
       send(res, 200, { deployments: c.deployments.list().map((d) => deploymentView(c.deployments, d)) });
