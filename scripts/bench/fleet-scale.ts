@@ -262,7 +262,11 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(result, null, 2));
   console.error(`wrote ${writeResult('fleet-scale', result)}`);
   await Promise.all(workers.map((w) => w.call({ cmd: 'stop' }).catch(() => undefined)));
+  const exited = new Promise((r) => host.child.once('exit', r));
   host.child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (host.child.exitCode === null) host.child.kill('SIGKILL');
+  process.exit(0);
 }
 
 // ---------- worker: a share of the simulated fleet ----------

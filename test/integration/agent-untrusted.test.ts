@@ -5,7 +5,8 @@
  * bodies by the model's inputs (refusing a declared length before reading), rejects values out of the
  * input's type range and answers `?output=__proto__` with a 400.
  */
-import { existsSync, readlinkSync, realpathSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,5 +136,32 @@ describe('the inference API bounds what it takes', () => {
     // and it still serves
     const ok = await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }));
     expect(ok.status).toBe(200);
+  });
+});
+
+describe('the measurement process dies with its agent', () => {
+  it('kill -9 of the agent mid-measurement: its measurement process is gone within a second (not a zombie)', async () => {
+    const bytes = mlpModel({ width: 64, layers: 4, seed: 11 });
+    host.send({ ...job('long', bytes), settings: { ...FAST, min_duration_ms: 30_000, max_samples: 10_000_000 } });
+    await host.next((m) => m.type === 'need_model' && m.sha256 === sha256Hex(bytes));
+    for (const f of encodeModel(bytes)) host.ws.send(f);
+    await host.next((m) => m.type === 'job_status' && m.job_id === 'long' && m.state === 'running', 60_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const kids = execFileSync('pgrep', ['-P', String(agent.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    expect(kids.length).toBeGreaterThan(0);
+    const alive = (pid: number) => {
+      try {
+        return !/State:\s+Z/.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    agent.child.kill('SIGKILL');
+    const t0 = Date.now();
+    while (kids.some(alive) && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
+    const left = kids.filter(alive);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    expect(left).toEqual([]);
+    expect(Date.now() - t0).toBeLessThan(1000);
   });
 });
