@@ -121,6 +121,11 @@ describe('replies belong to the job\'s agent and model', () => {
     a.peer.send({ type: 'result', job_id: 'from-before-restart', measurement: null, error: { code: 'timeout', message: 'x' } });
     expect(await a.peer.next((m) => m.type === 'ack')).toEqual({ type: 'ack', job_id: 'from-before-restart' });
     expect(logs.some((l) => /result for unknown job from-before-restart from late/.test(l))).toBe(true);
+    // what an authenticated peer says is logged on one line too
+    a.peer.send({ type: 'error', code: 'bad_json', message: 'oops\n2026-01-01T00:00:00Z s4op serve: agent admin connected' });
+    await expect.poll(() => logs.some((l) => l.includes('agent late reports bad_json'))).toBe(true);
+    expect(logs.every((l) => !l.includes('\n'))).toBe(true);
+    expect(logs.find((l) => l.includes('agent late reports bad_json'))).toContain('oops\\n2026');
   });
 });
 

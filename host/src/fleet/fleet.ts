@@ -31,7 +31,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     http: async (req, res) => (deployRoutes ? await deployRoutes(req, res) : false) || jobsApi(req, res),
   });
   const jobs: JobManager = new JobManager(server);
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+  const log = (l: string) => server.logLine(l);
   const deploy = opts.workspace && registry ? new DeployController(server, jobs, registry, opts.workspace.store, opts.workspace.dir, log) : null;
   await server.start();
   deploy?.resume();

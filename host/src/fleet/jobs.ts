@@ -17,6 +17,12 @@ export function jobIdProblem(id: unknown): string | null {
   return null;
 }
 
+/** One log line whatever a peer put in it: control characters (newlines, escapes) shown escaped. */
+export function oneLine(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 /** Text from a peer, safe for one log line: control characters (newlines) escaped, length bounded. */
 export function logSafe(text: unknown, max = 80): string {
   const s = typeof text === 'string' ? text : JSON.stringify(text) ?? String(text);

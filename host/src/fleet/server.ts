@@ -25,7 +25,7 @@ import {
   type HostMessage,
 } from '@s4op/shared';
 import { HostModels } from './models.js';
-import { logSafe } from './jobs.js';
+import { logSafe, oneLine } from './jobs.js';
 import { MemoryAgentRegistry, type AgentRecord, type AgentRegistry } from './registry.js';
 
 /** The stored form of an agent key: its sha256 (the key itself is only ever on the board). */
@@ -130,7 +130,9 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     super();
     if (!opts.token) throw new Error('the fleet server needs a non-empty token');
     this.registry = opts.registry ?? new MemoryAgentRegistry();
-    this.log = opts.log ?? ((l) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+    const base = opts.log ?? ((l: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+    // Peers choose some of what is logged (names, messages, versions): every line stays one line.
+    this.log = (l) => base(oneLine(l));
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
   }
 
@@ -322,7 +324,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       }
       const parsed = parseAgentMessage(buf.toString('utf8'));
       if (!parsed.ok) {
-        this.log(`bad message from ${conn.name}: ${parsed.error.message}`);
+        this.log(`bad message from ${conn.name}: ${logSafe(parsed.error.message, 300)}`);
         reply(parsed.error);
         return;
       }
@@ -332,7 +334,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
         return;
       }
       if (m.type === 'need_model') this.sendModel(conn, m.sha256);
-      else if (m.type === 'error') this.log(`agent ${conn.name} reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
+      else if (m.type === 'error') this.log(`agent ${conn.name} reports ${m.code}${m.field ? ` in ${logSafe(m.field, 100)}` : ''}: ${logSafe(m.message, 300)}`);
       this.emit('message', conn, m);
     });
 
