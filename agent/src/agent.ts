@@ -13,6 +13,7 @@ import {
   PROTOCOL_VERSION,
   RUNTIME_NAMES,
   decodeChunk,
+  isMeasurementExtension,
   type HostMessage,
   type RuntimeInfo,
 } from '@s4op/shared';
@@ -24,6 +25,7 @@ import { AgentJobs } from './jobs.js';
 import { AgentLink } from './link.js';
 import { pickRuntime } from './runtimes/registry.js';
 import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
+import { PeakCache } from './peak-cache.js';
 import { InferenceServer } from './serve.js';
 import { Activation } from './serve-activation.js';
 
@@ -88,6 +90,7 @@ export class Agent {
   private link!: AgentLink;
   private jobs!: AgentJobs;
   private cache!: ModelCache;
+  private peaks!: PeakCache;
   private runtimes: RuntimeInfo[] = [];
   private transfers = new Map<string, ChunkAssembler>();
   private id = '';
@@ -114,6 +117,7 @@ export class Agent {
     this.id = await agentId(this.opts.cacheDir);
     this.key = await readAgentKey(this.opts.cacheDir);
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
+    this.peaks = new PeakCache(this.opts.cacheDir, this.log);
     this.runtimes = await probeRuntimes(this.opts.disable);
     for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
     const activeStore = (this.activeStore = await new ActiveModelStore(this.opts.cacheDir).load());
@@ -154,7 +158,7 @@ export class Agent {
       resultsDir: path.join(this.opts.cacheDir, 'results'),
       runtimes: () => this.runtimes,
       send: (m) => this.link.send(m),
-      measure,
+      measure: (req) => measure({ ...req, peaks: this.peaks, log: this.log }),
       idle: (runtime) => prepareSpare(runtime),
       log: this.log,
       onChild: this.opts.onChild,
@@ -167,6 +171,7 @@ export class Agent {
       }
       this.log(`connected to ${this.opts.url} as ${this.opts.name} (${this.id})`);
       this.transfers.clear();
+      this.jobs.connected();
       this.jobs.resume();
     });
     this.link.on('message', (m) => this.onMessage(m));
@@ -203,6 +208,10 @@ export class Agent {
         break;
       case 'error':
         this.log(`host reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
+        // A host from before the optional measurement fields refuses them: send its results without them.
+        if (m.code === 'bad_field' && m.field && isMeasurementExtension(m.field) && this.jobs.dropExtensions()) {
+          this.log('the host does not know the newer optional measurement fields (background load, device peak, profile): sending results without them');
+        }
         break;
       case 'activate':
         void this.activation.activate(m.deployment_id, m.model).then((r) => this.link.send({ type: 'model_state', ...r }));

@@ -4,8 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
+import type { DevicePeak } from '@s4op/shared';
 import { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
 import { deviceFacts } from './device.js';
+import { measurePeakInChild } from './measure.js';
+import { PeakCache } from './peak-cache.js';
 
 // The agent installs on boards with the fewest packages possible, so it parses its flags with
 // Node's own util.parseArgs instead of taking a CLI-parser dependency.
@@ -15,7 +18,9 @@ const HELP = `s4op-agent ${PACKAGE_VERSION}: runs on the board, measures ONNX ca
 Usage:
   s4op-agent --host ws://HOST:PORT --token T [--name N] [--tags a,b] [options]
                                     connect to the host and measure the jobs it sends
-  s4op-agent info [--json]          print this board's device facts and runtimes
+  s4op-agent info [--json]          print this board's device facts, runtimes and cached device peaks
+  s4op-agent peak [--runtime R] [--threads N] [--again] [--json]
+                                    show the cached MatMul peak and memory bandwidth, or measure and cache it
   s4op-agent --help | --version
 
 Options:
@@ -32,7 +37,10 @@ Options:
                         (0 picks a free one; off by default; see /v1/model, /v1/infer, /v1/sessions)
   --serve-bind A        interface of the inference API (default 127.0.0.1: this board only)
   --serve-threads N     intra-op threads of the served model (default 1)
-  --json                print JSON (info)
+  --runtime R           peak: onnxruntime-node (default) or onnxruntime-web
+  --threads N           peak: intra-op / WASM threads (default 1)
+  --again               peak: measure again even if cached
+  --json                print JSON (info, peak)
   -h, --help            show this help
   -v, --version
 
@@ -41,13 +49,21 @@ Environment:
   S4OP_SERVE_PORT         the inference API's port, instead of --serve-port
   S4OP_CHILD_NODE         node binary or wrapper for measurement processes (emulated boards)
   S4OP_PROBE_TIMEOUT_MS   how long a runtime probe may take at start (default 180000)
+  S4OP_PEAK_TIMEOUT_MS    how long the device-peak measurement may take (default 180000)
+
+Device peak: the first job of an S4oP export for a runtime and thread count also measures the device's
+MatMul throughput (256/512/1024 square, GFLOP/s of the best) and memory bandwidth (a large Mul), once,
+cached in <cache-dir>/device-peak.json; results then report achieved GFLOP/s and its fraction of that peak.
 `;
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
 
-async function info(json: boolean): Promise<number> {
-  const [device, runtimes] = await Promise.all([deviceFacts(), probeRuntimes()]);
-  const facts = { version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION, device, runtimes };
+const describePeak = (p: DevicePeak) =>
+  `device peak ${p.runtime} ${p.runtime_version}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: MatMul ${p.matmul_gflops} GFLOP/s (${Object.entries(p.matmul_by_size).map(([n, g]) => `${n}: ${g}`).join(', ')}), memory ${p.bandwidth_gbs} GB/s (measured ${p.measured_at})`;
+
+async function info(json: boolean, cacheDir: string): Promise<number> {
+  const [device, runtimes, peaks] = await Promise.all([deviceFacts(), probeRuntimes(), new PeakCache(cacheDir, (l) => process.stderr.write(`s4op-agent: ${l}\n`)).list()]);
+  const facts = { version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION, device, runtimes, device_peaks: peaks };
   if (json) {
     process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
     return 0;
@@ -61,8 +77,31 @@ async function info(json: boolean): Promise<number> {
       `temperature: ${d.temperature_c ?? 'not readable'}${d.temperature_c === null ? '' : ' °C'}`,
       `board: ${d.board_model ?? 'not a known board'}`,
       ...runtimes.map((r) => `runtime ${r.name}: ${r.available ? r.version : `unavailable (${r.reason})`}`),
+      ...(peaks.length ? peaks.map(describePeak) : [`device peak: none cached in ${cacheDir} yet (s4op-agent peak, or the first job of an S4oP export)`]),
     ].join('\n') + '\n',
   );
+  return 0;
+}
+
+async function peak(o: { runtime?: string; threads?: string; again: boolean; json: boolean; cacheDir: string }): Promise<number> {
+  const runtime = o.runtime ?? 'onnxruntime-node';
+  if (runtime !== 'onnxruntime-node' && runtime !== 'onnxruntime-web') throw new Error(`--runtime takes onnxruntime-node or onnxruntime-web, got "${runtime}"`);
+  const threads = Number(o.threads ?? 1);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new Error(`--threads must be an integer in 1–256, got "${o.threads}"`);
+  const log = (l: string) => process.stderr.write(`s4op-agent: ${l}\n`);
+  const cache = new PeakCache(o.cacheDir, log);
+  const probe = (await probeRuntimes()).find((r) => r.name === runtime)!;
+  if (!probe.available) throw new Error(`${runtime} is not available here: ${probe.reason}`);
+  let result: DevicePeak;
+  if (o.again) {
+    result = await measurePeakInChild(runtime, threads);
+    await cache.put(result);
+  } else {
+    const cached = await cache.find(runtime, probe.version!, threads);
+    if (cached?.background_load?.busy) log('the cached peak was measured while the machine was busy: --again measures it anew');
+    result = cached ?? (await cache.obtain(runtime, probe.version!, threads, (rt, t) => measurePeakInChild(rt, t))).peak;
+  }
+  process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : `${describePeak(result)}\n`);
   return 0;
 }
 
@@ -84,6 +123,9 @@ async function main(argv: string[]): Promise<number> {
       'serve-bind': { type: 'string' },
       'serve-threads': { type: 'string' },
       json: { type: 'boolean', default: false },
+      runtime: { type: 'string' },
+      threads: { type: 'string' },
+      again: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       version: { type: 'boolean', short: 'v', default: false },
     },
@@ -97,7 +139,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command] = positionals;
-  if (command === 'info') return info(values.json);
+  const cacheDir = path.resolve(values['cache-dir'] ?? defaultCacheDir());
+  if (command === 'info') return info(values.json, cacheDir);
+  if (command === 'peak') return peak({ runtime: values.runtime, threads: values.threads, again: values.again, json: values.json, cacheDir });
   if (command !== undefined) {
     process.stderr.write(`s4op-agent: unknown command "${command}"\n\n${HELP}`);
     return 2;
@@ -149,7 +193,6 @@ async function main(argv: string[]): Promise<number> {
 
   // Models are untrusted: the agent (and its measurement processes) run in an empty folder of their own, so
   // nothing relative to the working directory (the service manager's "/", a user's home) is within reach.
-  const cacheDir = path.resolve(values['cache-dir'] ?? defaultCacheDir());
   try {
     const work = path.join(cacheDir, 'work');
     mkdirSync(work, { recursive: true, mode: 0o700 });

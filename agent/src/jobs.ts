@@ -5,7 +5,7 @@
  */
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Result as ResultSchema, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo, type RuntimeName } from '@s4op/shared';
+import { Result as ResultSchema, withoutExtensions, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo, type RuntimeName } from '@s4op/shared';
 import type { ModelCache } from './cache.js';
 import type { MeasureOutcome, MeasureRequest } from './measure.js';
 import { pickRuntime } from './runtimes/registry.js';
@@ -42,8 +42,32 @@ export class AgentJobs {
   /** Hashes asked of the host and not yet stored. */
   private readonly wanted = new Set<string>();
   private running: string | null = null;
+  /** The host refused a result for an optional field it does not know: send results without them. */
+  private plainResults = false;
 
   constructor(private readonly deps: JobsDeps) {}
+
+  /** A result as this host accepts it. */
+  private outgoing(r: Result): Result {
+    return this.plainResults && r.measurement ? { ...r, measurement: withoutExtensions(r.measurement) } : r;
+  }
+
+  /**
+   * The host (one from before the optional measurement fields) refused a result over one of them: from now
+   * on (until the next connection) results go without them, and those not acknowledged are sent again.
+   * Returns false when already doing so (nothing more to try).
+   */
+  dropExtensions(): boolean {
+    if (this.plainResults) return false;
+    this.plainResults = true;
+    for (const r of this.unacked.values()) this.deps.send(this.outgoing(r));
+    return true;
+  }
+
+  /** A new connection: the host may be a different one, so start with the full results again. */
+  connected(): void {
+    this.plainResults = false;
+  }
 
   /** Loads results a previous run of the agent could not deliver. */
   async init(): Promise<this> {
@@ -92,7 +116,7 @@ export class AgentJobs {
     if (existing) return this.sendStatus(id);
     const done = this.unacked.get(id) ?? this.recent.get(id);
     if (done) {
-      this.deps.send(done);
+      this.deps.send(this.outgoing(done));
       return;
     }
     this.entries.set(id, { job, state: 'waiting_model', abort: new AbortController() });
@@ -150,7 +174,7 @@ export class AgentJobs {
 
   /** After a (re)connect: deliver unacknowledged results, re-ask for models, restate jobs in hand. */
   resume(): void {
-    for (const r of this.unacked.values()) this.deps.send(r);
+    for (const r of this.unacked.values()) this.deps.send(this.outgoing(r));
     for (const sha of this.wanted) this.deps.send({ type: 'need_model', sha256: sha });
     for (const id of this.entries.keys()) this.sendStatus(id);
   }
@@ -246,6 +270,6 @@ export class AgentJobs {
       this.deps.log(`could not keep result ${id} on disk: ${err instanceof Error ? err.message : String(err)}`);
     }
     this.deps.log(`job ${id}: ${outcome.ok ? `median ${outcome.measurement.models[0]!.latency_ms.median.toFixed(4)} ms` : `${outcome.error.code}: ${outcome.error.message}`}`);
-    this.deps.send(result);
+    this.deps.send(this.outgoing(result));
   }
 }

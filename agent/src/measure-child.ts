@@ -8,15 +8,24 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 // Types only from @s4op/shared: importing it at run time would load zod and add ~200 ms to every job.
-import type { JobError, MeasureSettings, RuntimeName } from '@s4op/shared';
+import type { DevicePeak, JobError, MeasureSettings, RuntimeName } from '@s4op/shared';
 import { timeRuns } from './bench.js';
 import { InputError, synthesiseFeeds } from './inputs.js';
+import { declaredWork, type DeclaredWork } from './declared.js';
+import { measurePeak } from './peak.js';
+import { profileModel, type RawProfile } from './profile.js';
 import { runtimeByName } from './runtimes/registry.js';
 import type { Feeds, LoadOptions, Session } from './runtimes/runtime.js';
 
+export type { DeclaredWork };
+
 export type ChildRequest =
   | { kind: 'probe'; runtime: RuntimeName }
-  | { kind: 'measure'; runtime: RuntimeName; models: { path: string; sha256: string }[]; settings: MeasureSettings };
+  | { kind: 'measure'; runtime: RuntimeName; models: { path: string; sha256: string }[]; settings: MeasureSettings }
+  /** The device's MatMul and memory peak for a runtime and thread count (peak.ts). */
+  | { kind: 'peak'; runtime: RuntimeName; threads: number };
+
+
 
 export interface ChildModelFigures {
   sha256: string;
@@ -25,6 +34,11 @@ export interface ChildModelFigures {
   load_ms: number;
   first_run_ms: number;
   samples: number[];
+  /** Null for a model without our metadata. */
+  declared: DeclaredWork | null;
+  /** settings.profile only: the profile, or null with profile_error. */
+  profile?: RawProfile | null;
+  profile_error?: string;
 }
 
 export interface ChildFigures {
@@ -34,12 +48,15 @@ export interface ChildFigures {
   warmup: { runs: number; ms: number };
   /** Bytes. */
   rss: { baseline: number; after_load: number; after_first_run: number; peak: number };
+  /** CPU time of this process (all threads) while it handled the request, ms: the parent counts it as its own, not background load. */
+  cpu_ms: number;
 }
 
 export type ChildReply =
   | { kind: 'probe'; ok: true; version: string }
   | { kind: 'probe'; ok: false; reason: string }
   | { kind: 'figures'; figures: ChildFigures }
+  | { kind: 'peak'; peak: DevicePeak; cpu_ms: number }
   | { kind: 'failed'; error: JobError }
   /** A pre-forked child has imported its runtime and waits for a request. */
   | { kind: 'ready' };
@@ -80,7 +97,13 @@ function rss(): number {
   return 0;
 }
 
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise<ChildFigures> {
+  const cpu0 = cpuMs();
   const runtime = runtimeByName(req.runtime);
   const avail = await runtime.available();
   if (!avail.ok) throw new JobFailure('runtime_unavailable', `${req.runtime} cannot load here: ${avail.reason}`);
@@ -143,6 +166,15 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   const peak = Math.max(await peakRss(), afterFirst);
   for (const s of sessions) await s.dispose();
 
+  const declared = bytes.map((b, i) => declaredWork(b, inputs[i]!));
+  const profiles: { profile: RawProfile | null; profile_error?: string }[] = [];
+  if (req.settings.profile) {
+    for (let i = 0; i < bytes.length; i++) {
+      const p = await profileModel(runtime, bytes[i]!, options, feeds[i]!, declared[i]?.by_section != null);
+      profiles.push(p.ok ? { profile: p.profile } : { profile: null, profile_error: p.reason });
+    }
+  }
+
   return {
     runtime: { name: runtime.name, version: avail.version, settings: runtime.describe(options) },
     models: req.models.map((m, i) => ({
@@ -152,10 +184,13 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
       load_ms: loadMs[i]!,
       first_run_ms: firstMs[i]!,
       samples: timed.samples[i]!,
+      declared: declared[i]!,
+      ...(profiles[i] ?? {}),
     })),
     ratios: timed.ratios,
     warmup: timed.warmup,
     rss: { baseline, after_load: afterLoad, after_first_run: afterFirst, peak },
+    cpu_ms: cpuMs() - cpu0,
   };
 }
 
@@ -173,6 +208,18 @@ async function handle(req: ChildRequest): Promise<ChildReply> {
       return { kind: 'probe', ok: false, reason: `loads but cannot run a model: ${text(err)}` };
     }
     return { kind: 'probe', ok: true, version: a.version };
+  }
+  if (req.kind === 'peak') {
+    try {
+      const runtime = runtimeByName(req.runtime);
+      const a = await runtime.available();
+      if (!a.ok) return { kind: 'failed', error: { code: 'runtime_unavailable', message: `${req.runtime} cannot load here: ${a.reason}` } };
+      const cpu0 = cpuMs();
+      const peak = await measurePeak(runtime, a.version, { threads: req.threads, graph_optimization: 'all', arena: true });
+      return { kind: 'peak', peak, cpu_ms: cpuMs() - cpu0 };
+    } catch (err) {
+      return { kind: 'failed', error: { code: 'run_failed', message: `device peak: ${text(err)}` } };
+    }
   }
   try {
     return { kind: 'figures', figures: await measure(req) };

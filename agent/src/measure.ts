@@ -5,8 +5,10 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { summarize, type JobError, type Measurement, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+import { summarize, type DevicePeak, type JobError, type Measurement, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+import { backgroundLoad, readCpu, readCpuSync, type CpuReading } from './load.js';
 import type { ChildFigures, ChildReply, ChildRequest } from './measure-child.js';
+import type { PeakCache } from './peak-cache.js';
 import { thermalSnapshot, wasThrottled } from './thermal.js';
 
 const CHILD = fileURLToPath(new URL('./measure-child.js', import.meta.url));
@@ -83,8 +85,12 @@ async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
   return fresh.child;
 }
 
-async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild): Promise<ChildReply> {
-  const child = await takeChild(req.kind === 'measure' ? req.runtime : null);
+/**
+ * Sends `req` to a measurement process and waits for its reply. `onSend` runs the instant the request goes
+ * out, after the process is ready: a background-load window opened there leaves out its start-up.
+ */
+async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild, onSend?: () => void): Promise<ChildReply> {
+  const child = await takeChild(req.kind === 'probe' ? null : req.runtime);
   return new Promise((resolve) => {
     let stderr = '';
     let reply: ChildReply | undefined;
@@ -117,6 +123,7 @@ async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSign
     });
     if (child.exitCode !== null || child.signalCode !== null) return finish(failed('runtime_crashed', 'measurement process exited before the job started'));
     onChild?.(child);
+    onSend?.();
     child.send(req);
   });
 }
@@ -128,20 +135,65 @@ export async function probeRuntime(runtime: RuntimeName, timeoutMs = Number(proc
   return { ok: false, reason: r.kind === 'failed' ? r.error.message : 'unexpected reply' };
 }
 
-export function toMeasurement(f: ChildFigures, settings: MeasureSettings, extra: Pick<Measurement, 'thermal' | 'started_at' | 'duration_ms'>): Measurement {
+/** How long the device-peak measurement may take (emulated boards are slow). */
+const PEAK_TIMEOUT_MS = Number(process.env.S4OP_PEAK_TIMEOUT_MS) || 180_000;
+
+/** Measures the device peak of `runtime` at `threads` in a fresh measurement process. */
+export async function measurePeakInChild(runtime: RuntimeName, threads: number, signal?: AbortSignal): Promise<DevicePeak> {
+  const loadWindow: { start: CpuReading | null } = { start: null };
+  const r = await runChild({ kind: 'peak', runtime, threads }, PEAK_TIMEOUT_MS, signal, undefined, () => (loadWindow.start = readCpuSync()));
+  const cpu1 = await readCpu();
+  if (r.kind === 'peak') return { ...r.peak, background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, r.cpu_ms) : null };
+  throw new Error(r.kind === 'failed' ? `${r.error.code}: ${r.error.message}` : 'unexpected reply to a peak request');
+}
+
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** A model's figures, with achieved GFLOP/s, the peak fraction and the profile's rates where they apply. */
+function modelFigures(m: ChildFigures['models'][number], settings: MeasureSettings, peak: DevicePeak | null): Measurement['models'][number] {
+  const latency = summarize(m.samples, settings.confidence);
+  const out: Measurement['models'][number] = {
+    sha256: m.sha256,
+    size_bytes: m.size_bytes,
+    inputs: m.inputs,
+    load_ms: m.load_ms,
+    first_run_ms: m.first_run_ms,
+    latency_ms: latency,
+  };
+  const d = m.declared;
+  if (d) {
+    const flops = d.flops * d.batch;
+    out.declared_flops = flops;
+    out.achieved_gflops = latency.median > 0 ? round(flops / (latency.median * 1e6), 4) : 0;
+    out.peak_fraction = peak ? round(out.achieved_gflops / peak.matmul_gflops, 4) : null;
+  }
+  if (m.profile !== undefined) {
+    const p = m.profile;
+    // A section's time: its share of the profiled kernel time applied to the un-profiled median, since the
+    // profiler's own overhead inflates small nodes the most.
+    const gflops = p && p.by_section && d?.by_section && p.kernel_ms > 0
+      ? Object.fromEntries(Object.entries(d.by_section).map(([s, f]) => {
+          const ms = ((p.by_section![s] ?? 0) / p.kernel_ms) * latency.median;
+          return [s, ms > 0 ? round((f * d.batch) / (ms * 1e6), 3) : 0];
+        }))
+      : null;
+    out.profile = p ? { ...p, gflops_by_section: gflops } : null;
+    if (m.profile_error) out.profile_error = m.profile_error.slice(0, 1024);
+  }
+  return out;
+}
+
+export function toMeasurement(
+  f: ChildFigures,
+  settings: MeasureSettings,
+  extra: Pick<Measurement, 'thermal' | 'started_at' | 'duration_ms'> & Partial<Pick<Measurement, 'background_load' | 'device_peak'>>,
+): Measurement {
   const conf = settings.confidence;
   return {
     runtime: f.runtime,
     settings,
     mode: f.models.length === 2 ? 'ab' : 'single',
-    models: f.models.map((m) => ({
-      sha256: m.sha256,
-      size_bytes: m.size_bytes,
-      inputs: m.inputs,
-      load_ms: m.load_ms,
-      first_run_ms: m.first_run_ms,
-      latency_ms: summarize(m.samples, conf),
-    })),
+    models: f.models.map((m) => modelFigures(m, settings, extra.device_peak ?? null)),
     ratio: f.ratios ? summarize(f.ratios, conf) : null,
     warmup: f.warmup,
     memory_mb: {
@@ -162,26 +214,52 @@ export interface MeasureRequest {
   settings: MeasureSettings;
   signal?: AbortSignal;
   onChild?: OnChild;
+  /** Where the device peaks are cached; without it, no peak (peak_fraction null). */
+  peaks?: PeakCache;
+  log?: (line: string) => void;
 }
 
 export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
   const started = new Date();
   const before = await thermalSnapshot();
+  // The load window runs from the request to the reply: a measurement process forked for this job (no
+  // spare ready) starts up outside it, and the process's own CPU time inside it is subtracted.
+  const loadWindow: { start: CpuReading | null } = { start: null };
   const reply = await runChild(
     { kind: 'measure', runtime: req.runtime, models: req.models, settings: req.settings },
     req.settings.timeout_ms,
     req.signal,
     req.onChild,
+    () => (loadWindow.start = readCpuSync()),
   );
   if (reply.kind === 'failed') return { ok: false, error: reply.error };
   if (reply.kind !== 'figures') return { ok: false, error: { code: 'agent_error', message: 'measurement process gave an unexpected reply' } };
+  const cpu1 = await readCpu();
   const after = await thermalSnapshot();
+  const duration = Date.now() - started.getTime();
+  const f = reply.figures;
+  // The device peak, for models that declare their work: measured once per runtime and thread count, after
+  // the job's own runs (so it does not disturb them), then read from the agent's cache.
+  let devicePeak: DevicePeak | null | undefined;
+  if (f.models.some((m) => m.declared)) {
+    devicePeak = null;
+    if (req.peaks) {
+      try {
+        devicePeak = (await req.peaks.obtain(req.runtime, f.runtime.version, req.settings.threads, (rt, threads) => measurePeakInChild(rt, threads, req.signal))).peak;
+      } catch (err) {
+        if (req.signal?.aborted) return { ok: false, error: { code: 'cancelled', message: 'the job was cancelled' } };
+        req.log?.(`device peak of ${req.runtime} at ${req.settings.threads} threads not measured: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
   return {
     ok: true,
-    measurement: toMeasurement(reply.figures, req.settings, {
+    measurement: toMeasurement(f, req.settings, {
       thermal: { before, after, throttled: wasThrottled(before, after) },
       started_at: started.toISOString(),
-      duration_ms: Date.now() - started.getTime(),
+      duration_ms: duration,
+      background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, f.cpu_ms) : null,
+      ...(devicePeak !== undefined ? { device_peak: devicePeak } : {}),
     }),
   };
 }

@@ -8,8 +8,8 @@ export { initS4D, s4dDiscretize, s4dStepRun, s4dKernelForward, s4dKernelBackward
 export type { S4DValues, S4DGrads, S4DDiscrete, S4DInit } from './ssm/s4d.js';
 export { ssmConvForward, ssmConvBackward, releaseConvSaved, convSize } from './ssm/conv.js';
 export { FFT, fftFor, nextPow2 } from './ssm/fft.js';
-export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, EXPORT_MODES } from './export/index.js';
-export type { ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState } from './export/index.js';
+export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, EXPORT_MODES, tuneExport, tunedVariant, recordTuning, listTunings, tuneShape, deviceClassOf } from './export/index.js';
+export type { ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState, TuneShape, TuneOption, TuningRecord, PairMeasurer } from './export/index.js';
 export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, MemoryAgentRegistry, HostModels, spawnLocalAgent, formatMeasurement } from './fleet/index.js';
 export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
 export { DeployController, DeployError, DeploymentStore, StoreAgentRegistry, parseGate, evaluateGate, parseSelector, selectAgents, planStages, runRollout, convergeAgent, resolveModel } from './fleet/index.js';

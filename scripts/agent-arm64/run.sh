@@ -5,6 +5,10 @@
 #
 #   sudo bash scripts/agent-arm64/run.sh            # output also goes to scripts/bench/results/agent-arm64.txt
 #
+# Then, on the same emulated board: its MatMul peak (s4op-agent peak) and the export tuner on a model of the
+# demo's shape (s4op export --tune: every conv variant and block length, paired against the static choice),
+# whose winner is recorded for the class `arm64` (S4OP_ARM64_TUNE=0 skips this part).
+#
 # How: Debian's arm64 `nodejs` and its libraries are downloaded (apt-get download) and unpacked with
 # dpkg -x into a folder that qemu-aarch64-static uses as its root for libraries (-L). The agent's
 # measurement processes are started through a wrapper (S4OP_CHILD_NODE), since a process under qemu-user
@@ -97,12 +101,26 @@ unshare -m --propagation private sh -c "
 " > "$AGENT_LOG" 2>&1 &
 AGENT_PID=$!
 
-BENCH=(node "$REPO/host/dist/cli.js" bench --server "$URL" --token "$TOKEN" --agent pi4-emu --model "$MODEL"
+BENCH=(node "$REPO/host/dist/cli.js" bench --server "$URL" --token "$TOKEN" --agent pi4-emu
   --dims batch=1 --warmup-ms 500 --warmup-runs 5 --min-duration-ms 2000 --min-samples 32 --timeout-ms 600000 --wait-agent-ms 600000)
 for runtime in onnxruntime-node onnxruntime-web; do
   say "s4op bench on the emulated board with $runtime"
-  "${BENCH[@]}" --runtime "$runtime" 2>/dev/null || echo "bench with $runtime failed (exit $?)"
+  "${BENCH[@]}" --model "$MODEL" --runtime "$runtime" 2>/dev/null || echo "bench with $runtime failed (exit $?)"
 done
+
+if [ "${S4OP_ARM64_TUNE:-1}" != 0 ]; then
+  CK=$WORK/demo-shape
+  (cd "$REPO" && npx --no-install tsx scripts/agent-arm64/checkpoint.ts "$CK" >/dev/null 2>&1)
+  say "export tuning of the demo-shaped S4D (d_model 32, d_state 32, 4 layers, L 196) on the emulated board"
+  node "$REPO/host/dist/cli.js" export --checkpoint "$CK" --mode conv --length 196 --tune --server "$URL" --token "$TOKEN" \
+    --agent pi4-emu --device-class arm64 --workspace "$WORK/ws" --wait-agent-ms 600000 \
+    --settings '{"warmup_ms":500,"warmup_runs":5,"min_duration_ms":2000,"min_samples":32,"timeout_ms":600000}' 2>&1 \
+    | grep -v '^\s*$' || echo "export --tune failed (exit $?)"
+  say "the tuned export measured on the emulated board (achieved GFLOP/s and the fraction of the board's MatMul peak)"
+  node "$REPO/host/dist/cli.js" export --checkpoint "$CK" --mode conv --length 196 --device-class arm64 --workspace "$WORK/ws" \
+    --out "$WORK/demo-tuned.onnx" 2>&1 | grep -v '^\s*$' || true
+  "${BENCH[@]}" --model "$WORK/demo-tuned.onnx" --runtime onnxruntime-node 2>/dev/null || echo "bench of the tuned export failed (exit $?)"
+fi
 
 say "agent log"
 sed 's/^[0-9T:.-]*Z //' "$AGENT_LOG"

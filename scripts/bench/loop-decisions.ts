@@ -146,7 +146,7 @@ function cli(args: string[], timeoutMs: number): string {
   return r.stdout;
 }
 
-let runs: RunOutcome[] = [];
+const runs: RunOutcome[] = [];
 const work = mkdtempSync(path.join(os.tmpdir(), 's4op-loop-decisions-'));
 try {
   if (!skipRuns) {

@@ -85,6 +85,11 @@ export const MeasureSettings = z.strictObject({
   shapes: z.record(z.string().min(1).max(256), z.array(z.number().int().min(0).max(1 << 20)).max(64)).default({}),
   confidence: z.number().gt(0).lt(1).default(0.95),
   timeout_ms: z.number().int().min(100).max(86_400_000).default(120_000),
+  /**
+   * After the timed runs, one onnxruntime profiling pass per model: time per node type and per section of
+   * our export (`ModelFigures.profile`). Absent: no profile (so settings recorded before it keep their key).
+   */
+  profile: z.boolean().optional(),
 });
 export type MeasureSettings = z.infer<typeof MeasureSettings>;
 export type MeasureSettingsInput = z.input<typeof MeasureSettings>;
@@ -138,6 +143,31 @@ export const InputFed = z.strictObject({
   shape: z.array(z.number().int().nonnegative()).max(64),
 });
 
+/** Sections of an S4oP export (the node-name prefix before '/'); anything else counts as `other`. */
+export const EXPORT_SECTIONS = ['ssm', 'mixing', 'norm', 'other'] as const;
+const MsByName = z.record(z.string().max(128), Ms);
+
+/** Where the time of one model goes: an onnxruntime profiling pass after the timed runs. */
+export const ProfileFigures = z.strictObject({
+  /** Profiled runs the figures are taken from (after a few unprofiled-in-the-figures warm-up runs). */
+  runs: z.number().int().positive(),
+  /** Median of the profiled runs (onnxruntime's model_run event), ms: the profiler itself slows small nodes down. */
+  run_ms: Ms,
+  /** Sum over nodes of each node's median kernel time per run, ms; by_op_type (and by_section) add up to it. */
+  kernel_ms: Ms,
+  /** Kernel ms per run by node type (MatMul, Mul, …). */
+  by_op_type: MsByName,
+  /** Kernel ms per run by section (EXPORT_SECTIONS); null for a model that is not an S4oP export. */
+  by_section: MsByName.nullable(),
+  /**
+   * Declared work of each section ÷ its time, where its time is its share of kernel_ms applied to the job's
+   * un-profiled median (the profiler's overhead would understate the rate of small nodes); null when the
+   * model declares no work per section.
+   */
+  gflops_by_section: z.record(z.string().max(128), z.number().finite().nonnegative()).nullable(),
+});
+export type ProfileFigures = z.infer<typeof ProfileFigures>;
+
 export const ModelFigures = z.strictObject({
   sha256: Sha256,
   size_bytes: z.number().int().nonnegative(),
@@ -145,8 +175,50 @@ export const ModelFigures = z.strictObject({
   load_ms: Ms,
   first_run_ms: Ms,
   latency_ms: LatencyStats,
+  /** S4oP exports only (metadata `declared_flops`): the declared work of one run, i.e. per batch element × the batch fed. */
+  declared_flops: z.number().finite().nonnegative().optional(),
+  /** declared_flops ÷ median latency, in GFLOP/s. */
+  achieved_gflops: z.number().finite().nonnegative().optional(),
+  /** achieved_gflops ÷ the device's measured MatMul peak for this runtime and thread count (`device_peak`); null without a peak. */
+  peak_fraction: z.number().finite().nonnegative().nullable().optional(),
+  /** With settings.profile: the profile, or null when the runtime cannot profile (see profile_error). */
+  profile: ProfileFigures.nullable().optional(),
+  /** Why `profile` is null. */
+  profile_error: z.string().max(1024).optional(),
 });
 export type ModelFigures = z.infer<typeof ModelFigures>;
+
+/** The agent's view of other processes' CPU use during the job (Linux /proc/stat). */
+export const BackgroundLoad = z.strictObject({
+  /** CPU time of all other processes over the job ÷ the machine's whole CPU time (0 … 1). */
+  other_cpu_fraction: z.number().finite().min(0).max(1),
+  /** The same in cores' worth (0 … cores). */
+  other_cpu_cores: z.number().finite().nonnegative(),
+  cores: z.number().int().positive(),
+  /** The 1-minute load average at the end of the job (it counts the measurement itself). */
+  loadavg_1m: NullableNumber,
+  /** other_cpu_fraction exceeded busy_threshold: the figures were taken on a busy machine. */
+  busy: z.boolean(),
+  busy_threshold: z.number().min(0).max(1),
+});
+export type BackgroundLoad = z.infer<typeof BackgroundLoad>;
+
+/** The device's own limit for one runtime and thread count, measured once by the agent and cached on its disk. */
+export const DevicePeak = z.strictObject({
+  runtime: RuntimeName,
+  runtime_version: z.string().max(64),
+  threads: z.number().int().min(1).max(256),
+  /** Best MatMul throughput over the square sizes tried, GFLOP/s. */
+  matmul_gflops: z.number().finite().positive(),
+  /** GFLOP/s per square size ("256", "512", "1024"). */
+  matmul_by_size: z.record(z.string().max(16), z.number().finite().nonnegative()),
+  /** Bytes read + written per second by a large elementwise Mul and a sum over its result, GB/s. */
+  bandwidth_gbs: z.number().finite().nonnegative(),
+  measured_at: z.string().max(64),
+  /** Other processes' CPU use while the peak was measured: a peak measured busy is measured again later (the best is kept). */
+  background_load: BackgroundLoad.nullable().optional(),
+});
+export type DevicePeak = z.infer<typeof DevicePeak>;
 
 export const Measurement = z.strictObject({
   runtime: z.strictObject({
@@ -177,8 +249,42 @@ export const Measurement = z.strictObject({
   }),
   started_at: z.string().max(64),
   duration_ms: Ms,
+  /** Other processes' CPU use during the job; null where /proc/stat cannot be read. */
+  background_load: BackgroundLoad.nullable().optional(),
+  /** The peak that models' `peak_fraction` refers to (S4oP exports only); null when it could not be measured. */
+  device_peak: DevicePeak.nullable().optional(),
 });
 export type Measurement = z.infer<typeof Measurement>;
+
+/**
+ * Optional Measurement fields added since protocol 1 first shipped. A host from before them refuses a result
+ * that carries them (`error bad_field` naming e.g. `measurement.background_load`); the agent then sends its
+ * results without them for the rest of that connection (see PROTOCOL.md).
+ */
+export const MEASUREMENT_EXTENSIONS = ['background_load', 'device_peak'] as const;
+export const MODEL_FIGURES_EXTENSIONS = ['declared_flops', 'achieved_gflops', 'peak_fraction', 'profile', 'profile_error'] as const;
+
+/** Whether a refused field (the dotted path of an error reply) is one of the extensions. */
+export function isMeasurementExtension(field: string): boolean {
+  const m = /^measurement\.(?:models\.\d+\.)?([a-z_]+)$/.exec(field);
+  if (!m) return false;
+  return field.includes('.models.') ? (MODEL_FIGURES_EXTENSIONS as readonly string[]).includes(m[1]!) : (MEASUREMENT_EXTENSIONS as readonly string[]).includes(m[1]!);
+}
+
+/** The measurement as a host from before the extensions accepts it. */
+export function withoutExtensions(m: Measurement): Measurement {
+  const out: Record<string, unknown> = { ...m };
+  for (const k of MEASUREMENT_EXTENSIONS) delete out[k];
+  out.models = m.models.map((f) => {
+    const g: Record<string, unknown> = { ...f };
+    for (const k of MODEL_FIGURES_EXTENSIONS) delete g[k];
+    return g;
+  });
+  const settings: Record<string, unknown> = { ...m.settings };
+  delete settings.profile;
+  out.settings = settings;
+  return out as Measurement;
+}
 
 export const JOB_ERROR_CODES = [
   'bad_model', // not ONNX, or the runtime refused to load it

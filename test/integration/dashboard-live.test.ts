@@ -89,6 +89,10 @@ describe('dashboard in headless Chromium', () => {
     expect(cells[2]).toBe('dash-agent');
     expect(cells[4]).toBe(outcome.measurement.models[0]!.latency_ms.median.toFixed(3));
     expect(cells[5]).toBe(outcome.measurement.models[0]!.latency_ms.p90.toFixed(3));
+    // a foreign model declares no work; the agent's view of background load comes with every job
+    expect(cells[6]).toBe('–');
+    expect(cells[7]).toBe('–');
+    expect(cells[8]).toMatch(/^\d+ %( busy)?$/);
     expect(Number(await page.locator('body').getAttribute('data-updates'))).toBeGreaterThan(before);
   });
 
@@ -107,7 +111,7 @@ describe('dashboard in headless Chromium', () => {
       };
       add(0, 0, [[0, 1, 2, 3], [0, 1, 2, 3]], 0.9, 3.25);
       await page.locator('#run[data-run="live-run"][data-finished="1"]').waitFor({ timeout: 20_000 });
-      for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(await page.locator(`#chart-${id} svg`).count()).toBe(1);
+      for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']) expect(await page.locator(`#chart-${id} svg`).count()).toBe(1);
       const points = () => page.locator('#chart-latency [aria-label*="p50 latency (ms)"][aria-label*="candidate:"]').count();
       expect(await points()).toBe(1);
       add(1, 50, [[0, 1, 2], [3]], 0.85, 2.125);

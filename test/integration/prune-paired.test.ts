@@ -50,6 +50,12 @@ class SlowStep implements CostMeasurer {
   measurePair(reference: PreparedModel, p: PreparedModel, attempt: number) {
     return this.inner.measurePair(reference, p, attempt);
   }
+  get profileSettings() {
+    return this.inner.profileSettings;
+  }
+  profile(p: PreparedModel) {
+    return this.inner.profile(p);
+  }
   async close() {}
 }
 
@@ -107,7 +113,18 @@ describe('paired measurement in the search (real local agent)', () => {
     expect(final.id).toBe(res.final.id);
     expect(final.pareto).toBe(true);
     expect(final.id).not.toBe(step1!.id);
-    expect(rows.find((r) => r.id === step1!.id)!.flags).toEqual(['not faster than its parent']);
+    expect(rows.find((r) => r.id === step1!.id)!.flags).toContain('not faster than its parent'); // and 'board busy' on a loaded machine
+    // The base and the answer were profiled on the agent: time per section of our export and per node type.
+    const profiles = (store.getRun('p')!.summary as { profiles: Record<string, number> }).profiles;
+    expect(Object.keys(profiles).sort()).toEqual([String(base!.id), String(res.final.id)].sort());
+    for (const id of Object.values(profiles)) {
+      const m = store.measurementById(id)!;
+      expect(m.settings).toMatchObject({ profile: true });
+      const figs = (m.raw as { measurement: { models: { profile: { by_section: Record<string, number>; by_op_type: Record<string, number> } }[] } }).measurement.models[0]!;
+      expect(Object.keys(figs.profile.by_section).sort()).toEqual(['mixing', 'norm', 'other', 'ssm']);
+      expect(figs.profile.by_op_type.MatMul).toBeGreaterThan(0);
+    }
+    expect(lines.some((l) => /^base: profiled \(.*ssm \d+ %/.test(l))).toBe(true);
     store.close();
   }, 240_000);
 });

@@ -81,7 +81,7 @@ describe('npm start (CI=true)', () => {
     const report = /^report: (.+)$/m.exec(stdout)![1]!.trim();
     expect(existsSync(report)).toBe(true);
     const html = readFileSync(report, 'utf8');
-    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
+    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
     // Both strategies' curves: the reported run (Taylor importance) and the comparison run (random).
     expect(html).toMatch(/Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/);
     expect(html).toMatch(/<tr data-agent="local"><td class="l">local<\/td><td class="l">[^<]+<\/td><td>\d+<\/td>/);
@@ -95,7 +95,7 @@ describe('npm start (CI=true)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const summary = JSON.parse(ok.stdout) as { report: string; charts: string[]; candidates: number };
     expect(summary.report).toBe(out);
-    expect(summary.charts).toEqual(['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']);
+    expect(summary.charts).toEqual(['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']);
     expect(existsSync(out)).toBe(true);
     const bad = await runCli(HOST_CLI, ['report', 'no-such-run', '--workspace', ws]);
     expect(bad.code).toBe(2);

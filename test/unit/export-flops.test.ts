@@ -33,8 +33,8 @@ const ZERO_WORK = new Set([
   'Transpose', 'Reshape', 'Gather', 'Concat', 'Split', 'Slice', 'Pad', 'Unsqueeze', 'Squeeze', 'Expand', 'Shape', 'ScatterElements', 'Identity',
 ]);
 
-/** FLOPs per section, counted from the shapes every node saw in one batch-1 run. */
-async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<{ ssm: number; other: number }> {
+/** FLOPs per section (the node name's prefix before '/'), counted from the shapes every node saw in one batch-1 run. */
+async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, number>> {
   const model = decodeModel(bytes);
   const graph = model.graph!;
   const known = new Set([...graph.initializer!.map((t) => t.name!), ...graph.input!.map((v) => v.name!), ...graph.output!.map((v) => v.name!)]);
@@ -53,7 +53,7 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
   await session.release();
 
   const size = (name: string) => dims.get(name)!.reduce((a, b) => a * b, 1);
-  const work = { ssm: 0, other: 0 };
+  const work: Record<string, number> = { ssm: 0, mixing: 0, norm: 0, other: 0 };
   for (const n of graph.node!) {
     const op = n.opType!;
     const ins = n.input!.filter((t) => t !== '');
@@ -78,7 +78,9 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
     } else if (op === 'LayerNormalization' || op === 'Gelu') f = 8 * size(o);
     else if (op === 'Sigmoid') f = 4 * size(o);
     else if (!ZERO_WORK.has(op)) throw new Error(`no FLOP rule for ${op}`);
-    work[n.name!.startsWith('ssm/') ? 'ssm' : 'other'] += f;
+    const section = n.name!.includes('/') ? n.name!.split('/')[0]! : 'other';
+    if (!(section in work)) throw new Error(`node ${n.name} has an unknown section prefix`);
+    work[section]! += f;
   }
   return work;
 }
@@ -129,7 +131,13 @@ describe('declared work is the work of the emitted nodes', () => {
       const counted = await countedWork(r.bytes, feeds);
       expect(r.stats.flops.ssm).toBeGreaterThan(0);
       expect(r.stats.flops.ssm).toBeCloseTo(counted.ssm, 6);
-      expect(r.stats.flops.other).toBeCloseTo(counted.other, 6);
+      expect(r.stats.flops.other).toBeCloseTo(counted.mixing! + counted.norm! + counted.other!, 6);
+      for (const section of ['ssm', 'mixing', 'norm', 'other'] as const) expect(r.stats.flopsBySection[section]).toBeCloseTo(counted[section]!, 6);
+      expect(r.stats.flopsBySection.mixing).toBeGreaterThan(0);
+      expect(r.stats.flopsBySection.norm).toBeGreaterThan(0);
+      // the agent reads the declared work from the metadata
+      expect(JSON.parse(r.metadata.declared_flops_by_section!)).toEqual(r.stats.flopsBySection);
+      expect(Number(r.metadata.declared_flops)).toBeCloseTo(Object.values(counted).reduce((a, v) => a + v, 0), 6);
     } finally {
       model.dispose();
     }

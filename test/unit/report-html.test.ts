@@ -35,6 +35,12 @@ const ratio = (s: Spec) => (s.step === 0 ? 1 : Number((s.p50 / SPECS[0]!.p50).to
 /** Pareto front by brute force over (val higher, ratio lower). */
 const front = SPECS.filter((a) => !SPECS.some((b) => b !== a && b.val >= a.val && ratio(b) <= ratio(a) && (b.val > a.val || ratio(b) < ratio(a))));
 
+/** The optional figures a newer agent reports, stored with step 1 seed 1's measurement. */
+const WORK = {
+  models: [{ achieved_gflops: 12.345, peak_fraction: 0.2468, profile: { by_section: { ssm: 0.75, mixing: 0.15, norm: 0.05, other: 0.05 } } }],
+  background_load: { other_cpu_fraction: 0.41, busy: true },
+};
+
 let dir: string;
 let html: string;
 let chosenId: number;
@@ -70,7 +76,7 @@ beforeAll(async () => {
       statistics: { n: 100 + s.step, min: s.p50 * 0.9, median: s.p50, mean: s.p50 * 1.05, p90: s.p90, p99: s.p90 * 1.5, max: s.p90 * 2, median_ci: { low: s.p50 * 0.98, high: s.p50 * 1.02 } },
       thermal: { before: { temperature_c: s.temp[0], cpu_mhz: null, throttle: null }, after: { temperature_c: s.temp[1], cpu_mhz: null, throttle: null }, throttled: Boolean(s.throttled) },
       throttled: Boolean(s.throttled),
-      raw: { measured_by: 'pi-07' },
+      raw: { measured_by: 'pi-07', ...(s.step === 1 && s.seed === 1 ? { measurement: WORK } : {}) },
     });
     store.finishCandidate(c.id, {
       active_operators: s.active, bypassed: s.active.map((a) => H - a.length), operators_active: s.active.flat().length, operators_total: H * LAYERS,
@@ -98,7 +104,15 @@ beforeAll(async () => {
   }
   // A run from another checkpoint stays out.
   store.createRun({ id: 'unrelated', strategy: 'importance', base_checkpoint: '/elsewhere', dataset: {}, config: {} });
-  store.updateRun(run.id, { status: 'finished', summary: { final_candidate: chosenId }, stop_reason: 'last rate' });
+  // The run's profiling jobs: the base (our export: sections) and the answer (as if foreign: op types).
+  const baseId = store.candidates(run.id)[0]!.id;
+  const prof = (sha: string, p50: number, profile: Record<string, unknown>) =>
+    store.addMeasurement({ model_sha256: sha, agent: 'pi-07', settings: { profile: true }, kind: 'measured', p50_ms: p50, p90_ms: p50, raw: { measured_by: 'pi-07', measurement: { models: [{ profile }] } } }).id;
+  const profiles = {
+    [String(baseId)]: prof('sha-0-0', 2, { by_section: { ssm: 3, mixing: 1, norm: 0.5, other: 0.5 }, by_op_type: { MatMul: 4, Mul: 1 } }),
+    [String(chosenId)]: prof('sha-2-0', 1, { by_section: null, by_op_type: { MatMul: 1, Mul: 1, Add: 1, Cast: 1, Gather: 1, Sum: 1, Relu: 2 } }),
+  };
+  store.updateRun(run.id, { status: 'finished', summary: { final_candidate: chosenId, profiles }, stop_reason: 'last rate' });
   html = (await renderRunReport(store, run.id)).html;
   // A run that has only just started: nothing finished, nothing measured.
   const fresh = store.createRun({ id: 'fresh', strategy: 's4op', base_checkpoint: '/new', dataset: {}, config: {} });
@@ -112,8 +126,8 @@ afterAll(async () => {
 });
 
 describe('s4op report: HTML from a recorded run', () => {
-  it('is one self-contained file with all seven charts as inline SVG', () => {
-    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'allocation', 'distribution', 'thermals']) expect(figure(id)).toMatch(/<svg[\s\S]*<\/svg>/);
+  it('is one self-contained file with all eight charts as inline SVG', () => {
+    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']) expect(figure(id)).toMatch(/<svg[\s\S]*<\/svg>/);
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=|<img[^>]+src="http/);
   });
 
@@ -161,6 +175,19 @@ describe('s4op report: HTML from a recorded run', () => {
     expect(front.map(label)).not.toContain('step 2 · 60% · seed 1');
   });
 
+  it('profile chart: the base by export section, the answer by node type (five largest and the rest), scaled to each job\'s p50', () => {
+    const l = labels(figure('profile'));
+    // Base: kernel shares 3 : 1 : 0.5 : 0.5 of 5 applied to its profiling job's p50 of 2 ms.
+    for (const [part, ms] of [['ssm', 1.2], ['mixing', 0.4], ['norm', 0.2], ['other', 0.2]] as const) {
+      expect(l.some((x) => x.startsWith(`ms per run: `) && x.includes(`candidate: base; part: ${part}; ms: ${ms}`))).toBe(true);
+    }
+    // Answer: Relu 2/8 of 1 ms, then four of the 1/8 types, the remaining two together as "other".
+    expect(l.some((x) => x.includes('candidate: step 2 · 60% · seed 0; part: Relu; ms: 0.25'))).toBe(true);
+    expect(l.some((x) => x.includes('candidate: step 2 · 60% · seed 0; part: other; ms: 0.25'))).toBe(true);
+    expect(l.filter((x) => x.includes('candidate: step 2 · 60% · seed 0; part:'))).toHaveLength(6);
+    expect(l.some((x) => x.includes('candidate: step 1'))).toBe(false);
+  });
+
   it('allocation heat map: active operators per layer of each candidate', () => {
     const l = labels(figure('allocation'));
     for (const s of SPECS) s.active.forEach((a, i) => expect(l).toContain(`layer: layer ${i}; candidate: ${label(s)}; active: ${a.length}`));
@@ -182,6 +209,23 @@ describe('s4op report: HTML from a recorded run', () => {
     expect(devices).toContain('Raspberry Pi 4 Model B Rev 1.4');
     expect(devices).toContain('onnxruntime-node 1.30.0');
     expect(devices).toMatch(/<td>4<\/td><td>1800<\/td><td>3906<\/td>/);
+  });
+
+  it('candidates table: achieved GFLOP/s, % of the device peak, background load and time by section where the agent reported them', () => {
+    const rows = [...html.matchAll(/<tr data-candidate="\d+"[^>]*>([\s\S]*?)<\/tr>/g)].map((m) => [...m[1]!.matchAll(/<td[^>]*>([\s\S]*?)<\/td>/g)].map((c) => c[1]!));
+    const head = [.../<table id="candidates"><tr>([\s\S]*?)<\/tr>/.exec(html)![1]!.matchAll(/<th[^>]*>([^<]*)<\/th>/g)].map((m) => m[1]!);
+    const col = (name: string) => head.indexOf(name);
+    const withWork = rows.find((r) => r[0] === 'step 1 · 30% · seed 1')!;
+    expect(withWork[col('GFLOP/s')]).toBe('12.3');
+    expect(withWork[col('% of peak')]).toBe('24.7');
+    expect(withWork[col('other CPU')]).toBe('41 % busy');
+    expect(withWork[col('time by section')]).toBe('ssm 75 % · mixing 15 % · norm 5 % · other 5 %');
+    expect(html).toMatch(/<td class="busy" title="measured while other processes kept the board busy">41 % busy<\/td>/);
+    // measurements without them (older agents) show dashes
+    const plain = rows.find((r) => r[0] === 'base')!;
+    for (const c of ['GFLOP/s', '% of peak', 'other CPU']) expect(plain[col(c)], c).toBe('–');
+    // The base's time by section comes from the run's profiling job of it.
+    expect(plain[col('time by section')]).toBe('ssm 60 % · mixing 20 % · norm 10 % · other 10 %');
   });
 
   it('candidates table marks the chosen model', () => {

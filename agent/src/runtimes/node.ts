@@ -23,18 +23,12 @@ export const nodeRuntime: Runtime = {
   },
   async load(bytes: Uint8Array, options: LoadOptions): Promise<Session> {
     const m = await ort();
-    const session = await m.InferenceSession.create(bytes, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: options.threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: options.graph_optimization,
-      enableCpuMemArena: options.arena,
-      ...spinExtra(options.spin),
-      // Errors come back as exceptions with the message; the native logger would only repeat them on stderr.
-      logSeverityLevel: 4,
-    });
-    return wrapSession(m, session as never);
+    return wrapSession(m, (await m.InferenceSession.create(bytes, sessionOptions(options))) as never);
+  },
+  async loadProfiled(bytes: Uint8Array, options: LoadOptions, filePrefix: string) {
+    const m = await ort();
+    const session = (await m.InferenceSession.create(bytes, { ...sessionOptions(options), enableProfiling: true, profileFilePrefix: filePrefix })) as unknown as { endProfiling(): void };
+    return { session: wrapSession(m, session as never), end: () => session.endProfiling() };
   },
   describe(options: LoadOptions) {
     return {
@@ -48,3 +42,17 @@ export const nodeRuntime: Runtime = {
     };
   },
 };
+
+function sessionOptions(options: LoadOptions): Record<string, unknown> {
+  return {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: options.threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: options.graph_optimization,
+    enableCpuMemArena: options.arena,
+    ...spinExtra(options.spin),
+    // Errors come back as exceptions with the message; the native logger would only repeat them on stderr.
+    logSeverityLevel: 4,
+  };
+}

@@ -54,6 +54,11 @@ export interface Runtime {
   /** Imports the runtime; may be slow or crash the process (native code), so the agent probes in a child. */
   available(): Promise<Availability>;
   load(bytes: Uint8Array, options: LoadOptions): Promise<Session>;
+  /**
+   * Loads with onnxruntime's profiler on, writing its JSON trace to `<filePrefix>_<timestamp>.json` when
+   * `end()` is called. Absent where the runtime cannot hand the trace back (onnxruntime-web).
+   */
+  loadProfiled?(bytes: Uint8Array, options: LoadOptions, filePrefix: string): Promise<{ session: Session; end: () => void }>;
   /** The settings as this runtime applies them, for the result record. */
   describe(options: LoadOptions): Record<string, string | number | boolean>;
 }

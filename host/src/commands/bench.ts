@@ -27,6 +27,7 @@ interface BenchOptions {
   graphOptimization?: string;
   arena: boolean;
   spin: boolean;
+  profile?: boolean;
   warmupMs?: string;
   warmupRuns?: string;
   minDurationMs?: string;
@@ -68,6 +69,7 @@ function settingsFrom(o: BenchOptions): MeasureSettings {
     graph_optimization: o.graphOptimization,
     arena: o.arena === false ? false : undefined,
     spin: o.spin === false ? false : undefined,
+    profile: o.profile ? true : undefined,
     warmup_ms: int('--warmup-ms', o.warmupMs),
     warmup_runs: int('--warmup-runs', o.warmupRuns),
     min_duration_ms: int('--min-duration-ms', o.minDurationMs),
@@ -167,6 +169,7 @@ export function register(program: Command): void {
     .option('--graph-optimization <level>', `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`)
     .option('--no-arena', 'disable the CPU memory arena (onnxruntime-node)')
     .option('--no-spin', 'idle intra-op threads sleep instead of spinning (default: onnxruntime\'s, spinning; faster on a busy machine with --threads > 1)')
+    .option('--profile', 'after the timed runs, profile each model: time per node type and, for S4oP exports, per section (SSM, mixing, norms, rest) with GFLOP/s (onnxruntime-node)')
     .option('--warmup-ms <n>', `minimum warm-up time (default ${DEFAULT_SETTINGS.warmup_ms})`)
     .option('--warmup-runs <n>', `minimum warm-up runs (default ${DEFAULT_SETTINGS.warmup_runs})`)
     .option('--min-duration-ms <n>', `minimum timed duration (default ${DEFAULT_SETTINGS.min_duration_ms})`)

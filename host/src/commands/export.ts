@@ -3,34 +3,66 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { initBackend } from '../backend.js';
-import { emit, log, UserError } from '../cli-util.js';
+import { emit, log, parseNumber, UserError } from '../cli-util.js';
 import { BYPASS_MODES, type BypassMode } from '../export/bypass.js';
 import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../export/export.js';
+import { formatTuning, tuneExport } from '../export/tune.js';
+import { checkDeviceClass, deviceClassOf, describeShape, tunedLabel, tunedVariant, tuneShape, type TuningRecord } from '../export/tuned.js';
+import type { VariantOptions } from '../export/variants/variant.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
+import { AgentMeasurer } from '../prune/agent-cost.js';
+import { RunStore } from '../store/run-store.js';
+import { parsePort } from './serve.js';
 
 interface ExportFlags {
-  checkpoint: string;
+  checkpoint?: string;
   mode: string;
   variant: string;
-  out: string;
+  out?: string;
   length?: string;
   bypass: string;
   block?: string;
   backend?: string;
   json?: boolean;
+  tune?: boolean;
+  variants?: string;
+  tie?: number;
+  agent?: string;
+  tag?: string;
+  deviceClass?: string;
+  server?: string;
+  token?: string;
+  port: string;
+  bind: string;
+  settings?: string;
+  waitAgentMs: string;
+  workspace: string;
 }
 
 export function register(program: Command): void {
   program
     .command('export')
     .description('export a checkpoint (with its active operators) to ONNX; pruned operators are left out of the graph')
-    .requiredOption('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
+    .option('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
     .requiredOption('--mode <mode>', 'conv (whole sequence in, logits out) or step (one time step, streaming)')
-    .option('--variant <name>', 'conv: chunked, fft, direct or auto; step: recurrent or auto', 'auto')
-    .requiredOption('--out <file>', 'ONNX file to write')
+    .option('--variant <name>', 'conv: chunked, fft, direct or auto; step: recurrent or auto (auto: the device class\'s tuned choice, else the static one)', 'auto')
+    .option('--out <file>', 'ONNX file to write (optional with --tune: then only the tuning is recorded)')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
     .option('--block <T>', 'chunked variant: block length (default about d_state)')
+    .option('--tune', 'measure the applicable variants and block lengths paired on the board (--agent, --tag or a local agent) and record the fastest for its device class')
+    .option('--variants <list>', 'with --tune: only these variants (comma-separated; default every variant of the mode)')
+    .option('--tie <x>', 'with --tune: median ratios within this fraction of the best tie, and the smaller graph wins', parseNumber)
+    .option('--agent <name>', 'with --tune: measure on this agent (it dials the embedded server, or use --server); without: its tuning is used')
+    .option('--tag <tag>', 'with --tune: measure on any agent with this tag (the device class); without: the class\'s tuning is used')
+    .option('--device-class <name>', 'the device class whose tuning `auto` follows (or under which --tune records; default the tag, else the agent name, else local)')
+    .option('--server <url>', 'with --tune: a running `s4op serve` to send the jobs through (token from --token or S4OP_TOKEN)')
+    .option('--token <t>', 'token of --server, or of the embedded server')
+    .option('--port <n>', 'with --tune: port of the embedded server, for remote agents to dial', '0')
+    .option('--bind <address>', 'with --tune: interface of the embedded server', '127.0.0.1')
+    .option('--settings <json>', 'with --tune: measurement settings as JSON (see s4op bench --help)')
+    .option('--wait-agent-ms <n>', 'with --tune: how long to wait for the agent to connect', '60000')
+    .option('--workspace <dir>', 'run store (runs.sqlite) holding the tunings, and the local agent\'s cache', '.s4op')
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--json', 'print JSON')
     .action(async (flags: ExportFlags) => {
@@ -39,13 +71,17 @@ export function register(program: Command): void {
         throw new UserError(`unknown --mode "${flags.mode}"; expected ${EXPORT_MODES.join(' or ')}`);
       }
       const mode = flags.mode as ExportMode;
-      const variant = userCheck(() => resolveVariant(mode, flags.variant));
+      let variant = userCheck(() => resolveVariant(mode, flags.variant));
       if (!(BYPASS_MODES as readonly string[]).includes(flags.bypass)) {
         throw new UserError(`unknown --bypass "${flags.bypass}"; expected ${BYPASS_MODES.join(' or ')}`);
       }
       const block = flags.block === undefined ? undefined : positiveInt('--block', flags.block);
+      const tuneReq = checkTuneFlags(flags);
+      if (!flags.checkpoint) throw new UserError(flags.tune ? '--tune measures the exports of a model: give --checkpoint DIR' : 'give --checkpoint DIR (the model to export)');
+      if (!flags.out && !flags.tune) throw new UserError('give --out FILE (the ONNX file to write)');
       await initBackend(flags.backend);
-      const { model, config } = await userCheckAsync(() => loadCheckpoint(flags.checkpoint));
+      const { model, config } = await userCheckAsync(() => loadCheckpoint(flags.checkpoint!));
+      let store: RunStore | undefined;
       try {
         let length: number | undefined;
         if (mode === 'conv') {
@@ -54,6 +90,30 @@ export function register(program: Command): void {
           if (typeof raw === 'string' && !/^\d+$/.test(raw)) throw new UserError(`--length must be a positive integer, got "${raw}"`);
           length = userCheck(() => checkLength(typeof raw === 'string' ? Number(raw) : raw));
         }
+        let variantOptions: VariantOptions = { block };
+        let tuned: TuningRecord | undefined;
+        let tuning: TuningRecord | undefined;
+        if (tuneReq) {
+          store = userCheck(() => RunStore.openWorkspace(flags.workspace));
+          const shape = userCheck(() => tuneShape(model.config, mode, length));
+          if (tuneReq.measure) {
+            tuning = await runTuning(flags, store, model, mode, length, block, tuneReq.deviceClass, config.weights_sha256);
+            if (!flags.json) log(formatTuning(tuning));
+            tuned = tuning;
+          } else {
+            tuned = tunedVariant(store, tuneReq.deviceClass, shape);
+            if (!tuned) log(`no tuning of class ${tuneReq.deviceClass} for ${describeShape(shape)} in ${store.file}: auto keeps the static choice ${variant}`);
+          }
+          if (tuned) {
+            variant = tuned.variant;
+            variantOptions = { ...tuned.variant_options };
+          }
+        }
+        if (!flags.out) {
+          emit(flags, { tuning }, () => `recorded the tuning of class ${tuning!.device_class} in ${store!.file}`);
+          return;
+        }
+        const out = flags.out;
         const t0 = performance.now();
         const result = userCheck(() =>
           exportModel(model, {
@@ -61,20 +121,23 @@ export function register(program: Command): void {
             variant,
             length,
             bypass: flags.bypass as BypassMode,
-            variantOptions: { block },
-            source: { checkpoint: path.resolve(flags.checkpoint), weightsSha256: config.weights_sha256 },
+            variantOptions,
+            source: { checkpoint: path.resolve(flags.checkpoint!), weightsSha256: config.weights_sha256 },
           }),
         );
         const ms = performance.now() - t0;
-        await writeAtomic(flags.out, result.bytes);
+        await writeAtomic(out, result.bytes);
         const sha256 = createHash('sha256').update(result.bytes).digest('hex');
         const s = result.stats;
         const summary = {
-          out: flags.out,
+          out,
           bytes: result.bytes.length,
           sha256,
           mode,
           variant,
+          variant_params: JSON.parse(result.metadata.variant_params!) as unknown,
+          tuned: tuned ? { id: tuned.id, device_class: tuned.device_class, label: tuned.label, variant_options: tuned.variant_options, created_at: tuned.created_at } : null,
+          tuning: tuning ?? null,
           length: length ?? null,
           active_operators: s.activeOperators,
           total_operators: s.totalOperators,
@@ -89,16 +152,101 @@ export function register(program: Command): void {
         };
         emit(flags, summary, () =>
           [
-            `wrote ${flags.out} (${(result.bytes.length / 1e6).toFixed(2)} MB, sha256 ${sha256.slice(0, 16)}…)`,
-            `${mode} mode, variant ${variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
+            `wrote ${out} (${(result.bytes.length / 1e6).toFixed(2)} MB, sha256 ${sha256.slice(0, 16)}…)`,
+            `${mode} mode, variant ${tuned ? tunedLabel(tuned) : variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
             `${s.nodes} nodes (${s.ssmNodes} SSM), initializers ${(s.initializerBytes / 1e6).toFixed(2)} MB (${(s.ssmInitializerBytes / 1e6).toFixed(2)} MB SSM); exported in ${Math.round(ms)} ms`,
           ].join('\n'),
         );
         if (!flags.json && result.states.length) log(`step states: ${result.states.map((st) => st.input).join(', ')} (feed back <name>_next)`);
       } finally {
         model.dispose();
+        store?.close();
       }
     });
+}
+
+/**
+ * What the tuning flags ask for: `measure` (--tune) on the board of a device class, or a lookup of the
+ * class's tuning (variant auto, no --block, with --device-class, --tag or --agent); null: no tuning involved.
+ */
+function checkTuneFlags(f: ExportFlags): { measure: boolean; deviceClass: string } | null {
+  if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
+  if (f.tag !== undefined && !/^[\w.-]{1,64}$/.test(f.tag)) throw new UserError(`--tag takes one tag (a device class) of letters, digits, '.', '_' or '-', got "${f.tag}"`);
+  if (f.deviceClass !== undefined) userCheck(() => checkDeviceClass(f.deviceClass!));
+  const measureOnly = (['variants', 'tie', 'server', 'settings'] as const).filter((k) => f[k] !== undefined);
+  if (!f.tune) {
+    if (measureOnly.length) throw new UserError(`--${measureOnly[0]} is for --tune`);
+    // An explicit variant or block length is the user's choice: no tuning is looked up.
+    if (f.variant !== 'auto' || f.block !== undefined || !(f.deviceClass || f.tag || f.agent)) return null;
+    return { measure: false, deviceClass: userCheck(() => deviceClassOf(f)) };
+  }
+  if (f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant} (--variants a,b limits the candidates)`);
+  if (f.server && !(f.token ?? process.env.S4OP_TOKEN)) throw new UserError('--server needs its token: --token T or S4OP_TOKEN');
+  if (f.tie !== undefined && !(f.tie >= 0 && f.tie < 1)) throw new UserError(`--tie must be a fraction in [0, 1), got ${f.tie}`);
+  parseSettings(f.settings);
+  return { measure: true, deviceClass: userCheck(() => deviceClassOf(f)) };
+}
+
+function parseSettings(raw: string | undefined): unknown {
+  if (raw === undefined) return {};
+  try {
+    return JSON.parse(raw);
+  } catch (err) {
+    throw new UserError(`--settings is not JSON: ${(err as Error).message}`);
+  }
+}
+
+async function runTuning(
+  f: ExportFlags,
+  store: RunStore,
+  model: Parameters<typeof tuneExport>[1],
+  mode: ExportMode,
+  length: number | undefined,
+  block: number | undefined,
+  deviceClass: string,
+  weightsSha256: string,
+): Promise<TuningRecord> {
+  const token = f.token ?? process.env.S4OP_TOKEN;
+  const waitForAgentMs = positiveInt('--wait-agent-ms', f.waitAgentMs);
+  let measurer: AgentMeasurer | undefined;
+  const connect = async (): Promise<AgentMeasurer> => {
+    measurer = await userCheckAsync(() =>
+      AgentMeasurer.start({
+        mode,
+        length: length ?? 1,
+        settings: parseSettings(f.settings),
+        agent: f.agent,
+        tag: f.tag,
+        server: f.server ? { url: f.server, token: token! } : undefined,
+        port: parsePort(f.port),
+        bind: f.bind,
+        token,
+        cacheDir: path.resolve(f.workspace, 'agent-cache'),
+        waitForAgentMs,
+        log: f.json ? undefined : log,
+        quiet: f.json,
+      }),
+    );
+    return measurer;
+  };
+  try {
+    return await userCheckAsync(() =>
+      tuneExport(store, model, {
+        mode,
+        length,
+        block,
+        bypass: f.bypass as BypassMode,
+        variants: f.variants?.split(',').map((v) => v.trim()).filter(Boolean),
+        tie: f.tie,
+        deviceClass,
+        measurer: connect,
+        model: { checkpoint: path.resolve(f.checkpoint!), weights_sha256: weightsSha256 },
+        log: f.json ? undefined : log,
+      }),
+    );
+  } finally {
+    await measurer?.close();
+  }
 }
 
 function positiveInt(flag: string, raw: string): number {

@@ -5,7 +5,9 @@ import { describeBackend, initBackend } from '../backend.js';
 import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../cli-util.js';
 import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../data/dataset.js';
 import { readCheckpointConfig } from '../model/checkpoint.js';
+import { deviceClassOf } from '../export/tuned.js';
 import { AgentMeasurer } from '../prune/agent-cost.js';
+import { tuneForRun } from '../prune/tune-run.js';
 import { FlopEstimate, type CostMeasurer } from '../prune/cost.js';
 import { parseCriteria } from '../prune/importance.js';
 import { candidateRows, formatTable, toCsv, type CandidateRow } from '../prune/report.js';
@@ -30,6 +32,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   budgetMs?: number;
   budget?: string;
   steer?: boolean;
+  profile?: boolean;
   maxDrop?: number;
   agent?: string;
   tag?: string;
@@ -40,6 +43,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   bind: string;
   mode: 'conv' | 'step';
   variant?: string;
+  tune?: boolean;
   settings?: string;
   estimate?: boolean;
   finetuneEpochs?: number;
@@ -62,6 +66,8 @@ export interface PruneRunConfig {
     estimate: boolean;
     mode: 'conv' | 'step';
     variant?: string;
+    /** Tune the export of the measured device class first (once per class and model shape). */
+    tune?: boolean;
     settings: unknown;
     agent?: string;
     tag?: string;
@@ -92,6 +98,7 @@ export function register(program: Command): void {
     .option('--budget <ratio>', 'stop once the chosen candidate\'s paired latency ratio to the base is at or below this, e.g. 0.6x or 60%')
     .option('--budget-ms <x>', 'the same in milliseconds, converted to a ratio through the base\'s p50 pooled over the run\'s jobs on that agent (stated in the output)', num)
     .option('--steer', 'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it')
+    .option('--profile', 'profile every candidate on the agent (where the time goes: per section and node type); the base and the answer are profiled always')
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
     .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
     .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
@@ -101,7 +108,8 @@ export function register(program: Command): void {
     .option('--port <n>', 'port of the embedded server, for remote agents to dial (default: any free port)', int)
     .option('--bind <address>', 'interface of the embedded server', '127.0.0.1')
     .option('--mode <mode>', 'export mode measured: conv or step', oneOf('conv', 'step'), 'conv')
-    .option('--variant <name>', 'export variant (default auto)')
+    .option('--variant <name>', 'export variant (default auto: the device class\'s tuned choice, else the static one)')
+    .option('--tune', 'first tune the export on the measuring agent\'s device class, once per class (see s4op export --tune)')
     .option('--settings <json>', 'measurement settings as JSON (see s4op bench --help)')
     .option('--estimate', 'no agent: estimate latency from an operation count (labelled as an estimate)')
     .option('--finetune-epochs <n>', `fine-tuning epochs per candidate (default ${S4OP_FINETUNE.epochs})`, int)
@@ -127,10 +135,14 @@ export function register(program: Command): void {
         log(`${fresh ? 'run' : 'resuming run'} ${run.id}: ${config.search.strategy}, rates ${config.search.rates.join(',')}%, ${config.search.seeds} seed(s) per rate; store ${store.file}`);
         const data = await datasetOf(config, run);
         log(`data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`);
-        measurer = await measurerOf(config, flags, data.info.length, path.resolve(flags.workspace, 'agent-cache'), run);
+        measurer = await measurerOf(config, flags, data.info.length, path.resolve(flags.workspace, 'agent-cache'), run, store);
         log(measurer.kind === 'estimate' ? 'cost: FLOP-count estimate (no agent; not a measurement)' : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`);
         if (!fresh) store.updateRun(run.id, { status: 'running', stop_reason: null });
         try {
+          if (measurer instanceof AgentMeasurer && (config.measure.variant ?? 'auto') === 'auto') {
+            const m = measurer;
+            await userCheckAsync(() => tuneForRun({ store, runId: run.id, baseCheckpoint: run.base_checkpoint, measurer: m, mode: config.measure.mode, length: data.info.length, tune: Boolean(config.measure.tune), log }));
+          }
           await runSearch(
             { store, runId: run.id, dir: path.join(flags.workspace, 'runs', run.id), baseCheckpoint: run.base_checkpoint, data, measurer, log, quiet: flags.json },
             config.search,
@@ -169,6 +181,9 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
       throw new UserError(`--budget: ${(err as Error).message}`);
     }
   }
+  if (f.tune && f.estimate) throw new UserError('--tune measures exports on an agent: drop --estimate');
+  if (f.tune && f.variant && f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant}`);
+  if (f.tune && f.tag?.includes(',')) throw new UserError('--tune tunes one device class at a time: give one --tag (or --agent)');
   let ck;
   try {
     ck = await readCheckpointConfig(f.checkpoint);
@@ -212,6 +227,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     budgetMs: f.budgetMs,
     budgetRatio,
     steer: f.steer,
+    profileAll: f.profile,
   };
   let settings: unknown = {};
   if (f.settings) {
@@ -224,7 +240,7 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
   const config: PruneRunConfig = {
     search,
     dataset,
-    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, settings, agent: f.agent, tag: f.tag, classQuantile: f.classQuantile, server: f.server, port: f.port, bind: f.bind },
+    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, tune: f.tune, settings, agent: f.agent, tag: f.tag, classQuantile: f.classQuantile, server: f.server, port: f.port, bind: f.bind },
     argv: process.argv.slice(2),
   };
   try {
@@ -254,7 +270,7 @@ async function datasetOf(config: PruneRunConfig, run: RunRecord): Promise<Datase
   }
 }
 
-async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cacheDir: string, run: RunRecord): Promise<CostMeasurer> {
+async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cacheDir: string, run: RunRecord, store: RunStore): Promise<CostMeasurer> {
   const m = config.measure;
   if (m.estimate) return new FlopEstimate({ mode: m.mode, length: L });
   const token = f.token ?? process.env.S4OP_TOKEN;
@@ -276,9 +292,19 @@ async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cach
       source: { checkpoint: run.base_checkpoint },
       log,
       quiet: f.json,
+      // One device class: `auto` exports follow its tuning, if the store has one.
+      tuning: m.tag?.includes(',') ? undefined : { store, deviceClass: deviceClassOf({ agent: m.agent, tag: m.tag }) },
     });
   } catch (err) {
     throw new UserError(`cannot start measuring: ${(err as Error).message}`);
+  }
+}
+
+async function userCheckAsync<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new UserError((err as Error).message);
   }
 }
 

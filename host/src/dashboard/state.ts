@@ -28,6 +28,12 @@ export interface RecentMeasurement {
   sha256: string | null;
   median_ms: number | null;
   p90_ms: number | null;
+  /** S4oP exports: declared work ÷ median, and its fraction of the agent's measured MatMul peak. */
+  achieved_gflops: number | null;
+  peak_fraction: number | null;
+  /** Other processes' share of the CPU during the job, and whether the agent called that busy. */
+  other_cpu_fraction: number | null;
+  busy: boolean | null;
   error: string | null;
 }
 
@@ -81,6 +87,10 @@ export class DashboardSource {
         sha256: first?.sha256 ?? null,
         median_ms: first?.latency_ms.median ?? null,
         p90_ms: first?.latency_ms.p90 ?? null,
+        achieved_gflops: first?.achieved_gflops ?? null,
+        peak_fraction: first?.peak_fraction ?? null,
+        other_cpu_fraction: m.measurement?.background_load?.other_cpu_fraction ?? null,
+        busy: m.measurement?.background_load?.busy ?? null,
         error: m.error ? `${m.error.code}: ${m.error.message}` : null,
       });
       this.recent.length = Math.min(this.recent.length, RECENT);

@@ -1,7 +1,8 @@
 /**
  * The parts of the model around the SSM, shared by conv mode (tensors [batch, L, H]) and step mode
  * ([batch, H]): encoder, norms, GELU → Linear(H→2H) → GLU, pooling's decoder. Channels are always last.
- * Work is declared per batch element, `positions` = L in conv mode and 1 in step mode.
+ * Work is declared per batch element, `positions` = L in conv mode and 1 in step mode. Norm nodes are tagged
+ * section 'norm', the GELU → Linear → GLU nodes 'mixing'; encoder, residual and decoder stay 'other'.
  */
 import type { ModelConfig } from '../model/config.js';
 import { LAYER_NORM_EPS } from '../model/layers.js';
@@ -30,6 +31,10 @@ export function encoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, x: stri
 
 /** LayerNorm over channels, or BatchNorm with running statistics (eval) folded into a scale and shift. */
 export function norm(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x: string, positions: number): string {
+  return b.within('norm', () => normNodes(b, snap, c, i, x, positions));
+}
+
+function normNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x: string, positions: number): string {
   const w = weight(snap, `norms.${i}.weight`).values;
   const bias = weight(snap, `norms.${i}.bias`).values;
   if (c.norm === 'layer') {
@@ -54,6 +59,10 @@ export function norm(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number,
  * which saves splitting a [.., 2H] result (a strided copy).
  */
 export function mixer(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, y: string, order: Int32Array | null, positions: number): string {
+  return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions));
+}
+
+function mixerNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, y: string, order: Int32Array | null, positions: number): string {
   const H = c.dModel;
   const W = weight(snap, `s4_layers.${i}.output_linear.weight`).values;
   const bias = weight(snap, `s4_layers.${i}.output_linear.bias`).values;

@@ -97,6 +97,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);
   const totalOperators = c.nLayers * c.dModel;
+  const work = b.stats().flopsBySection;
   const metadata: Record<string, string> = {
     architecture: JSON.stringify(c),
     active_operators: JSON.stringify(active),
@@ -115,6 +116,10 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     inputs: c.inputKind === 'tokens' ? 'tokens' : 'x',
     step_states: JSON.stringify(states),
     step_state_basis: opts.mode === 'step' ? stepStateBasis(c.ssm) : '',
+    // Declared work per batch element (per sequence in conv mode, per step in step mode): agents report
+    // achieved GFLOP/s from it, and per section (node-name prefix, see onnx-builder.ts) from the profile.
+    declared_flops: String(Object.values(work).reduce((a, v) => a + v, 0)),
+    declared_flops_by_section: JSON.stringify(work),
   };
   for (const [k, v] of Object.entries(metadata)) b.metadata(k, v);
   const bytes = b.encode({ name: PRODUCER, version: PACKAGE_VERSION });

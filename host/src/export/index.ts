@@ -7,3 +7,7 @@ export { CONV_VARIANTS, AUTO_ORDER } from './variants/registry.js';
 export type { ConvVariant, VariantOptions } from './variants/variant.js';
 export { BYPASS_MODES, type BypassMode } from './bypass.js';
 export { decodeModel, type GraphStats } from './onnx-builder.js';
+export { tuneExport, tuneCandidates, pickWinner, blockLengths, formatTuning } from './tune.js';
+export type { PairMeasurer, TuneOptions, TuneCandidate, CandidateOptions } from './tune.js';
+export { tunedVariant, recordTuning, listTunings, tuneShape, deviceClassOf, describeShape, tunedLabel } from './tuned.js';
+export type { TuneShape, TuneOption, TuningRecord, TuningInput } from './tuned.js';

@@ -1,8 +1,11 @@
 /**
  * A small ONNX graph builder over `onnx-proto` (protobufjs code generated from the official onnx.proto):
  * one way to add each thing — inputs, outputs, initializers, nodes, metadata — and `encode()` to bytes.
- * Nodes and initializers carry a section tag ('ssm' for the state-space part of a layer), so an export can
- * report how much of the graph the SSM is, and prove that pruned operators are gone.
+ * Nodes and initializers carry a section tag ('ssm' for the state-space part of a layer, 'mixing' for
+ * GELU → Linear → GLU, 'norm' for the norms, 'other' for the rest), so an export can report how much of the
+ * graph the SSM is, and prove that pruned operators are gone. The tag is the node name's prefix before the
+ * first '/' (e.g. `ssm/MatMul_4`): onnxruntime's profiler reports node names, so an agent reads the section
+ * of each node's time from it.
  */
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
@@ -12,7 +15,8 @@ const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof 
 
 export type Dim = number | string;
 export type ElemType = 'float32' | 'int64';
-export type Section = 'ssm' | 'other';
+export type Section = 'ssm' | 'mixing' | 'norm' | 'other';
+export const SECTIONS: readonly Section[] = ['ssm', 'mixing', 'norm', 'other'];
 
 const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
 const AT = onnx.AttributeProto.AttributeType;
@@ -35,8 +39,10 @@ export interface GraphStats {
   ssmInitializerBytes: number;
   /** Node count per op type. */
   ops: Record<string, number>;
-  /** Floating-point operations per batch element, as declared by the code that emitted the nodes. */
+  /** Floating-point operations per batch element, as declared by the code that emitted the nodes; `other` is everything but the SSM. */
   flops: { ssm: number; other: number };
+  /** The same work split by every section (`flops.other` = mixing + norm + other). */
+  flopsBySection: Record<Section, number>;
 }
 
 export class GraphBuilder {
@@ -50,7 +56,7 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private readonly constCache = new Map<string, string>();
   private counter = 0;
-  private readonly flops = { ssm: 0, other: 0 };
+  private readonly flops: Record<Section, number> = { ssm: 0, mixing: 0, norm: 0, other: 0 };
   /** Section that new nodes and initializers are tagged with. */
   section: Section = 'other';
 
@@ -179,7 +185,8 @@ export class GraphBuilder {
       initializerBytes: this.initBytes.reduce((a, b) => a + b.bytes, 0),
       ssmInitializerBytes: this.initBytes.filter((b) => b.section === 'ssm').reduce((a, b) => a + b.bytes, 0),
       ops,
-      flops: { ...this.flops },
+      flops: { ssm: this.flops.ssm, other: this.flops.mixing + this.flops.norm + this.flops.other },
+      flopsBySection: { ...this.flops },
     };
   }
 

@@ -14,6 +14,13 @@ export function formatMeasurement(m: Measurement, agentName: string, names: stri
     lines.push(`${label} ${names[i] ?? ''} ${f.sha256.slice(0, 12)}… ${(f.size_bytes / 1024).toFixed(1)} KiB, inputs ${f.inputs.map((x) => `${x.name}:${x.dtype}[${x.shape.join(',')}]`).join(' ')}`.replace(/ +/g, ' '));
     lines.push(`  load ${ms(f.load_ms)} ms, first run ${ms(f.first_run_ms)} ms`);
     lines.push(`  latency ms (n=${l.n}): min ${ms(l.min)}  median ${ms(l.median)} [${ms(l.median_ci.low)}, ${ms(l.median_ci.high)}]  mean ${ms(l.mean)}  p90 ${ms(l.p90)}  p99 ${ms(l.p99)}  std ${ms(l.std)}`);
+    if (f.achieved_gflops !== undefined) {
+      const peak = m.device_peak;
+      const frac = f.peak_fraction != null && peak ? `, ${(f.peak_fraction * 100).toFixed(1)} % of this device's MatMul peak (${peak.matmul_gflops} GFLOP/s at ${peak.threads} thread${peak.threads === 1 ? '' : 's'})` : ', device peak not measured';
+      lines.push(`  work ${((f.declared_flops ?? 0) / 1e6).toFixed(2)} MFLOP per run: ${f.achieved_gflops.toFixed(2)} GFLOP/s${frac}`);
+    }
+    if (f.profile) lines.push(...formatProfile(f.profile));
+    else if (f.profile === null) lines.push(`  profile: not available (${f.profile_error ?? 'no reason given'})`);
   });
   if (m.ratio) {
     const r = m.ratio;
@@ -24,6 +31,29 @@ export function formatMeasurement(m: Measurement, agentName: string, names: stri
   const t = m.thermal;
   const snap = (x: typeof t.before) => `${x.temperature_c ?? '?'} °C, ${x.cpu_mhz ?? '?'} MHz${x.throttle ? `, ${x.throttle.source} ${x.throttle.flags.join('+') || 'ok'}` : ''}`;
   lines.push(`thermal: before ${snap(t.before)}; after ${snap(t.after)}${t.throttled ? '  ** THROTTLED: figures not trustworthy **' : ''}`);
+  const bl = m.background_load;
+  if (bl) {
+    lines.push(`background load: other processes used ${(bl.other_cpu_fraction * 100).toFixed(0)} % of the CPU (${bl.other_cpu_cores.toFixed(2)} of ${bl.cores} cores), load average ${bl.loadavg_1m ?? '?'}${bl.busy ? `  ** BUSY (over ${Math.round(bl.busy_threshold * 100)} %): figures disturbed **` : ''}`);
+  } else if (bl === null) {
+    lines.push('background load: not readable on this agent (no /proc/stat)');
+  }
   lines.push(`warm-up ${m.warmup.runs} runs in ${m.warmup.ms.toFixed(0)} ms; whole job ${m.duration_ms} ms`);
   return lines.join('\n');
+}
+
+type Profile = NonNullable<Measurement['models'][number]['profile']>;
+
+/** Where one model's time goes (profiled kernel ms per run; the profiler slows small nodes down). */
+export function formatProfile(p: Profile): string[] {
+  const out = [`  profile (${p.runs} runs, kernels ${ms(p.kernel_ms)} of ${ms(p.run_ms)} ms per profiled run):`];
+  if (p.by_section) {
+    const parts = Object.entries(p.by_section).map(([s, t]) => {
+      const g = p.gflops_by_section?.[s];
+      return `${s} ${ms(t)} ms (${p.kernel_ms > 0 ? Math.round((100 * t) / p.kernel_ms) : 0} %${g !== undefined ? `, ${g.toFixed(1)} GFLOP/s` : ''})`;
+    });
+    out.push(`    by section: ${parts.join(', ')}`);
+  }
+  const ops = Object.entries(p.by_op_type).sort((a, b) => b[1] - a[1]);
+  out.push(`    by node type: ${ops.slice(0, 8).map(([o, t]) => `${o} ${ms(t)}`).join(', ')}${ops.length > 8 ? `, ${ops.length - 8} more` : ''}`);
+  return out;
 }

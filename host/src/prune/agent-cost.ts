@@ -8,11 +8,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
 import { exportModel, type ExportMode } from '../export/export.js';
+import { tuneShape, tunedVariant } from '../export/tuned.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
 import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
 import { localAgentCli } from '../fleet/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
-import { canonicalJson } from '../store/run-store.js';
+import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
 import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
 
@@ -45,6 +46,8 @@ export interface AgentMeasurerOptions {
   log?: (line: string) => void;
   /** No progress bar while a measurement runs (--json). */
   quiet?: boolean;
+  /** With variant auto: export as the newest tuning of this device class for the model's shape says, if any. */
+  tuning?: { store: RunStore; deviceClass: string };
 }
 
 // Keeps the local agent from outliving the host: it runs under this watchdog, which stops it when its stdin
@@ -109,8 +112,21 @@ export class AgentMeasurer implements CostMeasurer {
     this.child = child;
   }
 
+  /** The device class measured: the one tag, else the agent's name (or 'local'); null with several classes. */
+  get deviceClass(): string | null {
+    return this.classes.length > 1 ? null : (this.classes[0] ?? this.opts.agent ?? 'local');
+  }
+
   prepare(model: SequenceModel, name: string): PreparedModel {
-    const r = exportModel(model, { mode: this.opts.mode, length: this.opts.length, variant: this.opts.variant, source: this.opts.source });
+    const t = this.opts.tuning;
+    const tuned = t && (this.opts.variant ?? 'auto') === 'auto' ? tunedVariant(t.store, t.deviceClass, tuneShape(model.config, this.opts.mode, this.opts.length)) : undefined;
+    const r = exportModel(model, {
+      mode: this.opts.mode,
+      length: this.opts.length,
+      variant: tuned?.variant ?? this.opts.variant,
+      variantOptions: tuned?.variant_options,
+      source: this.opts.source,
+    });
     return { model_sha256: sha256Hex(r.bytes), bytes: r.bytes, name: `${name}.onnx` };
   }
 
@@ -138,17 +154,33 @@ export class AgentMeasurer implements CostMeasurer {
     return combinePairClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
   }
 
+  /**
+   * Where the time goes: one job with onnxruntime's profiling pass after the timed runs (settings.profile),
+   * on this measurer's agent (the first class of several). Its settings differ, so it never answers for a
+   * timing job and is cached apart.
+   */
+  async profile(p: PreparedModel): Promise<CostFigures> {
+    const settings = this.profileSettings;
+    const tag = this.classes[0] ?? this.opts.tag;
+    const o = await this.measureOn([p], `pf-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}${tag ? `-${tag}` : ''}`, tag, settings);
+    return figures(o.measurement, o.agent.name);
+  }
+
+  get profileSettings(): MeasureSettings {
+    return { ...this.settings, profile: true };
+  }
+
   private settingsTag(): string {
     return createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12);
   }
 
-  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings = this.settings): Promise<JobOutcome> {
     for (const p of models) if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
     const what = models.map((p) => p.name).join(' vs ');
     let outcome: JobOutcome;
     try {
-      const work = this.fleet ? this.viaFleet(models, job_id, tag) : this.viaServer(models, job_id, tag);
-      outcome = await waitWithProgress(work, `measure ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(this.settings), { quiet: this.opts.quiet });
+      const work = this.fleet ? this.viaFleet(models, job_id, tag, settings) : this.viaServer(models, job_id, tag, settings);
+      outcome = await waitWithProgress(work, `${settings.profile ? 'profile' : 'measure'} ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(settings), { quiet: this.opts.quiet });
     } catch (err) {
       if (err instanceof JobFailed) throw new Error(`measuring ${what} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
       throw err;
@@ -161,11 +193,11 @@ export class AgentMeasurer implements CostMeasurer {
    * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
    * and the other attempt is cancelled.
    */
-  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
     const { jobs, server } = this.fleet!;
     const p = models[models.length - 1]!;
     const submit = (id: string, target: { agent?: string; tag?: string }) =>
-      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings: this.settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
+      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
     if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
     return new Promise<JobOutcome>((resolve, reject) => {
       const attempts: string[] = [];
@@ -225,7 +257,7 @@ export class AgentMeasurer implements CostMeasurer {
     });
   }
 
-  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined): Promise<JobOutcome> {
+  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
     const p = models[models.length - 1]!;
     const { url, token } = this.opts.server!;
     const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
@@ -236,15 +268,27 @@ export class AgentMeasurer implements CostMeasurer {
         agent: this.opts.agent,
         tag,
         job_id,
-        settings: this.settings,
+        settings,
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
         models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
       }),
+    }).catch((err: Error) => {
+      throw new Error(`cannot reach the server at ${base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`);
     });
     const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
     if (!res.ok) throw new Error(`measuring ${p.name} via ${base.origin}: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
     return body;
   }
+
+  /**
+   * One A/B job (A first, the two models' runs interleaved) on this measurer's agent, or on one agent of its
+   * tag (the first of several): what the export tuner compares variants by. A fresh job each call.
+   */
+  async compare(a: PreparedModel, b: PreparedModel): Promise<JobOutcome> {
+    const job_id = `ab-${a.model_sha256.slice(0, 12)}-${b.model_sha256.slice(0, 12)}-${randomBytes(4).toString('hex')}`;
+    return this.measureOn([a, b], job_id, this.classes[0] ?? this.opts.tag);
+  }
+
 
   async close(): Promise<void> {
     const child = this.child;

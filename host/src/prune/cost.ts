@@ -61,6 +61,9 @@ export interface CostMeasurer {
   measure(model: PreparedModel): Promise<CostFigures>;
   /** One paired job; `attempt` distinguishes a re-measure of the same pair (a new job, not a cached answer). */
   measurePair(reference: PreparedModel, candidate: PreparedModel, attempt: number): Promise<PairFigures>;
+  /** Measurers that can say where the time goes (an agent's profiling pass): its settings and the job. */
+  readonly profileSettings?: Record<string, unknown>;
+  profile?(model: PreparedModel): Promise<CostFigures>;
   close(): Promise<void>;
 }
 

@@ -16,10 +16,10 @@ import path from 'node:path';
 import type { Dataset } from '../data/dataset.js';
 import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/checkpoint.js';
 import type { SequenceModel } from '../model/model.js';
-import type { CandidateRecord, MeasurementRecord, RunStore } from '../store/run-store.js';
+import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
-import type { CostMeasurer, PreparedModel } from './cost.js';
+import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
 import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
@@ -55,6 +55,8 @@ export interface SearchOptions {
   budgetRatio?: number;
   /** With a budget: prune only to the least rate the fitted cost model says meets it (before the scheduled rate). */
   steer?: boolean;
+  /** Profile every measured candidate (where the time goes); the base and the answer are profiled always. */
+  profileAll?: boolean;
 }
 
 /** The paper's fine-tuning: AdamW lr 1e-4, weight decay 1e-5 (0 for SSM parameters), short warm-up, cosine. */
@@ -136,6 +138,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const budget: Budget | undefined = o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
   const budgetNow = () => (budget ? budgetRatio(budget, store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings), env.measurer.agent) : undefined);
+  const b0 = budgetNow();
+  if (b0) env.log(`${b0.text}: every candidate is timed interleaved with the base and judged by its ratio`);
   let parent = base;
   let stop = 'last rate';
   let status: SearchResult['status'] = 'finished';
@@ -191,6 +195,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const final = pick ? store.candidateById(pick.id)! : base;
   const front = paretoFront(points).map((p) => p.id);
   const pooled = store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings);
+  const profiled = o.profileAll ? store.candidates(runId).filter((c) => c.status === 'finished' && c.measurement_id != null) : [base, ...(final.id === base.id ? [] : [final])];
+  const profiles = await profileCandidates(env, profiled, reference);
   store.updateRun(runId, {
     status,
     stop_reason: stop,
@@ -201,12 +207,61 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       budget: b ? { ratio: b.ratio, text: b.text } : null,
       base_p50_ms_pooled: pooled.length ? pooledP50(pooled) : null,
       base_jobs: pooled.length,
+      profiles,
     },
   });
   env.log(`run ${runId} ${status}: ${stop}`);
   const ff = figureOf(final);
   env.log(`answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`);
   return { status, stop_reason: stop, final, base, front };
+}
+
+/**
+ * Where the time goes, for the given candidates: one profiling job each on the run's agent (cached like any
+ * measurement, under the profile settings). Returns candidate id → measurement id. A failed profile is
+ * logged and left out: it never fails the run.
+ */
+async function profileCandidates(env: SearchEnv, candidates: readonly CandidateRecord[], reference: PreparedModel): Promise<Record<string, number>> {
+  const { measurer, store } = env;
+  const out: Record<string, number> = {};
+  if (!measurer.profile || !measurer.profileSettings) return out;
+  for (const c of candidates) {
+    const label = c.step === 0 ? 'base' : `step ${c.step} (${c.rate}%) seed ${c.seed}`;
+    try {
+      let p: PreparedModel = reference;
+      if (c.step !== 0) {
+        const { model } = await loadCheckpoint(c.checkpoint!);
+        try {
+          p = measurer.prepare(model, `${env.runId}-step${c.step}-seed${c.seed}`);
+        } finally {
+          model.dispose();
+        }
+      }
+      let m = store.findMeasurement(p.model_sha256, measurer.agent, measurer.profileSettings);
+      if (!m) {
+        const f = await measurer.profile(p);
+        m = store.addMeasurement({ ...measurementInput(measurer, p, f), settings: measurer.profileSettings });
+      }
+      out[String(c.id)] = m.id;
+      env.log(`${label}: profiled (${profileText(m.raw)})`);
+    } catch (err) {
+      env.log(`${label}: profiling failed, left out: ${(err as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** "ssm 78 % · mixing 12 % · …" from a stored profiling measurement, or why there is none. */
+function profileText(raw: unknown): string {
+  const f = ((raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null; profile_error?: string }[] } } | null)?.measurement?.models ?? [])[0];
+  const t = f?.profile?.by_section ?? f?.profile?.by_op_type;
+  if (!t) return f?.profile_error ? `no profile: ${f.profile_error}` : 'no profile';
+  const total = Object.values(t).reduce((a, v) => a + v, 0);
+  return Object.entries(t)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([k, v]) => `${k} ${Math.round((100 * v) / total)} %`)
+    .join(' · ');
 }
 
 /** Measured (active operators, paired ratio) of the run's finished candidates, the base as (all, 1). */
@@ -359,7 +414,13 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
   const cached = store.findMeasurement(p.model_sha256, measurer.agent, measurer.settings);
   if (cached) return { model_sha256: p.model_sha256, m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, bytes: p.bytes };
   const f = await measurer.measure(p);
-  const m = store.addMeasurement({
+  const m = store.addMeasurement(measurementInput(measurer, p, f));
+  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+}
+
+/** What the store keeps of a measurer's figures for model `p`. */
+function measurementInput(measurer: CostMeasurer, p: PreparedModel, f: CostFigures): MeasurementInput {
+  return {
     model_sha256: p.model_sha256,
     agent: measurer.agent,
     settings: measurer.settings,
@@ -373,8 +434,7 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
     thermal: f.thermal,
     throttled: f.throttled ?? null,
     raw: { measured_by: f.measured_by ?? measurer.agent, measurement: f.raw ?? null },
-  });
-  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+  };
 }
 
 /**
@@ -414,23 +474,10 @@ async function measurePaired(env: SearchEnv, reference: PreparedModel, p: Prepar
   const cached = store.findPaired(p.model_sha256, reference.model_sha256, measurer.agent, measurer.settings, attempt);
   if (cached) return { m: cached };
   const f = await measurer.measurePair(reference, p, attempt);
-  const c = f.candidate;
   const m = store.addMeasurement({
-    model_sha256: p.model_sha256,
-    agent: measurer.agent,
-    settings: measurer.settings,
-    kind: measurer.kind,
-    runtime: c.runtime ?? null,
-    p50_ms: c.p50_ms,
-    p90_ms: c.p90_ms,
-    rss_mb: c.rss_mb,
-    statistics: c.statistics,
-    memory: c.memory,
-    thermal: c.thermal,
-    throttled: c.throttled ?? null,
+    ...measurementInput(measurer, p, f.candidate),
     busy: f.busy ?? null,
     paired: { reference_sha256: reference.model_sha256, attempt, ratio: f.ratio, ratio_low: f.ratio_low, ratio_high: f.ratio_high, reference_p50_ms: f.reference_p50_ms },
-    raw: { measured_by: c.measured_by ?? measurer.agent, measurement: c.raw ?? null },
   });
   return { m };
 }

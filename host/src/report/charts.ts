@@ -5,7 +5,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunReport } from './data.js';
 
-export type ChartId = 'metric' | 'ratio' | 'latency' | 'pareto' | 'allocation' | 'distribution' | 'thermals';
+export type ChartId = 'metric' | 'ratio' | 'latency' | 'pareto' | 'profile' | 'allocation' | 'distribution' | 'thermals';
 
 export interface ChartSpec {
   id: ChartId;
@@ -209,6 +209,32 @@ export function paretoChart(r: RunReport): ChartSpec {
   };
 }
 
+export function profileChart(r: RunReport): ChartSpec {
+  const profiled = r.candidates.filter((c) => c.profile);
+  const values = profiled.flatMap((c) => Object.entries(c.profile!.ms).map(([part, ms]) => ({ candidate: c.label, part, ms: round(ms), by: c.profile!.by })));
+  const title = 'Where the time goes';
+  const caption =
+    'onnxruntime\'s profiling pass on the agent after the timed runs (the base and the answer always; every candidate with --profile): each part\'s share of the kernel time applied to that job\'s p50. Parts are the sections of our export (SSM, mixing, norms, rest), or node types for other models.';
+  if (!values.length) return note('profile', title, caption, 'Time by part', 'No candidate profiled (estimates, or an agent whose runtime cannot profile).');
+  return {
+    id: 'profile',
+    title,
+    caption,
+    spec: {
+      ...base('Time by part'),
+      height: Math.max(80, 30 * profiled.length),
+      data: { values },
+      mark: { type: 'bar' },
+      encoding: {
+        y: { field: 'candidate', type: 'ordinal', title: null, sort: profiled.map((c) => c.label) },
+        x: { field: 'ms', type: 'quantitative', title: 'ms per run', stack: 'zero' },
+        color: { field: 'part', type: 'nominal', title: 'part', sort: ['ssm', 'mixing', 'norm', 'other'] },
+        tooltip: [{ field: 'candidate' }, { field: 'part' }, { field: 'ms' }],
+      },
+    } as TopLevelSpec,
+  };
+}
+
 export function allocationChart(r: RunReport): ChartSpec {
   const values = r.candidates.flatMap((c) =>
     (c.active_per_layer ?? []).map((active, layer) => ({ candidate: c.label, id: c.id, layer: `layer ${layer}`, active })),
@@ -305,5 +331,5 @@ export function thermalsChart(r: RunReport): ChartSpec {
 }
 
 export function reportCharts(r: RunReport): ChartSpec[] {
-  return [metricChart(r), ratioChart(r), latencyChart(r), paretoChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
+  return [metricChart(r), ratioChart(r), latencyChart(r), paretoChart(r), profileChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
 }

@@ -4,6 +4,7 @@
  * thermals. Plain numbers only, so the charts and the tests read the same data.
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
+import type { RunTuningNote } from '../export/tuned.js';
 import { candidateRows, type CandidateRow } from '../prune/report.js';
 import type { CandidatePaired } from '../prune/paired.js';
 import type { CandidateRecord, MeasurementRecord, RunRecord, RunStore } from '../store/run-store.js';
@@ -39,6 +40,60 @@ export interface ReportCandidate extends CandidateRow {
   latency: LatencySummary | null;
   /** Absolute p50 of every job this model was timed in on its agent (the base: its own job and its side of every pair). */
   p50_jobs: number[];
+  /** From the agent's measurement when it reported them (optional fields of newer agents), else null. */
+  achieved_gflops: number | null;
+  peak_fraction: number | null;
+  /** Other processes' share of the CPU during the measuring job, and whether the agent called that busy. */
+  other_cpu_fraction: number | null;
+  busy: boolean | null;
+  /** Profiled kernel ms per export section (SSM, mixing, norms, rest), when the job profiled. */
+  time_by_section: Record<string, number> | null;
+  /** The run's profiling job of this candidate (the base and the answer always): time split into parts. */
+  profile: CandidateProfile | null;
+}
+
+/** Where a candidate's time goes: its profiled kernel time's shares applied to that job's p50. */
+export interface CandidateProfile {
+  /** 'section' for our exports (ssm, mixing, norm, other), 'op type' otherwise. */
+  by: 'section' | 'op type';
+  /** ms per part, adding up to p50_ms. */
+  ms: Record<string, number>;
+  p50_ms: number;
+}
+
+/** A stored profiling measurement as parts of its p50 (null when the agent could not profile). */
+function profileOf(m: MeasurementRecord | undefined): CandidateProfile | null {
+  const f = ((m?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null }[] } } | null)?.measurement?.models ?? [])[0];
+  const p = f?.profile;
+  if (!m || !p) return null;
+  const by = p.by_section ? 'section' : 'op type';
+  let parts = Object.entries(p.by_section ?? p.by_op_type ?? {});
+  if (by === 'op type' && parts.length > 6) {
+    // The five largest node types and the rest.
+    parts.sort((a, b) => b[1] - a[1]);
+    parts = [...parts.slice(0, 5), ['other', parts.slice(5).reduce((a, [, v]) => a + v, 0)]];
+  }
+  const total = parts.reduce((a, [, v]) => a + v, 0);
+  if (!(total > 0)) return null;
+  return { by, ms: Object.fromEntries(parts.map(([k, v]) => [k, (v / total) * m.p50_ms])), p50_ms: m.p50_ms };
+}
+
+/** The optional figures of a stored agent measurement (raw.measurement: the protocol's Measurement). */
+function agentFigures(raw: unknown): Pick<ReportCandidate, 'achieved_gflops' | 'peak_fraction' | 'other_cpu_fraction' | 'busy' | 'time_by_section'> {
+  const m = (raw as { measurement?: unknown } | null)?.measurement as
+    | { models?: { achieved_gflops?: number; peak_fraction?: number | null; profile?: { by_section?: Record<string, number> | null } | null }[]; background_load?: { other_cpu_fraction?: number; busy?: boolean } | null }
+    | null
+    | undefined;
+  // Device-class measurements keep one measurement per class: those have no single figure to show.
+  const first = Array.isArray(m?.models) ? m!.models[0] : undefined;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return {
+    achieved_gflops: num(first?.achieved_gflops),
+    peak_fraction: num(first?.peak_fraction),
+    other_cpu_fraction: num(m?.background_load?.other_cpu_fraction),
+    busy: typeof m?.background_load?.busy === 'boolean' ? m.background_load.busy : null,
+    time_by_section: first?.profile?.by_section ?? null,
+  };
 }
 
 export interface ReportAgent {
@@ -62,8 +117,17 @@ export interface ComparisonPoint {
   picked: boolean;
 }
 
+/** How the run's candidates were exported for measurement: mode, variant, and the device class's tuning followed. */
+export interface ReportExport {
+  mode: string;
+  variant: string;
+  tuned: RunTuningNote | null;
+}
+
 export interface RunReport {
   run: RunRecord;
+  /** Null for a run that only estimated its costs. */
+  exportSettings: ReportExport | null;
   /** Other runs of the workspace that pruned the same base checkpoint. */
   comparison: ComparisonPoint[];
   candidates: ReportCandidate[];
@@ -142,6 +206,13 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const records = new Map(store.candidates(runId).map((c) => [c.id, c]));
   const thermals: ThermalPoint[] = [];
   const perAgent = new Map<string, number>();
+  const profileIds = (run.summary as { profiles?: Record<string, number> } | null)?.profiles ?? {};
+  const profiled = (id: number): Pick<ReportCandidate, 'profile'> & Partial<Pick<ReportCandidate, 'time_by_section'>> => {
+    const pm = profileIds[String(id)] != null ? store.measurementById(profileIds[String(id)]!) : undefined;
+    const profile = profileOf(pm);
+    const bySection = ((pm?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null } | null }[] } } | null)?.measurement?.models ?? [])[0]?.profile?.by_section;
+    return { profile, ...(bySection ? { time_by_section: bySection } : {}) };
+  };
   const candidates: ReportCandidate[] = rows.map((r) => {
     const rec = records.get(r.id)!;
     const m = rec.measurement_id != null ? store.measurementById(rec.measurement_id) : undefined;
@@ -169,6 +240,8 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
       active_per_layer: rec.active_operators ? rec.active_operators.map((layer) => layer.length) : null,
       latency: m ? latencyOf(m.statistics) : null,
       p50_jobs: m ? jobP50s(store, rec, m) : [],
+      ...agentFigures(m?.raw),
+      ...profiled(rec.id),
     };
   });
   const known = knownAgents(store);
@@ -193,8 +266,11 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const summary = run.summary as { final_candidate?: number } | null;
   const chosen = candidates.find((c) => c.id === summary?.final_candidate) ?? [...candidates].reverse().find((c) => c.chosen) ?? null;
   const dataset = run.dataset as { spec?: { source?: string } } | null;
+  const measure = (run.config as { measure?: { estimate?: boolean; mode?: string; variant?: string; tuned?: RunTuningNote } } | null)?.measure;
+  const exportSettings = measure && !measure.estimate ? { mode: measure.mode ?? 'conv', variant: measure.variant ?? 'auto', tuned: measure.tuned ?? null } : null;
   return {
     run,
+    exportSettings,
     candidates,
     base: candidates.find((c) => c.step === 0) ?? null,
     chosen,

@@ -1,5 +1,6 @@
 /** The run report as one self-contained HTML file: inline SVG charts, tables, no scripts or links out. */
 import type { ReportAgent, ReportCandidate, RunReport } from './data.js';
+import { tunedLabel } from '../export/tuned.js';
 import type { ChartId } from './charts.js';
 
 export interface RenderedChart {
@@ -34,8 +35,15 @@ export function chartFigure(c: RenderedChart): string {
   return `<figure id="chart-${c.id}" data-chart="${c.id}"><h2>${esc(c.title)}</h2><figcaption>${esc(c.caption)}</figcaption>${c.svg}</figure>`;
 }
 
+/** The profiled time by export section as shares ("ssm 78 % · mixing 12 % · …"), or – when not profiled. */
+function sectionShares(t: Record<string, number> | null): string {
+  if (!t) return '–';
+  const total = Object.values(t).reduce((a, v) => a + v, 0);
+  return total > 0 ? Object.entries(t).map(([s, v]) => `${esc(s)} ${Math.round((100 * v) / total)} %`).join(' · ') : '–';
+}
+
 export function candidatesTable(rows: readonly ReportCandidate[], chosenId: number | null): string {
-  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
+  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>GFLOP/s</th><th>% of peak</th><th>other CPU</th><th class="l">time by section</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
   const body = rows
     .map(
       (r) =>
@@ -43,6 +51,9 @@ export function candidatesTable(rows: readonly ReportCandidate[], chosenId: numb
         `<td>${r.operators_active ?? '–'}/${r.operators_total ?? '–'}</td><td>${pct(r.val_metric)}</td><td>${pct(r.test_metric)}</td>` +
         `<td>${ratioCell(r)}${r.flags.length ? ` <span class="flag" title="${esc(r.flags.join('; '))}">${esc(r.flags.join('; '))}</span>` : ''}</td>` +
         `<td>${ms(r.p50_ms)}${r.cost_kind === 'estimate' ? '*' : ''}</td><td>${ms(r.p90_ms)}</td><td>${r.rss_mb == null ? '–' : r.rss_mb.toFixed(1)}</td>` +
+        `<td>${r.achieved_gflops == null ? '–' : r.achieved_gflops.toFixed(1)}</td><td>${r.peak_fraction == null ? '–' : (100 * r.peak_fraction).toFixed(1)}</td>` +
+        `<td${r.busy ? ' class="busy" title="measured while other processes kept the board busy"' : ''}>${r.other_cpu_fraction == null ? '–' : `${Math.round(100 * r.other_cpu_fraction)} %${r.busy ? ' busy' : ''}`}</td>` +
+        `<td class="l">${sectionShares(r.time_by_section)}</td>` +
         `<td>${r.params ?? '–'}</td><td class="l">${esc(r.measured_on ?? '–')}</td>` +
         `<td class="l">${r.id === chosenId ? 'chosen' : r.status === 'running' ? 'running' : ''}${r.pareto ? ' <span class="pill">Pareto</span>' : ''}</td></tr>`,
     )
@@ -70,11 +81,13 @@ export function reportHtml(r: RunReport, charts: readonly RenderedChart[]): stri
   const chosenLine = c
     ? `Chosen: <b>${esc(c.label)}</b> — ${(100 * c.pruned).toFixed(1)} % of operators pruned, validation ${pct(c.val_metric)} % (base ${pct(r.base?.val_metric ?? null)} %), latency ${c.ratio == null ? '–' : `${c.ratio.toFixed(3)}×`} the base's, paired (p50 ${ms(c.p50_ms)} ms; base ${ms(r.base?.p50_ms ?? null)} ms).`
     : 'No candidate chosen yet.';
+  const ex = r.exportSettings;
+  const exportLine = ex ? ` · <span id="export">export ${esc(ex.mode)}, variant ${esc(ex.tuned ? tunedLabel(ex.tuned) : ex.variant)}</span>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>S4oP run ${esc(r.run.id)}</title><style>${STYLE}</style></head>
 <body>
 <h1>S4oP pruning run <code>${esc(r.run.id)}</code></h1>
-<div class="meta">status <b>${esc(r.run.status)}</b>${r.run.stop_reason ? ` (${esc(r.run.stop_reason)})` : ''} · strategy ${esc(r.strategy)} · dataset ${esc(dataset)} · base checkpoint <code>${esc(r.run.base_checkpoint)}</code> · started ${esc(r.run.created_at)} · report ${esc(r.generated_at)}</div>
+<div class="meta">status <b>${esc(r.run.status)}</b>${r.run.stop_reason ? ` (${esc(r.run.stop_reason)})` : ''} · strategy ${esc(r.strategy)} · dataset ${esc(dataset)} · base checkpoint <code>${esc(r.run.base_checkpoint)}</code>${exportLine} · started ${esc(r.run.created_at)} · report ${esc(r.generated_at)}</div>
 <p id="chosen">${chosenLine}</p>
 <div class="charts">${charts.map(chartFigure).join('\n')}</div>
 <h2>Candidates</h2>
