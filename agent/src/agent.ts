@@ -2,7 +2,7 @@
  * The board agent: links to the host, announces itself (id, name, tags, runtimes, device facts), receives
  * jobs and model bytes, and measures one job at a time.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -65,14 +65,21 @@ async function agentId(dir: string): Promise<string> {
   return id;
 }
 
-/** The key the host issued at first registration, kept beside the agent id (owner-only). */
-async function readAgentKey(dir: string): Promise<string | undefined> {
+/**
+ * This agent's secret, made at its first start and kept beside its id (owner-only): the host binds the id to
+ * it at the first registration, so another board holding the shared token cannot speak as this one.
+ */
+async function agentKey(dir: string): Promise<string> {
+  const file = path.join(dir, 'agent-key');
   try {
-    const key = (await readFile(path.join(dir, 'agent-key'), 'utf8')).trim();
-    return /^[A-Za-z0-9_-]{43}$/.test(key) ? key : undefined;
+    const key = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9_-]{43}$/.test(key)) return key;
   } catch {
-    return undefined;
+    // first start
   }
+  const key = randomBytes(32).toString('base64url');
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
 }
 
 /** Probes each runtime in its own process: a native library that crashes takes only the probe down. */
@@ -94,7 +101,7 @@ export class Agent {
   private runtimes: RuntimeInfo[] = [];
   private transfers = new Map<string, ChunkAssembler>();
   private id = '';
-  private key: string | undefined;
+  private key = '';
   private activation!: Activation;
   private activeStore!: ActiveModelStore;
   private inference: InferenceServer | null = null;
@@ -115,7 +122,7 @@ export class Agent {
   async start(): Promise<void> {
     await mkdir(this.opts.cacheDir, { recursive: true });
     this.id = await agentId(this.opts.cacheDir);
-    this.key = await readAgentKey(this.opts.cacheDir);
+    this.key = await agentKey(this.opts.cacheDir);
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
     this.peaks = new PeakCache(this.opts.cacheDir, this.log);
     this.runtimes = await probeRuntimes(this.opts.disable);
@@ -150,7 +157,7 @@ export class Agent {
         device: await deviceFacts(),
         // Only when something is deployed: a host from before deployments would refuse the unknown field.
         ...(this.activation.state.active || this.activation.state.previous ? { model_state: this.activation.state } : {}),
-        ...(this.key ? { agent_key: this.key } : {}),
+        agent_key: this.key,
       }),
     });
     this.jobs = await new AgentJobs({
@@ -163,12 +170,7 @@ export class Agent {
       log: this.log,
       onChild: this.opts.onChild,
     }).init();
-    this.link.on('ready', (welcome) => {
-      if (welcome.agent_key && welcome.agent_key !== this.key) {
-        this.key = welcome.agent_key;
-        void writeFile(path.join(this.opts.cacheDir, 'agent-key'), `${welcome.agent_key}\n`, { mode: 0o600 }).catch((err: Error) => this.log(`could not keep the agent key: ${err.message}`));
-        this.log('the host issued this agent its key (kept in the cache folder; later hellos carry it)');
-      }
+    this.link.on('ready', () => {
       this.log(`connected to ${this.opts.url} as ${this.opts.name} (${this.id})`);
       this.transfers.clear();
       this.jobs.connected();

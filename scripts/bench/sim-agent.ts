@@ -1,11 +1,12 @@
 /**
  * A light simulated agent for fleet-scale runs: the real agent's link (AgentLink from agent/dist: hello,
- * heartbeats, reconnect with backoff and full jitter, the host's welcome and its agent key) and the real
+ * heartbeats, reconnect with backoff and full jitter, the host's welcome, its own agent key) and the real
  * protocol and chunk framing (shared/dist), but no runtime: a job's model is fetched and verified like on a
  * board (need_model, chunk frames, sha256, model_stored), then answered with a synthetic, well-formed
  * measurement; results stay until the host acks them and are re-sent on reconnect; activate and rollback
  * keep a model state reported in every hello. Hundreds run in one process.
  */
+import { randomBytes } from 'node:crypto';
 import { AgentLink } from '../../agent/dist/link.js';
 import {
   ChunkAssembler,
@@ -51,7 +52,8 @@ function measurement(job: Job, p50: number, ms: number): Measurement {
 
 export class SimAgent {
   readonly link: AgentLink;
-  private key: string | undefined;
+  /** The agent's own key (a real agent keeps it in its cache folder). */
+  private readonly key = randomBytes(32).toString('base64url');
   private readonly stored = new Set<string>();
   private readonly wanted = new Map<string, ChunkAssembler>();
   private readonly waiting = new Map<string, Job>();
@@ -83,11 +85,10 @@ export class SimAgent {
         runtimes: [{ name: 'onnxruntime-node', version: 'sim', available: true }],
         device: { hostname: opts.name, cpu_model: 'simulated', cores: 4, cpu_max_mhz: null, cpu_current_mhz: null, memory_total_mb: 4096, os: 'sim', arch: 'arm64', temperature_c: null, board_model: 'Simulated Board' },
         ...(this.state.active || this.state.previous ? { model_state: this.state } : {}),
-        ...(this.key ? { agent_key: this.key } : {}),
+        agent_key: this.key,
       }),
     });
-    this.link.on('ready', (w) => {
-      if (w.agent_key) this.key = w.agent_key;
+    this.link.on('ready', () => {
       this.ready = true;
       this.connects++;
       this.wanted.clear();

@@ -330,7 +330,11 @@ export const Hello = z.strictObject({
   device: DeviceFacts,
   /** The deployed model this agent serves (and the one before it): the host converges it to the desired state. */
   model_state: ActiveModelState.optional(),
-  /** The key the host issued at this agent's first registration (absent on the first hello). */
+  /**
+   * The agent's own secret (made at its first start, kept in its cache folder): the host binds the agent id
+   * to it at the first registration and refuses that id without it from then on. Absent from agents older
+   * than per-agent keys (their ids are not protected).
+   */
   agent_key: AgentKey.optional(),
 });
 
@@ -374,8 +378,6 @@ export const Welcome = z.strictObject({
   protocol: z.number().int(),
   host_version: z.string().max(64),
   heartbeat_ms: z.number().int().min(100).max(600_000),
-  /** Issued once, at the agent's first registration: the agent keeps it and sends it in every later hello. */
-  agent_key: AgentKey.optional(),
 });
 
 export const Job = z.strictObject({

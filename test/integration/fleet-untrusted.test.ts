@@ -1,7 +1,7 @@
 /**
  * Issue 19, host side: every peer is untrusted. Ids are checked where they enter (no phantom job, no timer
  * that throws), replies count only from the agent a job was sent to and only for the job's model, names
- * and ids are bound to the key the host issued at first registration, refused handshakes are throttled
+ * and ids are bound to the agent's key at their first registration, refused handshakes are throttled
  * and logged safely, request bodies are bounded, and `s4op fleet status` stays bounded and paged.
  * Real fleet server, real WebSocket peers on 127.0.0.1, real HTTP.
  */
@@ -12,7 +12,9 @@ import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { RunStore } from '../../host/dist/store/run-store.js';
 import { connectRaw, hello, tmpDir, type RawPeer } from '../helpers/fleet.js';
-import { HOST_CLI, runCli } from '../helpers/processes.js';
+import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli } from '../helpers/processes.js';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { mlpModel } from '../helpers/onnx-models.js';
 
 const TOKEN = 'untrusted-token';
@@ -36,6 +38,7 @@ async function agent(overrides: Record<string, unknown> = {}): Promise<{ peer: R
 }
 
 afterEach(async () => {
+  killAll();
   for (const p of peers.splice(0)) p.ws.terminate();
   await fleet?.stop();
   fleet = null;
@@ -129,35 +132,54 @@ describe('replies belong to the job\'s agent and model', () => {
   });
 });
 
-describe('identity: agent id bound to an issued key, names unique', () => {
-  it('issues a key at first registration; the id without it, or with another, is refused; an impostor name is refused', async () => {
+const newKey = () => randomBytes(32).toString('base64url');
+
+describe('identity: agent id bound to its key, names unique', () => {
+  it('binds the id to the key of its first hello; the id without it, or with another, is refused; an impostor name is refused', async () => {
     await host();
-    const first = await agent({ name: 'board-7', agent_id: 'board-7-id' });
+    const key = newKey();
+    const first = await agent({ name: 'board-7', agent_id: 'board-7-id', agent_key: key });
     expect(first.welcome.type).toBe('welcome');
-    const key = first.welcome.agent_key as string;
-    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(logs.some((l) => /agent board-7 \(board-7-id\) connected .*first registration: id bound to its key/.test(l))).toBe(true);
     first.peer.ws.close();
     await first.peer.closed;
     // same id without its key (someone who read the id off fleet status)
     const noKey = await agent({ name: 'board-7', agent_id: 'board-7-id' });
     expect(noKey.welcome).toMatchObject({ type: 'error', code: 'unauthorized', message: expect.stringMatching(/registered with a key and this hello carries none/) });
     expect((await noKey.peer.closed).code).toBe(4001);
-    const wrongKey = await agent({ name: 'board-7', agent_id: 'board-7-id', agent_key: 'A'.repeat(43) });
+    const wrongKey = await agent({ name: 'board-7', agent_id: 'board-7-id', agent_key: newKey() });
     expect(wrongKey.welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/wrong agent key/) });
     // another id with the same name: refused, so --agent board-7 never reaches it
-    const impostor = await agent({ name: 'board-7' });
+    const impostor = await agent({ name: 'board-7', agent_key: newKey() });
     expect(impostor.welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/the name "board-7" belongs to agent board-7-id/) });
     await expect(fleet!.jobs.submit({ target: { agent: 'board-7' }, models: [{ bytes: model }], waitForAgentMs: 100 })).rejects.toMatchObject({ code: 'no_agent' });
-    // the real board, with its key, is back and gets no new key
+    // the real board, with its key, is back and gets the jobs addressed to its name
     const back = await agent({ name: 'board-7', agent_id: 'board-7-id', agent_key: key });
     expect(back.welcome.type).toBe('welcome');
-    expect(back.welcome.agent_key).toBeUndefined();
     const job = fleet!.jobs.submit({ target: { agent: 'board-7' }, models: [{ bytes: model }], job_id: 'to-the-board' });
     expect(await back.peer.next((m) => m.type === 'job')).toMatchObject({ job_id: 'to-the-board' });
     fleet!.jobs.cancel('to-the-board');
     void job.catch(() => undefined);
-    // forgetting the registration frees the name and the id
-    expect(fleet!.server.registry.remove('board-7-id')).toBe(true);
+    // an agent from before keys is let in (its welcome has nothing it would not know) and logged as unprotected
+    const legacy = await agent({ name: 'old-board' });
+    expect(Object.keys(legacy.welcome).sort()).toEqual(['heartbeat_ms', 'host_version', 'protocol', 'type']);
+    expect(logs.some((l) => /agent old-board .*no agent key: an agent from before per-agent keys/.test(l))).toBe(true);
+  });
+
+  it('a real agent makes its key at first start (owner-only file) and is let in again with it after a restart', async () => {
+    await host();
+    const dir = tmpDir('s4op-key-agent-');
+    const run = () => startCli(AGENT_CLI, ['--host', fleet!.server.url, '--name', 'keyed', '--cache-dir', dir, '--disable-runtime', 'onnxruntime-web'], { env: { S4OP_TOKEN: TOKEN } });
+    let a = run();
+    await a.waitFor(/connected to/);
+    const file = path.join(dir, 'agent-key');
+    expect(readFileSync(file, 'utf8').trim()).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(statSync(file).mode & 0o077).toBe(0);
+    await a.stop();
+    a = run();
+    await a.waitFor(/connected to/);
+    await a.stop();
+    expect(logs.filter((l) => /refused agent/.test(l))).toEqual([]);
   });
 });
 
@@ -167,9 +189,9 @@ describe('identity in the run store', () => {
     const store = RunStore.openWorkspace(path.join(dir, 'ws'));
     try {
       await host({ workspace: { store, dir: path.join(dir, 'ws') } });
-      const first = await agent({ name: 'board-9', agent_id: 'board-9-id' });
-      const key = first.welcome.agent_key as string;
-      expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      const key = newKey();
+      const first = await agent({ name: 'board-9', agent_id: 'board-9-id', agent_key: key });
+      expect(first.welcome.type).toBe('welcome');
       const forget = (id: string) => runCli(HOST_CLI, ['fleet', 'forget', id, '--server', fleet!.server.url.replace('ws:', 'http:'), '--token', TOKEN]);
       const online = await forget('board-9-id');
       expect(online.code).toBe(2);
@@ -180,7 +202,7 @@ describe('identity in the run store', () => {
       // a new server process on the same store still knows the key and the name
       await host({ workspace: { store, dir: path.join(dir, 'ws') } });
       expect((await agent({ name: 'board-9', agent_id: 'board-9-id' })).welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/carries none/) });
-      expect((await agent({ name: 'board-9', agent_id: 'reflashed-id' })).welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/belongs to agent board-9-id/) });
+      expect((await agent({ name: 'board-9', agent_id: 'reflashed-id', agent_key: newKey() })).welcome).toMatchObject({ type: 'error', message: expect.stringMatching(/belongs to agent board-9-id/) });
       expect((await agent({ name: 'board-9', agent_id: 'board-9-id', agent_key: key })).welcome.type).toBe('welcome');
       for (const p of peers.splice(0)) p.ws.terminate();
       await expect.poll(() => fleet!.server.size).toBe(0);
@@ -189,8 +211,8 @@ describe('identity in the run store', () => {
       expect(gone.stdout).toMatch(/forgot agent board-9-id/);
       expect((await forget('board-9-id')).stderr).toMatch(/no registered agent with id board-9-id/);
       // the re-flashed board registers afresh under the freed name
-      const fresh = await agent({ name: 'board-9', agent_id: 'reflashed-id' });
-      expect(fresh.welcome).toMatchObject({ type: 'welcome', agent_key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+      const fresh = await agent({ name: 'board-9', agent_id: 'reflashed-id', agent_key: newKey() });
+      expect(fresh.welcome.type).toBe('welcome');
     } finally {
       for (const p of peers.splice(0)) p.ws.terminate();
       await fleet?.stop();

@@ -3,7 +3,7 @@
  * work, validates every frame at the edge, keeps the registry of connected agents, pings them, and
  * streams model bytes in chunk frames when an agent asks for a hash it lacks.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -383,9 +383,8 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       return refuse(CloseCode.unauthorized, `bad hello: ${why}`, name);
     }
     const hello = parsed.message;
-    // Identity: the agent id, bound at its first registration to a key the host issued (only its hash is kept).
+    // Identity: the agent id, bound at its first registration to the agent's key (only its hash is kept here).
     const bound = this.registry.keyHashOf(hello.agent_id);
-    let issued: string | undefined;
     if (bound) {
       if (!hello.agent_key) return refuse(CloseCode.unauthorized, `agent id ${hello.agent_id} is registered with a key and this hello carries none (a board re-flashed? remove the old registration with s4op fleet forget ${hello.agent_id})`, hello.name);
       if (!constantTimeEqual(keyHash(hello.agent_key), bound)) return refuse(CloseCode.unauthorized, `wrong agent key for agent id ${hello.agent_id}`, hello.name);
@@ -395,12 +394,11 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     if (owner && owner.id !== hello.agent_id) {
       return refuse(CloseCode.unauthorized, `the name "${hello.name}" belongs to agent ${owner.id}; pick another --name (or remove that agent with s4op fleet forget ${owner.id})`, hello.name);
     }
-    if (!bound) {
-      // First registration (or an agent from before keys): issue its key; a key it brings is adopted (this host forgot it).
-      issued = hello.agent_key ?? randomBytes(32).toString('base64url');
-      this.registry.setKeyHash(hello.agent_id, keyHash(issued));
-      if (hello.agent_key) issued = undefined;
-    }
+    let note = '';
+    if (!bound && hello.agent_key) {
+      this.registry.setKeyHash(hello.agent_id, keyHash(hello.agent_key));
+      note = ' (first registration: id bound to its key)';
+    } else if (!bound) note = ' (no agent key: an agent from before per-agent keys, its id is not protected)';
     const conn = new AgentConnection(hello.agent_id, hello, address, ws);
     const previous = this.conns.get(conn.id);
     if (previous) {
@@ -424,9 +422,9 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     };
     this.registry.upsert(record);
     accept(conn);
-    conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, host_version: PACKAGE_VERSION, heartbeat_ms: this.heartbeatMs, ...(issued ? { agent_key: issued } : {}) });
+    conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, host_version: PACKAGE_VERSION, heartbeat_ms: this.heartbeatMs });
     const rts = hello.runtimes.filter((r) => r.available).map((r) => `${r.name} ${r.version}`).join(', ') || 'none';
-    this.log(`agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${logSafe(hello.device.cpu_model)}, ${logSafe(hello.device.arch)}, runtimes ${rts}${issued ? ' (first registration: key issued)' : ''}`);
+    this.log(`agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${logSafe(hello.device.cpu_model)}, ${logSafe(hello.device.arch)}, runtimes ${rts}${note}`);
     this.emit('agent_up', conn);
   }
 }
