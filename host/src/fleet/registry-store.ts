@@ -53,7 +53,11 @@ export class StoreAgentRegistry implements AgentRegistry {
   }
 
   findByName(name: string): FleetAgentRecord | undefined {
-    const row = this.store.db.prepare('SELECT * FROM agents WHERE name = ? ORDER BY connected_at LIMIT 1').get(name) as Row | undefined;
+    // Rows from before names were bound may repeat a name: the one holding a key, else the latest seen, owns it.
+    const sql = this.hasKeys()
+      ? 'SELECT a.* FROM agents a LEFT JOIN agent_keys k ON k.id = a.id WHERE a.name = ? ORDER BY (k.id IS NOT NULL) DESC, a.last_seen DESC LIMIT 1'
+      : 'SELECT * FROM agents WHERE name = ? ORDER BY last_seen DESC LIMIT 1';
+    const row = this.store.db.prepare(sql).get(name) as Row | undefined;
     return row ? fromRow(row) : undefined;
   }
 
