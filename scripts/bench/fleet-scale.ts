@@ -7,7 +7,7 @@
  *   reconnect_storm_s   host killed (SIGKILL) and started again on the same port and workspace: until all N
  *                       are back (no agent may give up)
  *   host_rss_mb         host RSS with N idle agents minus the same host empty (host_rss_empty_mb)
- *   host_cpu_pct_idle   host CPU over 10 s with N idle agents, heartbeats on (% of one core)
+ *   host_cpu_pct_idle   host CPU over 20 s with N idle agents, heartbeats on (% of one core)
  *   status_ms           `s4op fleet status` wall time, a new node process included (status_api_ms: the API alone)
  *   deploy_s            POST of a deployment (canary 1 %, 3 waves) until every agent serves the model, with
  *                       10 % dropped after the canary and back 5 s later (rollout_s: until the rollout finished)
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
   await sleep(5000);
   const c0 = procCpuTicks(host.child.pid!);
   const w0 = performance.now();
-  await sleep(10_000);
+  await sleep(20_000);
   const host_cpu_pct_idle = ((procCpuTicks(host.child.pid!) - c0) / 100 / ((performance.now() - w0) / 1000)) * 100;
   const rssIdle = procRssMb(host.child.pid!);
   console.error(`idle: host CPU ${host_cpu_pct_idle.toFixed(2)} % of a core, RSS ${rssIdle.toFixed(1)} MB (+${(rssIdle - rssEmpty).toFixed(1)})`);
