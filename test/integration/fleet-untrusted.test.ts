@@ -268,6 +268,28 @@ describe('HTTP bodies are bounded', () => {
   });
 });
 
+describe('HTTP bodies read at once are bounded', () => {
+  it('a fifth slow upload gets 503 with Retry-After; once they end, requests are served again', async () => {
+    await host();
+    const url = `${fleet!.server.url.replace('ws:', 'http:')}/v1/measure`;
+    const slow = Array.from({ length: 4 }, () => {
+      const req = httpRequest(url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'content-length': String(1 << 20) } });
+      req.on('error', () => undefined);
+      req.write('{"models": [');
+      return req;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const fifth = await post('/v1/measure', { models: [{ base64: b64 }] });
+    expect(fifth.status).toBe(503);
+    expect(fifth.headers.get('retry-after')).toBe('2');
+    expect(((await fifth.json()) as { error: { message: string } }).error.message).toMatch(/4 request bodies are being received already/);
+    for (const r of slow) r.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await post('/v1/measure', { agent: 'nobody', wait_for_agent_ms: 50, models: [{ base64: b64 }] });
+    expect(after.status).toBe(404);
+  });
+});
+
 describe('fleet status stays bounded', () => {
   it('pages the agents and bounds each cell (64 tags do not make a 4 KB line)', () => {
     const agents: FleetAgentView[] = Array.from({ length: 300 }, (_, i) => ({
