@@ -14,7 +14,7 @@ import { RunStore } from '../../host/dist/store/run-store.js';
 import { connectRaw, hello, tmpDir, type RawPeer } from '../helpers/fleet.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli } from '../helpers/processes.js';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mlpModel } from '../helpers/onnx-models.js';
 
 const TOKEN = 'untrusted-token';
@@ -82,6 +82,15 @@ describe('ids are checked where they enter', () => {
     }
     expect(fleet!.jobs.list()).toEqual([]);
     await expect(fleet!.jobs.submit({ target: { agent: 'legit' }, models: [{ bytes: model }], job_id: 'bad/id' })).rejects.toMatchObject({ code: 'bad_request' });
+    expect(fleet!.jobs.list()).toEqual([]);
+    // s4op bench says so before it starts anything, with or without --server
+    const file = path.join(tmpDir('s4op-bench-id-'), 'm.onnx');
+    writeFileSync(file, model);
+    for (const extra of [[], ['--server', fleet!.server.url.replace('ws:', 'http:'), '--token', TOKEN]]) {
+      const r = await runCli(HOST_CLI, ['bench', '--model', file, '--job-id', 'bad/id', ...extra]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/--job-id: job_id "bad\/id" is not 1–128 characters/);
+    }
     expect(fleet!.jobs.list()).toEqual([]);
     // the host still serves: a good id goes out
     const job = fleet!.jobs.submit({ target: { agent: 'legit' }, models: [{ bytes: model }], job_id: 'good-id', settings: { timeout_ms: 100 }, graceMs: 100 });
