@@ -52,6 +52,10 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(JSON.stringify(body));
 }
 
+/** Bodies read at once (a slow or stalled client holds one); one more gets 503. */
+const MAX_CONCURRENT_BODIES = 8;
+let reading = 0;
+
 /** Reads a body of at most `max` bytes: a declared length above it is refused before a byte is read. */
 async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
@@ -60,17 +64,26 @@ async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): P
     req.resume();
     throw new ServeError('too_large', `request body of ${declared} bytes is too large: ${why}`, 413);
   }
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      req.destroy();
-      throw new ServeError('too_large', `request body exceeds ${max} bytes: ${why}`, 413);
-    }
-    parts.push(chunk as Buffer);
+  if (reading >= MAX_CONCURRENT_BODIES) {
+    req.resume();
+    throw new ServeError('busy', `${MAX_CONCURRENT_BODIES} request bodies are being received already; retry in a moment`, 503);
   }
-  return Buffer.concat(parts);
+  reading++;
+  try {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        req.destroy();
+        throw new ServeError('too_large', `request body exceeds ${max} bytes: ${why}`, 413);
+      }
+      parts.push(chunk as Buffer);
+    }
+    return Buffer.concat(parts);
+  } finally {
+    reading--;
+  }
 }
 
 function parseJson(body: Buffer): Record<string, unknown> {

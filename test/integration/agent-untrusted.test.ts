@@ -136,6 +136,20 @@ describe('the inference API bounds what it takes', () => {
     // and it still serves
     const ok = await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }));
     expect(ok.status).toBe(200);
+    // eight stalled uploads hold what it reads at once: a ninth is told to come back, and it serves again after
+    const stalled = Array.from({ length: 8 }, () => {
+      const req = http.request(new URL('/v1/infer', inferUrl), { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '500' } });
+      req.on('error', () => undefined);
+      req.write('{"inputs":');
+      return req;
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const ninth = await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }));
+    expect(ninth.status).toBe(503);
+    expect(await ninth.text()).toMatch(/8 request bodies are being received already/);
+    for (const r of stalled) r.destroy();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }))).status).toBe(200);
   });
 });
 
