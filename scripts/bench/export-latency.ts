@@ -14,9 +14,7 @@
  * shared machine's load shifts between repeats). Last, onnxruntime's profiler (one thread) splits the
  * best variant's time by section (SSM / rest) and node type, with each section's FLOP rate.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { initBackend } from '../../host/src/backend.js';
@@ -26,6 +24,7 @@ import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
 import { median, runTorch, writeResult } from './common.js';
+import { profileSections, round } from './ort-profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -196,44 +195,13 @@ for (const rate of [0, 70]) {
 }
 console.log(`CPU time, 1 thread, ${best}: ${cpuMs[0]} ms unpruned, ${cpuMs[70]} ms at 70 % (ratio ${round(cpuMs[70]! / cpuMs[0]!, 4)})`);
 
-// Where the time goes: onnxruntime's profiler on one thread, kernel time per node (median over runs), summed
-// by section (node names start with the builder's section tag; fused nodes keep the first node's name) and
-// node type, against each section's declared FLOPs. Profiling adds a little time to every node.
+// Where the time goes: onnxruntime's profiler on one thread, kernel time by section and node type (ort-profile.ts).
 const timeSplit: Record<string, unknown> = {};
 for (const rate of [0, 70]) {
   const e = entry(best, rate);
-  const dir = mkdtempSync(join(tmpdir(), 's4op-profile-'));
-  const session = await ort.InferenceSession.create(e.result.bytes, {
-    ...sessionOptions, intraOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'ort'),
-  });
-  for (let i = 0; i < 5 * rounds; i++) await session.run({ x });
-  session.endProfiling();
-  await session.release();
-  const events = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as { cat: string; name: string; dur: number; args: { op_name?: string } }[];
-  rmSync(dir, { recursive: true, force: true });
-  const perNode = new Map<string, { op: string; us: number[] }>();
-  for (const ev of events) {
-    if (ev.cat !== 'Node' || !ev.name.endsWith('_kernel_time')) continue;
-    const n = perNode.get(ev.name) ?? { op: ev.args.op_name ?? '?', us: [] };
-    n.us.push(ev.dur);
-    perNode.set(ev.name, n);
-  }
-  const sections: Record<string, { ms: number; nodes: number; mflop: number; gflop_per_s: number; ms_by_op: Record<string, number> }> = {};
-  for (const sec of ['ssm', 'other'] as const) sections[sec] = { ms: 0, nodes: 0, mflop: round(e.result.stats.flops[sec] / 1e6, 2), gflop_per_s: 0, ms_by_op: {} };
-  for (const [name, n] of perNode) {
-    const sec = sections[name.startsWith('ssm/') ? 'ssm' : 'other']!;
-    const t = median(n.us) / 1000;
-    sec.ms += t;
-    sec.nodes++;
-    sec.ms_by_op[n.op] = (sec.ms_by_op[n.op] ?? 0) + t;
-  }
-  for (const sec of Object.values(sections)) {
-    sec.ms = round(sec.ms);
-    sec.gflop_per_s = round(sec.mflop / sec.ms, 1);
-    sec.ms_by_op = Object.fromEntries(Object.entries(sec.ms_by_op).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v)]));
-  }
+  const sections = await profileSections(e.result.bytes, { x }, e.result.stats.flops, 5 * rounds, sessionOptions);
   timeSplit[rate] = sections;
-  console.log(`profile ${best} at ${rate} %: SSM ${sections.ssm!.ms} ms (${sections.ssm!.gflop_per_s} GFLOP/s), rest ${sections.other!.ms} ms (${sections.other!.gflop_per_s} GFLOP/s)`);
+  console.log(`profile ${best} at ${rate} %: SSM ${sections.ssm.ms} ms (${sections.ssm.gflop_per_s} GFLOP/s), rest ${sections.other.ms} ms (${sections.other.gflop_per_s} GFLOP/s)`);
 }
 
 let torchMs: Record<string, number> = {};
@@ -287,8 +255,3 @@ console.log(`targets: ${JSON.stringify(result.targets)}`);
 console.log(`wrote ${writeResult('export-latency', result)}`);
 for (const e of entries) await e.session.release();
 model.dispose();
-
-function round(v: number, digits = 3): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
-}

@@ -47,7 +47,8 @@ describe('s4op export', () => {
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     const bytes = readFileSync(out);
-    expect(summary).toMatchObject({ mode: 'conv', variant: 'chunked', length: L, active_operators: 8, total_operators: 16, pruning_rate: 0.5 });
+    // auto: four active channels per layer, S4D → prefix (few channels; registry.ts autoConvVariant).
+    expect(summary).toMatchObject({ mode: 'conv', variant: 'prefix', length: L, active_operators: 8, total_operators: 16, pruning_rate: 0.5 });
     expect(summary.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     const s = await ort.InferenceSession.create(bytes);
     const got = (await s.run({ x: new ort.Tensor('float32', x, [2, L, cfg.inputSize]) })).logits!.data as Float32Array;
@@ -58,14 +59,13 @@ describe('s4op export', () => {
     const out = join(dir, 'step.onnx');
     const r = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'step', '--variant', 'auto', '--out', out, '--backend', 'cpu']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('step mode, variant recurrent; 8/16 operators active (50.0 % pruned)');
-    expect(r.stderr).toContain('step states: state_0, state_1, pool_sum, pool_count');
+    expect(r.stdout).toContain('step mode, variant packed; 8/16 operators active (50.0 % pruned)');
+    expect(r.stderr).toContain('step states: ssm_state, pool');
     const s = await ort.InferenceSession.create(readFileSync(out));
+    // Packed: both layers' states (3 + 5 active channels, M + 1 = 4 slots) in one tensor, pooling in another.
     const states = [
-      { input: 'state_0', output: 'state_0_next', dims: ['batch', 3, 2, 3] },
-      { input: 'state_1', output: 'state_1_next', dims: ['batch', 5, 2, 3] },
-      { input: 'pool_sum', output: 'pool_sum_next', dims: ['batch', 8] },
-      { input: 'pool_count', output: 'pool_count_next', dims: ['batch', 1] },
+      { input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 4] },
+      { input: 'pool', output: 'pool_next', dims: ['batch', 9] },
     ] as const;
     const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, states as never, { batch: 2, length: L, x, inputSize: cfg.inputSize });
     expect(relErr(run.logits[L - 1]!, ref)).toBeLessThan(1e-4);
@@ -73,7 +73,7 @@ describe('s4op export', () => {
 
   it.each([
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
-    [['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'], /unknown conv variant "winograd"; known: chunked, fft, direct, or auto/],
+    [['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'], /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', '0'], /unsupported sequence length 0/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],
     [['--checkpoint', ckpt, '--mode', 'sideways'], /unknown --mode "sideways"; expected conv or step/],

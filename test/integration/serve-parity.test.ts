@@ -70,7 +70,7 @@ beforeAll(async () => {
   ref = tf.tidy(() => model.forward(tf.tensor3d(x, [B, L, cfg.inputSize]), { training: false }).dataSync() as Float32Array);
   convFile = path.join(dir, 'conv.onnx');
   stepFile = path.join(dir, 'step.onnx');
-  writeFileSync(convFile, exportModel(model, { mode: 'conv', length: L }).bytes);
+  writeFileSync(convFile, exportModel(model, { mode: 'conv', variant: 'chunked', length: L }).bytes);
   writeFileSync(stepFile, exportModel(model, { mode: 'step' }).bytes);
   model.dispose();
   host = await startServe(['--workspace', path.join(dir, 'ws')]);

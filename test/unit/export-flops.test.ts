@@ -6,10 +6,11 @@
  *   MatMul 2·K per output element (K: the shared dimension; Toeplitz zeros included, the MatMul does them);
  *   Gemm the same plus one per output for the bias; Conv 2·taps·(inputs per group) per output;
  *   Add/Sub/Mul/Div one per output element; Sum (inputs − 1) per output element;
- *   ReduceSum one per input element less one per output, ReduceMean one per input element; DFT 2.5·n·log2(n) per transform of length n;
+ *   ReduceSum one per input element less one per output, ReduceMean one per input element; CumSum one per
+ *   element; DFT 2.5·n·log2(n) per transform of length n;
  *   LayerNormalization 8, Gelu 8, Sigmoid 4 per output element (mean, centring, square, variance, scale by
  *   1/σ, γ, β; erf- and exp-based activations as a few operations each);
- *   data movement (Transpose, Reshape, Gather, Concat, Split, Slice, Pad, Unsqueeze, Expand, Scatter…) 0.
+ *   data movement (Transpose, Reshape, Gather, Concat, Split, Slice, Pad, Unsqueeze, Expand, Scatter, Cast…) 0.
  */
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
@@ -28,9 +29,9 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
-const ARITHMETIC = new Set(['MatMul', 'Gemm', 'Conv', 'Add', 'Sub', 'Mul', 'Div', 'Sum', 'ReduceSum', 'ReduceMean', 'DFT', 'LayerNormalization', 'Gelu', 'Sigmoid']);
+const ARITHMETIC = new Set(['MatMul', 'Gemm', 'Conv', 'Add', 'Sub', 'Mul', 'Div', 'Sum', 'ReduceSum', 'ReduceMean', 'CumSum', 'DFT', 'LayerNormalization', 'Gelu', 'Sigmoid']);
 const ZERO_WORK = new Set([
-  'Transpose', 'Reshape', 'Gather', 'Concat', 'Split', 'Slice', 'Pad', 'Unsqueeze', 'Squeeze', 'Expand', 'Shape', 'ScatterElements', 'Identity',
+  'Transpose', 'Reshape', 'Gather', 'Concat', 'Split', 'Slice', 'Pad', 'Unsqueeze', 'Squeeze', 'Expand', 'Shape', 'ScatterElements', 'Identity', 'Cast',
 ]);
 
 /** FLOPs per section (the node name's prefix before '/'), counted from the shapes every node saw in one batch-1 run. */
@@ -46,7 +47,15 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
     if (!ARITHMETIC.has(n.opType!)) continue;
     for (const t of [...n.input!, ...n.output!]) if (t && !known.has(t)) probe.add(t);
   }
-  for (const name of probe) graph.output!.push({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT } } });
+  // Element types (float32, or float64 inside the prefix variant's carry): from initializers and inputs,
+  // then through the nodes in order (Cast sets its `to`, everything else keeps its first input's type).
+  const types = new Map<string, number>(graph.initializer!.map((t) => [t.name!, t.dataType!]));
+  for (const v of graph.input!) types.set(v.name!, v.type!.tensorType!.elemType!);
+  for (const n of graph.node!) {
+    const t = n.opType === 'Cast' ? Number(n.attribute!.find((a) => a.name === 'to')!.i) : n.opType === 'Shape' ? onnx.TensorProto.DataType.INT64 : types.get(n.input![0]!);
+    for (const o of n.output!) types.set(o, t ?? onnx.TensorProto.DataType.FLOAT);
+  }
+  for (const name of probe) graph.output!.push({ name, type: { tensorType: { elemType: types.get(name) ?? onnx.TensorProto.DataType.FLOAT } } });
   const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { executionProviders: ['cpu'] });
   const out = await session.run(feeds);
   for (const [name, t] of Object.entries(out)) dims.set(name, [...t.dims]);
@@ -68,6 +77,7 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
     else if (op === 'Sum') f = (ins.length - 1) * size(o);
     else if (op === 'ReduceMean') f = size(ins[0]!);
     else if (op === 'ReduceSum') f = size(ins[0]!) - size(o);
+    else if (op === 'CumSum') f = size(o);
     else if (op === 'DFT') {
       const d = dims.get(o)!;
       const axis = Number(out[ins[2]!]?.data[0] ?? 2);
@@ -106,10 +116,15 @@ const CASES: [string, ModelConfig, number, ExportOptions][] = [
   ['S4D chunked, pruned, scatter bypass', tinyConfig({ dModel: 8, dState: 8 }), 3, { mode: 'conv', variant: 'chunked', length: L, bypass: 'scatter', variantOptions: { block: 8 } }],
   ['bidirectional S4D chunked', tinyConfig({ dModel: 8, dState: 8, bidirectional: true }), 5, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
   ['S4 chunked (dense scan)', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 6, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
+  ['S4D prefix (two segments of 20 blocks), unpruned', tinyConfig({ dModel: 8, dState: 8 }), 8, { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 1 } }],
+  ['S4D prefix, default block, pruned, scatter bypass', tinyConfig({ dModel: 8, dState: 8 }), 3, { mode: 'conv', variant: 'prefix', length: L, bypass: 'scatter', variantOptions: { block: 6 } }],
+  ['bidirectional S4D prefix', tinyConfig({ dModel: 8, dState: 8, bidirectional: true }), 5, { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 16 } }],
   ['S4D direct', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'conv', variant: 'direct', length: L }],
   ['S4D fft', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'conv', variant: 'fft', length: L }],
   ['S4D step', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step' }],
   ['S4 step', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step' }],
+  ['S4D step, packed', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed' }],
+  ['S4 step, packed, scatter bypass', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed', bypass: 'scatter' }],
   ['tokens, pre-norm, BatchNorm', tinyConfig({ dModel: 8, dState: 8, inputKind: "tokens", vocabSize: 7, inputSize: 7, prenorm: true, norm: 'batch' }), 4, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
 ];
 

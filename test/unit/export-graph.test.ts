@@ -11,6 +11,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
+import { PREFIX_MAX_ROWS } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -83,7 +84,7 @@ describe('export metadata and interface', () => {
   it('records architecture, active operators, pruning rate, source, mode, variant, opset and producer', () => {
     const cfg = tinyConfig({ dModel: 8, nLayers: 2 });
     const model = withActive(cfg, 6);
-    const r = exportModel(model, { mode: 'conv', length: L, source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' } });
+    const r = exportModel(model, { mode: 'conv', variant: 'chunked', length: L, source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' } });
     const proto = decodeModel(r.bytes);
     const meta = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
     expect(meta).toEqual(r.metadata);
@@ -94,7 +95,7 @@ describe('export metadata and interface', () => {
     expect(meta.source_checkpoint).toBe('/tmp/ckpt');
     expect(meta.mode).toBe('conv');
     expect(meta.variant).toBe('chunked');
-    expect(meta.variant_requested).toBe('auto');
+    expect(meta.variant_requested).toBe('chunked');
     expect(meta.opset).toBe('20');
     expect(meta.producer_version).toBe(PACKAGE_VERSION);
     expect(meta.length).toBe(String(L));
@@ -110,7 +111,7 @@ describe('export metadata and interface', () => {
     const conv = decodeModel(exportModel(model, { mode: 'conv', length: 31 }).bytes).graph!;
     expect(conv.input!.map((v) => [v.name, dims(v)])).toEqual([['x', ['batch', 31, 2]]]);
     expect(conv.output!.map((v) => [v.name, dims(v)])).toEqual([['logits', ['batch', 3]]]);
-    const stepR = exportModel(model, { mode: 'step' });
+    const stepR = exportModel(model, { mode: 'step', variant: 'recurrent' });
     const step = decodeModel(stepR.bytes).graph!;
     expect(step.input!.map((v) => [v.name, dims(v)])).toEqual([
       ['x', ['batch', 2]],
@@ -124,15 +125,41 @@ describe('export metadata and interface', () => {
     // A fixed batch size replaces the symbolic dimension everywhere.
     const fixed = decodeModel(exportModel(model, { mode: 'step', batch: 1 }).bytes).graph!;
     expect([...fixed.input!, ...fixed.output!].every((v) => dims(v)[0] === 1)).toBe(true);
+    // auto: packed, two state tensors whatever the number of layers.
+    const packed = exportModel(model, { mode: 'step' });
+    expect(packed.variant).toBe('packed');
+    expect(decodeModel(packed.bytes).graph!.input!.map((v) => [v.name, dims(v)])).toEqual([
+      ['x', ['batch', 2]],
+      ['ssm_state', ['batch', 10, 2, 4]],
+      ['pool', ['batch', 9]],
+    ]);
     expect(dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!)).toEqual([3, 31, 2]);
   });
 
   it('cuts a long sequence into at most MAX_BLOCKS blocks by default (the scan stays short)', () => {
     const model = withActive(tinyConfig({ dModel: 2, dState: 4, nLayers: 1 }), 2);
-    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', length }).metadata.variant_params!)[0];
+    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', variant: 'chunked', length }).metadata.variant_params!)[0];
     expect(params(784)).toEqual({ block: 16, blocks: 49 });
     expect(params(5000)).toEqual({ block: 40, blocks: 125 });
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
+  });
+
+  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else chunked', () => {
+    const variantOf = (cfg: ModelConfig, keep: number[]) => {
+      const model = new SequenceModel(cfg, 1);
+      keep.forEach((k, i) => model.setActive(i, Array.from({ length: k }, (_, h) => h)));
+      const r = exportModel(model, { mode: 'conv', length: L });
+      expect(r.metadata.variant_requested).toBe('auto');
+      return r.variant;
+    };
+    const cfg = tinyConfig({ dModel: 32, dState: 8, nLayers: 2 });
+    expect(variantOf(cfg, [32, 32])).toBe('chunked');
+    expect(variantOf(cfg, [PREFIX_MAX_ROWS, PREFIX_MAX_ROWS])).toBe('prefix');
+    expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
+    // A layer with no active channel does not count; both directions do.
+    expect(variantOf(cfg, [4, 0])).toBe('prefix');
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 8, nLayers: 2, bidirectional: true }), [12, 12])).toBe('chunked');
+    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {
@@ -236,8 +263,8 @@ describe('float64 building blocks against independent references', () => {
 describe('export errors name the problem', () => {
   const model = new SequenceModel(tinyConfig(), 0);
   it.each([
-    [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, fft, direct, or auto/],
-    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: recurrent, or auto/],
+    [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
+    [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: packed, recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],
     [{ mode: 'conv' }, /unsupported sequence length undefined/],
     [{ mode: 'conv', length: 0 }, /unsupported sequence length 0: conv mode needs an integer L in \[1, 65536\]/],

@@ -1,6 +1,6 @@
 /**
  * Exported ONNX vs the host model, in onnxruntime-node and onnxruntime-web: for S4D and S4, unpruned and
- * 30 / 70 / 90 % pruned, every conv variant within 1e-4 of the host forward (relative to max |logit|), and
+ * 30 / 70 / 90 % pruned, every conv variant (prefix: S4D only) within 1e-4 of the host forward (relative to max |logit|), and
  * step mode run over the sequence within 1e-4 of conv mode (final and running logits).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -9,7 +9,10 @@ import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
+import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
+import { convVariant } from '../../host/src/export/variants/registry.js';
+import { STEP_VARIANTS } from '../../host/src/export/step.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -24,7 +27,12 @@ const VARIANTS = [
   { variant: 'fft' },
   { variant: 'direct' },
   { variant: 'chunked', variantOptions: { block: 16 } },
+  // Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels).
+  { variant: 'prefix', variantOptions: { block: 8 } },
+  { variant: 'prefix', variantOptions: { block: 1 } },
 ] as const;
+/** The variants that export `ssm` layers. */
+const variantsFor = (ssm: 's4d' | 's4') => VARIANTS.filter((v) => convVariant(v.variant).kinds?.includes(ssm) ?? true);
 const RATES = [0, 0.3, 0.7, 0.9];
 
 type Ort = typeof ortNode;
@@ -84,15 +92,15 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
     });
 
     it.each(RUNTIMES)('every conv variant matches the host forward in %s', async (_name, ort) => {
-      for (const v of VARIANTS) {
+      for (const v of variantsFor(ssm)) {
         const r = exportModel(model, { mode: 'conv', length: L, ...v });
         const got = await runConv(ort, r.bytes, x, cfg);
-        expect(relErr(got, ref), `${v.variant}`).toBeLessThan(TOL);
+        expect(relErr(got, ref), `${v.variant} ${JSON.stringify("variantOptions" in v ? v.variantOptions : {})}`).toBeLessThan(TOL);
       }
     });
 
-    it.each(RUNTIMES)('step mode over the sequence matches conv mode in %s (final and running logits)', async (_name, ort) => {
-      const step = exportModel(model, { mode: 'step' });
+    it.each(RUNTIMES.flatMap(([name, ort]) => STEP_VARIANTS.map((v) => [name, ort, v] as const)))('step mode over the sequence matches conv mode in %s, %s variant (final and running logits)', async (_name, ort, variant) => {
+      const step = exportModel(model, { mode: 'step', variant });
       const s = await ort.InferenceSession.create(step.bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
       const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, { batch: B, length: L, x, inputSize: cfg.inputSize });
       await s.release();
@@ -114,7 +122,7 @@ describe('export parity: other architectures', () => {
     const model = prunedModel(cfg, 0.5, 4);
     const x = input(cfg);
     const ref = hostLogits(model, x, L);
-    for (const v of VARIANTS) {
+    for (const v of variantsFor('s4d')) {
       for (const bypass of ['fold', 'scatter'] as const) {
         const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, bypass, ...v }).bytes, x, cfg);
         expect(relErr(got, ref), `${v.variant} ${bypass}`).toBeLessThan(TOL);
@@ -137,17 +145,21 @@ describe('export parity: other architectures', () => {
     const tokens = Int32Array.from({ length: B * length }, (_, i) => (i * 5 + 3) % 7);
     const ref = tf.tidy(() => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array);
     const feeds = { tokens: new ortNode.Tensor('int64', BigInt64Array.from(tokens, BigInt), [B, length]) };
-    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64]] as const) {
+    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64], ['prefix', 5], ['prefix', 1], ['prefix', 64]] as const) {
       const r = exportModel(model, { mode: 'conv', length, variant, variantOptions: { block } });
       const s = await ortNode.InferenceSession.create(r.bytes);
       const got = (await s.run(feeds)).logits!.data as Float32Array;
       expect(relErr(got, ref), `${variant} block ${block}`).toBeLessThan(TOL);
     }
-    const step = exportModel(model, { mode: 'step' });
+    const step = exportModel(model, { mode: 'step', variant: 'recurrent' });
     expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
-    const s = await ortNode.InferenceSession.create(step.bytes);
-    const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, step.states, { batch: B, length, tokens });
-    expect(relErr(run.logits[length - 1]!, ref)).toBeLessThan(TOL);
+    const packed = exportModel(model, { mode: 'step', variant: 'packed' });
+    expect(packed.states).toEqual([{ input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] }, { input: 'pool', output: 'pool_next', dims: ['batch', 7] }]);
+    for (const r of [step, packed]) {
+      const s = await ortNode.InferenceSession.create(r.bytes);
+      const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, r.states, { batch: B, length, tokens });
+      expect(relErr(run.logits[length - 1]!, ref), r.variant).toBeLessThan(TOL);
+    }
   });
 
   it('the shortest sequences (L = 1, 2, 3) in every variant, causal and bidirectional', async () => {
@@ -157,12 +169,39 @@ describe('export parity: other architectures', () => {
       for (const length of [1, 2, 3]) {
         const x = input(cfg, length);
         const ref = hostLogits(model, x, length);
-        for (const variant of ['chunked', 'fft', 'direct']) {
+        for (const variant of ['chunked', 'prefix', 'fft', 'direct']) {
           const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length, variant }).bytes, x, cfg);
           expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional}`).toBeLessThan(TOL);
         }
       }
     }
+  });
+
+  it('long sequences: prefix (two-level segments, fast modes clamped) and chunked at L = 4,096 and 16,384', async () => {
+    // dt up to 1: some modes decay by e^{−25} and more within a block, so the prefix tables clamp them.
+    const cfg = tinyConfig({ dModel: 4, dState: 8, dtMin: 1e-3, dtMax: 1, bidirectional: false });
+    for (const [length, bidirectional] of [[4096, false], [4096, true], [16384, false]] as const) {
+      const model = prunedModel({ ...cfg, bidirectional }, 0.25, 8);
+      const x = input(cfg, length);
+      const ref = hostLogits(model, x, length);
+      for (const variant of ['prefix', 'chunked']) {
+        const r = exportModel(model, { mode: 'conv', length, variant });
+        const got = await runConv(ortNode, r.bytes, x, cfg);
+        expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`).toBeLessThan(TOL);
+      }
+    }
+  });
+
+  it.each(RUNTIMES)('prefix with modes too fast for float32 tables (float64 carry, clamped decays) in %s', async (_name, ort) => {
+    // dt up to 3: decays of e^{−12} per block of 8, so the power tables leave float32's range.
+    const cfg = tinyConfig({ dModel: 6, dState: 8, dtMin: 0.5, dtMax: 3 });
+    const model = prunedModel(cfg, 0.3, 5);
+    const length = 200;
+    const x = input(cfg, length);
+    const r = exportModel(model, { mode: 'conv', length, variant: 'prefix', variantOptions: { block: 8 } });
+    const doubles = decodeModel(r.bytes).graph!.initializer!.filter((t) => t.dataType === 11);
+    expect(doubles.length).toBeGreaterThan(0);
+    expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(model, x, length))).toBeLessThan(TOL);
   });
 
   it('the comparison can fail: an export taken before pruning does not match the pruned model', async () => {

@@ -45,11 +45,11 @@ export function register(program: Command): void {
     .description('export a checkpoint (with its active operators) to ONNX; pruned operators are left out of the graph')
     .option('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
     .requiredOption('--mode <mode>', 'conv (whole sequence in, logits out) or step (one time step, streaming)')
-    .option('--variant <name>', 'conv: chunked, fft, direct or auto; step: recurrent or auto (auto: the device class\'s tuned choice, else the static one)', 'auto')
+    .option('--variant <name>', 'conv: chunked, prefix (S4D), fft, direct or auto; step: recurrent, packed or auto (auto: the device class\'s tuned choice, else the static rule by size)', 'auto')
     .option('--out <file>', 'ONNX file to write (optional with --tune: then only the tuning is recorded)')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
-    .option('--block <T>', 'chunked variant: block length (default about d_state)')
+    .option('--block <T>', 'chunked and prefix variants: block length (default about d_state/2 and d_state)')
     .option('--tune', 'measure the applicable variants and block lengths paired on the board (--agent, --tag or a local agent) and record the fastest for its device class')
     .option('--variants <list>', 'with --tune: only these variants (comma-separated; default every variant of the mode)')
     .option('--tie <x>', 'with --tune: median ratios within this fraction of the best tie, and the smaller graph wins', parseNumber)
@@ -71,7 +71,9 @@ export function register(program: Command): void {
         throw new UserError(`unknown --mode "${flags.mode}"; expected ${EXPORT_MODES.join(' or ')}`);
       }
       const mode = flags.mode as ExportMode;
-      let variant = userCheck(() => resolveVariant(mode, flags.variant));
+      userCheck(() => resolveVariant(mode, flags.variant));
+      // 'auto' stays 'auto' unless a tuning replaces it: the static conv choice depends on the model's active channels.
+      let variant = flags.variant;
       if (!(BYPASS_MODES as readonly string[]).includes(flags.bypass)) {
         throw new UserError(`unknown --bypass "${flags.bypass}"; expected ${BYPASS_MODES.join(' or ')}`);
       }
@@ -102,7 +104,7 @@ export function register(program: Command): void {
             tuned = tuning;
           } else {
             tuned = tunedVariant(store, tuneReq.deviceClass, shape);
-            if (!tuned) log(`no tuning of class ${tuneReq.deviceClass} for ${describeShape(shape)} in ${store.file}: auto keeps the static choice ${variant}`);
+            if (!tuned) log(`no tuning of class ${tuneReq.deviceClass} for ${describeShape(shape)} in ${store.file}: auto keeps its static rule`);
           }
           if (tuned) {
             variant = tuned.variant;
@@ -134,7 +136,7 @@ export function register(program: Command): void {
           bytes: result.bytes.length,
           sha256,
           mode,
-          variant,
+          variant: result.variant,
           variant_params: JSON.parse(result.metadata.variant_params!) as unknown,
           tuned: tuned ? { id: tuned.id, device_class: tuned.device_class, label: tuned.label, variant_options: tuned.variant_options, created_at: tuned.created_at } : null,
           tuning: tuning ?? null,
@@ -153,7 +155,7 @@ export function register(program: Command): void {
         emit(flags, summary, () =>
           [
             `wrote ${out} (${(result.bytes.length / 1e6).toFixed(2)} MB, sha256 ${sha256.slice(0, 16)}…)`,
-            `${mode} mode, variant ${tuned ? tunedLabel(tuned) : variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
+            `${mode} mode, variant ${tuned ? tunedLabel(tuned) : result.variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
             `${s.nodes} nodes (${s.ssmNodes} SSM), initializers ${(s.initializerBytes / 1e6).toFixed(2)} MB (${(s.ssmInitializerBytes / 1e6).toFixed(2)} MB SSM); exported in ${Math.round(ms)} ms`,
           ].join('\n'),
         );

@@ -8,8 +8,8 @@ import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
-import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState } from './step.js';
-import { AUTO_ORDER, CONV_VARIANTS, convVariant } from './variants/registry.js';
+import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState, type StepVariant } from './step.js';
+import { AUTO_ORDER, CONV_VARIANTS, autoConvVariant, convVariant } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
 export type ExportMode = 'conv' | 'step';
@@ -22,7 +22,10 @@ export const PRODUCER = 's4op';
 
 export interface ExportOptions {
   mode: ExportMode;
-  /** Conv: a registered variant or 'auto'; step: 'recurrent' or 'auto'. Default 'auto'. */
+  /**
+   * Conv: a registered variant or 'auto' (prefix for S4D with few active channels per layer, else chunked:
+   * autoConvVariant); step: 'recurrent', 'packed' or 'auto' (recurrent). Default 'auto'.
+   */
   variant?: string;
   /** Sequence length L (conv mode: required; the kernels are precomputed for it). */
   length?: number;
@@ -75,13 +78,15 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   }
   const bypass = opts.bypass ?? 'fold';
   if (!BYPASS_MODES.includes(bypass)) throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
-  const variant = resolveVariant(opts.mode, opts.variant);
+  const ssms = layerSsms(model);
+  const variant = opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
+    ? autoConvVariant(c.ssm, ssms.map((s) => s.dirs * s.active.length))
+    : resolveVariant(opts.mode, opts.variant);
   const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
   if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
     throw new Error(`batch must be a positive integer (or left out for a dynamic batch), got ${String(opts.batch)}`);
   }
   const batch = opts.batch ?? 'batch';
-  const ssms = layerSsms(model);
   const snap = model.params.snapshot();
   const b = new GraphBuilder(`s4op_${c.ssm}_${opts.mode}`, OPSET);
   const variantOptions = opts.variantOptions ?? {};
@@ -89,10 +94,13 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   let variantParams: Record<string, number>[] = [];
   if (opts.mode === 'conv') {
     const v = convVariant(variant);
+    if (v.kinds && !v.kinds.includes(c.ssm)) {
+      throw new Error(`conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()].filter((w) => !w.kinds || w.kinds.includes(c.ssm)).map((w) => w.name).join(', ')}`);
+    }
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = buildStepGraph(b, snap, c, ssms, bypass, batch);
+    states = buildStepGraph(b, snap, c, ssms, bypass, batch, variant as StepVariant);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);

@@ -19,6 +19,8 @@ export type Section = 'ssm' | 'mixing' | 'norm' | 'other';
 export const SECTIONS: readonly Section[] = ['ssm', 'mixing', 'norm', 'other'];
 
 const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
+/** ONNX TensorProto data type numbers, for Cast's `to` attribute. */
+export const DTYPE = { float32: onnx.TensorProto.DataType.FLOAT, float64: onnx.TensorProto.DataType.DOUBLE } as const;
 const AT = onnx.AttributeProto.AttributeType;
 
 /** A float attribute (plain numbers are INT attributes). */
@@ -108,6 +110,13 @@ export class GraphBuilder {
     return this.addInit(base, dims, ELEM.float32, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
+  /** A float64 initializer (for intermediate results that need double precision or range). */
+  initF64(base: string, values: ArrayLike<number>, dims: number[]): string {
+    const data = values instanceof Float64Array ? values : Float64Array.from(values);
+    checkSize(base, data.length, dims);
+    return this.addInit(base, dims, onnx.TensorProto.DataType.DOUBLE, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
   initI64(base: string, values: ArrayLike<number>, dims: number[]): string {
     checkSize(base, values.length, dims);
     const data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
@@ -165,7 +174,7 @@ export class GraphBuilder {
    * checked against the emitted graph by test/unit/export-flops.test.ts: MatMul 2·K per output element
    * (every product it does, the Toeplitz zeros included); Gemm the same plus the bias; Conv 2·taps per
    * output; Add/Sub/Mul/Div one per output element, Sum (inputs − 1); ReduceSum
-   * (inputs − outputs), ReduceMean one per input element;
+   * (inputs − outputs), ReduceMean one per input element; CumSum one per element;
    * DFT 2.5·n·log2(n) per transform; LayerNormalization and Gelu 8, Sigmoid 4 per element; data movement 0.
    */
   work(flops: number): void {

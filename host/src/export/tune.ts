@@ -75,7 +75,8 @@ export function tuneCandidates(model: SequenceModel, o: CandidateOptions): TuneC
     if (!registry.includes(v)) throw new Error(`unknown ${o.mode} variant "${v}" to tune; known: ${registry.join(', ')}`);
   }
   const names = o.variants?.length ? registry.filter((v) => o.variants!.includes(v)) : [...registry];
-  const auto = resolveVariant(o.mode, 'auto');
+  // The reference is what `auto` exports for this very model (its static rule depends on the active channels).
+  const auto = o.mode === 'conv' ? exportModel(model, { mode: o.mode, length: o.length, variant: 'auto', bypass: o.bypass }).variant : resolveVariant(o.mode, 'auto');
   const refName = names.includes(auto) ? auto : names[0]!;
   const ssm = layerSsms(model).find((s) => s.active.length > 0);
   const L = o.length ?? 1;

@@ -45,6 +45,7 @@ export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: 
 
 export const convChunked: ConvVariant = {
   name: 'chunked',
+  legacy: 'the block-to-block state scan is unrolled: about 4 nodes per block, and up to MAX_BLOCKS blocks',
   summary: 'blocks of T steps: Toeplitz MatMul within a block, SSM state carried across blocks',
   describe: (ssm, L, opts) => {
     const T = chunkBlock(ssm, L, opts);
@@ -98,8 +99,8 @@ function denseCarry(b: GraphBuilder, U: string, m: BlockMatrices, R: number, S: 
   const V = b.op('MatMul', [U, b.initF32('chunk_input_to_state', m.inputToState, [R, T, S])]);
   b.work(R * 2 * nb * T * S);
   const Vj = b.node('Split', [V, b.constI64(Array<number>(nb).fill(1))], { axis: 2 }, nb);
-  const P = b.initF32('chunk_state_transition', m.p, [R, S, S]);
   const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
+  const P = nb > 2 ? b.initF32('chunk_state_transition', m.p, [R, S, S]) : '';
   for (let j = 1; j < nb - 1; j++) X.push(b.op('Add', [b.op('MatMul', [X[j]!, P]), Vj[j]!]));
   b.work(R * S + R * (nb - 2) * (2 * S * S + S));
   const out = b.op('MatMul', [b.op('Concat', X, { axis: 2 }), b.initF32('chunk_readout', m.out, [R, S, T])]);
@@ -140,10 +141,12 @@ function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number,
   b.work(R * 2 * nb * T * S);
   // States entering blocks 0 … nb−1 (block 0: zero), stacked for one read-out MatMul per part.
   const Vj = b.node('Split', [V, b.constI64(Array<number>(nb).fill(1))], { axis: 3 }, nb);
-  const E1 = b.initF32('chunk_state_decay_re', e1, [2, R, 1, M]);
-  const E2 = b.initF32('chunk_state_decay_im', e2, [2, R, 1, M]);
-  const swap = b.constI64([1, 0]);
+  // The decay tables exist only when the scan has a step (nb > 2): an initializer no node reads makes
+  // onnxruntime warn and drop it.
   const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
+  const [E1, E2, swap] = nb > 2
+    ? [b.initF32('chunk_state_decay_re', e1, [2, R, 1, M]), b.initF32('chunk_state_decay_im', e2, [2, R, 1, M]), b.constI64([1, 0])]
+    : ['', '', ''];
   for (let j = 1; j < nb - 1; j++) {
     const prev = X[j]!;
     X.push(b.op('Sum', [b.op('Mul', [prev, E1]), b.op('Mul', [b.op('Gather', [prev, swap], { axis: 1 }), E2]), Vj[j]!]));
@@ -154,7 +157,7 @@ function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number,
   return b.node('Split', [parts, b.constI64([1, 1])], { axis: 1 }, 2) as [string, string];
 }
 
-function reverseTime(b: GraphBuilder, x: string, L: number): string {
+export function reverseTime(b: GraphBuilder, x: string, L: number): string {
   return b.op('Slice', [x, b.constI64([-1]), b.constI64([-(L + 1)]), b.constI64([2]), b.constI64([-1])]);
 }
 

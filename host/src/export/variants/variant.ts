@@ -20,6 +20,13 @@ export interface ConvVariant {
    * returns the name of the result (same shape). Nodes are emitted in the builder's current section.
    */
   build(b: GraphBuilder, u: string, ssm: LayerSsm, L: number, opts: VariantOptions): string;
+  /** SSM kinds the variant can export (default: both). */
+  kinds?: readonly ('s4d' | 's4')[];
+  /**
+   * Set on a variant kept for comparison whose node count grows with L (the reason, for tests and docs);
+   * every other variant emits a number of nodes per layer that does not depend on L.
+   */
+  legacy?: string;
   /** Parameters worth recording in the model's metadata (e.g. FFT size, block length). */
   describe(ssm: LayerSsm, L: number, opts: VariantOptions): Record<string, number>;
 }
