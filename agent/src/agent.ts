@@ -2,7 +2,7 @@
  * The board agent: links to the host, announces itself (id, name, tags, runtimes, device facts), receives
  * jobs and model bytes, and measures one job at a time.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,7 @@ import {
 } from '@s4op/shared';
 import { ActiveModelStore } from './active-model.js';
 import { ModelCache } from './cache.js';
+import { untrustedModelProblem } from './model-check.js';
 import { deviceFacts } from './device.js';
 import { AgentJobs } from './jobs.js';
 import { AgentLink } from './link.js';
@@ -64,6 +65,23 @@ async function agentId(dir: string): Promise<string> {
   return id;
 }
 
+/**
+ * This agent's secret, made at its first start and kept beside its id (owner-only): the host binds the id to
+ * it at the first registration, so another board holding the shared token cannot speak as this one.
+ */
+async function agentKey(dir: string): Promise<string> {
+  const file = path.join(dir, 'agent-key');
+  try {
+    const key = (await readFile(file, 'utf8')).trim();
+    if (/^[A-Za-z0-9_-]{43}$/.test(key)) return key;
+  } catch {
+    // first start
+  }
+  const key = randomBytes(32).toString('base64url');
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
 /** Probes each runtime in its own process: a native library that crashes takes only the probe down. */
 export async function probeRuntimes(disable: readonly string[] = []): Promise<RuntimeInfo[]> {
   return Promise.all(
@@ -83,6 +101,7 @@ export class Agent {
   private runtimes: RuntimeInfo[] = [];
   private transfers = new Map<string, ChunkAssembler>();
   private id = '';
+  private key = '';
   private activation!: Activation;
   private activeStore!: ActiveModelStore;
   private inference: InferenceServer | null = null;
@@ -103,6 +122,7 @@ export class Agent {
   async start(): Promise<void> {
     await mkdir(this.opts.cacheDir, { recursive: true });
     this.id = await agentId(this.opts.cacheDir);
+    this.key = await agentKey(this.opts.cacheDir);
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
     this.peaks = new PeakCache(this.opts.cacheDir, this.log);
     this.runtimes = await probeRuntimes(this.opts.disable);
@@ -137,6 +157,7 @@ export class Agent {
         device: await deviceFacts(),
         // Only when something is deployed: a host from before deployments would refuse the unknown field.
         ...(this.activation.state.active || this.activation.state.previous ? { model_state: this.activation.state } : {}),
+        agent_key: this.key,
       }),
     });
     this.jobs = await new AgentJobs({
@@ -208,7 +229,17 @@ export class Agent {
   private async onChunk(frame: Buffer): Promise<void> {
     let sha: string | undefined;
     try {
-      const chunk = decodeChunk(frame);
+      let chunk;
+      try {
+        chunk = decodeChunk(frame);
+      } catch (err) {
+        // A frame that does not decode still names its model when the header got that far; else every
+        // transfer in progress is broken (chunks come only for what this agent asked for).
+        const named = frame.length >= 40 ? frame.subarray(8, 40).toString('hex') : undefined;
+        const broken = named && this.jobs.isWanted(named) ? [named] : this.jobs.wantedHashes();
+        this.failTransfers(broken, err);
+        return;
+      }
       sha = chunk.sha256;
       if (!this.jobs.isWanted(sha)) {
         this.link.sendError({ type: 'error', code: 'unknown_model', message: `model ${sha.slice(0, 12)}… was not asked for; chunk dropped`, sha256: sha });
@@ -216,23 +247,43 @@ export class Agent {
       }
       let asm = this.transfers.get(sha);
       if (!asm) {
+        // The size the job declared is the size the bytes must have: a transfer announcing another fails at once.
+        const declared = this.jobs.declaredSize(sha);
+        if (declared !== undefined && chunk.total !== declared) {
+          throw new FramingError('size_mismatch', `model ${sha.slice(0, 12)}… arrives as ${chunk.total} bytes, the job declared ${declared}`);
+        }
         asm = new ChunkAssembler(sha, this.opts.cacheMaxBytes);
         this.transfers.set(sha, asm);
       }
       const bytes = asm.push(chunk);
       if (!bytes) return;
       this.transfers.delete(sha);
+      const problem = untrustedModelProblem(bytes);
+      if (problem) {
+        this.transfers.delete(sha);
+        this.log(`model ${sha.slice(0, 12)}… refused: ${problem}`);
+        this.jobs.modelFailed(sha, { code: 'bad_model', message: `model ${sha.slice(0, 12)}… refused: ${problem}` });
+        return;
+      }
       // The active and previous models are never evicted: a rollback must find the previous one.
       await this.cache.put(sha, bytes, new Set([...this.jobs.pinned(), ...this.activeStore.pinned()]));
       this.link.send({ type: 'model_stored', sha256: sha });
       this.jobs.modelArrived(sha);
     } catch (err) {
-      if (sha) this.transfers.delete(sha);
-      const code = err instanceof FramingError ? err.code : 'unexpected';
-      const message = err instanceof Error ? err.message : String(err);
-      this.log(`model transfer failed: ${message}`);
-      this.link.sendError({ type: 'error', code, message, ...(sha ? { sha256: sha } : {}) });
-      if (sha) this.jobs.modelFailed(sha, { code: code === 'hash_mismatch' ? 'hash_mismatch' : 'bad_transfer', message });
+      this.failTransfers(sha ? [sha] : this.jobs.wantedHashes(), err);
+    }
+  }
+
+  /** A broken transfer: the hashes are no longer wanted, and the jobs waiting on them fail with the reason. */
+  private failTransfers(hashes: string[], err: unknown): void {
+    const code = err instanceof FramingError ? err.code : 'unexpected';
+    const message = err instanceof Error ? err.message : String(err);
+    this.log(`model transfer failed: ${message}`);
+    if (!hashes.length) this.link.sendError({ type: 'error', code, message });
+    for (const sha of hashes) {
+      this.transfers.delete(sha);
+      this.link.sendError({ type: 'error', code, message, sha256: sha });
+      this.jobs.modelFailed(sha, { code: code === 'hash_mismatch' ? 'hash_mismatch' : 'bad_transfer', message });
     }
   }
 }

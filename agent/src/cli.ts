@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
-import path from 'node:path';
 import type { DevicePeak } from '@s4op/shared';
 import { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
 import { deviceFacts } from './device.js';
@@ -191,12 +191,22 @@ async function main(argv: string[]): Promise<number> {
     }
   }
 
+  // Models are untrusted: the agent (and its measurement processes) run in an empty folder of their own, so
+  // nothing relative to the working directory (the service manager's "/", a user's home) is within reach.
+  try {
+    const work = path.join(cacheDir, 'work');
+    mkdirSync(work, { recursive: true, mode: 0o700 });
+    process.chdir(work);
+  } catch (err) {
+    bad(`--cache-dir ${cacheDir}: cannot use ${path.join(cacheDir, 'work')} as the working directory: ${(err as Error).message}`);
+  }
+
   const agent = new Agent({
     url: url.toString(),
     token,
     name,
     tags,
-    cacheDir: values['cache-dir'] ?? defaultCacheDir(),
+    cacheDir,
     cacheMaxBytes: Math.round(maxMb * 2 ** 20),
     ca,
     insecure: values.insecure,

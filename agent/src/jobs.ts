@@ -96,6 +96,16 @@ export class AgentJobs {
     return this.wanted.has(sha256);
   }
 
+  wantedHashes(): string[] {
+    return [...this.wanted];
+  }
+
+  /** The size a job in hand declared for this model (the bytes must have it). */
+  declaredSize(sha256: string): number | undefined {
+    for (const e of this.entries.values()) for (const m of e.job.models) if (m.sha256 === sha256) return m.size;
+    return undefined;
+  }
+
   get pendingResults(): number {
     return this.unacked.size;
   }

@@ -70,7 +70,13 @@ export function tensorFromJson(input: InputInfo, value: unknown): PlainTensor {
     if (!Number.isFinite(num)) throw new ServeError('bad_value', `input "${input.name}": data[${i}] is not finite`);
     if (kind !== 'float' && !Number.isInteger(num)) throw new ServeError('bad_value', `input "${input.name}" is ${dtype}: data[${i}] = ${num} is not an integer`);
     if (bigint) (data as BigInt64Array)[i] = BigInt(num);
-    else (data as Float32Array)[i] = num;
+    else {
+      (data as Float32Array)[i] = num;
+      // Finite as a double but not in the input's type (1e39 is Infinity as float32; 300 wraps in a uint8).
+      const stored = Number((data as Float32Array)[i]);
+      if (kind === 'float' && !Number.isFinite(stored)) throw new ServeError('bad_value', `input "${input.name}" is ${dtype}: data[${i}] = ${num} is out of its range`);
+      if (kind !== 'float' && stored !== num) throw new ServeError('bad_value', `input "${input.name}" is ${dtype}: data[${i}] = ${num} is out of its range`);
+    }
   }
   return { dtype, data, dims };
 }

@@ -17,7 +17,27 @@ import { StepSessions } from './serve-sessions.js';
 import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './serve-tensors.js';
 import type { Feeds, InputInfo, PlainTensor } from './runtimes/runtime.js';
 
-const MAX_BODY_BYTES = 256 * 2 ** 20;
+/** A hard ceiling whatever the model: a board has 1–8 GB and the agent's link must keep running. */
+const MAX_BODY_BYTES = 64 * 2 ** 20;
+/** JSON bytes allowed per element: "-1.2345678901234567e-300," is 25; room for spaces and the envelope. */
+const JSON_BYTES_PER_ELEMENT = 32;
+const JSON_ENVELOPE_BYTES = 64 * 1024;
+/** Largest element count of one input when its shape is dynamic (a step or a short sequence, not a corpus). */
+const DYNAMIC_INPUT_ELEMENTS = 1 << 20;
+
+/** Elements an input can hold: exact for a fixed shape, bounded for a dynamic one. */
+function inputElements(input: InputInfo): number {
+  if (input.shape.every((d) => typeof d === 'number' && d >= 0)) return (input.shape as number[]).reduce((a, b) => a * b, 1);
+  return DYNAMIC_INPUT_ELEMENTS;
+}
+
+/** The largest body a request for this model can need (JSON or raw bytes), under the hard ceiling. */
+export function bodyLimit(model: { inputs: InputInfo[] } | null, binary: boolean): number {
+  if (!model) return JSON_ENVELOPE_BYTES;
+  const elements = model.inputs.reduce((a, i) => a + inputElements(i), 0);
+  const need = binary ? elements * 8 : elements * JSON_BYTES_PER_ELEMENT + JSON_ENVELOPE_BYTES;
+  return Math.min(MAX_BODY_BYTES, need);
+}
 
 export interface InferenceServerOptions {
   port: number;
@@ -32,15 +52,38 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
   res.end(JSON.stringify(body));
 }
 
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new ServeError('too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
-    parts.push(chunk as Buffer);
+/** Bodies read at once (a slow or stalled client holds one); one more gets 503. */
+const MAX_CONCURRENT_BODIES = 8;
+let reading = 0;
+
+/** Reads a body of at most `max` bytes: a declared length above it is refused before a byte is read. */
+async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  const why = `the active model's inputs need at most ${max} bytes per request`;
+  if (Number.isFinite(declared) && declared > max) {
+    req.resume();
+    throw new ServeError('too_large', `request body of ${declared} bytes is too large: ${why}`, 413);
   }
-  return Buffer.concat(parts);
+  if (reading >= MAX_CONCURRENT_BODIES) {
+    req.resume();
+    throw new ServeError('busy', `${MAX_CONCURRENT_BODIES} request bodies are being received already; retry in a moment`, 503);
+  }
+  reading++;
+  try {
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        req.destroy();
+        throw new ServeError('too_large', `request body exceeds ${max} bytes: ${why}`, 413);
+      }
+      parts.push(chunk as Buffer);
+    }
+    return Buffer.concat(parts);
+  } finally {
+    reading--;
+  }
 }
 
 function parseJson(body: Buffer): Record<string, unknown> {
@@ -136,8 +179,9 @@ export class InferenceServer {
     }
     if (method === 'POST' && route.join('/') === 'infer') {
       const model = this.need();
-      const body = await readBody(req);
-      if ((req.headers['content-type'] ?? '').startsWith('application/octet-stream')) {
+      const binary = (req.headers['content-type'] ?? '').startsWith('application/octet-stream');
+      const body = await readBody(req, bodyLimit(model, binary));
+      if (binary) {
         await this.inferBinary(model, url, body, res);
         return;
       }
@@ -160,7 +204,7 @@ export class InferenceServer {
       if (method === 'POST' && route.length === 3 && route[2] === 'step') {
         const model = this.need();
         this.sessions.check(id, model);
-        const feeds = jsonFeeds(model.dataInputs, parseJson(await readBody(req)));
+        const feeds = jsonFeeds(model.dataInputs, parseJson(await readBody(req, bodyLimit({ inputs: model.dataInputs }, false))));
         const r = await this.sessions.step(id, this.model, feeds).catch((err: unknown) => {
           throw err instanceof ServeError ? err : new ServeError('run_failed', `step failed: ${err instanceof Error ? err.message : String(err)}`, 422);
         });
@@ -202,7 +246,8 @@ export class InferenceServer {
     const feeds = { [input.name]: tensorFromBytes(input, body, parseShape(url.searchParams.get('shape'), `input "${input.name}"`)) };
     const outputs = await this.run(model, feeds);
     const want = url.searchParams.get('output') ?? model.outputs[0]!;
-    const out = outputs[want];
+    // Own names only: "__proto__" or "constructor" must not reach Object.prototype.
+    const out = Object.prototype.hasOwnProperty.call(outputs, want) ? outputs[want] : undefined;
     if (!out) throw new ServeError('unknown_output', `the model has no output "${want}" (outputs: ${model.outputs.join(', ')})`);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-s4op-model': model.sha256, 'x-s4op-output': want, 'x-s4op-dtype': out.dtype, 'x-s4op-shape': out.dims.join(',') });
     res.end(tensorBytes(out));

@@ -25,6 +25,8 @@ export const CloseCode = {
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 as 64 lowercase hex characters');
 const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ : @ -');
 const Label = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected 1–64 characters of A–Z a–z 0–9 . _ -');
+/** A per-agent credential: 32 random bytes, base64url (43 characters). */
+const AgentKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an agent key of 43 base64url characters');
 const Ms = z.number().finite().nonnegative();
 const NullableNumber = z.number().finite().nullable();
 
@@ -328,6 +330,12 @@ export const Hello = z.strictObject({
   device: DeviceFacts,
   /** The deployed model this agent serves (and the one before it): the host converges it to the desired state. */
   model_state: ActiveModelState.optional(),
+  /**
+   * The agent's own secret (made at its first start, kept in its cache folder): the host binds the agent id
+   * to it at the first registration and refuses that id without it from then on. Absent from agents older
+   * than per-agent keys (their ids are not protected).
+   */
+  agent_key: AgentKey.optional(),
 });
 
 export const JobStatus = z.strictObject({

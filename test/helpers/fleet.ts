@@ -23,12 +23,14 @@ export async function freePort(): Promise<number> {
 }
 
 export function hello(token: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  // Names are unique among registered agents: each raw peer gets its own unless the test names it.
+  const suffix = Math.random().toString(36).slice(2);
   return {
     type: 'hello',
     protocol: PROTOCOL_VERSION,
     token,
-    agent_id: `raw-${Math.random().toString(36).slice(2)}`,
-    name: 'raw-peer',
+    agent_id: `raw-${suffix}`,
+    name: `raw-peer-${suffix}`,
     tags: ['raw'],
     agent_version: '0.0.0-test',
     runtimes: [],

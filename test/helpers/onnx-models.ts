@@ -127,3 +127,28 @@ export function badShapeModel(): Uint8Array {
     output: [valueInfo('y', FLOAT, [7, 5])],
   });
 }
+
+/**
+ * An Add of input `x` [1, n] and an initializer whose bytes live in an external file at `location`
+ * (relative to onnxruntime's working directory): the shape of a model that reads the board's files.
+ */
+export function externalDataModel(location = 'etc/passwd', n = 4): Uint8Array {
+  const w: OnnxNs.ITensorProto = {
+    name: 'w',
+    dims: [1, n],
+    dataType: FLOAT,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: location },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(n * 4) },
+    ],
+  };
+  return encode({
+    name: 'external',
+    node: [{ opType: 'Add', input: ['x', 'w'], output: ['y'], name: 'add' }],
+    initializer: [w],
+    input: [valueInfo('x', FLOAT, [1, n])],
+    output: [valueInfo('y', FLOAT, [1, n])],
+  });
+}

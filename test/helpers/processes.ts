@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -115,7 +118,9 @@ export function startCli(cli: string, args: string[], opts: { env?: NodeJS.Proce
 
 /** Starts `s4op serve` on a free loopback port and resolves once it listens. */
 export async function startServe(args: string[] = [], token = 'test-token'): Promise<LiveProcess & { url: string; token: string }> {
-  const p = startCli(HOST_CLI, ['serve', '--port', '0', '--token', token, ...args]);
+  // A workspace of its own unless told: the registry binds names to agents, so state must not leak between tests.
+  const workspace = args.includes('--workspace') ? [] : ['--workspace', mkdtempSync(path.join(os.tmpdir(), 's4op-serve-ws-'))];
+  const p = startCli(HOST_CLI, ['serve', '--port', '0', '--token', token, ...workspace, ...args]);
   const line = await p.waitFor(/^listening on /);
   return Object.assign(p, { url: line.replace('listening on ', '').trim(), token });
 }

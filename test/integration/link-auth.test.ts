@@ -151,7 +151,7 @@ describe('link: liveness', () => {
       expect(d).toBeGreaterThanOrEqual(125 * 2 ** k);
       expect(d).toBeLessThanOrEqual(250 * 2 ** k);
     });
-    const host = startCli((await import('../helpers/processes.js')).HOST_CLI, ['serve', '--port', String(port), '--token', 'late-token']);
+    const host = startCli((await import('../helpers/processes.js')).HOST_CLI, ['serve', '--port', String(port), '--token', 'late-token', '--workspace', tmpDir('s4op-late-ws-')]);
     await host.waitFor(/listening on/);
     await a.waitFor(/connected to/, 15_000);
   });

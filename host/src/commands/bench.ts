@@ -7,7 +7,7 @@ import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/s
 import { UserError, emit, log } from '../cli-util.js';
 import { startFleet } from '../fleet/fleet.js';
 import { formatMeasurement } from '../fleet/format.js';
-import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
+import { JobFailed, jobIdProblem, type JobOutcome } from '../fleet/jobs.js';
 import { spawnLocalAgent } from '../fleet/local-agent.js';
 import { parsePort } from './serve.js';
 import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
@@ -183,6 +183,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (o: BenchOptions) => {
       if (o.agent && o.tag) throw new UserError('give --agent or --tag, not both');
+      const idProblem = o.jobId === undefined ? null : jobIdProblem(o.jobId);
+      if (idProblem) throw new UserError(`--job-id: ${idProblem}`);
       const settings = settingsFrom(o);
       const models = [readModel(o.model), ...(o.modelB ? [readModel(o.modelB)] : [])];
       if (!o.json) log(`measuring ${models.map((m) => `${m.name} (${m.bytes.length} bytes)`).join(' vs ')}; settings ${JSON.stringify(settings)}`);

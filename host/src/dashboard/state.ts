@@ -49,9 +49,16 @@ export interface DashboardRun {
   candidates_html: string;
 }
 
+/** Rows of the agents and jobs tables in one snapshot; the totals say how many there are. */
+export const DASHBOARD_AGENTS = 200;
+export const DASHBOARD_JOBS = 200;
+
 export interface DashboardState {
   at: string;
+  /** Online agents first, at most DASHBOARD_AGENTS of them (a fleet of thousands does not fit one page or one event). */
   agents: DashboardAgent[];
+  agents_total: number;
+  agents_online: number;
   jobs: { job_id: string; agent: string; state: string }[];
   measurements: RecentMeasurement[];
   run: DashboardRun | null;
@@ -118,8 +125,10 @@ export class DashboardSource {
     const current = runs.filter((r) => r.status === 'running').at(-1) ?? runs.at(-1);
     return {
       at: new Date().toISOString(),
-      agents,
-      jobs: this.jobs.list(),
+      agents: agents.slice(0, DASHBOARD_AGENTS),
+      agents_total: agents.length,
+      agents_online: online.size,
+      jobs: this.jobs.list().slice(0, DASHBOARD_JOBS),
       measurements: [...this.recent],
       run: current ? await this.runView(current.id) : null,
       runs: runs.slice(-10).reverse().map((r) => ({ id: r.id, status: r.status, created_at: r.created_at })),

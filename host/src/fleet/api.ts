@@ -7,11 +7,9 @@
  */
 import type http from 'node:http';
 import { constantTimeEqual } from '@s4op/shared';
-import { JobFailed, type JobManager } from './jobs.js';
+import { BodyError, readBounded, sendBodyError } from './http-body.js';
+import { JobFailed, jobIdProblem, type JobManager } from './jobs.js';
 import type { FleetServer } from './server.js';
-
-/** Request bodies carry base64 models: 512 MiB is far above any candidate for a board. */
-const MAX_BODY_BYTES = 512 * 2 ** 20;
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -19,14 +17,12 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new Error(`request body exceeds ${MAX_BODY_BYTES} bytes`);
-    parts.push(chunk as Buffer);
+  const body = await readBounded(req);
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new Error(`body is not JSON: ${(err as Error).message}`);
   }
-  return JSON.parse(Buffer.concat(parts).toString('utf8'));
 }
 
 interface MeasureBody {
@@ -46,6 +42,10 @@ function checkBody(body: unknown): MeasureBody {
     if (typeof m !== 'object' || m === null || typeof (m as { base64?: unknown }).base64 !== 'string') throw new Error(`field "models.${i}.base64" must be a base64 string`);
   });
   for (const k of ['agent', 'tag', 'job_id'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw new Error(`field "${k}" must be a string`);
+  if (b.job_id !== undefined) {
+    const problem = jobIdProblem(b.job_id);
+    if (problem) throw new Error(`field "job_id": ${problem}`);
+  }
   return b as unknown as MeasureBody;
 }
 
@@ -69,7 +69,8 @@ export function fleetApi(server: () => FleetServer, jobs: () => JobManager, toke
       try {
         body = checkBody(await readJson(req));
       } catch (err) {
-        send(res, 400, { error: { code: 'bad_request', message: (err as Error).message } });
+        if (err instanceof BodyError) sendBodyError(res, err);
+        else send(res, 400, { error: { code: 'bad_request', message: (err as Error).message } });
         return true;
       }
       try {
@@ -82,7 +83,10 @@ export function fleetApi(server: () => FleetServer, jobs: () => JobManager, toke
         });
         send(res, 200, outcome);
       } catch (err) {
-        if (err instanceof JobFailed) send(res, err.code === 'no_agent' ? 404 : 422, { error: { code: err.code, message: err.message, job_id: err.job_id } });
+        if (err instanceof JobFailed) {
+          const status = err.code === 'no_agent' ? 404 : err.code === 'bad_request' ? 400 : err.code === 'ambiguous_agent' || err.code === 'duplicate_job' ? 409 : 422;
+          send(res, status, { error: { code: err.code, message: err.message, job_id: err.job_id } });
+        }
         else throw err;
       }
       return true;

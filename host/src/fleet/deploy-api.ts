@@ -10,10 +10,9 @@ import type http from 'node:http';
 import { constantTimeEqual } from '@s4op/shared';
 import { DeployError, type DeployController } from './deploy-controller.js';
 import type { LabRecord, ModelSource } from './deploy-store.js';
-import { deploymentView, fleetView } from './deploy-view.js';
+import { deploymentView, fleetView, pageFleet } from './deploy-view.js';
 import type { FleetServer } from './server.js';
-
-const MAX_BODY_BYTES = 512 * 2 ** 20;
+import { BodyError, readBounded, sendBodyError } from './http-body.js';
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -21,16 +20,10 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new DeployError('bad_request', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    parts.push(chunk as Buffer);
-  }
+  const body = await readBounded(req);
   let v: unknown;
   try {
-    v = JSON.parse(Buffer.concat(parts).toString('utf8'));
+    v = JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new DeployError('bad_request', `body is not JSON: ${(err as Error).message}`);
   }
@@ -74,7 +67,32 @@ export function deployApi(server: () => FleetServer, controller: () => DeployCon
     }
     const c = controller();
     if (req.method === 'GET' && parts[1] === 'fleet' && parts.length === 2) {
-      send(res, 200, { agents: fleetView(c.registry, new Set(server().agents().map((a) => a.id))) });
+      const num = (k: string, dflt: number) => {
+        const v = url.searchParams.get(k);
+        if (v === null) return dflt;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new DeployError('bad_request', `query "${k}" must be a non-negative integer, got ${JSON.stringify(v.slice(0, 40))}`);
+        return n;
+      };
+      let offset: number, limit: number;
+      try {
+        offset = num('offset', 0);
+        limit = num('limit', Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        send(res, 400, { error: { code: 'bad_request', message: (err as Error).message } });
+        return true;
+      }
+      send(res, 200, pageFleet(fleetView(c.registry, new Set(server().agents().map((a) => a.id))), offset, limit));
+      return true;
+    }
+    if (req.method === 'DELETE' && parts[1] === 'fleet' && parts[2] === 'agents' && parts.length === 4) {
+      const id = decodeURIComponent(parts[3]!);
+      if (server().agent(id)) {
+        send(res, 409, { error: { code: 'online', message: `agent ${id} is connected: stop it (or let it go offline) before forgetting it` } });
+        return true;
+      }
+      if (!c.registry.remove(id)) send(res, 404, { error: { code: 'unknown_agent', message: `no registered agent with id ${id}` } });
+      else send(res, 200, { forgotten: id });
       return true;
     }
     if (parts[1] !== 'deployments') return false;
@@ -119,7 +137,8 @@ export function deployApi(server: () => FleetServer, controller: () => DeployCon
         });
         send(res, 201, deploymentView(c.deployments, d));
       } catch (err) {
-        if (err instanceof DeployError) send(res, 400, { error: { code: err.code, message: err.message } });
+        if (err instanceof BodyError) sendBodyError(res, err);
+        else if (err instanceof DeployError) send(res, 400, { error: { code: err.code, message: err.message } });
         else throw err;
       }
       return true;

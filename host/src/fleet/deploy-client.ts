@@ -30,7 +30,7 @@ export function serverRef(url: string | undefined, token: string | undefined): S
   return { base, token: t };
 }
 
-export async function callServer<T>(ref: ServerRef, method: 'GET' | 'POST', route: string, body?: unknown): Promise<T> {
+export async function callServer<T>(ref: ServerRef, method: 'GET' | 'POST' | 'DELETE', route: string, body?: unknown): Promise<T> {
   const res = await fetch(new URL(route, ref.base), {
     method,
     headers: { authorization: `Bearer ${ref.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },

@@ -56,6 +56,9 @@ export class DeployController {
   private readonly inflight = new Map<string, Promise<JobOutcome>>();
   private readonly converging = new Set<string>();
   private readonly waiters = new Set<Waiter>();
+  /** Per-agent watchers (one listener on the server for all of them, not one per install: a fleet has thousands). */
+  private readonly downWatch = new Map<string, Set<() => void>>();
+  private readonly askWatch = new Map<string, Set<(sha256: string) => void>>();
   private readonly modelsDir: string;
   private closed = false;
 
@@ -73,9 +76,11 @@ export class DeployController {
     server.on('agent_down', (agent) => {
       if (this.server.agent(agent.id)) return; // replaced by a newer connection, not gone
       for (const w of [...this.waiters]) if (w.agent === agent.id) this.settle(w, 'offline');
+      for (const f of [...(this.downWatch.get(agent.id) ?? [])]) f();
     });
     server.on('message', (agent, m) => {
       this.registry.touch(agent.id);
+      if (m.type === 'need_model') for (const f of this.askWatch.get(agent.id) ?? []) f(m.sha256);
       if (m.type !== 'model_state') return;
       this.registry.setActual(agent.id, m.state);
       for (const w of [...this.waiters]) if (w.agent === agent.id && w.pred(m)) this.settle(w, m);
@@ -269,14 +274,12 @@ export class DeployController {
 
   /** Resolves 'offline' when the agent drops (for good, not replaced). */
   private downOf(agent: string): { promise: Promise<'offline'>; cancel: () => void } {
-    let onDown: (a: AgentConnection) => void = () => undefined;
+    let onDown: () => void = () => undefined;
     const promise = new Promise<'offline'>((resolve) => {
-      onDown = (a) => {
-        if (a.id === agent && !this.server.agent(agent)) resolve('offline');
-      };
-      this.server.on('agent_down', onDown);
+      onDown = () => resolve('offline');
+      watch(this.downWatch, agent, onDown);
     });
-    return { promise, cancel: () => this.server.off('agent_down', onDown) };
+    return { promise, cancel: () => unwatch(this.downWatch, agent, onDown) };
   }
 
   private readonly ops: AgentOps = {
@@ -299,10 +302,10 @@ export class DeployController {
       const down = this.downOf(id);
       // Content-addressed push: bytes travel only if the agent asks for the hash.
       let pushed = 0;
-      const onAsk = (a: AgentConnection, m: { type: string; sha256?: string }) => {
-        if (a.id === id && m.type === 'need_model' && m.sha256 === d.model_sha256) pushed = d.model_bytes;
+      const onAsk = (sha256: string) => {
+        if (sha256 === d.model_sha256) pushed = d.model_bytes;
       };
-      this.server.on('message', onAsk);
+      watch(this.askWatch, id, onAsk);
       try {
         const r = await Promise.race([job, down.promise]);
         if (r === 'offline') return { kind: 'offline' };
@@ -315,7 +318,7 @@ export class DeployController {
         return { kind: 'failed', reason: err instanceof Error ? err.message : String(err) };
       } finally {
         down.cancel();
-        this.server.off('message', onAsk);
+        unwatch(this.askWatch, id, onAsk);
       }
     },
     activate: async (d, id): Promise<ActivateOutcome> => {
@@ -384,6 +387,19 @@ export class DeployController {
       .catch((err: unknown) => this.log(`converging ${agent.name}: ${err instanceof Error ? err.message : String(err)}`))
       .finally(() => this.converging.delete(agent.id));
   }
+}
+
+function watch<F>(m: Map<string, Set<F>>, key: string, f: F): void {
+  let set = m.get(key);
+  if (!set) m.set(key, (set = new Set()));
+  set.add(f);
+}
+
+function unwatch<F>(m: Map<string, Set<F>>, key: string, f: F): void {
+  const set = m.get(key);
+  if (!set) return;
+  set.delete(f);
+  if (!set.size) m.delete(key);
 }
 
 function pick(o: Record<string, unknown>, keys: string[]): Record<string, unknown> {

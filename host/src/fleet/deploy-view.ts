@@ -65,12 +65,25 @@ function table(head: string[], body: string[][]): string {
   return [head, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
 
-export function fleetText(agents: FleetAgentView[]): string {
-  if (!agents.length) return 'no agents known yet';
-  return table(
+/** One table cell of bounded width (a peer chose these strings). */
+const cell = (s: string, max = 40) => (s.length > max ? `${s.slice(0, max - 1)}…` : s);
+const tagsCell = (tags: string[]) => cell(tags.slice(0, 3).join(',') + (tags.length > 3 ? ` +${tags.length - 3}` : ''), 48);
+
+/** Up to `limit` agents from `offset`, with the totals (the fleet may be thousands of boards). */
+export function pageFleet(agents: FleetAgentView[], offset = 0, limit = agents.length): { agents: FleetAgentView[]; total: number; online: number; offset: number } {
+  let online = 0;
+  for (const a of agents) if (a.online) online++;
+  return { agents: agents.slice(offset, offset + limit), total: agents.length, online, offset };
+}
+
+export function fleetText(agents: FleetAgentView[], page?: { total: number; online: number; offset: number }): string {
+  if (!agents.length) return page?.total ? `no agents at offset ${page.offset} (${page.total} known)` : 'no agents known yet';
+  const body = table(
     ['agent', 'tags', 'online', 'last seen', 'active model', 'deployment', 'previous', 'health', 'device'],
-    agents.map((a) => [a.name, a.tags.join(','), a.online ? 'yes' : 'no', a.last_seen.slice(0, 19).replace('T', ' '), sh(a.active_sha256), a.active_deployment ?? '-', sh(a.previous_sha256), a.health, `${a.device.board_model ?? a.device.cpu_model} (${a.device.arch})`]),
+    agents.map((a) => [cell(a.name), tagsCell(a.tags), a.online ? 'yes' : 'no', a.last_seen.slice(0, 19).replace('T', ' '), sh(a.active_sha256), cell(a.active_deployment ?? '-'), sh(a.previous_sha256), a.health, cell(`${a.device.board_model ?? a.device.cpu_model} (${a.device.arch})`)]),
   );
+  if (!page || (page.offset === 0 && agents.length === page.total)) return body;
+  return `${body}\nagents ${page.offset + 1}–${page.offset + agents.length} of ${page.total} (${page.online} online): --offset/--limit for others`;
 }
 
 export function deploymentsText(list: DeploymentView[]): string {

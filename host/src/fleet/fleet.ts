@@ -5,6 +5,7 @@ import { deployApi } from './deploy-api.js';
 import { DeployController } from './deploy-controller.js';
 import { JobManager } from './jobs.js';
 import { StoreAgentRegistry } from './registry-store.js';
+import { REGISTRY_TTL_MS } from './registry.js';
 import { FleetServer, type FleetServerOptions } from './server.js';
 
 export interface Fleet {
@@ -21,7 +22,7 @@ export interface StartFleetOptions extends Omit<FleetServerOptions, 'http' | 're
 }
 
 export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
-  const registry = opts.workspace ? new StoreAgentRegistry(opts.workspace.store) : undefined;
+  const registry = opts.workspace ? new StoreAgentRegistry(opts.workspace.store, { log: (l) => (opts.log ?? ((x: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${x}\n`)))(l) }) : undefined;
   // The APIs read these lazily: they exist by the time the first request arrives.
   const jobsApi = fleetApi((): FleetServer => server, (): JobManager => jobs, opts.token);
   const deployRoutes = opts.workspace ? deployApi((): FleetServer => server, (): DeployController => deploy!, opts.token) : null;
@@ -31,15 +32,22 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
     http: async (req, res) => (deployRoutes ? await deployRoutes(req, res) : false) || jobsApi(req, res),
   });
   const jobs: JobManager = new JobManager(server);
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+  const log = (l: string) => server.logLine(l);
   const deploy = opts.workspace && registry ? new DeployController(server, jobs, registry, opts.workspace.store, opts.workspace.dir, log) : null;
   await server.start();
   deploy?.resume();
+  // A server that runs for weeks forgets long-gone agents as it goes, not only when it starts.
+  const prune = setInterval(() => {
+    const n = server.registry.prune(new Date(Date.now() - REGISTRY_TTL_MS));
+    if (n) log(`registry: forgot ${n} agent(s) offline for more than ${REGISTRY_TTL_MS / 86_400_000} days`);
+  }, 6 * 3600 * 1000);
+  prune.unref();
   return {
     server,
     jobs,
     deploy,
     stop: async () => {
+      clearInterval(prune);
       deploy?.close();
       jobs.close();
       await server.stop();

@@ -3,6 +3,7 @@
  * work, validates every frame at the edge, keeps the registry of connected agents, pings them, and
  * streams model bytes in chunk frames when an agent asks for a hash it lacks.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
@@ -24,7 +25,20 @@ import {
   type HostMessage,
 } from '@s4op/shared';
 import { HostModels } from './models.js';
+import { logSafe, oneLine } from './jobs.js';
 import { MemoryAgentRegistry, type AgentRecord, type AgentRegistry } from './registry.js';
+
+/** The stored form of an agent key: its sha256 (the key itself is only ever on the board). */
+export function keyHash(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+interface Live {
+  ws: WebSocket;
+  lastHeard: number;
+  conn: AgentConnection | null;
+  address: string;
+}
 
 export interface FleetServerOptions {
   port: number;
@@ -37,6 +51,8 @@ export interface FleetServerOptions {
   chunkBytes?: number;
   registry?: AgentRegistry;
   log?: (line: string) => void;
+  /** Refused handshakes from one IP address within `windowMs` before its upgrades are turned away (429) for the rest of the window. */
+  refusals?: { max: number; windowMs: number };
   /** Extra HTTP routes on the same port (the job API); return false to fall through to 404. */
   http?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
@@ -95,6 +111,15 @@ export class FleetServer extends EventEmitter<FleetEvents> {
   readonly models = new HostModels();
   readonly registry: AgentRegistry;
   private readonly conns = new Map<string, AgentConnection>();
+  private readonly byName = new Map<string, Set<AgentConnection>>();
+  private readonly byTag = new Map<string, Set<AgentConnection>>();
+  /** Every socket (authenticated or not) the one heartbeat sweep watches. */
+  private readonly live = new Set<Live>();
+  private sweep: NodeJS.Timeout | null = null;
+  /** Refused handshakes per IP in the current window, and refusal log lines held back. */
+  private refused = new Map<string, number>();
+  private refusedWindow: NodeJS.Timeout | null = null;
+  private refusedUnlogged = 0;
   private server: http.Server | https.Server | null = null;
   private wss: WebSocketServer | null = null;
   private readonly log: (line: string) => void;
@@ -105,7 +130,9 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     super();
     if (!opts.token) throw new Error('the fleet server needs a non-empty token');
     this.registry = opts.registry ?? new MemoryAgentRegistry();
-    this.log = opts.log ?? ((l) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+    const base = opts.log ?? ((l: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${l}\n`));
+    // Peers choose some of what is logged (names, messages, versions): every line stays one line.
+    this.log = (l) => base(oneLine(l));
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
   }
 
@@ -129,6 +156,41 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     return this.conns.get(id);
   }
 
+  /** Connected agents with this name (names are unique among registered agents, so at most one). */
+  agentsNamed(name: string): AgentConnection[] {
+    return [...(this.byName.get(name) ?? [])];
+  }
+
+  /** Connected agents carrying this tag. */
+  agentsTagged(tag: string): AgentConnection[] {
+    return [...(this.byTag.get(tag) ?? [])];
+  }
+
+  /** Number of connected agents. */
+  get size(): number {
+    return this.conns.size;
+  }
+
+  /** The server's log, for the parts wired to it (jobs, deployments). */
+  get logLine(): (line: string) => void {
+    return this.log;
+  }
+
+  private index(conn: AgentConnection, add: boolean): void {
+    const put = (m: Map<string, Set<AgentConnection>>, k: string) => {
+      let set = m.get(k);
+      if (add) {
+        if (!set) m.set(k, (set = new Set()));
+        set.add(conn);
+      } else if (set) {
+        set.delete(conn);
+        if (!set.size) m.delete(k);
+      }
+    };
+    put(this.byName, conn.name);
+    for (const t of conn.tags) put(this.byTag, t);
+  }
+
   /** More HTTP routes on the same port (the dashboard), tried before the `http` option's. */
   addRoutes(routes: HttpRoutes): void {
     this.routes.push(routes);
@@ -148,8 +210,29 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }));
     };
     this.server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
-    this.wss = new WebSocketServer({ server: this.server, maxPayload: MAX_FRAME_BYTES });
+    const { max, windowMs } = this.opts.refusals ?? { max: 20, windowMs: 10_000 };
+    this.wss = new WebSocketServer({
+      server: this.server,
+      maxPayload: MAX_FRAME_BYTES,
+      // An address whose handshakes keep being refused is turned away before any work (and any log line).
+      verifyClient: (info, cb) => {
+        const ip = info.req.socket.remoteAddress ?? '?';
+        if (max > 0 && (this.refused.get(ip) ?? 0) >= max) {
+          this.refusedUnlogged++;
+          cb(false, 429, 'too many refused handshakes from this address; try again later');
+        } else cb(true);
+      },
+    });
     this.wss.on('connection', (ws, req) => this.onConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    this.refusedWindow = setInterval(() => {
+      if (this.refusedUnlogged > 0) this.log(`${this.refusedUnlogged} more refused or turned-away handshake(s) in the last ${windowMs} ms (not logged one by one)`);
+      this.refusedUnlogged = 0;
+      this.refused = new Map();
+    }, windowMs);
+    this.refusedWindow.unref();
+    // One sweep for every socket: ping the live, drop the silent (no timer per agent).
+    this.sweep = setInterval(() => this.heartbeat(), this.heartbeatMs);
+    this.sweep.unref();
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
       this.server!.listen(this.opts.port, this.opts.bind ?? '127.0.0.1', () => resolve());
@@ -159,6 +242,8 @@ export class FleetServer extends EventEmitter<FleetEvents> {
 
   async stop(): Promise<void> {
     this.emit('stopping');
+    if (this.sweep) clearInterval(this.sweep);
+    if (this.refusedWindow) clearInterval(this.refusedWindow);
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'host shutting down');
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
@@ -177,40 +262,61 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     return true;
   }
 
+  private heartbeat(): void {
+    const now = Date.now();
+    const limit = this.heartbeatMs * 2.5;
+    for (const l of this.live) {
+      if (now - l.lastHeard > limit) {
+        this.log(`agent ${l.conn?.name ?? l.address} silent for ${now - l.lastHeard} ms: dropping it`);
+        this.live.delete(l);
+        l.ws.terminate();
+        continue;
+      }
+      // Agents ping the host every beat (and the host's pong tells them it lives): heard from within the last
+      // beat, an agent needs no ping of ours — at 1,000 agents that halves the idle traffic.
+      if (now - l.lastHeard < this.heartbeatMs) continue;
+      if (l.ws.readyState === l.ws.OPEN) l.ws.ping();
+    }
+  }
+
+  private noteRefusal(address: string): boolean {
+    const ip = address.slice(0, address.lastIndexOf(':'));
+    const n = (this.refused.get(ip) ?? 0) + 1;
+    this.refused.set(ip, n);
+    // The first few of a window are logged one by one; the rest are counted and summarised.
+    if (n <= 5) return true;
+    this.refusedUnlogged++;
+    return false;
+  }
+
   private onConnection(ws: WebSocket, address: string): void {
     let conn: AgentConnection | null = null;
-    let lastHeard = Date.now();
+    const live: Live = { ws, lastHeard: Date.now(), conn: null, address };
+    this.live.add(live);
     const refuse = (code: number, reason: string, name?: string) => {
-      this.log(`refused agent from ${address}${name ? ` (${name})` : ''}: ${reason}`);
+      if (this.noteRefusal(address)) this.log(`refused agent from ${address}${name !== undefined ? ` (${logSafe(name, 64)})` : ''}: ${logSafe(reason, 300)}`);
       this.emit('auth_failure', { address, name, reason });
-      const err: ErrorMessage = { type: 'error', code: code === CloseCode.protocolMismatch ? 'protocol_mismatch' : 'unauthorized', message: reason };
+      const err: ErrorMessage = { type: 'error', code: code === CloseCode.protocolMismatch ? 'protocol_mismatch' : 'unauthorized', message: reason.slice(0, 4096) };
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(err));
       ws.close(code, reason.slice(0, 120));
     };
     const handshake = setTimeout(() => {
       if (!conn) refuse(CloseCode.handshakeTimeout, `no hello within ${this.opts.handshakeTimeoutMs ?? 10_000} ms`);
     }, this.opts.handshakeTimeoutMs ?? 10_000);
-    const beat = setInterval(() => {
-      if (Date.now() - lastHeard > this.heartbeatMs * 2.5) {
-        this.log(`agent ${conn?.name ?? address} silent for ${Date.now() - lastHeard} ms: dropping it`);
-        ws.terminate();
-        return;
-      }
-      if (ws.readyState === ws.OPEN) ws.ping();
-    }, this.heartbeatMs);
-    ws.on('pong', () => (lastHeard = Date.now()));
-    ws.on('ping', () => (lastHeard = Date.now()));
+    ws.on('pong', () => (live.lastHeard = Date.now()));
+    ws.on('ping', () => (live.lastHeard = Date.now()));
     const reply = (error: ErrorMessage) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(error));
     };
 
     ws.on('message', (data, isBinary) => {
-      lastHeard = Date.now();
+      live.lastHeard = Date.now();
       const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
       if (!conn) {
         if (isBinary) return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be hello');
         this.onHello(ws, address, buf.toString('utf8'), refuse, (c) => {
           conn = c;
+          live.conn = c;
           clearTimeout(handshake);
         });
         return;
@@ -221,7 +327,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       }
       const parsed = parseAgentMessage(buf.toString('utf8'));
       if (!parsed.ok) {
-        this.log(`bad message from ${conn.name}: ${parsed.error.message}`);
+        this.log(`bad message from ${conn.name}: ${logSafe(parsed.error.message, 300)}`);
         reply(parsed.error);
         return;
       }
@@ -231,17 +337,18 @@ export class FleetServer extends EventEmitter<FleetEvents> {
         return;
       }
       if (m.type === 'need_model') this.sendModel(conn, m.sha256);
-      else if (m.type === 'error') this.log(`agent ${conn.name} reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
+      else if (m.type === 'error') this.log(`agent ${conn.name} reports ${m.code}${m.field ? ` in ${logSafe(m.field, 100)}` : ''}: ${logSafe(m.message, 300)}`);
       this.emit('message', conn, m);
     });
 
     ws.on('close', (code, reasonBuf) => {
       clearTimeout(handshake);
-      clearInterval(beat);
+      this.live.delete(live);
       if (!conn) return;
       const reason = reasonBuf.toString() || `code ${code}`;
       if (this.conns.get(conn.id) === conn) {
         this.conns.delete(conn.id);
+        this.index(conn, false);
         this.registry.setOffline(conn.id, new Date());
       }
       this.log(`agent ${conn.name} (${conn.id}) disconnected: ${reason}`);
@@ -265,7 +372,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     } catch {
       return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be a JSON hello');
     }
-    const name = typeof raw.name === 'string' ? raw.name.slice(0, 64) : undefined;
+    const name = typeof raw.name === 'string' ? raw.name : undefined;
     if (raw.type !== 'hello') return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be hello', name);
     // Version before anything else: a newer agent's hello may not even fit this host's schema.
     if (raw.protocol !== PROTOCOL_VERSION) {
@@ -279,10 +386,30 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       return refuse(CloseCode.unauthorized, `bad hello: ${why}`, name);
     }
     const hello = parsed.message;
+    // Identity: the agent id, bound at its first registration to the agent's key (only its hash is kept here).
+    const bound = this.registry.keyHashOf(hello.agent_id);
+    if (bound) {
+      if (!hello.agent_key) return refuse(CloseCode.unauthorized, `agent id ${hello.agent_id} is registered with a key and this hello carries none (a board re-flashed? remove the old registration with s4op fleet forget ${hello.agent_id})`, hello.name);
+      if (!constantTimeEqual(keyHash(hello.agent_key), bound)) return refuse(CloseCode.unauthorized, `wrong agent key for agent id ${hello.agent_id}`, hello.name);
+    }
+    // A name belongs to the first agent registered with it: another id claiming it is an impostor or a mistake.
+    const owner = this.registry.findByName(hello.name);
+    if (owner && owner.id !== hello.agent_id) {
+      return refuse(CloseCode.unauthorized, `the name "${hello.name}" belongs to agent ${owner.id}; pick another --name (or remove that agent with s4op fleet forget ${owner.id})`, hello.name);
+    }
+    let note = '';
+    if (!bound && hello.agent_key) {
+      this.registry.setKeyHash(hello.agent_id, keyHash(hello.agent_key));
+      note = ' (first registration: id bound to its key)';
+    } else if (!bound) note = ' (no agent key: an agent from before per-agent keys, its id is not protected)';
     const conn = new AgentConnection(hello.agent_id, hello, address, ws);
     const previous = this.conns.get(conn.id);
-    if (previous) previous.close(CloseCode.replaced, 'replaced by a newer connection of the same agent');
+    if (previous) {
+      this.index(previous, false);
+      previous.close(CloseCode.replaced, 'replaced by a newer connection of the same agent');
+    }
     this.conns.set(conn.id, conn);
+    this.index(conn, true);
     const now = new Date().toISOString();
     const record: AgentRecord = {
       id: hello.agent_id,
@@ -300,7 +427,7 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     accept(conn);
     conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, host_version: PACKAGE_VERSION, heartbeat_ms: this.heartbeatMs });
     const rts = hello.runtimes.filter((r) => r.available).map((r) => `${r.name} ${r.version}`).join(', ') || 'none';
-    this.log(`agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${hello.device.cpu_model}, ${hello.device.arch}, runtimes ${rts}`);
+    this.log(`agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${logSafe(hello.device.cpu_model)}, ${logSafe(hello.device.arch)}, runtimes ${rts}${note}`);
     this.emit('agent_up', conn);
   }
 }
