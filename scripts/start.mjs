@@ -39,7 +39,7 @@ const C = ci
       train: ['--d-model', '32', '--d-state', '32', '--layers', '4', '--epochs', '3'],
       prune: ['--rates', '10,30,50,70,90', '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10'],
       settings: { min_duration_ms: 1000, warmup_ms: 250 },
-      budgetFraction: 0.75,
+      budgetFraction: 0.85,
     };
 
 for (const f of [HOST, AGENT]) {

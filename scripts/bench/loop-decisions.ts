@@ -11,9 +11,10 @@
  * recorded with each condition.
  *
  * (c) Decisions. Two whole demo-configuration prune runs (`s4op prune` as `npm start` runs it: Taylor
- * importance, rates 10…90 %, one fine-tune epoch of ≤ 60 steps at lr 1e-3, --max-drop 10, --budget 0.75x
- * --steer, the demo's timing settings; same seeds) on the same base: the same chosen rate both times, and the
- * chosen model on the front of what each run measured.
+ * importance, rates 10…90 %, one fine-tune epoch of ≤ 60 steps at lr 1e-3, --max-drop 10, --budget 0.85x
+ * --steer, the demo's timing settings; same seeds; each run in a store of its own, so nothing is read from the
+ * other's measurement cache) on the same base: the same chosen rate both times, and the chosen model on the
+ * front of what each run measured.
  *
  *   npx tsx scripts/bench/loop-decisions.ts [--rounds 5] [--base CHECKPOINT] [--skip-runs]
  *
@@ -156,13 +157,14 @@ try {
       console.error('training the demo base (s4op train, as npm start does)…');
       cli(['train', '--model', 's4d', '--dataset', 'smnist14', '--d-model', '32', '--d-state', '32', '--layers', '4', '--epochs', '3', '--batch-size', '32', '--lr', '0.01', '--out', base, '--json'], 3_600_000);
     }
-    const ws = path.join(work, 'workspace');
     for (const id of ['a', 'b']) {
+      // A store of its own per run: the second run measures everything anew instead of reading the first's cache.
+      const ws = path.join(work, `workspace-${id}`);
       const t0 = Date.now();
       console.error(`prune run ${id} (demo configuration)…`);
       cli([
         'prune', '--checkpoint', base, '--workspace', ws, '--run-id', id, '--strategy', 'importance', '--criteria', 'taylor', '--rates', '10,30,50,70,90',
-        '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10', '--budget', '0.75x', '--steer', '--settings', JSON.stringify(DEMO_SETTINGS), '--json',
+        '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10', '--budget', '0.85x', '--steer', '--settings', JSON.stringify(DEMO_SETTINGS), '--json',
       ], 3_600_000);
       const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
       const run = db.prepare('SELECT status, stop_reason, summary FROM runs WHERE id = ?').get(id) as { status: string; stop_reason: string; summary: string };
