@@ -78,8 +78,10 @@ describe('decisions on paired ratios', () => {
     const m = fitCostModel(pts)!;
     expect(m.a).toBeCloseTo(0.3, 10);
     expect(m.b).toBeCloseTo(b, 12);
-    // Budget 0.6 → active ≤ 0.3/b = 54.9 → bypassed ≥ 74 of 128 → 58 % (round(0.58·128) = 74).
-    expect(steerRate(m, 0.6, 32, 4, 30, 70)).toBe(58);
+    // Budget 0.6 → active ≤ 0.3/b = 54.9 → bypassed ≥ 74 of 128 → 58 % (round(0.58·128) = 74), on the 5 % grid 60 %.
+    expect(steerRate(m, 0.6, 32, 4, 30, 70)).toBe(60);
+    expect(steerRate(m, 0.6, 32, 4, 30, 70, 1)).toBe(58);
+    expect(steerRate(m, 0.6, 32, 4, 30, 59)).toBe(59); // capped at the scheduled rate
     expect(steerRate(m, 0.2, 32, 4, 30, 90)).toBeNull();
   });
 

@@ -230,12 +230,13 @@ describe('runSearch (s4op, random choice)', () => {
     const budget = (forwardFlops(m, 'step', L) / 1e6) * (1 + 1e-9);
     m.dispose();
     const res = await runSearch(env, options({ rates: [30, 90], seeds: 1, budgetMs: budget, steer: true }));
-    // round(r·18/100) first reaches 9 at r = 48 (47 → 8.46 → 8, 48 → 8.64 → 9): step 2 goes to 48 %, not 90 %.
+    // round(r·18/100) first reaches 9 at r = 48 (47 → 8.46 → 8, 48 → 8.64 → 9), on the 5 % grid 50 %: step 2
+    // goes to 50 %, not 90 %.
     const c = store.candidates('r');
-    expect(c.map((x) => [x.step, x.rate])).toEqual([[0, 0], [1, 30], [2, 48]]);
+    expect(c.map((x) => [x.step, x.rate])).toEqual([[0, 0], [1, 30], [2, 50]]);
     expect(18 - c[2]!.operators_active!).toBe(9);
     expect(res.stop_reason).toMatch(/^budget: ratio/);
-    expect(lines.some((l) => /meets the budget [\d.]+ ms = [\d.]+× base .* at 48%: pruning to 48% instead of 90%/.test(l))).toBe(true);
+    expect(lines.some((l) => /meets the budget [\d.]+ ms = [\d.]+× base .* at 50%: pruning to 50% instead of 90%/.test(l))).toBe(true);
     await expect(runSearch(env, options({ steer: true }))).rejects.toThrow(/needs a latency budget/);
     store.close();
   });

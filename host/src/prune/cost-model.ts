@@ -53,14 +53,16 @@ export function predictCost(m: CostModel, active: readonly number[]): number {
 }
 
 /**
- * The smallest integer rate in (after, upTo] whose predicted cost meets `budget`, or null if none does (or
- * the model says pruning does not make it faster).
+ * The least rate in (after, upTo] whose predicted cost meets `budget`, rounded up to a multiple of `grid`
+ * percent (capped at upTo), or null if none does (or the model says pruning does not make it faster). The
+ * grid keeps the decision where the fit is precise: two runs whose ratios differ by a few tenths of a percent
+ * would otherwise steer to neighbouring integer rates (44 % and 45 % measured) and answer differently.
  */
-export function steerRate(m: CostModel, budget: number, H: number, nLayers: number, after: number, upTo: number): number | null {
+export function steerRate(m: CostModel, budget: number, H: number, nLayers: number, after: number, upTo: number, grid = 5): number | null {
   if (!(m.b > 0)) return null;
   for (let r = Math.floor(after) + 1; r <= upTo; r++) {
     const active = nLayers * H - targetBypassed(r, H, nLayers);
-    if (m.a + m.b * active <= budget) return r;
+    if (m.a + m.b * active <= budget) return Math.min(upTo, Math.ceil(r / grid) * grid);
   }
   return null;
 }
