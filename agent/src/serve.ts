@@ -11,7 +11,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ActiveModelState } from '@s4op/shared';
+import { BodyLimitError, boundedBodyReader, type ActiveModelState } from '@s4op/shared';
 import type { ServedModel } from './serve-model.js';
 import { StepSessions } from './serve-sessions.js';
 import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './serve-tensors.js';
@@ -54,35 +54,15 @@ function sendJson(res: http.ServerResponse, status: number, body: unknown): void
 
 /** Bodies read at once (a slow or stalled client holds one); one more gets 503. */
 const MAX_CONCURRENT_BODIES = 8;
-let reading = 0;
+const read = boundedBodyReader(MAX_CONCURRENT_BODIES);
 
 /** Reads a body of at most `max` bytes: a declared length above it is refused before a byte is read. */
 async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  const why = `the active model's inputs need at most ${max} bytes per request`;
-  if (Number.isFinite(declared) && declared > max) {
-    req.resume();
-    throw new ServeError('too_large', `request body of ${declared} bytes is too large: ${why}`, 413);
-  }
-  if (reading >= MAX_CONCURRENT_BODIES) {
-    req.resume();
-    throw new ServeError('busy', `${MAX_CONCURRENT_BODIES} request bodies are being received already; retry in a moment`, 503);
-  }
-  reading++;
   try {
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > max) {
-        req.destroy();
-        throw new ServeError('too_large', `request body exceeds ${max} bytes: ${why}`, 413);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return Buffer.concat(parts);
-  } finally {
-    reading--;
+    return await read(req, max, `the active model's inputs need at most ${max} bytes per request`);
+  } catch (err) {
+    if (err instanceof BodyLimitError) throw new ServeError(err.code, err.message, err.status);
+    throw err;
   }
 }
 

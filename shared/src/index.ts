@@ -4,3 +4,4 @@ export * from './framing.js';
 export * from './hash.js';
 export * from './stats.js';
 export * from './dtypes.js';
+export * from './http-body.js';

@@ -118,7 +118,7 @@ describe('the inference API bounds what it takes', () => {
       req.write('{"inputs":');
     });
     expect(huge.status).toBe(413);
-    expect(huge.body).toMatch(/too large: the active model's inputs need at most \d+ bytes/);
+    expect(huge.body).toMatch(/exceeds the limit of \d+ bytes: the active model's inputs need at most \d+ bytes/);
     expect(Date.now() - t0).toBeLessThan(2000);
     const post = (body: unknown, query = '', type = 'application/json') =>
       fetch(`${inferUrl}/v1/infer${query}`, { method: 'POST', headers: { 'content-type': type }, body: body as string });

@@ -4,6 +4,7 @@
  * uploads cannot grow the server without bound. Requests over either cap get a clear error (413, 503).
  */
 import type http from 'node:http';
+import { BodyLimitError, boundedBodyReader } from '@s4op/shared';
 
 /** Largest body the API takes: a base64 model of 48 MiB (S4/S4D exports for boards are far smaller). */
 export const MAX_BODY_BYTES = 64 * 2 ** 20;
@@ -21,34 +22,15 @@ export class BodyError extends Error {
   }
 }
 
-let reading = 0;
+const read = boundedBodyReader(MAX_CONCURRENT_BODIES);
 
 /** The body's bytes; throws BodyError when it is too large or too many bodies are in flight. */
 export async function readBounded(req: http.IncomingMessage, max = MAX_BODY_BYTES): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > max) {
-    req.resume();
-    throw new BodyError(413, 'too_large', `request body of ${declared} bytes exceeds the limit of ${max} bytes`);
-  }
-  if (reading >= MAX_CONCURRENT_BODIES) {
-    req.resume();
-    throw new BodyError(503, 'busy', `${MAX_CONCURRENT_BODIES} request bodies are being received already; retry in a moment`);
-  }
-  reading++;
   try {
-    const parts: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length;
-      if (size > max) {
-        req.destroy();
-        throw new BodyError(413, 'too_large', `request body exceeds the limit of ${max} bytes`);
-      }
-      parts.push(chunk as Buffer);
-    }
-    return Buffer.concat(parts);
-  } finally {
-    reading--;
+    return await read(req, max);
+  } catch (err) {
+    if (err instanceof BodyLimitError) throw new BodyError(err.status, err.code, err.message);
+    throw err;
   }
 }
 
