@@ -124,3 +124,19 @@ export async function startServe(args: string[] = [], token = 'test-token'): Pro
   const line = await p.waitFor(/^listening on /);
   return Object.assign(p, { url: line.replace('listening on ', '').trim(), token });
 }
+
+/**
+ * Trains a tiny S4D on a small ListOps (10–40 tokens) with the built CLI into `out`, as the prune tests' base:
+ * a few seconds on the CPU backend. Returns the CLI's result (code 0 expected).
+ */
+export function trainTinyListops(out: string, o: { train: number; val: number; test: number; dModel: number; epochs: number }): Promise<RunResult> {
+  return runCli(
+    HOST_CLI,
+    [
+      'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
+      '--train', String(o.train), '--val', String(o.val), '--test', String(o.test), '--d-model', String(o.dModel), '--d-state', '4', '--layers', '2',
+      '--epochs', String(o.epochs), '--batch-size', '32', '--lr', '0.01', '--out', out, '--backend', 'cpu', '--json',
+    ],
+    { timeoutMs: 120_000 },
+  );
+}

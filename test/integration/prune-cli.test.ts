@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HOST_CLI, killAll, runCli, startCli } from '../helpers/processes.js';
+import { HOST_CLI, killAll, runCli, startCli, trainTinyListops } from '../helpers/processes.js';
 
 let dir: string;
 let ck: string;
@@ -24,11 +24,7 @@ const pruneArgs = (ws: string, id: string) => [
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 's4op-prune-'));
   ck = path.join(dir, 'base');
-  const r = await runCli(HOST_CLI, [
-    'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
-    '--train', '192', '--val', '64', '--test', '64', '--d-model', '8', '--d-state', '4', '--layers', '2', '--epochs', '2',
-    '--batch-size', '32', '--lr', '0.01', '--out', ck, '--backend', 'cpu', '--json',
-  ], { timeoutMs: 120_000 });
+  const r = await trainTinyListops(ck, { train: 192, val: 64, test: 64, dModel: 8, epochs: 2 });
   expect(r.code, r.stderr).toBe(0);
 });
 

@@ -19,7 +19,7 @@ import { RunStore } from '../../host/src/store/run-store.js';
 import { sha256Hex } from '../../shared/src/index.js';
 import { tmpDir } from '../helpers/fleet.js';
 import { mlpModel } from '../helpers/onnx-models.js';
-import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
+import { killAll, trainTinyListops } from '../helpers/processes.js';
 
 const dir = tmpDir('s4op-paired-');
 const ck = path.join(dir, 'base');
@@ -60,11 +60,7 @@ class SlowStep implements CostMeasurer {
 }
 
 beforeAll(async () => {
-  const r = await runCli(HOST_CLI, [
-    'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
-    '--train', '128', '--val', '64', '--test', '64', '--d-model', '16', '--d-state', '4', '--layers', '2', '--epochs', '1',
-    '--batch-size', '32', '--lr', '0.01', '--out', ck, '--backend', 'cpu', '--json',
-  ], { timeoutMs: 120_000 });
+  const r = await trainTinyListops(ck, { train: 128, val: 64, test: 64, dModel: 16, epochs: 1 });
   expect(r.code, r.stderr).toBe(0);
   await initBackend('cpu');
   agent = await AgentMeasurer.start({ mode: 'conv', length: 40, settings: SETTINGS, cacheDir: path.join(dir, 'agent-cache') });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listTunings } from '../../host/dist/export/tuned.js';
 import { RunStore } from '../../host/dist/store/run-store.js';
-import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
+import { HOST_CLI, killAll, runCli, trainTinyListops } from '../helpers/processes.js';
 
 let dir: string;
 let ck: string;
@@ -22,11 +22,7 @@ const pruneArgs = (ws: string, id: string) => [
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 's4op-prune-tune-'));
   ck = path.join(dir, 'base');
-  const r = await runCli(HOST_CLI, [
-    'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
-    '--train', '64', '--val', '32', '--test', '32', '--d-model', '8', '--d-state', '4', '--layers', '2', '--epochs', '1',
-    '--batch-size', '32', '--lr', '0.01', '--out', ck, '--backend', 'cpu', '--json',
-  ], { timeoutMs: 120_000 });
+  const r = await trainTinyListops(ck, { train: 64, val: 32, test: 32, dModel: 8, epochs: 1 });
   expect(r.code, r.stderr).toBe(0);
 });
 
