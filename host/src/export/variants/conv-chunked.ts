@@ -121,17 +121,12 @@ function denseCarry(b: GraphBuilder, U: string, m: BlockMatrices, R: number, S: 
 function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number, M: number, T: number, nb: number): [string, string] {
   const S = 2 * M;
   const diag = m.diag!;
-  const inParts = new Float64Array(2 * R * T * M);
-  const outParts = new Float64Array(2 * R * M * T);
+  const { inParts, outParts } = partsLayout(m, R, M, T);
   const e1 = new Float64Array(2 * R * M);
   const e2 = new Float64Array(2 * R * M);
   for (let c = 0; c < 2; c++) {
     for (let r = 0; r < R; r++) {
-      for (let i = 0; i < T; i++) {
-        for (let k = 0; k < M; k++) inParts[((c * R + r) * T + i) * M + k] = m.inputToState[(r * T + i) * S + c * M + k]!;
-      }
       for (let k = 0; k < M; k++) {
-        for (let t = 0; t < T; t++) outParts[((c * R + r) * M + k) * T + t] = m.out[(r * S + c * M + k) * T + t]!;
         e1[(c * R + r) * M + k] = diag.re[r * M + k]!;
         e2[(c * R + r) * M + k] = (c === 0 ? -1 : 1) * diag.im[r * M + k]!;
       }
@@ -165,6 +160,27 @@ export function reverseTime(b: GraphBuilder, x: string, L: number): string {
  * Per row r (dirs·active rows): the Toeplitz and input-to-state matrices, p [2M, 2M] = (A^T)ᵀ,
  * out [2M, T] = read-out of the carried state.
  */
+/**
+ * Input-to-state and read-out with the state's real and imaginary parts on their own leading axis:
+ * inParts [2, R, T, M], outParts [2, R, M, T].
+ */
+export function partsLayout(m: BlockMatrices, R: number, M: number, T: number): { inParts: Float64Array; outParts: Float64Array } {
+  const S = 2 * M;
+  const inParts = new Float64Array(2 * R * T * M);
+  const outParts = new Float64Array(2 * R * M * T);
+  for (let c = 0; c < 2; c++) {
+    for (let r = 0; r < R; r++) {
+      for (let i = 0; i < T; i++) {
+        for (let k = 0; k < M; k++) inParts[((c * R + r) * T + i) * M + k] = m.inputToState[(r * T + i) * S + c * M + k]!;
+      }
+      for (let k = 0; k < M; k++) {
+        for (let t = 0; t < T; t++) outParts[((c * R + r) * M + k) * T + t] = m.out[(r * S + c * M + k) * T + t]!;
+      }
+    }
+  }
+  return { inParts, outParts };
+}
+
 export interface BlockMatrices {
   /** [rows, T, T]: row s, column t holds K[t − s]. */
   toeplitz: Float64Array;

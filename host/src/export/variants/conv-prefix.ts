@@ -24,7 +24,7 @@
  */
 import { DTYPE, type GraphBuilder } from '../onnx-builder.js';
 import { type LayerSsm } from '../layer-ssm.js';
-import { blockMatrices, reverseTime, type BlockMatrices } from './conv-chunked.js';
+import { blockMatrices, partsLayout, reverseTime, type BlockMatrices } from './conv-chunked.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Largest |exponent| (natural log) of a power table entry: products of two stay within float64. */
@@ -115,27 +115,6 @@ export const convPrefix: ConvVariant = {
     return b.op('Add', [yf, reverseTime(b, yb, L)]);
   },
 };
-
-/**
- * Input-to-state and read-out with the state's real and imaginary parts on their own leading axis:
- * inParts [2, R, T, M], outParts [2, R, M, T].
- */
-function partsLayout(m: BlockMatrices, R: number, M: number, T: number): { inParts: Float64Array; outParts: Float64Array } {
-  const S = 2 * M;
-  const inParts = new Float64Array(2 * R * T * M);
-  const outParts = new Float64Array(2 * R * M * T);
-  for (let c = 0; c < 2; c++) {
-    for (let r = 0; r < R; r++) {
-      for (let i = 0; i < T; i++) {
-        for (let k = 0; k < M; k++) inParts[((c * R + r) * T + i) * M + k] = m.inputToState[(r * T + i) * S + c * M + k]!;
-      }
-      for (let k = 0; k < M; k++) {
-        for (let t = 0; t < T; t++) outParts[((c * R + r) * M + k) * T + t] = m.out[(r * S + c * M + k) * T + t]!;
-      }
-    }
-  }
-  return { inParts, outParts };
-}
 
 /**
  * The carry: V [batch, 2, R, nb, M] (block inputs-to-state, real and imaginary parts) → X, same shape, the
