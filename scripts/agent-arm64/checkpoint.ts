@@ -7,14 +7,12 @@
 import { initBackend } from '../../host/src/backend.js';
 import { saveCheckpoint } from '../../host/src/model/checkpoint.js';
 import { SequenceModel } from '../../host/src/model/model.js';
+import { benchS4dConfig } from '../bench/common.js';
 
 const [out] = process.argv.slice(2);
 if (!out) throw new Error('usage: checkpoint.ts OUT_DIR');
 await initBackend('cpu');
-const model = new SequenceModel(
-  { ssm: 's4d', dModel: 32, dState: 32, nLayers: 4, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1 },
-  0,
-);
+const model = new SequenceModel(benchS4dConfig(32, 32), 0);
 await saveCheckpoint(out, model, { dataset: { name: 'demo-shape', length: 196 } });
 model.dispose();
 console.log(`wrote ${out}`);

@@ -17,7 +17,7 @@ import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '../../shared/src/index.js';
 import { mlpModel } from '../../test/helpers/onnx-models.js';
-import { intArg, median, writeResult } from './common.js';
+import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 
 const rounds = intArg('rounds', 3);
@@ -26,10 +26,7 @@ const busy = busyArg < 0 ? 0 : Number(process.argv[busyArg + 1]);
 if (!Number.isInteger(busy) || busy < 0) throw new Error(`--busy needs a non-negative integer, got "${process.argv[busyArg + 1]}"`);
 
 await initBackend('cpu');
-const s4d = new SequenceModel(
-  { ssm: 's4d', dModel: 128, dState: 64, nLayers: 4, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1 },
-  0,
-);
+const s4d = new SequenceModel(benchS4dConfig(128, 64), 0);
 const MODELS = [
   { name: 's4d-h128-l784', bytes: exportModel(s4d, { mode: 'conv', length: 784 }).bytes },
   { name: 'mlp-1024x4-b64', bytes: mlpModel({ width: 1024, layers: 4, batch: 64 }) },

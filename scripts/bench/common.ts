@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ModelConfig } from '../../host/src/model/config.js';
+import type { SequenceModel } from '../../host/src/model/model.js';
+import { Rng } from '../../host/src/util/random.js';
 
 /** Helpers every benchmark script shares: medians, the PyTorch reference, and writing results. */
 
@@ -55,4 +58,29 @@ export function intArg(name: string, fallback: number): number {
   const v = Number(process.argv[i + 1]);
   if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
   return v;
+}
+
+/**
+ * Keeps round(H·(1 − rate/100)) operators (at least one) in every layer, chosen by a shuffle seeded by the
+ * rate: the same candidates in every export benchmark.
+ */
+export function pruneSeeded(model: SequenceModel, rate: number): void {
+  const H = model.config.dModel;
+  const rng = new Rng(1000 + rate);
+  for (let i = 0; i < model.config.nLayers; i++) {
+    const perm = Array.from({ length: H }, (_, h) => h);
+    for (let j = H - 1; j > 0; j--) {
+      const k = Math.floor(rng.uniform(0, j + 1));
+      [perm[j], perm[k]] = [perm[k]!, perm[j]!];
+    }
+    model.setActive(i, perm.slice(0, Math.max(1, Math.round(H * (1 - rate / 100)))));
+  }
+}
+
+/** The benchmarks' S4D classifier: one continuous input feature, 10 classes, post-LayerNorm, S4D-Lin. */
+export function benchS4dConfig(dModel: number, dState: number, nLayers = 4): ModelConfig {
+  return {
+    ssm: 's4d', dModel, dState, nLayers, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false,
+    prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
+  };
 }

@@ -22,8 +22,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import type { BypassMode } from '../../host/src/export/bypass.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { Rng } from '../../host/src/util/random.js';
-import { median, runTorch, writeResult } from './common.js';
+import { median, pruneSeeded, runTorch, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 
 const { values: args } = parseArgs({
@@ -61,19 +60,6 @@ const sessionOptions = {
   extra: { session: { intra_op: { allow_spinning: '0' } } },
 };
 
-/** Keeps round(H·(1 − rate)) operators per layer, chosen by a seeded shuffle. */
-function prune(rate: number): void {
-  const H = shape.dModel;
-  const rng = new Rng(1000 + rate);
-  for (let i = 0; i < shape.nLayers; i++) {
-    const perm = Array.from({ length: H }, (_, h) => h);
-    for (let j = H - 1; j > 0; j--) {
-      const k = Math.floor(rng.uniform(0, j + 1));
-      [perm[j], perm[k]] = [perm[k]!, perm[j]!];
-    }
-    model.setActive(i, perm.slice(0, Math.max(1, Math.round(H * (1 - rate / 100)))));
-  }
-}
 
 interface Entry {
   key: string;
@@ -94,7 +80,7 @@ const stepUs: Record<string, Record<string, number>> = {};
 /** CPU time per step on one thread (the whole process: onnxruntime and the JS loop feeding it). */
 const stepCpuUs: Record<string, number> = {};
 for (const rate of [0, 70]) {
-  prune(rate);
+  pruneSeeded(model, rate);
   const step = exportModel(model, { mode: 'step' });
   for (const t of [threads, 1]) {
     const session = await ort.InferenceSession.create(step.bytes, { ...sessionOptions, intraOpNumThreads: t });
@@ -132,7 +118,7 @@ for (const rate of [0, 70]) {
 const x = new ort.Tensor('float32', Float32Array.from({ length: shape.length }, (_, i) => Math.sin(i / 17)), [1, shape.length, 1]);
 const entries: Entry[] = [];
 for (const rate of RATES) {
-  prune(rate);
+  pruneSeeded(model, rate);
   const cases: [string, BypassMode][] = VARIANTS.map((v) => [v, 'fold']);
   if (rate === 70) cases.push(['chunked', 'scatter']);
   for (const [variant, bypass] of cases) {

@@ -16,16 +16,12 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { resolveSettings } from '../../shared/src/index.js';
-import { intArg, median, RESULTS_DIR, writeResult } from './common.js';
+import { benchS4dConfig, intArg, median, RESULTS_DIR, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 
 const rounds = intArg('rounds', 5);
 await initBackend('cpu');
-const shape = (dModel: number, dState: number) =>
-  new SequenceModel(
-    { ssm: 's4d', dModel, dState, nLayers: 4, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1 },
-    0,
-  );
+const shape = (dModel: number, dState: number) => new SequenceModel(benchS4dConfig(dModel, dState), 0);
 const models = [
   { name: 'demo', model: shape(32, 32), L: 196 },
   { name: 'large', model: shape(128, 64), L: 784 },

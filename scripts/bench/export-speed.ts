@@ -25,8 +25,7 @@ import { exportModel, type ExportOptions, type ExportResult } from '../../host/s
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { Rng } from '../../host/src/util/random.js';
-import { BENCH_DIR, median, writeResult } from './common.js';
+import { BENCH_DIR, benchS4dConfig, median, pruneSeeded, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 
 const { values: args } = parseArgs({
@@ -61,26 +60,7 @@ process.on('exit', () => rmSync(prevDir, { recursive: true, force: true }));
 
 await initBackend('cpu');
 
-function config(dModel: number, dState: number): ModelConfig {
-  return {
-    ssm: 's4d', dModel, dState, nLayers: 4, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false,
-    prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
-  };
-}
 
-/** Keeps round(H·(1 − rate)) operators per layer, chosen by a seeded shuffle (as export-latency.ts). */
-function prune(model: SequenceModel, rate: number): void {
-  const H = model.config.dModel;
-  const rng = new Rng(1000 + rate);
-  for (let i = 0; i < model.config.nLayers; i++) {
-    const perm = Array.from({ length: H }, (_, h) => h);
-    for (let j = H - 1; j > 0; j--) {
-      const k = Math.floor(rng.uniform(0, j + 1));
-      [perm[j], perm[k]] = [perm[k]!, perm[j]!];
-    }
-    model.setActive(i, perm.slice(0, Math.max(1, Math.round(H * (1 - rate / 100)))));
-  }
-}
 
 interface Candidate {
   key: string;
@@ -132,7 +112,7 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
   const model = new SequenceModel(cfg, 0);
   const cands: Candidate[] = [];
   for (const rate of [0, 70]) {
-    prune(model, rate);
+    pruneSeeded(model, rate);
     cands.push(await candidate(`previous@${rate}`, previous(model, { mode: 'conv', length: L })));
     cands.push(await candidate(`auto@${rate}`, exportModel(model, { mode: 'conv', length: L })));
     for (const v of CONV_VARIANTS.values()) {
@@ -163,11 +143,11 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
 }
 
 // 1. Demo and large model.
-const demo = await sizeBench('demo (d_model 32, d_state 32, L 196)', config(32, 32), 196, rounds, 20, true);
-const large = await sizeBench('large (d_model 128, d_state 64, L 784)', config(128, 64), 784, Math.max(8, rounds >> 2), 3, true);
+const demo = await sizeBench('demo (d_model 32, d_state 32, L 196)', benchS4dConfig(32, 32), 196, rounds, 20, true);
+const large = await sizeBench('large (d_model 128, d_state 64, L 784)', benchS4dConfig(128, 64), 784, Math.max(8, rounds >> 2), 3, true);
 
 // 2. Step mode, large model: current and previous interleaved, one step per run, states fed back.
-const stepModel = new SequenceModel(config(128, 64), 0);
+const stepModel = new SequenceModel(benchS4dConfig(128, 64), 0);
 const stepUs: Record<string, number> = {};
 {
   const runs = [
@@ -210,7 +190,7 @@ const stepUs: Record<string, number> = {};
 loads.push(loadavg()[0]!);
 
 // 3. Nodes per layer by L (d_model 64, d_state 64), and long sequences: bytes, load time, p50.
-const longCfg = config(64, 64);
+const longCfg = benchS4dConfig(64, 64);
 const longModel = new SequenceModel(longCfg, 0);
 const LENGTHS = [196, 784, 4096, 16384];
 const nodesPerLayer: Record<string, Record<string, number>> = {};

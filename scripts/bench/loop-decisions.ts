@@ -33,7 +33,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
 import { allActive, applyOperators, bypassedCounts, withBypassed } from '../../host/src/prune/operators.js';
 import { coefficientOfVariation, resolveSettings } from '../../shared/src/index.js';
-import { intArg, median, writeResult } from './common.js';
+import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 
 const HOST_CLI = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
@@ -53,10 +53,7 @@ const DEMO_SETTINGS = { min_duration_ms: 1000, warmup_ms: 250 };
 const settings = resolveSettings(DEMO_SETTINGS);
 
 await initBackend('cpu');
-const model = new SequenceModel(
-  { ssm: 's4d', dModel: H, dState: 32, nLayers: N_LAYERS, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1 },
-  0,
-);
+const model = new SequenceModel(benchS4dConfig(H, 32, N_LAYERS), 0);
 // Nested candidates: each rate bypasses channels on top of the previous one's (channel choice does not change
 // the cost; the count per layer follows the S4oP rule).
 const models: { name: string; rate: number; bytes: Uint8Array }[] = [{ name: 'base', rate: 0, bytes: exportModel(model, { mode: 'conv', length: L }).bytes }];
