@@ -6,7 +6,7 @@
  * bytes (onnx-lite.ts): the agent does not depend on the host. Types only from @s4op/shared (no zod here).
  */
 import os from 'node:os';
-import type { DevicePeak } from '@s4op/shared';
+import { median, type DevicePeak } from '@s4op/shared';
 import { bandwidthBytes, bandwidthModel, matmulModel } from './onnx-lite.js';
 import type { LoadOptions, Runtime } from './runtimes/runtime.js';
 
@@ -23,12 +23,6 @@ export const DEFAULT_PEAK_BUDGET: PeakBudget = { minMs: 300, minRuns: 3 };
 
 /** A size whose median run takes longer than this is the last one tried (a slow or emulated board). */
 const SLOW_RUN_MS = 250;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function randomFloats(n: number, seed: number): Float32Array {
   const a = new Float32Array(n);

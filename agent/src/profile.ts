@@ -8,6 +8,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { median } from '@s4op/shared';
 import type { Feeds, LoadOptions, Runtime } from './runtimes/runtime.js';
 
 export const PROFILE_WARMUP_RUNS = 3;
@@ -31,12 +32,6 @@ interface TraceEvent {
   ts?: number;
   dur?: number;
   args?: { op_name?: string };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** The section of a node by its name's prefix; names without a known prefix are `other`. */

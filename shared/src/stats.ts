@@ -47,6 +47,11 @@ export function quantile(values: readonly number[], q: number): number {
   return quantileSorted([...values].sort((a, b) => a - b), q);
 }
 
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  return quantile(values, 0.5);
+}
+
 export function mean(values: readonly number[]): number {
   checkSamples(values, 'mean');
   let s = 0;

@@ -45,7 +45,8 @@ describe('FLOP estimate', () => {
 
 describe('device classes', () => {
   it('quantile over classes: 1 is the worst, 0.5 the median, linear between', async () => {
-    const { quantile, combineClasses } = await import('../../host/src/prune/agent-cost.js');
+    const { combineClasses } = await import('../../host/src/prune/agent-cost.js');
+    const { quantile } = await import('../../shared/src/index.js');
     expect(quantile([3, 1, 2], 1)).toBe(3);
     expect(quantile([3, 1, 2], 0.5)).toBe(2);
     expect(quantile([1, 3], 0.25)).toBe(1.5);

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
+import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
 import { exportModel, type ExportMode } from '../export/export.js';
 import { tuneShape, tunedVariant } from '../export/tuned.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
@@ -131,27 +131,30 @@ export class AgentMeasurer implements CostMeasurer {
   }
 
   async measure(p: PreparedModel): Promise<CostFigures> {
-    const job_id = `m-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}`;
-    const one = async (id: string, tag: string | undefined) => {
-      const o = await this.measureOn([p], id, tag);
-      return figures(o.measurement, o.agent.name);
-    };
-    if (this.classes.length <= 1) return one(job_id, this.opts.tag);
-    const perClass = await Promise.all(this.classes.map((t) => one(`${job_id}-${t}`, t)));
-    return combineClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
+    return this.onEveryClass([p], `m-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}`, figures, combineClasses);
   }
 
   /** One A/B job: the reference (A) and the candidate (B) interleaved on the same agent. */
   async measurePair(reference: PreparedModel, candidate: PreparedModel, attempt: number): Promise<PairFigures> {
     // The job id names the pair and the attempt: a repeated job (restart, reconnect) is answered, a re-measure is new.
     const job_id = `p-${candidate.model_sha256.slice(0, 16)}-${reference.model_sha256.slice(0, 8)}-${this.settingsTag()}-a${attempt}`;
+    return this.onEveryClass([reference, candidate], job_id, pairFigures, combinePairClasses);
+  }
+
+  /** One job on this measurer's agent or tag; with several device classes one per class, combined at the class quantile. */
+  private async onEveryClass<T>(
+    models: PreparedModel[],
+    job_id: string,
+    read: (m: Measurement, agentName: string) => T,
+    combine: (classes: readonly string[], perClass: readonly T[], q: number) => T,
+  ): Promise<T> {
     const one = async (id: string, tag: string | undefined) => {
-      const o = await this.measureOn([reference, candidate], id, tag);
-      return pairFigures(o.measurement, o.agent.name);
+      const o = await this.measureOn(models, id, tag);
+      return read(o.measurement, o.agent.name);
     };
     if (this.classes.length <= 1) return one(job_id, this.opts.tag);
     const perClass = await Promise.all(this.classes.map((t) => one(`${job_id}-${t}`, t)));
-    return combinePairClasses(this.classes, perClass, this.opts.classQuantile ?? 1);
+    return combine(this.classes, perClass, this.opts.classQuantile ?? 1);
   }
 
   /**
@@ -289,7 +292,6 @@ export class AgentMeasurer implements CostMeasurer {
     return this.measureOn([a, b], job_id, this.classes[0] ?? this.opts.tag);
   }
 
-
   async close(): Promise<void> {
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
@@ -324,14 +326,13 @@ export function figures(m: Measurement, agentName: string): CostFigures {
 export function pairFigures(m: Measurement, agentName: string): PairFigures {
   if (m.mode !== 'ab' || m.models.length !== 2 || !m.ratio) throw new Error('a paired measurement needs an A/B result with its ratio');
   const b: Measurement = { ...m, models: [m.models[1]!] };
-  const bg = (m as { background_load?: { busy?: boolean } | null }).background_load;
   return {
     candidate: { ...figures(b, agentName), raw: m },
     reference_p50_ms: m.models[0]!.latency_ms.median,
     ratio: m.ratio.median,
     ratio_low: Math.min(m.ratio.median, m.ratio.median_ci.low),
     ratio_high: Math.max(m.ratio.median, m.ratio.median_ci.high),
-    busy: bg ? bg.busy === true : null,
+    busy: m.background_load ? m.background_load.busy : null,
   };
 }
 
@@ -346,15 +347,6 @@ export function combinePairClasses(classes: readonly string[], perClass: readonl
     ratio_high: Math.max(at((p) => p.ratio_high), at((p) => p.ratio)),
     busy: perClass.some((p) => p.busy === true) ? true : perClass.every((p) => p.busy === false) ? false : null,
   };
-}
-
-/** Value at quantile q (0..1) of xs, linear between order statistics; q = 1 is the maximum. */
-export function quantile(xs: readonly number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const pos = q * (s.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(s.length - 1, lo + 1);
-  return s[lo]! + (pos - lo) * (s[hi]! - s[lo]!);
 }
 
 /** One figure per device class, combined at quantile q over the classes (q = 1: the worst class). */

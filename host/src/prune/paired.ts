@@ -9,6 +9,7 @@
  * A millisecond budget is converted once per decision through the base's pooled p50 on that agent: the
  * median of the base's own p50 over every job it took part in (its single job and its side of every pair).
  */
+import { median } from '@s4op/shared';
 import type { CandidateRecord } from '../store/run-store.js';
 
 /** A candidate's latency relative to the base, from one or more paired jobs. */
@@ -57,9 +58,7 @@ export function slowerThanParent(candidate: RatioFigure, parent: RatioFigure): b
 /** Median of the base's p50 over its jobs. */
 export function pooledP50(p50s: readonly number[]): number {
   if (!p50s.length) throw new Error('no measurement of the base to convert a millisecond budget with');
-  const s = [...p50s].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return median(p50s);
 }
 
 /** A latency budget: absolute (converted through the base's pooled p50) or relative to the base. */
