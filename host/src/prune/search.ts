@@ -132,8 +132,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const { store, runId } = env;
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.file}`);
-  const base = await baseCandidate(env);
-  const reference = await basePrepared(env, base);
+  const { base, reference } = await baseCandidate(env);
   const { dModel: H, nLayers } = (await readCheckpointConfig(env.baseCheckpoint)).model;
   const budget: Budget | undefined = o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
@@ -277,7 +276,7 @@ function costPoints(store: RunStore, runId: string): CostPoint[] {
 const ratioText = (f: RatioFigure) =>
   f.attempts === 0 ? 'ratio 1 (the base)' : `ratio ${f.ratio.toFixed(3)} [${f.low.toFixed(3)}, ${f.high.toFixed(3)}] to the base${f.attempts > 1 ? ` (${f.attempts} jobs)` : ''}${f.busy ? ' (board busy)' : ''}`;
 
-/** The base as the reference of every paired job (re-exported on a resume: the export is deterministic). */
+/** The base as the reference of every paired job, re-exported on a resume (the export is deterministic). */
 async function basePrepared(env: SearchEnv, base: CandidateRecord): Promise<PreparedModel> {
   const { model } = await loadCheckpoint(env.baseCheckpoint);
   try {
@@ -291,11 +290,11 @@ async function basePrepared(env: SearchEnv, base: CandidateRecord): Promise<Prep
   }
 }
 
-/** Step 0: the unpruned model, evaluated and measured as it is. */
-async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
+/** Step 0: the unpruned model, evaluated and measured as it is; with its export, the reference of every pair. */
+async function baseCandidate(env: SearchEnv): Promise<{ base: CandidateRecord; reference: PreparedModel }> {
   const { store, runId } = env;
   const prior = store.getCandidate(runId, 0, 0);
-  if (prior?.status === 'finished') return prior;
+  if (prior?.status === 'finished') return { base: prior, reference: await basePrepared(env, prior) };
   const started = store.startCandidate({ run_id: runId, step: 0, rate: 0, seed: 0 });
   const { model, config } = await loadCheckpoint(env.baseCheckpoint);
   try {
@@ -308,7 +307,7 @@ async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
       ...operatorFacts(model),
       checkpoint: path.resolve(env.baseCheckpoint),
       weights_sha256: config.weights_sha256,
-      model_sha256: cost.model_sha256,
+      model_sha256: cost.prepared.model_sha256,
       val_metric: val.metric,
       val_loss: val.loss,
       test_metric: test.metric,
@@ -321,7 +320,7 @@ async function baseCandidate(env: SearchEnv): Promise<CandidateRecord> {
     }, onnx);
     store.choose(runId, 0, rec.id);
     env.onCandidate?.(rec);
-    return store.candidateById(rec.id)!;
+    return { base: store.candidateById(rec.id)!, reference: cost.prepared };
   } finally {
     model.dispose();
   }
@@ -359,7 +358,7 @@ async function runCandidate(
     });
     const prepared = env.measurer.prepare(model, `${runId}-step${c.step}-seed${c.j}`);
     const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, label);
-    const cost: Costed = { model_sha256: prepared.model_sha256, m: paired.m, measured_by: paired.measured_by, bytes: prepared.bytes };
+    const cost: Costed = { m: paired.m, measured_by: paired.measured_by, prepared };
     env.log(`${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`);
     const rec = store.finishCandidate(
       started.id,
@@ -367,7 +366,7 @@ async function runCandidate(
         ...operatorFacts(model),
         checkpoint: dir,
         weights_sha256: saved.weights_sha256,
-        model_sha256: cost.model_sha256,
+        model_sha256: cost.prepared.model_sha256,
         val_metric: val.metric,
         val_loss: val.loss,
         test_metric: test.metric,
@@ -401,21 +400,20 @@ function operatorFacts(model: SequenceModel) {
 
 /** Looks the candidate up in the measurement cache; measures only on a miss. */
 interface Costed {
-  model_sha256: string;
   m: MeasurementRecord;
   measured_by: string;
-  /** The exported model that was (or would have been) measured. */
-  bytes?: Uint8Array;
+  /** The exported model that was (or would have been) measured: its hash keys the measurement. */
+  prepared: PreparedModel;
 }
 
 async function measure(env: SearchEnv, model: SequenceModel, name: string): Promise<Costed> {
   const { measurer, store } = env;
   const p = measurer.prepare(model, name);
   const cached = store.findMeasurement(p.model_sha256, measurer.agent, measurer.settings);
-  if (cached) return { model_sha256: p.model_sha256, m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, bytes: p.bytes };
+  if (cached) return { m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, prepared: p };
   const f = await measurer.measure(p);
   const m = store.addMeasurement(measurementInput(measurer, p, f));
-  return { model_sha256: p.model_sha256, m, measured_by: f.measured_by ?? measurer.agent, bytes: p.bytes };
+  return { m, measured_by: f.measured_by ?? measurer.agent, prepared: p };
 }
 
 /** What the store keeps of a measurer's figures for model `p`. */
@@ -484,10 +482,11 @@ async function measurePaired(env: SearchEnv, reference: PreparedModel, p: Prepar
 
 /** Keeps the exported model next to the candidate (what a deployment ships); returns its artifact record. */
 async function keepOnnx(file: string, cost: Costed): Promise<{ kind: string; path: string; sha256: string; bytes: number }[]> {
-  if (!cost.bytes) return [];
+  const { bytes, model_sha256 } = cost.prepared;
+  if (!bytes) return [];
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, cost.bytes);
-  return [{ kind: 'onnx', path: file, sha256: cost.model_sha256, bytes: cost.bytes.length }];
+  await writeFile(file, bytes);
+  return [{ kind: 'onnx', path: file, sha256: model_sha256, bytes: bytes.length }];
 }
 
 function costText(m: MeasurementRecord): string {
