@@ -10,6 +10,7 @@
  * an assumed throughput. It is always recorded and shown as an estimate, never as a measurement.
  */
 import { createHash } from 'node:crypto';
+import type { ModelFigures } from '@s4op/shared';
 import type { SequenceModel } from '../model/model.js';
 import { nextPow2 } from '../ssm/fft.js';
 
@@ -49,6 +50,15 @@ export interface PairFigures {
   ratio_high: number;
   /** The agent saw other work keep the board busy during the job (null: it cannot tell). */
   busy?: boolean | null;
+}
+
+/**
+ * The first model's figures of a stored agent measurement (`raw.measurement`, the protocol's Measurement, as
+ * the search stores it); undefined for estimates, figures combined over device classes and older records.
+ */
+export function storedModelFigures(raw: unknown): Partial<ModelFigures> | undefined {
+  const models = (raw as { measurement?: { models?: unknown } } | null)?.measurement?.models;
+  return Array.isArray(models) ? (models[0] as Partial<ModelFigures> | undefined) : undefined;
 }
 
 export interface CostMeasurer {

@@ -19,7 +19,7 @@ import type { SequenceModel } from '../model/model.js';
 import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
-import type { CostFigures, CostMeasurer, PreparedModel } from './cost.js';
+import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost.js';
 import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
@@ -252,7 +252,7 @@ async function profileCandidates(env: SearchEnv, candidates: readonly CandidateR
 
 /** "ssm 78 % · mixing 12 % · …" from a stored profiling measurement, or why there is none. */
 function profileText(raw: unknown): string {
-  const f = ((raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null; profile_error?: string }[] } } | null)?.measurement?.models ?? [])[0];
+  const f = storedModelFigures(raw);
   const t = f?.profile?.by_section ?? f?.profile?.by_op_type;
   if (!t) return f?.profile_error ? `no profile: ${f.profile_error}` : 'no profile';
   const total = Object.values(t).reduce((a, v) => a + v, 0);

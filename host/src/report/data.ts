@@ -5,6 +5,7 @@
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
 import type { RunTuningNote } from '../export/tuned.js';
+import { storedModelFigures } from '../prune/cost.js';
 import { candidateRows, type CandidateRow } from '../prune/report.js';
 import type { CandidatePaired } from '../prune/paired.js';
 import type { CandidateRecord, MeasurementRecord, RunRecord, RunStore } from '../store/run-store.js';
@@ -63,8 +64,7 @@ export interface CandidateProfile {
 
 /** A stored profiling measurement as parts of its p50 (null when the agent could not profile). */
 function profileOf(m: MeasurementRecord | undefined): CandidateProfile | null {
-  const f = ((m?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null; by_op_type?: Record<string, number> } | null }[] } } | null)?.measurement?.models ?? [])[0];
-  const p = f?.profile;
+  const p = storedModelFigures(m?.raw)?.profile;
   if (!m || !p) return null;
   const by = p.by_section ? 'section' : 'op type';
   let parts = Object.entries(p.by_section ?? p.by_op_type ?? {});
@@ -80,12 +80,9 @@ function profileOf(m: MeasurementRecord | undefined): CandidateProfile | null {
 
 /** The optional figures of a stored agent measurement (raw.measurement: the protocol's Measurement). */
 function agentFigures(raw: unknown): Pick<ReportCandidate, 'achieved_gflops' | 'peak_fraction' | 'other_cpu_fraction' | 'busy' | 'time_by_section'> {
-  const m = (raw as { measurement?: unknown } | null)?.measurement as
-    | { models?: { achieved_gflops?: number; peak_fraction?: number | null; profile?: { by_section?: Record<string, number> | null } | null }[]; background_load?: { other_cpu_fraction?: number; busy?: boolean } | null }
-    | null
-    | undefined;
+  const m = (raw as { measurement?: { background_load?: { other_cpu_fraction?: number; busy?: boolean } | null } } | null)?.measurement;
   // Device-class measurements keep one measurement per class: those have no single figure to show.
-  const first = Array.isArray(m?.models) ? m!.models[0] : undefined;
+  const first = storedModelFigures(raw);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
     achieved_gflops: num(first?.achieved_gflops),
@@ -209,9 +206,8 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const profileIds = (run.summary as { profiles?: Record<string, number> } | null)?.profiles ?? {};
   const profiled = (id: number): Pick<ReportCandidate, 'profile'> & Partial<Pick<ReportCandidate, 'time_by_section'>> => {
     const pm = profileIds[String(id)] != null ? store.measurementById(profileIds[String(id)]!) : undefined;
-    const profile = profileOf(pm);
-    const bySection = ((pm?.raw as { measurement?: { models?: { profile?: { by_section?: Record<string, number> | null } | null }[] } } | null)?.measurement?.models ?? [])[0]?.profile?.by_section;
-    return { profile, ...(bySection ? { time_by_section: bySection } : {}) };
+    const bySection = storedModelFigures(pm?.raw)?.profile?.by_section;
+    return { profile: profileOf(pm), ...(bySection ? { time_by_section: bySection } : {}) };
   };
   const candidates: ReportCandidate[] = rows.map((r) => {
     const rec = records.get(r.id)!;
