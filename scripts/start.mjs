@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
-const HOST = path.join(repo, 'host/dist/cli.js');
+const HOST = path.join(repo, 'host/dist/cli/main.js');
 const AGENT = path.join(repo, 'agent/dist/cli.js');
 const ci = Boolean(process.env.CI) && process.env.CI !== 'false' && process.env.CI !== '0';
 const out = path.resolve(process.env.S4OP_DEMO_DIR ?? path.join(repo, '.s4op/demo'));

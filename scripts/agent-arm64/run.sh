@@ -73,13 +73,13 @@ done
 printf 'Hardware\t: BCM2835\nRevision\t: c03111\nModel\t\t: Raspberry Pi 4 Model B Rev 1.1\n' >> "$FAKE/cpuinfo"
 for f in possible present online; do echo 0-3 > "$FAKE/cpu/$f"; done
 
-[ -f "$REPO/agent/dist/cli.js" ] && [ -f "$REPO/host/dist/cli.js" ] || (cd "$REPO" && npm run build --silent)
+[ -f "$REPO/agent/dist/cli.js" ] && [ -f "$REPO/host/dist/cli/main.js" ] || (cd "$REPO" && npm run build --silent)
 MODEL=$WORK/mlp-64x4.onnx
 (cd "$REPO" && npx --no-install tsx scripts/agent-arm64/model.ts "$MODEL" 64 4 >/dev/null 2>&1)
 
 say "host: s4op serve on loopback (native x86)"
 SERVE_LOG=$WORK/serve.log
-node "$REPO/host/dist/cli.js" serve --port 0 --token "$TOKEN" > "$SERVE_LOG" 2>&1 &
+node "$REPO/host/dist/cli/main.js" serve --port 0 --token "$TOKEN" > "$SERVE_LOG" 2>&1 &
 SERVE_PID=$!
 AGENT_PID=
 cleanup() {
@@ -101,7 +101,7 @@ unshare -m --propagation private sh -c "
 " > "$AGENT_LOG" 2>&1 &
 AGENT_PID=$!
 
-BENCH=(node "$REPO/host/dist/cli.js" bench --server "$URL" --token "$TOKEN" --agent pi4-emu
+BENCH=(node "$REPO/host/dist/cli/main.js" bench --server "$URL" --token "$TOKEN" --agent pi4-emu
   --dims batch=1 --warmup-ms 500 --warmup-runs 5 --min-duration-ms 2000 --min-samples 32 --timeout-ms 600000 --wait-agent-ms 600000)
 for runtime in onnxruntime-node onnxruntime-web; do
   say "s4op bench on the emulated board with $runtime"
@@ -112,12 +112,12 @@ if [ "${S4OP_ARM64_TUNE:-1}" != 0 ]; then
   CK=$WORK/demo-shape
   (cd "$REPO" && npx --no-install tsx scripts/agent-arm64/checkpoint.ts "$CK" >/dev/null 2>&1)
   say "export tuning of the demo-shaped S4D (d_model 32, d_state 32, 4 layers, L 196) on the emulated board"
-  node "$REPO/host/dist/cli.js" export --checkpoint "$CK" --mode conv --length 196 --tune --server "$URL" --token "$TOKEN" \
+  node "$REPO/host/dist/cli/main.js" export --checkpoint "$CK" --mode conv --length 196 --tune --server "$URL" --token "$TOKEN" \
     --agent pi4-emu --device-class arm64 --workspace "$WORK/ws" --wait-agent-ms 600000 \
     --settings '{"warmup_ms":500,"warmup_runs":5,"min_duration_ms":2000,"min_samples":32,"timeout_ms":600000}' 2>&1 \
     | grep -v '^\s*$' || echo "export --tune failed (exit $?)"
   say "the tuned export measured on the emulated board (achieved GFLOP/s and the fraction of the board's MatMul peak)"
-  node "$REPO/host/dist/cli.js" export --checkpoint "$CK" --mode conv --length 196 --device-class arm64 --workspace "$WORK/ws" \
+  node "$REPO/host/dist/cli/main.js" export --checkpoint "$CK" --mode conv --length 196 --device-class arm64 --workspace "$WORK/ws" \
     --out "$WORK/demo-tuned.onnx" 2>&1 | grep -v '^\s*$' || true
   "${BENCH[@]}" --model "$WORK/demo-tuned.onnx" --runtime onnxruntime-node 2>/dev/null || echo "bench of the tuned export failed (exit $?)"
 fi

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { startSimAgents, type SimAgent } from './sim-agent.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const HOST_CLI = path.join(REPO, 'host/dist/cli.js');
+const HOST_CLI = path.join(REPO, 'host/dist/cli/main.js');
 const TOKEN = 'fleet-scale-token';
 
 function arg(name: string, fallback: number): number {

@@ -36,7 +36,7 @@ import { coefficientOfVariation, resolveSettings } from '../../shared/src/index.
 import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 
-const HOST_CLI = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
+const HOST_CLI = fileURLToPath(new URL('../../host/dist/cli/main.js', import.meta.url));
 const rounds = intArg('rounds', 5);
 const argOf = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);

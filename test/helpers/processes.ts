@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
-export const HOST_CLI = `${REPO}host/dist/cli.js`;
+export const HOST_CLI = `${REPO}host/dist/cli/main.js`;
 export const AGENT_CLI = `${REPO}agent/dist/cli.js`;
 
 export interface RunResult {

@@ -1,4 +1,4 @@
-import { UserError } from '../cli-util.js';
+import { UserError } from '../cli/util.js';
 
 /** Bad dataset input: the message names the file or option and the problem. */
 export class DataError extends UserError {

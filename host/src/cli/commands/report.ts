@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { emit, UserError } from '../cli-util.js';
-import { renderRunReport } from '../report/index.js';
-import { RunStore } from '../store/run-store.js';
+import { emit, UserError } from '../util.js';
+import { renderRunReport } from '../../report/index.js';
+import { RunStore } from '../../store/run-store.js';
 
 interface ReportFlags {
   workspace: string;

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
-import { describeBackend, initBackend } from '../backend.js';
-import { emit } from '../cli-util.js';
+import { describeBackend, initBackend } from '../../backend.js';
+import { emit } from '../util.js';
 
 export function register(program: Command): void {
   program

@@ -1,8 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { emit, log, UserError } from '../cli-util.js';
-import { candidateRows, toCsv } from '../prune/report.js';
-import { RunStore } from '../store/run-store.js';
+import { emit, log, UserError } from '../util.js';
+import { candidateRows, toCsv } from '../../prune/report.js';
+import { RunStore } from '../../store/run-store.js';
 import { printRun } from './prune.js';
 
 interface RunsFlags {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { PACKAGE_VERSION } from '@s4op/shared';
-import { UserError } from './cli-util.js';
+import { UserError } from './util.js';
 
 interface CommandModule {
   register(program: Command): void;

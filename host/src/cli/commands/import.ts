@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { emit, UserError } from '../cli-util.js';
-import { saveCheckpoint } from '../model/checkpoint.js';
-import { importStateSpaces } from '../model/import-state-spaces.js';
-import { initBackend } from '../backend.js';
+import { emit, UserError } from '../util.js';
+import { saveCheckpoint } from '../../model/checkpoint.js';
+import { importStateSpaces } from '../../model/import-state-spaces.js';
+import { initBackend } from '../../backend.js';
 
 interface ImportFlags {
   from: string;

@@ -1,13 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { describeBackend, initBackend } from '../backend.js';
-import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../cli-util.js';
-import { loadDataset, type DatasetOptions } from '../data/dataset.js';
+import { describeBackend, initBackend } from '../../backend.js';
+import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../util.js';
+import { loadDataset, type DatasetOptions } from '../../data/dataset.js';
 import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
-import { saveCheckpoint } from '../model/checkpoint.js';
-import { DEFAULT_CONFIG, type ModelConfig } from '../model/config.js';
-import { SequenceModel } from '../model/model.js';
-import { DEFAULT_TRAIN, evaluate, train, type TrainOptions } from '../train/trainer.js';
+import { saveCheckpoint } from '../../model/checkpoint.js';
+import { DEFAULT_CONFIG, type ModelConfig } from '../../model/config.js';
+import { SequenceModel } from '../../model/model.js';
+import { DEFAULT_TRAIN, evaluate, train, type TrainOptions } from '../../train/trainer.js';
 
 interface TrainFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   model: 's4d' | 's4';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { emit, oneOf, parseCount as int } from '../cli-util.js';
-import { loadDataset, type DatasetInfo, type DatasetOptions } from '../data/dataset.js';
+import { emit, oneOf, parseCount as int } from '../util.js';
+import { loadDataset, type DatasetInfo, type DatasetOptions } from '../../data/dataset.js';
 
 export interface DatasetFlags {
   json?: boolean;

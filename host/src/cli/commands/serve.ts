@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { UserError, log } from '../cli-util.js';
-import { dashboardRoutes } from '../dashboard/routes.js';
-import { startFleet } from '../fleet/fleet.js';
-import { RunStore } from '../store/run-store.js';
+import { UserError, log } from '../util.js';
+import { dashboardRoutes } from '../../dashboard/routes.js';
+import { startFleet } from '../../fleet/fleet.js';
+import { RunStore } from '../../store/run-store.js';
 
 export interface ServeOptions {
   port: string;

@@ -1,20 +1,20 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { describeBackend, initBackend } from '../backend.js';
-import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../cli-util.js';
-import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../data/dataset.js';
-import { readCheckpointConfig } from '../model/checkpoint.js';
-import { deviceClassOf } from '../export/tuned.js';
-import { AgentMeasurer } from '../prune/agent-cost.js';
-import { tuneForRun } from '../prune/tune-run.js';
-import { FlopEstimate, type CostMeasurer } from '../prune/cost.js';
-import { parseCriteria } from '../prune/importance.js';
-import { candidateRows, formatTable, toCsv, type CandidateRow } from '../prune/report.js';
-import { parseBudget } from '../prune/paired.js';
-import { parseRates, DEFAULT_RATES } from '../prune/schedule.js';
-import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../prune/search.js';
-import { RunStore, type RunRecord } from '../store/run-store.js';
+import { describeBackend, initBackend } from '../../backend.js';
+import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../util.js';
+import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../../data/dataset.js';
+import { readCheckpointConfig } from '../../model/checkpoint.js';
+import { deviceClassOf } from '../../export/tuned.js';
+import { AgentMeasurer } from '../../prune/agent-cost.js';
+import { tuneForRun } from '../../prune/tune-run.js';
+import { FlopEstimate, type CostMeasurer } from '../../prune/cost.js';
+import { parseCriteria } from '../../prune/importance.js';
+import { candidateRows, formatTable, toCsv, type CandidateRow } from '../../prune/report.js';
+import { parseBudget } from '../../prune/paired.js';
+import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
+import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../../prune/search.js';
+import { RunStore, type RunRecord } from '../../store/run-store.js';
 import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 
 interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
