@@ -202,3 +202,64 @@ export async function checkCommand(cmd: DocCommand, help: HelpSource): Promise<s
   }
   return problems;
 }
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens. */
+export const headingSlug = (heading: string): string =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+
+/**
+ * Relative links of Markdown files that lead nowhere: a missing file, or an anchor no heading of the target
+ * has. `files` maps a repository-relative path to its text; `exists` answers for other paths.
+ */
+export function brokenLinks(files: Map<string, string>, exists: (repoPath: string) => boolean): string[] {
+  const anchors = new Map<string, Set<string>>();
+  const anchorsOf = (f: string) => {
+    let set = anchors.get(f);
+    if (!set) {
+      set = new Set<string>();
+      let fence = false;
+      for (const line of files.get(f)!.split('\n')) {
+        if (/^\s*(`{3,}|~{3,})/.test(line)) fence = !fence;
+        const h = fence ? null : /^#{1,6}\s+(.*)$/.exec(line);
+        if (h) set.add(headingSlug(h[1]!));
+      }
+      anchors.set(f, set);
+    }
+    return set;
+  };
+  const problems: string[] = [];
+  for (const [file, text] of files) {
+    const lines = text.split('\n');
+    let fence = false;
+    lines.forEach((line, i) => {
+      if (/^\s*(`{3,}|~{3,})/.test(line)) fence = !fence;
+      if (fence) return;
+      for (const m of line.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z][a-z0-9+.-]*:/i.test(target)) continue; // http:, mailto:
+        const [rel, anchor] = target.split('#') as [string, string | undefined];
+        const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
+        const to = rel === '' ? file : normalise(dir + rel);
+        if (!files.has(to) && !exists(to)) {
+          problems.push(`${file}:${i + 1}: link to ${target}: no file ${to}`);
+          continue;
+        }
+        if (anchor !== undefined && files.has(to) && !anchorsOf(to).has(anchor)) problems.push(`${file}:${i + 1}: link to ${target}: ${to} has no heading #${anchor}`);
+      }
+    });
+  }
+  return problems;
+}
+
+function normalise(p: string): string {
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '..') out.pop();
+    else if (part !== '.' && part !== '') out.push(part);
+  }
+  return out.join('/');
+}

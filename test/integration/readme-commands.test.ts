@@ -3,11 +3,11 @@
  * the built CLIs' own `--help`: its subcommand must exist and every option must be one that command lists.
  * A failure names the file and line. Each distinct help text is fetched once, a few processes at a time.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_CLI, HOST_CLI, REPO, runCli } from '../helpers/processes.js';
-import { checkCommand, extractCommands, parseHelp, shellWords, type CliName, type DocCommand, type HelpInfo, type HelpSource } from '../helpers/readme-commands.js';
+import { brokenLinks, checkCommand, extractCommands, headingSlug, parseHelp, shellWords, type CliName, type DocCommand, type HelpInfo, type HelpSource } from '../helpers/readme-commands.js';
 
 const PARALLEL = 3;
 let running = 0;
@@ -112,4 +112,21 @@ describe('README.md and docs/ commands', () => {
     const problems = (await Promise.all(commands.map((c) => checkCommand(c, cliHelp)))).flat();
     expect(problems, problems.join('\n')).toEqual([]);
   }, 120_000);
+});
+
+describe('links between README.md and docs/', () => {
+  it('the checker finds a missing file and a missing anchor', () => {
+    const files = new Map([
+      ['README.md', '# Top\n## The `npm start` demo, one run\n[a](#the-npm-start-demo-one-run) [b](docs/x.md#nope) [c](docs/y.md) [d](#top)'],
+      ['docs/x.md', '# X\n## Real heading\n[back](../README.md#top)'],
+    ]);
+    expect(headingSlug("What a measurement carries: the device's peak")).toBe('what-a-measurement-carries-the-devices-peak');
+    expect(brokenLinks(files, () => false)).toEqual(['README.md:3: link to docs/x.md#nope: docs/x.md has no heading #nope', 'README.md:3: link to docs/y.md: no file docs/y.md']);
+  });
+
+  it('every relative link and anchor resolves', () => {
+    const files = new Map(docFiles().map((f) => [f, readFileSync(path.join(REPO, f), 'utf8')] as [string, string]));
+    const problems = brokenLinks(files, (p) => existsSync(path.join(REPO, p)));
+    expect(problems, problems.join('\n')).toEqual([]);
+  });
 });
