@@ -165,6 +165,12 @@ await run(HOST, ['report', runId, '--workspace', ws, '--out', report]);
 cleanup();
 say(`\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (compared with ${compareId}; workspace ${ws}), measured on the local agent.`);
 say(`report: ${report}`);
-const wsRel = path.relative(process.cwd(), ws) || ws;
-say(`the runs: npx s4op runs --workspace ${wsRel}   (one run: npx s4op runs ${runId} --workspace ${wsRel})`);
-say(`see it live next time: npx s4op serve --workspace ${wsRel} --token T, then open http://127.0.0.1:7480/dashboard#token=T`);
+// The demo's runs live in its own workspace, not in the default .s4op that a plain `s4op runs` reads: print
+// the follow-up commands with the workspace spelled out, ready to paste from where `npm start` ran.
+const rel = path.relative(process.cwd(), ws);
+const wsArg = rel && !rel.startsWith('..') ? rel : ws;
+say(`\nnext (the demo's workspace is ${wsArg}; a plain \`npx s4op runs\` reads the default .s4op instead):`);
+say(`  npx s4op runs --workspace ${wsArg}`);
+say(`  npx s4op runs ${runId} --workspace ${wsArg}`);
+say(`  npx s4op report ${compareId} --workspace ${wsArg}`);
+say(`  npx s4op serve --workspace ${wsArg} --token T     # then open http://127.0.0.1:7480/dashboard#token=T`);

@@ -21,6 +21,7 @@ Usage:
   s4op-agent info [--json]          print this board's device facts, runtimes and cached device peaks
   s4op-agent peak [--runtime R] [--threads N] [--again] [--json]
                                     show the cached MatMul peak and memory bandwidth, or measure and cache it
+  s4op-agent help [info|peak]       show this help, or one command's
   s4op-agent --help | --version
 
 Options:
@@ -42,7 +43,7 @@ Options:
   --again               peak: measure again even if cached
   --json                print JSON (info, peak)
   -h, --help            show this help
-  -v, --version
+  -v, -V, --version     print the version
 
 Environment:
   S4OP_TOKEN              the token, instead of --token (keeps it out of ps)
@@ -55,6 +56,32 @@ Device peak: the first job of an S4oP export for a runtime and thread count also
 MatMul throughput (256/512/1024 square, GFLOP/s of the best) and memory bandwidth (a large Mul), once,
 cached in <cache-dir>/device-peak.json; results then report achieved GFLOP/s and its fraction of that peak.
 `;
+
+/** `s4op-agent help info`, `s4op-agent info --help`: one command's usage (the full help has every option). */
+const COMMAND_HELP: Record<string, string> = {
+  info: `Usage: s4op-agent info [--json] [--cache-dir D]
+
+print this board's device facts (CPU, cores, clocks, memory, OS, temperature, board model), the runtimes that
+load here and the device peaks cached in the cache dir
+
+Options:
+  --json                print JSON
+  --cache-dir D         where the device peaks are cached (default: ${defaultCacheDir()})
+  -h, --help            show this help
+`,
+  peak: `Usage: s4op-agent peak [--runtime R] [--threads N] [--again] [--json] [--cache-dir D]
+
+show the cached MatMul peak and memory bandwidth of a runtime and thread count, or measure and cache it
+
+Options:
+  --runtime R           onnxruntime-node (default) or onnxruntime-web
+  --threads N           intra-op / WASM threads (default 1)
+  --again               measure again even if cached
+  --json                print JSON
+  --cache-dir D         where the device peaks are cached (default: ${defaultCacheDir()})
+  -h, --help            show this help
+`,
+};
 
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -107,7 +134,8 @@ async function peak(o: { runtime?: string; threads?: string; again: boolean; jso
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv,
+    // -V: the host's version flag before both took -v.
+    args: argv.map((a) => (a === '-V' ? '--version' : a)),
     allowPositionals: true,
     options: {
       host: { type: 'string' },
@@ -130,15 +158,22 @@ async function main(argv: string[]): Promise<number> {
       version: { type: 'boolean', short: 'v', default: false },
     },
   });
-  if (values.help) {
-    process.stdout.write(HELP);
+  const [command] = positionals;
+  if (command === 'help' || values.help) {
+    // Like the host's CLI: `help`, `help info`, `info --help`.
+    const topic = command === 'help' ? positionals[1] : command;
+    if (topic === undefined) process.stdout.write(HELP);
+    else if (Object.prototype.hasOwnProperty.call(COMMAND_HELP, topic)) process.stdout.write(COMMAND_HELP[topic]!);
+    else {
+      process.stderr.write(`s4op-agent: unknown command "${topic}" (commands: info, peak, help)\n\n${HELP}`);
+      return 2;
+    }
     return 0;
   }
   if (values.version) {
     process.stdout.write(`${PACKAGE_VERSION}\n`);
     return 0;
   }
-  const [command] = positionals;
   const cacheDir = path.resolve(values['cache-dir'] ?? defaultCacheDir());
   if (command === 'info') return info(values.json, cacheDir);
   if (command === 'peak') return peak({ runtime: values.runtime, threads: values.threads, again: values.again, json: values.json, cacheDir });

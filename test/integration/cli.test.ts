@@ -61,3 +61,31 @@ describe('s4op-agent CLI', () => {
     expect(r.stderr).toContain('unknown command "frobnicate"');
   });
 });
+
+describe('the two CLIs agree on version and help', () => {
+  it('print the version with -v, -V and --version', async () => {
+    for (const cli of [HOST_CLI, AGENT_CLI]) {
+      for (const flag of ['-v', '-V', '--version']) {
+        const r = await runCli(cli, [flag]);
+        expect(r.code, `${cli} ${flag}: ${r.stderr}`).toBe(0);
+        expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+      }
+    }
+  });
+
+  it('s4op-agent help [command] works like s4op help [command]', async () => {
+    const all = await runCli(AGENT_CLI, ['help']);
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain('s4op-agent info');
+    for (const args of [['help', 'info'], ['info', '--help']]) {
+      const r = await runCli(AGENT_CLI, args);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('Usage: s4op-agent info');
+    }
+    const peak = await runCli(AGENT_CLI, ['help', 'peak']);
+    expect(peak.stdout).toContain('--again');
+    const bad = await runCli(AGENT_CLI, ['help', 'frobnicate']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('unknown command "frobnicate"');
+  });
+});

@@ -102,4 +102,16 @@ describe('npm start (CI=true)', () => {
     expect(bad.stderr).toContain('no run no-such-run in');
     expect(bad.stderr).toContain(runId);
   });
+
+  it('ends with the follow-up commands for its own workspace, and they work', async () => {
+    const runId = /pruned in run (\S+)/.exec(stdout)![1]!;
+    const ws = path.join(dir, 'demo', 'workspace');
+    const listed = /^ {2}npx s4op runs --workspace (\S+)$/m.exec(stdout);
+    expect(listed?.[1]).toBe(ws);
+    expect(stdout).toContain(`npx s4op runs ${runId} --workspace ${ws}`);
+    expect(stdout).toMatch(/^ {2}npx s4op report \S+ --workspace /m);
+    const runs = await runCli(HOST_CLI, ['runs', '--workspace', listed![1]!]);
+    expect(runs.code, runs.stderr).toBe(0);
+    expect(runs.stdout).toContain(runId);
+  });
 });

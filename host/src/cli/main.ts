@@ -40,14 +40,18 @@ function buildProgram(): Command {
   const program = new Command()
     .name('s4op')
     .description('Prune S4/S4D state-space models operator by operator, with the edge board in the loop')
-    .version(PACKAGE_VERSION)
+    .version(PACKAGE_VERSION, '-v, --version', 'output the version number (-V too)')
     .showHelpAfterError()
     .exitOverride();
   for (const command of loaded) command.register(program);
   return program;
 }
 
+/** `-V` was the version flag before `-v` (which s4op-agent uses too): both keep working. */
+const versionAlias = (argv: string[]): string[] => (argv[2] === '-V' ? [...argv.slice(0, 2), '--version', ...argv.slice(3)] : argv);
+
 async function main(argv: string[]): Promise<number> {
+  argv = versionAlias(argv);
   try {
     loaded = await loadCommands(argv);
     await buildProgram().parseAsync(argv);

@@ -49,7 +49,7 @@ export function register(program: Command): void {
     .option('--out <file>', 'ONNX file to write (optional with --tune: then only the tuning is recorded)')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
-    .option('--block <T>', 'chunked and prefix variants: block length (default about d_state/2 and d_state)')
+    .option('--block <T>', 'chunked and prefix variants: block length (default: chunked about d_state/2 for S4D, d_state for S4; prefix about d_state; at least 16)')
     .option('--tune', 'measure the applicable variants and block lengths paired on the board (--agent, --tag or a local agent) and record the fastest for its device class')
     .option('--variants <list>', 'with --tune: only these variants (comma-separated; default every variant of the mode)')
     .option('--tie <x>', 'with --tune: median ratios within this fraction of the best tie, and the smaller graph wins', parseNumber)
