@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { legsA, legsB, legsNplr } from '../../host/src/ssm/hippo.js';
-import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
-import { discretizeChannel, s4Discretize, s4StepRun } from '../../host/src/ssm/s4-discrete.js';
-import { initS4 } from '../../host/src/ssm/s4-init.js';
-import { LAMBDA_RE_MAX, S4_MODE_FIELDS, s4Channel, type S4Channel } from '../../host/src/ssm/s4-params.js';
+import { legsA, legsB, legsNplr } from '../../host/src/ssm/s4/hippo.js';
+import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
+import { discretizeChannel, s4Discretize, s4StepRun } from '../../host/src/ssm/s4/discrete.js';
+import { initS4 } from '../../host/src/ssm/s4/init.js';
+import { LAMBDA_RE_MAX, S4_MODE_FIELDS, s4Channel, type S4Channel } from '../../host/src/ssm/s4/params.js';
 
 // ---------- independent float64 reference: dense complex matrices (row-major, split re/im) ----------
 

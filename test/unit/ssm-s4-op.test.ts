@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
-import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4-init.js';
-import { S4_MODE_FIELDS, s4Channel, type S4Params } from '../../host/src/ssm/s4-params.js';
-import { s4Discretize, s4Kernel, s4StepRun } from '../../host/src/ssm/s4.js';
+import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
+import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4/init.js';
+import { S4_MODE_FIELDS, s4Channel, type S4Params } from '../../host/src/ssm/s4/params.js';
+import { s4Discretize, s4Kernel, s4StepRun } from '../../host/src/ssm/s4/op.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 

@@ -10,10 +10,10 @@
  * The real form s = [Re x; Im x] (2M entries) of the same update is what the chunked convolution uses.
  */
 import type { SequenceModel } from '../model/model.js';
-import { s4dDiscretize, s4dKernelForward, type S4DValues } from '../ssm/s4d.js';
-import { s4KernelForward } from '../ssm/s4-core.js';
-import { bBar, s4Bilinear } from '../ssm/s4-discrete.js';
-import { S4_MODE_FIELDS, s4Channel, type S4ParamArrays } from '../ssm/s4-params.js';
+import { s4dDiscretize, s4dKernelForward, type S4DValues } from '../ssm/s4d/kernel.js';
+import { s4KernelForward } from '../ssm/s4/kernel.js';
+import { bBar, s4Bilinear } from '../ssm/s4/discrete.js';
+import { S4_MODE_FIELDS, s4Channel, type S4ParamArrays } from '../ssm/s4/params.js';
 
 /** One active channel's step form (half-complex, M modes), float64. */
 export interface ChannelStep {

@@ -4,7 +4,7 @@ import { validateConfig, type ModelConfig } from './config.js';
 import { batchNorm, channelDropout, gelu, layerNorm, linear, linearGlu, type BatchNormState } from './layers.js';
 import { ParamStore } from './params.js';
 import { createSsm, type SsmKernel } from './ssm-layer.js';
-import { ssmConv } from '../ssm/ops.js';
+import { ssmConv } from '../ssm/conv/op.js';
 
 export interface ForwardOptions {
   training: boolean;

@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
-import { initS4D } from '../ssm/s4d.js';
-import { s4dKernel } from '../ssm/ops.js';
-import { initS4, s4Kernel, type S4Params } from '../ssm/s4.js';
-import { S4_MODE_FIELDS } from '../ssm/s4-params.js';
+import { initS4D } from '../ssm/s4d/kernel.js';
+import { s4dKernel } from '../ssm/conv/op.js';
+import { initS4, s4Kernel, type S4Params } from '../ssm/s4/op.js';
+import { S4_MODE_FIELDS } from '../ssm/s4/params.js';
 import type { ModelConfig } from './config.js';
 import type { ParamStore } from './params.js';
 

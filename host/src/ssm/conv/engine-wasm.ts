@@ -10,10 +10,10 @@
  * backward pass. Float32 tensors (the tfjs path) are transposed in wasm (split by batch ranges);
  * float64 ones by conv-layout.ts.
  */
-import type { ConvEngine, ConvSaved } from './conv-engine.js';
-import { fromChannelRows, toChannelRows } from './conv-layout.js';
-import type { Real } from './s4d.js';
-import { loadCore, MAX_BYTES, runParallel, splitRange, threadsFor, type Core, type Job } from './wasm-core.js';
+import type { ConvEngine, ConvSaved } from './engine.js';
+import { fromChannelRows, toChannelRows } from './layout.js';
+import type { Real } from '../s4d/kernel.js';
+import { loadCore, MAX_BYTES, runParallel, splitRange, threadsFor, type Core, type Job } from '../wasm/wasm-core.js';
 
 /** The wasm engine handles FFT sizes from 16 up (and needs WebAssembly SIMD and shared memory). */
 export function wasmAvailable(n: number): boolean {

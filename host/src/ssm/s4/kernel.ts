@@ -28,9 +28,9 @@
  *      and ∂ℒ/∂log_dt = dt ∂ℒ/∂dt; clamped Re λ entries get zero gradient.
  */
 import { CAUCHY_SUMS as NV, bilinearNodes, cauchyConj, cauchyConjBackward } from './cauchy.js';
-import { fftFor, nextPow2 } from './fft.js';
-import { s4Bilinear, type S4Bilinear } from './s4-discrete.js';
-import { zeroChannelGrad, type S4Channel, type S4ChannelGrad } from './s4-params.js';
+import { fftFor, nextPow2 } from '../fft.js';
+import { s4Bilinear, type S4Bilinear } from './discrete.js';
+import { zeroChannelGrad, type S4Channel, type S4ChannelGrad } from './params.js';
 
 /** Truncation length of the generating function: a power of two ≥ max(L, 2). */
 export function s4TruncationLength(L: number): number {

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvSaved } from './conv.js';
-import { s4dKernelBackward, s4dKernelForward, type S4DValues } from './s4d.js';
+import { s4dKernelBackward, s4dKernelForward, type S4DValues } from '../s4d/kernel.js';
 
 export interface S4DParams {
   logDt: tf.Tensor1D; // [H]

@@ -10,8 +10,8 @@
  * A = −exp(logAReal) + i·aImag, dt = exp(logDt), zero-order hold with B folded into C:
  *   z = exp(dt·A), C' = C·(z − 1)/A,  K[h, l] = 2·Re Σ_m C'[h, m]·z[h, m]^l,  l = 0..L−1.
  */
-import { Rng } from '../util/random.js';
-import { kernelWasmAvailable, wasmKernelForward, wasmKernelSums } from './kernel-wasm.js';
+import { Rng } from '../../util/random.js';
+import { kernelWasmAvailable, wasmKernelForward, wasmKernelSums } from '../wasm/s4d-kernel.js';
 
 export type Real = Float32Array | Float64Array;
 

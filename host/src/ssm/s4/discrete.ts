@@ -15,7 +15,7 @@
  *   (Ā x)_n = (2d_n − 1) x_n − 2γ u_n · 2·Re Σ_m q_m x_m       (column action, the state update)
  *   (r Ā)_n = (2d_n − 1) r_n − 2γ q_n · 2·Re Σ_m r_m u_m       (row action, for C Ā^L)
  */
-import { LAMBDA_RE_MAX, checkActiveChannels, s4Channel, s4ParamArrays, type S4Channel, type S4ParamArrays, type S4Params } from './s4-params.js';
+import { LAMBDA_RE_MAX, checkActiveChannels, s4Channel, s4ParamArrays, type S4Channel, type S4ParamArrays, type S4Params } from './params.js';
 
 export interface S4Bilinear {
   M: number;

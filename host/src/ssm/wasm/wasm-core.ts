@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { waitWhile } from '../util/atomics.js';
+import { waitWhile } from '../../util/atomics.js';
 import { SSM_CORE_WASM_BASE64 } from './wasm-bytes.js';
 
 /** 2 GiB, as compiled (scripts/build-wasm.mjs): byte offsets fit the module's i32 arguments. */

@@ -8,16 +8,16 @@
  * used, so it runs on every backend (wasm, cpu).
  */
 import * as tf from '@tensorflow/tfjs';
-import { s4KernelBackward, s4KernelForward, s4TruncationLength, type S4KernelCache } from './s4-core.js';
+import { s4KernelBackward, s4KernelForward, s4TruncationLength, type S4KernelCache } from './kernel.js';
 import {
   S4_MODE_FIELDS, checkActiveChannels, s4Channel, s4ParamArrays, type S4Channel, type S4Params,
-} from './s4-params.js';
+} from './params.js';
 
-export type { S4Params, S4ParamArrays, S4Channel, S4ChannelGrad } from './s4-params.js';
-export { LAMBDA_RE_MAX, s4ParamArrays } from './s4-params.js';
-export { initS4, s4ParamsFromArrays, type S4Init, type S4InitOptions } from './s4-init.js';
-export { s4Discretize, s4StepRun, type S4DiscreteChannel } from './s4-discrete.js';
-export { s4KernelForward, s4KernelBackward, s4TruncationLength } from './s4-core.js';
+export type { S4Params, S4ParamArrays, S4Channel, S4ChannelGrad } from './params.js';
+export { LAMBDA_RE_MAX, s4ParamArrays } from './params.js';
+export { initS4, s4ParamsFromArrays, type S4Init, type S4InitOptions } from './init.js';
+export { s4Discretize, s4StepRun, type S4DiscreteChannel } from './discrete.js';
+export { s4KernelForward, s4KernelBackward, s4TruncationLength } from './kernel.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 

@@ -1,5 +1,5 @@
 /** Types shared by the convolution API (conv.ts) and its engines (conv-js.ts, conv-wasm.ts). */
-import type { Real } from './s4d.js';
+import type { Real } from '../s4d/kernel.js';
 
 export interface ConvDims {
   B: number;
