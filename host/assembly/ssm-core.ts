@@ -572,7 +572,7 @@ export function scatterRows(
   else scatterRowsT<f64>(rows, x, d, out, active, A, B, L, H, b0, b1);
 }
 
-// ---------------------------------------------------------------- S4D kernel (f64; see host/src/ssm/s4d.ts)
+// ---------------------------------------------------------------- S4D kernel (f64; see host/src/ssm/s4d/kernel.ts, gradient.ts)
 
 /**
  * Kernel rows r0 ≤ r < r1: out[(d·A + r)·L + l] = Σ_m 2·Re(C'[r, m, d]·z[r, m]^l) for direction d < dirs.

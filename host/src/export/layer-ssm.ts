@@ -6,11 +6,13 @@
  *   x' = E∘x + w·Re(qᵀx) + b̄·u,    y = 2·Re(cᵀx') + D·u
  *
  * S4D: E = exp(dt·A), b̄ = (E − 1)/A (ZOH, B folded into C), w = 0.
- * S4:  bilinear Ā = diag(2d − 1) − 4γ·(d∘p)·Re((p̄∘d)ᵀ ·) (s4-discrete.ts), so E = 2d − 1, w = −4γ·d∘p, q = p̄∘d.
+ * S4:  bilinear Ā = diag(2d − 1) − 4γ·(d∘p)·Re((p̄∘d)ᵀ ·) (ssm/s4/discrete.ts), so E = 2d − 1, w = −4γ·d∘p, q = p̄∘d.
  * The real form s = [Re x; Im x] (2M entries) of the same update is what the chunked convolution uses.
  */
 import type { SequenceModel } from '../model/model.js';
-import { s4dDiscretize, s4dKernelForward, type S4DValues } from '../ssm/s4d/kernel.js';
+import { s4dDiscretize } from '../ssm/s4d/discrete.js';
+import { s4dKernelForward } from '../ssm/s4d/kernel.js';
+import type { S4DValues } from '../ssm/s4d/params.js';
 import { s4KernelForward } from '../ssm/s4/kernel.js';
 import { bBar, s4Bilinear } from '../ssm/s4/discrete.js';
 import { S4_MODE_FIELDS, s4Channel, type S4ParamArrays } from '../ssm/s4/params.js';

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
-import { initS4D } from '../ssm/s4d/kernel.js';
-import { s4dKernel } from '../ssm/conv/op.js';
+import { s4dKernel } from '../ssm/s4d/op.js';
+import { initS4D } from '../ssm/s4d/params.js';
 import { initS4, s4Kernel, type S4Params } from '../ssm/s4/op.js';
 import { S4_MODE_FIELDS } from '../ssm/s4/params.js';
 import type { ModelConfig } from './config.js';

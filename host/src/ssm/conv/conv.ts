@@ -29,7 +29,7 @@ import { jsEngine } from './engine-js.js';
 import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './engine.js';
 import { wasmAvailable, wasmEngine, wasmFits } from './engine-wasm.js';
 import { nextPow2 } from '../fft.js';
-import { checkActive, type Real } from '../s4d/kernel.js';
+import { checkActive, type Real } from '../channels.js';
 
 export type { ConvDims, ConvSaved } from './engine.js';
 

@@ -4,7 +4,7 @@
  * cache. JS version (any element type); ssm-core.ts has the float32 wasm twin.
  */
 import type { ConvDims } from './engine.js';
-import type { Real } from '../s4d/kernel.js';
+import type { Real } from '../channels.js';
 
 const TILE = 32;
 
