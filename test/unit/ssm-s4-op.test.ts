@@ -4,7 +4,8 @@ import { initBackend } from '../../host/src/backend.js';
 import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
 import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4/init.js';
 import { S4_MODE_FIELDS, s4Channel, type S4Params } from '../../host/src/ssm/s4/params.js';
-import { s4Discretize, s4Kernel, s4StepRun } from '../../host/src/ssm/s4/op.js';
+import { s4Discretize, s4StepRun } from '../../host/src/ssm/s4/discrete.js';
+import { s4Kernel } from '../../host/src/ssm/s4/op.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 

@@ -5,7 +5,7 @@
  * see the kind's step layout, model/kinds/) and returns `state_<i>_next`; pooling keeps a
  * running sum `pool_sum` [batch, H] and count `pool_count` [batch, 1], so `logits` after step t is the
  * decoder applied to the mean of the last layer's outputs over steps 0 … t — what the conv model gives for
- * the sequence so far. Ā, B̄, C are precomputed in float64 (layer-ssm.ts); all states start at zero.
+ * the sequence so far. Ā, B̄, C are precomputed in float64 (the layer's kind, model/kinds/); all states start at zero.
  */
 import type { ModelConfig } from '../model/config.js';
 import { ssmKind, type SsmKindName } from '../model/kinds/registry.js';

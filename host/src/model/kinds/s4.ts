@@ -9,8 +9,9 @@
 import type * as tf from '@tensorflow/tfjs';
 import { bBar, s4Bilinear } from '../../ssm/s4/discrete.js';
 import { s4KernelForward } from '../../ssm/s4/kernel.js';
-import { initS4, s4Kernel, type S4Params } from '../../ssm/s4/op.js';
-import { S4_MODE_FIELDS, s4Channel, type S4ModeField, type S4ParamArrays } from '../../ssm/s4/params.js';
+import { initS4 } from '../../ssm/s4/init.js';
+import { s4Kernel } from '../../ssm/s4/op.js';
+import { S4_MODE_FIELDS, s4Channel, type S4ModeField, type S4ParamArrays, type S4Params } from '../../ssm/s4/params.js';
 import type { ChannelStep, SsmKind } from './kind.js';
 
 const NAMES: { logDt: string } & Record<S4ModeField, string> = {

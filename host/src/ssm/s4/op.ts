@@ -14,12 +14,6 @@ import {
   S4_MODE_FIELDS, s4Channel, s4ParamArrays, type S4Channel, type S4Params,
 } from './params.js';
 
-export type { S4Params, S4ParamArrays, S4Channel, S4ChannelGrad } from './params.js';
-export { LAMBDA_RE_MAX, s4ParamArrays } from './params.js';
-export { initS4, s4ParamsFromArrays, type S4Init, type S4InitOptions } from './init.js';
-export { s4Discretize, s4StepRun, type S4DiscreteChannel } from './discrete.js';
-export { s4KernelForward, s4KernelBackward, s4TruncationLength } from './kernel.js';
-
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 
 /** Kernel rows of the active channels in the order of `active`: [active.length, L]. Differentiable
