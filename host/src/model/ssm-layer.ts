@@ -15,7 +15,7 @@ export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, se
     const two = Object.values(SSM_KINDS).filter((k) => k.bidirectional).map((k) => k.title);
     throw new Error(`model config: bidirectional is supported for ${orList(two)} only`);
   }
-  return kind.create(params, prefix, c, seed);
+  return kind.create(params, prefix, { H: c.dModel, M: c.dState / 2 }, c, seed);
 }
 
 export interface LayerSsm {

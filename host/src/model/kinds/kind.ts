@@ -88,7 +88,7 @@ export interface SsmKind {
   /** Field → parameter name under `s4_layers.{i}.kernel` (the state-spaces code's names). */
   readonly paramNames: Readonly<Record<string, string>>;
   /** Adds the layer's initialised parameters to `params` under `prefix` and returns its kernel. */
-  create(params: ParamStore, prefix: string, c: ModelConfig, seed: number): SsmKernel;
+  create(params: ParamStore, prefix: string, dims: { H: number; M: number }, c: ModelConfig, seed: number): SsmKernel;
   /**
    * The layer's float64 kernel and step form for the `active` channels; `value(field)` returns the
    * values of the parameter `paramNames[field]`.

@@ -25,9 +25,7 @@ export const s4: SsmKind = {
   bidirectional: false,
   paramNames: NAMES,
 
-  create(params, prefix, c, seed) {
-    const H = c.dModel;
-    const M = c.dState / 2;
+  create(params, prefix, { H, M }, c, seed) {
     const v = initS4(H, c.dState, { seed, dtMin: c.dtMin, dtMax: c.dtMax });
     const p = { logDt: params.add(`${prefix}.${NAMES.logDt}`, v.logDt, [H], 'ssm') as tf.Tensor1D } as S4Params;
     for (const f of S4_MODE_FIELDS) p[f] = params.add(`${prefix}.${NAMES[f]}`, v[f], [H, M], 'ssm') as tf.Tensor2D;

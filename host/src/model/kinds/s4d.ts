@@ -27,9 +27,7 @@ export const s4d: SsmKind = {
   bidirectional: true,
   paramNames: NAMES,
 
-  create(params, prefix, c, seed) {
-    const H = c.dModel;
-    const M = c.dState / 2;
+  create(params, prefix, { H, M }, c, seed) {
     const v = initS4D(H, c.dState, { init: c.init, seed, dtMin: c.dtMin, dtMax: c.dtMax, bidirectional: c.bidirectional });
     const dirs = c.bidirectional ? 2 : 1;
     const add = (f: Field, shape: number[]) => params.add(`${prefix}.${NAMES[f]}`, v[f], shape, 'ssm');
