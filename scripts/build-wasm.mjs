@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Compiles the AssemblyScript hot path of the S4D core (host/assembly/ssm-core.ts) to wasm (SIMD) and
-// writes it as base64 into host/src/ssm/wasm-bytes.ts, which is committed: building the workspaces
+// writes it as base64 into host/src/ssm/wasm/wasm-bytes.ts, which is committed: building the workspaces
 // never needs the AssemblyScript compiler. Run after editing host/assembly/: `npm run build:wasm`.
 // `--check` compiles and fails if the committed module differs (used by the unit tests).
 import { execFileSync } from 'node:child_process';
@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const source = join(repo, 'host/assembly/ssm-core.ts');
-const target = join(repo, 'host/src/ssm/wasm-bytes.ts');
+const target = join(repo, 'host/src/ssm/wasm/wasm-bytes.ts');
 const asc = join(repo, 'node_modules/assemblyscript/bin/asc.js');
 
-/** 2 GiB: byte offsets stay below 2^31, so they pass through i32 arguments. Shared with conv-wasm.ts. */
+/** 2 GiB: byte offsets stay below 2^31, so they pass through i32 arguments. Shared with ssm/wasm/wasm-core.ts. */
 const MAX_PAGES = 32768;
 
 export function compile() {
@@ -49,11 +49,11 @@ const check = process.argv.includes('--check');
 const text = render(compile());
 if (check) {
   if (readFileSync(target, 'utf8') !== text) {
-    process.stderr.write('host/src/ssm/wasm-bytes.ts is stale: run `npm run build:wasm`\n');
+    process.stderr.write('host/src/ssm/wasm/wasm-bytes.ts is stale: run `npm run build:wasm`\n');
     process.exit(1);
   }
-  process.stdout.write('host/src/ssm/wasm-bytes.ts matches host/assembly/ssm-core.ts\n');
+  process.stdout.write('host/src/ssm/wasm/wasm-bytes.ts matches host/assembly/ssm-core.ts\n');
 } else {
   writeFileSync(target, text);
-  process.stdout.write(`wrote host/src/ssm/wasm-bytes.ts\n`);
+  process.stdout.write(`wrote host/src/ssm/wasm/wasm-bytes.ts\n`);
 }

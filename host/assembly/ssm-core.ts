@@ -1,6 +1,6 @@
 // AssemblyScript source of the S4D long-convolution hot path (compiled to wasm with SIMD by
-// scripts/build-wasm.mjs into host/src/ssm/wasm-bytes.ts; host/src/ssm/conv-wasm.ts drives it).
-// Same algorithm as host/src/ssm/fft.ts and conv.ts (see the formulas there); this file only makes
+// scripts/build-wasm.mjs into host/src/ssm/wasm/wasm-bytes.ts; host/src/ssm/conv/engine-wasm.ts drives it).
+// Same algorithm as host/src/ssm/fft.ts and conv/conv.ts (see the formulas there); this file only makes
 // it fast: SIMD lanes run over consecutive butterflies j, j+1, … of the split re/im arrays, so every
 // vector operation is vertical. Everything is generic over the element type T: f64 (2 lanes; the
 // float64 path) or f32 (4 lanes, half the memory traffic; the path of the float32 tfjs op).
@@ -572,7 +572,7 @@ export function scatterRows(
   else scatterRowsT<f64>(rows, x, d, out, active, A, B, L, H, b0, b1);
 }
 
-// ---------------------------------------------------------------- S4D kernel (f64; see host/src/ssm/s4d.ts)
+// ---------------------------------------------------------------- S4D kernel (f64; see host/src/ssm/s4d/kernel.ts, gradient.ts)
 
 /**
  * Kernel rows r0 ≤ r < r1: out[(d·A + r)·L + l] = Σ_m 2·Re(C'[r, m, d]·z[r, m]^l) for direction d < dirs.

@@ -10,10 +10,10 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
-import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4-init.js';
-import { s4Channel, type S4Params } from '../../host/src/ssm/s4-params.js';
-import { s4Kernel } from '../../host/src/ssm/s4.js';
+import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
+import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4/init.js';
+import { s4Channel, type S4Params } from '../../host/src/ssm/s4/params.js';
+import { s4Kernel } from '../../host/src/ssm/s4/op.js';
 import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 7);

@@ -10,11 +10,12 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
-import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
-import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core.js';
-import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
-import { initS4D } from '../../host/src/ssm/s4d.js';
+import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv/conv.js';
+import { wasmAvailable } from '../../host/src/ssm/conv/engine-wasm.js';
+import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm/wasm-core.js';
+import { ssmConv } from '../../host/src/ssm/conv/op.js';
+import { s4dKernel } from '../../host/src/ssm/s4d/op.js';
+import { initS4D } from '../../host/src/ssm/s4d/params.js';
 import { Rng } from '../../host/src/util/random.js';
 import { intArg as arg, median } from './common.js';
 

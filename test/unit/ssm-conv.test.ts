@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { convWork, releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvDims } from '../../host/src/ssm/conv.js';
-import { ssmConv } from '../../host/src/ssm/ops.js';
+import { convWork, releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvDims } from '../../host/src/ssm/conv/conv.js';
+import { ssmConv } from '../../host/src/ssm/conv/op.js';
 import { Rng } from '../../host/src/util/random.js';
 
 /**

@@ -1,16 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { s4dKernel } from '../../host/src/ssm/ops.js';
-import {
-  initS4D,
-  s4dKernelBackward,
-  s4dKernelForward,
-  ssmWork,
-  type S4DValues,
-} from '../../host/src/ssm/s4d.js';
+import { s4dKernel } from '../../host/src/ssm/s4d/op.js';
+import { s4dKernelBackward } from '../../host/src/ssm/s4d/gradient.js';
+import { s4dKernelForward, ssmWork } from '../../host/src/ssm/s4d/kernel.js';
+import { initS4D, type S4DValues } from '../../host/src/ssm/s4d/params.js';
 import { Rng } from '../../host/src/util/random.js';
-import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core.js';
+import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm/wasm-core.js';
 
 const initialThreads = ssmThreadInfo().threads;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { legsA, legsB, legsHalf, legsNplr, legsP } from '../../host/src/ssm/hippo.js';
-import { eigHermitian } from '../../host/src/ssm/s4-eigh.js';
+import { legsA, legsB, legsHalf, legsNplr, legsP } from '../../host/src/ssm/s4/hippo.js';
+import { eigHermitian } from '../../host/src/ssm/s4/eigh.js';
 
 /** LegS written out from its definition, independently of hippo.ts. */
 function legsDefinition(N: number): number[][] {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { legsA, legsB, legsNplr } from '../../host/src/ssm/hippo.js';
-import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
-import { discretizeChannel, s4Discretize, s4StepRun } from '../../host/src/ssm/s4-discrete.js';
-import { initS4 } from '../../host/src/ssm/s4-init.js';
-import { LAMBDA_RE_MAX, S4_MODE_FIELDS, s4Channel, type S4Channel } from '../../host/src/ssm/s4-params.js';
+import { legsA, legsB, legsNplr } from '../../host/src/ssm/s4/hippo.js';
+import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
+import { discretizeChannel, s4Discretize, s4StepRun } from '../../host/src/ssm/s4/discrete.js';
+import { initS4 } from '../../host/src/ssm/s4/init.js';
+import { LAMBDA_RE_MAX, S4_MODE_FIELDS, s4Channel, type S4Channel } from '../../host/src/ssm/s4/params.js';
 
 // ---------- independent float64 reference: dense complex matrices (row-major, split re/im) ----------
 
@@ -333,7 +333,7 @@ describe('S4 step mode', () => {
       init.pIm[i] = init.pIm[i]! + 0.1 * (r() - 0.5);
     }
     init.logDt[2] = Math.log(0.5); // a coarse step too
-    const active = Int32Array.from([3, 0, 2]);
+    const active = Int32Array.from([0, 2, 3]);
     const u = Float64Array.from({ length: active.length * L }, () => 2 * r() - 1);
     const D = Float64Array.from([0.3, -1.2, 0.7]);
     const yStep = s4StepRun(s4Discretize(init, active), u, L, D);
@@ -351,6 +351,7 @@ describe('S4 step mode', () => {
     const init = initS4(2, 4);
     expect(() => s4Discretize(init, Int32Array.from([2]))).toThrow('active channel 2 out of range');
     expect(() => s4Discretize(init, Int32Array.from([1, 1]))).toThrow('listed twice');
+    expect(() => s4Discretize(init, Int32Array.from([1, 0]))).toThrow('sorted and unique (got 1 then 0)');
     expect(() => s4StepRun(s4Discretize(init, Int32Array.from([0])), new Float64Array(5), 4)).toThrow('expected 1·4');
     expect(() => initS4(2, 5)).toThrow('d_state N must be an even integer');
     expect(() => initS4(2, 4, { dtMin: 0.1, dtMax: 0.01 })).toThrow('dtMin ≤ dtMax');

@@ -1,9 +1,12 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { ssmConvForward } from '../../host/src/ssm/conv.js';
-import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
-import { initS4D, s4dDiscretize, s4dKernelForward, s4dStepRun, type S4DValues } from '../../host/src/ssm/s4d.js';
+import { ssmConvForward } from '../../host/src/ssm/conv/conv.js';
+import { ssmConv } from '../../host/src/ssm/conv/op.js';
+import { s4dDiscretize, s4dStepRun } from '../../host/src/ssm/s4d/discrete.js';
+import { s4dKernelForward } from '../../host/src/ssm/s4d/kernel.js';
+import { s4dKernel } from '../../host/src/ssm/s4d/op.js';
+import { initS4D, type S4DValues } from '../../host/src/ssm/s4d/params.js';
 import { Rng } from '../../host/src/util/random.js';
 import { relErr } from '../helpers/numeric.js';
 

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
-import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
-import { configureSsmThreads, loadCore, runParallel, ssmThreadInfo, splitRange } from '../../host/src/ssm/wasm-core.js';
+import { releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv/conv.js';
+import { wasmAvailable } from '../../host/src/ssm/conv/engine-wasm.js';
+import { configureSsmThreads, loadCore, runParallel, ssmThreadInfo, splitRange } from '../../host/src/ssm/wasm/wasm-core.js';
 import { Rng } from '../../host/src/util/random.js';
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -100,7 +100,7 @@ describe('wasm engine of the S4D convolution', () => {
     expect(maxRelDiff(a, b)).toBeLessThan(1e-6);
   });
 
-  it('the committed module (host/src/ssm/wasm-bytes.ts) is compiled from host/assembly/ssm-core.ts', () => {
+  it('the committed module (host/src/ssm/wasm/wasm-bytes.ts) is compiled from host/assembly/ssm-core.ts', () => {
     const script = fileURLToPath(new URL('../../scripts/build-wasm.mjs', import.meta.url));
     const out = execFileSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
     expect(out).toContain('matches');

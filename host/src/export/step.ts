@@ -2,12 +2,13 @@
  * Step mode: one time step in ([batch, inputSize] floats or [batch] token ids), the running prediction out.
  * Each layer with active operators has a state input `state_<i>` [batch, active, 2, M] (two real rows for the
  * M = d_state/2 complex modes kept per channel: their real and imaginary parts, for S4D in a rotated basis,
- * see ssmStep) and returns `state_<i>_next`; pooling keeps a
+ * see the kind's step layout, model/kinds/) and returns `state_<i>_next`; pooling keeps a
  * running sum `pool_sum` [batch, H] and count `pool_count` [batch, 1], so `logits` after step t is the
  * decoder applied to the mean of the last layer's outputs over steps 0 … t — what the conv model gives for
- * the sequence so far. Ā, B̄, C are precomputed in float64 (layer-ssm.ts); all states start at zero.
+ * the sequence so far. Ā, B̄, C are precomputed in float64 (the layer's kind, model/kinds/); all states start at zero.
  */
 import type { ModelConfig } from '../model/config.js';
+import { ssmKind, type SsmKindName } from '../model/kinds/registry.js';
 import { decoder, encoder, mixer, norm, residual, type Snapshot } from './blocks.js';
 import { withBypass, type BypassMode } from './bypass.js';
 import type { LayerSsm } from './layer-ssm.js';
@@ -111,12 +112,11 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
 /**
  * x' = E∘x + w·Re(qᵀx) + b̄·u, y = 2·Re(cᵀx') + D·u on u [batch, active]; the state is [batch, active, 2, M].
  *
- * S4 (rank-1 term): rows are Re x and Im x. The complex product E∘x is E₁⊙x + E₂⊙swap(x) with E₁ = Re E
- * (on both rows), E₂ = [−Im E; Im E], swap(x) = [Im x; Re x]; every Mul broadcasts over whole
- * rows, which onnxruntime runs at full speed (a [.., 2, 2] rotation block would broadcast in spans of 2).
- * S4D (diagonal): rows are p = Re x̃ + Im x̃ and q = Re x̃ − Im x̃ of x̃ = c∘x. The diagonal update keeps
- * that basis (x̃' = E∘x̃ + c∘b̄·u, i.e. [p; q]' = Re E⊙[p; q] + [Im E; −Im E]⊙[q; p] + [p, q of c∘b̄]·u) and
- * the read-out 2·Re Σ x̃ = Σ (p + q) is one ReduceSum: the step costs few nodes, which dominate its time.
+ * The update is E₁⊙x + E₂⊙swap(x) + b̄·u with E₁ = Re E on both rows and swap(x) the rows exchanged; what
+ * the two rows hold, and so E₂, b̄ and the read-out, is the kind's step layout (model/kinds/: S4 keeps
+ * Re x and Im x and adds its rank-1 term; S4D a basis whose read-out is one ReduceSum: the step costs few
+ * nodes, which dominate its time). Every Mul broadcasts over whole rows, which onnxruntime runs at full
+ * speed (a [.., 2, 2] rotation block would broadcast in spans of 2).
  */
 function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName?: string): { y: string; next: string } {
   const { Ha, low, e1, e2, bv, cv, wv, qv } = stepTables(ssm, false);
@@ -163,9 +163,11 @@ function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
   // so that the read-out's ReduceSum includes the skip term and D·u needs no nodes of its own.
   const K = M + (skipSlot ? 1 : 0);
   const n = Ha * 2 * K;
-  const low = ssm.steps[0]?.lowRank !== undefined;
+  const layout = ssmKind(ssm.kind).step;
+  const low = layout.lowRank;
   const e1 = new Float64Array(n), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(low ? n : 0);
   const wv = new Float64Array(low ? n : 0), qv = new Float64Array(low ? n : 0);
+  const operands = { e2, bv, cv, wv, qv };
   ssm.steps.forEach((st, r) => {
     const re = r * 2 * K;
     const im = re + K;
@@ -177,27 +179,7 @@ function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
       // Re E on both rows: a full-shape operand (a [Ha, 1, M] one broadcasts mid-tensor, measured 2× slower).
       e1[re + m] = st.eRe[m]!;
       e1[im + m] = st.eRe[m]!;
-      const cr = st.cRe[0]![m]!, ci = st.cIm[0]![m]!;
-      if (st.lowRank) {
-        e2[re + m] = -st.eIm[m]!;
-        e2[im + m] = st.eIm[m]!;
-        bv[re + m] = st.bRe[m]!;
-        bv[im + m] = st.bIm[m]!;
-        cv[re + m] = 2 * cr;
-        cv[im + m] = -2 * ci;
-        wv[re + m] = st.lowRank.wRe[m]!;
-        wv[im + m] = st.lowRank.wIm[m]!;
-        qv[re + m] = st.lowRank.qRe[m]!;
-        qv[im + m] = -st.lowRank.qIm[m]!;
-      } else {
-        e2[re + m] = st.eIm[m]!;
-        e2[im + m] = -st.eIm[m]!;
-        // c∘b̄ in the (p, q) rows.
-        const gr = cr * st.bRe[m]! - ci * st.bIm[m]!;
-        const gi = cr * st.bIm[m]! + ci * st.bRe[m]!;
-        bv[re + m] = gr + gi;
-        bv[im + m] = gr - gi;
-      }
+      layout.fill(st, m, re, im, operands);
     }
   });
   return { Ha, K, low, e1, e2, bv, cv, wv, qv };
@@ -252,8 +234,6 @@ function inputAndReadout(b: GraphBuilder, t: StepTables, u: string, evolved: str
 /** How the step states are laid out, for the model's metadata. */
 const PACKED_NOTE = '. Packed step variant: ssm_state [batch, Σ active, 2, M + 1], the layers stacked along axis 1 in layer order, slot M holding D·u of the last step (p row; 0 in the other); pool [batch, H + 1]: running sum of the last layer\'s outputs, then the step count';
 
-export function stepStateBasis(kind: 's4d' | 's4'): string {
-  return kind === 's4d'
-    ? `[batch, active, 2, M]: rows p = Re(c∘x) + Im(c∘x) and q = Re(c∘x) − Im(c∘x) of the SSM state x; zeros to start${PACKED_NOTE}`
-    : `[batch, active, 2, M]: rows Re x and Im x of the SSM state x; zeros to start${PACKED_NOTE}`;
+export function stepStateBasis(kind: SsmKindName): string {
+  return `${ssmKind(kind).step.basis}${PACKED_NOTE}`;
 }

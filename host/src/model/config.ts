@@ -1,7 +1,9 @@
+import { SSM_KIND_NAMES, isSsmKind, orList, type SsmKindName } from './kinds/registry.js';
+
 /** Architecture of a sequence classifier built from S4/S4D blocks (the reference S4D example's layout). */
 export interface ModelConfig {
-  /** Which SSM every block uses. */
-  ssm: 's4d' | 's4';
+  /** Which SSM kind every block uses (model/kinds/registry.ts). */
+  ssm: SsmKindName;
   /** H: channels = operators per layer. */
   dModel: number;
   /** N: state size; each channel has N/2 complex modes (conjugate pairs implied). */
@@ -27,7 +29,7 @@ export interface ModelConfig {
 }
 
 export const DEFAULT_CONFIG: Omit<ModelConfig, 'inputKind' | 'inputSize' | 'numClasses' | 'multiLabel'> = {
-  ssm: 's4d',
+  ssm: SSM_KIND_NAMES[0]!,
   dModel: 64,
   dState: 64,
   nLayers: 4,
@@ -50,7 +52,7 @@ export function validateConfig(c: ModelConfig): ModelConfig {
   positiveInt('nLayers', c.nLayers);
   positiveInt('numClasses', c.numClasses);
   if (c.dState % 2 !== 0) throw new Error(`model config: dState must be even (N/2 complex modes), got ${c.dState}`);
-  if (c.ssm !== 's4d' && c.ssm !== 's4') throw new Error(`model config: ssm must be "s4d" or "s4", got "${String(c.ssm)}"`);
+  if (!isSsmKind(c.ssm)) throw new Error(`model config: ssm must be ${orList(SSM_KIND_NAMES.map((n) => `"${n}"`))}, got "${String(c.ssm)}"`);
   if (c.inputKind === 'continuous') positiveInt('inputSize', c.inputSize);
   else if (c.inputKind === 'tokens') positiveInt('vocabSize', c.vocabSize);
   else throw new Error(`model config: inputKind must be "continuous" or "tokens", got "${String(c.inputKind)}"`);

@@ -1,4 +1,5 @@
 import { DEFAULT_CONFIG, type ModelConfig } from './config.js';
+import { S4D_PARAM_NAMES } from './kinds/s4d.js';
 import { SequenceModel } from './model.js';
 import { readSafetensors, type StoredTensor } from './safetensors.js';
 
@@ -75,9 +76,11 @@ export async function importStateSpaces(file: string, opts: ImportOptions = {}):
     set('encoder.bias', need('encoder.bias', 1).values, [H]);
     for (let i = 0; i < nLayers; i++) {
       const k = `s4_layers.${i}.kernel`;
-      set(`${k}.log_dt`, need(`${k}.log_dt`, 1).values, [H]);
-      set(`${k}.log_A_real`, need(`${k}.log_A_real`, 2).values, [H, halfN]);
-      set(`${k}.A_imag`, need(`${k}.A_imag`, 2).values, [H, halfN]);
+      // Their names (the file's format) on the left, ours (the S4D kind's) on the right.
+      const ours = (field: keyof typeof S4D_PARAM_NAMES) => `${k}.${S4D_PARAM_NAMES[field]}`;
+      set(ours('logDt'), need(`${k}.log_dt`, 1).values, [H]);
+      set(ours('logAReal'), need(`${k}.log_A_real`, 2).values, [H, halfN]);
+      set(ours('aImag'), need(`${k}.A_imag`, 2).values, [H, halfN]);
       const C = need(`${k}.C`, 3);
       if (C.shape[2] !== 2) throw new Error(`${file}: ${k}.C must be the real view [H, N/2, 2], got [${C.shape}]`);
       const re = new Float32Array(H * halfN);
@@ -86,8 +89,8 @@ export async function importStateSpaces(file: string, opts: ImportOptions = {}):
         re[j] = C.values[2 * j]!;
         im[j] = C.values[2 * j + 1]!;
       }
-      set(`${k}.C_re`, re, [H, halfN]);
-      set(`${k}.C_im`, im, [H, halfN]);
+      set(ours('cRe'), re, [H, halfN]);
+      set(ours('cIm'), im, [H, halfN]);
       set(`s4_layers.${i}.D`, need(`s4_layers.${i}.D`, 1).values, [H]);
       const W = need(`s4_layers.${i}.output_linear.0.weight`, 3);
       if (W.shape[0] !== 2 * H || W.shape[1] !== H || W.shape[2] !== 1) {

@@ -3,8 +3,9 @@ import { Rng } from '../util/random.js';
 import { validateConfig, type ModelConfig } from './config.js';
 import { batchNorm, channelDropout, gelu, layerNorm, linear, linearGlu, type BatchNormState } from './layers.js';
 import { ParamStore } from './params.js';
-import { createSsm, type SsmKernel } from './ssm-layer.js';
-import { ssmConv } from '../ssm/ops.js';
+import type { SsmKernel } from './kinds/kind.js';
+import { createSsm } from './ssm-layer.js';
+import { ssmConv } from '../ssm/conv/op.js';
 
 export interface ForwardOptions {
   training: boolean;

@@ -1,41 +1,63 @@
-import type * as tf from '@tensorflow/tfjs';
-import { initS4D } from '../ssm/s4d.js';
-import { s4dKernel } from '../ssm/ops.js';
-import { initS4, s4Kernel, type S4Params } from '../ssm/s4.js';
-import { S4_MODE_FIELDS } from '../ssm/s4-params.js';
+/**
+ * A layer's SSM through its kind (kinds/registry.ts): created with its parameters for training, and read
+ * back in float64 (active operators, D, kernels, step form) for the exporter and the pruning criteria.
+ */
 import type { ModelConfig } from './config.js';
+import type { ChannelStep, SsmKernel } from './kinds/kind.js';
+import { SSM_KINDS, orList, ssmKind, type SsmKindName } from './kinds/registry.js';
+import type { SequenceModel } from './model.js';
 import type { ParamStore } from './params.js';
 
-/** The part of a layer that differs between S4D and S4: its parameters and how they make a kernel. */
-export interface SsmKernel {
-  /** Kernel rows of the active channels ([dirs·active.length, L]); differentiable. */
-  kernel(L: number, active: Int32Array): tf.Tensor2D;
-  /** SSM parameters owned by one channel (what bypassing it removes, D excluded). */
-  readonly paramsPerChannel: number;
+/** Adds layer parameters of the config's kind under `prefix` and returns its kernel. */
+export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, seed: number): SsmKernel {
+  const kind = ssmKind(c.ssm);
+  if (c.bidirectional && !kind.bidirectional) {
+    const two = Object.values(SSM_KINDS).filter((k) => k.bidirectional).map((k) => k.title);
+    throw new Error(`model config: bidirectional is supported for ${orList(two)} only`);
+  }
+  return kind.create(params, prefix, { H: c.dModel, M: c.dState / 2 }, c, seed);
 }
 
-export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, seed: number): SsmKernel {
-  const H = c.dModel;
-  const M = c.dState / 2;
-  if (c.ssm === 's4d') {
-    const v = initS4D(H, c.dState, { init: c.init, seed, dtMin: c.dtMin, dtMax: c.dtMax, bidirectional: c.bidirectional });
-    const dirs = c.bidirectional ? 2 : 1;
-    const p = {
-      logDt: params.add(`${prefix}.log_dt`, v.logDt, [H], 'ssm') as tf.Tensor1D,
-      logAReal: params.add(`${prefix}.log_A_real`, v.logAReal, [H, M], 'ssm') as tf.Tensor2D,
-      aImag: params.add(`${prefix}.A_imag`, v.aImag, [H, M], 'ssm') as tf.Tensor2D,
-      cRe: params.add(`${prefix}.C_re`, v.cRe, [dirs * H, M], 'ssm') as tf.Tensor2D,
-      cIm: params.add(`${prefix}.C_im`, v.cIm, [dirs * H, M], 'ssm') as tf.Tensor2D,
-    };
-    return { kernel: (L, active) => s4dKernel(p, L, active), paramsPerChannel: 1 + M * (2 + 2 * dirs) };
+export interface LayerSsm {
+  layer: number;
+  kind: SsmKindName;
+  /** d_model and complex modes per channel (d_state / 2). */
+  H: number;
+  M: number;
+  dirs: 1 | 2;
+  /** Sorted active operators, and the bypassed rest (sorted). */
+  active: Int32Array;
+  bypassed: Int32Array;
+  /** D of the active channels, in the order of `active`. */
+  D: Float64Array;
+  /** Kernel rows [dirs·active, L] (forward rows first), float64. */
+  kernel(L: number): Float64Array;
+  /** Step form of each active channel, in the order of `active`. */
+  steps: ChannelStep[];
+}
+
+/** Reads every layer's SSM from the model's current parameters. */
+export function layerSsms(model: SequenceModel): LayerSsm[] {
+  const snap = model.params.snapshot();
+  const c = model.config;
+  const kind = ssmKind(c.ssm);
+  if (c.bidirectional && !kind.bidirectional) {
+    throw new Error(`export: bidirectional ${kind.title} layers are not supported (${kind.title} is causal only here)`);
   }
-  if (c.bidirectional) throw new Error('model config: bidirectional is supported for S4D only');
-  const v = initS4(H, c.dState, { seed, dtMin: c.dtMin, dtMax: c.dtMax });
-  // Parameter names: kernel.log_dt, kernel.Lambda_re/_im, kernel.P_re/_im, kernel.B_re/_im, kernel.C_re/_im.
-  const names: Record<(typeof S4_MODE_FIELDS)[number], string> = {
-    lambdaRe: 'Lambda_re', lambdaIm: 'Lambda_im', pRe: 'P_re', pIm: 'P_im', bRe: 'B_re', bIm: 'B_im', cRe: 'C_re', cIm: 'C_im',
+  const get = (name: string): Float32Array => {
+    const t = snap.get(name);
+    if (!t) throw new Error(`export: the model has no parameter ${name}`);
+    return t.values;
   };
-  const p = { logDt: params.add(`${prefix}.log_dt`, v.logDt, [H], 'ssm') as tf.Tensor1D } as S4Params;
-  for (const f of S4_MODE_FIELDS) p[f] = params.add(`${prefix}.${names[f]}`, v[f], [H, M], 'ssm') as tf.Tensor2D;
-  return { kernel: (L, active) => s4Kernel(p, L, active), paramsPerChannel: 1 + 8 * M };
+  return Array.from({ length: c.nLayers }, (_, i) => {
+    const active = Int32Array.from(model.active(i));
+    const activeSet = new Set(active);
+    const bypassed = Int32Array.from({ length: c.dModel }, (_, h) => h).filter((h) => !activeSet.has(h));
+    const Dall = get(`s4_layers.${i}.D`);
+    const D = Float64Array.from(active, (h) => Dall[h]!);
+    const prefix = `s4_layers.${i}.kernel`;
+    const dims = { H: c.dModel, M: c.dState / 2 };
+    const ssm = kind.read((field) => get(`${prefix}.${kind.paramNames[field]}`), dims, active, c.bidirectional);
+    return { layer: i, kind: c.ssm, ...dims, active, bypassed, D, ...ssm };
+  });
 }

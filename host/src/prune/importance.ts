@@ -10,12 +10,12 @@
  *  - taylor: first-order estimate of the loss change from bypassing the channel, on training batches.
  *    Bypassing moves the channel's output y = K∗u + D·u to u; along y + ε(u − y) that is the same as
  *    D ← D + ε(1 − D), C ← (1 − ε)·C (the kernel is linear in C), so dℒ/dε = g_D·(1 − D) − Σ g_C·C.
- * Kernels come from the float64 cores the model trains with (export/layer-ssm.ts reads them).
+ * Kernels come from the float64 cores the model trains with, read through each layer's SSM kind (model/ssm-layer.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/dataset.js';
-import { layerSsms } from '../export/layer-ssm.js';
 import type { SequenceModel } from '../model/model.js';
+import { layerSsms } from '../model/ssm-layer.js';
 import { fftFor, nextPow2 } from '../ssm/fft.js';
 import { Rng } from '../util/random.js';
 

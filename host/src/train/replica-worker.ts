@@ -6,7 +6,7 @@ import { workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../backend.js';
 import { SequenceModel } from '../model/model.js';
-import { configureSsmThreads } from '../ssm/wasm-core.js';
+import { configureSsmThreads } from '../ssm/wasm/wasm-core.js';
 import { CTL, type ReplicaWorkerData } from './replicas.js';
 import { computeGradients } from './trainer.js';
 

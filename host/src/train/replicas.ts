@@ -14,7 +14,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import type { SequenceModel } from '../model/model.js';
 import { waitWhile } from '../util/atomics.js';
-import { configureSsmThreads, ssmThreadInfo } from '../ssm/wasm-core.js';
+import { configureSsmThreads, ssmThreadInfo } from '../ssm/wasm/wasm-core.js';
 import type { BatchGradients } from './trainer.js';
 
 /** Control block slots (Int32Array over a SharedArrayBuffer). */

@@ -6,11 +6,12 @@ import { loadDataset, type DatasetOptions } from '../../data/dataset.js';
 import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 import { saveCheckpoint } from '../../model/checkpoint.js';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../model/config.js';
+import { SSM_KINDS, SSM_KIND_NAMES, orList, type SsmKindName } from '../../model/kinds/registry.js';
 import { SequenceModel } from '../../model/model.js';
 import { DEFAULT_TRAIN, evaluate, train, type TrainOptions } from '../../train/trainer.js';
 
 interface TrainFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
-  model: 's4d' | 's4';
+  model: SsmKindName;
   dataset: string;
   config?: string;
   out?: string;
@@ -60,11 +61,13 @@ async function readConfigFile(path: string): Promise<TrainConfigFile> {
 const defined = <T extends object>(o: T): Partial<T> =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
+const KINDS = Object.values(SSM_KINDS);
+
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train an S4D or S4 classifier and write a checkpoint (safetensors + config.json)')
-    .requiredOption('--model <kind>', 's4d or s4', oneOf('s4d', 's4'))
+    .description(`train an ${orList(KINDS.map((k) => k.title))} classifier and write a checkpoint (safetensors + config.json)`)
+    .requiredOption('--model <kind>', orList(SSM_KIND_NAMES), oneOf(...SSM_KIND_NAMES))
     .requiredOption('--dataset <name|path>', 'smnist, smnist14, psmnist, psmnist14, listops, or a .npy pair / .jsonl')
     .option('--config <file>', 'JSON with "model", "train" and "dataset" sections; flags override it')
     .option('--out <dir>', 'checkpoint directory (default checkpoints/<model>-<dataset>)')
@@ -74,7 +77,7 @@ export function register(program: Command): void {
     .option('--dropout <p>', `channel dropout (default ${DEFAULT_CONFIG.dropout})`, num)
     .option('--prenorm', 'normalise before the SSM instead of after the residual')
     .option('--norm <kind>', 'layer or batch (default layer)', oneOf('layer', 'batch'))
-    .option('--bidirectional', 'S4D only: bidirectional kernels')
+    .option('--bidirectional', `${orList(KINDS.filter((k) => k.bidirectional).map((k) => k.title))} only: bidirectional kernels`)
     .option('--init <kind>', 'S4D A init: lin or inv (default lin)', oneOf('lin', 'inv'))
     .option('--epochs <n>', `epochs (default ${DEFAULT_TRAIN.epochs})`, int)
     .option('--batch-size <n>', `batch size (default ${DEFAULT_TRAIN.batchSize})`, int)

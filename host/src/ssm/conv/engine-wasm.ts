@@ -1,19 +1,19 @@
 /**
- * The wasm (SIMD) engine of the long convolution: same algorithm as conv-js.ts, with the per-channel
+ * The wasm (SIMD) engine of the long convolution: same algorithm as engine-js.ts, with the per-channel
  * work (kernel spectrum, FFTs, spectrum products) in host/assembly/ssm-core.ts, split over threads by
- * channel ranges (wasm-core.ts). Float32 tensors with float32 saved spectra (the tfjs op) run in single
- * precision (f32x4 lanes; float32 FFT rounding, ~1e-6 relative); anything else in double precision.
+ * channel ranges (../wasm/wasm-core.ts). Float32 tensors with float32 saved spectra (the tfjs op) run in
+ * single precision (f32x4 lanes; float32 FFT rounding, ~1e-6 relative); anything else in double precision.
  * JS lays out the shared wasm memory per call:
  *   plan (twiddles) | kernel rows | kernel spectra [A, n] | pair spectra [A, pairs, n] | input rows |
  *   output rows | active, d | dk | per thread: work, acc, dd | float32 tensors x, u, y
  * and copies the spectra out to the ConvSaved arrays (which must outlive the call) and back in for the
  * backward pass. Float32 tensors (the tfjs path) are transposed in wasm (split by batch ranges);
- * float64 ones by conv-layout.ts.
+ * float64 ones by layout.ts.
  */
-import type { ConvEngine, ConvSaved } from './conv-engine.js';
-import { fromChannelRows, toChannelRows } from './conv-layout.js';
-import type { Real } from './s4d.js';
-import { loadCore, MAX_BYTES, runParallel, splitRange, threadsFor, type Core, type Job } from './wasm-core.js';
+import type { ConvEngine, ConvSaved } from './engine.js';
+import { fromChannelRows, toChannelRows } from './layout.js';
+import type { Real } from '../channels.js';
+import { loadCore, MAX_BYTES, runParallel, splitRange, threadsFor, type Core, type Job } from '../wasm/wasm-core.js';
 
 /** The wasm engine handles FFT sizes from 16 up (and needs WebAssembly SIMD and shared memory). */
 export function wasmAvailable(n: number): boolean {

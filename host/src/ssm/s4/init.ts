@@ -4,9 +4,9 @@
  * log dtMax). Draw order from the seeded Rng: log_dt for h = 0 … H−1, then C row by row (re, im per mode).
  */
 import * as tf from '@tensorflow/tfjs';
-import { Rng } from '../util/random.js';
+import { Rng } from '../../util/random.js';
 import { legsHalf } from './hippo.js';
-import { S4_MODE_FIELDS, type S4ModeField, type S4Params } from './s4-params.js';
+import { S4_MODE_FIELDS, type S4ModeField, type S4Params } from './params.js';
 
 export interface S4InitOptions {
   seed?: number;

@@ -7,7 +7,7 @@
  * The eigenvalues of the real S come in conjugate pairs; the S4 parameterisation keeps one of each pair
  * (the ones with Im Λ < 0, as the S4 code does) and the other half is implied by conjugation.
  */
-import { eigHermitian } from './s4-eigh.js';
+import { eigHermitian } from './eigh.js';
 
 function checkN(N: number, even: boolean): void {
   if (!Number.isInteger(N) || N < 1) throw new Error(`HiPPO: d_state N must be a positive integer, got ${N}`);

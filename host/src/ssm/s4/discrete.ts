@@ -15,7 +15,8 @@
  *   (Ā x)_n = (2d_n − 1) x_n − 2γ u_n · 2·Re Σ_m q_m x_m       (column action, the state update)
  *   (r Ā)_n = (2d_n − 1) r_n − 2γ q_n · 2·Re Σ_m r_m u_m       (row action, for C Ā^L)
  */
-import { LAMBDA_RE_MAX, checkActiveChannels, s4Channel, s4ParamArrays, type S4Channel, type S4ParamArrays, type S4Params } from './s4-params.js';
+import { LAMBDA_RE_MAX, s4Channel, s4ParamArrays, type S4Channel, type S4ParamArrays, type S4Params } from './params.js';
+import { checkActive } from '../channels.js';
 
 export interface S4Bilinear {
   M: number;
@@ -183,7 +184,7 @@ export function discretizeChannel(ch: S4Channel, channel: number): S4DiscreteCha
 /** Discretised step form of the active channels, in the order of `active`. */
 export function s4Discretize(params: S4Params | S4ParamArrays, active: Int32Array): S4DiscreteChannel[] {
   const arrays = isArrays(params) ? params : s4ParamArrays(params);
-  checkActiveChannels(active, arrays.H);
+  checkActive(active, arrays.H);
   return Array.from(active, (h) => discretizeChannel(s4Channel(arrays, h), h));
 }
 

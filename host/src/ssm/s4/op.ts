@@ -2,22 +2,17 @@
  * The S4 (DPLR) kernel as a tfjs op with a hand-derived gradient.
  *
  * Forward reads the parameters (dataSync), computes each active channel's kernel in float64
- * (s4-core.ts: C̃ = C(I − Ā^{L'}), Cauchy sums with the rank-1 Woodbury correction at the roots of
+ * (kernel.ts: C̃ = C(I − Ā^{L'}), Cauchy sums with the rank-1 Woodbury correction at the roots of
  * unity, inverse FFT) and returns float32 [active.length, L]. The gradient runs the float64 backward of
- * s4-core.ts; inactive channels cost nothing and get zero gradient. No tf complex or FFT kernels are
+ * kernel.ts; inactive channels cost nothing and get zero gradient. No tf complex or FFT kernels are
  * used, so it runs on every backend (wasm, cpu).
  */
 import * as tf from '@tensorflow/tfjs';
-import { s4KernelBackward, s4KernelForward, s4TruncationLength, type S4KernelCache } from './s4-core.js';
+import { checkActive } from '../channels.js';
+import { s4KernelBackward, s4KernelForward, s4TruncationLength, type S4KernelCache } from './kernel.js';
 import {
-  S4_MODE_FIELDS, checkActiveChannels, s4Channel, s4ParamArrays, type S4Channel, type S4Params,
-} from './s4-params.js';
-
-export type { S4Params, S4ParamArrays, S4Channel, S4ChannelGrad } from './s4-params.js';
-export { LAMBDA_RE_MAX, s4ParamArrays } from './s4-params.js';
-export { initS4, s4ParamsFromArrays, type S4Init, type S4InitOptions } from './s4-init.js';
-export { s4Discretize, s4StepRun, type S4DiscreteChannel } from './s4-discrete.js';
-export { s4KernelForward, s4KernelBackward, s4TruncationLength } from './s4-core.js';
+  S4_MODE_FIELDS, s4Channel, s4ParamArrays, type S4Channel, type S4Params,
+} from './params.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 
@@ -30,7 +25,7 @@ export function s4Kernel(p: S4Params, L: number, active: Int32Array): tf.Tensor2
     FIELDS.forEach((f, i) => ((inputs as unknown as Record<string, tf.Tensor>)[f] = args[i] as tf.Tensor));
     const arrays = s4ParamArrays(inputs);
     const { H, M } = arrays;
-    checkActiveChannels(active, H);
+    checkActive(active, H);
     const A = active.length;
     const out = new Float32Array(A * L);
     const channels: S4Channel[] = [];

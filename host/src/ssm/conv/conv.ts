@@ -25,13 +25,13 @@
  * precision when tensors and kept spectra are float32, else double) and js (float64, portable, and the
  * reference the wasm engine is tested against).
  */
-import { jsEngine } from './conv-js.js';
-import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './conv-engine.js';
-import { wasmAvailable, wasmEngine, wasmFits } from './conv-wasm.js';
-import { nextPow2 } from './fft.js';
-import { checkActive, type Real } from './s4d.js';
+import { jsEngine } from './engine-js.js';
+import type { ConvDims, ConvEngine, ConvSaved, Spectra } from './engine.js';
+import { wasmAvailable, wasmEngine, wasmFits } from './engine-wasm.js';
+import { nextPow2 } from '../fft.js';
+import { checkActive, type Real } from '../channels.js';
 
-export type { ConvDims, ConvSaved } from './conv-engine.js';
+export type { ConvDims, ConvSaved } from './engine.js';
 
 export interface ConvOptions {
   bidirectional?: boolean;

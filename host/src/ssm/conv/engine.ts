@@ -1,5 +1,5 @@
-/** Types shared by the convolution API (conv.ts) and its engines (conv-js.ts, conv-wasm.ts). */
-import type { Real } from './s4d.js';
+/** Types shared by the convolution API (conv.ts) and its engines (engine-js.ts, engine-wasm.ts). */
+import type { Real } from '../channels.js';
 
 export interface ConvDims {
   B: number;

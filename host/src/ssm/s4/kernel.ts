@@ -1,7 +1,7 @@
 /**
  * The S4 (DPLR) convolution kernel of one channel in float64, forward and hand-derived backward.
  *
- * Forward, with L' = max(2, nextPow2(L)) and the half/conjugate-pair conventions of s4-discrete.ts:
+ * Forward, with L' = max(2, nextPow2(L)) and the half/conjugate-pair conventions of discrete.ts:
  *  1. C̃ = C (I − Ā^{L'}): L' row steps r ← r Ā from r = c, then c̃ = c − r.
  *  2. Four Cauchy sums (cauchy.ts) at ω_k = e^{−2πik/L'}, k = 0 … L'/2, with Q = P* (Woodbury blocks):
  *       k00 = Σ c̃b, k01 = Σ c̃p, k10 = Σ p̄b, k11 = Σ p̄p   (each over both halves of the pairs).
@@ -21,16 +21,16 @@
  *      r' = e∘r − 2γ s q, e = 2d − 1, s = 2 Re Σ r u (real):  with ρ = ḡ(r'), t = Σ ρ̄ q,
  *        ∂ℒ/∂s = −2γ Re t,  ḡ(r) = ē ρ + ū·2∂ℒ/∂s,  ḡ(e) += r̄ ρ,  ḡ(q) += −2γ s ρ,
  *        ḡ(u) += r̄·2∂ℒ/∂s,  ∂ℒ/∂γ += −2 s Re t.
- *      Then through the bilinear quantities (s4-discrete.ts):
+ *      Then through the bilinear quantities (discrete.ts):
  *        ḡ(d) = 2ḡ(e) + p ḡ(q) + p̄ ḡ(u) + 2(∂ℒ/∂S)|p|²,  ∂ℒ/∂S = −γ² ∂ℒ/∂γ,
  *        ḡ(p) += d conj(ḡ(q)) + d̄ ḡ(u) + 4(∂ℒ/∂S) Re(d) p,
  *        ḡ(λ) += conj((dt/2) d²) ḡ(d),  ∂ℒ/∂dt += (2γ²/dt²) ∂ℒ/∂γ + Σ Re(conj(ḡ(d)) (λ/2) d²),
  *      and ∂ℒ/∂log_dt = dt ∂ℒ/∂dt; clamped Re λ entries get zero gradient.
  */
 import { CAUCHY_SUMS as NV, bilinearNodes, cauchyConj, cauchyConjBackward } from './cauchy.js';
-import { fftFor, nextPow2 } from './fft.js';
-import { s4Bilinear, type S4Bilinear } from './s4-discrete.js';
-import { zeroChannelGrad, type S4Channel, type S4ChannelGrad } from './s4-params.js';
+import { fftFor, nextPow2 } from '../fft.js';
+import { s4Bilinear, type S4Bilinear } from './discrete.js';
+import { zeroChannelGrad, type S4Channel, type S4ChannelGrad } from './params.js';
 
 /** Truncation length of the generating function: a power of two ≥ max(L, 2). */
 export function s4TruncationLength(L: number): number {
@@ -66,7 +66,7 @@ function cauchyVectors(ch: S4Channel, ctRe: Float64Array, ctIm: Float64Array): [
 
 /**
  * C̃ = C − C Ā^{L'}; also stores the row history r_j = C Ā^j (j < L') when asked, as [L', 2, M].
- * The row step r ← e∘r − 2γ s q (s4-discrete.ts rowStep) is elementwise once s is known: done in place.
+ * The row step r ← e∘r − 2γ s q (discrete.ts rowStep) is elementwise once s is known: done in place.
  */
 function cTilde(ch: S4Channel, bl: S4Bilinear, Lp: number, history?: Float64Array): [Float64Array, Float64Array] {
   const { M } = ch;

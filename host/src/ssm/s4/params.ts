@@ -3,11 +3,12 @@
  * one channel (operator) of it.
  *
  * Each channel h is an independent SSM with M = N/2 complex modes (one of each conjugate pair):
- *   A = Λ − P P*, continuous time, with the conjugate half of Λ, P, B, C implied (see s4-discrete.ts).
+ *   A = Λ − P P*, continuous time, with the conjugate half of Λ, P, B, C implied (see discrete.ts).
  * Re Λ is clamped to ≤ LAMBDA_RE_MAX when read (the S4 code's "clip" choice): this keeps A + A* negative
  * definite, hence the bilinear Ā contractive; the gradient of a clamped entry is zero.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { Real } from '../channels.js';
 
 export interface S4Params {
   logDt: tf.Tensor1D; // [H]
@@ -23,8 +24,6 @@ export interface S4Params {
 
 /** Upper bound applied to Re Λ. */
 export const LAMBDA_RE_MAX = -1e-4;
-
-export type Real = Float32Array | Float64Array;
 
 export const S4_MODE_FIELDS = ['lambdaRe', 'lambdaIm', 'pRe', 'pIm', 'bRe', 'bIm', 'cRe', 'cIm'] as const;
 export type S4ModeField = (typeof S4_MODE_FIELDS)[number];
@@ -77,16 +76,4 @@ export function zeroChannelGrad(M: number): S4ChannelGrad {
   const g = { M, logDt: 0 } as S4ChannelGrad;
   for (const f of S4_MODE_FIELDS) g[f] = new Float64Array(M);
   return g;
-}
-
-/** `active` must be an Int32Array of distinct channel indices in [0, H) (any order). */
-export function checkActiveChannels(active: Int32Array, H: number): void {
-  if (!(active instanceof Int32Array)) throw new Error('S4: active channels must be an Int32Array');
-  const seen = new Uint8Array(H);
-  for (let i = 0; i < active.length; i++) {
-    const h = active[i]!;
-    if (h < 0 || h >= H) throw new Error(`S4: active channel ${h} out of range [0, ${H})`);
-    if (seen[h]) throw new Error(`S4: active channel ${h} listed twice`);
-    seen[h] = 1;
-  }
 }

@@ -3,8 +3,8 @@
  * channel, batch element), [A, B, L], in tiles of TILE time steps so the rows of x being read stay in
  * cache. JS version (any element type); ssm-core.ts has the float32 wasm twin.
  */
-import type { ConvDims } from './conv-engine.js';
-import type { Real } from './s4d.js';
+import type { ConvDims } from './engine.js';
+import type { Real } from '../channels.js';
 
 const TILE = 32;
 

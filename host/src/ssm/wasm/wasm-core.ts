@@ -1,12 +1,13 @@
 /**
- * Loads the S4D wasm module (host/assembly/ssm-core.ts, shared memory) and runs its range functions
+ * Loads the SSM wasm module (host/assembly/ssm-core.ts: the hot loops of the long convolution and of the
+ * S4D kernel, in shared memory) and runs its range functions
  * on several threads: the main thread takes the first range, worker threads (same module, same memory)
  * the others, and the main thread blocks until all are done (the tfjs op that calls this is synchronous).
  * Workers are started lazily, unref'd (they never keep the process alive) and idle in Atomics.wait.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { waitWhile } from '../util/atomics.js';
+import { waitWhile } from '../../util/atomics.js';
 import { SSM_CORE_WASM_BASE64 } from './wasm-bytes.js';
 
 /** 2 GiB, as compiled (scripts/build-wasm.mjs): byte offsets fit the module's i32 arguments. */

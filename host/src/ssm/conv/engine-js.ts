@@ -3,9 +3,9 @@
  * formulas): float64 typed-array loops over the radix-2² FFT of fft.ts. Used where the wasm engine
  * is unavailable or the FFT is tiny, and as the reference the wasm engine is tested against.
  */
-import { circularKernel, type ConvEngine, type Spectra } from './conv-engine.js';
-import { fromChannelRows, toChannelRows } from './conv-layout.js';
-import { fftFor } from './fft.js';
+import { circularKernel, type ConvEngine, type Spectra } from './engine.js';
+import { fromChannelRows, toChannelRows } from './layout.js';
+import { fftFor } from '../fft.js';
 
 /** Grow-only scratch buffers, reused across calls (JS runs one call at a time). */
 const scratch: { a: Float64Array; b: Float64Array } = { a: new Float64Array(0), b: new Float64Array(0) };

@@ -1,6 +1,7 @@
 /**
  * The S4D kernel's two heavy loops (Σ over l of mode powers, forward and backward) in wasm SIMD, split
- * over threads by channel ranges. s4d.ts builds the per-mode table and does the rest of the chain rule.
+ * over threads by channel ranges. S4D only: ../s4d/kernel.ts builds the per-mode table and
+ * ../s4d/gradient.ts does the rest of the chain rule.
  */
 import { loadCore, MAX_BYTES, runParallel, splitRange, threadsFor } from './wasm-core.js';
 
