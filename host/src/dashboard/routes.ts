@@ -8,8 +8,8 @@
  */
 import type http from 'node:http';
 import { constantTimeEqual } from '@s4op/shared';
-import type { JobManager } from '../fleet/jobs.js';
-import type { FleetServer, HttpRoutes } from '../fleet/server.js';
+import type { JobManager } from '../fleet/link/jobs.js';
+import type { FleetServer, HttpRoutes } from '../fleet/link/server.js';
 import type { RunStore } from '../store/run-store.js';
 import { DASHBOARD_HTML } from './page.js';
 import { DashboardSource, type DashboardState } from './state.js';

@@ -4,9 +4,9 @@
  * when the run store changed) and deployments.
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
-import { DeploymentStore } from '../fleet/deploy-store.js';
-import type { JobManager } from '../fleet/jobs.js';
-import type { FleetServer } from '../fleet/server.js';
+import { DeploymentStore } from '../fleet/deploy/store.js';
+import type { JobManager } from '../fleet/link/jobs.js';
+import type { FleetServer } from '../fleet/link/server.js';
 import { candidatesTable, loadRunReport, renderCharts, type RenderedChart } from '../report/index.js';
 import type { RunStore } from '../store/run-store.js';
 

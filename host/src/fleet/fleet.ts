@@ -1,12 +1,12 @@
 /** A fleet server with its job manager and HTTP API wired together: what `s4op serve` and `s4op bench` start. */
 import type { RunStore } from '../store/run-store.js';
-import { fleetApi } from './api.js';
-import { deployApi } from './deploy-api.js';
-import { DeployController } from './deploy-controller.js';
-import { JobManager } from './jobs.js';
-import { StoreAgentRegistry } from './registry-store.js';
-import { REGISTRY_TTL_MS } from './registry.js';
-import { FleetServer, type FleetServerOptions } from './server.js';
+import { fleetApi } from './http/jobs-routes.js';
+import { deployApi } from './http/deploy-routes.js';
+import { DeployController } from './deploy/controller.js';
+import { JobManager } from './link/jobs.js';
+import { StoreAgentRegistry } from './link/registry-store.js';
+import { REGISTRY_TTL_MS } from './link/registry.js';
+import { FleetServer, type FleetServerOptions } from './link/server.js';
 
 export interface Fleet {
   server: FleetServer;

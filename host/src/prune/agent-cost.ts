@@ -10,8 +10,8 @@ import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSet
 import { exportModel, type ExportMode } from '../export/export.js';
 import { tuneShape, tunedVariant } from '../export/tuned.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
-import { localAgentCli } from '../fleet/local-agent.js';
+import { JobFailed, type JobOutcome } from '../fleet/link/jobs.js';
+import { localAgentCli } from '../fleet/link/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
 import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';

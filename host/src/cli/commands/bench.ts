@@ -6,9 +6,9 @@ import type { Command } from 'commander';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { UserError, emit, log } from '../util.js';
 import { startFleet } from '../../fleet/fleet.js';
-import { formatMeasurement } from '../../fleet/format.js';
-import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/jobs.js';
-import { spawnLocalAgent } from '../../fleet/local-agent.js';
+import { formatMeasurement } from '../../fleet/link/format.js';
+import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/link/jobs.js';
+import { spawnLocalAgent } from '../../fleet/link/local-agent.js';
 import { parsePort } from './serve.js';
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 

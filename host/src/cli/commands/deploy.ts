@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { UserError, emit, log } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { GateError, gateText, parseGate } from '../../fleet/deploy-gate.js';
-import { ModelRefError, resolveModel } from '../../fleet/deploy-model.js';
-import { PlanError, parseCanary, parseSelector, parseWaves } from '../../fleet/deploy-plan.js';
-import { deploymentText, type DeploymentView } from '../../fleet/deploy-view.js';
+import { ServerCallError, callServer, serverRef } from '../../fleet/http/client.js';
+import { GateError, gateText, parseGate } from '../../fleet/deploy/gate.js';
+import { ModelRefError, resolveModel } from '../../fleet/deploy/model.js';
+import { PlanError, parseCanary, parseSelector, parseWaves } from '../../fleet/deploy/plan.js';
+import { deploymentText, type DeploymentView } from '../../fleet/deploy/view.js';
 
 interface DeployFlags {
   model: string;

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError, emit } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { DeploymentStore } from '../../fleet/deploy-store.js';
-import { deploymentText, deploymentView, deploymentsText, type DeploymentView } from '../../fleet/deploy-view.js';
+import { ServerCallError, callServer, serverRef } from '../../fleet/http/client.js';
+import { DeploymentStore } from '../../fleet/deploy/store.js';
+import { deploymentText, deploymentView, deploymentsText, type DeploymentView } from '../../fleet/deploy/view.js';
 import { RunStore, STORE_FILE } from '../../store/run-store.js';
 
 interface DeploymentsFlags {

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError, emit } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { fleetText, fleetView, pageFleet, type FleetAgentView } from '../../fleet/deploy-view.js';
-import { StoreAgentRegistry } from '../../fleet/registry-store.js';
+import { ServerCallError, callServer, serverRef } from '../../fleet/http/client.js';
+import { fleetText, fleetView, pageFleet, type FleetAgentView } from '../../fleet/deploy/view.js';
+import { StoreAgentRegistry } from '../../fleet/link/registry-store.js';
 import { RunStore, STORE_FILE } from '../../store/run-store.js';
 
 interface FleetFlags {

@@ -8,11 +8,11 @@
  */
 import type http from 'node:http';
 import { constantTimeEqual } from '@s4op/shared';
-import { DeployError, type DeployController } from './deploy-controller.js';
-import type { LabRecord, ModelSource } from './deploy-store.js';
-import { deploymentView, fleetView, pageFleet } from './deploy-view.js';
-import type { FleetServer } from './server.js';
-import { BodyError, readBounded, sendBodyError } from './http-body.js';
+import { DeployError, type DeployController } from '../deploy/controller.js';
+import type { LabRecord, ModelSource } from '../deploy/store.js';
+import { deploymentView, fleetView, pageFleet } from '../deploy/view.js';
+import type { FleetServer } from '../link/server.js';
+import { BodyError, readBounded, sendBodyError } from './body.js';
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });

@@ -7,9 +7,9 @@
  */
 import type http from 'node:http';
 import { constantTimeEqual } from '@s4op/shared';
-import { BodyError, readBounded, sendBodyError } from './http-body.js';
-import { JobFailed, jobIdProblem, type JobManager } from './jobs.js';
-import type { FleetServer } from './server.js';
+import { BodyError, readBounded, sendBodyError } from './body.js';
+import { JobFailed, jobIdProblem, type JobManager } from '../link/jobs.js';
+import type { FleetServer } from '../link/server.js';
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' });
