@@ -1,96 +1,46 @@
 /**
- * A small HTTP API on the fleet server's port, so `s4op bench` (and later the pruning loop) can use a
- * running `s4op serve`:
- *   GET  /v1/agents    connected and known agents
- *   POST /v1/measure   { agent?, tag?, job_id?, settings?, models: [{ name?, base64 }] } → { job_id, agent, measurement }
- * Both need `Authorization: Bearer <token>`.
+ * The fleet API on the server's port, so `s4op bench` and the pruning loop can use a running `s4op serve`
+ * (bearer token checked by the server's hook; bodies and responses as `@s4op/shared`'s http-api says):
+ *   GET  /v1/agents    connected and known agents, and the jobs in flight
+ *   POST /v1/measure   { agent?, tag?, job_id?, settings?, wait_for_agent_ms?, models: [{ name?, base64 }] } → { job_id, agent, measurement }
  */
-import type http from 'node:http';
-import { constantTimeEqual } from '@s4op/shared';
-import { BodyError, readBounded, sendBodyError } from './body.js';
+import type { FastifyInstance } from 'fastify';
+import { MeasureRequest } from '@s4op/shared';
 import { JobFailed, jobIdProblem, type JobManager } from '../link/jobs.js';
 import type { FleetServer } from '../link/server.js';
+import { HttpError, bodyOf } from './server.js';
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+/** The status a failed job answers with. */
+function jobStatus(code: JobFailed['code']): number {
+  if (code === 'no_agent') return 404;
+  if (code === 'bad_request') return 400;
+  if (code === 'ambiguous_agent' || code === 'duplicate_job') return 409;
+  return 422;
 }
 
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const body = await readBounded(req);
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new Error(`body is not JSON: ${(err as Error).message}`);
-  }
-}
-
-interface MeasureBody {
-  agent?: string;
-  tag?: string;
-  job_id?: string;
-  settings?: unknown;
-  wait_for_agent_ms?: number;
-  models: { name?: string; base64: string }[];
-}
-
-function checkBody(body: unknown): MeasureBody {
-  if (typeof body !== 'object' || body === null) throw new Error('body must be a JSON object');
-  const b = body as Record<string, unknown>;
-  if (!Array.isArray(b.models) || b.models.length < 1 || b.models.length > 2) throw new Error('field "models" must list one model (two for A/B)');
-  b.models.forEach((m: unknown, i: number) => {
-    if (typeof m !== 'object' || m === null || typeof (m as { base64?: unknown }).base64 !== 'string') throw new Error(`field "models.${i}.base64" must be a base64 string`);
+export function jobsRoutes(app: FastifyInstance, server: () => FleetServer, jobs: () => JobManager): void {
+  app.get('/v1/agents', async () => {
+    const online = new Set(server().agents().map((a) => a.id));
+    return { agents: server().registry.list().map((r) => ({ ...r, online: online.has(r.id) })), jobs: jobs().list() };
   });
-  for (const k of ['agent', 'tag', 'job_id'] as const) if (b[k] !== undefined && typeof b[k] !== 'string') throw new Error(`field "${k}" must be a string`);
-  if (b.job_id !== undefined) {
-    const problem = jobIdProblem(b.job_id);
-    if (problem) throw new Error(`field "job_id": ${problem}`);
-  }
-  return b as unknown as MeasureBody;
-}
 
-export function fleetApi(server: () => FleetServer, jobs: () => JobManager, token: string) {
-  return async (req: http.IncomingMessage, res: http.ServerResponse): Promise<boolean> => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (!url.pathname.startsWith('/v1/')) return false;
-    const auth = req.headers.authorization ?? '';
-    const given = auth.startsWith('Bearer ') ? auth.slice(7) : '';
-    if (!given || !constantTimeEqual(given, token)) {
-      send(res, 401, { error: { code: 'unauthorized', message: given ? 'wrong token' : 'missing token (Authorization: Bearer …)' } });
-      return true;
+  app.post('/v1/measure', async (req) => {
+    const body = bodyOf(MeasureRequest, req);
+    if (body.job_id !== undefined) {
+      const problem = jobIdProblem(body.job_id);
+      if (problem) throw new HttpError(400, 'bad_request', `field "job_id": ${problem}`);
     }
-    if (req.method === 'GET' && url.pathname === '/v1/agents') {
-      const online = new Set(server().agents().map((a) => a.id));
-      send(res, 200, { agents: server().registry.list().map((r) => ({ ...r, online: online.has(r.id) })), jobs: jobs().list() });
-      return true;
+    try {
+      return await jobs().submit({
+        target: { agent: body.agent, tag: body.tag },
+        models: body.models.map((m) => ({ bytes: Buffer.from(m.base64, 'base64'), name: m.name })),
+        settings: body.settings,
+        job_id: body.job_id,
+        waitForAgentMs: body.wait_for_agent_ms ?? undefined,
+      });
+    } catch (err) {
+      if (err instanceof JobFailed) throw new HttpError(jobStatus(err.code), err.code, err.message, { job_id: err.job_id });
+      throw err;
     }
-    if (req.method === 'POST' && url.pathname === '/v1/measure') {
-      let body: MeasureBody;
-      try {
-        body = checkBody(await readJson(req));
-      } catch (err) {
-        if (err instanceof BodyError) sendBodyError(res, err);
-        else send(res, 400, { error: { code: 'bad_request', message: (err as Error).message } });
-        return true;
-      }
-      try {
-        const outcome = await jobs().submit({
-          target: { agent: body.agent, tag: body.tag },
-          models: body.models.map((m) => ({ bytes: Buffer.from(m.base64, 'base64'), name: m.name })),
-          settings: body.settings,
-          job_id: body.job_id,
-          waitForAgentMs: body.wait_for_agent_ms,
-        });
-        send(res, 200, outcome);
-      } catch (err) {
-        if (err instanceof JobFailed) {
-          const status = err.code === 'no_agent' ? 404 : err.code === 'bad_request' ? 400 : err.code === 'ambiguous_agent' || err.code === 'duplicate_job' ? 409 : 422;
-          send(res, status, { error: { code: err.code, message: err.message, job_id: err.job_id } });
-        }
-        else throw err;
-      }
-      return true;
-    }
-    return false;
-  };
+  });
 }
