@@ -136,9 +136,10 @@ export type DeploymentsResponse = z.infer<typeof DeploymentsResponse>;
 
 export const FleetResponse = z.looseObject({
   agents: z.array(z.looseObject({ id: z.string(), name: z.string(), online: z.boolean(), health: z.string() })),
-  total: z.number(),
-  online: z.number(),
-  offset: z.number(),
+  /** Absent from servers before paging (they send every agent). */
+  total: z.number().optional(),
+  online: z.number().optional(),
+  offset: z.number().optional(),
 });
 export type FleetResponse = z.infer<typeof FleetResponse>;
 
