@@ -80,7 +80,7 @@ export function sendJson(res: http.ServerResponse, status: number, body: unknown
   res.end(JSON.stringify(body));
 }
 
-/** A body's bytes as a JSON object (an empty body is `{}`); throws SyntaxError-free messages via `fail`. */
+/** A body's bytes as a JSON object (an empty body is `{}`); what is wrong goes to `fail`, whose error is thrown. */
 export function parseJsonObject(body: Buffer | string, fail: (message: string) => Error): Record<string, unknown> {
   const text = typeof body === 'string' ? body : body.toString('utf8');
   let v: unknown;

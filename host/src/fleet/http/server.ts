@@ -6,7 +6,7 @@
  * the server without bound: 413 and 503), JSON errors `{error: {code, message}}` and 404s in that shape.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { BodyLimitError, bearerProblem, bodyLimitHeaders, busy, checkWith, tooLarge } from '@s4op/shared';
+import { BodyLimitError, bearerProblem, bodyLimitHeaders, busy, checkWith, parseJsonObject, tooLarge } from '@s4op/shared';
 import type { z } from 'zod';
 
 /** Largest body the API takes: a base64 model of 48 MiB (S4/S4D exports for boards are far smaller). */
@@ -49,15 +49,13 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app = (opts.tls ? Fastify({ ...base, https: { cert: opts.tls.cert, key: opts.tls.key } }) : Fastify(base)) as unknown as FastifyInstance;
   let reading = 0;
 
-  // Any content type is read as JSON (clients have always sent JSON, some without saying so).
+  // Any content type is read as a JSON object (clients have always sent JSON, some without saying so).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => {
-    const text = body as string;
-    if (!text.length) return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonObject(body as string, (message) => new HttpError(400, 'bad_request', message)));
     } catch (err) {
-      done(new HttpError(400, 'bad_request', `body is not JSON: ${(err as Error).message}`), undefined);
+      done(err as Error, undefined);
     }
   });
 
