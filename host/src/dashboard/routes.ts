@@ -1,17 +1,19 @@
 /**
  * The dashboard on the fleet server's port:
  *   GET /, /dashboard           the page (static; it asks for the data with the token from its #token=…)
+ *   GET /dashboard/page-script.js  its script (browser/page-script.ts as built)
  *   GET /v1/dashboard           one JSON snapshot (bearer token, checked by the fleet's HTTP server for all of /v1/)
  *   GET /v1/dashboard/events    server-sent events: a snapshot at once, then one whenever something changed
  * Changes come from the fleet (agents up/down, job status, results) and from the run store, which other
  * processes (`s4op prune --server …`) write to; the store is checked every `pollMs`.
  */
+import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { JobManager } from '../fleet/link/jobs.js';
 import type { FleetServer } from '../fleet/link/server.js';
 import type { RunStore } from '../store/run-store.js';
-import { DASHBOARD_HTML } from './page.js';
+import { DASHBOARD_HTML, DASHBOARD_SCRIPT_PATH } from './page.js';
 import { DashboardSource, type DashboardState } from './state.js';
 
 export interface DashboardOptions {
@@ -62,6 +64,8 @@ export function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): v
   });
 
   const page = async (_req: FastifyRequest, reply: FastifyReply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML);
+  const script = new URL('./browser/page-script.js', import.meta.url);
+  app.get(DASHBOARD_SCRIPT_PATH, async (_req, reply) => reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-store').send(await readFile(script)));
   app.get('/', page);
   app.get('/dashboard', page);
   app.get('/v1/dashboard', async () => source.snapshot());
