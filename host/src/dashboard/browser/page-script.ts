@@ -7,45 +7,7 @@
  * renders each snapshot into the page's tables; charts arrive as SVG rendered by the host.
  */
 
-/** The parts of the server's snapshot (dashboard/state.ts, DashboardState) that this page reads. */
-interface PageState {
-  at: string;
-  agents: {
-    name: string;
-    online: boolean;
-    tags: string[];
-    device: { board_model?: string | null; cpu_model: string; cores: number; cpu_max_mhz?: number | null; memory_total_mb: number; os: string; arch: string; temperature_c?: number | null };
-    runtimes: { name: string; version?: string | null; available: boolean }[];
-  }[];
-  agents_total: number;
-  agents_online: number;
-  jobs: { job_id: string; agent: string; state: string }[];
-  measurements: {
-    job_id: string;
-    agent: string;
-    at: string;
-    sha256: string | null;
-    median_ms: number | null;
-    p90_ms: number | null;
-    achieved_gflops: number | null;
-    peak_fraction: number | null;
-    other_cpu_fraction: number | null;
-    busy: boolean | null;
-    error: string | null;
-  }[];
-  run: {
-    id: string;
-    status: string;
-    strategy: string;
-    stop_reason: string | null;
-    candidates: number;
-    finished: number;
-    chosen: string | null;
-    charts: { id: string; title: string; caption: string; svg: string }[];
-    candidates_html: string;
-  } | null;
-  deployments: { id: string; status: string; model: string; selector: string; stage: string; reason: string | null; updated_at: string }[];
-}
+import type { DashboardAgent, DashboardState, RecentMeasurement } from './snapshot.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -58,7 +20,7 @@ function table(id: string, head: string[], rows: string[], empty: string): strin
   return '<table id="' + id + '"><tr>' + head.map((h) => '<th class="l">' + esc(h) + '</th>').join('') + '</tr>' + rows.join('') + '</table>';
 }
 
-function agentRow(a: PageState['agents'][number]): string {
+function agentRow(a: DashboardAgent): string {
   const d = a.device;
   const rts = a.runtimes
     .filter((r) => r.available)
@@ -71,14 +33,14 @@ function agentRow(a: PageState['agents'][number]): string {
   );
 }
 
-function measurementRow(m: PageState['measurements'][number]): string {
+function measurementRow(m: RecentMeasurement): string {
   return (
     '<tr data-job="' + esc(m.job_id) + '"><td class="l">' + esc(new Date(m.at).toLocaleTimeString()) + '</td><td class="l">' + esc(m.job_id) + '</td><td class="l">' + esc(m.agent) + '</td><td class="l">' + esc((m.sha256 || '').slice(0, 12)) + '</td><td>' + (m.error ? esc(m.error) : num(m.median_ms, 3)) + '</td><td>' + num(m.p90_ms, 3) + '</td>' +
     '<td>' + num(m.achieved_gflops, 1) + '</td><td>' + (m.peak_fraction == null ? '–' : num(m.peak_fraction * 100, 1)) + '</td><td' + (m.busy ? ' class="busy" title="busy: other processes disturbed this job"' : '') + '>' + (m.other_cpu_fraction == null ? '–' : num(m.other_cpu_fraction * 100, 0) + ' %' + (m.busy ? ' busy' : '')) + '</td></tr>'
   );
 }
 
-function render(s: PageState): void {
+function render(s: DashboardState): void {
   $('updated').textContent = 'updated ' + new Date(s.at).toLocaleTimeString();
   $('agents').innerHTML =
     table('agent-table', ['agent', 'state', 'board / CPU', 'cores', 'max MHz', 'memory MB', 'OS', '°C', 'runtimes', 'tags'], s.agents.map(agentRow), 'No agent has connected yet.') +
@@ -143,7 +105,7 @@ async function stream(): Promise<void> {
           .filter((l) => l.startsWith('data: '))
           .map((l) => l.slice(6))
           .join('\n');
-        if (event === 'state') render(JSON.parse(data) as PageState);
+        if (event === 'state') render(JSON.parse(data) as DashboardState);
         else if (event === 'failure') $('status').textContent = 'server error: ' + (JSON.parse(data) as { message: string }).message;
       }
     }
