@@ -12,10 +12,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BodyLimitError, boundedBodyReader, parseJsonObject, sendJson, type ActiveModelState } from '@s4op/shared';
-import type { ServedModel } from './serve-model.js';
-import { StepSessions } from './serve-sessions.js';
-import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './serve-tensors.js';
-import type { Feeds, InputInfo, PlainTensor } from './runtimes/runtime.js';
+import type { ServedModel } from './model.js';
+import { StepSessions } from './sessions.js';
+import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './tensors.js';
+import type { Feeds, InputInfo, PlainTensor } from '../runtimes/runtime.js';
 
 /** A hard ceiling whatever the model: a board has 1–8 GB and the agent's link must keep running. */
 const MAX_BODY_BYTES = 64 * 2 ** 20;
