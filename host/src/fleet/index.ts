@@ -8,6 +8,8 @@ export { HostModels } from './link/models.js';
 export { jobsRoutes } from './http/jobs-routes.js';
 export { deployRoutes } from './http/deploy-routes.js';
 export { createHttpServer, HttpError, MAX_BODY_BYTES } from './http/server.js';
+export { hostApi, callServer, serverRef, ServerCallError, DEFAULT_SERVER } from './http/client.js';
+export type { ServerRef, FleetPage } from './http/client.js';
 export { startFleet, type Fleet, type FleetRoutes } from './fleet.js';
 export { spawnLocalAgent, localAgentCli } from './link/local-agent.js';
 export { formatMeasurement } from './link/format.js';
