@@ -1,11 +1,11 @@
 /**
- * The host's end of the link: a WebSocket server (on the fleet's HTTP or HTTPS server) that authenticates agents before any
- * work, validates every frame at the edge, keeps the registry of connected agents, pings them, and
- * streams model bytes in chunk frames when an agent asks for a hash it lacks.
+ * The host's end of the link: a WebSocket server, on the upgrades of the fleet's HTTP(S) server, that
+ * authenticates agents before any work, validates every frame at the edge, keeps the registry of connected
+ * agents, pings them, and streams model bytes in chunk frames when an agent asks for a hash it lacks.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
