@@ -37,9 +37,9 @@ export function busy(concurrency: number): BodyLimitError {
   return new BodyLimitError(503, 'busy', `${concurrency} request bodies are being received already; retry in a moment`);
 }
 
-/** Headers that go with a BodyLimitError's status: Retry-After when busy, and the connection closed after a 413. */
-export function bodyLimitHeaders(err: BodyLimitError): Record<string, string> {
-  return err.status === 503 ? { 'retry-after': '2' } : { connection: 'close' };
+/** Headers that go with an answer's status: Retry-After when busy (503), the connection closed after a 413 (its body is left unread). */
+export function bodyLimitHeaders(status: number): Record<string, string> {
+  return status === 503 ? { 'retry-after': '2' } : status === 413 ? { connection: 'close' } : {};
 }
 
 /** A reader that lets at most `concurrency` bodies be read at once (its own count). */

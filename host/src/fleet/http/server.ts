@@ -99,10 +99,9 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
       opts.log?.(`HTTP ${req.method} ${req.url}: ${err.message}`);
       e = new HttpError(500, 'internal', err.message);
     }
-    const headers = e.status === 413 || e.status === 503 ? bodyLimitHeaders(new BodyLimitError(e.status, e.code as 'too_large', e.message)) : {};
     void reply
       .code(e.status)
-      .headers(headers)
+      .headers(bodyLimitHeaders(e.status))
       .send({ error: { code: e.code, message: e.message, ...e.extra } });
   });
 
