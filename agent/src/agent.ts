@@ -26,8 +26,8 @@ import { AgentLink } from './link.js';
 import { pickRuntime } from './runtimes/registry.js';
 import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
 import { PeakCache } from './peak-cache.js';
-import { InferenceServer } from './serve.js';
-import { Activation } from './serve-activation.js';
+import { InferenceServer } from './serve/server.js';
+import { Activation } from './serve/activation.js';
 
 export interface AgentOptions {
   url: string;

@@ -17,9 +17,9 @@ export { thermalSnapshot, parseVcgencmd, zoneThrottle, wasThrottled } from './th
 export { RUNTIMES, pickRuntime, runtimeByName } from './runtimes/registry.js';
 export type { Runtime, Session, LoadOptions, InputInfo, Feeds } from './runtimes/runtime.js';
 export { ActiveModelStore, ACTIVE_MODEL_FILE } from './active-model.js';
-export { InferenceServer } from './serve.js';
-export type { InferenceServerOptions } from './serve.js';
-export { ServedModel } from './serve-model.js';
-export { StepSessions } from './serve-sessions.js';
-export { Activation } from './serve-activation.js';
-export { ServeError, tensorFromJson, tensorFromBytes, checkDims, checkFeedNames, tensorToJson } from './serve-tensors.js';
+export { InferenceServer } from './serve/server.js';
+export type { InferenceServerOptions } from './serve/server.js';
+export { ServedModel } from './serve/model.js';
+export { StepSessions } from './serve/sessions.js';
+export { Activation } from './serve/activation.js';
+export { ServeError, tensorFromJson, tensorFromBytes, checkDims, checkFeedNames, tensorToJson } from './serve/tensors.js';

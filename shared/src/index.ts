@@ -5,3 +5,4 @@ export * from './hash.js';
 export * from './stats.js';
 export * from './dtypes.js';
 export * from './http-body.js';
+export * from './http-api.js';

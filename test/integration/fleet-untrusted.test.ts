@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFleet, type Fleet } from '../../host/dist/fleet/index.js';
-import { fleetText, pageFleet, type FleetAgentView } from '../../host/dist/fleet/deploy-view.js';
+import { fleetText, pageFleet, type FleetAgentView } from '../../host/dist/fleet/deploy/view.js';
 import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { RunStore } from '../../host/dist/store/run-store.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ActiveModelStore, ACTIVE_MODEL_FILE } from '../../agent/src/active-model.js';
 import type { InputInfo } from '../../agent/src/runtimes/runtime.js';
-import { checkFeedNames, tensorFromBytes, tensorFromJson, tensorToJson } from '../../agent/src/serve-tensors.js';
+import { checkFeedNames, tensorFromBytes, tensorFromJson, tensorToJson } from '../../agent/src/serve/tensors.js';
 
 const A = 'a'.repeat(64);
 const B = 'b'.repeat(64);

@@ -1,6 +1,6 @@
 /** The rollout gate: its grammar (units, aliases, errors naming the bad term) and its verdicts against field and lab figures. */
 import { describe, expect, it } from 'vitest';
-import { checkGateAgainstLab, evaluateGate, parseGate, type Figures } from '../../host/src/fleet/deploy-gate.js';
+import { checkGateAgainstLab, evaluateGate, parseGate, type Figures } from '../../host/src/fleet/deploy/gate.js';
 
 const field: Figures = { p50: 2, p90: 3, p99: 4, mean: 2.5, rss: 150 };
 const lab: Figures = { p50: 1.6, p90: 2, p99: null, mean: 2, rss: 100 };

@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveModel } from '../../host/src/fleet/deploy-model.js';
+import { resolveModel } from '../../host/src/fleet/deploy/model.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { mlpModel } from '../helpers/onnx-models.js';
 

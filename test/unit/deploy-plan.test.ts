@@ -1,6 +1,6 @@
 /** Who gets a deployment and in what order: selectors, canary sizes, waves. */
 import { describe, expect, it } from 'vitest';
-import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, type PlannableAgent } from '../../host/src/fleet/deploy-plan.js';
+import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, type PlannableAgent } from '../../host/src/fleet/deploy/plan.js';
 
 const fleet: PlannableAgent[] = [
   { id: 'id-e', name: 'e', tags: ['pi4'], online: true },

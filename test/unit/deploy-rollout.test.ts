@@ -7,11 +7,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Measurement } from '@s4op/shared';
-import { parseGate } from '../../host/src/fleet/deploy-gate.js';
-import { parseCanary, planStages, type PlannableAgent } from '../../host/src/fleet/deploy-plan.js';
-import { convergeAgent, runRollout, type AgentOps, type InstallOutcome } from '../../host/src/fleet/deploy-rollout.js';
-import { DeploymentStore } from '../../host/src/fleet/deploy-store.js';
-import { StoreAgentRegistry } from '../../host/src/fleet/registry-store.js';
+import { parseGate } from '../../host/src/fleet/deploy/gate.js';
+import { parseCanary, planStages, type PlannableAgent } from '../../host/src/fleet/deploy/plan.js';
+import { convergeAgent, runRollout, type AgentOps, type InstallOutcome } from '../../host/src/fleet/deploy/rollout.js';
+import { DeploymentStore } from '../../host/src/fleet/deploy/store.js';
+import { StoreAgentRegistry } from '../../host/src/fleet/link/registry-store.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 
 function measurement(p50: number, rss = 100): Measurement {

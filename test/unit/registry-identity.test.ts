@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoreAgentRegistry } from '../../host/dist/fleet/registry-store.js';
+import { StoreAgentRegistry } from '../../host/dist/fleet/link/registry-store.js';
 import { RunStore } from '../../host/dist/store/run-store.js';
 import { tmpDir } from '../helpers/fleet.js';
 

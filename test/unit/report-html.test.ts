@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../host/src/store/run-store.js';
-import { StoreAgentRegistry } from '../../host/src/fleet/registry-store.js';
+import { StoreAgentRegistry } from '../../host/src/fleet/link/registry-store.js';
 import { renderRunReport } from '../../host/src/report/index.js';
 
 const H = 4;

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BodyLimitError, boundedBodyReader } from '../../shared/src/index.js';
+import { BodyLimitError, bearerProblem, boundedBodyReader, parseJsonObject } from '../../shared/src/index.js';
 
 const read = boundedBodyReader(1);
 let server: http.Server;
@@ -70,5 +70,22 @@ describe('boundedBodyReader', () => {
     req.end('67890');
     await new Promise((r) => setTimeout(r, 100));
     expect(await send('abc')).toEqual({ status: 200, body: { bytes: 3 } });
+  });
+});
+
+describe('shared HTTP helpers', () => {
+  it('bearerProblem says what is wrong with the Authorization header, or null', () => {
+    expect(bearerProblem(undefined, 't')).toBe('missing token (Authorization: Bearer …)');
+    expect(bearerProblem('Basic t', 't')).toBe('missing token (Authorization: Bearer …)');
+    expect(bearerProblem('Bearer x', 't')).toBe('wrong token');
+    expect(bearerProblem('Bearer t', 't')).toBeNull();
+  });
+
+  it('parseJsonObject takes an object (empty: {}) and names what else it got', () => {
+    const fail = (m: string) => new Error(m);
+    expect(parseJsonObject(Buffer.from('{"a":1}'), fail)).toEqual({ a: 1 });
+    expect(parseJsonObject('', fail)).toEqual({});
+    expect(() => parseJsonObject('{', fail)).toThrow(/^body is not JSON: /);
+    expect(() => parseJsonObject('[1]', fail)).toThrow('body must be a JSON object');
   });
 });

@@ -1,100 +1,12 @@
 /**
- * The dashboard page: static HTML + a small script, shipped as a string in the package (no build step, no
- * CDN). Charts arrive as SVG rendered by the host (the same Vega-Lite specs as the report), so the page
- * needs no charting code. The token comes from the URL fragment (#token=…), never sent in a URL.
+ * The dashboard page: static HTML, shipped as a string in the package (no CDN), and its script, a
+ * TypeScript module (browser/page-script.ts) built with the package and served beside it. Charts arrive as
+ * SVG rendered by the host (the same Vega-Lite specs as the report), so the page needs no charting code. The token comes from the URL fragment (#token=…), never sent in a URL.
  */
 import { STYLE } from '../report/html.js';
 
-const SCRIPT = String.raw`
-'use strict';
-const $ = (id) => document.getElementById(id);
-const esc = (v) => String(v == null ? '' : v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
-const num = (v, d) => (v == null ? '–' : Number(v).toFixed(d));
-let token = new URLSearchParams(location.hash.slice(1)).get('token') || sessionStorage.getItem('s4op-token') || '';
-
-function table(id, head, rows, empty) {
-  if (!rows.length) return '<p id="' + id + '" class="empty">' + esc(empty) + '</p>';
-  return '<table id="' + id + '"><tr>' + head.map((h) => '<th class="l">' + esc(h) + '</th>').join('') + '</tr>' + rows.join('') + '</table>';
-}
-
-function render(s) {
-  $('updated').textContent = 'updated ' + new Date(s.at).toLocaleTimeString();
-  $('agents').innerHTML = table('agent-table', ['agent', 'state', 'board / CPU', 'cores', 'max MHz', 'memory MB', 'OS', '°C', 'runtimes', 'tags'], s.agents.map((a) => {
-    const d = a.device;
-    const rts = a.runtimes.filter((r) => r.available).map((r) => r.name + ' ' + (r.version || '')).join(', ');
-    return '<tr data-agent="' + esc(a.name) + '" data-online="' + a.online + '"><td class="l">' + esc(a.name) + '</td><td class="l">' + (a.online ? '● online' : '○ offline') + '</td>' +
-      '<td class="l">' + esc(d.board_model || d.cpu_model) + '</td><td>' + d.cores + '</td><td>' + esc(d.cpu_max_mhz == null ? '–' : d.cpu_max_mhz) + '</td><td>' + Math.round(d.memory_total_mb) + '</td>' +
-      '<td class="l">' + esc(d.os + ' ' + d.arch) + '</td><td>' + esc(d.temperature_c == null ? '–' : d.temperature_c) + '</td><td class="l">' + esc(rts) + '</td><td class="l">' + esc(a.tags.join(', ')) + '</td></tr>';
-  }), 'No agent has connected yet.') + (s.agents_total > s.agents.length ? '<p class="note">' + s.agents.length + ' of ' + s.agents_total + ' agents shown (' + s.agents_online + ' online); s4op fleet status --offset/--limit lists them all.</p>' : '');
-  $('jobs').innerHTML = table('job-table', ['job', 'agent', 'state'], s.jobs.map((j) => '<tr data-job="' + esc(j.job_id) + '"><td class="l">' + esc(j.job_id) + '</td><td class="l">' + esc(j.agent) + '</td><td class="l">' + esc(j.state) + '</td></tr>'), 'No job in flight.') +
-    table('measurement-table', ['finished', 'job', 'agent', 'model', 'median ms', 'p90 ms', 'GFLOP/s', '% of peak', 'other CPU'], s.measurements.map((m) => '<tr data-job="' + esc(m.job_id) + '"><td class="l">' + esc(new Date(m.at).toLocaleTimeString()) + '</td><td class="l">' + esc(m.job_id) + '</td><td class="l">' + esc(m.agent) + '</td><td class="l">' + esc((m.sha256 || '').slice(0, 12)) + '</td><td>' + (m.error ? esc(m.error) : num(m.median_ms, 3)) + '</td><td>' + num(m.p90_ms, 3) + '</td>' +
-      '<td>' + num(m.achieved_gflops, 1) + '</td><td>' + (m.peak_fraction == null ? '–' : num(m.peak_fraction * 100, 1)) + '</td><td' + (m.busy ? ' class="busy" title="busy: other processes disturbed this job"' : '') + '>' + (m.other_cpu_fraction == null ? '–' : num(m.other_cpu_fraction * 100, 0) + ' %' + (m.busy ? ' busy' : '')) + '</td></tr>'), 'No measurement since this server started.');
-  const r = s.run;
-  if (!r) {
-    $('run-title').textContent = 'No pruning run in this workspace yet';
-    $('run-meta').textContent = '';
-    $('charts').innerHTML = '';
-    $('candidates').innerHTML = '';
-  } else {
-    $('run-title').textContent = 'Run ' + r.id;
-    $('run-meta').textContent = r.status + (r.stop_reason ? ' (' + r.stop_reason + ')' : '') + ' · ' + r.strategy + ' · ' + r.finished + ' of ' + r.candidates + ' candidates finished' + (r.chosen ? ' · chosen so far: ' + r.chosen : '');
-    $('run').dataset.run = r.id;
-    $('run').dataset.finished = String(r.finished);
-    $('charts').innerHTML = r.charts.map((c) => '<figure id="chart-' + c.id + '" data-chart="' + c.id + '"><h2>' + esc(c.title) + '</h2><figcaption>' + esc(c.caption) + '</figcaption>' + c.svg + '</figure>').join('');
-    $('candidates').innerHTML = r.candidates_html;
-  }
-  $('deployments').innerHTML = table('deployment-table', ['deployment', 'status', 'model', 'agents', 'stage', 'why', 'updated'], s.deployments.map((d) => '<tr data-deployment="' + esc(d.id) + '"><td class="l">' + esc(d.id) + '</td><td class="l">' + esc(d.status) + '</td><td class="l">' + esc(d.model) + '</td><td class="l">' + esc(d.selector) + '</td><td>' + esc(d.stage) + '</td><td class="l">' + esc(d.reason || '') + '</td><td class="l">' + esc(d.updated_at) + '</td></tr>'), 'No deployment yet.');
-  document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
-}
-
-async function stream() {
-  if (!token) {
-    $('status').textContent = 'enter the server token';
-    $('login').hidden = false;
-    return;
-  }
-  $('login').hidden = true;
-  try {
-    const res = await fetch('/v1/dashboard/events', { headers: { Authorization: 'Bearer ' + token } });
-    if (res.status === 401) {
-      sessionStorage.removeItem('s4op-token');
-      token = '';
-      $('status').textContent = 'wrong token';
-      $('login').hidden = false;
-      return;
-    }
-    sessionStorage.setItem('s4op-token', token);
-    $('status').textContent = 'live';
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = '';
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buf += value;
-      let end;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        const event = (/^event: (.*)$/m.exec(block) || [])[1];
-        const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-        if (event === 'state') render(JSON.parse(data));
-        else if (event === 'failure') $('status').textContent = 'server error: ' + JSON.parse(data).message;
-      }
-    }
-  } catch (err) {
-    $('status').textContent = 'disconnected (' + err.message + ')';
-  }
-  $('status').textContent = 'reconnecting…';
-  setTimeout(stream, 1000);
-}
-
-$('login').addEventListener('submit', (e) => {
-  e.preventDefault();
-  token = $('token').value;
-  stream();
-});
-stream();
-`;
+/** Where the page loads its script from (browser/page-script.ts, built with the package). */
+export const DASHBOARD_SCRIPT_PATH = '/dashboard/page-script.js';
 
 export const DASHBOARD_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>S4oP dashboard</title>
@@ -108,6 +20,6 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Measurements</h2><div id="jobs"></div></section>
 <section id="run"><h2 id="run-title">Pruning run</h2><div class="meta" id="run-meta"></div><div class="charts" id="charts"></div><h2>Candidates</h2><div id="candidates"></div></section>
 <section><h2>Deployments</h2><div id="deployments"></div></section>
-<script>${SCRIPT}</script>
+<script type="module" src="${DASHBOARD_SCRIPT_PATH}"></script>
 </body></html>
 `;

@@ -1,33 +1,30 @@
 /**
  * The dashboard on the fleet server's port:
  *   GET /, /dashboard           the page (static; it asks for the data with the token from its #token=…)
- *   GET /v1/dashboard           one JSON snapshot (bearer token)
+ *   GET /dashboard/page-script.js  its script (browser/page-script.ts as built)
+ *   GET /v1/dashboard           one JSON snapshot (bearer token, checked by the fleet's HTTP server for all of /v1/)
  *   GET /v1/dashboard/events    server-sent events: a snapshot at once, then one whenever something changed
  * Changes come from the fleet (agents up/down, job status, results) and from the run store, which other
  * processes (`s4op prune --server …`) write to; the store is checked every `pollMs`.
  */
+import { readFile } from 'node:fs/promises';
 import type http from 'node:http';
-import { constantTimeEqual } from '@s4op/shared';
-import type { JobManager } from '../fleet/jobs.js';
-import type { FleetServer, HttpRoutes } from '../fleet/server.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { JobManager } from '../fleet/link/jobs.js';
+import type { FleetServer } from '../fleet/link/server.js';
 import type { RunStore } from '../store/run-store.js';
-import { DASHBOARD_HTML } from './page.js';
+import { DASHBOARD_HTML, DASHBOARD_SCRIPT_PATH } from './page.js';
 import { DashboardSource, type DashboardState } from './state.js';
 
 export interface DashboardOptions {
   server: FleetServer;
   jobs: JobManager;
   store: RunStore | null;
-  token: string;
   pollMs?: number;
 }
 
-function authorized(req: http.IncomingMessage, token: string): boolean {
-  const auth = req.headers.authorization ?? '';
-  return auth.startsWith('Bearer ') && constantTimeEqual(auth.slice(7), token);
-}
-
-export function dashboardRoutes(opts: DashboardOptions): HttpRoutes {
+/** Registers the dashboard's routes on the fleet's HTTP server (before it listens). */
+export function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): void {
   const source = new DashboardSource(opts.server, opts.jobs, opts.store);
   const clients = new Set<http.ServerResponse>();
   let dirty = true;
@@ -66,25 +63,15 @@ export function dashboardRoutes(opts: DashboardOptions): HttpRoutes {
     clients.clear();
   });
 
-  return async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (req.method !== 'GET') return false;
-    if (url.pathname === '/' || url.pathname === '/dashboard') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(DASHBOARD_HTML);
-      return true;
-    }
-    if (url.pathname !== '/v1/dashboard' && url.pathname !== '/v1/dashboard/events') return false;
-    if (!authorized(req, opts.token)) {
-      res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'missing or wrong token (Authorization: Bearer …)' } }));
-      return true;
-    }
-    if (url.pathname === '/v1/dashboard') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(await source.snapshot()));
-      return true;
-    }
+  const page = async (_req: FastifyRequest, reply: FastifyReply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML);
+  const script = new URL('./browser/page-script.js', import.meta.url);
+  app.get(DASHBOARD_SCRIPT_PATH, async (_req, reply) => reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-store').send(await readFile(script)));
+  app.get('/', page);
+  app.get('/dashboard', page);
+  app.get('/v1/dashboard', async () => source.snapshot());
+  app.get('/v1/dashboard/events', (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     clients.add(res);
     res.on('close', () => clients.delete(res));
@@ -92,6 +79,5 @@ export function dashboardRoutes(opts: DashboardOptions): HttpRoutes {
     if (last && !dirty) send(res, last);
     else dirty = true;
     void tick();
-    return true;
-  };
+  });
 }

@@ -3,68 +3,18 @@
  * flight and recent measurements, the latest pruning run (its charts rendered to SVG, re-rendered only
  * when the run store changed) and deployments.
  */
-import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
-import { DeploymentStore } from '../fleet/deploy-store.js';
-import type { JobManager } from '../fleet/jobs.js';
-import type { FleetServer } from '../fleet/server.js';
-import { candidatesTable, loadRunReport, renderCharts, type RenderedChart } from '../report/index.js';
+import { DeploymentStore } from '../fleet/deploy/store.js';
+import type { JobManager } from '../fleet/link/jobs.js';
+import type { FleetServer } from '../fleet/link/server.js';
+import { candidatesTable, loadRunReport, renderCharts } from '../report/index.js';
 import type { RunStore } from '../store/run-store.js';
+import type { DashboardAgent, DashboardRun, DashboardState, RecentMeasurement } from './browser/snapshot.js';
 
-export interface DashboardAgent {
-  id: string;
-  name: string;
-  online: boolean;
-  tags: string[];
-  device: DeviceFacts;
-  runtimes: RuntimeInfo[];
-  agent_version: string;
-  last_seen: string;
-}
-
-export interface RecentMeasurement {
-  job_id: string;
-  agent: string;
-  at: string;
-  sha256: string | null;
-  median_ms: number | null;
-  p90_ms: number | null;
-  /** S4oP exports: declared work ÷ median, and its fraction of the agent's measured MatMul peak. */
-  achieved_gflops: number | null;
-  peak_fraction: number | null;
-  /** Other processes' share of the CPU during the job, and whether the agent called that busy. */
-  other_cpu_fraction: number | null;
-  busy: boolean | null;
-  error: string | null;
-}
-
-export interface DashboardRun {
-  id: string;
-  status: string;
-  strategy: string;
-  stop_reason: string | null;
-  candidates: number;
-  finished: number;
-  chosen: string | null;
-  charts: RenderedChart[];
-  candidates_html: string;
-}
+export type { DashboardAgent, DashboardRun, DashboardState, RecentMeasurement };
 
 /** Rows of the agents and jobs tables in one snapshot; the totals say how many there are. */
 export const DASHBOARD_AGENTS = 200;
 export const DASHBOARD_JOBS = 200;
-
-export interface DashboardState {
-  at: string;
-  /** Online agents first, at most DASHBOARD_AGENTS of them (a fleet of thousands does not fit one page or one event). */
-  agents: DashboardAgent[];
-  agents_total: number;
-  agents_online: number;
-  jobs: { job_id: string; agent: string; state: string }[];
-  measurements: RecentMeasurement[];
-  run: DashboardRun | null;
-  runs: { id: string; status: string; created_at: string }[];
-  deployments: { id: string; status: string; model: string; selector: string; stage: string; reason: string | null; updated_at: string }[];
-}
 
 const RECENT = 20;
 

@@ -1,12 +1,14 @@
 /** A fleet server with its job manager and HTTP API wired together: what `s4op serve` and `s4op bench` start. */
+import type { FastifyInstance } from 'fastify';
 import type { RunStore } from '../store/run-store.js';
-import { fleetApi } from './api.js';
-import { deployApi } from './deploy-api.js';
-import { DeployController } from './deploy-controller.js';
-import { JobManager } from './jobs.js';
-import { StoreAgentRegistry } from './registry-store.js';
-import { REGISTRY_TTL_MS } from './registry.js';
-import { FleetServer, type FleetServerOptions } from './server.js';
+import { DeployController } from './deploy/controller.js';
+import { deployRoutes } from './http/deploy-routes.js';
+import { jobsRoutes } from './http/jobs-routes.js';
+import { createHttpServer } from './http/server.js';
+import { JobManager } from './link/jobs.js';
+import { StoreAgentRegistry } from './link/registry-store.js';
+import { REGISTRY_TTL_MS } from './link/registry.js';
+import { FleetServer, type FleetServerOptions } from './link/server.js';
 
 export interface Fleet {
   server: FleetServer;
@@ -16,25 +18,39 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-export interface StartFleetOptions extends Omit<FleetServerOptions, 'http' | 'registry'> {
+/** More routes on the fleet's HTTP server (the dashboard), registered before it listens. */
+export type FleetRoutes = (app: FastifyInstance, fleet: Omit<Fleet, 'stop'>) => void;
+
+export interface StartFleetOptions extends Omit<FleetServerOptions, 'server' | 'registry'> {
+  port: number;
+  /** Interface to bind; loopback unless told otherwise. */
+  bind?: string;
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /** The run store and its folder: agents are registered there and deployments run (`s4op serve`). */
   workspace?: { store: RunStore; dir: string };
+  routes?: FleetRoutes[];
 }
 
 export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
-  const registry = opts.workspace ? new StoreAgentRegistry(opts.workspace.store, { log: (l) => (opts.log ?? ((x: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${x}\n`)))(l) }) : undefined;
-  // The APIs read these lazily: they exist by the time the first request arrives.
-  const jobsApi = fleetApi((): FleetServer => server, (): JobManager => jobs, opts.token);
-  const deployRoutes = opts.workspace ? deployApi((): FleetServer => server, (): DeployController => deploy!, opts.token) : null;
-  const server: FleetServer = new FleetServer({
-    ...opts,
-    registry,
-    http: async (req, res) => (deployRoutes ? await deployRoutes(req, res) : false) || jobsApi(req, res),
-  });
+  const baseLog = opts.log ?? ((x: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${x}\n`));
+  const registry = opts.workspace ? new StoreAgentRegistry(opts.workspace.store, { log: (l) => baseLog(l) }) : undefined;
+  const app = createHttpServer({ token: opts.token, tls: opts.tls, log: (l) => server.logLine(l) });
+  const server: FleetServer = new FleetServer({ ...opts, registry, server: app.server });
   const jobs: JobManager = new JobManager(server);
   const log = (l: string) => server.logLine(l);
   const deploy = opts.workspace && registry ? new DeployController(server, jobs, registry, opts.workspace.store, opts.workspace.dir, log) : null;
-  await server.start();
+  jobsRoutes(app, () => server, () => jobs);
+  if (deploy) deployRoutes(app, () => server, () => deploy);
+  for (const r of opts.routes ?? []) r(app, { server, jobs, deploy });
+  server.start();
+  try {
+    await app.listen({ port: opts.port, host: opts.bind ?? '127.0.0.1' });
+  } catch (err) {
+    await server.stop();
+    deploy?.close();
+    jobs.close();
+    throw err;
+  }
   deploy?.resume();
   // A server that runs for weeks forgets long-gone agents as it goes, not only when it starts.
   const prune = setInterval(() => {
@@ -51,6 +67,7 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       deploy?.close();
       jobs.close();
       await server.stop();
+      await app.close();
     },
   };
 }

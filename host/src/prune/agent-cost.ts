@@ -10,8 +10,9 @@ import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSet
 import { exportModel, type ExportMode } from '../export/export.js';
 import { tuneShape, tunedVariant } from '../export/tuned.js';
 import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { JobFailed, type JobOutcome } from '../fleet/jobs.js';
-import { localAgentCli } from '../fleet/local-agent.js';
+import { ServerCallError, hostApi, serverRef } from '../fleet/http/client.js';
+import { JobFailed, type JobOutcome } from '../fleet/link/jobs.js';
+import { localAgentCli } from '../fleet/link/local-agent.js';
 import type { SequenceModel } from '../model/model.js';
 import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
@@ -263,24 +264,20 @@ export class AgentMeasurer implements CostMeasurer {
   private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
     const p = models[models.length - 1]!;
     const { url, token } = this.opts.server!;
-    const base = new URL(url.replace(/^ws(s?):/, 'http$1:'));
-    const res = await fetch(new URL('/v1/measure', base), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
+    const ref = serverRef(url, token);
+    try {
+      return await hostApi.measure(ref, {
         agent: this.opts.agent,
         tag,
         job_id,
         settings,
         wait_for_agent_ms: this.opts.waitForAgentMs ?? 60_000,
         models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
-      }),
-    }).catch((err: Error) => {
-      throw new Error(`cannot reach the server at ${base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`);
-    });
-    const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
-    if (!res.ok) throw new Error(`measuring ${p.name} via ${base.origin}: ${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
-    return body;
+      });
+    } catch (err) {
+      if (err instanceof ServerCallError) throw new Error(`measuring ${p.name} via ${ref.base.origin}: ${err.code}: ${err.message}`);
+      throw err;
+    }
   }
 
   /**

@@ -6,9 +6,10 @@ import type { Command } from 'commander';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { UserError, emit, log } from '../util.js';
 import { startFleet } from '../../fleet/fleet.js';
-import { formatMeasurement } from '../../fleet/format.js';
-import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/jobs.js';
-import { spawnLocalAgent } from '../../fleet/local-agent.js';
+import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
+import { formatMeasurement } from '../../fleet/link/format.js';
+import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/link/jobs.js';
+import { spawnLocalAgent } from '../../fleet/link/local-agent.js';
 import { parsePort } from './serve.js';
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
@@ -96,26 +97,20 @@ function readModel(file: string): { bytes: Buffer; name: string } {
 
 /** Runs the job through a running `s4op serve` over its HTTP API. */
 async function viaServer(o: BenchOptions, models: { bytes: Buffer; name: string }[], settings: MeasureSettings): Promise<JobOutcome> {
-  const token = o.token ?? process.env.S4OP_TOKEN;
-  if (!token) throw new UserError('--server needs the server\'s token: --token T or S4OP_TOKEN');
-  const base = new URL(o.server!.replace(/^ws(s?):/, 'http$1:'));
-  const res = await fetch(new URL('/v1/measure', base), {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
+  if (!(o.token ?? process.env.S4OP_TOKEN)) throw new UserError('--server needs the server\'s token: --token T or S4OP_TOKEN');
+  try {
+    return await hostApi.measure(serverRef(o.server, o.token), {
       agent: o.agent,
       tag: o.tag,
       job_id: o.jobId,
       settings,
       wait_for_agent_ms: Number(o.waitAgentMs),
       models: models.map((m) => ({ name: m.name, base64: m.bytes.toString('base64') })),
-    }),
-  }).catch((err: Error) => {
-    throw new UserError(`cannot reach the server at ${base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`);
-  });
-  const body = (await res.json()) as JobOutcome & { error?: { code: string; message: string } };
-  if (!res.ok) throw new UserError(`${body.error?.code ?? res.status}: ${body.error?.message ?? res.statusText}`);
-  return body;
+    });
+  } catch (err) {
+    if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** Starts a server on loopback for this one job and, unless a remote agent is named, a local agent. */

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { UserError, emit, log } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { GateError, gateText, parseGate } from '../../fleet/deploy-gate.js';
-import { ModelRefError, resolveModel } from '../../fleet/deploy-model.js';
-import { PlanError, parseCanary, parseSelector, parseWaves } from '../../fleet/deploy-plan.js';
-import { deploymentText, type DeploymentView } from '../../fleet/deploy-view.js';
+import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
+import { GateError, gateText, parseGate } from '../../fleet/deploy/gate.js';
+import { ModelRefError, resolveModel } from '../../fleet/deploy/model.js';
+import { PlanError, parseCanary, parseSelector, parseWaves } from '../../fleet/deploy/plan.js';
+import { deploymentText } from '../../fleet/deploy/view.js';
 
 interface DeployFlags {
   model: string;
@@ -65,7 +65,7 @@ export function register(program: Command): void {
       try {
         const ref = serverRef(o.server, o.token);
         if (!o.json) log(`deploying ${model.name} ${model.sha256.slice(0, 12)}… (${model.bytes.length} bytes${model.lab ? `, lab p50 ${model.lab.p50_ms?.toFixed(4)} ms on ${model.lab.agent}` : ', no lab measurement'}) to ${o.to}; gate ${gateText(parseGate(o.gate))}`);
-        let d = await callServer<DeploymentView>(ref, 'POST', '/v1/deployments', {
+        let d = await hostApi.deploy(ref, {
           model: { base64: model.bytes.toString('base64'), name: model.name, source: model.source },
           to: o.to,
           canary: o.canary,
@@ -79,7 +79,7 @@ export function register(program: Command): void {
         const until = Date.now() + waitMs;
         while (o.wait && d.status === 'running' && Date.now() < until) {
           await sleep(400);
-          d = await callServer<DeploymentView>(ref, 'GET', `/v1/deployments/${d.id}`);
+          d = await hostApi.deployment(ref, d.id);
           for (const a of d.agents) {
             const line = `${a.state}${a.reason ? `: ${a.reason}` : ''}`;
             if (seen.get(a.agent_id) !== line && !o.json) log(`  ${d.plan[a.stage]?.name ?? a.stage} ${a.agent_name}: ${line}`);

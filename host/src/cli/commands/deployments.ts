@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError, emit } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { DeploymentStore } from '../../fleet/deploy-store.js';
-import { deploymentText, deploymentView, deploymentsText, type DeploymentView } from '../../fleet/deploy-view.js';
+import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
+import { DeploymentStore } from '../../fleet/deploy/store.js';
+import { deploymentText, deploymentView, deploymentsText, type DeploymentView } from '../../fleet/deploy/view.js';
 import { RunStore, STORE_FILE } from '../../store/run-store.js';
 
 interface DeploymentsFlags {
@@ -18,8 +18,8 @@ interface DeploymentsFlags {
 async function fromServer(o: DeploymentsFlags, id?: string): Promise<DeploymentView[]> {
   try {
     const ref = serverRef(o.server, o.token);
-    if (id) return [await callServer<DeploymentView>(ref, 'GET', `/v1/deployments/${encodeURIComponent(id)}`)];
-    return (await callServer<{ deployments: DeploymentView[] }>(ref, 'GET', '/v1/deployments')).deployments;
+    if (id) return [await hostApi.deployment(ref, id)];
+    return await hostApi.deployments(ref);
   } catch (err) {
     if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
     throw err;
@@ -58,7 +58,7 @@ export function register(program: Command): void {
         if (!id) throw new UserError('--rollback needs a deployment id: s4op deployments ID --rollback');
         let d: DeploymentView;
         try {
-          d = await callServer<DeploymentView>(serverRef(o.server, o.token), 'POST', `/v1/deployments/${encodeURIComponent(id)}/rollback`);
+          d = await hostApi.rollback(serverRef(o.server, o.token), id);
         } catch (err) {
           if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
           throw err;

@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError, emit } from '../util.js';
-import { ServerCallError, callServer, serverRef } from '../../fleet/deploy-client.js';
-import { fleetText, fleetView, pageFleet, type FleetAgentView } from '../../fleet/deploy-view.js';
-import { StoreAgentRegistry } from '../../fleet/registry-store.js';
+import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
+import { fleetText, fleetView, pageFleet, type FleetAgentView } from '../../fleet/deploy/view.js';
+import { StoreAgentRegistry } from '../../fleet/link/registry-store.js';
 import { RunStore, STORE_FILE } from '../../store/run-store.js';
 
 interface FleetFlags {
@@ -41,7 +41,7 @@ export async function readFleetPage(o: FleetFlags, dfltLimit = Number.MAX_SAFE_I
   const limit = count(o.limit, '--limit', dfltLimit);
   if (o.server || process.env.S4OP_SERVER || !o.workspace) {
     try {
-      const page = await callServer<Partial<FleetPage> & { agents: FleetAgentView[] }>(serverRef(o.server, o.token), 'GET', `/v1/fleet?offset=${offset}&limit=${limit}`);
+      const page = await hostApi.fleet(serverRef(o.server, o.token), offset, limit);
       // A server from before paging sends every agent and no totals.
       return page.total === undefined ? pageFleet(page.agents, offset, limit) : (page as FleetPage);
     } catch (err) {
@@ -85,7 +85,7 @@ export function register(program: Command): void {
     .action(async (id: string, o: FleetFlags) => {
       if (o.server || process.env.S4OP_SERVER || !o.workspace) {
         try {
-          await callServer(serverRef(o.server, o.token), 'DELETE', `/v1/fleet/agents/${encodeURIComponent(id)}`);
+          await hostApi.forget(serverRef(o.server, o.token), id);
         } catch (err) {
           if (err instanceof ServerCallError) throw new UserError(`${err.code}: ${err.message}`);
           throw err;

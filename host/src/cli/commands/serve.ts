@@ -59,12 +59,11 @@ export function register(program: Command): void {
       }
       let fleet;
       try {
-        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs, refusals: { max: maxRefusals, windowMs: 10_000 }, workspace: { store, dir: opts.workspace } });
+        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs, refusals: { max: maxRefusals, windowMs: 10_000 }, workspace: { store, dir: opts.workspace }, routes: [(app, f) => dashboardRoutes(app, { server: f.server, jobs: f.jobs, store })] });
       } catch (err) {
         store.close();
         throw new UserError(`cannot listen on ${opts.bind}:${opts.port}: ${(err as Error).message}`);
       }
-      fleet.server.addRoutes(dashboardRoutes({ server: fleet.server, jobs: fleet.jobs, store, token }));
       // One machine-readable line on stdout: the URL agents dial (tests read the port from it with --port 0).
       process.stdout.write(`listening on ${fleet.server.url}\n`);
       log(`s4op serve: agents connect with: s4op-agent --host ${fleet.server.url} --token <token> --name <name>`);

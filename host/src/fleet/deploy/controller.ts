@@ -10,14 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveSettings, sha256Hex, type ActiveModelState, type MeasureSettings, type ModelStateMessage } from '@s4op/shared';
-import type { RunStore } from '../store/run-store.js';
-import { checkGateAgainstLab, gateText, parseGate, GateError, type GateTerm } from './deploy-gate.js';
-import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError } from './deploy-plan.js';
-import { convergeAgent, labFigures, runRollout, type ActivateOutcome, type AgentOps, type InstallOutcome } from './deploy-rollout.js';
-import { DeploymentStore, type DeploymentRecord, type LabRecord, type ModelSource } from './deploy-store.js';
-import { JobFailed, type JobManager, type JobOutcome } from './jobs.js';
-import type { FleetAgentRecord, StoreAgentRegistry } from './registry-store.js';
-import type { AgentConnection, FleetServer } from './server.js';
+import type { RunStore } from '../../store/run-store.js';
+import { checkGateAgainstLab, gateText, parseGate, GateError, type GateTerm } from './gate.js';
+import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError } from './plan.js';
+import { convergeAgent, labFigures, runRollout, type ActivateOutcome, type AgentOps, type InstallOutcome } from './rollout.js';
+import { DeploymentStore, type DeploymentRecord, type LabRecord, type ModelSource } from './store.js';
+import { JobFailed, type JobManager, type JobOutcome } from '../link/jobs.js';
+import type { FleetAgentRecord, StoreAgentRegistry } from '../link/registry-store.js';
+import type { AgentConnection, FleetServer } from '../link/server.js';
 
 /** Field measurement defaults: short enough for a rollout, long enough for a p99 (any field can be overridden). */
 export const FIELD_SETTINGS = { warmup_ms: 250, warmup_runs: 10, min_duration_ms: 1000, min_samples: 100, timeout_ms: 120_000 };

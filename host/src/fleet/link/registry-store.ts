@@ -4,7 +4,7 @@
  * host wants it to serve. Survives a restart of the server, so desired state is never lost.
  */
 import type { ActiveModelState, DeviceFacts, RuntimeInfo } from '@s4op/shared';
-import type { RunStore } from '../store/run-store.js';
+import type { RunStore } from '../../store/run-store.js';
 import { REGISTRY_TTL_MS, type AgentRecord, type AgentRegistry } from './registry.js';
 
 export interface FleetAgentRecord extends AgentRecord {

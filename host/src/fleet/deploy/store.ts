@@ -3,9 +3,9 @@
  * on, the gate, the plan (stages of agent ids), the status with its reason, and one row per agent with its
  * stage, state, field measurement, gate checks and the reason for any failure. Every write is a transaction.
  */
-import type { RunStore } from '../store/run-store.js';
-import type { GateOutcome } from './deploy-gate.js';
-import type { Stage } from './deploy-plan.js';
+import type { RunStore } from '../../store/run-store.js';
+import type { GateOutcome } from './gate.js';
+import type { Stage } from './plan.js';
 
 /** rolled_back: succeeded (or partly), then rolled back on request. */
 export type DeploymentStatus = 'running' | 'succeeded' | 'failed' | 'rolled_back';

@@ -4,9 +4,9 @@
  * session run one after the other; a session belongs to the model it was opened on. Idle sessions expire.
  */
 import { randomUUID } from 'node:crypto';
-import type { ServedModel } from './serve-model.js';
-import { ServeError } from './serve-tensors.js';
-import type { Feeds, PlainTensor } from './runtimes/runtime.js';
+import type { ServedModel } from './model.js';
+import { ServeError } from './tensors.js';
+import type { Feeds, PlainTensor } from '../runtimes/runtime.js';
 
 export const MAX_SESSIONS = 64;
 export const SESSION_IDLE_MS = 10 * 60_000;

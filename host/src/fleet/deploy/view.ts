@@ -2,8 +2,8 @@
  * What `s4op fleet status` and `s4op deployments` show, built from the run store alone so the same JSON
  * comes from a running server's API or from the workspace file.
  */
-import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore } from './deploy-store.js';
-import type { FleetAgentRecord, StoreAgentRegistry } from './registry-store.js';
+import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore } from './store.js';
+import type { FleetAgentRecord, StoreAgentRegistry } from '../link/registry-store.js';
 
 export interface FleetAgentView {
   id: string;

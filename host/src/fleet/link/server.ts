@@ -1,11 +1,11 @@
 /**
- * The host's end of the link: a WebSocket server (plain or TLS) that authenticates agents before any
- * work, validates every frame at the edge, keeps the registry of connected agents, pings them, and
- * streams model bytes in chunk frames when an agent asks for a hash it lacks.
+ * The host's end of the link: a WebSocket server, on the upgrades of the fleet's HTTP(S) server, that
+ * authenticates agents before any work, validates every frame at the edge, keeps the registry of connected
+ * agents, pings them, and streams model bytes in chunk frames when an agent asks for a hash it lacks.
  */
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import http from 'node:http';
+import type http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -41,11 +41,9 @@ interface Live {
 }
 
 export interface FleetServerOptions {
-  port: number;
-  /** Interface to bind; loopback unless told otherwise. */
-  bind?: string;
+  /** The HTTP(S) server whose upgrades this link takes (the fleet's fastify server); its owner listens and closes it. */
+  server: http.Server | https.Server;
   token: string;
-  tls?: { cert: string | Buffer; key: string | Buffer };
   heartbeatMs?: number;
   handshakeTimeoutMs?: number;
   chunkBytes?: number;
@@ -53,8 +51,6 @@ export interface FleetServerOptions {
   log?: (line: string) => void;
   /** Refused handshakes from one IP address within `windowMs` before its upgrades are turned away (429) for the rest of the window. */
   refusals?: { max: number; windowMs: number };
-  /** Extra HTTP routes on the same port (the job API); return false to fall through to 404. */
-  http?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
 }
 
 /** A live, authenticated agent connection. */
@@ -104,9 +100,6 @@ export interface FleetEvents {
   stopping: [];
 }
 
-/** An HTTP route handler on the server's port; returns false to fall through. */
-export type HttpRoutes = (req: http.IncomingMessage, res: http.ServerResponse) => boolean | Promise<boolean>;
-
 export class FleetServer extends EventEmitter<FleetEvents> {
   readonly models = new HostModels();
   readonly registry: AgentRegistry;
@@ -120,11 +113,10 @@ export class FleetServer extends EventEmitter<FleetEvents> {
   private refused = new Map<string, number>();
   private refusedWindow: NodeJS.Timeout | null = null;
   private refusedUnlogged = 0;
-  private server: http.Server | https.Server | null = null;
+  private readonly server: http.Server | https.Server;
   private wss: WebSocketServer | null = null;
   private readonly log: (line: string) => void;
   private readonly heartbeatMs: number;
-  private readonly routes: HttpRoutes[] = [];
 
   constructor(private readonly opts: FleetServerOptions) {
     super();
@@ -134,17 +126,18 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     // Peers choose some of what is logged (names, messages, versions): every line stays one line.
     this.log = (l) => base(oneLine(l));
     this.heartbeatMs = opts.heartbeatMs ?? 2000;
+    this.server = opts.server;
   }
 
   get url(): string {
-    const a = this.server?.address() as AddressInfo | null;
+    const a = this.server.address() as AddressInfo | null;
     if (!a) throw new Error('server not started');
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `${this.opts.tls ? 'wss' : 'ws'}://${host}:${a.port}`;
+    return `${this.server instanceof https.Server ? 'wss' : 'ws'}://${host}:${a.port}`;
   }
 
   get port(): number {
-    return (this.server?.address() as AddressInfo).port;
+    return (this.server.address() as AddressInfo).port;
   }
 
   /** Connected agents, by id. */
@@ -191,25 +184,8 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     for (const t of conn.tags) put(this.byTag, t);
   }
 
-  /** More HTTP routes on the same port (the dashboard), tried before the `http` option's. */
-  addRoutes(routes: HttpRoutes): void {
-    this.routes.push(routes);
-  }
-
-  async start(): Promise<this> {
-    const handler = async (req: http.IncomingMessage, res: http.ServerResponse) => {
-      try {
-        for (const r of this.routes) if (await r(req, res)) return;
-        if (this.opts.http && (await this.opts.http(req, res))) return;
-      } catch (err) {
-        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { code: 'internal', message: err instanceof Error ? err.message : String(err) } }));
-        return;
-      }
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } }));
-    };
-    this.server = this.opts.tls ? https.createServer({ cert: this.opts.tls.cert, key: this.opts.tls.key }, handler) : http.createServer(handler);
+  /** Takes the server's WebSocket upgrades and starts the heartbeat; the server's owner makes it listen. */
+  start(): this {
     const { max, windowMs } = this.opts.refusals ?? { max: 20, windowMs: 10_000 };
     this.wss = new WebSocketServer({
       server: this.server,
@@ -233,10 +209,6 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     // One sweep for every socket: ping the live, drop the silent (no timer per agent).
     this.sweep = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.sweep.unref();
-    await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.opts.port, this.opts.bind ?? '127.0.0.1', () => resolve());
-    });
     return this;
   }
 
@@ -247,8 +219,6 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     for (const c of this.conns.values()) c.close(CloseCode.shutdown, 'host shutting down');
     for (const ws of this.wss?.clients ?? []) ws.terminate();
     await new Promise<void>((resolve) => (this.wss ? this.wss.close(() => resolve()) : resolve()));
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections?.();
   }
 
   /** Streams a model the agent asked for, as chunk frames. */

@@ -9,8 +9,8 @@
  *   marked offline and converges on its own when it reconnects (`convergeAgent`).
  */
 import type { Measurement } from '@s4op/shared';
-import { evaluateGate, fieldFigures, type Figures, type GateOutcome, type GateTerm } from './deploy-gate.js';
-import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore, LabRecord } from './deploy-store.js';
+import { evaluateGate, fieldFigures, type Figures, type GateOutcome, type GateTerm } from './gate.js';
+import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore, LabRecord } from './store.js';
 
 /** `pushed_bytes`: model bytes sent to the agent for this install (0 when it had the hash already). */
 export type InstallOutcome = { kind: 'measured'; measurement: Measurement; pushed_bytes?: number } | { kind: 'failed'; reason: string } | { kind: 'offline' };

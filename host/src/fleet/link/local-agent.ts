@@ -18,7 +18,7 @@ export function localAgentCli(): string {
   } catch {
     // not linked
   }
-  const sibling = fileURLToPath(new URL('../../../agent/dist/cli.js', import.meta.url));
+  const sibling = fileURLToPath(new URL('../../../../agent/dist/cli.js', import.meta.url));
   if (existsSync(sibling)) return sibling;
   throw new Error('cannot find the s4op-agent CLI: build the agent workspace or set S4OP_AGENT_CLI');
 }

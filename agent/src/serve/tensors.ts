@@ -4,7 +4,7 @@
  * with errors that name the input and the problem; outputs back as JSON or raw bytes.
  */
 import { DTYPES, dtypeBytes, type DtypeInfo } from '@s4op/shared';
-import type { InputInfo, PlainTensor } from './runtimes/runtime.js';
+import type { InputInfo, PlainTensor } from '../runtimes/runtime.js';
 
 /** A request the API refuses; the message goes back to the caller as is (HTTP 400 unless told). */
 export class ServeError extends Error {

@@ -6,9 +6,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sha256Hex, type Measurement } from '@s4op/shared';
-import { decodeModel } from '../export/onnx-builder.js';
-import { RunStore, STORE_FILE, type MeasurementRecord } from '../store/run-store.js';
-import type { LabRecord, ModelSource } from './deploy-store.js';
+import { decodeModel } from '../../export/onnx-builder.js';
+import { RunStore, STORE_FILE, type MeasurementRecord } from '../../store/run-store.js';
+import type { LabRecord, ModelSource } from './store.js';
 
 export interface ResolvedModel {
   bytes: Buffer;

@@ -5,8 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { RuntimeName } from '@s4op/shared';
-import { runtimeByName } from './runtimes/registry.js';
-import type { Feeds, InputInfo, PlainTensor, Session } from './runtimes/runtime.js';
+import { runtimeByName } from '../runtimes/registry.js';
+import type { Feeds, InputInfo, PlainTensor, Session } from '../runtimes/runtime.js';
 
 export interface ServeLoadOptions {
   runtime: RuntimeName;

@@ -11,11 +11,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BodyLimitError, boundedBodyReader, type ActiveModelState } from '@s4op/shared';
-import type { ServedModel } from './serve-model.js';
-import { StepSessions } from './serve-sessions.js';
-import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './serve-tensors.js';
-import type { Feeds, InputInfo, PlainTensor } from './runtimes/runtime.js';
+import { BodyLimitError, boundedBodyReader, parseJsonObject, sendJson, type ActiveModelState } from '@s4op/shared';
+import type { ServedModel } from './model.js';
+import { StepSessions } from './sessions.js';
+import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './tensors.js';
+import type { Feeds, InputInfo, PlainTensor } from '../runtimes/runtime.js';
 
 /** A hard ceiling whatever the model: a board has 1–8 GB and the agent's link must keep running. */
 const MAX_BODY_BYTES = 64 * 2 ** 20;
@@ -47,11 +47,6 @@ export interface InferenceServerOptions {
   log?: (line: string) => void;
 }
 
-function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
 /** Bodies read at once (a slow or stalled client holds one); one more gets 503. */
 const MAX_CONCURRENT_BODIES = 8;
 const read = boundedBodyReader(MAX_CONCURRENT_BODIES);
@@ -66,16 +61,8 @@ async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): P
   }
 }
 
-function parseJson(body: Buffer): Record<string, unknown> {
-  let v: unknown;
-  try {
-    v = body.length ? JSON.parse(body.toString('utf8')) : {};
-  } catch (err) {
-    throw new ServeError('bad_json', `body is not JSON: ${(err as Error).message}`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new ServeError('bad_json', 'body must be a JSON object');
-  return v as Record<string, unknown>;
-}
+/** The body as a JSON object (empty: `{}`). */
+const parseJson = (body: Buffer): Record<string, unknown> => parseJsonObject(body, (message) => new ServeError('bad_json', message));
 
 /** Feeds from `{inputs: {...}}`, every one of `inputs` required. */
 function jsonFeeds(inputs: InputInfo[], body: Record<string, unknown>): Feeds {
