@@ -24,7 +24,8 @@ import { loadCheckpoint, saveCheckpoint } from '../../host/src/model/checkpoint.
 import { DEFAULT_CONFIG, type ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
-import { chooseBypass, importanceScores, normalizePerLayer, parseCriteria } from '../../host/src/prune/importance.js';
+import { criterionNames, importanceScores, parseCriteria } from '../../host/src/prune/criteria/index.js';
+import { chooseBypass, normalizePerLayer } from '../../host/src/prune/importance.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
 import { applyOperators, withBypassed } from '../../host/src/prune/operators.js';
 import { parseRates } from '../../host/src/prune/schedule.js';
@@ -184,7 +185,7 @@ async function oneShot(base: string) {
   const file = path.join(ws, 'one-shot.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, Record<string, number>>>;
   // Ablation (one evaluation per channel) is left out: at d_model 64 it alone would take most of an hour.
-  const kinds = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor'];
+  const kinds = criterionNames().filter((k) => k !== 'ablation');
   const out: Record<string, Record<string, Record<string, number>>> = {};
   for (const allocation of ['s4op', 'scores'] as const) {
     out[allocation] = {};

@@ -20,7 +20,8 @@ import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } f
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
 import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
 import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost.js';
-import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
+import { importanceScores, type WeightedCriterion } from './criteria/index.js';
+import { chooseBypass, normalizePerLayer } from './importance.js';
 import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
 import { checkRates } from './schedule.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost-model.js';

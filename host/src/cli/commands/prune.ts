@@ -9,7 +9,7 @@ import { deviceClassOf } from '../../export/tuned.js';
 import { AgentMeasurer } from '../../prune/agent-cost.js';
 import { tuneForRun } from '../../prune/tune-run.js';
 import { FlopEstimate, type CostMeasurer } from '../../prune/cost.js';
-import { parseCriteria } from '../../prune/importance.js';
+import { criterionNames, parseCriteria } from '../../prune/criteria/index.js';
 import { candidateRows, formatTable, toCsv, type CandidateRow } from '../../prune/report.js';
 import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
@@ -90,7 +90,7 @@ export function register(program: Command): void {
     .option('--workspace <dir>', 'run store (runs.sqlite), candidate checkpoints and the local agent\'s cache', '.s4op')
     .option('--run-id <id>', 'id of the new run (default: run-<8 hex>)')
     .option('--strategy <name>', `${STRATEGIES.join(' or ')}: random choice under several seeds (the paper), or importance criteria`, oneOf(...STRATEGIES), 's4op')
-    .option('--criteria <list>', 'importance: taylor, ablation, hinf, energy, hinf-delta, energy-delta, d, random, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)')
+    .option('--criteria <list>', `importance: ${criterionNames().join(', ')}, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)`)
     .option('--allocation <rule>', 's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores); default s4op for --strategy s4op, scores for importance', oneOf('s4op', 'scores'))
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
