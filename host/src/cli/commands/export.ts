@@ -8,6 +8,7 @@ import { BYPASS_MODES, type BypassMode } from '../../export/bypass.js';
 import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../../export/export.js';
 import { formatTuning, tuneExport } from '../../export/tune.js';
 import { checkDeviceClass, deviceClassOf, describeShape, tunedLabel, tunedVariant, tuneShape, type TuningRecord } from '../../export/tuned.js';
+import { variantsHelp } from '../../export/variants/registry.js';
 import type { VariantOptions } from '../../export/variants/variant.js';
 import { loadCheckpoint } from '../../model/checkpoint.js';
 import { AgentMeasurer } from '../../prune/agent-cost.js';
@@ -45,7 +46,7 @@ export function register(program: Command): void {
     .description('export a checkpoint (with its active operators) to ONNX; pruned operators are left out of the graph')
     .option('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
     .requiredOption('--mode <mode>', 'conv (whole sequence in, logits out) or step (one time step, streaming)')
-    .option('--variant <name>', 'conv: chunked, prefix (S4D), fft, direct or auto; step: recurrent, packed or auto (auto: the device class\'s tuned choice, else the static rule by size)', 'auto')
+    .option('--variant <name>', `${variantsHelp()} (auto: the device class's tuned choice, else the static rule by size)`, 'auto')
     .option('--out <file>', 'ONNX file to write (optional with --tune: then only the tuning is recorded)')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
