@@ -12,6 +12,7 @@ import {
   PROTOCOL_VERSION,
   RUNTIME_NAMES,
   RuntimeInfo,
+  RuntimeName,
   encodeMessage,
   isKnownRuntime,
   parseAgentMessage,
@@ -39,9 +40,9 @@ const hello = (runtimes: { name: string; version: string | null; available: bool
 const OldSettingsRuntime = z.enum(['auto', 'onnxruntime-node', 'onnxruntime-web']);
 
 describe('runtime names', () => {
-  it('the agent registry is the list the protocol documents as known', () => {
+  it('the agent registry implements every runtime the protocol documents as known', () => {
     expect(runtimeNames()).toEqual(RUNTIMES.map((r) => r.name));
-    expect([...KNOWN_RUNTIMES].sort()).toEqual([...runtimeNames()].sort());
+    for (const n of KNOWN_RUNTIMES) expect(runtimeNames()).toContain(n);
     expect(RUNTIME_NAMES).toBe(KNOWN_RUNTIMES);
     for (const n of KNOWN_RUNTIMES) expect(isKnownRuntime(n)).toBe(true);
     expect(isKnownRuntime('tflite-micro')).toBe(false);
@@ -75,5 +76,17 @@ describe('runtime names', () => {
 
   it('names stay checked: empty, too long or with other characters are refused', () => {
     for (const name of ['', 'x'.repeat(65), 'Onnx Runtime', '../node']) expect(RuntimeInfo.safeParse({ name, version: null, available: false }).success, name).toBe(false);
+  });
+
+  // Every runtime of the agent's registry, a runtime added later included (registries-dummy.test.ts adds one).
+  it.each(RUNTIMES.map((r) => [r.name] as const))('runtime %s: a valid wire name, advertised in a hello, asked for by a job, picked when available', (name) => {
+    expect(RuntimeName.safeParse(name).success).toBe(true);
+    const m = hello([{ name, version: '1', available: true }]);
+    expect(parseAgentMessage(encodeMessage(m as never))).toEqual({ ok: true, message: m });
+    const job = { type: 'job', job_id: 'j3', mode: 'single', models: [{ sha256: SHA, size: 1 }], settings: { ...DEFAULT_SETTINGS, runtime: name } };
+    expect(parseHostMessage(JSON.stringify(job))).toEqual({ ok: true, message: job });
+    const probed = runtimeNames().map((n) => ({ name: n, version: '1', available: n === name }));
+    expect(pickRuntime(name, probed)).toEqual({ ok: true, name });
+    expect(pickRuntime('auto', probed)).toEqual({ ok: true, name });
   });
 });
