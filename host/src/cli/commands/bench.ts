@@ -5,11 +5,12 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { UserError, emit, log } from '../util.js';
+import { parsePort } from '../options.js';
 import { startFleet } from '../../fleet/fleet.js';
 import { formatMeasurement } from '../../fleet/format.js';
 import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/jobs.js';
 import { spawnLocalAgent } from '../../fleet/local-agent.js';
-import { parsePort } from './serve.js';
+
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
 interface BenchOptions {

@@ -3,7 +3,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { initBackend } from '../../backend.js';
-import { emit, log, parseNumber, UserError } from '../util.js';
+import { emit, log, UserError } from '../util.js';
+import { parseNumber, parsePort } from '../options.js';
 import { BYPASS_MODES, type BypassMode } from '../../export/bypass.js';
 import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../../export/export.js';
 import { formatTuning, tuneExport } from '../../export/tune.js';
@@ -13,7 +14,6 @@ import type { VariantOptions } from '../../export/variants/variant.js';
 import { loadCheckpoint } from '../../model/checkpoint.js';
 import { AgentMeasurer } from '../../prune/agent-cost.js';
 import { RunStore } from '../../store/run-store.js';
-import { parsePort } from './serve.js';
 
 interface ExportFlags {
   checkpoint?: string;

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../../backend.js';
-import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../util.js';
+import { log, UserError } from '../util.js';
+import { oneOf, parseCount as int, parseNumber as num, addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from '../options.js';
 import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../../data/dataset.js';
 import { readCheckpointConfig } from '../../model/checkpoint.js';
 import { deviceClassOf } from '../../export/tuned.js';
@@ -10,12 +11,12 @@ import { AgentMeasurer } from '../../prune/agent-cost.js';
 import { tuneForRun } from '../../prune/tune-run.js';
 import { FlopEstimate, type CostMeasurer } from '../../prune/cost.js';
 import { criterionNames, parseCriteria } from '../../prune/criteria/index.js';
-import { candidateRows, formatTable, toCsv, type CandidateRow } from '../../prune/report.js';
+import { candidateRows, toCsv, type CandidateRow } from '../../prune/report.js';
 import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
 import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../../prune/search.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
-import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
+import { printRun } from '../print.js';
 
 interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   checkpoint?: string;
@@ -317,19 +318,3 @@ async function writeCsv(file: string, rows: CandidateRow[]): Promise<void> {
   log(`wrote ${rows.length} candidates to ${file}`);
 }
 
-export function printRun(flags: { json?: boolean }, run: RunRecord, rows: CandidateRow[]): void {
-  const summary = run.summary as { final_candidate?: number } | null;
-  const final = rows.find((r) => r.id === summary?.final_candidate) ?? null;
-  emit(
-    flags,
-    { run: run.id, status: run.status, stop_reason: run.stop_reason, strategy: run.strategy, base_checkpoint: run.base_checkpoint, final, candidates: rows },
-    () =>
-      [
-        `run ${run.id} (${run.strategy}) ${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ''}`,
-        formatTable(rows),
-        final ? `final: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}` : '',
-      ]
-        .filter(Boolean)
-        .join('\n'),
-  );
-}

@@ -1,0 +1,95 @@
+/**
+ * The option parsers the `s4op` subcommands share: numbers, choices, ports, and the dataset options of every
+ * command that reads data. Commander calls the value parsers with the flag's text.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { DatasetOptions } from '../data/dataset.js';
+import { UserError } from './util.js';
+
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+export function parseNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
+  return n;
+}
+
+export const oneOf =
+  <T extends string>(...values: T[]) =>
+  (value: string): T => {
+    if (!values.includes(value as T)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value as T;
+  };
+
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in 0–65535, got "${value}"`);
+  return port;
+}
+
+export interface DatasetFlags {
+  json?: boolean;
+  seed?: number;
+  train?: number;
+  val?: number;
+  test?: number;
+  downsample?: boolean;
+  permutationSeed?: number;
+  minLength?: number;
+  maxLength?: number;
+  maxDepth?: number;
+  maxArgs?: number;
+  x?: string;
+  y?: string;
+  numClasses?: number;
+  vocabSize?: number;
+  inputKind?: 'continuous' | 'tokens';
+  pad?: boolean;
+}
+
+const inputKind = oneOf('continuous', 'tokens');
+
+export function datasetOptionsFromFlags(f: DatasetFlags): DatasetOptions {
+  const splits = { train: f.train, val: f.val, test: f.test };
+  const o: DatasetOptions = {
+    seed: f.seed,
+    splits: Object.values(splits).some((v) => v !== undefined) ? splits : undefined,
+    downsample: f.downsample,
+    permutationSeed: f.permutationSeed,
+    minLength: f.minLength,
+    maxLength: f.maxLength,
+    maxDepth: f.maxDepth,
+    maxArgs: f.maxArgs,
+    x: f.x,
+    y: f.y,
+    numClasses: f.numClasses,
+    vocabSize: f.vocabSize,
+    inputKind: f.inputKind,
+    pad: f.pad,
+  };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as DatasetOptions;
+}
+
+/** The dataset options every command that reads data accepts (data info, train, prune …). */
+export function addDatasetOptions(cmd: Command): Command {
+  return cmd
+    .option('--train <n>', 'training examples', parseCount)
+    .option('--val <n>', 'validation examples', parseCount)
+    .option('--test <n>', 'test examples', parseCount)
+    .option('--downsample', 'sMNIST: 14×14 images (L = 196)')
+    .option('--permutation-seed <n>', 'psMNIST: seed of the pixel permutation', parseCount)
+    .option('--min-length <n>', 'ListOps: fewest tokens', parseCount)
+    .option('--max-length <n>', 'ListOps: most tokens (= padded length L)', parseCount)
+    .option('--max-depth <n>', 'ListOps: depth limit of the expression tree', parseCount)
+    .option('--max-args <n>', 'ListOps: most arguments per operator', parseCount)
+    .option('--x <file>', '.npy file of inputs')
+    .option('--y <file>', '.npy file of labels')
+    .option('--num-classes <n>', 'files: number of classes (default: largest label + 1)', parseCount)
+    .option('--vocab-size <n>', 'files: token vocabulary size (default: largest id + 1)', parseCount)
+    .option('--input-kind <kind>', '.jsonl: continuous or tokens (default: guessed)', inputKind)
+    .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them');
+}
