@@ -1,5 +1,6 @@
 export { initBackend, describeBackend, BACKEND_PRIORITY } from './backend.js';
 export type { BackendName, BackendChoice } from './backend.js';
+export { InputError } from './errors.js';
 export { loadDataset, reloadDataset, BUILTIN_DATASETS, DataError } from './data/dataset.js';
 export type { Dataset, DatasetInfo, DatasetOptions, Split, Batch, InputKind } from './data/dataset.js';
 export { s4dKernel, ssmConv } from './ssm/ops.js';

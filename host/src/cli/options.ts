@@ -93,3 +93,66 @@ export function addDatasetOptions(cmd: Command): Command {
     .option('--input-kind <kind>', '.jsonl: continuous or tokens (default: guessed)', inputKind)
     .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them');
 }
+
+/** The flags that choose where jobs are measured: an agent or tag, through a running server or an embedded one. */
+export interface AgentTargetFlags {
+  agent?: string;
+  tag?: string;
+  server?: string;
+  token?: string;
+  port?: string;
+  bind: string;
+}
+
+export type AgentTargetHelp = Partial<Record<'agent' | 'tag' | 'server' | 'token' | 'port' | 'bind', string>>;
+
+const TARGET_HELP: Required<AgentTargetHelp> = {
+  agent: 'measure on this agent (it dials the embedded server, or use --server)',
+  tag: 'measure on any agent with this tag',
+  server: 'a running `s4op serve` to send the jobs through (token from --token or S4OP_TOKEN)',
+  token: 'token of --server, or of the embedded server (or set S4OP_TOKEN)',
+  port: 'port of the embedded server, for remote agents to dial (default: any free port)',
+  bind: 'interface of the embedded server',
+};
+
+/**
+ * --agent, --tag, --server, --token, --port and --bind, for every command that measures (bench, export --tune,
+ * prune); `help` replaces the lines whose meaning differs in a command.
+ */
+export function addAgentTargetOptions(cmd: Command, help: AgentTargetHelp = {}): Command {
+  const h = { ...TARGET_HELP, ...help };
+  return cmd
+    .option('--agent <name>', h.agent)
+    .option('--tag <tag>', h.tag)
+    .option('--server <url>', h.server)
+    .option('--token <t>', h.token)
+    .option('--port <n>', h.port)
+    .option('--bind <address>', h.bind, '127.0.0.1');
+}
+
+export interface AgentTarget {
+  agent?: string;
+  tag?: string;
+  /** A running server and its token. */
+  server?: { url: string; token: string };
+  /** The token of the server or of the embedded one (--token, else S4OP_TOKEN). */
+  token?: string;
+  /** The embedded server's port; undefined: any free port. */
+  port?: number;
+  bind: string;
+}
+
+/** The flags checked: one of --agent and --tag, a token with --server, a port in range. */
+export function agentTarget(f: AgentTargetFlags): AgentTarget {
+  if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
+  const token = f.token ?? process.env.S4OP_TOKEN;
+  if (f.server && !token) throw new UserError('--server needs its token: --token T or S4OP_TOKEN');
+  return {
+    agent: f.agent,
+    tag: f.tag,
+    server: f.server ? { url: f.server, token: token! } : undefined,
+    token,
+    port: f.port === undefined ? undefined : parsePort(f.port),
+    bind: f.bind,
+  };
+}

@@ -20,3 +20,20 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
+
+/** Runs `fn`; an error it throws becomes a UserError with the same message (after `prefix`). */
+export function userCheck<T>(fn: () => T, prefix = ''): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UserError(`${prefix}${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export async function userCheckAsync<T>(fn: () => Promise<T>, prefix = ''): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new UserError(`${prefix}${err instanceof Error ? err.message : String(err)}`);
+  }
+}

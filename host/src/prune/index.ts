@@ -20,3 +20,5 @@ export {
 } from './paired.js';
 export type { Budget, CandidatePaired, FinalRule, FrontPoint, RatioFigure } from './paired.js';
 export type { CandidateRow } from './report.js';
+export { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, searchOptionsFor } from './run-config.js';
+export type { PruneRunConfig, SearchRequest } from './run-config.js';
