@@ -22,3 +22,5 @@ export type { Budget, CandidatePaired, FinalRule, FrontPoint, RatioFigure } from
 export type { CandidateRow } from './report.js';
 export { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, searchOptionsFor } from './run-config.js';
 export type { PruneRunConfig, SearchRequest } from './run-config.js';
+export { pruneStep } from './prune-step.js';
+export type { PruneStepOptions } from './prune-step.js';
