@@ -13,7 +13,7 @@
  */
 import os from 'node:os';
 import { coefficientOfVariation, DEFAULT_SETTINGS } from '../../shared/src/index.js';
-import { mlpModelOfSize } from '../../test/helpers/onnx-models.js';
+import { mlpModelOfSize } from '../../host/src/testing/onnx-models.js';
 import { median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

@@ -16,7 +16,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '../../shared/src/index.js';
-import { mlpModel } from '../../test/helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

@@ -13,7 +13,7 @@ import { Measurement, resolveSettings, sha256Hex, type DevicePeak, type MeasureS
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 

@@ -18,7 +18,7 @@ import { runSearch, S4OP_FINETUNE } from '../../host/src/prune/search.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { sha256Hex } from '../../shared/src/index.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { killAll, trainTinyListops } from '../helpers/processes.js';
 
 const dir = tmpDir('s4op-paired-');
