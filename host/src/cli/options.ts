@@ -31,25 +31,8 @@ export function parsePort(value: string): number {
   return port;
 }
 
-export interface DatasetFlags {
-  json?: boolean;
-  seed?: number;
-  train?: number;
-  val?: number;
-  test?: number;
-  downsample?: boolean;
-  permutationSeed?: number;
-  minLength?: number;
-  maxLength?: number;
-  maxDepth?: number;
-  maxArgs?: number;
-  x?: string;
-  y?: string;
-  numClasses?: number;
-  vocabSize?: number;
-  inputKind?: 'continuous' | 'tokens';
-  pad?: boolean;
-}
+/** The dataset flags: DatasetOptions' fields, with the split sizes as --train/--val/--test. */
+export type DatasetFlags = Omit<DatasetOptions, 'splits' | 'permutation' | 'sha256'> & { json?: boolean; train?: number; val?: number; test?: number };
 
 const inputKind = oneOf('continuous', 'tokens');
 

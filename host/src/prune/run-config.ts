@@ -11,9 +11,9 @@ import type { TrainOptions } from '../train/trainer.js';
 import type { RunRecord, RunStore } from '../store/run-store.js';
 import { AgentMeasurer } from './agent-cost.js';
 import { FlopEstimate, type CostMeasurer } from './cost.js';
-import { parseCriteria, type WeightedCriterion } from './criteria/index.js';
+import { parseCriteria } from './criteria/index.js';
 import { DEFAULT_RATES } from './schedule.js';
-import { defaultFineTune, type SearchOptions, type Strategy } from './search.js';
+import { defaultFineTune, type SearchOptions } from './search.js';
 
 /** What a run needs to be resumed: stored in runs.config. */
 export interface PruneRunConfig {
@@ -37,27 +37,15 @@ export interface PruneRunConfig {
   argv: string[];
 }
 
-/** The search a run asks for; what is left out takes the strategy's default. */
-export interface SearchRequest {
-  strategy: Strategy;
-  /** Default: taylor for importance, random for s4op. */
-  criteria?: WeightedCriterion[];
-  /** Default: scores for importance, s4op for s4op. */
-  allocation?: 's4op' | 'scores';
-  /** Default DEFAULT_RATES. */
-  rates?: number[];
-  /** Candidates per rate; default 1 for importance, 5 for s4op. */
-  seeds?: number;
-  seed: number;
-  /** Fine-tuning settings over the strategy's defaults (`lr` sets the SSM parameters' rate too). */
-  fineTune?: { epochs?: number; patience?: number; lr?: number; batchSize?: number; maxSteps?: number };
-  taylorBatches: number;
-  maxDrop?: number;
-  budgetMs?: number;
-  budgetRatio?: number;
-  steer?: boolean;
-  profileAll?: boolean;
-}
+/**
+ * The search a run asks for; what is left out takes the strategy's default: criteria taylor (importance) or
+ * random (s4op), allocation scores or s4op, rates DEFAULT_RATES, seeds 1 or 5. `fineTune` goes over the
+ * strategy's fine-tuning, its `lr` setting the SSM parameters' rate too.
+ */
+export type SearchRequest = Pick<SearchOptions, 'strategy' | 'seed' | 'taylorBatches'> &
+  Partial<Omit<SearchOptions, 'strategy' | 'seed' | 'taylorBatches' | 'fineTune'>> & {
+    fineTune?: Pick<Partial<TrainOptions>, 'epochs' | 'patience' | 'lr' | 'batchSize' | 'maxSteps'>;
+  };
 
 export function searchOptionsFor(r: SearchRequest): SearchOptions {
   const importance = r.strategy === 'importance';
