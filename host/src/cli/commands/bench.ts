@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
+import { DEFAULT_SETTINGS, KNOWN_RUNTIMES, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { UserError, emit, log } from '../util.js';
 import { addAgentTargetOptions, agentTarget, type AgentTargetFlags } from '../options.js';
 import { startFleet } from '../../fleet/fleet.js';
@@ -153,7 +153,7 @@ export function register(program: Command): void {
     .description('measure one ONNX model (or two, A/B interleaved) on an agent and print the figures')
     .requiredOption('--model <file>', 'ONNX model to measure (A in A/B mode)')
     .option('--model-b <file>', 'second model: paired A/B mode, runs interleaved, reports the ratio B/A')
-    .option('--runtime <name>', `auto, onnxruntime-node or onnxruntime-web (default ${DEFAULT_SETTINGS.runtime})`)
+    .option('--runtime <name>', `auto or a runtime the agent has: ${KNOWN_RUNTIMES.join(', ')}, … (default ${DEFAULT_SETTINGS.runtime})`)
     .option('--threads <n>', `intra-op / WASM threads (default ${DEFAULT_SETTINGS.threads})`)
     .option('--graph-optimization <level>', `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`)
     .option('--no-arena', 'disable the CPU memory arena (onnxruntime-node)')
