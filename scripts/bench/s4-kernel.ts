@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '@s4op/host';
+import { initBackend } from '../../host/src/backend.js';
 import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4-core.js';
 import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4-init.js';
 import { s4Channel, type S4Params } from '../../host/src/ssm/s4-params.js';

@@ -9,9 +9,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { convSize, initBackend, initS4D, releaseConvSaved, Rng, s4dKernel, ssmConv, ssmConvBackward, ssmConvForward } from '@s4op/host';
+import { initBackend } from '../../host/src/backend.js';
+import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv.js';
 import { wasmAvailable } from '../../host/src/ssm/conv-wasm.js';
 import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm-core.js';
+import { s4dKernel, ssmConv } from '../../host/src/ssm/ops.js';
+import { initS4D } from '../../host/src/ssm/s4d.js';
+import { Rng } from '../../host/src/util/random.js';
 import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 9);

@@ -11,7 +11,6 @@
  *    Bypassing moves the channel's output y = K∗u + D·u to u; along y + ε(u − y) that is the same as
  *    D ← D + ε(1 − D), C ← (1 − ε)·C (the kernel is linear in C), so dℒ/dε = g_D·(1 − D) − Σ g_C·C.
  * Kernels come from the float64 cores the model trains with (export/layer-ssm.ts reads them).
- * This file holds the score maths; the criteria by name, and their combination, are in criteria/ (registry.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Dataset } from '../data/dataset.js';

@@ -10,7 +10,6 @@ import { startFleet } from '../../fleet/fleet.js';
 import { formatMeasurement } from '../../fleet/format.js';
 import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/jobs.js';
 import { spawnLocalAgent } from '../../fleet/local-agent.js';
-
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
 interface BenchOptions extends AgentTargetFlags {
