@@ -4,7 +4,6 @@ import { describeBackend, initBackend } from '../../backend.js';
 import { emit, log, UserError } from '../util.js';
 import { oneOf, parseCount as int, parseNumber as num, addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from '../options.js';
 import { loadDataset, type DatasetOptions } from '../../data/dataset.js';
-
 import { saveCheckpoint } from '../../model/checkpoint.js';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../model/config.js';
 import { SequenceModel } from '../../model/model.js';
