@@ -11,7 +11,6 @@ import {
   FramingError,
   PACKAGE_VERSION,
   PROTOCOL_VERSION,
-  RUNTIME_NAMES,
   decodeChunk,
   isMeasurementExtension,
   type HostMessage,
@@ -23,7 +22,7 @@ import { untrustedModelProblem } from './model-check.js';
 import { deviceFacts } from './device.js';
 import { AgentJobs } from './jobs.js';
 import { AgentLink } from './link.js';
-import { pickRuntime } from './runtimes/registry.js';
+import { pickRuntime, runtimeNames } from './runtimes/registry.js';
 import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
 import { PeakCache } from './peak-cache.js';
 import { InferenceServer } from './serve/server.js';
@@ -85,7 +84,7 @@ async function agentKey(dir: string): Promise<string> {
 /** Probes each runtime in its own process: a native library that crashes takes only the probe down. */
 export async function probeRuntimes(disable: readonly string[] = []): Promise<RuntimeInfo[]> {
   return Promise.all(
-    RUNTIME_NAMES.map(async (name): Promise<RuntimeInfo> => {
+    runtimeNames().map(async (name): Promise<RuntimeInfo> => {
       if (disable.includes(name)) return { name, version: null, available: false, reason: 'disabled by --disable-runtime' };
       const r = await probeRuntime(name);
       return r.ok ? { name, version: r.version, available: true } : { name, version: null, available: false, reason: r.reason.slice(0, 1000) };

@@ -9,6 +9,7 @@ import { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
 import { deviceFacts } from './device.js';
 import { measurePeakInChild } from './measure.js';
 import { PeakCache } from './peak-cache.js';
+import { runtimeNames } from './runtimes/registry.js';
 
 // The agent installs on boards with the fewest packages possible, so it parses its flags with
 // Node's own util.parseArgs instead of taking a CLI-parser dependency.
@@ -33,12 +34,12 @@ Options:
   --cache-max-mb N      bound of the model cache (default 1024)
   --ca FILE             PEM certificate of the host's CA (wss)
   --insecure            accept any host certificate (wss; testing only)
-  --disable-runtime R   do not use onnxruntime-node or onnxruntime-web
+  --disable-runtime R   do not use this runtime (${runtimeNames().join(', ')})
   --serve-port N        serve the deployed model to local applications over HTTP on this port
                         (0 picks a free one; off by default; see /v1/model, /v1/infer, /v1/sessions)
   --serve-bind A        interface of the inference API (default 127.0.0.1: this board only)
   --serve-threads N     intra-op threads of the served model (default 1)
-  --runtime R           peak: onnxruntime-node (default) or onnxruntime-web
+  --runtime R           peak: ${runtimeNames().join(' or ')} (default ${runtimeNames()[0]})
   --threads N           peak: intra-op / WASM threads (default 1)
   --again               peak: measure again even if cached
   --json                print JSON (info, peak)
@@ -111,8 +112,8 @@ async function info(json: boolean, cacheDir: string): Promise<number> {
 }
 
 async function peak(o: { runtime?: string; threads?: string; again: boolean; json: boolean; cacheDir: string }): Promise<number> {
-  const runtime = o.runtime ?? 'onnxruntime-node';
-  if (runtime !== 'onnxruntime-node' && runtime !== 'onnxruntime-web') throw new Error(`--runtime takes onnxruntime-node or onnxruntime-web, got "${runtime}"`);
+  const runtime = o.runtime ?? runtimeNames()[0]!;
+  if (!runtimeNames().includes(runtime)) throw new Error(`--runtime takes ${runtimeNames().join(' or ')}, got "${runtime}"`);
   const threads = Number(o.threads ?? 1);
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new Error(`--threads must be an integer in 1–256, got "${o.threads}"`);
   const log = (l: string) => process.stderr.write(`s4op-agent: ${l}\n`);
@@ -204,7 +205,7 @@ async function main(argv: string[]): Promise<number> {
   const maxMb = Number(values['cache-max-mb'] ?? 1024);
   if (!(Number.isFinite(maxMb) && maxMb > 0)) bad(`--cache-max-mb must be a positive number, got "${values['cache-max-mb']}"`);
   for (const r of values['disable-runtime'] ?? []) {
-    if (r !== 'onnxruntime-node' && r !== 'onnxruntime-web') bad(`--disable-runtime takes onnxruntime-node or onnxruntime-web, got "${r}"`);
+    if (!runtimeNames().includes(r)) bad(`--disable-runtime takes ${runtimeNames().join(' or ')}, got "${r}"`);
   }
   let serve: { port: number; bind?: string; threads?: number } | undefined;
   const servePort = values['serve-port'] ?? process.env.S4OP_SERVE_PORT;

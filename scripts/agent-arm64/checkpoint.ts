@@ -4,9 +4,7 @@
  *
  *   npx tsx scripts/agent-arm64/checkpoint.ts OUT_DIR
  */
-import { initBackend } from '../../host/src/backend.js';
-import { saveCheckpoint } from '../../host/src/model/checkpoint.js';
-import { SequenceModel } from '../../host/src/model/model.js';
+import { initBackend, saveCheckpoint, SequenceModel } from '@s4op/host';
 import { benchS4dConfig } from '../bench/common.js';
 
 const [out] = process.argv.slice(2);

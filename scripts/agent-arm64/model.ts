@@ -1,6 +1,6 @@
 /** Writes the small MatMul/Add/Relu ONNX model the emulated-board run profiles: `npx tsx model.ts OUT [width] [layers]`. */
 import { writeFileSync } from 'node:fs';
-import { mlpModel } from '../../test/helpers/onnx-models.js';
+import { mlpModel } from '@s4op/host/testing';
 
 const [out, width = '64', layers = '4'] = process.argv.slice(2);
 if (!out) throw new Error('usage: model.ts OUT.onnx [width] [layers]');

@@ -6,11 +6,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../host/src/backend.js';
-import { loadDataset } from '../../host/src/data/dataset.js';
-import type { ModelConfig } from '../../host/src/model/config.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import { evaluate, train, type TrainOptions } from '../../host/src/train/trainer.js';
+import { evaluate, initBackend, loadDataset, SequenceModel, train, type ModelConfig, type TrainOptions } from '@s4op/host';
 import { writeResult } from './common.js';
 
 const { values: args } = parseArgs({

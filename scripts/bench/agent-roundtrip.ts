@@ -12,8 +12,8 @@
  *   npx tsx scripts/bench/agent-roundtrip.ts [--repeats 10] [--runtime onnxruntime-node]
  */
 import os from 'node:os';
-import { coefficientOfVariation, DEFAULT_SETTINGS } from '../../shared/src/index.js';
-import { mlpModelOfSize } from '../../test/helpers/onnx-models.js';
+import { mlpModelOfSize } from '@s4op/host/testing';
+import { coefficientOfVariation, DEFAULT_SETTINGS } from '@s4op/shared';
 import { median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

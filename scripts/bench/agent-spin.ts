@@ -12,11 +12,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import { initBackend } from '../../host/src/backend.js';
-import { exportModel } from '../../host/src/export/export.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '../../shared/src/index.js';
-import { mlpModel } from '../../test/helpers/onnx-models.js';
+import { exportModel, initBackend, SequenceModel } from '@s4op/host';
+import { mlpModel } from '@s4op/host/testing';
+import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

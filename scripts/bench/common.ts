@@ -1,9 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { ModelConfig } from '../../host/src/model/config.js';
-import type { SequenceModel } from '../../host/src/model/model.js';
-import { Rng } from '../../host/src/util/random.js';
+import { Rng, type ModelConfig, type SequenceModel } from '@s4op/host';
 
 /** Helpers every benchmark script shares: medians, the PyTorch reference, and writing results. */
 

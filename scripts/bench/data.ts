@@ -9,8 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../host/src/backend.js';
-import { loadDataset, type Split } from '../../host/src/data/dataset.js';
+import { initBackend, loadDataset, type Split } from '@s4op/host';
 import { intArg as arg } from './common.js';
 
 const listopsCount = arg('listops', 10_000);

@@ -17,11 +17,7 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { initBackend } from '../../host/src/backend.js';
-import { exportModel, type ExportResult } from '../../host/src/export/export.js';
-import type { BypassMode } from '../../host/src/export/bypass.js';
-import type { ModelConfig } from '../../host/src/model/config.js';
-import { SequenceModel } from '../../host/src/model/model.js';
+import { exportModel, initBackend, SequenceModel, type BypassMode, type ExportResult, type ModelConfig } from '@s4op/host';
 import { median, pruneSeeded, runTorch, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 

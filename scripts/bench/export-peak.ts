@@ -12,10 +12,8 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { initBackend } from '../../host/src/backend.js';
-import { exportModel } from '../../host/src/export/export.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import { resolveSettings } from '../../shared/src/index.js';
+import { exportModel, initBackend, SequenceModel } from '@s4op/host';
+import { resolveSettings } from '@s4op/shared';
 import { benchS4dConfig, intArg, median, RESULTS_DIR, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

@@ -20,11 +20,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { initBackend } from '../../host/src/backend.js';
-import { exportModel, type ExportOptions, type ExportResult } from '../../host/src/export/export.js';
-import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
-import type { ModelConfig } from '../../host/src/model/config.js';
-import { SequenceModel } from '../../host/src/model/model.js';
+import { CONV_VARIANTS, exportModel, initBackend, SequenceModel, type ExportOptions, type ExportResult, type ModelConfig } from '@s4op/host';
 import { BENCH_DIR, benchS4dConfig, median, pruneSeeded, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 

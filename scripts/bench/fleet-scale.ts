@@ -127,8 +127,8 @@ async function main(): Promise<void> {
   const loadAtStart = +os.loadavg()[0]!.toFixed(2);
   const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-fleet-scale-'));
   const workspace = path.join(dir, 'ws');
-  const { mlpModel } = await import('../../test/helpers/onnx-models.js');
-  const { sha256Hex } = await import('../../shared/dist/index.js');
+  const { mlpModel } = await import('@s4op/host/testing');
+  const { sha256Hex } = await import('@s4op/shared');
 
   let host = await startHost(0, workspace, heartbeatMs);
   const port = Number(new URL(host.url).port);

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFleet, type Fleet } from '../../host/src/fleet/fleet.js';
+import { startFleet, type Fleet } from '@s4op/host';
 
 const AGENT_CLI = fileURLToPath(new URL('../../agent/dist/cli.js', import.meta.url));
 

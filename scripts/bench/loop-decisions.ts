@@ -27,12 +27,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { initBackend } from '../../host/src/backend.js';
-import { exportModel } from '../../host/src/export/export.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
-import { allActive, applyOperators, bypassedCounts, withBypassed } from '../../host/src/prune/operators.js';
-import { coefficientOfVariation, resolveSettings } from '../../shared/src/index.js';
+import { allActive, applyOperators, bypassedCounts, exportModel, initBackend, s4opAllocation, SequenceModel, targetBypassed, withBypassed } from '@s4op/host';
+import { coefficientOfVariation, resolveSettings } from '@s4op/shared';
 import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
 

@@ -18,19 +18,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { initBackend } from '../../host/src/backend.js';
-import { loadDataset, type Dataset } from '../../host/src/data/dataset.js';
-import { loadCheckpoint, saveCheckpoint } from '../../host/src/model/checkpoint.js';
-import { DEFAULT_CONFIG, type ModelConfig } from '../../host/src/model/config.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
-import { chooseBypass, importanceScores, normalizePerLayer, parseCriteria } from '../../host/src/prune/importance.js';
-import { s4opAllocation, scoreAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
-import { applyOperators, withBypassed } from '../../host/src/prune/operators.js';
-import { parseRates } from '../../host/src/prune/schedule.js';
-import { S4OP_FINETUNE, runSearch, type SearchOptions } from '../../host/src/prune/search.js';
-import { RunStore } from '../../host/src/store/run-store.js';
-import { evaluate, train } from '../../host/src/train/trainer.js';
+import { AgentMeasurer, criterionNames, DEFAULT_CONFIG, evaluate, initBackend, loadCheckpoint, loadDataset, parseCriteria, parseRates, pruneStep, runSearch, RunStore, S4OP_FINETUNE, saveCheckpoint, SequenceModel, train, type Dataset, type ModelConfig, type SearchOptions } from '@s4op/host';
 import { writeResult } from './common.js';
 
 const { values: a } = parseArgs({
@@ -184,7 +172,7 @@ async function oneShot(base: string) {
   const file = path.join(ws, 'one-shot.json');
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, Record<string, number>>>;
   // Ablation (one evaluation per channel) is left out: at d_model 64 it alone would take most of an hour.
-  const kinds = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor'];
+  const kinds = criterionNames().filter((k) => k !== 'ablation');
   const out: Record<string, Record<string, Record<string, number>>> = {};
   for (const allocation of ['s4op', 'scores'] as const) {
     out[allocation] = {};
@@ -196,12 +184,7 @@ async function oneShot(base: string) {
         let acc = 0;
         for (const seed of seeds) {
           const { model } = await loadCheckpoint(base);
-          const H = model.config.dModel;
-          const active = model.activeOperators();
-          const scores = importanceScores(model, parseCriteria(kind), { L: data.info.length, seed, data, taylorBatches: 8, batchSize: 32 });
-          const target = targetBypassed(rate, H, model.config.nLayers);
-          const counts = allocation === 's4op' ? s4opAllocation(H, model.config.nLayers, target) : scoreAllocation(normalizePerLayer(scores), active, H, target);
-          applyOperators(model, withBypassed(active, chooseBypass(active, scores, counts, H)));
+          pruneStep(model, { rate, criteria: parseCriteria(kind), allocation, ctx: { L: data.info.length, seed, data, taylorBatches: 8, batchSize: 32 } });
           acc += evaluate(model, data.val).metric / seeds.length;
           model.dispose();
         }

@@ -1,13 +1,13 @@
 /**
- * A light simulated agent for fleet-scale runs: the real agent's link (AgentLink from agent/dist: hello,
+ * A light simulated agent for fleet-scale runs: the real agent's link (AgentLink from @s4op/agent: hello,
  * heartbeats, reconnect with backoff and full jitter, the host's welcome, its own agent key) and the real
- * protocol and chunk framing (shared/dist), but no runtime: a job's model is fetched and verified like on a
+ * protocol and chunk framing (@s4op/shared), but no runtime: a job's model is fetched and verified like on a
  * board (need_model, chunk frames, sha256, model_stored), then answered with a synthetic, well-formed
  * measurement; results stay until the host acks them and are re-sent on reconnect; activate and rollback
  * keep a model state reported in every hello. Hundreds run in one process.
  */
 import { randomBytes } from 'node:crypto';
-import { AgentLink } from '../../agent/dist/link.js';
+import { AgentLink } from '@s4op/agent';
 import {
   ChunkAssembler,
   decodeChunk,
@@ -17,7 +17,7 @@ import {
   type Job,
   type Measurement,
   type Result,
-} from '../../shared/dist/index.js';
+} from '@s4op/shared';
 
 export interface SimAgentOptions {
   url: string;

@@ -8,12 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../host/src/backend.js';
-import { SequenceModel } from '../../host/src/model/model.js';
-import type { ModelConfig } from '../../host/src/model/config.js';
-import { AdamW } from '../../host/src/train/optimizer.js';
-import { ReplicaPool } from '../../host/src/train/replicas.js';
-import { applyGradients, computeGradients, trainStep } from '../../host/src/train/trainer.js';
+import { AdamW, applyGradients, computeGradients, initBackend, ReplicaPool, SequenceModel, trainStep, type ModelConfig } from '@s4op/host';
 import { median, peakRssMb, runTorch, timeIt, writeResult } from './common.js';
 
 const { values: args } = parseArgs({

@@ -30,9 +30,19 @@ const AgentKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an agent key 
 const Ms = z.number().finite().nonnegative();
 const NullableNumber = z.number().finite().nullable();
 
-export const RUNTIME_NAMES = ['onnxruntime-node', 'onnxruntime-web'] as const;
-export const RuntimeName = z.enum(RUNTIME_NAMES);
-export type RuntimeName = z.infer<typeof RuntimeName>;
+/**
+ * The runtimes this version knows (agent/src/runtimes/registry.ts implements them, in priority order). On the
+ * wire a runtime's name is an open string: an agent with a runtime added later still talks to this host (which
+ * lists it and never asks for it by name), and adding a runtime changes no schema and no protocol version.
+ */
+export const KNOWN_RUNTIMES = ['onnxruntime-node', 'onnxruntime-web'] as const;
+export type KnownRuntime = (typeof KNOWN_RUNTIMES)[number];
+/** The known runtimes (an older name of KNOWN_RUNTIMES). */
+export const RUNTIME_NAMES = KNOWN_RUNTIMES;
+/** A runtime's name: one of KNOWN_RUNTIMES, or a newer one (lowercase letters, digits, '.', '_', '-'). */
+export const RuntimeName = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'expected a runtime name of 1–64 characters of a–z 0–9 . _ -');
+export type RuntimeName = KnownRuntime | (string & {});
+export const isKnownRuntime = (name: string): name is KnownRuntime => (KNOWN_RUNTIMES as readonly string[]).includes(name);
 
 export const DeviceFacts = z.strictObject({
   hostname: z.string().max(256),
@@ -60,8 +70,11 @@ export type RuntimeInfo = z.infer<typeof RuntimeInfo>;
 
 /** How one job is measured. Every field has a default, so `{}` is a valid, sane setting. */
 export const MeasureSettings = z.strictObject({
-  /** `auto` picks onnxruntime-node where it loads, else onnxruntime-web. */
-  runtime: z.enum(['auto', ...RUNTIME_NAMES]).default('auto'),
+  /**
+   * `auto` picks the agent's first available runtime by priority (onnxruntime-node where it loads, else
+   * onnxruntime-web); a name asks for that runtime (an agent without it answers runtime_unavailable).
+   */
+  runtime: z.union([z.literal('auto'), RuntimeName]).default('auto'),
   /** Intra-op threads (onnxruntime-node) or WASM threads (onnxruntime-web); 1 gives the steadiest figures. */
   threads: z.number().int().min(1).max(256).default(1),
   graph_optimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { measure, probeRuntime } from '../../agent/dist/index.js';
 import { resolveSettings, sha256Hex, type MeasureSettings } from '../../shared/dist/index.js';
-import { badShapeModel, mixedInputModel, mlpModel, stringInputModel } from '../helpers/onnx-models.js';
+import { badShapeModel, mixedInputModel, mlpModel, stringInputModel } from '../../host/src/testing/onnx-models.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-measure-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

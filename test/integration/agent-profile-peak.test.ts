@@ -9,11 +9,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PeakCache, measure, measurePeakInChild } from '../../agent/dist/index.js';
-import { Measurement, resolveSettings, sha256Hex, type DevicePeak, type MeasureSettings } from '../../shared/dist/index.js';
+import { Measurement, resolveSettings, sha256Hex, type DevicePeak, type MeasureSettings, type RuntimeName } from '../../shared/dist/index.js';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
@@ -134,7 +134,7 @@ describe('device peak cache', () => {
   it('measures once, then reads the cache file; a damaged file is measured again with a warning', async () => {
     const cacheDir = path.join(dir, 'agent-c');
     let measured = 0;
-    const measureOnce = async (runtime: 'onnxruntime-node' | 'onnxruntime-web', threads: number): Promise<DevicePeak> => {
+    const measureOnce = async (runtime: RuntimeName, threads: number): Promise<DevicePeak> => {
       measured++;
       return measurePeakInChild(runtime, threads);
     };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli, startServe } from '../helpers/processes.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 afterAll(killAll);
 

@@ -14,7 +14,7 @@ import { WebSocketServer } from 'ws';
 import { DEFAULT_SETTINGS, encodeModel, sha256Hex } from '../../shared/dist/index.js';
 import { AGENT_CLI, killAll, startCli, type LiveProcess } from '../helpers/processes.js';
 import { rawPeer, tmpDir, type RawPeer } from '../helpers/fleet.js';
-import { externalDataModel, mlpModel } from '../helpers/onnx-models.js';
+import { externalDataModel, mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const FAST = { ...DEFAULT_SETTINGS, warmup_ms: 10, warmup_runs: 2, min_duration_ms: 50, min_samples: 8 };
 const cacheDir = tmpDir('s4op-untrusted-agent-');

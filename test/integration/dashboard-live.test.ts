@@ -12,7 +12,7 @@ import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RunStore } from '../../host/src/store/run-store.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { AGENT_CLI, HOST_CLI, REPO, killAll, runCli, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
 
 const CHROMIUM = '/usr/bin/chromium';

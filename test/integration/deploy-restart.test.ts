@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli, type LiveProcess } from '../helpers/processes.js';
 
 const dir = tmpDir('s4op-deploy-restart-');

@@ -7,7 +7,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { badShapeModel, mlpModel } from '../helpers/onnx-models.js';
+import { badShapeModel, mlpModel } from '../../host/src/testing/onnx-models.js';
 import { tmpDir } from '../helpers/fleet.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli, startServe, type LiveProcess } from '../helpers/processes.js';
 

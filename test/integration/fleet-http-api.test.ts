@@ -12,7 +12,7 @@ import { ServerCallError, hostApi, serverRef } from '../../host/dist/fleet/http/
 import { RunStore } from '../../host/dist/store/run-store.js';
 import { startSimAgents, type SimAgent } from '../../scripts/bench/sim-agent.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const TOKEN = 'api-token';
 const dir = tmpDir('s4op-http-api-');

@@ -12,7 +12,7 @@ import { RunStore } from '../../host/dist/store/run-store.js';
 import { sha256Hex } from '../../shared/dist/index.js';
 import { startSimAgents, type SimAgent } from '../../scripts/bench/sim-agent.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const N = 200;
 const TOKEN = 'scale-token';

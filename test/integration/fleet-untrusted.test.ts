@@ -15,7 +15,7 @@ import { connectRaw, hello, tmpDir, type RawPeer } from '../helpers/fleet.js';
 import { AGENT_CLI, HOST_CLI, killAll, runCli, startCli } from '../helpers/processes.js';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const TOKEN = 'untrusted-token';
 let fleet: Fleet | null = null;

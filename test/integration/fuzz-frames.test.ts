@@ -7,7 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { DEFAULT_SETTINGS, encodeModel, sha256Hex } from '../../shared/dist/index.js';
 import { AGENT_CLI, killAll, startCli, startServe } from '../helpers/processes.js';
 import { hello, rawPeer, tmpDir, type RawPeer } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 afterAll(killAll);
 

@@ -8,7 +8,7 @@ import { startFleet, type Fleet } from '../../host/dist/fleet/index.js';
 import { ChunkAssembler, DEFAULT_SETTINGS, decodeChunk, encodeModel, sha256Hex } from '../../shared/dist/index.js';
 import { AGENT_CLI, killAll, startCli } from '../helpers/processes.js';
 import { connectRaw, hello, rawPeer, tmpDir, type RawPeer } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 afterAll(killAll);
 const FAST = { ...DEFAULT_SETTINGS, warmup_ms: 10, warmup_runs: 2, min_duration_ms: 50, min_samples: 8 };

@@ -10,7 +10,7 @@ import { JobFailed, startFleet, type Fleet } from '../../host/dist/fleet/index.j
 import type { AgentMessage } from '../../shared/dist/index.js';
 import { AGENT_CLI, killAll, startCli, type LiveProcess } from '../helpers/processes.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel, stringInputModel } from '../helpers/onnx-models.js';
+import { mlpModel, stringInputModel } from '../../host/src/testing/onnx-models.js';
 
 const TOKEN = 'jobs-token';
 const FAST = { warmup_ms: 10, warmup_runs: 2, min_duration_ms: 80, min_samples: 16 };

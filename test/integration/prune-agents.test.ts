@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AgentMeasurer } from '../../host/dist/prune/agent-cost.js';
 import { sha256Hex } from '../../shared/dist/index.js';
 import { freePort, tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { AGENT_CLI, killAll, startCli, type LiveProcess } from '../helpers/processes.js';
 
 const TOKEN = 'prune-agents-token';

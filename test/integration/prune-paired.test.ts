@@ -12,13 +12,13 @@ import { readCheckpointConfig } from '../../host/src/model/checkpoint.js';
 import type { SequenceModel } from '../../host/src/model/model.js';
 import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
 import type { CostMeasurer, PreparedModel } from '../../host/src/prune/cost.js';
-import { parseCriteria } from '../../host/src/prune/importance.js';
+import { parseCriteria } from '../../host/src/prune/criteria/index.js';
 import { candidateRows, formatTable } from '../../host/src/prune/report.js';
 import { runSearch, S4OP_FINETUNE } from '../../host/src/prune/search.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { sha256Hex } from '../../shared/src/index.js';
 import { tmpDir } from '../helpers/fleet.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { killAll, trainTinyListops } from '../helpers/processes.js';
 
 const dir = tmpDir('s4op-paired-');

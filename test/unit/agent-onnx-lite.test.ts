@@ -11,7 +11,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveModel } from '../../host/src/fleet/deploy/model.js';
 import { RunStore } from '../../host/src/store/run-store.js';
-import { mlpModel } from '../helpers/onnx-models.js';
+import { mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const result = (over: Record<string, unknown> = {}) => ({
   active_operators: [[0]], bypassed: [0], operators_active: 1, operators_total: 2, params: 1, checkpoint: 'ck', weights_sha256: 'w', model_sha256: null,

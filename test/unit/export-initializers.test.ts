@@ -13,8 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel, type ExportOptions } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
-import { STEP_VARIANTS } from '../../host/src/export/step.js';
-import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
+import { CONV_VARIANTS, variantNames } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -44,7 +43,7 @@ function cases(over: Partial<ModelConfig>): [string, ExportOptions][] {
     out.push([`${v.name}-L784-default`, { mode: 'conv', variant: v.name, length: 784 }]);
   }
   if (!over.bidirectional) {
-    for (const variant of STEP_VARIANTS) for (const bypass of ['fold', 'scatter'] as const) out.push([`step-${variant}-${bypass}`, { mode: 'step', variant, bypass }]);
+    for (const variant of variantNames('step')) for (const bypass of ['fold', 'scatter'] as const) out.push([`step-${variant}-${bypass}`, { mode: 'step', variant, bypass }]);
   }
   return out;
 }

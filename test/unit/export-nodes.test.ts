@@ -7,8 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
-import { STEP_VARIANTS } from '../../host/src/export/step.js';
-import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
+import { CONV_VARIANTS, variantNames } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -45,7 +44,7 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
       }
     });
     it.runIf(!over.bidirectional)('step mode (no L): a fixed small number of nodes per layer, each variant', () => {
-      for (const variant of STEP_VARIANTS) {
+      for (const variant of variantNames('step')) {
         const r = exportModel(m, { mode: 'step', variant });
         // packed: the skip term rides in the state and the free evolution runs once for all layers.
         const bound = variant === 'packed' ? (over.ssm === 's4' ? 9 : 6) : over.ssm === 's4' ? 13 : 9;

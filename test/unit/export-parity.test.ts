@@ -1,7 +1,8 @@
 /**
  * Exported ONNX vs the host model, in onnxruntime-node and onnxruntime-web: for S4D and S4, unpruned and
  * 30 / 70 / 90 % pruned, every conv variant (prefix: S4D only) within 1e-4 of the host forward (relative to max |logit|), and
- * step mode run over the sequence within 1e-4 of conv mode (final and running logits).
+ * step mode run over the sequence within 1e-4 of conv mode (final and running logits). The variants are those of
+ * the registry (export/variants/registry.ts): a variant added there is tested here without an edit.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ortNode from 'onnxruntime-node';
@@ -11,8 +12,8 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
-import { convVariant } from '../../host/src/export/variants/registry.js';
-import { STEP_VARIANTS } from '../../host/src/export/step.js';
+import { CONV_VARIANTS, variantNames } from '../../host/src/export/variants/registry.js';
+import type { VariantOptions } from '../../host/src/export/variants/variant.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
@@ -22,17 +23,16 @@ import { relErr } from '../helpers/numeric.js';
 const TOL = 1e-4;
 const B = 2;
 const L = 40;
-// Block 16 over L = 40: three blocks of 14 with 2 steps of padding, so the state scan and padding both run.
-const VARIANTS = [
-  { variant: 'fft' },
-  { variant: 'direct' },
-  { variant: 'chunked', variantOptions: { block: 16 } },
-  // Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels).
-  { variant: 'prefix', variantOptions: { block: 8 } },
-  { variant: 'prefix', variantOptions: { block: 1 } },
-] as const;
+/**
+ * Variant options worth testing beyond a variant's defaults, by name (any other registered variant: its defaults).
+ * Block 16 over L = 40: three blocks of 14 with 2 steps of padding, so the state scan and padding both run.
+ * Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels).
+ */
+const OPTIONS: Record<string, VariantOptions[]> = { chunked: [{ block: 16 }], prefix: [{ block: 8 }, { block: 1 }] };
+const VARIANTS = [...CONV_VARIANTS.values()].flatMap((v) => (OPTIONS[v.name] ?? [{}]).map((variantOptions) => ({ variant: v.name, variantOptions })));
 /** The variants that export `ssm` layers. */
-const variantsFor = (ssm: 's4d' | 's4') => VARIANTS.filter((v) => convVariant(v.variant).kinds?.includes(ssm) ?? true);
+const variantsFor = (ssm: 's4d' | 's4') => VARIANTS.filter((v) => CONV_VARIANTS.get(v.variant)!.kinds?.includes(ssm) ?? true);
+const label = (v: { variant: string; variantOptions: VariantOptions }) => `${v.variant}${v.variantOptions.block === undefined ? '' : ` T=${v.variantOptions.block}`}`;
 const RATES = [0, 0.3, 0.7, 0.9];
 
 type Ort = typeof ortNode;
@@ -91,15 +91,13 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
       ref = hostLogits(model, x, L);
     });
 
-    it.each(RUNTIMES)('every conv variant matches the host forward in %s', async (_name, ort) => {
-      for (const v of variantsFor(ssm)) {
-        const r = exportModel(model, { mode: 'conv', length: L, ...v });
-        const got = await runConv(ort, r.bytes, x, cfg);
-        expect(relErr(got, ref), `${v.variant} ${JSON.stringify("variantOptions" in v ? v.variantOptions : {})}`).toBeLessThan(TOL);
-      }
+    it.each(RUNTIMES.flatMap(([name, ort]) => variantsFor(ssm).map((v) => [label(v), name, ort, v] as const)))('conv variant %s matches the host forward in %s', async (_label, _name, ort, v) => {
+      const r = exportModel(model, { mode: 'conv', length: L, ...v });
+      const got = await runConv(ort, r.bytes, x, cfg);
+      expect(relErr(got, ref), `${v.variant} ${JSON.stringify(v.variantOptions)}`).toBeLessThan(TOL);
     });
 
-    it.each(RUNTIMES.flatMap(([name, ort]) => STEP_VARIANTS.map((v) => [name, ort, v] as const)))('step mode over the sequence matches conv mode in %s, %s variant (final and running logits)', async (_name, ort, variant) => {
+    it.each(RUNTIMES.flatMap(([name, ort]) => variantNames('step').map((v) => [name, ort, v] as const)))('step mode over the sequence matches conv mode in %s, %s variant (final and running logits)', async (_name, ort, variant) => {
       const step = exportModel(model, { mode: 'step', variant });
       const s = await ort.InferenceSession.create(step.bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
       const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, { batch: B, length: L, x, inputSize: cfg.inputSize });
@@ -145,7 +143,8 @@ describe('export parity: other architectures', () => {
     const tokens = Int32Array.from({ length: B * length }, (_, i) => (i * 5 + 3) % 7);
     const ref = tf.tidy(() => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array);
     const feeds = { tokens: new ortNode.Tensor('int64', BigInt64Array.from(tokens, BigInt), [B, length]) };
-    for (const [variant, block] of [['fft', undefined], ['direct', undefined], ['chunked', 5], ['chunked', 1], ['chunked', 64], ['prefix', 5], ['prefix', 1], ['prefix', 64]] as const) {
+    const blocks = (v: string) => (OPTIONS[v] ? [5, 1, 64] : [undefined]);
+    for (const [variant, block] of variantNames('conv').flatMap((v) => blocks(v).map((b) => [v, b] as const))) {
       const r = exportModel(model, { mode: 'conv', length, variant, variantOptions: { block } });
       const s = await ortNode.InferenceSession.create(r.bytes);
       const got = (await s.run(feeds)).logits!.data as Float32Array;
@@ -155,7 +154,7 @@ describe('export parity: other architectures', () => {
     expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
     const packed = exportModel(model, { mode: 'step', variant: 'packed' });
     expect(packed.states).toEqual([{ input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] }, { input: 'pool', output: 'pool_next', dims: ['batch', 7] }]);
-    for (const r of [step, packed]) {
+    for (const r of variantNames('step').map((variant) => exportModel(model, { mode: 'step', variant }))) {
       const s = await ortNode.InferenceSession.create(r.bytes);
       const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, r.states, { batch: B, length, tokens });
       expect(relErr(run.logits[length - 1]!, ref), r.variant).toBeLessThan(TOL);
@@ -169,7 +168,7 @@ describe('export parity: other architectures', () => {
       for (const length of [1, 2, 3]) {
         const x = input(cfg, length);
         const ref = hostLogits(model, x, length);
-        for (const variant of ['chunked', 'prefix', 'fft', 'direct']) {
+        for (const variant of variantNames('conv')) {
           const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length, variant }).bytes, x, cfg);
           expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional}`).toBeLessThan(TOL);
         }

@@ -10,8 +10,9 @@ import { initBackend } from '../../host/src/backend.js';
 import { addingProblem } from '../../host/src/data/adding.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
+import { importanceScores, parseCriteria } from '../../host/src/prune/criteria/index.js';
 import {
-  ablationScores, chooseBypass, dScores, importanceScores, kernelScores, normalizePerLayer, parseCriteria, randomScores, rankNormalize, taylorScores,
+  ablationScores, chooseBypass, dScores, kernelScores, normalizePerLayer, randomScores, rankNormalize, taylorScores,
 } from '../../host/src/prune/importance.js';
 import {
   activeCount, allActive, applyOperators, bypassedCounts, bypassedOf, checkOperators, keepsPruned, prunedFraction, withBypassed,

@@ -1,10 +1,22 @@
-/** Runtimes by priority: native first, WASM as the fallback. */
+/**
+ * Runtimes by priority: native first, WASM as the fallback. The one list of what this agent can run: a new
+ * runtime is a file of this folder implementing Runtime and one entry here (shared's KNOWN_RUNTIMES documents
+ * the names; the wire accepts any, see protocol.ts).
+ */
 import type { RuntimeInfo, RuntimeName } from '@s4op/shared';
 import { nodeRuntime } from './node.js';
 import type { Runtime } from './runtime.js';
 import { webRuntime } from './web.js';
 
-export const RUNTIMES: readonly Runtime[] = [nodeRuntime, webRuntime];
+export const RUNTIMES: readonly Runtime[] = [
+  nodeRuntime,
+  webRuntime,
+];
+
+/** The runtimes' names, by priority (what the agent probes, and what its options accept). */
+export function runtimeNames(): RuntimeName[] {
+  return RUNTIMES.map((r) => r.name);
+}
 
 export function runtimeByName(name: RuntimeName): Runtime {
   const r = RUNTIMES.find((x) => x.name === name);

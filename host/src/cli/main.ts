@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { PACKAGE_VERSION } from '@s4op/shared';
+import { InputError } from '../errors.js';
 import { UserError } from './util.js';
 
 interface CommandModule {
@@ -58,7 +59,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
-    if (err instanceof UserError) {
+    // The CLI's own argument errors and the library's input errors: the message alone, exit code 2.
+    if (err instanceof UserError || err instanceof InputError) {
       process.stderr.write(`s4op: ${err.message}\n`);
       return 2;
     }

@@ -1,5 +1,3 @@
-import { InvalidArgumentError } from 'commander';
-
 /** Helpers shared by the `s4op` subcommands: JSON vs human output, and errors that name the problem. */
 
 export interface OutputOptions {
@@ -22,22 +20,20 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-/** Option parsers shared by the subcommands (commander calls them with the flag's text). */
-export function parseCount(value: string): number {
-  const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
+
+/** Runs `fn`; an error it throws becomes a UserError with the same message (after `prefix`). */
+export function userCheck<T>(fn: () => T, prefix = ''): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UserError(`${prefix}${err instanceof Error ? err.message : String(err)}`);
+  }
 }
 
-export function parseNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('expected a number');
-  return n;
+export async function userCheckAsync<T>(fn: () => Promise<T>, prefix = ''): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new UserError(`${prefix}${err instanceof Error ? err.message : String(err)}`);
+  }
 }
-
-export const oneOf =
-  <T extends string>(...values: T[]) =>
-  (value: string): T => {
-    if (!values.includes(value as T)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
-    return value as T;
-  };

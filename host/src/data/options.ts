@@ -1,7 +1,7 @@
-import { UserError } from '../cli/util.js';
+import { InputError } from '../errors.js';
 
 /** Bad dataset input: the message names the file or option and the problem. */
-export class DataError extends UserError {
+export class DataError extends InputError {
   override name = 'DataError';
 }
 

@@ -8,8 +8,8 @@ import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
-import { STEP_VARIANTS, buildStepGraph, stepStateBasis, type StepState, type StepVariant } from './step.js';
-import { AUTO_ORDER, CONV_VARIANTS, autoConvVariant, convVariant } from './variants/registry.js';
+import { stepStateBasis, type StepState } from './step.js';
+import { AUTO_ORDER, CONV_VARIANTS, autoConvVariant, convVariant, stepVariant } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
 export type ExportMode = 'conv' | 'step';
@@ -24,7 +24,7 @@ export interface ExportOptions {
   mode: ExportMode;
   /**
    * Conv: a registered variant or 'auto' (prefix for S4D with few active channels per layer, else chunked:
-   * autoConvVariant); step: 'recurrent', 'packed' or 'auto' (recurrent). Default 'auto'.
+   * autoConvVariant); step: a registered step variant or 'auto' (the first, packed). Default 'auto'.
    */
   variant?: string;
   /** Sequence length L (conv mode: required; the kernels are precomputed for it). */
@@ -53,13 +53,7 @@ export interface ExportResult {
 }
 
 export function resolveVariant(mode: ExportMode, variant = 'auto'): string {
-  if (mode === 'step') {
-    if (variant === 'auto') return STEP_VARIANTS[0];
-    if (!(STEP_VARIANTS as readonly string[]).includes(variant)) {
-      throw new Error(`unknown step variant "${variant}"; known: ${STEP_VARIANTS.join(', ')}, or auto`);
-    }
-    return variant;
-  }
+  if (mode === 'step') return stepVariant(variant).name;
   if (variant === 'auto') return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
   return convVariant(variant).name;
 }
@@ -100,7 +94,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = buildStepGraph(b, snap, c, ssms, bypass, batch, variant as StepVariant);
+    states = stepVariant(variant).build(b, snap, c, ssms, bypass, batch);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);

@@ -3,8 +3,8 @@ export type { ExportMode, ExportOptions, ExportResult, ExportStats } from './exp
 export { runStepModel } from './step-runner.js';
 export type { StepRun, StepSequence, StepSession, TensorClass } from './step-runner.js';
 export type { StepState } from './step.js';
-export { CONV_VARIANTS, AUTO_ORDER } from './variants/registry.js';
-export type { ConvVariant, VariantOptions } from './variants/variant.js';
+export { CONV_VARIANTS, STEP_VARIANTS, VARIANTS, AUTO_ORDER, convVariant, stepVariant, variantNames, variantsHelp } from './variants/registry.js';
+export type { ConvVariant, ExportVariant, StepVariant, VariantOptions } from './variants/variant.js';
 export { BYPASS_MODES, type BypassMode } from './bypass.js';
 export { decodeModel, type GraphStats } from './onnx-builder.js';
 export { tuneExport, tuneCandidates, pickWinner, blockLengths, formatTuning } from './tune.js';

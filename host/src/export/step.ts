@@ -25,6 +25,7 @@ export interface StepState {
 export type BatchDim = number | 'batch';
 
 /**
+ * The two layouts (variants/step-*.ts register them as step variants):
  * 'packed' (auto): all layers' SSM states in one input `ssm_state` [batch, Σ active, 2, M + 1] (stacked along
  * axis 1 in layer order; slot M of each row holds D·u of the last step, see ssmStep) and the pooling state in
  * `pool` [batch, H + 1] (running sum, then the step count): two state tensors instead of one per layer plus
@@ -33,10 +34,9 @@ export type BatchDim = number | 'batch';
  * previous layout). Packed measured 0.92 of recurrent per step on onnxruntime-node (1 thread, large model,
  * two runs of export-speed.ts).
  */
-export const STEP_VARIANTS = ['packed', 'recurrent'] as const;
-export type StepVariant = (typeof STEP_VARIANTS)[number];
+export type StepLayout = 'packed' | 'recurrent';
 
-export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim = 'batch', variant: StepVariant = 'packed'): StepState[] {
+export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim = 'batch', variant: StepLayout = 'packed'): StepState[] {
   if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
   const H = c.dModel;
   const M = c.dState / 2;

@@ -15,9 +15,8 @@ import type { RunStore } from '../store/run-store.js';
 import type { BypassMode } from './bypass.js';
 import { exportModel, resolveVariant, type ExportMode, type ExportResult } from './export.js';
 import { layerSsms } from './layer-ssm.js';
-import { STEP_VARIANTS } from './step.js';
 import { recordTuning, tuneShape, type TuneOption, type TuningRecord } from './tuned.js';
-import { CONV_VARIANTS, convVariant } from './variants/registry.js';
+import { convVariant, variantNames } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
 /** Block lengths tried stay at or above L / this (more blocks: more graph nodes for no gain). */
@@ -70,7 +69,7 @@ function labelOf(variant: string, params: Record<string, number>): string {
  * length, the block lengths of `blockLengths`. Candidates whose graphs the variant describes alike are one.
  */
 export function tuneCandidates(model: SequenceModel, o: CandidateOptions): TuneCandidate[] {
-  const registry: readonly string[] = o.mode === 'conv' ? [...CONV_VARIANTS.keys()] : STEP_VARIANTS;
+  const registry = variantNames(o.mode);
   for (const v of o.variants ?? []) {
     if (!registry.includes(v)) throw new Error(`unknown ${o.mode} variant "${v}" to tune; known: ${registry.join(', ')}`);
   }

@@ -19,14 +19,6 @@ import { layerSsms } from '../model/ssm-layer.js';
 import { fftFor, nextPow2 } from '../ssm/fft.js';
 import { Rng } from '../util/random.js';
 
-export const CRITERIA = ['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor', 'ablation'] as const;
-export type Criterion = (typeof CRITERIA)[number];
-
-export interface WeightedCriterion {
-  criterion: Criterion;
-  weight: number;
-}
-
 /** Scores per layer, one per active channel in the order of `model.active(i)`. */
 export type LayerScores = number[][];
 
@@ -39,23 +31,6 @@ export interface ScoreContext {
   data?: Dataset;
   taylorBatches?: number;
   batchSize?: number;
-}
-
-/** Parses "hinf", "hinf+taylor", "2*hinf+taylor" into weighted criteria. */
-export function parseCriteria(text: string): WeightedCriterion[] {
-  const out = text.split('+').map((part) => {
-    const m = /^\s*(?:(\d+(?:\.\d+)?)\s*\*\s*)?([a-z-]+)\s*$/.exec(part);
-    if (!m) throw new Error(`importance: cannot read "${part}" in "${text}" (expected e.g. hinf+taylor or 2*hinf+d)`);
-    const criterion = m[2] as Criterion;
-    if (!CRITERIA.includes(criterion)) throw new Error(`importance: unknown criterion "${m[2]}"; known: ${CRITERIA.join(', ')}`);
-    const weight = m[1] === undefined ? 1 : Number(m[1]);
-    if (!(weight > 0)) throw new Error(`importance: weight of ${criterion} must be positive`);
-    return { criterion, weight };
-  });
-  const names = out.map((c) => c.criterion);
-  const dup = names.find((c, i) => names.indexOf(c) !== i);
-  if (dup) throw new Error(`importance: criterion ${dup} given twice in "${text}"`);
-  return out;
 }
 
 export function randomScores(model: SequenceModel, seed: number): LayerScores {
@@ -200,28 +175,6 @@ export function ablationScores(model: SequenceModel, data: Dataset, opts: { batc
   }
 }
 
-export function criterionScores(model: SequenceModel, criterion: Criterion, ctx: ScoreContext): LayerScores {
-  switch (criterion) {
-    case 'random':
-      return randomScores(model, ctx.seed);
-    case 'hinf':
-    case 'energy':
-      return kernelScores(model, ctx.L, criterion);
-    case 'hinf-delta':
-      return kernelScores(model, ctx.L, 'hinf', true);
-    case 'energy-delta':
-      return kernelScores(model, ctx.L, 'energy', true);
-    case 'ablation':
-      if (!ctx.data) throw new Error('importance: the ablation criterion needs training data');
-      return ablationScores(model, ctx.data, { batches: ctx.taylorBatches, batchSize: ctx.batchSize, seed: ctx.seed });
-    case 'd':
-      return dScores(model);
-    case 'taylor':
-      if (!ctx.data) throw new Error('importance: the taylor criterion needs training data');
-      return taylorScores(model, ctx.data, { batches: ctx.taylorBatches, batchSize: ctx.batchSize, seed: ctx.seed });
-  }
-}
-
 /** Within each layer, ranks mapped to [0, 1] (lowest 0, highest 1; ties share their mean rank). */
 export function rankNormalize(scores: LayerScores): LayerScores {
   return scores.map((layer) => {
@@ -249,15 +202,6 @@ export function normalizePerLayer(scores: LayerScores): LayerScores {
     const scale = layer.reduce((a, b) => a + Math.abs(b), 0) / layer.length;
     return layer.map((s) => (scale > 0 ? s / scale : 0));
   });
-}
-
-/** One criterion: its raw scores; several: the weighted mean of their per-layer ranks. */
-export function importanceScores(model: SequenceModel, criteria: readonly WeightedCriterion[], ctx: ScoreContext): LayerScores {
-  if (!criteria.length) throw new Error('importance: no criterion given');
-  if (criteria.length === 1) return criterionScores(model, criteria[0]!.criterion, ctx);
-  const total = criteria.reduce((a, c) => a + c.weight, 0);
-  const parts = criteria.map((c) => ({ w: c.weight / total, ranks: rankNormalize(criterionScores(model, c.criterion, ctx)) }));
-  return parts[0]!.ranks.map((layer, i) => layer.map((_, k) => parts.reduce((a, p) => a + p.w * p.ranks[i]![k]!, 0)));
 }
 
 /**

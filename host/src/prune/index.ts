@@ -2,10 +2,10 @@ export { allActive, applyOperators, activeCount, bypassedCounts, bypassedOf, che
 export type { ActiveOperators } from './operators.js';
 export { apportion, s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
 export { DEFAULT_RATES, checkRates, parseRates } from './schedule.js';
-export {
-  CRITERIA, chooseBypass, criterionScores, dScores, importanceScores, kernelScores, normalizePerLayer, parseCriteria, randomScores, rankNormalize, taylorScores,
-} from './importance.js';
-export type { Criterion, LayerScores, ScoreContext, WeightedCriterion } from './importance.js';
+export { ablationScores, chooseBypass, dScores, kernelScores, normalizePerLayer, randomScores, rankNormalize, taylorScores } from './importance.js';
+export type { LayerScores, ScoreContext } from './importance.js';
+export { CRITERIA, CRITERIA_LIST, criterionNames, criterionScores, importanceCriterion, importanceScores, parseCriteria } from './criteria/index.js';
+export type { Criterion, ImportanceCriterion, WeightedCriterion } from './criteria/index.js';
 export { FlopEstimate, forwardFlops } from './cost.js';
 export { fitCostModel, predictCost, steerRate } from './cost-model.js';
 export type { CostModel, CostPoint } from './cost-model.js';
@@ -20,3 +20,7 @@ export {
 } from './paired.js';
 export type { Budget, CandidatePaired, FinalRule, FrontPoint, RatioFigure } from './paired.js';
 export type { CandidateRow } from './report.js';
+export { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, searchOptionsFor } from './run-config.js';
+export type { PruneRunConfig, SearchRequest } from './run-config.js';
+export { pruneStep } from './prune-step.js';
+export type { PruneStepOptions } from './prune-step.js';

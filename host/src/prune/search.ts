@@ -18,10 +18,10 @@ import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/c
 import type { SequenceModel } from '../model/model.js';
 import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
-import { s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
 import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost.js';
-import { chooseBypass, importanceScores, normalizePerLayer, type WeightedCriterion } from './importance.js';
-import { activeCount, applyOperators, bypassedCounts, withBypassed } from './operators.js';
+import type { WeightedCriterion } from './criteria/index.js';
+import { activeCount, bypassedCounts } from './operators.js';
+import { pruneStep } from './prune-step.js';
 import { checkRates } from './schedule.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost-model.js';
 import {
@@ -337,14 +337,8 @@ async function runCandidate(
   const { model, config } = await loadCheckpoint(c.parent.checkpoint!);
   try {
     const { nLayers } = model.config;
-    const active = model.activeOperators();
-    const target = targetBypassed(c.rate, c.H, nLayers);
-    const scores = importanceScores(model, o.criteria, { L: env.data.info.length, seed, data: env.data, taylorBatches: o.taylorBatches, batchSize: o.fineTune.batchSize });
-    const counts =
-      o.allocation === 's4op'
-        ? s4opAllocation(c.H, nLayers, target, bypassedCounts(active, c.H))
-        : scoreAllocation(normalizePerLayer(scores), active, c.H, target);
-    applyOperators(model, withBypassed(active, chooseBypass(active, scores, counts, c.H)));
+    const ctx = { L: env.data.info.length, seed, data: env.data, taylorBatches: o.taylorBatches, batchSize: o.fineTune.batchSize };
+    const { target, counts } = pruneStep(model, { rate: c.rate, criteria: o.criteria, allocation: o.allocation, ctx });
     const label = `step ${c.step} (${c.rate}%) seed ${c.j}`;
     env.log(`${label}: ${target} of ${c.H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`);
     const record = train(model, env.data, { ...o.fineTune, seed, quiet: env.quiet, label: `${label} fine-tune` });

@@ -3,25 +3,19 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_SETTINGS, resolveSettings, type MeasureSettings } from '@s4op/shared';
+import { DEFAULT_SETTINGS, KNOWN_RUNTIMES, resolveSettings, type MeasureSettings } from '@s4op/shared';
 import { UserError, emit, log } from '../util.js';
+import { addAgentTargetOptions, agentTarget, type AgentTargetFlags } from '../options.js';
 import { startFleet } from '../../fleet/fleet.js';
 import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
 import { formatMeasurement } from '../../fleet/link/format.js';
 import { JobFailed, jobIdProblem, type JobOutcome } from '../../fleet/link/jobs.js';
 import { spawnLocalAgent } from '../../fleet/link/local-agent.js';
-import { parsePort } from './serve.js';
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
-interface BenchOptions {
+interface BenchOptions extends AgentTargetFlags {
   model: string;
   modelB?: string;
-  agent?: string;
-  tag?: string;
-  server?: string;
-  token?: string;
-  port: string;
-  bind: string;
   json?: boolean;
   runtime?: string;
   threads?: string;
@@ -116,7 +110,7 @@ async function viaServer(o: BenchOptions, models: { bytes: Buffer; name: string 
 /** Starts a server on loopback for this one job and, unless a remote agent is named, a local agent. */
 async function embedded(o: BenchOptions, models: { bytes: Buffer; name: string }[], settings: MeasureSettings): Promise<JobOutcome> {
   const token = o.token ?? process.env.S4OP_TOKEN ?? randomBytes(16).toString('hex');
-  const fleet = await startFleet({ port: parsePort(o.port), bind: o.bind, token, log: o.json ? () => undefined : log });
+  const fleet = await startFleet({ port: agentTarget(o).port ?? 0, bind: o.bind, token, log: o.json ? () => undefined : log });
   const local = !o.tag && (!o.agent || o.agent === 'local');
   const child = local
     ? spawnLocalAgent({
@@ -148,18 +142,12 @@ async function embedded(o: BenchOptions, models: { bytes: Buffer; name: string }
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('bench')
     .description('measure one ONNX model (or two, A/B interleaved) on an agent and print the figures')
     .requiredOption('--model <file>', 'ONNX model to measure (A in A/B mode)')
     .option('--model-b <file>', 'second model: paired A/B mode, runs interleaved, reports the ratio B/A')
-    .option('--agent <name>', 'agent name or id (default without --server: a local agent on loopback)')
-    .option('--tag <tag>', 'any agent with this tag')
-    .option('--server <url>', 'use a running `s4op serve` (http:// or ws:// URL of its port)')
-    .option('--token <t>', 'token of --server, or of the embedded server (or set S4OP_TOKEN)')
-    .option('--port <n>', 'port of the embedded server (for remote agents to dial)', '0')
-    .option('--bind <address>', 'interface of the embedded server', '127.0.0.1')
-    .option('--runtime <name>', `auto, onnxruntime-node or onnxruntime-web (default ${DEFAULT_SETTINGS.runtime})`)
+    .option('--runtime <name>', `auto or a runtime the agent has: ${KNOWN_RUNTIMES.join(', ')}, … (default ${DEFAULT_SETTINGS.runtime})`)
     .option('--threads <n>', `intra-op / WASM threads (default ${DEFAULT_SETTINGS.threads})`)
     .option('--graph-optimization <level>', `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`)
     .option('--no-arena', 'disable the CPU memory arena (onnxruntime-node)')
@@ -175,9 +163,13 @@ export function register(program: Command): void {
     .option('--settings <json>', 'any measurement settings as JSON (flags win)')
     .option('--wait-agent-ms <n>', 'how long to wait for the agent to connect', '60000')
     .option('--job-id <id>', 'idempotent job id (default: a new UUID)')
-    .option('--json', 'print JSON')
-    .action(async (o: BenchOptions) => {
-      if (o.agent && o.tag) throw new UserError('give --agent or --tag, not both');
+    .option('--json', 'print JSON');
+  addAgentTargetOptions(cmd, {
+    agent: 'agent name or id (default without --server: a local agent on loopback)',
+    tag: 'any agent with this tag',
+    server: 'use a running `s4op serve` (http:// or ws:// URL of its port)',
+  }).action(async (o: BenchOptions) => {
+      agentTarget(o);
       const idProblem = o.jobId === undefined ? null : jobIdProblem(o.jobId);
       if (idProblem) throw new UserError(`--job-id: ${idProblem}`);
       const settings = settingsFrom(o);

@@ -1,69 +1,7 @@
 import type { Command } from 'commander';
-import { emit, oneOf, parseCount as int } from '../util.js';
-import { loadDataset, type DatasetInfo, type DatasetOptions } from '../../data/dataset.js';
-
-export interface DatasetFlags {
-  json?: boolean;
-  seed?: number;
-  train?: number;
-  val?: number;
-  test?: number;
-  downsample?: boolean;
-  permutationSeed?: number;
-  minLength?: number;
-  maxLength?: number;
-  maxDepth?: number;
-  maxArgs?: number;
-  x?: string;
-  y?: string;
-  numClasses?: number;
-  vocabSize?: number;
-  inputKind?: 'continuous' | 'tokens';
-  pad?: boolean;
-}
-
-const inputKind = oneOf('continuous', 'tokens');
-
-export function datasetOptionsFromFlags(f: DatasetFlags): DatasetOptions {
-  const splits = { train: f.train, val: f.val, test: f.test };
-  const o: DatasetOptions = {
-    seed: f.seed,
-    splits: Object.values(splits).some((v) => v !== undefined) ? splits : undefined,
-    downsample: f.downsample,
-    permutationSeed: f.permutationSeed,
-    minLength: f.minLength,
-    maxLength: f.maxLength,
-    maxDepth: f.maxDepth,
-    maxArgs: f.maxArgs,
-    x: f.x,
-    y: f.y,
-    numClasses: f.numClasses,
-    vocabSize: f.vocabSize,
-    inputKind: f.inputKind,
-    pad: f.pad,
-  };
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as DatasetOptions;
-}
-
-/** The dataset options every command that reads data accepts (data info, train, prune …). */
-export function addDatasetOptions(cmd: Command): Command {
-  return cmd
-    .option('--train <n>', 'training examples', int)
-    .option('--val <n>', 'validation examples', int)
-    .option('--test <n>', 'test examples', int)
-    .option('--downsample', 'sMNIST: 14×14 images (L = 196)')
-    .option('--permutation-seed <n>', 'psMNIST: seed of the pixel permutation', int)
-    .option('--min-length <n>', 'ListOps: fewest tokens', int)
-    .option('--max-length <n>', 'ListOps: most tokens (= padded length L)', int)
-    .option('--max-depth <n>', 'ListOps: depth limit of the expression tree', int)
-    .option('--max-args <n>', 'ListOps: most arguments per operator', int)
-    .option('--x <file>', '.npy file of inputs')
-    .option('--y <file>', '.npy file of labels')
-    .option('--num-classes <n>', 'files: number of classes (default: largest label + 1)', int)
-    .option('--vocab-size <n>', 'files: token vocabulary size (default: largest id + 1)', int)
-    .option('--input-kind <kind>', '.jsonl: continuous or tokens (default: guessed)', inputKind)
-    .option('--pad', '.jsonl: pad shorter sequences with 0 instead of rejecting them');
-}
+import { emit } from '../util.js';
+import { addDatasetOptions, datasetOptionsFromFlags, parseCount as int, type DatasetFlags } from '../options.js';
+import { loadDataset, type DatasetInfo } from '../../data/dataset.js';
 
 export function register(program: Command): void {
   const data = program.command('data').description('datasets: sMNIST, psMNIST, ListOps, and your .npy/.jsonl files');

@@ -3,18 +3,19 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { initBackend } from '../../backend.js';
-import { emit, log, parseNumber, UserError } from '../util.js';
+import { emit, log, userCheck, userCheckAsync, UserError } from '../util.js';
+import { addAgentTargetOptions, agentTarget, parseNumber, type AgentTargetFlags } from '../options.js';
 import { BYPASS_MODES, type BypassMode } from '../../export/bypass.js';
 import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../../export/export.js';
 import { formatTuning, tuneExport } from '../../export/tune.js';
 import { checkDeviceClass, deviceClassOf, describeShape, tunedLabel, tunedVariant, tuneShape, type TuningRecord } from '../../export/tuned.js';
+import { variantsHelp } from '../../export/variants/registry.js';
 import type { VariantOptions } from '../../export/variants/variant.js';
 import { loadCheckpoint } from '../../model/checkpoint.js';
 import { AgentMeasurer } from '../../prune/agent-cost.js';
 import { RunStore } from '../../store/run-store.js';
-import { parsePort } from './serve.js';
 
-interface ExportFlags {
+interface ExportFlags extends AgentTargetFlags {
   checkpoint?: string;
   mode: string;
   variant: string;
@@ -27,25 +28,19 @@ interface ExportFlags {
   tune?: boolean;
   variants?: string;
   tie?: number;
-  agent?: string;
-  tag?: string;
   deviceClass?: string;
-  server?: string;
-  token?: string;
-  port: string;
-  bind: string;
   settings?: string;
   waitAgentMs: string;
   workspace: string;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('export')
     .description('export a checkpoint (with its active operators) to ONNX; pruned operators are left out of the graph')
     .option('--checkpoint <dir>', 'checkpoint directory (model.safetensors + config.json)')
     .requiredOption('--mode <mode>', 'conv (whole sequence in, logits out) or step (one time step, streaming)')
-    .option('--variant <name>', 'conv: chunked, prefix (S4D), fft, direct or auto; step: recurrent, packed or auto (auto: the device class\'s tuned choice, else the static rule by size)', 'auto')
+    .option('--variant <name>', `${variantsHelp()} (auto: the device class's tuned choice, else the static rule by size)`, 'auto')
     .option('--out <file>', 'ONNX file to write (optional with --tune: then only the tuning is recorded)')
     .option('--length <L>', 'sequence length of conv mode (default: the length of the dataset the checkpoint was trained on)')
     .option('--bypass <how>', 'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter', 'fold')
@@ -53,19 +48,19 @@ export function register(program: Command): void {
     .option('--tune', 'measure the applicable variants and block lengths paired on the board (--agent, --tag or a local agent) and record the fastest for its device class')
     .option('--variants <list>', 'with --tune: only these variants (comma-separated; default every variant of the mode)')
     .option('--tie <x>', 'with --tune: median ratios within this fraction of the best tie, and the smaller graph wins', parseNumber)
-    .option('--agent <name>', 'with --tune: measure on this agent (it dials the embedded server, or use --server); without: its tuning is used')
-    .option('--tag <tag>', 'with --tune: measure on any agent with this tag (the device class); without: the class\'s tuning is used')
     .option('--device-class <name>', 'the device class whose tuning `auto` follows (or under which --tune records; default the tag, else the agent name, else local)')
-    .option('--server <url>', 'with --tune: a running `s4op serve` to send the jobs through (token from --token or S4OP_TOKEN)')
-    .option('--token <t>', 'token of --server, or of the embedded server')
-    .option('--port <n>', 'with --tune: port of the embedded server, for remote agents to dial', '0')
-    .option('--bind <address>', 'with --tune: interface of the embedded server', '127.0.0.1')
     .option('--settings <json>', 'with --tune: measurement settings as JSON (see s4op bench --help)')
     .option('--wait-agent-ms <n>', 'with --tune: how long to wait for the agent to connect', '60000')
     .option('--workspace <dir>', 'run store (runs.sqlite) holding the tunings, and the local agent\'s cache', '.s4op')
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
-    .option('--json', 'print JSON')
-    .action(async (flags: ExportFlags) => {
+    .option('--json', 'print JSON');
+  addAgentTargetOptions(cmd, {
+    agent: 'with --tune: measure on this agent (it dials the embedded server, or use --server); without: its tuning is used',
+    tag: 'with --tune: measure on any agent with this tag (the device class); without: the class\'s tuning is used',
+    server: 'with --tune: a running `s4op serve` to send the jobs through (token from --token or S4OP_TOKEN)',
+    port: 'with --tune: port of the embedded server, for remote agents to dial (default: any free port)',
+    bind: 'with --tune: interface of the embedded server',
+  }).action(async (flags: ExportFlags) => {
       // Everything the user typed is checked before the checkpoint is read.
       if (!(EXPORT_MODES as readonly string[]).includes(flags.mode)) {
         throw new UserError(`unknown --mode "${flags.mode}"; expected ${EXPORT_MODES.join(' or ')}`);
@@ -172,7 +167,7 @@ export function register(program: Command): void {
  * class's tuning (variant auto, no --block, with --device-class, --tag or --agent); null: no tuning involved.
  */
 function checkTuneFlags(f: ExportFlags): { measure: boolean; deviceClass: string } | null {
-  if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
+  agentTarget(f);
   if (f.tag !== undefined && !/^[\w.-]{1,64}$/.test(f.tag)) throw new UserError(`--tag takes one tag (a device class) of letters, digits, '.', '_' or '-', got "${f.tag}"`);
   if (f.deviceClass !== undefined) userCheck(() => checkDeviceClass(f.deviceClass!));
   const measureOnly = (['variants', 'tie', 'server', 'settings'] as const).filter((k) => f[k] !== undefined);
@@ -183,7 +178,6 @@ function checkTuneFlags(f: ExportFlags): { measure: boolean; deviceClass: string
     return { measure: false, deviceClass: userCheck(() => deviceClassOf(f)) };
   }
   if (f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant} (--variants a,b limits the candidates)`);
-  if (f.server && !(f.token ?? process.env.S4OP_TOKEN)) throw new UserError('--server needs its token: --token T or S4OP_TOKEN');
   if (f.tie !== undefined && !(f.tie >= 0 && f.tie < 1)) throw new UserError(`--tie must be a fraction in [0, 1), got ${f.tie}`);
   parseSettings(f.settings);
   return { measure: true, deviceClass: userCheck(() => deviceClassOf(f)) };
@@ -208,7 +202,7 @@ async function runTuning(
   deviceClass: string,
   weightsSha256: string,
 ): Promise<TuningRecord> {
-  const token = f.token ?? process.env.S4OP_TOKEN;
+  const target = agentTarget(f);
   const waitForAgentMs = positiveInt('--wait-agent-ms', f.waitAgentMs);
   let measurer: AgentMeasurer | undefined;
   const connect = async (): Promise<AgentMeasurer> => {
@@ -217,12 +211,12 @@ async function runTuning(
         mode,
         length: length ?? 1,
         settings: parseSettings(f.settings),
-        agent: f.agent,
-        tag: f.tag,
-        server: f.server ? { url: f.server, token: token! } : undefined,
-        port: parsePort(f.port),
-        bind: f.bind,
-        token,
+        agent: target.agent,
+        tag: target.tag,
+        server: target.server,
+        port: target.port ?? 0,
+        bind: target.bind,
+        token: target.token,
         cacheDir: path.resolve(f.workspace, 'agent-cache'),
         waitForAgentMs,
         log: f.json ? undefined : log,
@@ -258,22 +252,6 @@ function positiveInt(flag: string, raw: string): number {
 }
 
 /** Errors from validating the user's request become UserErrors (message as is, exit code 2). */
-function userCheck<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    throw new UserError(err instanceof Error ? err.message : String(err));
-  }
-}
-
-async function userCheckAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw new UserError(err instanceof Error ? err.message : String(err));
-  }
-}
-
 async function writeAtomic(file: string, bytes: Uint8Array): Promise<void> {
   await mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;

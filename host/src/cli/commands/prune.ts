@@ -2,22 +2,22 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../../backend.js';
-import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../util.js';
-import { loadDataset, reloadDataset, type Dataset, type DatasetOptions } from '../../data/dataset.js';
+import { log, userCheck, userCheckAsync, UserError } from '../util.js';
+import { oneOf, parseCount as int, parseNumber as num, addAgentTargetOptions, addDatasetOptions, agentTarget, datasetOptionsFromFlags, type AgentTargetFlags, type DatasetFlags } from '../options.js';
 import { readCheckpointConfig } from '../../model/checkpoint.js';
-import { deviceClassOf } from '../../export/tuned.js';
 import { AgentMeasurer } from '../../prune/agent-cost.js';
 import { tuneForRun } from '../../prune/tune-run.js';
-import { FlopEstimate, type CostMeasurer } from '../../prune/cost.js';
-import { parseCriteria } from '../../prune/importance.js';
-import { candidateRows, formatTable, toCsv, type CandidateRow } from '../../prune/report.js';
+import type { CostMeasurer } from '../../prune/cost.js';
+import { criterionNames, parseCriteria } from '../../prune/criteria/index.js';
+import { candidateRows, toCsv, type CandidateRow } from '../../prune/report.js';
 import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
-import { defaultFineTune, IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type SearchOptions, type Strategy } from '../../prune/search.js';
+import { IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type Strategy } from '../../prune/search.js';
+import { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, searchOptionsFor, type PruneRunConfig } from '../../prune/run-config.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
-import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
+import { printRun } from '../print.js';
 
-interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
+interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFlags {
   checkpoint?: string;
   dataset?: string;
   resume?: string;
@@ -34,13 +34,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   steer?: boolean;
   profile?: boolean;
   maxDrop?: number;
-  agent?: string;
-  tag?: string;
   classQuantile?: number;
-  server?: string;
-  token?: string;
-  port?: number;
-  bind: string;
   mode: 'conv' | 'step';
   variant?: string;
   tune?: boolean;
@@ -58,28 +52,6 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'> {
   csv?: string;
 }
 
-/** What a run needs to be resumed: stored in runs.config. */
-export interface PruneRunConfig {
-  search: SearchOptions;
-  dataset: { source: string | null; options: DatasetOptions; spec?: Record<string, unknown> };
-  measure: {
-    estimate: boolean;
-    mode: 'conv' | 'step';
-    variant?: string;
-    /** Tune the export of the measured device class first (once per class and model shape). */
-    tune?: boolean;
-    settings: unknown;
-    agent?: string;
-    tag?: string;
-    classQuantile?: number;
-    /** A running server's URL (its token is never stored). */
-    server?: string;
-    port?: number;
-    bind?: string;
-  };
-  argv: string[];
-}
-
 export function register(program: Command): void {
   const cmd = program
     .command('prune')
@@ -90,7 +62,7 @@ export function register(program: Command): void {
     .option('--workspace <dir>', 'run store (runs.sqlite), candidate checkpoints and the local agent\'s cache', '.s4op')
     .option('--run-id <id>', 'id of the new run (default: run-<8 hex>)')
     .option('--strategy <name>', `${STRATEGIES.join(' or ')}: random choice under several seeds (the paper), or importance criteria`, oneOf(...STRATEGIES), 's4op')
-    .option('--criteria <list>', 'importance: taylor, ablation, hinf, energy, hinf-delta, energy-delta, d, random, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)')
+    .option('--criteria <list>', `importance: ${criterionNames().join(', ')}, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)`)
     .option('--allocation <rule>', 's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores); default s4op for --strategy s4op, scores for importance', oneOf('s4op', 'scores'))
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
@@ -100,13 +72,7 @@ export function register(program: Command): void {
     .option('--steer', 'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it')
     .option('--profile', 'profile every candidate on the agent (where the time goes: per section and node type); the base and the answer are profiled always')
     .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
-    .option('--agent <name>', 'measure on this agent (it dials the embedded server, or use --server)')
-    .option('--tag <tag>', 'measure on any agent with this tag; a,b: on one agent of every device class')
     .option('--class-quantile <q>', 'several tags: combine the classes\' latencies at this quantile (default 1: the worst class)', num)
-    .option('--server <url>', 'a running `s4op serve` to send jobs through (token from --token or S4OP_TOKEN)')
-    .option('--token <t>', 'token of --server or of the embedded server')
-    .option('--port <n>', 'port of the embedded server, for remote agents to dial (default: any free port)', int)
-    .option('--bind <address>', 'interface of the embedded server', '127.0.0.1')
     .option('--mode <mode>', 'export mode measured: conv or step', oneOf('conv', 'step'), 'conv')
     .option('--variant <name>', 'export variant (default auto: the device class\'s tuned choice, else the static one)')
     .option('--tune', 'first tune the export on the measuring agent\'s device class, once per class (see s4op export --tune)')
@@ -122,6 +88,7 @@ export function register(program: Command): void {
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--json', 'print the result as JSON')
     .option('--csv <file>', 'write every candidate as CSV');
+  addAgentTargetOptions(cmd, { tag: 'measure on any agent with this tag; a,b: on one agent of every device class' });
   addDatasetOptions(cmd).action(async (flags: PruneFlags) => {
     const choice = await initBackend(flags.backend);
     log(describeBackend(choice));
@@ -133,9 +100,9 @@ export function register(program: Command): void {
         log(`run ${run.id} is already ${run.status} (${run.stop_reason ?? ''}); nothing to do`);
       } else {
         log(`${fresh ? 'run' : 'resuming run'} ${run.id}: ${config.search.strategy}, rates ${config.search.rates.join(',')}%, ${config.search.seeds} seed(s) per rate; store ${store.file}`);
-        const data = await datasetOf(config, run);
+        const data = await loadRunData(config, run);
         log(`data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`);
-        measurer = await measurerOf(config, flags, data.info.length, path.resolve(flags.workspace, 'agent-cache'), run, store);
+        measurer = await runMeasurer(config, { run, store, length: data.info.length, cacheDir: path.resolve(flags.workspace, 'agent-cache'), token: agentTarget(flags).token, log, quiet: flags.json });
         log(measurer.kind === 'estimate' ? 'cost: FLOP-count estimate (no agent; not a measurement)' : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`);
         if (!fresh) store.updateRun(run.id, { status: 'running', stop_reason: null });
         try {
@@ -168,144 +135,49 @@ export function register(program: Command): void {
 async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord; config: PruneRunConfig; fresh: boolean }> {
   if (!f.checkpoint) throw new UserError('give --checkpoint DIR (or --resume RUN)');
   if (f.operators !== 'channels') throw new UserError(`--operators ${f.operators}: only channels can be pruned so far`);
-  if (f.agent && f.tag) throw new UserError('give --agent or --tag, not both');
   if (f.estimate && (f.agent || f.tag || f.server)) throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
   if (f.estimate && f.budgetMs !== undefined) throw new UserError('--budget-ms needs measured latency: drop --estimate (or give a ratio with --budget)');
+  const target = agentTarget(f);
   if (f.budget !== undefined && f.budgetMs !== undefined) throw new UserError('give one budget: --budget (a ratio to the base) or --budget-ms, not both');
   if (f.steer && f.budgetMs === undefined && f.budget === undefined) throw new UserError('--steer needs a budget: --budget 0.6x or --budget-ms X');
-  let budgetRatio: number | undefined;
-  if (f.budget !== undefined) {
-    try {
-      budgetRatio = parseBudget(f.budget).ratio;
-    } catch (err) {
-      throw new UserError(`--budget: ${(err as Error).message}`);
-    }
-  }
+  const budgetRatio = f.budget === undefined ? undefined : userCheck(() => parseBudget(f.budget!).ratio, '--budget: ');
   if (f.tune && f.estimate) throw new UserError('--tune measures exports on an agent: drop --estimate');
   if (f.tune && f.variant && f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant}`);
   if (f.tune && f.tag?.includes(',')) throw new UserError('--tune tunes one device class at a time: give one --tag (or --agent)');
-  let ck;
-  try {
-    ck = await readCheckpointConfig(f.checkpoint);
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
-  const importance = f.strategy === 'importance';
-  let criteria;
-  try {
-    criteria = parseCriteria(f.criteria ?? (importance ? 'taylor' : 'random'));
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
-  if (!importance && f.criteria && f.criteria !== 'random') throw new UserError('--criteria is for --strategy importance (s4op chooses at random)');
-  let rates: number[];
-  try {
-    rates = f.rates ? parseRates(f.rates) : [...DEFAULT_RATES];
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
+  const ck = await userCheckAsync(() => readCheckpointConfig(f.checkpoint!));
+  const criteria = f.criteria === undefined ? undefined : userCheck(() => parseCriteria(f.criteria!));
+  if (f.strategy !== 'importance' && f.criteria && f.criteria !== 'random') throw new UserError('--criteria is for --strategy importance (s4op chooses at random)');
+  const rates = f.rates ? userCheck(() => parseRates(f.rates!)) : undefined;
   const { seed: _s, ...dataFlags } = datasetOptionsFromFlags(f);
-  const dataset: PruneRunConfig['dataset'] = f.dataset
-    ? { source: f.dataset, options: { seed: (ck.dataset?.spec as { seed?: number } | undefined)?.seed ?? 0, ...dataFlags } }
-    : { source: null, options: {}, spec: ck.dataset?.spec as Record<string, unknown> | undefined };
-  if (!f.dataset && !dataset.spec) throw new UserError(`checkpoint ${f.checkpoint} records no dataset spec: give --dataset`);
-  const search: SearchOptions = {
+  const dataset = runDataset({ dir: f.checkpoint, datasetSpec: ck.dataset?.spec }, f.dataset, dataFlags);
+  const search = searchOptionsFor({
     strategy: f.strategy,
     criteria,
-    allocation: f.allocation ?? (importance ? 'scores' : 's4op'),
+    allocation: f.allocation,
     rates,
-    seeds: f.seeds ?? (importance ? 1 : 5),
+    seeds: f.seeds,
     seed: f.seed,
-    fineTune: {
-      ...defaultFineTune(f.strategy),
-      ...Object.fromEntries(
-        Object.entries({ epochs: f.finetuneEpochs, patience: f.patience, lr: f.lr, lrSsm: f.lr, batchSize: f.batchSize, maxSteps: f.maxSteps }).filter(([, v]) => v !== undefined),
-      ),
-    },
+    fineTune: { epochs: f.finetuneEpochs, patience: f.patience, lr: f.lr, batchSize: f.batchSize, maxSteps: f.maxSteps },
     taylorBatches: f.taylorBatches,
     maxDrop: f.maxDrop,
     budgetMs: f.budgetMs,
     budgetRatio,
     steer: f.steer,
     profileAll: f.profile,
-  };
-  let settings: unknown = {};
-  if (f.settings) {
-    try {
-      settings = JSON.parse(f.settings);
-    } catch (err) {
-      throw new UserError(`--settings is not JSON: ${(err as Error).message}`);
-    }
-  }
+  });
+  const settings: unknown = f.settings ? userCheck(() => JSON.parse(f.settings!) as unknown, '--settings is not JSON: ') : {};
   const config: PruneRunConfig = {
     search,
     dataset,
-    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, tune: f.tune, settings, agent: f.agent, tag: f.tag, classQuantile: f.classQuantile, server: f.server, port: f.port, bind: f.bind },
+    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, tune: f.tune, settings, agent: target.agent, tag: target.tag, classQuantile: f.classQuantile, server: f.server, port: target.port, bind: target.bind },
     argv: process.argv.slice(2),
   };
-  try {
-    const run = store.createRun({ id: f.runId, strategy: f.strategy, base_checkpoint: path.resolve(f.checkpoint), dataset, config });
-    return { run, config, fresh: true };
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
+  return { run: createPruneRun(store, { id: f.runId, baseCheckpoint: f.checkpoint, config }), config, fresh: true };
 }
 
 function resumeRun(store: RunStore, f: PruneFlags): { run: RunRecord; config: PruneRunConfig; fresh: boolean } {
   if (f.checkpoint) throw new UserError('--resume continues a recorded run: drop --checkpoint (its settings come from the store)');
-  const run = store.getRun(f.resume!);
-  if (!run) {
-    const known = store.listRuns().map((r) => r.id);
-    throw new UserError(`no run ${f.resume} in ${store.file}${known.length ? ` (runs: ${known.join(', ')})` : ' (it has no runs)'}`);
-  }
-  return { run, config: run.config as PruneRunConfig, fresh: false };
-}
-
-async function datasetOf(config: PruneRunConfig, run: RunRecord): Promise<Dataset> {
-  const d = config.dataset;
-  try {
-    return d.source ? await loadDataset(d.source, d.options) : await reloadDataset(d.spec!);
-  } catch (err) {
-    throw new UserError(`run ${run.id}: cannot load its dataset: ${(err as Error).message}`);
-  }
-}
-
-async function measurerOf(config: PruneRunConfig, f: PruneFlags, L: number, cacheDir: string, run: RunRecord, store: RunStore): Promise<CostMeasurer> {
-  const m = config.measure;
-  if (m.estimate) return new FlopEstimate({ mode: m.mode, length: L });
-  const token = f.token ?? process.env.S4OP_TOKEN;
-  if (m.server && !token) throw new UserError('--server needs its token: --token T or S4OP_TOKEN');
-  try {
-    return await AgentMeasurer.start({
-      mode: m.mode,
-      length: L,
-      variant: m.variant,
-      settings: m.settings,
-      agent: m.agent,
-      tag: m.tag,
-      classQuantile: m.classQuantile,
-      server: m.server ? { url: m.server, token: token! } : undefined,
-      port: m.port,
-      bind: m.bind,
-      token,
-      cacheDir,
-      source: { checkpoint: run.base_checkpoint },
-      log,
-      quiet: f.json,
-      // One device class: `auto` exports follow its tuning, if the store has one.
-      tuning: m.tag?.includes(',') ? undefined : { store, deviceClass: deviceClassOf({ agent: m.agent, tag: m.tag }) },
-    });
-  } catch (err) {
-    throw new UserError(`cannot start measuring: ${(err as Error).message}`);
-  }
-}
-
-async function userCheckAsync<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw new UserError((err as Error).message);
-  }
+  return { ...recordedRun(store, f.resume!), fresh: false };
 }
 
 async function writeCsv(file: string, rows: CandidateRow[]): Promise<void> {
@@ -317,19 +189,3 @@ async function writeCsv(file: string, rows: CandidateRow[]): Promise<void> {
   log(`wrote ${rows.length} candidates to ${file}`);
 }
 
-export function printRun(flags: { json?: boolean }, run: RunRecord, rows: CandidateRow[]): void {
-  const summary = run.summary as { final_candidate?: number } | null;
-  const final = rows.find((r) => r.id === summary?.final_candidate) ?? null;
-  emit(
-    flags,
-    { run: run.id, status: run.status, stop_reason: run.stop_reason, strategy: run.strategy, base_checkpoint: run.base_checkpoint, final, candidates: rows },
-    () =>
-      [
-        `run ${run.id} (${run.strategy}) ${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ''}`,
-        formatTable(rows),
-        final ? `final: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}` : '',
-      ]
-        .filter(Boolean)
-        .join('\n'),
-  );
-}

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { emit, log, UserError } from '../util.js';
 import { candidateRows, toCsv } from '../../prune/report.js';
 import { RunStore } from '../../store/run-store.js';
-import { printRun } from './prune.js';
+import { printRun } from '../print.js';
 
 interface RunsFlags {
   workspace: string;

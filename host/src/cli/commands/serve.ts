@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UserError, log } from '../util.js';
+import { parsePort } from '../options.js';
 import { dashboardRoutes } from '../../dashboard/routes.js';
 import { startFleet } from '../../fleet/fleet.js';
 import { RunStore } from '../../store/run-store.js';
@@ -22,12 +23,6 @@ function readPem(file: string, flag: string): Buffer {
   } catch (err) {
     throw new UserError(`${flag} ${file}: ${(err as Error).message}`);
   }
-}
-
-export function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in 0–65535, got "${value}"`);
-  return port;
 }
 
 export function register(program: Command): void {

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../../backend.js';
-import { emit, log, oneOf, parseCount as int, parseNumber as num, UserError } from '../util.js';
+import { emit, log, UserError } from '../util.js';
+import { oneOf, parseCount as int, parseNumber as num, addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from '../options.js';
 import { loadDataset, type DatasetOptions } from '../../data/dataset.js';
-import { addDatasetOptions, datasetOptionsFromFlags, type DatasetFlags } from './data.js';
 import { saveCheckpoint } from '../../model/checkpoint.js';
 import { DEFAULT_CONFIG, type ModelConfig } from '../../model/config.js';
 import { SSM_KINDS, SSM_KIND_NAMES, orList, type SsmKindName } from '../../model/kinds/registry.js';

@@ -44,6 +44,7 @@ export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: 
 }
 
 export const convChunked: ConvVariant = {
+  mode: 'conv',
   name: 'chunked',
   legacy: 'the block-to-block state scan is unrolled: about 4 nodes per block, and up to MAX_BLOCKS blocks',
   summary: 'blocks of T steps: Toeplitz MatMul within a block, SSM state carried across blocks',

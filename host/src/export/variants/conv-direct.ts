@@ -8,6 +8,7 @@ import type { LayerSsm } from '../layer-ssm.js';
 import type { ConvVariant } from './variant.js';
 
 export const convDirect: ConvVariant = {
+  mode: 'conv',
   name: 'direct',
   summary: 'depthwise Conv with the full-length kernel (O(L²) per channel)',
   describe: (ssm, L) => ({ taps: ssm.dirs * L }),

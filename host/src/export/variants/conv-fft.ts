@@ -15,6 +15,7 @@ export function fftSize(ssm: Pick<LayerSsm, 'dirs'>, L: number): number {
 }
 
 export const convFft: ConvVariant = {
+  mode: 'conv',
   name: 'fft',
   summary: 'DFT (onesided, power-of-two length) × kernel spectrum → inverse DFT',
   describe: (ssm, L) => ({ fft_size: fftSize(ssm, L) }),

@@ -65,6 +65,7 @@ export function segments(nb: number): { S: number; G: number } {
 }
 
 export const convPrefix: ConvVariant = {
+  mode: 'conv',
   name: 'prefix',
   kinds: ['s4d'],
   summary: 'blocks of T steps: Toeplitz MatMul within a block, the state carried across blocks by a two-level scaled CumSum (node count independent of L)',

@@ -1,13 +1,45 @@
-/** Conv-mode variants by name. `auto` resolves to the fastest on onnxruntime CPU as measured (README, bench). */
+/**
+ * The export variants of both modes by name: the one list that `s4op export --variant` (help and validation),
+ * exportModel, the tuner and the parity tests read. A new variant is a file of this folder exporting a
+ * ConvVariant or StepVariant, and one entry in VARIANTS (test/unit/registries-dummy.test.ts checks that this is
+ * all it takes). `auto` resolves to the fastest on onnxruntime CPU as measured (README, bench).
+ */
+import type { ExportMode } from '../export.js';
 import { convChunked } from './conv-chunked.js';
 import { convDirect } from './conv-direct.js';
 import { convFft } from './conv-fft.js';
 import { convPrefix } from './conv-prefix.js';
-import type { ConvVariant } from './variant.js';
+import { stepPacked } from './step-packed.js';
+import { stepRecurrent } from './step-recurrent.js';
+import type { ConvVariant, ExportVariant, StepVariant } from './variant.js';
 
-export const CONV_VARIANTS: ReadonlyMap<string, ConvVariant> = new Map(
-  [convChunked, convPrefix, convFft, convDirect].map((v) => [v.name, v]),
-);
+/** In registry order: the tuner measures in it, and a step mode's first variant is its `auto`. */
+export const VARIANTS: readonly ExportVariant[] = [
+  convChunked,
+  convPrefix,
+  convFft,
+  convDirect,
+  stepPacked,
+  stepRecurrent,
+];
+
+const byMode = <V extends ExportVariant>(mode: V['mode']): ReadonlyMap<string, V> =>
+  new Map(VARIANTS.filter((v): v is V => v.mode === mode).map((v) => [v.name, v]));
+
+export const CONV_VARIANTS: ReadonlyMap<string, ConvVariant> = byMode<ConvVariant>('conv');
+export const STEP_VARIANTS: ReadonlyMap<string, StepVariant> = byMode<StepVariant>('step');
+
+/** A mode's variant names, in registry order (`auto` not included). */
+export function variantNames(mode: ExportMode): string[] {
+  return [...(mode === 'conv' ? CONV_VARIANTS : STEP_VARIANTS).keys()];
+}
+
+/** The --variant help: every mode's variants (conv ones limited to one SSM kind say which), or auto. */
+export function variantsHelp(): string {
+  const label = (v: ExportVariant) => (v.mode === 'conv' && v.kinds ? `${v.name} (${v.kinds.map((k) => k.toUpperCase()).join(', ')})` : v.name);
+  const list = (mode: ExportMode) => `${mode}: ${VARIANTS.filter((v) => v.mode === mode).map(label).join(', ')} or auto`;
+  return `${list('conv')}; ${list('step')}`;
+}
 
 /**
  * Preference of `auto` until a board's measurements decide: scripts/bench/export-latency.ts measured chunked
@@ -35,5 +67,13 @@ export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[]): str
 export function convVariant(name: string): ConvVariant {
   const v = CONV_VARIANTS.get(name);
   if (!v) throw new Error(`unknown conv variant "${name}"; known: ${[...CONV_VARIANTS.keys()].join(', ')}, or auto`);
+  return v;
+}
+
+/** A step variant by name; `auto` is the first registered (packed). */
+export function stepVariant(name: string): StepVariant {
+  if (name === 'auto') return STEP_VARIANTS.values().next().value!;
+  const v = STEP_VARIANTS.get(name);
+  if (!v) throw new Error(`unknown step variant "${name}"; known: ${[...STEP_VARIANTS.keys()].join(', ')}, or auto`);
   return v;
 }

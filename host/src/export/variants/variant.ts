@@ -1,11 +1,15 @@
 /**
- * One interface for the ways of computing an SSM layer's long convolution in ONNX (conv mode), and the
- * registry that maps a variant's name to it. Every variant computes the same thing, for the layer's active
- * operators only:
+ * The export variants of both modes, listed once in registry.ts. A step variant lays out the streaming
+ * graph's state (step.ts builds it); a conv variant is one way of computing an SSM layer's long convolution
+ * in ONNX. Every conv variant computes the same thing, for the layer's active operators only:
  *   y[b, h, t] = Σ_{l ≤ t} k_f[h, l]·u[b, h, t−l] (+ Σ_l k_b[h, l]·u[b, h, t+1+l] if bidirectional) + D[h]·u[b, h, t]
  */
+import type { ModelConfig } from '../../model/config.js';
+import type { Snapshot } from '../blocks.js';
+import type { BypassMode } from '../bypass.js';
 import type { GraphBuilder } from '../onnx-builder.js';
 import type { LayerSsm } from '../layer-ssm.js';
+import type { BatchDim, StepState } from '../step.js';
 
 export interface VariantOptions {
   /** Chunked variant: block length T (default chosen from d_state and L). */
@@ -13,6 +17,7 @@ export interface VariantOptions {
 }
 
 export interface ConvVariant {
+  mode: 'conv';
   name: string;
   summary: string;
   /**
@@ -30,3 +35,13 @@ export interface ConvVariant {
   /** Parameters worth recording in the model's metadata (e.g. FFT size, block length). */
   describe(ssm: LayerSsm, L: number, opts: VariantOptions): Record<string, number>;
 }
+
+export interface StepVariant {
+  mode: 'step';
+  name: string;
+  summary: string;
+  /** Emits the whole step graph (inputs, state inputs and outputs, logits); returns the state pairs. */
+  build(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim): StepState[];
+}
+
+export type ExportVariant = ConvVariant | StepVariant;
