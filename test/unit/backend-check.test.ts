@@ -9,16 +9,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BACKEND_CHECK_TOLERANCE, backendCheckCacheFile, checkBackend, relativeError } from '../../host/src/backend-check.js';
-
-/** Registers `name`: the cpu backend, with kernel `kernel` replaced by `wrap` of cpu's own. */
-function cpuWith(name: string, kernel: string, wrap: (orig: tf.KernelFunc) => tf.KernelFunc): void {
-  tf.registerBackend(name, () => new MathBackendCPU());
-  for (const k of tf.getKernelsForBackend('cpu')) {
-    tf.registerKernel({ ...k, backendName: name, kernelFunc: k.kernelName === kernel ? wrap(k.kernelFunc) : k.kernelFunc });
-  }
-}
+import { registerFailingCpu, registerSkewedCpu } from '../helpers/test-backends.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-backend-check-'));
 const cacheFile = path.join(dir, 'backend-check.json');
@@ -26,17 +18,8 @@ let before: string;
 
 beforeAll(async () => {
   before = tf.getBackend();
-  // Off by 1 % in every matrix product: what a miscompiled native kernel looks like.
-  cpuWith('test-cpu-skewed', 'BatchMatMul', (orig) => (args) => {
-    const out = orig(args) as tf.TensorInfo;
-    const backend = args.backend as MathBackendCPU;
-    const values = (backend.readSync(out.dataId) as Float32Array).map((v) => v * 1.01);
-    backend.disposeIntermediateTensorInfo(out);
-    return backend.makeTensorInfo(out.shape, out.dtype, values);
-  });
-  cpuWith('test-cpu-failing', 'BatchMatMul', () => () => {
-    throw new Error('kernel BatchMatMul not implemented');
-  });
+  registerSkewedCpu();
+  registerFailingCpu();
   await tf.setBackend('wasm');
 });
 
