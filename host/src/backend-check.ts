@@ -7,7 +7,7 @@
  * training step of a tiny S4D model (loss, every gradient, every updated weight).
  *
  * The verdict is cached per candidate, reference and installed version, in a small JSON file under the
- * user's cache directory, so only the first start after an install pays for it (about a second).
+ * user's cache directory, so only the first start after an install pays for it (a few hundred ms).
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
