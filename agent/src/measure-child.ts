@@ -4,11 +4,10 @@
  *   parent → child  ChildRequest (probe a runtime, or measure models from files)
  *   child → parent  ChildReply   (probe answer, figures, or a failure with a job error code)
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 // Types only from @s4op/shared: importing it at run time would load zod and add ~200 ms to every job.
-import type { DevicePeak, JobError, MeasureSettings, RuntimeName } from '@s4op/shared';
+import { sha256Hex, type DevicePeak, type JobError, type MeasureSettings, type RuntimeName } from '@s4op/shared';
 import { timeRuns } from './bench.js';
 import { InputError, synthesiseFeeds } from './inputs.js';
 import { declaredWork, type DeclaredWork } from './declared.js';
@@ -113,7 +112,7 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   for (const m of req.models) {
     const b = await readFile(m.path);
     // Verified again right before use: the cache file could have been damaged since it was stored.
-    if (createHash('sha256').update(b).digest('hex') !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
+    if (sha256Hex(b) !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
     bytes.push(b);
   }
   global.gc?.();

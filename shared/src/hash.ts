@@ -1,8 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Lowercase hex sha256 of `bytes`: the content address of a model on both ends of the link. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
+/**
+ * Lowercase hex sha256 of `data` (a string is hashed as its UTF-8 bytes): the content address of a model
+ * on both ends of the link, and the one hash helper of the host and the agent.
+ */
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
 }
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;

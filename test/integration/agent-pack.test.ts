@@ -1,8 +1,11 @@
 /**
- * The board tarball: built by scripts/agent-pack/pack.mjs, installed with plain `npm install` into an empty
- * folder (no workspace, no host package), and the installed CLI runs and finds a runtime.
+ * The board tarball: built by scripts/agent-pack/pack.mjs, installed the README's way
+ * (`ONNXRUNTIME_NODE_INSTALL=skip npm install ./s4op-agent-<v>.tgz`) into an empty folder (no workspace, no
+ * host package); the installed CLI runs the versions the repository's lock pins, and on a platform where
+ * onnxruntime-node ships a binary it is there (the script fails otherwise).
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../helpers/processes.js';
 
@@ -15,6 +18,11 @@ describe('agent tarball', () => {
     );
     expect(out).toMatch(/agent tarball: .*s4op-agent-\d+\.\d+\.\d+\.tgz/);
     expect(out).toMatch(/installed: s4op-agent \d+\.\d+\.\d+/);
-    expect(out).toMatch(/runtimes .*onnxruntime-web=\d+\.\d+/);
+    const lock = JSON.parse(readFileSync(`${REPO}package-lock.json`, 'utf8'));
+    const web = lock.packages['node_modules/onnxruntime-web'].version;
+    expect(out).toContain(`pinned: onnxruntime-web ${web}`);
+    expect(out).toMatch(new RegExp(`runtimes .*onnxruntime-web=${web.replace(/\./g, '\\.')}`));
+    expect(out).toContain('direct dependencies at the tested versions');
+    expect(out).toMatch(/native runtime: /);
   }, 120_000);
 });

@@ -18,7 +18,8 @@ export const nodeRuntime: Runtime = {
       const m = await ort();
       return { ok: true, version: m.env.versions?.node ?? m.env.versions?.common ?? 'unknown' };
     } catch (err) {
-      return { ok: false, reason: errorText(err).split('\n')[0]!.slice(0, 300) };
+      const reason = errorText(err).split('\n')[0]!.slice(0, 300);
+      return { ok: false, reason: missingHere(err) ? `${reason} ${REINSTALL_HINT}` : reason };
     }
   },
   async load(bytes: Uint8Array, options: LoadOptions): Promise<Session> {
@@ -42,6 +43,17 @@ export const nodeRuntime: Runtime = {
     };
   },
 };
+
+/** Where onnxruntime-node ships a CPU binary in its package (bin/napi-v6/<os>/<arch>, 1.30). */
+const NATIVE_PLATFORMS = new Set(['darwin/arm64', 'linux/arm64', 'linux/x64', 'win32/arm64', 'win32/x64']);
+
+/** npm drops the optional package silently when its install script (a GPU download) fails. */
+const REINSTALL_HINT = '(npm dropped it: its install script failed; reinstall the agent with ONNXRUNTIME_NODE_INSTALL=skip npm install …)';
+
+function missingHere(err: unknown): boolean {
+  const code = (err as { code?: string } | undefined)?.code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && NATIVE_PLATFORMS.has(`${process.platform}/${process.arch}`);
+}
 
 function sessionOptions(options: LoadOptions): Record<string, unknown> {
   return {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256Hex } from '@s4op/shared';
 import { validateConfig, type ModelConfig } from './config.js';
 import { SequenceModel } from './model.js';
 import { encodeSafetensors, readSafetensors } from './safetensors.js';
@@ -41,7 +41,7 @@ export async function saveCheckpoint(
     version: CHECKPOINT_VERSION,
     model: model.config,
     active_operators: model.activeOperators(),
-    weights_sha256: createHash('sha256').update(weights).digest('hex'),
+    weights_sha256: sha256Hex(weights),
     created: new Date().toISOString(),
     ...extra,
   };
@@ -92,7 +92,7 @@ export async function loadCheckpoint(dir: string): Promise<{ model: SequenceMode
   } catch {
     throw new Error(`checkpoint ${dir} has no ${WEIGHTS_FILE}`);
   }
-  const hash = createHash('sha256').update(bytes).digest('hex');
+  const hash = sha256Hex(bytes);
   if (config.weights_sha256 && hash !== config.weights_sha256) {
     throw new Error(`checkpoint ${dir}: ${WEIGHTS_FILE} is corrupt (sha256 ${hash.slice(0, 12)}… but config says ${config.weights_sha256.slice(0, 12)}…)`);
   }

@@ -5,7 +5,7 @@
  * model hash and settings, so a repeated job (after a restart or a reconnect) is answered, not re-run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
 import { exportModel, type ExportMode } from '../export/export.js';
 import { tuneShape, tunedVariant } from '../export/tuned.js';
@@ -175,7 +175,7 @@ export class AgentMeasurer implements CostMeasurer {
   }
 
   private settingsTag(): string {
-    return createHash('sha256').update(canonicalJson(this.settings)).digest('hex').slice(0, 12);
+    return sha256Hex(canonicalJson(this.settings)).slice(0, 12);
   }
 
   private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings = this.settings): Promise<JobOutcome> {

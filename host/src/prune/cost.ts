@@ -9,8 +9,7 @@
  * `FlopEstimate` is for runs and tests without an agent: an arithmetic count turned into milliseconds at
  * an assumed throughput. It is always recorded and shown as an estimate, never as a measurement.
  */
-import { createHash } from 'node:crypto';
-import type { ModelFigures } from '@s4op/shared';
+import { sha256Hex, type ModelFigures } from '@s4op/shared';
 import type { SequenceModel } from '../model/model.js';
 import { nextPow2 } from '../ssm/fft.js';
 
@@ -125,7 +124,7 @@ export class FlopEstimate implements CostMeasurer {
   prepare(model: SequenceModel, name: string): PreparedModel {
     // The estimate depends only on the architecture and the active operators.
     const key = JSON.stringify({ config: model.config, active: model.activeOperators() });
-    return { model_sha256: createHash('sha256').update(key).digest('hex'), name, flops: forwardFlops(model, this.opts.mode, this.opts.length) };
+    return { model_sha256: sha256Hex(key), name, flops: forwardFlops(model, this.opts.mode, this.opts.length) };
   }
 
   async measure(p: PreparedModel): Promise<CostFigures> {

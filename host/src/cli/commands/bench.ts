@@ -112,15 +112,22 @@ async function embedded(o: BenchOptions, models: { bytes: Buffer; name: string }
   const token = o.token ?? process.env.S4OP_TOKEN ?? randomBytes(16).toString('hex');
   const fleet = await startFleet({ port: agentTarget(o).port ?? 0, bind: o.bind, token, log: o.json ? () => undefined : log });
   const local = !o.tag && (!o.agent || o.agent === 'local');
-  const child = local
-    ? spawnLocalAgent({
-        url: fleet.server.url,
-        token,
-        name: 'local',
-        cacheDir: path.join(os.tmpdir(), `s4op-bench-agent-${process.getuid?.() ?? 'user'}`),
-        onLog: o.json ? undefined : (l) => log(`  [agent] ${l}`),
-      })
-    : null;
+  let child: ReturnType<typeof spawnLocalAgent> | null;
+  try {
+    child = local
+      ? spawnLocalAgent({
+          url: fleet.server.url,
+          token,
+          name: 'local',
+          cacheDir: path.join(os.tmpdir(), `s4op-bench-agent-${process.getuid?.() ?? 'user'}`),
+          onLog: o.json ? undefined : (l) => log(`  [agent] ${l}`),
+        })
+      : null;
+  } catch (err) {
+    // No agent CLI to start: stop the server, or the process would stay up after the error.
+    await fleet.stop();
+    throw err;
+  }
   if (!local) log(`waiting for agent ${o.agent ?? `tagged ${o.tag}`} at ${fleet.server.url}`);
   let exited: string | null = null;
   child?.on('exit', (code, sig) => (exited = `local agent exited (${sig ?? code})`));

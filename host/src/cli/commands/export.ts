@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { sha256Hex } from '@s4op/shared';
 import { initBackend } from '../../backend.js';
 import { emit, log, userCheck, userCheckAsync, UserError } from '../util.js';
 import { addAgentTargetOptions, agentTarget, parseNumber, type AgentTargetFlags } from '../options.js';
@@ -124,7 +124,7 @@ export function register(program: Command): void {
         );
         const ms = performance.now() - t0;
         await writeAtomic(out, result.bytes);
-        const sha256 = createHash('sha256').update(result.bytes).digest('hex');
+        const sha256 = sha256Hex(result.bytes);
         const s = result.stats;
         const summary = {
           out,
