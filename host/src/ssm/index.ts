@@ -2,5 +2,6 @@
  * The SSM custom ops (tfjs ops with hand-derived gradients), for code outside ssm/ that needs them by a path
  * that does not change when the files in here move.
  */
-export { s4dKernel, ssmConv } from './ops.js';
-export type { S4DParams } from './ops.js';
+export { s4dKernel, type S4DParams } from './s4d/op.js';
+export { s4Kernel } from './s4/op.js';
+export { ssmConv } from './conv/op.js';

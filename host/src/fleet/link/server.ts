@@ -3,7 +3,6 @@
  * authenticates agents before any work, validates every frame at the edge, keeps the registry of connected
  * agents, pings them, and streams model bytes in chunk frames when an agent asks for a hash it lacks.
  */
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type http from 'node:http';
 import https from 'node:https';
@@ -23,6 +22,7 @@ import {
   type ErrorMessage,
   type Hello,
   type HostMessage,
+  sha256Hex,
 } from '@s4op/shared';
 import { HostModels } from './models.js';
 import { logSafe, oneLine } from './jobs.js';
@@ -30,7 +30,7 @@ import { MemoryAgentRegistry, type AgentRecord, type AgentRegistry } from './reg
 
 /** The stored form of an agent key: its sha256 (the key itself is only ever on the board). */
 export function keyHash(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return sha256Hex(key);
 }
 
 interface Live {
