@@ -16,15 +16,15 @@ import {
   type HostMessage,
   type RuntimeInfo,
 } from '@s4op/shared';
-import { ActiveModelStore } from './active-model.js';
-import { ModelCache } from './cache.js';
-import { untrustedModelProblem } from './model-check.js';
+import { ActiveModelStore } from './models/active-model.js';
+import { ModelCache } from './models/cache.js';
+import { untrustedModelProblem } from './models/model-check.js';
 import { deviceFacts } from './device.js';
-import { AgentJobs } from './jobs.js';
-import { AgentLink } from './link.js';
+import { AgentJobs } from './link/jobs.js';
+import { AgentLink } from './link/link.js';
 import { pickRuntime, runtimeNames } from './runtimes/registry.js';
-import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure.js';
-import { PeakCache } from './peak-cache.js';
+import { dropSpare, measure, prepareSpare, probeRuntime, type OnChild } from './measure/measure.js';
+import { PeakCache } from './measure/peak-cache.js';
 import { InferenceServer } from './serve/server.js';
 import { Activation } from './serve/activation.js';
 

@@ -7,8 +7,8 @@ import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
 import type { DevicePeak } from '@s4op/shared';
 import { Agent, defaultCacheDir, probeRuntimes } from './agent.js';
 import { deviceFacts } from './device.js';
-import { measurePeakInChild } from './measure.js';
-import { PeakCache } from './peak-cache.js';
+import { measurePeakInChild } from './measure/measure.js';
+import { PeakCache } from './measure/peak-cache.js';
 import { runtimeNames } from './runtimes/registry.js';
 
 // The agent installs on boards with the fewest packages possible, so it parses its flags with

@@ -27,7 +27,7 @@ const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 // Only what the tarball holds: the host's build is not needed (and may be mid-change in a checkout).
 run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'agent'], { cwd: repo, stdio: 'inherit' });
-for (const f of ['agent/dist/cli.js', 'agent/dist/measure-child.js', 'shared/dist/index.js']) {
+for (const f of ['agent/dist/cli.js', 'agent/dist/measure/measure-child.js', 'shared/dist/index.js']) {
   if (!existsSync(path.join(repo, f))) throw new Error(`missing ${f}: the build did not produce it`);
 }
 
@@ -78,7 +78,7 @@ try {
   const name = run(npm, ['pack', '--silent', '--pack-destination', out], { cwd: stage }).trim().split('\n').pop();
   const tarball = path.join(out, name);
   const listing = run('tar', ['-tzf', tarball]);
-  for (const must of ['package/dist/cli.js', 'package/dist/measure-child.js', 'package/node_modules/@s4op/shared/dist/index.js', 'package/s4op-agent.service', 'package/npm-shrinkwrap.json']) {
+  for (const must of ['package/dist/cli.js', 'package/dist/measure/measure-child.js', 'package/node_modules/@s4op/shared/dist/index.js', 'package/s4op-agent.service', 'package/npm-shrinkwrap.json']) {
     if (!listing.includes(must)) throw new Error(`tarball lacks ${must}`);
   }
   console.log(`agent tarball: ${tarball}`);

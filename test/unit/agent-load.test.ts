@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BUSY_THRESHOLD, backgroundLoad, parseProcStat, processCpuMs, readCpu } from '../../agent/src/load.js';
+import { BUSY_THRESHOLD, backgroundLoad, parseProcStat, processCpuMs, readCpu } from '../../agent/src/measure/load.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const linux = existsSync('/proc/stat');

@@ -5,8 +5,8 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OnnxParseError, bandwidthModel, matmulModel, readMetadata } from '../../agent/src/onnx-lite.js';
-import { declaredWork } from '../../agent/src/declared.js';
-import { sectionOf, summariseTrace } from '../../agent/src/profile.js';
+import { declaredWork } from '../../agent/src/measure/declared.js';
+import { sectionOf, summariseTrace } from '../../agent/src/measure/profile.js';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { DevicePeak } from '@s4op/shared';
-import { PeakCache } from '../../agent/src/peak-cache.js';
+import { PeakCache } from '../../agent/src/measure/peak-cache.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-peak-cache-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ActiveModelStore, ACTIVE_MODEL_FILE } from '../../agent/src/active-model.js';
+import { ActiveModelStore, ACTIVE_MODEL_FILE } from '../../agent/src/models/active-model.js';
 import type { InputInfo } from '../../agent/src/runtimes/runtime.js';
 import { checkFeedNames, tensorFromBytes, tensorFromJson, tensorToJson } from '../../agent/src/serve/tensors.js';
 

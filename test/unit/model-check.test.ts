@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
-import { untrustedModelProblem } from '../../agent/dist/model-check.js';
+import { untrustedModelProblem } from '../../agent/dist/models/model-check.js';
 import { externalDataModel, mlpModel } from '../../host/src/testing/onnx-models.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, Measurement, isMeasurementExtension, parseHostMessage, resolveSettings, withoutExtensions } from '@s4op/shared';
-import { toMeasurement } from '../../agent/src/measure.js';
+import { toMeasurement } from '../../agent/src/measure/measure.js';
 import { RunStore, canonicalJson } from '../../host/src/store/run-store.js';
 
 const SHA = 'b'.repeat(64);

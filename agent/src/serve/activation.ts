@@ -5,8 +5,8 @@
  * loaded again, so it survives an agent restart.
  */
 import type { ActiveModelState, ModelRef, ModelStateMessage, RuntimeInfo } from '@s4op/shared';
-import type { ActiveModelStore } from '../active-model.js';
-import type { ModelCache } from '../cache.js';
+import type { ActiveModelStore } from '../models/active-model.js';
+import type { ModelCache } from '../models/cache.js';
 import { pickRuntime } from '../runtimes/registry.js';
 import type { InferenceServer } from './server.js';
 import { ServedModel } from './model.js';

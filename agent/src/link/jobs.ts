@@ -6,9 +6,9 @@
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Result as ResultSchema, withoutExtensions, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo, type RuntimeName } from '@s4op/shared';
-import type { ModelCache } from './cache.js';
-import type { MeasureOutcome, MeasureRequest } from './measure.js';
-import { pickRuntime } from './runtimes/registry.js';
+import type { ModelCache } from '../models/cache.js';
+import type { MeasureOutcome, MeasureRequest } from '../measure/measure.js';
+import { pickRuntime } from '../runtimes/registry.js';
 
 type State = 'waiting_model' | 'queued' | 'running';
 

@@ -13,8 +13,8 @@ import { InputError, synthesiseFeeds } from './inputs.js';
 import { declaredWork, type DeclaredWork } from './declared.js';
 import { measurePeak } from './peak.js';
 import { profileModel, type RawProfile } from './profile.js';
-import { runtimeByName } from './runtimes/registry.js';
-import type { Feeds, LoadOptions, Session } from './runtimes/runtime.js';
+import { runtimeByName } from '../runtimes/registry.js';
+import type { Feeds, LoadOptions, Session } from '../runtimes/runtime.js';
 
 export type { DeclaredWork };
 

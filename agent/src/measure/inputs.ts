@@ -5,7 +5,7 @@
  * index), booleans false.
  */
 import { DTYPES, findDtype, type DtypeInfo, type MeasureSettings } from '@s4op/shared';
-import type { Feeds, InputInfo, PlainTensor, TensorData } from './runtimes/runtime.js';
+import type { Feeds, InputInfo, PlainTensor, TensorData } from '../runtimes/runtime.js';
 
 /** An input this agent cannot feed; the job fails with code `unsynthesisable_input`. */
 export class InputError extends Error {

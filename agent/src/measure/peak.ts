@@ -7,8 +7,8 @@
  */
 import os from 'node:os';
 import { median, type DevicePeak } from '@s4op/shared';
-import { bandwidthBytes, bandwidthModel, matmulModel } from './onnx-lite.js';
-import type { LoadOptions, Runtime } from './runtimes/runtime.js';
+import { bandwidthBytes, bandwidthModel, matmulModel } from '../onnx-lite.js';
+import type { LoadOptions, Runtime } from '../runtimes/runtime.js';
 
 export const MATMUL_SIZES = [256, 512, 1024] as const;
 

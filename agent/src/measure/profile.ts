@@ -9,7 +9,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { median } from '@s4op/shared';
-import type { Feeds, LoadOptions, Runtime } from './runtimes/runtime.js';
+import type { Feeds, LoadOptions, Runtime } from '../runtimes/runtime.js';
 
 export const PROFILE_WARMUP_RUNS = 3;
 export const PROFILE_RUNS = 20;

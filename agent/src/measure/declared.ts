@@ -1,5 +1,5 @@
 /** The work an S4oP export declares in its ONNX metadata, read by the measurement process. */
-import { OnnxParseError, readMetadata } from './onnx-lite.js';
+import { OnnxParseError, readMetadata } from '../onnx-lite.js';
 
 /** The work an S4oP export declares in its metadata (declared_flops, declared_flops_by_section). */
 export interface DeclaredWork {
