@@ -4,7 +4,7 @@
  * agent of the tag once its agent stays away.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { AgentMeasurer } from '../../host/dist/prune/agent-cost.js';
+import { AgentMeasurer } from '../../host/dist/prune/cost/agent.js';
 import { sha256Hex } from '../../shared/dist/index.js';
 import { freePort, tmpDir } from '../helpers/fleet.js';
 import { mlpModel } from '../../host/src/testing/onnx-models.js';

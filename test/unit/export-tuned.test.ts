@@ -11,7 +11,7 @@ import { blockLengths, pickWinner, tuneCandidates } from '../../host/src/export/
 import { deviceClassOf, listTunings, recordTuning, tunedVariant, tuneShape, type TuneOption, type TuneShape, type TuningInput } from '../../host/src/export/tuned.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
-import { AgentMeasurer } from '../../host/src/prune/agent-cost.js';
+import { AgentMeasurer } from '../../host/src/prune/cost/agent.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { RunStore } from '../../host/src/store/run-store.js';
 import { tinyConfig } from '../helpers/tiny-model.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitCostModel, predictCost, steerRate } from '../../host/src/prune/cost-model.js';
+import { fitCostModel, predictCost, steerRate } from '../../host/src/prune/cost/steering.js';
 
 describe('cost model', () => {
   it('least squares over (active operators, cost), by hand', () => {

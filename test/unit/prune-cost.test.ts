@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { SequenceModel } from '../../host/src/model/model.js';
-import { FlopEstimate, forwardFlops } from '../../host/src/prune/cost.js';
+import { FlopEstimate, forwardFlops } from '../../host/src/prune/cost/cost.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 beforeAll(async () => {
@@ -45,7 +45,7 @@ describe('FLOP estimate', () => {
 
 describe('device classes', () => {
   it('quantile over classes: 1 is the worst, 0.5 the median, linear between', async () => {
-    const { combineClasses } = await import('../../host/src/prune/agent-cost.js');
+    const { combineClasses } = await import('../../host/src/prune/cost/agent.js');
     const { quantile } = await import('../../shared/src/index.js');
     expect(quantile([3, 1, 2], 1)).toBe(3);
     expect(quantile([3, 1, 2], 0.5)).toBe(2);

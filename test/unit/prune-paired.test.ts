@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fitCostModel, steerRate } from '../../host/src/prune/cost-model.js';
+import { fitCostModel, steerRate } from '../../host/src/prune/cost/steering.js';
 import {
   budgetRatio, chooseFinal, combineAttempts, dominates, paretoFront, parseBudget, pooledP50, slowerThanParent, type FrontPoint,
 } from '../../host/src/prune/paired.js';

@@ -15,7 +15,7 @@ import { train } from '../../host/src/train/trainer.js';
 import { Rng } from '../../host/src/util/random.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
-import { FlopEstimate, forwardFlops, type CostMeasurer, type PreparedModel } from '../../host/src/prune/cost.js';
+import { FlopEstimate, forwardFlops, type CostMeasurer, type PreparedModel } from '../../host/src/prune/cost/cost.js';
 import { parseCriteria } from '../../host/src/prune/criteria/index.js';
 import { kernelScores } from '../../host/src/prune/importance.js';
 import { bypassedCounts, bypassedOf, keepsPruned } from '../../host/src/prune/operators.js';

@@ -10,7 +10,7 @@
 import { sha256Hex } from '@s4op/shared';
 import type { SequenceModel } from '../model/model.js';
 import type { JobOutcome } from '../fleet/link/jobs.js';
-import type { PreparedModel } from '../prune/cost.js';
+import type { PreparedModel } from '../prune/cost/cost.js';
 import type { RunStore } from '../store/run-store.js';
 import type { BypassMode } from './bypass.js';
 import { exportModel, resolveVariant, type ExportMode, type ExportResult } from './export.js';

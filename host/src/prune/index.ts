@@ -6,12 +6,12 @@ export { ablationScores, chooseBypass, dScores, kernelScores, normalizePerLayer,
 export type { LayerScores, ScoreContext } from './importance.js';
 export { CRITERIA, CRITERIA_LIST, criterionNames, criterionScores, importanceCriterion, importanceScores, parseCriteria } from './criteria/index.js';
 export type { Criterion, ImportanceCriterion, WeightedCriterion } from './criteria/index.js';
-export { FlopEstimate, forwardFlops } from './cost.js';
-export { fitCostModel, predictCost, steerRate } from './cost-model.js';
-export type { CostModel, CostPoint } from './cost-model.js';
-export type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
-export { AgentMeasurer } from './agent-cost.js';
-export type { AgentMeasurerOptions } from './agent-cost.js';
+export { FlopEstimate, forwardFlops } from './cost/cost.js';
+export { fitCostModel, predictCost, steerRate } from './cost/steering.js';
+export type { CostModel, CostPoint } from './cost/steering.js';
+export type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost/cost.js';
+export { AgentMeasurer } from './cost/agent.js';
+export type { AgentMeasurerOptions } from './cost/agent.js';
 export { runSearch, checkSearchOptions, S4OP_FINETUNE, STRATEGIES } from './search.js';
 export type { SearchEnv, SearchOptions, SearchResult, Strategy } from './search.js';
 export { candidateRows, formatTable, toCsv } from './report.js';

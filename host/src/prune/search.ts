@@ -18,12 +18,12 @@ import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/c
 import type { SequenceModel } from '../model/model.js';
 import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
 import { evaluate, train, type TrainOptions } from '../train/trainer.js';
-import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost.js';
+import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost/cost.js';
 import type { WeightedCriterion } from './criteria/index.js';
 import { activeCount, bypassedCounts } from './operators.js';
 import { pruneStep } from './prune-step.js';
 import { checkRates } from './schedule.js';
-import { fitCostModel, steerRate, type CostPoint } from './cost-model.js';
+import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
   BASE_FIGURE, budgetRatio, chooseFinal, combineAttempts, figureOf, frontPoints, paretoFront, pooledP50, slowerThanParent,
   type Budget, type CandidatePaired, type RatioFigure,

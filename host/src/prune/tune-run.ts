@@ -1,7 +1,7 @@
 /**
  * `s4op prune --tune`: before the search, the device class being measured gets its export tuned once (on
  * the base model, paired on the same agent the search measures on), unless the run store already holds a
- * tuning of that class for the model's shape; the measurer's `auto` exports then follow it (agent-cost.ts),
+ * tuning of that class for the model's shape; the measurer's `auto` exports then follow it (cost/agent.ts),
  * and the run notes which tuning that was, for the report.
  */
 import type { ExportMode } from '../export/export.js';
@@ -9,7 +9,7 @@ import { formatTuning, tuneExport } from '../export/tune.js';
 import { noteTuningInRun, tunedLabel, tunedVariant, tuneShape, type TuningRecord } from '../export/tuned.js';
 import { loadCheckpoint, readCheckpointConfig } from '../model/checkpoint.js';
 import type { RunStore } from '../store/run-store.js';
-import type { AgentMeasurer } from './agent-cost.js';
+import type { AgentMeasurer } from './cost/agent.js';
 
 export interface RunTuningOptions {
   store: RunStore;

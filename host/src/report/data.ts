@@ -5,7 +5,7 @@
  */
 import type { DeviceFacts, RuntimeInfo } from '@s4op/shared';
 import type { RunTuningNote } from '../export/tuned.js';
-import { storedModelFigures } from '../prune/cost.js';
+import { storedModelFigures } from '../prune/cost/cost.js';
 import { candidateRows, type CandidateRow } from '../prune/report.js';
 import type { CandidatePaired } from '../prune/paired.js';
 import type { CandidateRecord, MeasurementRecord, RunRecord, RunStore } from '../store/run-store.js';

@@ -12,7 +12,7 @@ import { checkDeviceClass, deviceClassOf, describeShape, tunedLabel, tunedVarian
 import { variantsHelp } from '../../export/variants/registry.js';
 import type { VariantOptions } from '../../export/variants/variant.js';
 import { loadCheckpoint } from '../../model/checkpoint.js';
-import { AgentMeasurer } from '../../prune/agent-cost.js';
+import { AgentMeasurer } from '../../prune/cost/agent.js';
 import { RunStore } from '../../store/run-store.js';
 
 interface ExportFlags extends AgentTargetFlags {

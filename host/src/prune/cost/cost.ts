@@ -10,8 +10,8 @@
  * an assumed throughput. It is always recorded and shown as an estimate, never as a measurement.
  */
 import { sha256Hex, type ModelFigures } from '@s4op/shared';
-import type { SequenceModel } from '../model/model.js';
-import { nextPow2 } from '../ssm/fft.js';
+import type { SequenceModel } from '../../model/model.js';
+import { nextPow2 } from '../../ssm/fft.js';
 
 export interface PreparedModel {
   /** Key of the measurement cache (with the measurer's agent and settings). */

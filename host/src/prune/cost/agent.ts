@@ -7,16 +7,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
-import { exportModel, type ExportMode } from '../export/export.js';
-import { tuneShape, tunedVariant } from '../export/tuned.js';
-import { startFleet, type Fleet } from '../fleet/fleet.js';
-import { ServerCallError, hostApi, serverRef } from '../fleet/http/client.js';
-import { JobFailed, type JobOutcome } from '../fleet/link/jobs.js';
-import { localAgentCli } from '../fleet/link/local-agent.js';
-import type { SequenceModel } from '../model/model.js';
-import { canonicalJson, type RunStore } from '../store/run-store.js';
+import { exportModel, type ExportMode } from '../../export/export.js';
+import { tuneShape, tunedVariant } from '../../export/tuned.js';
+import { startFleet, type Fleet } from '../../fleet/fleet.js';
+import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
+import { JobFailed, type JobOutcome } from '../../fleet/link/jobs.js';
+import { localAgentCli } from '../../fleet/link/local-agent.js';
+import type { SequenceModel } from '../../model/model.js';
+import { canonicalJson, type RunStore } from '../../store/run-store.js';
 import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
-import { expectedMeasureMs, waitWithProgress } from '../util/progress-wait.js';
+import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
 export interface AgentMeasurerOptions {
   mode: ExportMode;

@@ -7,7 +7,7 @@
  * in the same unit, it predicts the least pruning rate that meets it, so the search does not prune past what
  * the budget asks for.
  */
-import { targetBypassed } from './allocation.js';
+import { targetBypassed } from '../allocation.js';
 
 export interface CostPoint {
   /** Active operators per layer. */
