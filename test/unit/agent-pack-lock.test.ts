@@ -4,14 +4,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain .mjs script without types
-import { agentShrinkwrap, installLine, nativePlatforms, nativeVerdict, pinToLock } from '../../scripts/agent-pack/lock.mjs';
+import {
+  agentShrinkwrap,
+  installLine,
+  nativePlatforms,
+  nativeVerdict,
+  pinToLock,
+} from '../../scripts/agent-pack/lock.mjs';
 import { REPO } from '../helpers/processes.js';
 
-interface Entry { version?: string; optional?: boolean; dev?: boolean; inBundle?: boolean; dependencies?: Record<string, string> }
+interface Entry {
+  version?: string;
+  optional?: boolean;
+  dev?: boolean;
+  inBundle?: boolean;
+  dependencies?: Record<string, string>;
+}
 const lock = JSON.parse(readFileSync(`${REPO}package-lock.json`, 'utf8')) as { packages: Record<string, Entry> };
 const agent = JSON.parse(readFileSync(`${REPO}agent/package.json`, 'utf8'));
-const locked = (name: string) => (lock.packages[`agent/node_modules/${name}`] ?? lock.packages[`node_modules/${name}`])!.version;
+const locked = (name: string) =>
+  (lock.packages[`agent/node_modules/${name}`] ?? lock.packages[`node_modules/${name}`])!.version;
 
 describe('agent tarball lock', () => {
   const pkg = {
@@ -20,24 +32,33 @@ describe('agent tarball lock', () => {
     optionalDependencies: pinToLock(lock, agent.optionalDependencies),
     bundleDependencies: ['@s4op/shared'],
   };
-  const sw = agentShrinkwrap(lock, pkg, { bundled: ['@s4op/shared'] }) as { lockfileVersion: number; packages: Record<string, Entry> };
+  const sw = agentShrinkwrap(lock, pkg, { bundled: ['@s4op/shared'] }) as {
+    lockfileVersion: number;
+    packages: Record<string, Entry>;
+  };
 
   it('pins the direct dependencies to the versions the repository installs', () => {
     expect(pkg.dependencies['onnxruntime-web']).toBe(locked('onnxruntime-web'));
     expect(pkg.optionalDependencies['onnxruntime-node']).toBe(locked('onnxruntime-node'));
     expect(pkg.dependencies['@s4op/shared']).toBe('0.1.0');
-    for (const v of [...Object.values(pkg.dependencies), ...Object.values(pkg.optionalDependencies)]) expect(v).toMatch(/^\d+\.\d+\.\d+/);
+    for (const v of [...Object.values(pkg.dependencies), ...Object.values(pkg.optionalDependencies)])
+      expect(v).toMatch(/^\d+\.\d+\.\d+/);
   });
 
-  it('the shrinkwrap holds the lock\'s versions of the runtimes and their dependencies, and nothing of the host', () => {
+  it("the shrinkwrap holds the lock's versions of the runtimes and their dependencies, and nothing of the host", () => {
     expect(sw.lockfileVersion).toBe(3);
     expect(sw.packages['node_modules/onnxruntime-web']!.version).toBe(locked('onnxruntime-web'));
     expect(sw.packages['node_modules/onnxruntime-common']!.version).toBe(locked('onnxruntime-common'));
-    expect(sw.packages['node_modules/onnxruntime-node']).toMatchObject({ version: locked('onnxruntime-node'), optional: true });
+    expect(sw.packages['node_modules/onnxruntime-node']).toMatchObject({
+      version: locked('onnxruntime-node'),
+      optional: true,
+    });
     expect(sw.packages['node_modules/onnxruntime-web']!.optional).toBeUndefined();
     expect(sw.packages['node_modules/@s4op/shared']).toMatchObject({ inBundle: true });
     const names = Object.keys(sw.packages).filter(Boolean);
-    expect(names.filter((k) => /node_modules\/(@tensorflow\/|better-sqlite3$|commander$|vitest$|typescript$)/.test(k))).toEqual([]);
+    expect(
+      names.filter((k) => /node_modules\/(@tensorflow\/|better-sqlite3$|commander$|vitest$|typescript$)/.test(k)),
+    ).toEqual([]);
     expect(Object.values(sw.packages).some((e) => e.dev)).toBe(false);
     // Every dependency of every pinned package is itself pinned (the tree is closed).
     for (const [key, entry] of Object.entries(sw.packages)) {
@@ -51,14 +72,22 @@ describe('agent tarball lock', () => {
   it('fails where onnxruntime-node ships a binary but did not install, with the fix', () => {
     const platforms = nativePlatforms(`${REPO}node_modules/onnxruntime-node`) as string[];
     expect(platforms).toEqual(expect.arrayContaining(['linux/x64', 'linux/arm64', 'darwin/arm64', 'win32/x64']));
-    const missing = [{ name: 'onnxruntime-node', available: false, reason: "Cannot find package 'onnxruntime-node'" }, { name: 'onnxruntime-web', available: true, version: '1.30.0' }];
+    const missing = [
+      { name: 'onnxruntime-node', available: false, reason: "Cannot find package 'onnxruntime-node'" },
+      { name: 'onnxruntime-web', available: true, version: '1.30.0' },
+    ];
     const bad = nativeVerdict('linux/x64', missing, platforms, 's4op-agent-0.1.0.tgz');
     expect(bad.ok).toBe(false);
     expect(bad.note).toContain('ONNXRUNTIME_NODE_INSTALL=skip npm install ./s4op-agent-0.1.0.tgz');
     expect(nativeVerdict('linux/arm64', missing, platforms, 'x.tgz').ok).toBe(false);
     // Where no binary ships (32-bit Raspberry Pi OS), the web runtime alone is a complete install.
     expect(nativeVerdict('linux/arm', missing, platforms, 'x.tgz').ok).toBe(true);
-    expect(nativeVerdict('linux/x64', [{ name: 'onnxruntime-node', available: true, version: '1.30.0' }], platforms, 'x.tgz').ok).toBe(true);
-    expect(installLine('s4op-agent-0.1.0.tgz')).toBe('ONNXRUNTIME_NODE_INSTALL=skip npm install ./s4op-agent-0.1.0.tgz');
+    expect(
+      nativeVerdict('linux/x64', [{ name: 'onnxruntime-node', available: true, version: '1.30.0' }], platforms, 'x.tgz')
+        .ok,
+    ).toBe(true);
+    expect(installLine('s4op-agent-0.1.0.tgz')).toBe(
+      'ONNXRUNTIME_NODE_INSTALL=skip npm install ./s4op-agent-0.1.0.tgz',
+    );
   });
 });
