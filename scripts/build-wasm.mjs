@@ -23,8 +23,27 @@ export function compile() {
     const out = join(dir, 'ssm-core.wasm');
     execFileSync(
       process.execPath,
-      [asc, source, '--outFile', out, '-O3', '--runtime', 'stub', '--noAssert', '--enable', 'simd', '--use', 'abort=', '--noExportMemory', '--importMemory',
-       '--sharedMemory', '--enable', 'threads', '--maximumMemory', String(MAX_PAGES)],
+      [
+        asc,
+        source,
+        '--outFile',
+        out,
+        '-O3',
+        '--runtime',
+        'stub',
+        '--noAssert',
+        '--enable',
+        'simd',
+        '--use',
+        'abort=',
+        '--noExportMemory',
+        '--importMemory',
+        '--sharedMemory',
+        '--enable',
+        'threads',
+        '--maximumMemory',
+        String(MAX_PAGES),
+      ],
       { stdio: ['ignore', 'inherit', 'inherit'] },
     );
     return readFileSync(out);

@@ -29,7 +29,22 @@ const compareId = `demo-${stamp}-random`;
 const C = ci
   ? {
       label: 'CI (reduced)',
-      train: ['--train', '2048', '--val', '256', '--test', '256', '--d-model', '16', '--d-state', '8', '--layers', '2', '--epochs', '2'],
+      train: [
+        '--train',
+        '2048',
+        '--val',
+        '256',
+        '--test',
+        '256',
+        '--d-model',
+        '16',
+        '--d-state',
+        '8',
+        '--layers',
+        '2',
+        '--epochs',
+        '2',
+      ],
       prune: ['--rates', '30,60', '--finetune-epochs', '1', '--max-steps', '8', '--lr', '0.001'],
       settings: { min_duration_ms: 300, warmup_ms: 100 },
       budgetFraction: 0.9,
@@ -37,7 +52,18 @@ const C = ci
   : {
       label: 'full',
       train: ['--d-model', '32', '--d-state', '32', '--layers', '4', '--epochs', '3'],
-      prune: ['--rates', '10,30,50,70,90', '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10'],
+      prune: [
+        '--rates',
+        '10,30,50,70,90',
+        '--finetune-epochs',
+        '1',
+        '--max-steps',
+        '60',
+        '--lr',
+        '0.001',
+        '--max-drop',
+        '10',
+      ],
       settings: { min_duration_ms: 1000, warmup_ms: 250 },
       budgetFraction: 0.85,
     };
@@ -70,7 +96,9 @@ function fail(message) {
 
 /** One CLI call to completion; stderr (progress) passes through, stdout is returned. */
 function run(cli, args, { show = true } = {}) {
-  say(`$ ${cli === HOST ? 's4op' : 's4op-agent'} ${args.map((a) => (a === token ? '<token>' : /[\s"{]/.test(a) ? `'${a}'` : a)).join(' ')}`);
+  say(
+    `$ ${cli === HOST ? 's4op' : 's4op-agent'} ${args.map((a) => (a === token ? '<token>' : /[\s"{]/.test(a) ? `'${a}'` : a)).join(' ')}`,
+  );
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
@@ -84,13 +112,18 @@ function run(cli, args, { show = true } = {}) {
 
 /** A long-running process (server, agent): output to a log file; resolves with the first line matching `ready`. */
 function startLong(cli, args, log, ready, timeoutMs = 60_000) {
-  say(`$ ${cli === HOST ? 's4op' : 's4op-agent'} ${args.join(' ').replace(token, '<token>')}   (log: ${path.relative(process.cwd(), log) || log})`);
+  say(
+    `$ ${cli === HOST ? 's4op' : 's4op-agent'} ${args.join(' ').replace(token, '<token>')}   (log: ${path.relative(process.cwd(), log) || log})`,
+  );
   const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const file = createWriteStream(log);
   return new Promise((resolve) => {
     let buf = '';
-    const timer = setTimeout(() => fail(`${path.basename(log)}: not ready within ${timeoutMs / 1000} s (see ${log})`), timeoutMs);
+    const timer = setTimeout(
+      () => fail(`${path.basename(log)}: not ready within ${timeoutMs / 1000} s (see ${log})`),
+      timeoutMs,
+    );
     const onData = (d) => {
       file.write(d);
       buf += d;
@@ -119,26 +152,70 @@ await run(HOST, ['info']);
 
 title('train: a small S4D on sMNIST-14 (L = 196)');
 // Not --json: the training progress (a bar on a terminal, periodic lines otherwise) shows on stderr.
-await run(HOST, ['train', '--model', 's4d', '--dataset', 'smnist14', ...C.train, '--batch-size', '32', '--lr', '0.01', '--out', checkpoint]);
+await run(HOST, [
+  'train',
+  '--model',
+  's4d',
+  '--dataset',
+  'smnist14',
+  ...C.train,
+  '--batch-size',
+  '32',
+  '--lr',
+  '0.01',
+  '--out',
+  checkpoint,
+]);
 
-title('serve: the host\'s fleet server and live dashboard');
-const serve = await startLong(HOST, ['serve', '--port', '0', '--token', token, '--workspace', ws], path.join(out, 'serve.log'), /listening on (ws:\/\/\S+)/);
+title("serve: the host's fleet server and live dashboard");
+const serve = await startLong(
+  HOST,
+  ['serve', '--port', '0', '--token', token, '--workspace', ws],
+  path.join(out, 'serve.log'),
+  /listening on (ws:\/\/\S+)/,
+);
 const url = serve.match[1];
 const dashboard = `${url.replace(/^ws/, 'http')}/dashboard#token=${token}`;
 say(`listening on ${url}; dashboard (live while this runs): ${dashboard}`);
 
 title('agent: a local s4op-agent process dials the host');
-await startLong(AGENT, ['--host', url, '--token', token, '--name', 'local', '--tags', 'local', '--cache-dir', path.join(out, 'agent-cache')], path.join(out, 'agent.log'), /connected to /);
-const agents = await (await fetch(`${url.replace(/^ws/, 'http')}/v1/agents`, { headers: { authorization: `Bearer ${token}` } })).json();
+await startLong(
+  AGENT,
+  ['--host', url, '--token', token, '--name', 'local', '--tags', 'local', '--cache-dir', path.join(out, 'agent-cache')],
+  path.join(out, 'agent.log'),
+  /connected to /,
+);
+const agents = await (
+  await fetch(`${url.replace(/^ws/, 'http')}/v1/agents`, { headers: { authorization: `Bearer ${token}` } })
+).json();
 const facts = agents.agents.find((a) => a.name === 'local')?.device;
 if (!facts) fail('the agent connected but the server does not list it');
-say(`agent "local" connected: ${facts.board_model ?? facts.cpu_model}, ${facts.cores} cores, ${Math.round(facts.memory_total_mb)} MB, ${facts.os} ${facts.arch}`);
+say(
+  `agent "local" connected: ${facts.board_model ?? facts.cpu_model}, ${facts.cores} cores, ${Math.round(facts.memory_total_mb)} MB, ${facts.os} ${facts.arch}`,
+);
 
 title('measure: export the base model and time it on the agent');
 const baseOnnx = path.join(out, 'base.onnx');
 await run(HOST, ['export', '--checkpoint', checkpoint, '--mode', 'conv', '--out', baseOnnx]);
 const bench = JSON.parse(
-  await run(HOST, ['bench', '--server', url, '--token', token, '--agent', 'local', '--model', baseOnnx, '--settings', JSON.stringify(C.settings), '--json'], { show: false }),
+  await run(
+    HOST,
+    [
+      'bench',
+      '--server',
+      url,
+      '--token',
+      token,
+      '--agent',
+      'local',
+      '--model',
+      baseOnnx,
+      '--settings',
+      JSON.stringify(C.settings),
+      '--json',
+    ],
+    { show: false },
+  ),
 );
 const baseP50 = bench.measurement?.models?.[0]?.latency_ms?.median ?? bench.models?.[0]?.latency_ms?.median;
 if (typeof baseP50 !== 'number') fail('s4op bench --json gave no median latency');
@@ -149,13 +226,31 @@ say(
 );
 
 const pruneArgs = (id, strategy) => [
-  'prune', '--checkpoint', checkpoint, '--workspace', ws, '--run-id', id, '--server', url, '--token', token, '--agent', 'local',
-  ...strategy, ...C.prune, '--budget', budget, '--steer', '--settings', JSON.stringify(C.settings),
+  'prune',
+  '--checkpoint',
+  checkpoint,
+  '--workspace',
+  ws,
+  '--run-id',
+  id,
+  '--server',
+  url,
+  '--token',
+  token,
+  '--agent',
+  'local',
+  ...strategy,
+  ...C.prune,
+  '--budget',
+  budget,
+  '--steer',
+  '--settings',
+  JSON.stringify(C.settings),
 ];
 title(`prune: operators ranked by Taylor importance, steered by the paired latency ratios (budget ${budget} the base)`);
 await run(HOST, pruneArgs(runId, ['--strategy', 'importance', '--criteria', 'taylor']));
 
-title('prune again for comparison: the paper\'s random choice (one seed), same settings');
+title("prune again for comparison: the paper's random choice (one seed), same settings");
 await run(HOST, pruneArgs(compareId, ['--strategy', 's4op', '--seeds', '1']));
 
 title('report: charts and tables of the run in one HTML file');
@@ -163,7 +258,9 @@ const report = path.join(out, 'report.html');
 await run(HOST, ['report', runId, '--workspace', ws, '--out', report]);
 
 cleanup();
-say(`\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (compared with ${compareId}; workspace ${ws}), measured on the local agent.`);
+say(
+  `\nnpm start: done in ${secs()}: trained ${checkpoint}, pruned in run ${runId} (compared with ${compareId}; workspace ${ws}), measured on the local agent.`,
+);
 say(`report: ${report}`);
 // The demo's runs live in its own workspace, not in the default .s4op that a plain `s4op runs` reads: print
 // the follow-up commands with the workspace spelled out, ready to paste from where `npm start` ran.

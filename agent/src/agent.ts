@@ -85,9 +85,12 @@ async function agentKey(dir: string): Promise<string> {
 export async function probeRuntimes(disable: readonly string[] = []): Promise<RuntimeInfo[]> {
   return Promise.all(
     runtimeNames().map(async (name): Promise<RuntimeInfo> => {
-      if (disable.includes(name)) return { name, version: null, available: false, reason: 'disabled by --disable-runtime' };
+      if (disable.includes(name))
+        return { name, version: null, available: false, reason: 'disabled by --disable-runtime' };
       const r = await probeRuntime(name);
-      return r.ok ? { name, version: r.version, available: true } : { name, version: null, available: false, reason: r.reason.slice(0, 1000) };
+      return r.ok
+        ? { name, version: r.version, available: true }
+        : { name, version: null, available: false, reason: r.reason.slice(0, 1000) };
     }),
   );
 }
@@ -125,16 +128,28 @@ export class Agent {
     this.cache = await new ModelCache(path.join(this.opts.cacheDir, 'models'), this.opts.cacheMaxBytes).init();
     this.peaks = new PeakCache(this.opts.cacheDir, this.log);
     this.runtimes = await probeRuntimes(this.opts.disable);
-    for (const r of this.runtimes) this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
+    for (const r of this.runtimes)
+      this.log(`runtime ${r.name}: ${r.available ? `available (${r.version})` : `unavailable (${r.reason})`}`);
     const activeStore = (this.activeStore = await new ActiveModelStore(this.opts.cacheDir).load());
     if (this.opts.serve) {
       const { port, bind = '127.0.0.1' } = this.opts.serve;
-      this.inference = await new InferenceServer({ port, bind, state: () => activeStore.state, log: this.log }).start().catch((err: Error) => {
-        throw new Error(`inference API: cannot listen on ${bind}:${port}: ${err.message} (pick another --serve-port)`);
-      });
+      this.inference = await new InferenceServer({ port, bind, state: () => activeStore.state, log: this.log })
+        .start()
+        .catch((err: Error) => {
+          throw new Error(
+            `inference API: cannot listen on ${bind}:${port}: ${err.message} (pick another --serve-port)`,
+          );
+        });
       this.log(`inference API listening on ${this.inference.url}`);
     }
-    this.activation = new Activation({ cache: this.cache, store: activeStore, server: this.inference, runtimes: () => this.runtimes, threads: this.opts.serve?.threads ?? 1, log: this.log });
+    this.activation = new Activation({
+      cache: this.cache,
+      store: activeStore,
+      server: this.inference,
+      runtimes: () => this.runtimes,
+      threads: this.opts.serve?.threads ?? 1,
+      log: this.log,
+    });
     await this.activation.resume();
     const preferred = pickRuntime('auto', this.runtimes);
     if (preferred.ok) prepareSpare(preferred.name);
@@ -155,7 +170,9 @@ export class Agent {
         runtimes: this.runtimes,
         device: await deviceFacts(),
         // Only when something is deployed: a host from before deployments would refuse the unknown field.
-        ...(this.activation.state.active || this.activation.state.previous ? { model_state: this.activation.state } : {}),
+        ...(this.activation.state.active || this.activation.state.previous
+          ? { model_state: this.activation.state }
+          : {}),
         agent_key: this.key,
       }),
     });
@@ -202,7 +219,13 @@ export class Agent {
         this.jobs.submit(m);
         break;
       case 'cancel':
-        if (!this.jobs.cancel(m.job_id)) this.link.sendError({ type: 'error', code: 'unknown_job', message: `no queued or running job "${m.job_id}" to cancel`, job_id: m.job_id });
+        if (!this.jobs.cancel(m.job_id))
+          this.link.sendError({
+            type: 'error',
+            code: 'unknown_job',
+            message: `no queued or running job "${m.job_id}" to cancel`,
+            job_id: m.job_id,
+          });
         break;
       case 'ack':
         void this.jobs.ack(m.job_id);
@@ -211,11 +234,15 @@ export class Agent {
         this.log(`host reports ${m.code}${m.field ? ` in ${m.field}` : ''}: ${m.message}`);
         // A host from before the optional measurement fields refuses them: send its results without them.
         if (m.code === 'bad_field' && m.field && isMeasurementExtension(m.field) && this.jobs.dropExtensions()) {
-          this.log('the host does not know the newer optional measurement fields (background load, device peak, profile): sending results without them');
+          this.log(
+            'the host does not know the newer optional measurement fields (background load, device peak, profile): sending results without them',
+          );
         }
         break;
       case 'activate':
-        void this.activation.activate(m.deployment_id, m.model).then((r) => this.link.send({ type: 'model_state', ...r }));
+        void this.activation
+          .activate(m.deployment_id, m.model)
+          .then((r) => this.link.send({ type: 'model_state', ...r }));
         break;
       case 'rollback':
         void this.activation.rollback(m.deployment_id).then((r) => this.link.send({ type: 'model_state', ...r }));
@@ -241,7 +268,12 @@ export class Agent {
       }
       sha = chunk.sha256;
       if (!this.jobs.isWanted(sha)) {
-        this.link.sendError({ type: 'error', code: 'unknown_model', message: `model ${sha.slice(0, 12)}… was not asked for; chunk dropped`, sha256: sha });
+        this.link.sendError({
+          type: 'error',
+          code: 'unknown_model',
+          message: `model ${sha.slice(0, 12)}… was not asked for; chunk dropped`,
+          sha256: sha,
+        });
         return;
       }
       let asm = this.transfers.get(sha);
@@ -249,7 +281,10 @@ export class Agent {
         // The size the job declared is the size the bytes must have: a transfer announcing another fails at once.
         const declared = this.jobs.declaredSize(sha);
         if (declared !== undefined && chunk.total !== declared) {
-          throw new FramingError('size_mismatch', `model ${sha.slice(0, 12)}… arrives as ${chunk.total} bytes, the job declared ${declared}`);
+          throw new FramingError(
+            'size_mismatch',
+            `model ${sha.slice(0, 12)}… arrives as ${chunk.total} bytes, the job declared ${declared}`,
+          );
         }
         asm = new ChunkAssembler(sha, this.opts.cacheMaxBytes);
         this.transfers.set(sha, asm);

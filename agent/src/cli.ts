@@ -87,10 +87,18 @@ Options:
 const LABEL = /^[A-Za-z0-9._-]{1,64}$/;
 
 const describePeak = (p: DevicePeak) =>
-  `device peak ${p.runtime} ${p.runtime_version}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: MatMul ${p.matmul_gflops} GFLOP/s (${Object.entries(p.matmul_by_size).map(([n, g]) => `${n}: ${g}`).join(', ')}), memory ${p.bandwidth_gbs} GB/s (measured ${p.measured_at})`;
+  `device peak ${p.runtime} ${p.runtime_version}, ${p.threads} thread${p.threads === 1 ? '' : 's'}: MatMul ${p.matmul_gflops} GFLOP/s (${Object.entries(
+    p.matmul_by_size,
+  )
+    .map(([n, g]) => `${n}: ${g}`)
+    .join(', ')}), memory ${p.bandwidth_gbs} GB/s (measured ${p.measured_at})`;
 
 async function info(json: boolean, cacheDir: string): Promise<number> {
-  const [device, runtimes, peaks] = await Promise.all([deviceFacts(), probeRuntimes(), new PeakCache(cacheDir, (l) => process.stderr.write(`s4op-agent: ${l}\n`)).list()]);
+  const [device, runtimes, peaks] = await Promise.all([
+    deviceFacts(),
+    probeRuntimes(),
+    new PeakCache(cacheDir, (l) => process.stderr.write(`s4op-agent: ${l}\n`)).list(),
+  ]);
   const facts = { version: PACKAGE_VERSION, protocol: PROTOCOL_VERSION, device, runtimes, device_peaks: peaks };
   if (json) {
     process.stdout.write(`${JSON.stringify(facts, null, 2)}\n`);
@@ -105,17 +113,27 @@ async function info(json: boolean, cacheDir: string): Promise<number> {
       `temperature: ${d.temperature_c ?? 'not readable'}${d.temperature_c === null ? '' : ' °C'}`,
       `board: ${d.board_model ?? 'not a known board'}`,
       ...runtimes.map((r) => `runtime ${r.name}: ${r.available ? r.version : `unavailable (${r.reason})`}`),
-      ...(peaks.length ? peaks.map(describePeak) : [`device peak: none cached in ${cacheDir} yet (s4op-agent peak, or the first job of an S4oP export)`]),
+      ...(peaks.length
+        ? peaks.map(describePeak)
+        : [`device peak: none cached in ${cacheDir} yet (s4op-agent peak, or the first job of an S4oP export)`]),
     ].join('\n') + '\n',
   );
   return 0;
 }
 
-async function peak(o: { runtime?: string; threads?: string; again: boolean; json: boolean; cacheDir: string }): Promise<number> {
+async function peak(o: {
+  runtime?: string;
+  threads?: string;
+  again: boolean;
+  json: boolean;
+  cacheDir: string;
+}): Promise<number> {
   const runtime = o.runtime ?? runtimeNames()[0]!;
-  if (!runtimeNames().includes(runtime)) throw new Error(`--runtime takes ${runtimeNames().join(' or ')}, got "${runtime}"`);
+  if (!runtimeNames().includes(runtime))
+    throw new Error(`--runtime takes ${runtimeNames().join(' or ')}, got "${runtime}"`);
   const threads = Number(o.threads ?? 1);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new Error(`--threads must be an integer in 1–256, got "${o.threads}"`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256)
+    throw new Error(`--threads must be an integer in 1–256, got "${o.threads}"`);
   const log = (l: string) => process.stderr.write(`s4op-agent: ${l}\n`);
   const cache = new PeakCache(o.cacheDir, log);
   const probe = (await probeRuntimes()).find((r) => r.name === runtime)!;
@@ -126,8 +144,10 @@ async function peak(o: { runtime?: string; threads?: string; again: boolean; jso
     await cache.put(result);
   } else {
     const cached = await cache.find(runtime, probe.version!, threads);
-    if (cached?.background_load?.busy) log('the cached peak was measured while the machine was busy: --again measures it anew');
-    result = cached ?? (await cache.obtain(runtime, probe.version!, threads, (rt, t) => measurePeakInChild(rt, t))).peak;
+    if (cached?.background_load?.busy)
+      log('the cached peak was measured while the machine was busy: --again measures it anew');
+    result =
+      cached ?? (await cache.obtain(runtime, probe.version!, threads, (rt, t) => measurePeakInChild(rt, t))).peak;
   }
   process.stdout.write(o.json ? `${JSON.stringify(result, null, 2)}\n` : `${describePeak(result)}\n`);
   return 0;
@@ -177,7 +197,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const cacheDir = path.resolve(values['cache-dir'] ?? defaultCacheDir());
   if (command === 'info') return info(values.json, cacheDir);
-  if (command === 'peak') return peak({ runtime: values.runtime, threads: values.threads, again: values.again, json: values.json, cacheDir });
+  if (command === 'peak')
+    return peak({ runtime: values.runtime, threads: values.threads, again: values.again, json: values.json, cacheDir });
   if (command !== undefined) {
     process.stderr.write(`s4op-agent: unknown command "${command}"\n\n${HELP}`);
     return 2;
@@ -195,15 +216,25 @@ async function main(argv: string[]): Promise<number> {
   } catch {
     return bad(`--host "${values.host}" is not a URL (expected ws://HOST:PORT or wss://HOST:PORT)`);
   }
-  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') bad(`--host must start with ws:// or wss://, got ${url.protocol}//`);
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    bad(`--host must start with ws:// or wss://, got ${url.protocol}//`);
   const token = values.token ?? process.env.S4OP_TOKEN ?? '';
   if (!token) bad('no token: pass --token T or set S4OP_TOKEN (the host refuses agents without it)');
-  const name = values.name ?? os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 64);
+  const name =
+    values.name ??
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .slice(0, 64);
   if (!LABEL.test(name)) bad(`--name "${name}" must be 1–64 characters of A–Z a–z 0–9 . _ -`);
-  const tags = (values.tags ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+  const tags = (values.tags ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of tags) if (!LABEL.test(t)) bad(`tag "${t}" must be 1–64 characters of A–Z a–z 0–9 . _ -`);
   const maxMb = Number(values['cache-max-mb'] ?? 1024);
-  if (!(Number.isFinite(maxMb) && maxMb > 0)) bad(`--cache-max-mb must be a positive number, got "${values['cache-max-mb']}"`);
+  if (!(Number.isFinite(maxMb) && maxMb > 0))
+    bad(`--cache-max-mb must be a positive number, got "${values['cache-max-mb']}"`);
   for (const r of values['disable-runtime'] ?? []) {
     if (!runtimeNames().includes(r)) bad(`--disable-runtime takes ${runtimeNames().join(' or ')}, got "${r}"`);
   }
@@ -211,9 +242,11 @@ async function main(argv: string[]): Promise<number> {
   const servePort = values['serve-port'] ?? process.env.S4OP_SERVE_PORT;
   if (servePort !== undefined) {
     const port = Number(servePort);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) bad(`--serve-port must be an integer in 0–65535, got "${servePort}"`);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+      bad(`--serve-port must be an integer in 0–65535, got "${servePort}"`);
     const threads = Number(values['serve-threads'] ?? 1);
-    if (!Number.isInteger(threads) || threads < 1 || threads > 256) bad(`--serve-threads must be an integer in 1–256, got "${values['serve-threads']}"`);
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256)
+      bad(`--serve-threads must be an integer in 1–256, got "${values['serve-threads']}"`);
     serve = { port, bind: values['serve-bind'] ?? '127.0.0.1', threads };
   } else if (values['serve-bind'] || values['serve-threads']) {
     bad('--serve-bind and --serve-threads need --serve-port');
@@ -234,7 +267,9 @@ async function main(argv: string[]): Promise<number> {
     mkdirSync(work, { recursive: true, mode: 0o700 });
     process.chdir(work);
   } catch (err) {
-    bad(`--cache-dir ${cacheDir}: cannot use ${path.join(cacheDir, 'work')} as the working directory: ${(err as Error).message}`);
+    bad(
+      `--cache-dir ${cacheDir}: cannot use ${path.join(cacheDir, 'work')} as the working directory: ${(err as Error).message}`,
+    );
   }
 
   const agent = new Agent({

@@ -5,7 +5,14 @@ export type { AgentOptions } from './agent.js';
 export { ModelCache } from './models/cache.js';
 export { AgentJobs } from './link/jobs.js';
 export { AgentLink } from './link/link.js';
-export { measure, probeRuntime, toMeasurement, prepareSpare, dropSpare, measurePeakInChild } from './measure/measure.js';
+export {
+  measure,
+  probeRuntime,
+  toMeasurement,
+  prepareSpare,
+  dropSpare,
+  measurePeakInChild,
+} from './measure/measure.js';
 export { BUSY_THRESHOLD, backgroundLoad, parseProcStat, processCpuMs, readCpu } from './measure/load.js';
 export { PeakCache, PEAK_FILE } from './measure/peak-cache.js';
 export { MATMUL_SIZES, measurePeak } from './measure/peak.js';
@@ -22,4 +29,11 @@ export type { InferenceServerOptions } from './serve/server.js';
 export { ServedModel } from './serve/model.js';
 export { StepSessions } from './serve/sessions.js';
 export { Activation } from './serve/activation.js';
-export { ServeError, tensorFromJson, tensorFromBytes, checkDims, checkFeedNames, tensorToJson } from './serve/tensors.js';
+export {
+  ServeError,
+  tensorFromJson,
+  tensorFromBytes,
+  checkDims,
+  checkFeedNames,
+  tensorToJson,
+} from './serve/tensors.js';

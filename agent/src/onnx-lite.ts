@@ -34,7 +34,12 @@ function varint(c: Cursor): number {
 }
 
 /** Calls `onField` for each field of the message in [pos, end); length-delimited values as sub-ranges. */
-function fields(bytes: Uint8Array, pos: number, end: number, onField: (field: number, start: number, stop: number) => void): void {
+function fields(
+  bytes: Uint8Array,
+  pos: number,
+  end: number,
+  onField: (field: number, start: number, stop: number) => void,
+): void {
   const c: Cursor = { bytes, pos, end };
   while (c.pos < c.end) {
     const tag = varint(c);
@@ -98,7 +103,8 @@ function concat(parts: Part[]): Uint8Array {
 }
 
 const intField = (field: number, v: number): Part => Uint8Array.from([...encVarint(field * 8), ...encVarint(v)]);
-const bytesField = (field: number, body: Uint8Array): Part => concat([Uint8Array.from([...encVarint(field * 8 + 2), ...encVarint(body.length)]), body]);
+const bytesField = (field: number, body: Uint8Array): Part =>
+  concat([Uint8Array.from([...encVarint(field * 8 + 2), ...encVarint(body.length)]), body]);
 const strField = (field: number, s: string): Part => bytesField(field, new TextEncoder().encode(s));
 const msg = (field: number, parts: Part[]): Part => bytesField(field, concat(parts));
 
@@ -116,9 +122,21 @@ export interface TinyNode {
 }
 
 /** A float32 model of plain nodes over graph inputs (IR 8, opset 13): enough for the peak measurement. */
-export function tinyModel(name: string, nodes: TinyNode[], inputs: { name: string; dims: number[] }[], outputs: { name: string; dims: number[] }[]): Uint8Array {
+export function tinyModel(
+  name: string,
+  nodes: TinyNode[],
+  inputs: { name: string; dims: number[] }[],
+  outputs: { name: string; dims: number[] }[],
+): Uint8Array {
   const graph: Part[] = [
-    ...nodes.map((n, i) => msg(1, [...n.inputs.map((x) => strField(1, x)), ...n.outputs.map((y) => strField(2, y)), strField(3, `${n.op}_${i}`), strField(4, n.op)])),
+    ...nodes.map((n, i) =>
+      msg(1, [
+        ...n.inputs.map((x) => strField(1, x)),
+        ...n.outputs.map((y) => strField(2, y)),
+        strField(3, `${n.op}_${i}`),
+        strField(4, n.op),
+      ]),
+    ),
     strField(2, name),
     ...inputs.map((v) => tensorInfo(11, v.name, v.dims)),
     ...outputs.map((v) => tensorInfo(12, v.name, v.dims)),
@@ -128,7 +146,15 @@ export function tinyModel(name: string, nodes: TinyNode[], inputs: { name: strin
 
 /** y[n,n] = a[n,n] · b[n,n]: 2n³ FLOPs per run. */
 export function matmulModel(n: number): Uint8Array {
-  return tinyModel(`matmul_${n}`, [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['y'] }], [{ name: 'a', dims: [n, n] }, { name: 'b', dims: [n, n] }], [{ name: 'y', dims: [n, n] }]);
+  return tinyModel(
+    `matmul_${n}`,
+    [{ op: 'MatMul', inputs: ['a', 'b'], outputs: ['y'] }],
+    [
+      { name: 'a', dims: [n, n] },
+      { name: 'b', dims: [n, n] },
+    ],
+    [{ name: 'y', dims: [n, n] }],
+  );
 }
 
 /**
@@ -138,8 +164,14 @@ export function matmulModel(n: number): Uint8Array {
 export function bandwidthModel(n: number): Uint8Array {
   return tinyModel(
     `bandwidth_${n}`,
-    [{ op: 'Mul', inputs: ['x', 's'], outputs: ['t'] }, { op: 'ReduceSum', inputs: ['t'], outputs: ['y'] }],
-    [{ name: 'x', dims: [n] }, { name: 's', dims: [1] }],
+    [
+      { op: 'Mul', inputs: ['x', 's'], outputs: ['t'] },
+      { op: 'ReduceSum', inputs: ['t'], outputs: ['y'] },
+    ],
+    [
+      { name: 'x', dims: [n] },
+      { name: 's', dims: [1] },
+    ],
     [{ name: 'y', dims: [1] }],
   );
 }

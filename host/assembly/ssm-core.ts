@@ -14,7 +14,7 @@
 // ---------------------------------------------------------------- element-type helpers (compile-time)
 
 function at<T>(i: i32): usize {
-  return (<usize>i) * sizeof<T>();
+  return <usize>i * sizeof<T>();
 }
 
 function lanes<T>(): i32 {
@@ -117,7 +117,14 @@ function dif4<T>(re: usize, im: usize, n: i32, q: i32, plan: usize, zeroUpper: b
       const x0i = v128.load(im + p0);
       const x1r = v128.load(re + p0 + qo);
       const x1i = v128.load(im + p0 + qo);
-      let ar = x0r, ai = x0i, br = x1r, bi = x1i, cr = x0r, ci = x0i, dr = x1r, di = x1i;
+      let ar = x0r,
+        ai = x0i,
+        br = x1r,
+        bi = x1i,
+        cr = x0r,
+        ci = x0i,
+        dr = x1r,
+        di = x1i;
       if (!zeroUpper) {
         const x2r = v128.load(re + p0 + 2 * qo);
         const x2i = v128.load(im + p0 + 2 * qo);
@@ -156,10 +163,22 @@ function dif4q1<T>(re: usize, im: usize, n: i32): void {
   for (let s = 0; s < n; s += 4) {
     const r = re + at<T>(s);
     const m = im + at<T>(s);
-    const x0r = load<T>(r), x1r = load<T>(r + e), x2r = load<T>(r + 2 * e), x3r = load<T>(r + 3 * e);
-    const x0i = load<T>(m), x1i = load<T>(m + e), x2i = load<T>(m + 2 * e), x3i = load<T>(m + 3 * e);
-    const ar = x0r + x2r, ai = x0i + x2i, br = x1r + x3r, bi = x1i + x3i;
-    const cr = x0r - x2r, ci = x0i - x2i, dr = x1r - x3r, di = x1i - x3i;
+    const x0r = load<T>(r),
+      x1r = load<T>(r + e),
+      x2r = load<T>(r + 2 * e),
+      x3r = load<T>(r + 3 * e);
+    const x0i = load<T>(m),
+      x1i = load<T>(m + e),
+      x2i = load<T>(m + 2 * e),
+      x3i = load<T>(m + 3 * e);
+    const ar = x0r + x2r,
+      ai = x0i + x2i,
+      br = x1r + x3r,
+      bi = x1i + x3i;
+    const cr = x0r - x2r,
+      ci = x0i - x2i,
+      dr = x1r - x3r,
+      di = x1i - x3i;
     store<T>(r, ar + br);
     store<T>(m, ai + bi);
     store<T>(r + e, ar - br);
@@ -207,10 +226,22 @@ function dit4q1<T>(re: usize, im: usize, n: i32): void {
   for (let s = 0; s < n; s += 4) {
     const r = re + at<T>(s);
     const m = im + at<T>(s);
-    const x0r = load<T>(r), x1r = load<T>(r + e), x2r = load<T>(r + 2 * e), x3r = load<T>(r + 3 * e);
-    const x0i = load<T>(m), x1i = load<T>(m + e), x2i = load<T>(m + 2 * e), x3i = load<T>(m + 3 * e);
-    const ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
-    const cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
+    const x0r = load<T>(r),
+      x1r = load<T>(r + e),
+      x2r = load<T>(r + 2 * e),
+      x3r = load<T>(r + 3 * e);
+    const x0i = load<T>(m),
+      x1i = load<T>(m + e),
+      x2i = load<T>(m + 2 * e),
+      x3i = load<T>(m + 3 * e);
+    const ar = x0r + x1r,
+      ai = x0i + x1i,
+      br = x0r - x1r,
+      bi = x0i - x1i;
+    const cr = x2r + x3r,
+      ci = x2i + x3i,
+      dr = x2r - x3r,
+      di = x2i - x3i;
     store<T>(r, ar + cr);
     store<T>(m, ai + ci);
     store<T>(r + 2 * e, ar - cr);
@@ -253,13 +284,20 @@ function dit4<T>(re: usize, im: usize, n: i32, q: i32, plan: usize, head: bool):
       const y2i = v128.load(im + p0 + 2 * qo);
       const y3r = v128.load(re + p0 + 3 * qo);
       const y3i = v128.load(im + p0 + 3 * qo);
-      const t1r = cmr<T>(y1r, y1i, c2r, c2i), t1i = cmi<T>(y1r, y1i, c2r, c2i);
-      const t2r = cmr<T>(y2r, y2i, c1r, c1i), t2i = cmi<T>(y2r, y2i, c1r, c1i);
-      const t3r = cmr<T>(y3r, y3i, c3r, c3i), t3i = cmi<T>(y3r, y3i, c3r, c3i);
-      const ar = vadd<T>(x0r, t1r), ai = vadd<T>(x0i, t1i);
-      const br = vsub<T>(x0r, t1r), bi = vsub<T>(x0i, t1i);
-      const cr = vadd<T>(t2r, t3r), ci = vadd<T>(t2i, t3i);
-      const dr = vsub<T>(t2r, t3r), di = vsub<T>(t2i, t3i);
+      const t1r = cmr<T>(y1r, y1i, c2r, c2i),
+        t1i = cmi<T>(y1r, y1i, c2r, c2i);
+      const t2r = cmr<T>(y2r, y2i, c1r, c1i),
+        t2i = cmi<T>(y2r, y2i, c1r, c1i);
+      const t3r = cmr<T>(y3r, y3i, c3r, c3i),
+        t3i = cmi<T>(y3r, y3i, c3r, c3i);
+      const ar = vadd<T>(x0r, t1r),
+        ai = vadd<T>(x0i, t1i);
+      const br = vsub<T>(x0r, t1r),
+        bi = vsub<T>(x0i, t1i);
+      const cr = vadd<T>(t2r, t3r),
+        ci = vadd<T>(t2i, t3i);
+      const dr = vsub<T>(t2r, t3r),
+        di = vsub<T>(t2i, t3i);
       v128.store(re + p0, vadd<T>(ar, cr));
       v128.store(im + p0, vadd<T>(ai, ci));
       v128.store(re + p0 + qo, vsub<T>(br, di));
@@ -345,8 +383,18 @@ function storeSaved<T>(ptr: usize, f: i32, f32: bool, v: v128): void {
  * conv part of y (without D·u) to `yRows` and each pair's spectrum to sRe/sIm[pair·n]. work: 2n of T.
  */
 function forwardChannel<T>(
-  rows: usize, yRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
-  kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool,
+  rows: usize,
+  yRows: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  kRe: usize,
+  kIm: usize,
+  sRe: usize,
+  sIm: usize,
+  f32: bool,
 ): void {
   const re = work;
   const im = work + at<T>(n);
@@ -383,8 +431,20 @@ function forwardChannel<T>(
  * and accumulates Σ_pairs DY·conj(U) into accRe/accIm (n of T each, zeroed here).
  */
 function backwardChannel<T>(
-  dyRows: usize, duRows: usize, B: i32, L: i32, n: i32, plan: usize, work: usize,
-  kRe: usize, kIm: usize, sRe: usize, sIm: usize, f32: bool, accRe: usize, accIm: usize,
+  dyRows: usize,
+  duRows: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  kRe: usize,
+  kIm: usize,
+  sRe: usize,
+  sIm: usize,
+  f32: bool,
+  accRe: usize,
+  accIm: usize,
 ): void {
   const re = work;
   const im = work + at<T>(n);
@@ -430,8 +490,21 @@ function backwardChannel<T>(
  * spec (re block [A, pairs, n], then im block; f32 when T = f32 or `f32`). work: 2n of T, this thread's.
  */
 function forwardRangeT<T>(
-  r0: i32, r1: i32, A: i32, dirs: i32, kRows: usize, kSpec: usize, rows: usize, out: usize, spec: usize,
-  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool,
+  r0: i32,
+  r1: i32,
+  A: i32,
+  dirs: i32,
+  kRows: usize,
+  kSpec: usize,
+  rows: usize,
+  out: usize,
+  spec: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  f32: bool,
 ): void {
   const pairs = (B + 1) >> 1;
   const specBytes: usize = sizeof<T>() === 4 || f32 ? 4 : 8;
@@ -451,7 +524,20 @@ function forwardRangeT<T>(
     }
     kernelSpectrum<T>(kRe, kIm, n, dirs === 1 ? L : 0, plan);
     const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
-    forwardChannel<T>(rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kIm, sRe, sRe + specBlock, f32);
+    forwardChannel<T>(
+      rows + <usize>r * rowBytes,
+      out + <usize>r * rowBytes,
+      B,
+      L,
+      n,
+      plan,
+      work,
+      kRe,
+      kIm,
+      sRe,
+      sRe + specBlock,
+      f32,
+    );
   }
 }
 
@@ -461,8 +547,22 @@ function forwardRangeT<T>(
  * 2n of T each, this thread's own.
  */
 function backwardRangeT<T>(
-  r0: i32, r1: i32, A: i32, dirs: i32, kSpec: usize, rows: usize, out: usize, spec: usize,
-  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, acc: usize, dk: usize,
+  r0: i32,
+  r1: i32,
+  A: i32,
+  dirs: i32,
+  kSpec: usize,
+  rows: usize,
+  out: usize,
+  spec: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  f32: bool,
+  acc: usize,
+  dk: usize,
 ): void {
   const pairs = (B + 1) >> 1;
   const specBytes: usize = sizeof<T>() === 4 || f32 ? 4 : 8;
@@ -475,8 +575,20 @@ function backwardRangeT<T>(
     const kRe = kSpec + at<T>(r * n);
     const sRe = spec + <usize>r * <usize>pairs * <usize>n * specBytes;
     backwardChannel<T>(
-      rows + <usize>r * rowBytes, out + <usize>r * rowBytes, B, L, n, plan, work, kRe, kRe + kBlock, sRe, sRe + specBlock, f32,
-      acc, accIm,
+      rows + <usize>r * rowBytes,
+      out + <usize>r * rowBytes,
+      B,
+      L,
+      n,
+      plan,
+      work,
+      kRe,
+      kRe + kBlock,
+      sRe,
+      sRe + specBlock,
+      f32,
+      acc,
+      accIm,
     );
     inverse<T>(acc, accIm, n, plan, dirs === 1);
     const fwd = dk + ((<usize>(r * L)) << 3);
@@ -490,8 +602,22 @@ function backwardRangeT<T>(
 
 /** forwardRangeT in single (f32) or double (f64) precision; see there. */
 export function forwardRange(
-  r0: i32, r1: i32, A: i32, dirs: i32, kRows: usize, kSpec: usize, rows: usize, out: usize, spec: usize,
-  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, single: bool,
+  r0: i32,
+  r1: i32,
+  A: i32,
+  dirs: i32,
+  kRows: usize,
+  kSpec: usize,
+  rows: usize,
+  out: usize,
+  spec: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  f32: bool,
+  single: bool,
 ): void {
   if (single) forwardRangeT<f32>(r0, r1, A, dirs, kRows, kSpec, rows, out, spec, B, L, n, plan, work, true);
   else forwardRangeT<f64>(r0, r1, A, dirs, kRows, kSpec, rows, out, spec, B, L, n, plan, work, f32);
@@ -499,8 +625,23 @@ export function forwardRange(
 
 /** backwardRangeT in single (f32) or double (f64) precision; see there. */
 export function backwardRange(
-  r0: i32, r1: i32, A: i32, dirs: i32, kSpec: usize, rows: usize, out: usize, spec: usize,
-  B: i32, L: i32, n: i32, plan: usize, work: usize, f32: bool, acc: usize, dk: usize, single: bool,
+  r0: i32,
+  r1: i32,
+  A: i32,
+  dirs: i32,
+  kSpec: usize,
+  rows: usize,
+  out: usize,
+  spec: usize,
+  B: i32,
+  L: i32,
+  n: i32,
+  plan: usize,
+  work: usize,
+  f32: bool,
+  acc: usize,
+  dk: usize,
+  single: bool,
 ): void {
   if (single) backwardRangeT<f32>(r0, r1, A, dirs, kSpec, rows, out, spec, B, L, n, plan, work, true, acc, dk);
   else backwardRangeT<f64>(r0, r1, A, dirs, kSpec, rows, out, spec, B, L, n, plan, work, f32, acc, dk);
@@ -514,7 +655,17 @@ export function backwardRange(
  * (a few KiB of cache lines). With dd ≠ 0 also dd[r] += Σ x·u (u f32, same layout; dd f64).
  */
 function gatherRowsT<T>(
-  x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32,
+  x: usize,
+  rows: usize,
+  active: usize,
+  A: i32,
+  B: i32,
+  L: i32,
+  H: i32,
+  u: usize,
+  dd: usize,
+  b0: i32,
+  b1: i32,
 ): void {
   const dot = dd !== 0;
   const rowStride = at<T>(B * L);
@@ -541,7 +692,17 @@ function gatherRowsT<T>(
  * (out, x f32; rows T; d f64 per row). Same loop order as gatherRowsT.
  */
 function scatterRowsT<T>(
-  rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32,
+  rows: usize,
+  x: usize,
+  d: usize,
+  out: usize,
+  active: usize,
+  A: i32,
+  B: i32,
+  L: i32,
+  H: i32,
+  b0: i32,
+  b1: i32,
 ): void {
   const rowStride = at<T>(B * L);
   for (let b = b0; b < b1; b++) {
@@ -559,14 +720,36 @@ function scatterRowsT<T>(
 }
 
 export function gatherRows(
-  x: usize, rows: usize, active: usize, A: i32, B: i32, L: i32, H: i32, u: usize, dd: usize, b0: i32, b1: i32, single: bool,
+  x: usize,
+  rows: usize,
+  active: usize,
+  A: i32,
+  B: i32,
+  L: i32,
+  H: i32,
+  u: usize,
+  dd: usize,
+  b0: i32,
+  b1: i32,
+  single: bool,
 ): void {
   if (single) gatherRowsT<f32>(x, rows, active, A, B, L, H, u, dd, b0, b1);
   else gatherRowsT<f64>(x, rows, active, A, B, L, H, u, dd, b0, b1);
 }
 
 export function scatterRows(
-  rows: usize, x: usize, d: usize, out: usize, active: usize, A: i32, B: i32, L: i32, H: i32, b0: i32, b1: i32, single: bool,
+  rows: usize,
+  x: usize,
+  d: usize,
+  out: usize,
+  active: usize,
+  A: i32,
+  B: i32,
+  L: i32,
+  H: i32,
+  b0: i32,
+  b1: i32,
+  single: bool,
 ): void {
   if (single) scatterRowsT<f32>(rows, x, d, out, active, A, B, L, H, b0, b1);
   else scatterRowsT<f64>(rows, x, d, out, active, A, B, L, H, b0, b1);
@@ -579,19 +762,34 @@ export function scatterRows(
  * modes: f64 records of (2 + 2·dirs) per (r, m): zr, zi, then C' re, im per direction. The two lanes hold
  * powers l and l+1; two chains (l ≡ 0, 1 and l ≡ 2, 3 mod 4) step by z⁴, so the multiply latency overlaps.
  */
-export function kernelForwardRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: i32, modes: usize, out: usize): void {
+export function kernelForwardRange(
+  r0: i32,
+  r1: i32,
+  A: i32,
+  M: i32,
+  L: i32,
+  dirs: i32,
+  modes: usize,
+  out: usize,
+): void {
   const rec = 2 + 2 * dirs;
   for (let r = r0; r < r1; r++) {
     for (let d = 0; d < dirs; d++) memory.fill(out + at<f64>((d * A + r) * L), 0, at<f64>(L));
     for (let m = 0; m < M; m++) {
       const p = modes + at<f64>((r * M + m) * rec);
-      const zr = load<f64>(p), zi = load<f64>(p, 8);
-      const z2r = zr * zr - zi * zi, z2i = 2 * zr * zi;
-      const z3r = z2r * zr - z2i * zi, z3i = z2r * zi + z2i * zr;
-      const z4r = z2r * z2r - z2i * z2i, z4i = 2 * z2r * z2i;
-      const s4r = f64x2.splat(z4r), s4i = f64x2.splat(z4i);
+      const zr = load<f64>(p),
+        zi = load<f64>(p, 8);
+      const z2r = zr * zr - zi * zi,
+        z2i = 2 * zr * zi;
+      const z3r = z2r * zr - z2i * zi,
+        z3i = z2r * zi + z2i * zr;
+      const z4r = z2r * z2r - z2i * z2i,
+        z4i = 2 * z2r * z2i;
+      const s4r = f64x2.splat(z4r),
+        s4i = f64x2.splat(z4i);
       for (let d = 0; d < dirs; d++) {
-        const cr = load<f64>(p + at<f64>(2 + 2 * d)), ci = load<f64>(p + at<f64>(3 + 2 * d));
+        const cr = load<f64>(p + at<f64>(2 + 2 * d)),
+          ci = load<f64>(p + at<f64>(3 + 2 * d));
         // lanes (l, l+1) = (C'·z^0, C'·z^1) and (C'·z², C'·z³)
         let ar = f64x2.replace_lane(f64x2.splat(cr), 1, cr * zr - ci * zi);
         let ai = f64x2.replace_lane(f64x2.splat(ci), 1, cr * zi + ci * zr);
@@ -613,8 +811,10 @@ export function kernelForwardRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dir
         }
         // Tail: powers l, l+1, l+2 are lanes 0, 1 of a and lane 0 of b.
         if (l < L) store<f64>(row + at<f64>(l), load<f64>(row + at<f64>(l)) + 2 * f64x2.extract_lane(ar, 0));
-        if (l + 1 < L) store<f64>(row + at<f64>(l + 1), load<f64>(row + at<f64>(l + 1)) + 2 * f64x2.extract_lane(ar, 1));
-        if (l + 2 < L) store<f64>(row + at<f64>(l + 2), load<f64>(row + at<f64>(l + 2)) + 2 * f64x2.extract_lane(br, 0));
+        if (l + 1 < L)
+          store<f64>(row + at<f64>(l + 1), load<f64>(row + at<f64>(l + 1)) + 2 * f64x2.extract_lane(ar, 1));
+        if (l + 2 < L)
+          store<f64>(row + at<f64>(l + 2), load<f64>(row + at<f64>(l + 2)) + 2 * f64x2.extract_lane(br, 0));
       }
     }
   }
@@ -625,16 +825,31 @@ export function kernelForwardRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dir
  * S1 = Σ_l dK[…]·l·z^l, written as sums[((r·M + m)·dirs + d)·4 + 0..3] = Re S0, Im S0, Re S1, Im S1.
  * modes as in kernelForwardRange (only zr, zi are read); same two-lane, two-chain scheme.
  */
-export function kernelSumsRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: i32, modes: usize, dK: usize, sums: usize): void {
+export function kernelSumsRange(
+  r0: i32,
+  r1: i32,
+  A: i32,
+  M: i32,
+  L: i32,
+  dirs: i32,
+  modes: usize,
+  dK: usize,
+  sums: usize,
+): void {
   const rec = 2 + 2 * dirs;
   for (let r = r0; r < r1; r++) {
     for (let m = 0; m < M; m++) {
       const p = modes + at<f64>((r * M + m) * rec);
-      const zr = load<f64>(p), zi = load<f64>(p, 8);
-      const z2r = zr * zr - zi * zi, z2i = 2 * zr * zi;
-      const z3r = z2r * zr - z2i * zi, z3i = z2r * zi + z2i * zr;
-      const z4r = z2r * z2r - z2i * z2i, z4i = 2 * z2r * z2i;
-      const s4r = f64x2.splat(z4r), s4i = f64x2.splat(z4i);
+      const zr = load<f64>(p),
+        zi = load<f64>(p, 8);
+      const z2r = zr * zr - zi * zi,
+        z2i = 2 * zr * zi;
+      const z3r = z2r * zr - z2i * zi,
+        z3i = z2r * zi + z2i * zr;
+      const z4r = z2r * z2r - z2i * z2i,
+        z4i = 2 * z2r * z2i;
+      const s4r = f64x2.splat(z4r),
+        s4i = f64x2.splat(z4i);
       for (let d = 0; d < dirs; d++) {
         const row = dK + at<f64>((d * A + r) * L);
         let ar = f64x2.replace_lane(f64x2.splat(1.0), 1, zr);
@@ -644,8 +859,14 @@ export function kernelSumsRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: 
         let la = f64x2.replace_lane(f64x2.splat(0.0), 1, 1.0);
         let lb = f64x2.replace_lane(f64x2.splat(2.0), 1, 3.0);
         const four = f64x2.splat(4.0);
-        let s0r = f64x2.splat(0.0), s0i = f64x2.splat(0.0), s1r = f64x2.splat(0.0), s1i = f64x2.splat(0.0);
-        let t0r = f64x2.splat(0.0), t0i = f64x2.splat(0.0), t1r = f64x2.splat(0.0), t1i = f64x2.splat(0.0);
+        let s0r = f64x2.splat(0.0),
+          s0i = f64x2.splat(0.0),
+          s1r = f64x2.splat(0.0),
+          s1i = f64x2.splat(0.0);
+        let t0r = f64x2.splat(0.0),
+          t0i = f64x2.splat(0.0),
+          t1r = f64x2.splat(0.0),
+          t1i = f64x2.splat(0.0);
         let l = 0;
         for (; l + 3 < L; l += 4) {
           const ka = v128.load(row + at<f64>(l));
@@ -669,15 +890,33 @@ export function kernelSumsRange(r0: i32, r1: i32, A: i32, M: i32, L: i32, dirs: 
           la = f64x2.add(la, four);
           lb = f64x2.add(lb, four);
         }
-        let a0r = f64x2.extract_lane(s0r, 0) + f64x2.extract_lane(s0r, 1) + f64x2.extract_lane(t0r, 0) + f64x2.extract_lane(t0r, 1);
-        let a0i = f64x2.extract_lane(s0i, 0) + f64x2.extract_lane(s0i, 1) + f64x2.extract_lane(t0i, 0) + f64x2.extract_lane(t0i, 1);
-        let a1r = f64x2.extract_lane(s1r, 0) + f64x2.extract_lane(s1r, 1) + f64x2.extract_lane(t1r, 0) + f64x2.extract_lane(t1r, 1);
-        let a1i = f64x2.extract_lane(s1i, 0) + f64x2.extract_lane(s1i, 1) + f64x2.extract_lane(t1i, 0) + f64x2.extract_lane(t1i, 1);
+        let a0r =
+          f64x2.extract_lane(s0r, 0) +
+          f64x2.extract_lane(s0r, 1) +
+          f64x2.extract_lane(t0r, 0) +
+          f64x2.extract_lane(t0r, 1);
+        let a0i =
+          f64x2.extract_lane(s0i, 0) +
+          f64x2.extract_lane(s0i, 1) +
+          f64x2.extract_lane(t0i, 0) +
+          f64x2.extract_lane(t0i, 1);
+        let a1r =
+          f64x2.extract_lane(s1r, 0) +
+          f64x2.extract_lane(s1r, 1) +
+          f64x2.extract_lane(t1r, 0) +
+          f64x2.extract_lane(t1r, 1);
+        let a1i =
+          f64x2.extract_lane(s1i, 0) +
+          f64x2.extract_lane(s1i, 1) +
+          f64x2.extract_lane(t1i, 0) +
+          f64x2.extract_lane(t1i, 1);
         // Tail: powers l, l+1, l+2 are lanes 0, 1 of a and lane 0 of b.
         for (let i = 0; l + i < L && i < 3; i++) {
           const k = load<f64>(row + at<f64>(l + i));
-          const pr = i === 0 ? f64x2.extract_lane(ar, 0) : i === 1 ? f64x2.extract_lane(ar, 1) : f64x2.extract_lane(br, 0);
-          const pi = i === 0 ? f64x2.extract_lane(ai, 0) : i === 1 ? f64x2.extract_lane(ai, 1) : f64x2.extract_lane(bi, 0);
+          const pr =
+            i === 0 ? f64x2.extract_lane(ar, 0) : i === 1 ? f64x2.extract_lane(ar, 1) : f64x2.extract_lane(br, 0);
+          const pi =
+            i === 0 ? f64x2.extract_lane(ai, 0) : i === 1 ? f64x2.extract_lane(ai, 1) : f64x2.extract_lane(bi, 0);
           a0r += k * pr;
           a0i += k * pi;
           a1r += k * <f64>(l + i) * pr;

@@ -71,7 +71,12 @@ export async function checkBackend(opts: BackendCheckOptions): Promise<BackendVe
   if (hit) return { ...hit, key, cached: true };
 
   const verdict = await compare(opts);
-  const stored: Omit<BackendVerdict, 'cached' | 'key'> = { ok: verdict.ok, reason: verdict.reason, worst: verdict.worst, checked_at: new Date().toISOString() };
+  const stored: Omit<BackendVerdict, 'cached' | 'key'> = {
+    ok: verdict.ok,
+    reason: verdict.reason,
+    worst: verdict.worst,
+    checked_at: new Date().toISOString(),
+  };
   if (file) writeCache(file, { ...cache, [key]: stored });
   return { ...stored, key, cached: false };
 }
@@ -97,12 +102,17 @@ async function compare(opts: BackendCheckOptions): Promise<Omit<BackendVerdict, 
   let worst = { name: '', error: 0 };
   for (const [name, r] of ref) {
     const c = cand.get(name);
-    if (!c || c.length !== r.length) return { ok: false, reason: `${name}: ${c ? `${c.length} values, expected ${r.length}` : 'missing'}` };
+    if (!c || c.length !== r.length)
+      return { ok: false, reason: `${name}: ${c ? `${c.length} values, expected ${r.length}` : 'missing'}` };
     const error = relativeError(c, r);
     if (!(error <= worst.error)) worst = { name, error };
   }
   if (!(worst.error <= tolerance)) {
-    return { ok: false, worst, reason: `${worst.name} differs from ${opts.reference} by ${Number.isFinite(worst.error) ? worst.error.toExponential(1) : 'NaN'} (tolerance ${tolerance.toExponential(0)})` };
+    return {
+      ok: false,
+      worst,
+      reason: `${worst.name} differs from ${opts.reference} by ${Number.isFinite(worst.error) ? worst.error.toExponential(1) : 'NaN'} (tolerance ${tolerance.toExponential(0)})`,
+    };
   }
   return { ok: true, worst };
 }
@@ -155,7 +165,9 @@ async function runOn(backend: string): Promise<Map<string, Float32Array>> {
     const d = tf.tensor1d(series(H, 9, -1, 2));
     const w = tf.tensor3d(series(B * L * H, 10, -1, 2), [B, L, H]);
     keep('ssmConv', ssmConv(u, k, d, active));
-    const grads = tf.grads((uu: tf.Tensor, kk: tf.Tensor, dd: tf.Tensor) => tf.sum(tf.mul(ssmConv(uu as tf.Tensor3D, kk as tf.Tensor2D, dd as tf.Tensor1D, active), w)))([u, k, d]);
+    const grads = tf.grads((uu: tf.Tensor, kk: tf.Tensor, dd: tf.Tensor) =>
+      tf.sum(tf.mul(ssmConv(uu as tf.Tensor3D, kk as tf.Tensor2D, dd as tf.Tensor1D, active), w)),
+    )([u, k, d]);
     ['u', 'k', 'd'].forEach((n, i) => keep(`ssmConv.grad.${n}`, grads[i]!));
   });
 
@@ -165,10 +177,28 @@ async function runOn(backend: string): Promise<Map<string, Float32Array>> {
   // In a tidy: ParamStore and AdamW leave the initial values of their variables undisposed.
   tf.tidy(() => {
     model = new SequenceModel(
-      { ssm: 's4d', dModel: 4, dState: 4, nLayers: 2, inputKind: 'continuous', inputSize: 2, numClasses: 3, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1 },
+      {
+        ssm: 's4d',
+        dModel: 4,
+        dState: 4,
+        nLayers: 2,
+        inputKind: 'continuous',
+        inputSize: 2,
+        numClasses: 3,
+        multiLabel: false,
+        prenorm: false,
+        norm: 'layer',
+        dropout: 0,
+        bidirectional: false,
+        init: 'lin',
+        dtMin: 1e-3,
+        dtMax: 1e-1,
+      },
       7,
     );
-    optimizer = new AdamW(model.params.trainable(), { groups: { default: { lr: 1e-3, weightDecay: 0.01 }, ssm: { lr: 1e-3, weightDecay: 0 } } });
+    optimizer = new AdamW(model.params.trainable(), {
+      groups: { default: { lr: 1e-3, weightDecay: 0.01 }, ssm: { lr: 1e-3, weightDecay: 0 } },
+    });
   });
   const x = tf.tensor3d(series(2 * L * 2, 11, -1, 2), [2, L, 2]);
   const y = tf.tensor1d([0, 2], 'int32');
@@ -192,7 +222,10 @@ async function runOn(backend: string): Promise<Map<string, Float32Array>> {
 /** n deterministic values in [lo, lo + span): a fixed, irregular sequence (no RNG, same on every machine). */
 function series(n: number, seed: number, lo: number, span: number): Float32Array {
   const frac = (v: number) => v - Math.floor(v);
-  return Float32Array.from({ length: n }, (_, i) => lo + span * frac(Math.sin((i + 1) * 12.9898 + seed * 78.233) * 43758.5453));
+  return Float32Array.from(
+    { length: n },
+    (_, i) => lo + span * frac(Math.sin((i + 1) * 12.9898 + seed * 78.233) * 43758.5453),
+  );
 }
 
 type CacheFile = Record<string, Omit<BackendVerdict, 'cached' | 'key'>>;

@@ -86,7 +86,10 @@ export async function initBackend(want?: string): Promise<BackendChoice> {
   const requested = want ?? process.env.S4OP_BACKEND;
   const order = requested ? [parseBackendName(requested)] : BACKEND_PRIORITY;
   if (chosen && (!requested || chosen.name === requested)) return chosen;
-  chosen = (await startFirstBackend(order.map((n) => LOADERS[n]), { selfCheck: !requested })) as BackendChoice;
+  chosen = (await startFirstBackend(
+    order.map((n) => LOADERS[n]),
+    { selfCheck: !requested },
+  )) as BackendChoice;
   return chosen;
 }
 
@@ -94,7 +97,10 @@ export async function initBackend(want?: string): Promise<BackendChoice> {
  * Starts the first of `loaders` that registers, starts and (when it has one) passes its self-check; the
  * others are listed in `skipped` with why. The generic core of initBackend, open to test backends.
  */
-export async function startFirstBackend(loaders: readonly BackendLoader[], opts: StartOptions = {}): Promise<{ name: string; skipped: { name: string; reason: string }[] }> {
+export async function startFirstBackend(
+  loaders: readonly BackendLoader[],
+  opts: StartOptions = {},
+): Promise<{ name: string; skipped: { name: string; reason: string }[] }> {
   const skipped: { name: string; reason: string }[] = [];
   // Production mode: no debug checks, and no console advert for tfjs-node when it is absent by design.
   tf.env().set('PROD', true);
@@ -114,7 +120,12 @@ export async function startFirstBackend(loaders: readonly BackendLoader[], opts:
       try {
         await ref.register();
         const { checkBackend } = await import('./backend-check.js');
-        const verdict = await checkBackend({ candidate: name, reference: ref.name, version: loader.selfCheck.version(), cacheFile: opts.cacheFile });
+        const verdict = await checkBackend({
+          candidate: name,
+          reference: ref.name,
+          version: loader.selfCheck.version(),
+          cacheFile: opts.cacheFile,
+        });
         if (!verdict.ok) reason = verdict.reason ?? 'disagrees';
       } catch (err) {
         reason = `could not run: ${firstLine(err)}`;
@@ -129,9 +140,7 @@ export async function startFirstBackend(loaders: readonly BackendLoader[], opts:
     }
     return { name, skipped };
   }
-  throw new Error(
-    `no tfjs backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`,
-  );
+  throw new Error(`no tfjs backend could start: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
 }
 
 export function describeBackend(choice: BackendChoice): string {

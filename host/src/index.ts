@@ -15,12 +15,83 @@ export type { S4DGrads } from './ssm/s4d/gradient.js';
 export type { S4DDiscrete } from './ssm/s4d/discrete.js';
 export { ssmConvForward, ssmConvBackward, releaseConvSaved, convSize } from './ssm/conv/conv.js';
 export { FFT, fftFor, nextPow2 } from './ssm/fft.js';
-export { exportModel, runStepModel, decodeModel, CONV_VARIANTS, STEP_VARIANTS, VARIANTS, variantNames, BYPASS_MODES, EXPORT_MODES, tuneExport, tunedVariant, recordTuning, listTunings, tuneShape, deviceClassOf } from './export/index.js';
-export type { BypassMode, ExportMode, ExportOptions, ExportResult, ExportStats, StepRun, StepSequence, StepState, TuneShape, TuneOption, TuningRecord, PairMeasurer } from './export/index.js';
-export { startFleet, FleetServer, AgentConnection, JobManager, JobFailed, MemoryAgentRegistry, HostModels, spawnLocalAgent, formatMeasurement } from './fleet/index.js';
-export type { Fleet, FleetServerOptions, JobRequest, JobOutcome, JobTarget, AgentRecord, AgentRegistry } from './fleet/index.js';
-export { DeployController, DeployError, DeploymentStore, StoreAgentRegistry, parseGate, evaluateGate, parseSelector, selectAgents, planStages, runRollout, convergeAgent, resolveModel } from './fleet/index.js';
-export type { DeploymentRecord, DeploymentAgentRecord, LabRecord, GateTerm, GateOutcome, Stage, AgentOps, FleetAgentView, DeploymentView, StartFleetOptions } from './fleet/index.js';
+export {
+  exportModel,
+  runStepModel,
+  decodeModel,
+  CONV_VARIANTS,
+  STEP_VARIANTS,
+  VARIANTS,
+  variantNames,
+  BYPASS_MODES,
+  EXPORT_MODES,
+  tuneExport,
+  tunedVariant,
+  recordTuning,
+  listTunings,
+  tuneShape,
+  deviceClassOf,
+} from './export/index.js';
+export type {
+  BypassMode,
+  ExportMode,
+  ExportOptions,
+  ExportResult,
+  ExportStats,
+  StepRun,
+  StepSequence,
+  StepState,
+  TuneShape,
+  TuneOption,
+  TuningRecord,
+  PairMeasurer,
+} from './export/index.js';
+export {
+  startFleet,
+  FleetServer,
+  AgentConnection,
+  JobManager,
+  JobFailed,
+  MemoryAgentRegistry,
+  HostModels,
+  spawnLocalAgent,
+  formatMeasurement,
+} from './fleet/index.js';
+export type {
+  Fleet,
+  FleetServerOptions,
+  JobRequest,
+  JobOutcome,
+  JobTarget,
+  AgentRecord,
+  AgentRegistry,
+} from './fleet/index.js';
+export {
+  DeployController,
+  DeployError,
+  DeploymentStore,
+  StoreAgentRegistry,
+  parseGate,
+  evaluateGate,
+  parseSelector,
+  selectAgents,
+  planStages,
+  runRollout,
+  convergeAgent,
+  resolveModel,
+} from './fleet/index.js';
+export type {
+  DeploymentRecord,
+  DeploymentAgentRecord,
+  LabRecord,
+  GateTerm,
+  GateOutcome,
+  Stage,
+  AgentOps,
+  FleetAgentView,
+  DeploymentView,
+  StartFleetOptions,
+} from './fleet/index.js';
 export * from './prune/index.js';
 export * from './store/index.js';
 export { SequenceModel } from './model/model.js';

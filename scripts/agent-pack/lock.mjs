@@ -59,7 +59,8 @@ export function agentShrinkwrap(lock, pkg, { workspace = 'agent', bundled = [] }
         if (bundled.includes(name) && from === workspace) continue;
         let at = resolveIn(packages, from, name);
         if (!at) {
-          if (optionalPass && (pkg.optionalDependencies?.[name] || packages[from]?.optionalDependencies?.[name])) continue;
+          if (optionalPass && (pkg.optionalDependencies?.[name] || packages[from]?.optionalDependencies?.[name]))
+            continue;
           throw new Error(`the lock has no ${name} reachable from ${from}: run npm install`);
         }
         if (packages[at].link) at = packages[at].resolved;
@@ -70,7 +71,8 @@ export function agentShrinkwrap(lock, pkg, { workspace = 'agent', bundled = [] }
         const deps2 = { ...entry.dependencies, ...(optionalPass ? entry.optionalDependencies : {}) };
         queue.push([at, deps2]);
         const place = placeInAgent(at, workspace);
-        if (source.has(place) && source.get(place) !== at) throw new Error(`${source.get(place)} and ${at} both belong at ${place}`);
+        if (source.has(place) && source.get(place) !== at)
+          throw new Error(`${source.get(place)} and ${at} both belong at ${place}`);
         source.set(place, at);
         const copy = Object.fromEntries(Object.entries(entry).filter(([k]) => !DROP.has(k)));
         if (!required.has(at)) copy.optional = true;
@@ -93,8 +95,18 @@ export function agentShrinkwrap(lock, pkg, { workspace = 'agent', bundled = [] }
     bin: pkg.bin,
     engines: pkg.engines,
   };
-  const sorted = Object.fromEntries(Object.keys(out).sort().map((k) => [k, out[k]]));
-  return { name: pkg.name, version: pkg.version, lockfileVersion: 3, requires: true, packages: { '': root, ...sorted } };
+  const sorted = Object.fromEntries(
+    Object.keys(out)
+      .sort()
+      .map((k) => [k, out[k]]),
+  );
+  return {
+    name: pkg.name,
+    version: pkg.version,
+    lockfileVersion: 3,
+    requires: true,
+    packages: { '': root, ...sorted },
+  };
 }
 
 /**
@@ -125,7 +137,8 @@ export function installLine(tarball) {
  */
 export function nativeVerdict(platform, runtimes, platforms, tarball) {
   const native = runtimes.find((r) => r.name === 'onnxruntime-node');
-  if (!platforms.includes(platform)) return { ok: true, note: `no native onnxruntime build for ${platform}; onnxruntime-web only` };
+  if (!platforms.includes(platform))
+    return { ok: true, note: `no native onnxruntime build for ${platform}; onnxruntime-web only` };
   if (native?.available) return { ok: true, note: `onnxruntime-node ${native.version}` };
   return {
     ok: false,

@@ -22,11 +22,15 @@ import { agentShrinkwrap, installLine, nativePlatforms, nativeVerdict, pinToLock
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const out = fileURLToPath(new URL('./dist/', import.meta.url));
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts });
+const run = (cmd, args, opts = {}) =>
+  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', ...opts });
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 // Only what the tarball holds: the host's build is not needed (and may be mid-change in a checkout).
-run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'agent'], { cwd: repo, stdio: 'inherit' });
+run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'agent'], {
+  cwd: repo,
+  stdio: 'inherit',
+});
 for (const f of ['agent/dist/cli.js', 'agent/dist/measure/measure-child.js', 'shared/dist/index.js']) {
   if (!existsSync(path.join(repo, f))) throw new Error(`missing ${f}: the build did not produce it`);
 }
@@ -66,9 +70,11 @@ try {
   writeFileSync(
     path.join(stage, 'README.md'),
     `# s4op-agent ${pkg.version}\n\nBoard agent of S4oP: dials the host and measures ONNX candidates.\n\n` +
-      '```sh\nONNXRUNTIME_NODE_INSTALL=skip npm install -g ./s4op-agent-' + pkg.version + '.tgz\ns4op-agent info\n' +
+      '```sh\nONNXRUNTIME_NODE_INSTALL=skip npm install -g ./s4op-agent-' +
+      pkg.version +
+      '.tgz\ns4op-agent info\n' +
       'S4OP_TOKEN=... s4op-agent --host ws://HOST:7480 --name $(hostname) --tags pi4\n```\n\n' +
-      '`ONNXRUNTIME_NODE_INSTALL=skip` keeps onnxruntime-node\'s install script from fetching GPU files (its CPU ' +
+      "`ONNXRUNTIME_NODE_INSTALL=skip` keeps onnxruntime-node's install script from fetching GPU files (its CPU " +
       'binaries for linux x64/arm64, macOS arm64 and Windows ship in the package); without it, offline, npm drops the ' +
       'native runtime silently. The exact versions tested are pinned by the included npm-shrinkwrap.json.\n\n' +
       'A systemd unit is included: `s4op-agent.service` in the package folder.\n',
@@ -78,11 +84,19 @@ try {
   const name = run(npm, ['pack', '--silent', '--pack-destination', out], { cwd: stage }).trim().split('\n').pop();
   const tarball = path.join(out, name);
   const listing = run('tar', ['-tzf', tarball]);
-  for (const must of ['package/dist/cli.js', 'package/dist/measure/measure-child.js', 'package/node_modules/@s4op/shared/dist/index.js', 'package/s4op-agent.service', 'package/npm-shrinkwrap.json']) {
+  for (const must of [
+    'package/dist/cli.js',
+    'package/dist/measure/measure-child.js',
+    'package/node_modules/@s4op/shared/dist/index.js',
+    'package/s4op-agent.service',
+    'package/npm-shrinkwrap.json',
+  ]) {
     if (!listing.includes(must)) throw new Error(`tarball lacks ${must}`);
   }
   console.log(`agent tarball: ${tarball}`);
-  console.log(`pinned: onnxruntime-web ${pinned('onnxruntime-web')}, onnxruntime-node ${pinned('onnxruntime-node')}, ws ${pinned('ws')}, zod ${pinned('zod')} (${Object.keys(shrinkwrap.packages).length - 1} packages)`);
+  console.log(
+    `pinned: onnxruntime-web ${pinned('onnxruntime-web')}, onnxruntime-node ${pinned('onnxruntime-node')}, ws ${pinned('ws')}, zod ${pinned('zod')} (${Object.keys(shrinkwrap.packages).length - 1} packages)`,
+  );
 
   if (process.argv.includes('--check')) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-agent-install-'));
@@ -91,8 +105,14 @@ try {
       // The README's line. Only the variable decides: the repository's .npmrc setting does not reach this folder.
       const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? 'skip' };
       delete env.npm_config_onnxruntime_node_install;
-      console.log(`installing: ${env.ONNXRUNTIME_NODE_INSTALL ? `ONNXRUNTIME_NODE_INSTALL=${env.ONNXRUNTIME_NODE_INSTALL} ` : ''}npm install ./${name}`);
-      run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: dir, stdio: ['ignore', 'inherit', 'inherit'], env });
+      console.log(
+        `installing: ${env.ONNXRUNTIME_NODE_INSTALL ? `ONNXRUNTIME_NODE_INSTALL=${env.ONNXRUNTIME_NODE_INSTALL} ` : ''}npm install ./${name}`,
+      );
+      run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], {
+        cwd: dir,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env,
+      });
       const bin = path.join(dir, 'node_modules/.bin/s4op-agent');
       console.log(`installed: s4op-agent ${run(bin, ['--version']).trim()}`);
       // Every package the shrinkwrap pins is installed at its version, wherever npm placed it.
@@ -106,17 +126,26 @@ try {
         const name = key.slice(at + 'node_modules/'.length);
         const found = installedVersion(dir, name, path.join(agentDir, key.slice(0, at)));
         if (found === entry.version || (entry.optional && found === undefined)) continue;
-        (at === 0 && direct.has(name) ? drift : indirect).push(`${name} ${found ?? 'missing'} (tested ${entry.version})`);
+        (at === 0 && direct.has(name) ? drift : indirect).push(
+          `${name} ${found ?? 'missing'} (tested ${entry.version})`,
+        );
       }
       if (drift.length) throw new Error(`the installed agent does not run the tested versions: ${drift.join('; ')}`);
       // Not an error: npm resolves the rest afresh for a file tarball; from a registry the shrinkwrap holds them too.
-      console.log(`direct dependencies at the tested versions; indirect ones resolved afresh: ${indirect.length ? indirect.join(', ') : 'none'}`);
+      console.log(
+        `direct dependencies at the tested versions; indirect ones resolved afresh: ${indirect.length ? indirect.join(', ') : 'none'}`,
+      );
       const info = JSON.parse(run(bin, ['info', '--json']));
       const rts = info.runtimes.map((r) => `${r.name}=${r.available ? r.version : 'unavailable'}`).join(', ');
       console.log(`installed agent sees: ${info.device.cpu_model}, ${info.device.arch}; runtimes ${rts}`);
       if (!info.runtimes.some((r) => r.available)) throw new Error('the installed agent has no usable runtime');
       if (existsSync(path.join(dir, 'node_modules/@s4op/host'))) throw new Error('a host package got installed');
-      const verdict = nativeVerdict(`${process.platform}/${process.arch}`, info.runtimes, nativePlatforms(path.join(repo, 'node_modules/onnxruntime-node')), name);
+      const verdict = nativeVerdict(
+        `${process.platform}/${process.arch}`,
+        info.runtimes,
+        nativePlatforms(path.join(repo, 'node_modules/onnxruntime-node')),
+        name,
+      );
       if (!verdict.ok) throw new Error(verdict.note);
       console.log(`native runtime: ${verdict.note}; board install line: ${installLine(name)}`);
     } finally {

@@ -6,23 +6,53 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { evaluate, initBackend, loadDataset, SequenceModel, train, type ModelConfig, type TrainOptions } from '@s4op/host';
+import {
+  evaluate,
+  initBackend,
+  loadDataset,
+  SequenceModel,
+  train,
+  type ModelConfig,
+  type TrainOptions,
+} from '@s4op/host';
 import { writeResult } from './common.js';
 
 const { values: args } = parseArgs({
-  options: { minutes: { type: 'string', default: '28' }, 'listops-minutes': { type: 'string', default: '5' }, 'skip-smnist': { type: 'boolean', default: false } },
+  options: {
+    minutes: { type: 'string', default: '28' },
+    'listops-minutes': { type: 'string', default: '5' },
+    'skip-smnist': { type: 'boolean', default: false },
+  },
 });
 const choice = await initBackend();
 // Other jobs on this shared machine slow the run: the load is recorded with the result.
 const loadStart = os.loadavg()[0]!;
 
-async function run(dataset: string, dataOpts: Record<string, unknown>, model: Partial<ModelConfig>, trainOpts: Partial<TrainOptions>) {
+async function run(
+  dataset: string,
+  dataOpts: Record<string, unknown>,
+  model: Partial<ModelConfig>,
+  trainOpts: Partial<TrainOptions>,
+) {
   const data = await loadDataset(dataset, dataOpts);
   const config: ModelConfig = {
-    ssm: 's4d', dModel: 64, dState: 64, nLayers: 4, prenorm: false, norm: 'layer', dropout: 0.1, bidirectional: false,
-    init: 'lin', dtMin: 1e-3, dtMax: 1e-1, ...model,
-    inputKind: data.info.inputKind, inputSize: data.info.inputSize, vocabSize: data.info.vocabSize,
-    numClasses: data.info.numClasses, multiLabel: data.info.multiLabel,
+    ssm: 's4d',
+    dModel: 64,
+    dState: 64,
+    nLayers: 4,
+    prenorm: false,
+    norm: 'layer',
+    dropout: 0.1,
+    bidirectional: false,
+    init: 'lin',
+    dtMin: 1e-3,
+    dtMax: 1e-1,
+    ...model,
+    inputKind: data.info.inputKind,
+    inputSize: data.info.inputSize,
+    vocabSize: data.info.vocabSize,
+    numClasses: data.info.numClasses,
+    multiLabel: data.info.multiLabel,
   };
   const m = new SequenceModel(config, 0);
   const t0 = performance.now();
@@ -32,24 +62,61 @@ async function run(dataset: string, dataOpts: Record<string, unknown>, model: Pa
   const counts = data.info.classBalance.test;
   const majority = Math.max(...counts) / counts.reduce((a, b) => a + b, 0);
   const out = {
-    test_acc: test.metric, minutes, majority, parameters: m.parameterCount(), epochs: record.epochs.length, steps: record.steps,
-    best_val: record.bestValMetric, config, train: { ...record.options, quiet: undefined }, data: data.info.spec,
+    test_acc: test.metric,
+    minutes,
+    majority,
+    parameters: m.parameterCount(),
+    epochs: record.epochs.length,
+    steps: record.steps,
+    best_val: record.bestValMetric,
+    config,
+    train: { ...record.options, quiet: undefined },
+    data: data.info.spec,
     val_by_epoch: record.epochs.map((e) => Number(e.valMetric.toFixed(4))),
   };
   m.dispose();
-  console.log(`${dataset}: test ${(test.metric * 100).toFixed(2)} % (majority ${(majority * 100).toFixed(1)} %) after ${record.steps} steps, ${minutes.toFixed(1)} min, ${record.options.replicas} data-parallel replica(s)`);
+  console.log(
+    `${dataset}: test ${(test.metric * 100).toFixed(2)} % (majority ${(majority * 100).toFixed(1)} %) after ${record.steps} steps, ${minutes.toFixed(1)} min, ${record.options.replicas} data-parallel replica(s)`,
+  );
   return out;
 }
 
 const smnist = args['skip-smnist']
   ? undefined
-  : await run('smnist', {}, { dModel: 64, dState: 64, nLayers: 4 }, {
-      epochs: 40, batchSize: 32, lr: 1e-2, lrSsm: 1e-3, weightDecay: 0.01, patience: 0, timeBudgetS: Number(args.minutes) * 60,
-    });
-const listopsData = { minLength: 50, maxLength: 200, maxDepth: 6, maxArgs: 5, splits: { train: 4000, val: 500, test: 1000 } };
-const listops = await run('listops', listopsData, { dModel: 64, dState: 32, nLayers: 3, dropout: 0 }, {
-  epochs: 30, batchSize: 32, lr: 4e-3, lrSsm: 1e-3, patience: 0, timeBudgetS: Number(args['listops-minutes']) * 60,
-});
+  : await run(
+      'smnist',
+      {},
+      { dModel: 64, dState: 64, nLayers: 4 },
+      {
+        epochs: 40,
+        batchSize: 32,
+        lr: 1e-2,
+        lrSsm: 1e-3,
+        weightDecay: 0.01,
+        patience: 0,
+        timeBudgetS: Number(args.minutes) * 60,
+      },
+    );
+const listopsData = {
+  minLength: 50,
+  maxLength: 200,
+  maxDepth: 6,
+  maxArgs: 5,
+  splits: { train: 4000, val: 500, test: 1000 },
+};
+const listops = await run(
+  'listops',
+  listopsData,
+  { dModel: 64, dState: 32, nLayers: 3, dropout: 0 },
+  {
+    epochs: 30,
+    batchSize: 32,
+    lr: 4e-3,
+    lrSsm: 1e-3,
+    patience: 0,
+    timeBudgetS: Number(args['listops-minutes']) * 60,
+  },
+);
 
 const result = {
   smnist_test_acc: smnist?.test_acc ?? null,

@@ -23,7 +23,8 @@ function arg(name: string, fallback: string): string {
 }
 const repeats = Number(arg('repeats', '10'));
 const runtime = arg('runtime', 'onnxruntime-node');
-if (!Number.isInteger(repeats) || repeats < 2) throw new Error(`--repeats must be an integer ≥ 2, got ${arg('repeats', '')}`);
+if (!Number.isInteger(repeats) || repeats < 2)
+  throw new Error(`--repeats must be an integer ≥ 2, got ${arg('repeats', '')}`);
 
 const { fleet, stop } = await startBenchAgent();
 
@@ -34,11 +35,31 @@ try {
     if (m.type === 'model_stored') stored.set(m.sha256, performance.now());
   });
 
-  const oneRun = { ...DEFAULT_SETTINGS, runtime, warmup_ms: 0, warmup_runs: 0, min_duration_ms: 0, min_samples: 1, max_samples: 1 } as const;
+  const oneRun = {
+    ...DEFAULT_SETTINGS,
+    runtime,
+    warmup_ms: 0,
+    warmup_runs: 0,
+    min_duration_ms: 0,
+    min_samples: 1,
+    max_samples: 1,
+  } as const;
   // A first job warms the agent process itself (module loading), as a long-running agent would be.
-  await fleet.jobs.submit({ target: { agent: 'bench' }, models: [{ bytes: mlpModelOfSize(1, 999) }], settings: oneRun, waitForAgentMs: 60_000 });
+  await fleet.jobs.submit({
+    target: { agent: 'bench' },
+    models: [{ bytes: mlpModelOfSize(1, 999) }],
+    settings: oneRun,
+    waitForAgentMs: 60_000,
+  });
 
-  type Round = { wall_ms: number; push_ms: number; load_ms: number; first_run_ms: number; timed_ms: number; overhead_ms: number };
+  type Round = {
+    wall_ms: number;
+    push_ms: number;
+    load_ms: number;
+    first_run_ms: number;
+    timed_ms: number;
+    overhead_ms: number;
+  };
   /** One job on a model the agent has not seen; `idleMs` of quiet before it. */
   const round = async (seed: number, idleMs: number): Promise<Round> => {
     await new Promise((r) => setTimeout(r, idleMs));
@@ -48,7 +69,14 @@ try {
     const wall = performance.now() - t0;
     const f = o.measurement.models[0]!;
     const timed = f.latency_ms.mean * f.latency_ms.n;
-    return { wall_ms: wall, push_ms: (stored.get(f.sha256) ?? t0) - t0, load_ms: f.load_ms, first_run_ms: f.first_run_ms, timed_ms: timed, overhead_ms: wall - timed };
+    return {
+      wall_ms: wall,
+      push_ms: (stored.get(f.sha256) ?? t0) - t0,
+      load_ms: f.load_ms,
+      first_run_ms: f.first_run_ms,
+      timed_ms: timed,
+      overhead_ms: wall - timed,
+    };
   };
   // As in the pruning loop, where the host fine-tunes and exports between candidates, the agent is idle
   // before each job (its next measurement process is then started and waiting)...
@@ -62,7 +90,11 @@ try {
   const medians: number[] = [];
   let last;
   for (let i = 0; i < repeats; i++) {
-    last = await fleet.jobs.submit({ target: { agent: 'bench' }, models: [{ bytes: same }], settings: { ...DEFAULT_SETTINGS, runtime } });
+    last = await fleet.jobs.submit({
+      target: { agent: 'bench' },
+      models: [{ bytes: same }],
+      settings: { ...DEFAULT_SETTINGS, runtime },
+    });
     medians.push(last.measurement.models[0]!.latency_ms.median);
   }
 
@@ -85,7 +117,9 @@ try {
   };
   const file = writeResult('agent-roundtrip', result);
   console.log(JSON.stringify(result, null, 2));
-  console.log(`overhead_ms ${result.overhead_ms} (target ≤ 300), median_cv ${result.median_cv} (target ≤ 0.02) → ${file}`);
+  console.log(
+    `overhead_ms ${result.overhead_ms} (target ≤ 300), median_cv ${result.median_cv} (target ≤ 0.02) → ${file}`,
+  );
 } finally {
   await stop();
 }

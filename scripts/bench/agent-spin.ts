@@ -21,7 +21,8 @@ import { startBenchAgent } from './local-agent.js';
 const rounds = intArg('rounds', 3);
 const busyArg = process.argv.indexOf('--busy');
 const busy = busyArg < 0 ? 0 : Number(process.argv[busyArg + 1]);
-if (!Number.isInteger(busy) || busy < 0) throw new Error(`--busy needs a non-negative integer, got "${process.argv[busyArg + 1]}"`);
+if (!Number.isInteger(busy) || busy < 0)
+  throw new Error(`--busy needs a non-negative integer, got "${process.argv[busyArg + 1]}"`);
 
 await initBackend('cpu');
 const s4d = new SequenceModel(benchS4dConfig(128, 64), 0);
@@ -32,7 +33,10 @@ const MODELS = [
 const CONFIGS: { label: string; settings: MeasureSettings }[] = [];
 for (const threads of [1, 2]) {
   for (const spin of [undefined, false]) {
-    CONFIGS.push({ label: `threads ${threads}, spin ${spin === undefined ? 'default' : 'off'}`, settings: resolveSettings({ ...DEFAULT_SETTINGS, runtime: 'onnxruntime-node', threads, spin }) });
+    CONFIGS.push({
+      label: `threads ${threads}, spin ${spin === undefined ? 'default' : 'off'}`,
+      settings: resolveSettings({ ...DEFAULT_SETTINGS, runtime: 'onnxruntime-node', threads, spin }),
+    });
   }
 }
 
@@ -47,7 +51,12 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const m of MODELS) {
       for (const c of CONFIGS) {
-        const o = await fleet.jobs.submit({ target: { agent: 'bench' }, models: [{ bytes: m.bytes, name: m.name }], settings: c.settings, waitForAgentMs: 60_000 });
+        const o = await fleet.jobs.submit({
+          target: { agent: 'bench' },
+          models: [{ bytes: m.bytes, name: m.name }],
+          settings: c.settings,
+          waitForAgentMs: 60_000,
+        });
         const key = `${m.name} | ${c.label}`;
         p50.set(key, [...(p50.get(key) ?? []), o.measurement.models[0]!.latency_ms.median]);
         applied.set(c.label, o.measurement.runtime.settings);
@@ -57,10 +66,16 @@ try {
   }
   const medians = Object.fromEntries([...p50].map(([k, v]) => [k, Number(median(v).toFixed(4))]));
   const ratio = (model: string, threads: number) =>
-    Number((medians[`${model} | threads ${threads}, spin default`]! / medians[`${model} | threads ${threads}, spin off`]!).toFixed(2));
+    Number(
+      (
+        medians[`${model} | threads ${threads}, spin default`]! / medians[`${model} | threads ${threads}, spin off`]!
+      ).toFixed(2),
+    );
   const result = {
     p50_ms_median_over_rounds: medians,
-    speedup_spin_off: Object.fromEntries(MODELS.flatMap((m) => [1, 2].map((t) => [`${m.name} threads ${t}`, ratio(m.name, t)]))),
+    speedup_spin_off: Object.fromEntries(
+      MODELS.flatMap((m) => [1, 2].map((t) => [`${m.name} threads ${t}`, ratio(m.name, t)])),
+    ),
     rounds,
     busy_processes: busy,
     load_average_1m: { before: Number(load_before.toFixed(2)), after: Number(os.loadavg()[0]!.toFixed(2)) },

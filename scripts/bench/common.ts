@@ -32,7 +32,9 @@ export function timeIt(fn: () => void, repeats: number, warmup = 1): { median_s:
 export function runTorch(args: string[]): Record<string, unknown> {
   const r = spawnSync(TORCH_PYTHON, [`${BENCH_DIR}torch_s4d.py`, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (r.status !== 0) {
-    throw new Error(`PyTorch reference failed (${TORCH_PYTHON}; install Debian's python3-torch): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    throw new Error(
+      `PyTorch reference failed (${TORCH_PYTHON}; install Debian's python3-torch): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   }
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
@@ -45,7 +47,10 @@ export function peakRssMb(): number {
 export function writeResult(name: string, result: Record<string, unknown>): string {
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = `${RESULTS_DIR}${name}.json`;
-  writeFileSync(file, `${JSON.stringify({ ...result, date: new Date().toISOString(), node: process.version }, null, 2)}\n`);
+  writeFileSync(
+    file,
+    `${JSON.stringify({ ...result, date: new Date().toISOString(), node: process.version }, null, 2)}\n`,
+  );
   return file;
 }
 
@@ -54,7 +59,8 @@ export function intArg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;
   const v = Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`--${name} needs a positive integer, got "${process.argv[i + 1]}"`);
   return v;
 }
 
@@ -78,7 +84,20 @@ export function pruneSeeded(model: SequenceModel, rate: number): void {
 /** The benchmarks' S4D classifier: one continuous input feature, 10 classes, post-LayerNorm, S4D-Lin. */
 export function benchS4dConfig(dModel: number, dState: number, nLayers = 4): ModelConfig {
   return {
-    ssm: 's4d', dModel, dState, nLayers, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false,
-    prenorm: false, norm: 'layer', dropout: 0, bidirectional: false, init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
+    ssm: 's4d',
+    dModel,
+    dState,
+    nLayers,
+    inputKind: 'continuous',
+    inputSize: 1,
+    numClasses: 10,
+    multiLabel: false,
+    prenorm: false,
+    norm: 'layer',
+    dropout: 0,
+    bidirectional: false,
+    init: 'lin',
+    dtMin: 1e-3,
+    dtMax: 1e-1,
   };
 }

@@ -17,7 +17,14 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { exportModel, initBackend, SequenceModel, type BypassMode, type ExportResult, type ModelConfig } from '@s4op/host';
+import {
+  exportModel,
+  initBackend,
+  SequenceModel,
+  type BypassMode,
+  type ExportResult,
+  type ModelConfig,
+} from '@s4op/host';
 import { median, pruneSeeded, runTorch, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 
@@ -40,9 +47,21 @@ const PER_ROUND: Record<string, number> = { chunked: 5, fft: 1, direct: 1 };
 
 await initBackend('cpu');
 const config: ModelConfig = {
-  ssm: 's4d', dModel: shape.dModel, dState: shape.dState, nLayers: shape.nLayers, inputKind: 'continuous', inputSize: 1,
-  numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0, bidirectional: false,
-  init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
+  ssm: 's4d',
+  dModel: shape.dModel,
+  dState: shape.dState,
+  nLayers: shape.nLayers,
+  inputKind: 'continuous',
+  inputSize: 1,
+  numClasses: 10,
+  multiLabel: false,
+  prenorm: false,
+  norm: 'layer',
+  dropout: 0,
+  bidirectional: false,
+  init: 'lin',
+  dtMin: 1e-3,
+  dtMax: 1e-1,
 };
 const model = new SequenceModel(config, 0);
 const sessionOptions = {
@@ -55,7 +74,6 @@ const sessionOptions = {
   // threads fight them for the cores (measured 3-4× slower under load).
   extra: { session: { intra_op: { allow_spinning: '0' } } },
 };
-
 
 interface Entry {
   key: string;
@@ -106,12 +124,18 @@ for (const rate of [0, 70]) {
     }
     (stepUs[`${t}_threads`] ??= {})[rate] = round(median(perRound), 1);
     if (t === 1) stepCpuUs[rate] = round(median(cpuPerRound), 1);
-    console.log(`step mode at ${rate} %, ${t} thread(s): ${round(median(perRound), 1)} µs per step (${step.stats.nodes} nodes)`);
+    console.log(
+      `step mode at ${rate} %, ${t} thread(s): ${round(median(perRound), 1)} µs per step (${step.stats.nodes} nodes)`,
+    );
     await session.release();
   }
 }
 
-const x = new ort.Tensor('float32', Float32Array.from({ length: shape.length }, (_, i) => Math.sin(i / 17)), [1, shape.length, 1]);
+const x = new ort.Tensor(
+  'float32',
+  Float32Array.from({ length: shape.length }, (_, i) => Math.sin(i / 17)),
+  [1, shape.length, 1],
+);
 const entries: Entry[] = [];
 for (const rate of RATES) {
   pruneSeeded(model, rate);
@@ -125,11 +149,15 @@ for (const rate of RATES) {
     await session.run({ x });
     const key = `${variant}${bypass === 'scatter' ? '+scatter' : ''}@${rate}`;
     entries.push({ key, variant, rate, bypass, result, session, times: [], repeatMs: [] });
-    console.log(`built ${key}: ${(result.bytes.length / 1e6).toFixed(1)} MB, ${result.stats.nodes} nodes, export ${exportMs.toFixed(0)} ms`);
+    console.log(
+      `built ${key}: ${(result.bytes.length / 1e6).toFixed(1)} MB, ${result.stats.nodes} nodes, export ${exportMs.toFixed(0)} ms`,
+    );
   }
 }
 
-console.log(`timing ${entries.length} sessions, ${repeats} × ${rounds} interleaved rounds, ${threads} threads (load ${loadavg()[0]!.toFixed(1)})`);
+console.log(
+  `timing ${entries.length} sessions, ${repeats} × ${rounds} interleaved rounds, ${threads} threads (load ${loadavg()[0]!.toFixed(1)})`,
+);
 const loads: number[] = [];
 for (let rep = 0; rep < repeats; rep++) {
   const mark = entries.map((e) => e.times.length);
@@ -149,7 +177,8 @@ const ms = (e: Entry) => median(e.times);
 const ortMs: Record<string, Record<string, number>> = {};
 for (const e of entries.filter((e) => e.bypass === 'fold')) (ortMs[e.variant] ??= {})[e.rate] = round(ms(e));
 const best = VARIANTS.reduce((a, v) => (ortMs[v]![0]! < ortMs[a]![0]! ? v : a));
-const entry = (variant: string, rate: number, bypass: BypassMode = 'fold') => entries.find((e) => e.variant === variant && e.rate === rate && e.bypass === bypass)!;
+const entry = (variant: string, rate: number, bypass: BypassMode = 'fold') =>
+  entries.find((e) => e.variant === variant && e.rate === rate && e.bypass === bypass)!;
 
 // Predicted ratio from declared work: SSM FLOPs shrink with the active operators, the rest stays.
 const flops = (e: Entry) => e.result.stats.flops.ssm + e.result.stats.flops.other;
@@ -175,7 +204,9 @@ for (const rate of [0, 70]) {
   cpuMs[rate] = round(median(cpu));
   await session.release();
 }
-console.log(`CPU time, 1 thread, ${best}: ${cpuMs[0]} ms unpruned, ${cpuMs[70]} ms at 70 % (ratio ${round(cpuMs[70]! / cpuMs[0]!, 4)})`);
+console.log(
+  `CPU time, 1 thread, ${best}: ${cpuMs[0]} ms unpruned, ${cpuMs[70]} ms at 70 % (ratio ${round(cpuMs[70]! / cpuMs[0]!, 4)})`,
+);
 
 // Where the time goes: onnxruntime's profiler on one thread, kernel time by section and node type (ort-profile.ts).
 const timeSplit: Record<string, unknown> = {};
@@ -183,17 +214,39 @@ for (const rate of [0, 70]) {
   const e = entry(best, rate);
   const sections = await profileSections(e.result.bytes, { x }, e.result.stats.flops, 5 * rounds, sessionOptions);
   timeSplit[rate] = sections;
-  console.log(`profile ${best} at ${rate} %: SSM ${sections.ssm.ms} ms (${sections.ssm.gflop_per_s} GFLOP/s), rest ${sections.other.ms} ms (${sections.other.gflop_per_s} GFLOP/s)`);
+  console.log(
+    `profile ${best} at ${rate} %: SSM ${sections.ssm.ms} ms (${sections.ssm.gflop_per_s} GFLOP/s), rest ${sections.other.ms} ms (${sections.other.gflop_per_s} GFLOP/s)`,
+  );
 }
 
 let torchMs: Record<string, number> = {};
 let torchVersion = 'skipped';
 if (!args['skip-torch']) {
-  const t = runTorch(['inference', '--d-model', '128', '--layers', '4', '--d-state', '64', '--length', '784', '--threads', String(threads), '--rates', RATES.join(','), '--repeats', '7', '--warmup', '2']);
+  const t = runTorch([
+    'inference',
+    '--d-model',
+    '128',
+    '--layers',
+    '4',
+    '--d-state',
+    '64',
+    '--length',
+    '784',
+    '--threads',
+    String(threads),
+    '--rates',
+    RATES.join(','),
+    '--repeats',
+    '7',
+    '--warmup',
+    '2',
+  ]);
   torchMs = Object.fromEntries(Object.entries(t.torch_ms as Record<string, number>).map(([k, v]) => [k, round(v)]));
   torchVersion = String(t.torch_version);
 }
-const ratio = Object.fromEntries(RATES.map((r) => [r, torchMs[r] ? round(Math.min(...VARIANTS.map((v) => ortMs[v]![r]!)) / torchMs[r]!, 4) : null]));
+const ratio = Object.fromEntries(
+  RATES.map((r) => [r, torchMs[r] ? round(Math.min(...VARIANTS.map((v) => ortMs[v]![r]!)) / torchMs[r]!, 4) : null]),
+);
 
 const result = {
   shape,
@@ -212,8 +265,12 @@ const result = {
   pruned70_over_unpruned_per_repeat: pruned70Runs.map((v) => round(v, 4)),
   pruned70_predicted: round(pruned70Predicted, 4),
   bypass_ms_at_70: { fold: round(ms(entry('chunked', 70))), scatter: round(ms(entry('chunked', 70, 'scatter'))) },
-  flops_per_sequence: Object.fromEntries(entries.filter((e) => e.variant === best && e.bypass === 'fold').map((e) => [e.rate, e.result.stats.flops])),
-  model_bytes: Object.fromEntries(entries.filter((e) => e.bypass === 'fold').map((e) => [e.key, e.result.bytes.length])),
+  flops_per_sequence: Object.fromEntries(
+    entries.filter((e) => e.variant === best && e.bypass === 'fold').map((e) => [e.rate, e.result.stats.flops]),
+  ),
+  model_bytes: Object.fromEntries(
+    entries.filter((e) => e.bypass === 'fold').map((e) => [e.key, e.result.bytes.length]),
+  ),
   // A streaming deployment picks its thread count: the better of 2 threads and 1, both recorded.
   step_us: Math.min(stepUs[`${threads}_threads`]![0]!, stepUs['1_threads']![0]!),
   step_us_by_threads_and_rate: stepUs,
@@ -229,10 +286,16 @@ const result = {
 };
 console.log('\nrate   ' + VARIANTS.map((v) => v.padStart(10)).join('') + '     torch   best/torch');
 for (const r of RATES) {
-  console.log(`${String(r).padStart(3)} %  ${VARIANTS.map((v) => ortMs[v]![r]!.toFixed(2).padStart(10)).join('')}${(torchMs[r] ?? NaN).toFixed(1).padStart(10)}   ${ratio[r] ?? '-'}`);
+  console.log(
+    `${String(r).padStart(3)} %  ${VARIANTS.map((v) => ortMs[v]![r]!.toFixed(2).padStart(10)).join('')}${(torchMs[r] ?? NaN).toFixed(1).padStart(10)}   ${ratio[r] ?? '-'}`,
+  );
 }
-console.log(`best ${best}: pruned 70 % / unpruned measured ${result.pruned70_over_unpruned}, predicted ${result.pruned70_predicted}`);
-console.log(`bypass at 70 %: fold ${result.bypass_ms_at_70.fold} ms, scatter ${result.bypass_ms_at_70.scatter} ms; step ${result.step_us} µs`);
+console.log(
+  `best ${best}: pruned 70 % / unpruned measured ${result.pruned70_over_unpruned}, predicted ${result.pruned70_predicted}`,
+);
+console.log(
+  `bypass at 70 %: fold ${result.bypass_ms_at_70.fold} ms, scatter ${result.bypass_ms_at_70.scatter} ms; step ${result.step_us} µs`,
+);
 console.log(`targets: ${JSON.stringify(result.targets)}`);
 console.log(`wrote ${writeResult('export-latency', result)}`);
 for (const e of entries) await e.session.release();

@@ -37,9 +37,17 @@ const loads: number[] = [];
 try {
   for (let r = 0; r < rounds; r++) {
     for (const m of r % 2 ? [...models].reverse() : models) {
-      const o = await fleet.jobs.submit({ target: { agent: 'bench' }, models: [{ bytes: m.bytes, name: `${m.name}.onnx` }], settings, waitForAgentMs: 60_000 });
+      const o = await fleet.jobs.submit({
+        target: { agent: 'bench' },
+        models: [{ bytes: m.bytes, name: `${m.name}.onnx` }],
+        settings,
+        waitForAgentMs: 60_000,
+      });
       const f = o.measurement.models[0]!;
-      if (f.achieved_gflops == null || f.peak_fraction == null) throw new Error(`${m.name}: the agent reported no achieved GFLOP/s or peak fraction (device peak: ${JSON.stringify(o.measurement.device_peak ?? null)})`);
+      if (f.achieved_gflops == null || f.peak_fraction == null)
+        throw new Error(
+          `${m.name}: the agent reported no achieved GFLOP/s or peak fraction (device peak: ${JSON.stringify(o.measurement.device_peak ?? null)})`,
+        );
       const acc = figures.get(m.name) ?? { p50: [], gflops: [], fraction: [] };
       acc.p50.push(f.latency_ms.median);
       acc.gflops.push(f.achieved_gflops);
@@ -58,7 +66,16 @@ const r4 = (v: number) => Number(v.toFixed(4));
 const per = Object.fromEntries(
   models.map((m) => {
     const f = figures.get(m.name)!;
-    return [m.name, { variant: m.variant, p50_ms: r4(median(f.p50)), achieved_gflops: r4(median(f.gflops)), peak_fraction: r4(median(f.fraction)), peak_fraction_per_round: f.fraction.map(r4) }];
+    return [
+      m.name,
+      {
+        variant: m.variant,
+        p50_ms: r4(median(f.p50)),
+        achieved_gflops: r4(median(f.gflops)),
+        peak_fraction: r4(median(f.fraction)),
+        peak_fraction_per_round: f.fraction.map(r4),
+      },
+    ];
   }),
 );
 const result = {

@@ -20,7 +20,15 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import { CONV_VARIANTS, exportModel, initBackend, SequenceModel, type ExportOptions, type ExportResult, type ModelConfig } from '@s4op/host';
+import {
+  CONV_VARIANTS,
+  exportModel,
+  initBackend,
+  SequenceModel,
+  type ExportOptions,
+  type ExportResult,
+  type ModelConfig,
+} from '@s4op/host';
 import { BENCH_DIR, benchS4dConfig, median, pruneSeeded, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 
@@ -49,14 +57,14 @@ const sessionOptions: ort.InferenceSession.SessionOptions = {
 const prevDir = join(BENCH_DIR, `.previous-${args.previous}`);
 rmSync(prevDir, { recursive: true, force: true });
 mkdirSync(prevDir, { recursive: true });
-execFileSync('sh', ['-c', `git archive ${args.previous} host/src | tar -x -C "${prevDir}"`], { cwd: join(BENCH_DIR, '../..') });
+execFileSync('sh', ['-c', `git archive ${args.previous} host/src | tar -x -C "${prevDir}"`], {
+  cwd: join(BENCH_DIR, '../..'),
+});
 type Exporter = (model: SequenceModel, opts: ExportOptions) => ExportResult;
 const previous = ((await import(join(prevDir, 'host/src/export/export.ts'))) as { exportModel: Exporter }).exportModel;
 process.on('exit', () => rmSync(prevDir, { recursive: true, force: true }));
 
 await initBackend('cpu');
-
-
 
 interface Candidate {
   key: string;
@@ -75,7 +83,12 @@ async function candidate(key: string, result: ExportResult): Promise<Candidate> 
 }
 
 /** Interleaved rounds: every candidate runs `perRound` times per round; the round's median is kept. */
-async function timeRounds(cands: Candidate[], feeds: Record<string, ort.Tensor>, n: number, perRound: number): Promise<void> {
+async function timeRounds(
+  cands: Candidate[],
+  feeds: Record<string, ort.Tensor>,
+  n: number,
+  perRound: number,
+): Promise<void> {
   for (const c of cands) for (let i = 0; i < 3; i++) await c.session.run(feeds);
   for (let r = 0; r < n; r++) {
     for (const c of cands) {
@@ -94,13 +107,25 @@ async function timeRounds(cands: Candidate[], feeds: Record<string, ort.Tensor>,
 const p50 = (c: Candidate) => median(c.perRound);
 const ratio = (a: Candidate, b: Candidate) => median(a.perRound.map((t, i) => t / b.perRound[i]!));
 const gflops = (c: Candidate) => (c.result.stats.flops.ssm + c.result.stats.flops.other) / 1e6 / p50(c);
-const xFeed = (L: number) => ({ x: new ort.Tensor('float32', Float32Array.from({ length: L }, (_, i) => Math.sin(i / 17)), [1, L, 1]) });
+const xFeed = (L: number) => ({
+  x: new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: L }, (_, i) => Math.sin(i / 17)),
+    [1, L, 1],
+  ),
+});
 
 function describe(c: Candidate): Record<string, unknown> {
   return {
-    p50_ms: round(p50(c), 4), gflop_per_s: round(gflops(c), 1), nodes: c.result.stats.nodes, ssm_nodes: c.result.stats.ssmNodes,
-    mflop: round((c.result.stats.flops.ssm + c.result.stats.flops.other) / 1e6, 2), bytes: c.result.bytes.length, load_ms: round(c.loadMs, 1),
-    variant: c.result.variant, variant_params: JSON.parse(c.result.metadata.variant_params ?? '[]')[0] ?? {},
+    p50_ms: round(p50(c), 4),
+    gflop_per_s: round(gflops(c), 1),
+    nodes: c.result.stats.nodes,
+    ssm_nodes: c.result.stats.ssmNodes,
+    mflop: round((c.result.stats.flops.ssm + c.result.stats.flops.other) / 1e6, 2),
+    bytes: c.result.bytes.length,
+    load_ms: round(c.loadMs, 1),
+    variant: c.result.variant,
+    variant_params: JSON.parse(c.result.metadata.variant_params ?? '[]')[0] ?? {},
   };
 }
 
@@ -114,7 +139,9 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
     for (const v of CONV_VARIANTS.values()) {
       if (v.kinds && !v.kinds.includes(cfg.ssm)) continue;
       if (v.name === 'fft' || v.name === 'direct') continue; // 4–20× slower at these sizes (export-latency.json)
-      cands.push(await candidate(`${v.name}@${rate}`, exportModel(model, { mode: 'conv', variant: v.name, length: L })));
+      cands.push(
+        await candidate(`${v.name}@${rate}`, exportModel(model, { mode: 'conv', variant: v.name, length: L })),
+      );
     }
   }
   await timeRounds(cands, xFeed(L), n, perRound);
@@ -129,10 +156,19 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
   };
   if (profile) {
     const split: Record<string, unknown> = {};
-    for (const k of ['auto@0', 'prefix@0', 'auto@70']) split[k] = await profileSections(get(k).result.bytes, xFeed(L), get(k).result.stats.flops, 5 * perRound * 4, sessionOptions);
+    for (const k of ['auto@0', 'prefix@0', 'auto@70'])
+      split[k] = await profileSections(
+        get(k).result.bytes,
+        xFeed(L),
+        get(k).result.stats.flops,
+        5 * perRound * 4,
+        sessionOptions,
+      );
     out.time_split_1_thread_profiled = split;
   }
-  console.log(`${name}: auto ${round(p50(get('auto@0')), 3)} ms (${round(gflops(get('auto@0')), 1)} GFLOP/s), previous ${round(p50(get('previous@0')), 3)} ms, prefix ${round(p50(get('prefix@0')), 3)} ms; auto/previous ${out.ratio_vs_previous}, 70 %/base ${out.ratio_70_over_base}`);
+  console.log(
+    `${name}: auto ${round(p50(get('auto@0')), 3)} ms (${round(gflops(get('auto@0')), 1)} GFLOP/s), previous ${round(p50(get('previous@0')), 3)} ms, prefix ${round(p50(get('prefix@0')), 3)} ms; auto/previous ${out.ratio_vs_previous}, 70 %/base ${out.ratio_70_over_base}`,
+  );
   for (const c of cands) await c.session.release();
   model.dispose();
   return out;
@@ -140,7 +176,14 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
 
 // 1. Demo and large model.
 const demo = await sizeBench('demo (d_model 32, d_state 32, L 196)', benchS4dConfig(32, 32), 196, rounds, 20, true);
-const large = await sizeBench('large (d_model 128, d_state 64, L 784)', benchS4dConfig(128, 64), 784, Math.max(8, rounds >> 2), 3, true);
+const large = await sizeBench(
+  'large (d_model 128, d_state 64, L 784)',
+  benchS4dConfig(128, 64),
+  784,
+  Math.max(8, rounds >> 2),
+  3,
+  true,
+);
 
 // 2. Step mode, large model: current and previous interleaved, one step per run, states fed back.
 const stepModel = new SequenceModel(benchS4dConfig(128, 64), 0);
@@ -151,15 +194,17 @@ const stepUs: Record<string, number> = {};
     ['previous', previous(stepModel, { mode: 'step' })],
     ['recurrent', exportModel(stepModel, { mode: 'step', variant: 'recurrent' })],
   ] as const;
-  const st = await Promise.all(runs.map(async ([key, r]) => {
-    const session = await ort.InferenceSession.create(r.bytes, sessionOptions);
-    const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', new Float32Array(1), [1, 1]) };
-    for (const s of r.states) {
-      const dims = s.dims.map((d) => (d === 'batch' ? 1 : d));
-      feeds[s.input] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
-    }
-    return { key, r, session, feeds, perRound: [] as number[] };
-  }));
+  const st = await Promise.all(
+    runs.map(async ([key, r]) => {
+      const session = await ort.InferenceSession.create(r.bytes, sessionOptions);
+      const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', new Float32Array(1), [1, 1]) };
+      for (const s of r.states) {
+        const dims = s.dims.map((d) => (d === 'batch' ? 1 : d));
+        feeds[s.input] = new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+      }
+      return { key, r, session, feeds, perRound: [] as number[] };
+    }),
+  );
   const steps = async (e: (typeof st)[number], n: number) => {
     for (let i = 0; i < n; i++) {
       const out = await e.session.run(e.feeds);
@@ -181,7 +226,9 @@ const stepUs: Record<string, number> = {};
   }
   stepUs.ratio = round(median(st[0]!.perRound.map((t, i) => t / st[1]!.perRound[i]!)), 4);
   stepUs.recurrent_ratio = round(median(st[2]!.perRound.map((t, i) => t / st[1]!.perRound[i]!)), 4);
-  console.log(`step mode, large: ${stepUs.current} µs per step (auto = ${st[0]!.r.variant}), recurrent layout ${stepUs.recurrent} µs, previous ${stepUs.previous} µs`);
+  console.log(
+    `step mode, large: ${stepUs.current} µs per step (auto = ${st[0]!.r.variant}), recurrent layout ${stepUs.recurrent} µs, previous ${stepUs.previous} µs`,
+  );
 }
 loads.push(loadavg()[0]!);
 
@@ -193,7 +240,9 @@ const nodesPerLayer: Record<string, Record<string, number>> = {};
 const perLength: Record<string, Record<string, unknown>> = {};
 for (const L of LENGTHS) {
   nodesPerLayer[L] = {};
-  for (const v of CONV_VARIANTS.keys()) nodesPerLayer[L]![v] = exportModel(longModel, { mode: 'conv', variant: v, length: L }).stats.ssmNodes / longCfg.nLayers;
+  for (const v of CONV_VARIANTS.keys())
+    nodesPerLayer[L]![v] =
+      exportModel(longModel, { mode: 'conv', variant: v, length: L }).stats.ssmNodes / longCfg.nLayers;
   nodesPerLayer[L]!.step = exportModel(longModel, { mode: 'step' }).stats.ssmNodes / longCfg.nLayers;
 }
 if (!args['skip-long']) {
@@ -207,13 +256,22 @@ if (!args['skip-long']) {
       cands.push(await candidate(v, r));
     }
     await timeRounds(cands, xFeed(L), L >= 4096 ? longRuns : 4 * longRuns, L >= 4096 ? 1 : 5);
-    perLength[L] = Object.fromEntries(cands.map((c) => [c.key, { ...describe(c), export_ms: round(exportMs[c.key]!, 0), initializer_bytes: c.result.stats.initializerBytes }]));
+    perLength[L] = Object.fromEntries(
+      cands.map((c) => [
+        c.key,
+        { ...describe(c), export_ms: round(exportMs[c.key]!, 0), initializer_bytes: c.result.stats.initializerBytes },
+      ]),
+    );
     for (const c of cands) await c.session.release();
-    console.log(`L = ${L}: ${cands.map((c) => `${c.key} ${round(p50(c), 1)} ms, ${round(gflops(c), 1)} GFLOP/s, ${(c.result.bytes.length / 1e6).toFixed(1)} MB, load ${round(c.loadMs, 0)} ms`).join('; ')}`);
+    console.log(
+      `L = ${L}: ${cands.map((c) => `${c.key} ${round(p50(c), 1)} ms, ${round(gflops(c), 1)} GFLOP/s, ${(c.result.bytes.length / 1e6).toFixed(1)} MB, load ${round(c.loadMs, 0)} ms`).join('; ')}`,
+    );
   }
 }
 
-const split = (large.time_split_1_thread_profiled as Record<string, Record<string, { gflop_per_s: number }>>)['auto@0']!;
+const split = (large.time_split_1_thread_profiled as Record<string, Record<string, { gflop_per_s: number }>>)[
+  'auto@0'
+]!;
 const demoAuto = (demo.candidates as Record<string, { p50_ms: number }>)['auto@0']!;
 const result = {
   threads: 1,

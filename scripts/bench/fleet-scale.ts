@@ -34,7 +34,8 @@ const TOKEN = 'fleet-scale-token';
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i < 0 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer, got ${process.argv[i + 1]}`);
+  if (!Number.isInteger(v) || v < 1)
+    throw new Error(`--${name} must be a positive integer, got ${process.argv[i + 1]}`);
   return v;
 }
 
@@ -88,7 +89,12 @@ function procCpuTicks(pid: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(probe: () => Promise<T | null | false>, timeoutMs: number, what: string, everyMs = 100): Promise<T> {
+async function until<T>(
+  probe: () => Promise<T | null | false>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 100,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe().catch(() => null);
@@ -99,14 +105,37 @@ async function until<T>(probe: () => Promise<T | null | false>, timeoutMs: numbe
 }
 
 async function api<T>(base: string, method: string, route: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${route}`, { method, headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const json = (await res.json()) as T & { error?: { message: string } };
   if (!res.ok) throw new Error(`${method} ${route}: HTTP ${res.status}: ${json.error?.message}`);
   return json;
 }
 
-function startHost(port: number, workspace: string, heartbeatMs: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [HOST_CLI, 'serve', '--port', String(port), '--token', TOKEN, '--workspace', workspace, '--heartbeat-ms', String(heartbeatMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startHost(
+  port: number,
+  workspace: string,
+  heartbeatMs: number,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      HOST_CLI,
+      'serve',
+      '--port',
+      String(port),
+      '--token',
+      TOKEN,
+      '--workspace',
+      workspace,
+      '--heartbeat-ms',
+      String(heartbeatMs),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let logLines = 0;
   child.stderr!.on('data', (d: Buffer) => (logLines += d.toString().split('\n').length - 1));
   return new Promise((resolve, reject) => {
@@ -138,10 +167,20 @@ async function main(): Promise<void> {
   const rssEmpty = procRssMb(host.child.pid!);
   console.error(`host up at ${host.url}, empty RSS ${rssEmpty.toFixed(1)} MB; starting ${N} agents in ${W} workers`);
 
-  const workers = Array.from({ length: W }, () => new Worker(fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })));
+  const workers = Array.from(
+    { length: W },
+    () =>
+      new Worker(
+        fork(fileURLToPath(import.meta.url), ['--worker'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      ),
+  );
   const per = Math.ceil(N / W);
   const t0 = performance.now();
-  await Promise.all(workers.map((w, k) => w.call({ cmd: 'start', url: host.url, first: k * per, count: Math.min(per, N - k * per), spreadMs: 2000 })));
+  await Promise.all(
+    workers.map((w, k) =>
+      w.call({ cmd: 'start', url: host.url, first: k * per, count: Math.min(per, N - k * per), spreadMs: 2000 }),
+    ),
+  );
   await until(async () => (await online()) >= N, 120_000, `${N} agents online`);
   const connect_s = (performance.now() - t0) / 1000;
   console.error(`connect: ${N} online in ${connect_s.toFixed(2)} s`);
@@ -153,7 +192,9 @@ async function main(): Promise<void> {
   await sleep(20_000);
   const host_cpu_pct_idle = ((procCpuTicks(host.child.pid!) - c0) / 100 / ((performance.now() - w0) / 1000)) * 100;
   const rssIdle = procRssMb(host.child.pid!);
-  console.error(`idle: host CPU ${host_cpu_pct_idle.toFixed(2)} % of a core, RSS ${rssIdle.toFixed(1)} MB (+${(rssIdle - rssEmpty).toFixed(1)})`);
+  console.error(
+    `idle: host CPU ${host_cpu_pct_idle.toFixed(2)} % of a core, RSS ${rssIdle.toFixed(1)} MB (+${(rssIdle - rssEmpty).toFixed(1)})`,
+  );
 
   // status: the API alone, and the CLI as a person runs it
   const apiTimes: number[] = [];
@@ -166,7 +207,9 @@ async function main(): Promise<void> {
   let statusLines = 0;
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
-    const r = spawnSync(process.execPath, [HOST_CLI, 'fleet', 'status', '--server', base, '--token', TOKEN], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [HOST_CLI, 'fleet', 'status', '--server', base, '--token', TOKEN], {
+      encoding: 'utf8',
+    });
     cliTimes.push(performance.now() - t);
     if (r.status !== 0) throw new Error(`s4op fleet status failed: ${r.stderr}`);
     statusLines = r.stdout.trim().split('\n').length;
@@ -175,7 +218,9 @@ async function main(): Promise<void> {
   await api(base, 'GET', '/v1/dashboard');
   const dashboard_ms = performance.now() - dashT;
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-  console.error(`status: API ${med(apiTimes).toFixed(0)} ms, CLI ${med(cliTimes).toFixed(0)} ms (${statusLines} lines), dashboard ${dashboard_ms.toFixed(0)} ms`);
+  console.error(
+    `status: API ${med(apiTimes).toFixed(0)} ms, CLI ${med(cliTimes).toFixed(0)} ms (${statusLines} lines), dashboard ${dashboard_ms.toFixed(0)} ms`,
+  );
 
   // reconnect storm: the host dies and comes back on the same port and workspace
   host.child.kill('SIGKILL');
@@ -185,18 +230,40 @@ async function main(): Promise<void> {
   host = await startHost(port, workspace, heartbeatMs);
   await until(async () => (await online()) >= N, 120_000, `${N} agents back after the host restart`, 200);
   const reconnect_storm_s = (performance.now() - tStorm) / 1000;
-  const stats = async (sha?: string) => (await Promise.all(workers.map((w) => w.call<WorkerStats>({ cmd: 'stats', sha })))).reduce((a, s) => ({ ready: a.ready + s.ready, fatal: [...a.fatal, ...s.fatal], ids: [...a.ids, ...s.ids], notOn: [...a.notOn, ...s.notOn] }), { ready: 0, fatal: [] as string[], ids: [] as string[], notOn: [] as string[] });
+  const stats = async (sha?: string) =>
+    (await Promise.all(workers.map((w) => w.call<WorkerStats>({ cmd: 'stats', sha })))).reduce(
+      (a, s) => ({
+        ready: a.ready + s.ready,
+        fatal: [...a.fatal, ...s.fatal],
+        ids: [...a.ids, ...s.ids],
+        notOn: [...a.notOn, ...s.notOn],
+      }),
+      { ready: 0, fatal: [] as string[], ids: [] as string[], notOn: [] as string[] },
+    );
   const afterStorm = await stats();
-  console.error(`storm: ${N} back in ${reconnect_storm_s.toFixed(2)} s; agents that gave up: ${afterStorm.fatal.length}`);
+  console.error(
+    `storm: ${N} back in ${reconnect_storm_s.toFixed(2)} s; agents that gave up: ${afterStorm.fatal.length}`,
+  );
 
   // deployment: canary 1 %, 3 waves; 10 % drop after the canary and come back 5 s later
   await sleep(2000);
   const bytes = mlpModel({ width: 8, layers: 1, seed: 1000 });
   const sha = sha256Hex(bytes);
   const tDeploy = performance.now();
-  const d = await api<{ id: string; plan: { name: string; agents: string[] }[] }>(base, 'POST', '/v1/deployments', { model: { base64: Buffer.from(bytes).toString('base64'), name: 'scale.onnx' }, to: 'tag:sim', canary: '1%', waves: 3, gate: 'p50<5ms' });
+  const d = await api<{ id: string; plan: { name: string; agents: string[] }[] }>(base, 'POST', '/v1/deployments', {
+    model: { base64: Buffer.from(bytes).toString('base64'), name: 'scale.onnx' },
+    to: 'tag:sim',
+    canary: '1%',
+    waves: 3,
+    gate: 'p50<5ms',
+  });
   const canary = new Set(d.plan[0]!.agents);
-  await until(async () => (await api<{ current_stage: number }>(base, 'GET', `/v1/deployments/${d.id}`)).current_stage >= 1, 120_000, 'canary through', 50);
+  await until(
+    async () => (await api<{ current_stage: number }>(base, 'GET', `/v1/deployments/${d.id}`)).current_stage >= 1,
+    120_000,
+    'canary through',
+    50,
+  );
   const pool = afterStorm.ids.filter((id) => !canary.has(id));
   const dropped = pool.filter((_, i) => i % 10 === 0).slice(0, Math.round(N / 10));
   await Promise.all(workers.map((w) => w.call({ cmd: 'drop', ids: dropped })));
@@ -213,19 +280,33 @@ async function main(): Promise<void> {
   );
   const rollout_s = (performance.now() - tDeploy) / 1000;
   console.error(`rollout ${finished.status} in ${rollout_s.toFixed(1)} s: ${JSON.stringify(finished.counts)}`);
-  await until(async () => (await stats(sha)).notOn.length === 0, 180_000, 'every agent serving the model', 500).catch((err: Error) => console.error(err.message));
+  await until(async () => (await stats(sha)).notOn.length === 0, 180_000, 'every agent serving the model', 500).catch(
+    (err: Error) => console.error(err.message),
+  );
   const deploy_s = (performance.now() - tDeploy) / 1000;
   const notOn = (await stats(sha)).notOn;
   const dropped_converged = finished.status === 'succeeded' && dropped.every((id) => !notOn.includes(id));
-  console.error(`converged: ${N - notOn.length}/${N} serve the model after ${deploy_s.toFixed(1)} s; dropped converged: ${dropped_converged}`);
+  console.error(
+    `converged: ${N - notOn.length}/${N} serve the model after ${deploy_s.toFixed(1)} s; dropped converged: ${dropped_converged}`,
+  );
 
   // a gate that fails at the canary stops the rollout for all
   const bytes2 = mlpModel({ width: 8, layers: 1, seed: 1001 });
   const sha2 = sha256Hex(bytes2);
-  const d2 = await api<{ id: string }>(base, 'POST', '/v1/deployments', { model: { base64: Buffer.from(bytes2).toString('base64'), name: 'slow.onnx' }, to: 'tag:sim', canary: '1%', waves: 3, gate: 'p50<0.1ms' });
+  const d2 = await api<{ id: string }>(base, 'POST', '/v1/deployments', {
+    model: { base64: Buffer.from(bytes2).toString('base64'), name: 'slow.onnx' },
+    to: 'tag:sim',
+    canary: '1%',
+    waves: 3,
+    gate: 'p50<0.1ms',
+  });
   const gated = await until(
     async () => {
-      const v = await api<{ status: string; reason: string | null; agents: { stage: number; state: string }[] }>(base, 'GET', `/v1/deployments/${d2.id}`);
+      const v = await api<{ status: string; reason: string | null; agents: { stage: number; state: string }[] }>(
+        base,
+        'GET',
+        `/v1/deployments/${d2.id}`,
+      );
       return v.status !== 'running' ? v : null;
     },
     120_000,
@@ -234,8 +315,13 @@ async function main(): Promise<void> {
   );
   const onSha2 = (await stats(sha2)).notOn.length;
   const gate_stop_ok =
-    gated.status === 'failed' && /^canary: gate failed/.test(gated.reason ?? '') && gated.agents.filter((a) => a.stage > 0).every((a) => a.state === 'skipped') && onSha2 === N;
-  console.error(`gate: ${gated.status} (${gated.reason?.slice(0, 100)}); others skipped and nobody on the model: ${gate_stop_ok}`);
+    gated.status === 'failed' &&
+    /^canary: gate failed/.test(gated.reason ?? '') &&
+    gated.agents.filter((a) => a.stage > 0).every((a) => a.state === 'skipped') &&
+    onSha2 === N;
+  console.error(
+    `gate: ${gated.status} (${gated.reason?.slice(0, 100)}); others skipped and nobody on the model: ${gate_stop_ok}`,
+  );
 
   const result = {
     agents: N,
@@ -260,7 +346,14 @@ async function main(): Promise<void> {
     machine: `${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), shared`,
     load_avg_at_start: loadAtStart,
     load_avg_at_end: +os.loadavg()[0]!.toFixed(2),
-    targets: { connect_s: 10, reconnect_storm_s: 30, host_rss_mb: 300, host_cpu_pct_idle: 5, status_ms: 500, deploy_s: 120 },
+    targets: {
+      connect_s: 10,
+      reconnect_storm_s: 30,
+      host_rss_mb: 300,
+      host_cpu_pct_idle: 5,
+      status_ms: 500,
+      deploy_s: 120,
+    },
   };
   const { writeResult } = await import('./common.js');
   console.log(JSON.stringify(result, null, 2));
@@ -281,7 +374,16 @@ function worker(): void {
   process.on('message', (m: WorkerCmd & { seq: number }) => {
     const reply = (body: unknown) => process.send!({ seq: m.seq, body });
     if (m.cmd === 'start') {
-      agents = startSimAgents({ url: m.url, token: TOKEN, count: m.count, first: m.first, prefix: 'sim', spreadMs: m.spreadMs, measureMs: 20, tags: (i) => ['sim', `rack-${i % 20}`] });
+      agents = startSimAgents({
+        url: m.url,
+        token: TOKEN,
+        count: m.count,
+        first: m.first,
+        prefix: 'sim',
+        spreadMs: m.spreadMs,
+        measureMs: 20,
+        tags: (i) => ['sim', `rack-${i % 20}`],
+      });
       for (const a of agents) byId.set(a.id, a);
       reply({ ok: true });
     } else if (m.cmd === 'drop') {
@@ -306,7 +408,6 @@ function worker(): void {
   });
   process.on('disconnect', () => process.exit(0));
 }
-
 
 if (process.argv.includes('--worker')) worker();
 else await main();

@@ -15,10 +15,14 @@ export async function startBenchAgent(): Promise<{ fleet: Fleet; stop: () => Pro
   const token = 'bench-token';
   const fleet = await startFleet({ port: 0, token, log: () => undefined });
   const cache = mkdtempSync(path.join(os.tmpdir(), 's4op-bench-agent-'));
-  const agent = spawn(process.execPath, [AGENT_CLI, '--host', fleet.server.url, '--name', 'bench', '--cache-dir', cache], {
-    env: { ...process.env, S4OP_TOKEN: token },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const agent = spawn(
+    process.execPath,
+    [AGENT_CLI, '--host', fleet.server.url, '--name', 'bench', '--cache-dir', cache],
+    {
+      env: { ...process.env, S4OP_TOKEN: token },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return {
     fleet,
     async stop() {

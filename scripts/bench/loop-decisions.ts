@@ -27,7 +27,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { allActive, applyOperators, bypassedCounts, exportModel, initBackend, s4opAllocation, SequenceModel, targetBypassed, withBypassed } from '@s4op/host';
+import {
+  allActive,
+  applyOperators,
+  bypassedCounts,
+  exportModel,
+  initBackend,
+  s4opAllocation,
+  SequenceModel,
+  targetBypassed,
+  withBypassed,
+} from '@s4op/host';
 import { coefficientOfVariation, resolveSettings } from '@s4op/shared';
 import { benchS4dConfig, intArg, median, writeResult } from './common.js';
 import { startBenchAgent } from './local-agent.js';
@@ -52,7 +62,9 @@ await initBackend('cpu');
 const model = new SequenceModel(benchS4dConfig(H, 32, N_LAYERS), 0);
 // Nested candidates: each rate bypasses channels on top of the previous one's (channel choice does not change
 // the cost; the count per layer follows the S4oP rule).
-const models: { name: string; rate: number; bytes: Uint8Array }[] = [{ name: 'base', rate: 0, bytes: exportModel(model, { mode: 'conv', length: L }).bytes }];
+const models: { name: string; rate: number; bytes: Uint8Array }[] = [
+  { name: 'base', rate: 0, bytes: exportModel(model, { mode: 'conv', length: L }).bytes },
+];
 let active = allActive(H, N_LAYERS);
 for (const rate of RATES) {
   const counts = s4opAllocation(H, N_LAYERS, targetBypassed(rate, H, N_LAYERS), bypassedCounts(active, H));
@@ -81,7 +93,13 @@ async function stability(label: string, loaded: boolean) {
   const agentBusy: unknown[] = [];
   const alone = new Map<string, number[]>();
   const ratios = new Map<string, number[]>();
-  const submit = (ms: typeof models) => fleet.jobs.submit({ target: { agent: 'bench' }, models: ms.map((m) => ({ bytes: m.bytes, name: m.name })), settings, waitForAgentMs: 60_000 });
+  const submit = (ms: typeof models) =>
+    fleet.jobs.submit({
+      target: { agent: 'bench' },
+      models: ms.map((m) => ({ bytes: m.bytes, name: m.name })),
+      settings,
+      waitForAgentMs: 60_000,
+    });
   try {
     for (let r = 0; r < rounds; r++) {
       // Alone and paired jobs interleaved; the order of models rotates from round to round.
@@ -135,7 +153,12 @@ interface RunOutcome {
 }
 
 function cli(args: string[], timeoutMs: number): string {
-  const r = spawnSync(process.execPath, [HOST_CLI, ...args], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [HOST_CLI, ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   if (r.status !== 0) throw new Error(`s4op ${args[0]} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
   return r.stdout;
 }
@@ -148,23 +171,94 @@ try {
     if (!base) {
       base = path.join(work, 'base');
       console.error('training the demo base (s4op train, as npm start does)…');
-      cli(['train', '--model', 's4d', '--dataset', 'smnist14', '--d-model', '32', '--d-state', '32', '--layers', '4', '--epochs', '3', '--batch-size', '32', '--lr', '0.01', '--out', base, '--json'], 3_600_000);
+      cli(
+        [
+          'train',
+          '--model',
+          's4d',
+          '--dataset',
+          'smnist14',
+          '--d-model',
+          '32',
+          '--d-state',
+          '32',
+          '--layers',
+          '4',
+          '--epochs',
+          '3',
+          '--batch-size',
+          '32',
+          '--lr',
+          '0.01',
+          '--out',
+          base,
+          '--json',
+        ],
+        3_600_000,
+      );
     }
     for (const id of ['a', 'b']) {
       // A store of its own per run: the second run measures everything anew instead of reading the first's cache.
       const ws = path.join(work, `workspace-${id}`);
       const t0 = Date.now();
       console.error(`prune run ${id} (demo configuration)…`);
-      cli([
-        'prune', '--checkpoint', base, '--workspace', ws, '--run-id', id, '--strategy', 'importance', '--criteria', 'taylor', '--rates', '10,30,50,70,90',
-        '--finetune-epochs', '1', '--max-steps', '60', '--lr', '0.001', '--max-drop', '10', '--budget', '0.85x', '--steer', '--settings', JSON.stringify(DEMO_SETTINGS), '--json',
-      ], 3_600_000);
+      cli(
+        [
+          'prune',
+          '--checkpoint',
+          base,
+          '--workspace',
+          ws,
+          '--run-id',
+          id,
+          '--strategy',
+          'importance',
+          '--criteria',
+          'taylor',
+          '--rates',
+          '10,30,50,70,90',
+          '--finetune-epochs',
+          '1',
+          '--max-steps',
+          '60',
+          '--lr',
+          '0.001',
+          '--max-drop',
+          '10',
+          '--budget',
+          '0.85x',
+          '--steer',
+          '--settings',
+          JSON.stringify(DEMO_SETTINGS),
+          '--json',
+        ],
+        3_600_000,
+      );
       const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
-      const run = db.prepare('SELECT status, stop_reason, summary FROM runs WHERE id = ?').get(id) as { status: string; stop_reason: string; summary: string };
+      const run = db.prepare('SELECT status, stop_reason, summary FROM runs WHERE id = ?').get(id) as {
+        status: string;
+        stop_reason: string;
+        summary: string;
+      };
       const summary = JSON.parse(run.summary) as { final_candidate: number; front: number[] };
-      const cands = (db.prepare('SELECT id, step, rate, val_metric, extra FROM candidates WHERE run_id = ? ORDER BY step, seed').all(id) as { id: number; step: number; rate: number; val_metric: number; extra: string | null }[]).map((c) => {
-        const paired = (c.extra ? JSON.parse(c.extra) : {}).paired as { ratio: number; busy: boolean; not_faster_than_parent: boolean } | undefined;
-        return { id: c.id, step: c.step, rate: c.rate, val: c.val_metric, ratio: c.step === 0 ? 1 : (paired?.ratio ?? null), flags: [...(paired?.not_faster_than_parent ? ['not faster than its parent'] : []), ...(paired?.busy ? ['busy'] : [])] };
+      const cands = (
+        db
+          .prepare('SELECT id, step, rate, val_metric, extra FROM candidates WHERE run_id = ? ORDER BY step, seed')
+          .all(id) as { id: number; step: number; rate: number; val_metric: number; extra: string | null }[]
+      ).map((c) => {
+        const paired = (c.extra ? JSON.parse(c.extra) : {}).paired as
+          { ratio: number; busy: boolean; not_faster_than_parent: boolean } | undefined;
+        return {
+          id: c.id,
+          step: c.step,
+          rate: c.rate,
+          val: c.val_metric,
+          ratio: c.step === 0 ? 1 : (paired?.ratio ?? null),
+          flags: [
+            ...(paired?.not_faster_than_parent ? ['not faster than its parent'] : []),
+            ...(paired?.busy ? ['busy'] : []),
+          ],
+        };
       });
       db.close();
       const final = cands.find((c) => c.id === summary.final_candidate) ?? null;

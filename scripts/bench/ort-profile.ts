@@ -27,12 +27,20 @@ export async function profileSections(
 ): Promise<Record<'ssm' | 'other', SectionTime>> {
   const dir = mkdtempSync(join(tmpdir(), 's4op-profile-'));
   const session = await ort.InferenceSession.create(bytes, {
-    ...sessionOptions, intraOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'ort'),
+    ...sessionOptions,
+    intraOpNumThreads: 1,
+    enableProfiling: true,
+    profileFilePrefix: join(dir, 'ort'),
   });
   for (let i = 0; i < runs; i++) await session.run(feeds);
   session.endProfiling();
   await session.release();
-  const events = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as { cat: string; name: string; dur: number; args: { op_name?: string } }[];
+  const events = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as {
+    cat: string;
+    name: string;
+    dur: number;
+    args: { op_name?: string };
+  }[];
   rmSync(dir, { recursive: true, force: true });
   const perNode = new Map<string, { op: string; us: number[] }>();
   for (const ev of events) {
@@ -42,7 +50,8 @@ export async function profileSections(
     perNode.set(ev.name, n);
   }
   const sections = {} as Record<'ssm' | 'other', SectionTime>;
-  for (const sec of ['ssm', 'other'] as const) sections[sec] = { ms: 0, nodes: 0, mflop: round(flops[sec] / 1e6, 2), gflop_per_s: 0, ms_by_op: {} };
+  for (const sec of ['ssm', 'other'] as const)
+    sections[sec] = { ms: 0, nodes: 0, mflop: round(flops[sec] / 1e6, 2), gflop_per_s: 0, ms_by_op: {} };
   for (const [name, n] of perNode) {
     const sec = sections[name.startsWith('ssm/') ? 'ssm' : 'other'];
     const t = median(n.us) / 1000;
@@ -53,7 +62,11 @@ export async function profileSections(
   for (const sec of Object.values(sections)) {
     sec.ms = round(sec.ms);
     sec.gflop_per_s = round(sec.mflop / sec.ms, 1);
-    sec.ms_by_op = Object.fromEntries(Object.entries(sec.ms_by_op).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, round(v)]));
+    sec.ms_by_op = Object.fromEntries(
+      Object.entries(sec.ms_by_op)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, round(v)]),
+    );
   }
   return sections;
 }

@@ -18,7 +18,27 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AgentMeasurer, criterionNames, DEFAULT_CONFIG, evaluate, initBackend, loadCheckpoint, loadDataset, parseCriteria, parseRates, pruneStep, runSearch, RunStore, S4OP_FINETUNE, saveCheckpoint, SequenceModel, train, type Dataset, type ModelConfig, type SearchOptions } from '@s4op/host';
+import {
+  AgentMeasurer,
+  criterionNames,
+  DEFAULT_CONFIG,
+  evaluate,
+  initBackend,
+  loadCheckpoint,
+  loadDataset,
+  parseCriteria,
+  parseRates,
+  pruneStep,
+  runSearch,
+  RunStore,
+  S4OP_FINETUNE,
+  saveCheckpoint,
+  SequenceModel,
+  train,
+  type Dataset,
+  type ModelConfig,
+  type SearchOptions,
+} from '@s4op/host';
 import { writeResult } from './common.js';
 
 const { values: a } = parseArgs({
@@ -60,50 +80,88 @@ const log = (l: string) => console.log(`[${new Date().toISOString().slice(11, 19
 log(`backend ${choice.name}; workspace ${ws}`);
 
 const data: Dataset = await loadDataset(a.dataset!, { splits: { train: Number(a.train), val: 1000, test: 1000 } });
-log(`data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`);
+log(
+  `data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`,
+);
 
 /** Base training (as scripts/bench/accuracy-smnist.ts trains: lr 1e-2, SSM lr 1e-3, cosine fitted to a time budget). */
 const baseTrain = (ssm: 's4d' | 's4') => ({
-  epochs: Number(a.epochs), batchSize: 32, lr: Number(a.lr), lrSsm: 1e-3, weightDecay: 0.01, patience: 0,
+  epochs: Number(a.epochs),
+  batchSize: 32,
+  lr: Number(a.lr),
+  lrSsm: 1e-3,
+  weightDecay: 0.01,
+  patience: 0,
   timeBudgetS: Number(a[ssm === 's4' ? 's4-base-minutes' : 'base-minutes']) * 60,
 });
 const widthOf = (ssm: 's4d' | 's4') => Number(ssm === 's4' ? a['s4-d-model'] : a['d-model']);
 
-async function baseModel(ssm: 's4d' | 's4'): Promise<{ dir: string; test: number; val: number; epochs: number; seconds: number }> {
+async function baseModel(
+  ssm: 's4d' | 's4',
+): Promise<{ dir: string; test: number; val: number; epochs: number; seconds: number }> {
   const dir = path.join(ws, `base-${ssm}`);
   const shape = { ssm, dModel: widthOf(ssm), dState: Number(a['d-state']), nLayers: Number(a.layers) };
   if (!existsSync(path.join(dir, 'config.json'))) {
     const config: ModelConfig = {
-      ...DEFAULT_CONFIG, ...shape, dropout: 0.1,
-      inputKind: 'continuous', inputSize: data.info.inputSize, numClasses: data.info.numClasses, multiLabel: false,
+      ...DEFAULT_CONFIG,
+      ...shape,
+      dropout: 0.1,
+      inputKind: 'continuous',
+      inputSize: data.info.inputSize,
+      numClasses: data.info.numClasses,
+      multiLabel: false,
     };
     const model = new SequenceModel(config, 0);
-    log(`training base ${ssm}: d_model ${config.dModel}, d_state ${config.dState}, ${config.nLayers} layers, ${model.parameterCount()} parameters`);
+    log(
+      `training base ${ssm}: d_model ${config.dModel}, d_state ${config.dState}, ${config.nLayers} layers, ${model.parameterCount()} parameters`,
+    );
     const record = train(model, data, { ...baseTrain(ssm), label: `base ${ssm}` });
     const test = evaluate(model, data.test);
-    await saveCheckpoint(dir, model, { dataset: { name: data.info.name, spec: data.info.spec }, training: { ...record, test } });
+    await saveCheckpoint(dir, model, {
+      dataset: { name: data.info.name, spec: data.info.spec },
+      training: { ...record, test },
+    });
     model.dispose();
   }
   const { model, config } = await loadCheckpoint(dir);
   const m = model.config;
   if (m.ssm !== shape.ssm || m.dModel !== shape.dModel || m.dState !== shape.dState || m.nLayers !== shape.nLayers) {
-    throw new Error(`${dir} holds a ${m.ssm} d_model ${m.dModel} d_state ${m.dState} ${m.nLayers}-layer model, not the ${JSON.stringify(shape)} asked for; use another --workspace`);
+    throw new Error(
+      `${dir} holds a ${m.ssm} d_model ${m.dModel} d_state ${m.dState} ${m.nLayers}-layer model, not the ${JSON.stringify(shape)} asked for; use another --workspace`,
+    );
   }
   const t = config.training as { epochs: unknown[]; seconds: number };
-  const r = { dir, test: evaluate(model, data.test).metric, val: evaluate(model, data.val).metric, epochs: t.epochs.length, seconds: t.seconds };
+  const r = {
+    dir,
+    test: evaluate(model, data.test).metric,
+    val: evaluate(model, data.val).metric,
+    epochs: t.epochs.length,
+    seconds: t.seconds,
+  };
   model.dispose();
-  log(`base ${ssm}: val ${(100 * r.val).toFixed(2)} test ${(100 * r.test).toFixed(2)} (${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`);
+  log(
+    `base ${ssm}: val ${(100 * r.val).toFixed(2)} test ${(100 * r.test).toFixed(2)} (${r.epochs} epochs, ${r.seconds.toFixed(0)} s)`,
+  );
   return r;
 }
 
 const rates = parseRates(a.rates!);
 const store = RunStore.openWorkspace(ws);
-const measurer = await AgentMeasurer.start({ mode: 'conv', length: data.info.length, cacheDir: path.join(ws, 'agent-cache'), log: () => undefined });
+const measurer = await AgentMeasurer.start({
+  mode: 'conv',
+  length: data.info.length,
+  cacheDir: path.join(ws, 'agent-cache'),
+  log: () => undefined,
+});
 
 async function prune(id: string, base: string, o: SearchOptions) {
-  if (!store.getRun(id)) store.createRun({ id, strategy: o.strategy, base_checkpoint: base, dataset: data.info.spec, config: o });
+  if (!store.getRun(id))
+    store.createRun({ id, strategy: o.strategy, base_checkpoint: base, dataset: data.info.spec, config: o });
   const t = performance.now();
-  await runSearch({ store, runId: id, dir: path.join(ws, 'runs', id), baseCheckpoint: base, data, measurer, log, quiet: true }, o);
+  await runSearch(
+    { store, runId: id, dir: path.join(ws, 'runs', id), baseCheckpoint: base, data, measurer, log, quiet: true },
+    o,
+  );
   return { ...summary(id), seconds_this_invocation: (performance.now() - t) / 1000 };
 }
 
@@ -170,7 +228,8 @@ type Pruned = Awaited<ReturnType<typeof prune>>;
 async function oneShot(base: string) {
   // Kept in the workspace: the base does not change, so a resumed benchmark does not redo it.
   const file = path.join(ws, 'one-shot.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, Record<string, number>>>;
+  if (existsSync(file))
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, Record<string, Record<string, number>>>;
   // Ablation (one evaluation per channel) is left out: at d_model 64 it alone would take most of an hour.
   const kinds = criterionNames().filter((k) => k !== 'ablation');
   const out: Record<string, Record<string, Record<string, number>>> = {};
@@ -184,14 +243,23 @@ async function oneShot(base: string) {
         let acc = 0;
         for (const seed of seeds) {
           const { model } = await loadCheckpoint(base);
-          pruneStep(model, { rate, criteria: parseCriteria(kind), allocation, ctx: { L: data.info.length, seed, data, taylorBatches: 8, batchSize: 32 } });
+          pruneStep(model, {
+            rate,
+            criteria: parseCriteria(kind),
+            allocation,
+            ctx: { L: data.info.length, seed, data, taylorBatches: 8, batchSize: 32 },
+          });
           acc += evaluate(model, data.val).metric / seeds.length;
           model.dispose();
         }
         row[kind] = acc;
       }
       out[allocation][String(rate)] = row;
-      log(`one-shot ${allocation} ${rate}%: ${Object.entries(row).map(([k, v]) => `${k} ${(100 * v).toFixed(1)}`).join(', ')}`);
+      log(
+        `one-shot ${allocation} ${rate}%: ${Object.entries(row)
+          .map(([k, v]) => `${k} ${(100 * v).toFixed(1)}`)
+          .join(', ')}`,
+      );
     }
   }
   writeFileSync(file, JSON.stringify(out, null, 2));
@@ -204,13 +272,16 @@ function targets(base: number, random: Pruned | null, importance: Pruned | null)
   const best70 = Math.max(at70(random) ?? -1, at70(importance) ?? -1);
   // The rates both runs finished (all of them unless the random run was stopped part-way).
   const both = random && importance ? random.rates.filter((r) => importance.rates.some((x) => x.rate === r.rate)) : [];
-  const epochsAt = (p: Pruned) => p.rates.filter((r) => both.some((b) => b.rate === r.rate)).reduce((n, r) => n + r.finetune_epochs_all_seeds, 0);
+  const epochsAt = (p: Pruned) =>
+    p.rates.filter((r) => both.some((b) => b.rate === r.rate)).reduce((n, r) => n + r.finetune_epochs_all_seeds, 0);
   const cmp = random && importance && both.length > 0;
   return {
     compared_rates: both.map((r) => r.rate),
     best_drop_at_70_points: best70 >= 0 ? 100 * (base - best70) : null,
     best_drop_at_70_within_1_point: best70 >= 0 ? 100 * (base - best70) <= 1 : null,
-    importance_ge_random_every_rate: cmp ? both.every((r) => importance.rates.find((x) => x.rate === r.rate)!.test_acc >= r.test_acc) : null,
+    importance_ge_random_every_rate: cmp
+      ? both.every((r) => importance.rates.find((x) => x.rate === r.rate)!.test_acc >= r.test_acc)
+      : null,
     importance_epoch_ratio: cmp ? epochsAt(importance) / epochsAt(random) : null,
     importance_epochs_within_one_third: cmp ? epochsAt(importance) * 3 <= epochsAt(random) : null,
   };
@@ -224,7 +295,11 @@ try {
   let oneShotVal: Awaited<ReturnType<typeof oneShot>> | null = null;
   // Every finished importance run on this base, this invocation's and earlier ones (other flags).
   const importanceVariants = () =>
-    store.listRuns().filter((r) => r.id.startsWith('importance-s4d-') && r.status === 'finished').reverse().map((r) => summary(r.id));
+    store
+      .listRuns()
+      .filter((r) => r.id.startsWith('importance-s4d-') && r.status === 'finished')
+      .reverse()
+      .map((r) => summary(r.id));
   // Written after every run, so a long benchmark that is stopped still leaves what it measured.
   const save = (complete: boolean) => {
     const result = {
@@ -250,8 +325,14 @@ try {
       measured_on: 'local agent (onnxruntime, conv mode, default settings)',
       strategies: { s4op: random, importance },
       importance_variants: importanceVariants().map((v) => ({
-        run: v.run, criteria: v.criteria, finetune_max_epochs: v.finetune_max_epochs, finetune_lr: v.finetune_lr, taylor_batches: v.taylor_batches,
-        total_finetune_epochs: v.total_finetune_epochs, val_acc: v.rates.map((r) => r.val_acc), test_acc: v.rates.map((r) => r.test_acc),
+        run: v.run,
+        criteria: v.criteria,
+        finetune_max_epochs: v.finetune_max_epochs,
+        finetune_lr: v.finetune_lr,
+        taylor_batches: v.taylor_batches,
+        total_finetune_epochs: v.total_finetune_epochs,
+        val_acc: v.rates.map((r) => r.val_acc),
+        test_acc: v.rates.map((r) => r.test_acc),
       })),
       s4,
       targets: targets(s4d.test, random, importance),
@@ -264,10 +345,18 @@ try {
   const tagOf = (ssm: string, epochs: number, lr: number) =>
     `importance-${ssm}-${a.criteria!.replace(/[^\w-]+/g, '_')}-${a.allocation}-ft${epochs}${lr === S4OP_FINETUNE.lr ? '' : `-lr${lr}`}${taylorBatches === 8 ? '' : `-tb${taylorBatches}`}`;
   const pruneOr = (id: string, base: string, o: SearchOptions) =>
-    a['report-only'] ? Promise.resolve(store.getRun(id) ? { ...summary(id), seconds_this_invocation: 0 } : null) : prune(id, base, o);
+    a['report-only']
+      ? Promise.resolve(store.getRun(id) ? { ...summary(id), seconds_this_invocation: 0 } : null)
+      : prune(id, base, o);
   const importanceRun = (ssm: 's4d' | 's4', dir: string, e: number) => {
     const lr = ssm === 's4' ? s4ImportanceLr : importanceLr;
-    return pruneOr(tagOf(ssm, e, lr), dir, { ...common, strategy: 'importance', criteria: parseCriteria(a.criteria!), seeds: 1, fineTune: ftImportance(e, lr) });
+    return pruneOr(tagOf(ssm, e, lr), dir, {
+      ...common,
+      strategy: 'importance',
+      criteria: parseCriteria(a.criteria!),
+      seeds: 1,
+      fineTune: ftImportance(e, lr),
+    });
   };
   for (const e of impEpochs) {
     importance = await importanceRun('s4d', s4d.dir, e);
@@ -275,7 +364,14 @@ try {
   }
   if (!a['report-only'] || existsSync(path.join(ws, 'one-shot.json'))) oneShotVal = await oneShot(s4d.dir);
   if (!a['skip-random']) {
-    random = await pruneOr('s4op-s4d', s4d.dir, { ...common, strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', seeds: Number(a.seeds), fineTune: ft(Number(a['random-ft-epochs'])) });
+    random = await pruneOr('s4op-s4d', s4d.dir, {
+      ...common,
+      strategy: 's4op',
+      criteria: parseCriteria('random'),
+      allocation: 's4op',
+      seeds: Number(a.seeds),
+      fineTune: ft(Number(a['random-ft-epochs'])),
+    });
   }
   const randomDone = random?.status === 'finished';
   save(randomDone && a['skip-s4']!);

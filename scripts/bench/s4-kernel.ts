@@ -21,7 +21,11 @@ const H = arg('H', 128);
 const N = arg('N', 64);
 const L = arg('L', 784);
 
-interface Timing { median_ms: number; min_ms: number; cpu_ms: number }
+interface Timing {
+  median_ms: number;
+  min_ms: number;
+  cpu_ms: number;
+}
 
 /**
  * Median and min wall time (ms) of fn over `repeats` runs after one warm-up run, and the mean CPU time
@@ -37,7 +41,11 @@ function time(fn: () => void): Timing {
     xs.push(performance.now() - t0);
   }
   const cpu = process.cpuUsage(cpu0);
-  return { median_ms: +median(xs).toFixed(2), min_ms: +Math.min(...xs).toFixed(2), cpu_ms: +((cpu.user + cpu.system) / 1000 / repeats).toFixed(2) };
+  return {
+    median_ms: +median(xs).toFixed(2),
+    min_ms: +Math.min(...xs).toFixed(2),
+    cpu_ms: +((cpu.user + cpu.system) / 1000 / repeats).toFixed(2),
+  };
 }
 
 const choice = await initBackend(process.env.S4OP_BACKEND ?? 'wasm');
@@ -80,17 +88,23 @@ const perCall = (t: Timing): Timing => ({
   min_ms: +(t.min_ms / inner).toFixed(3),
   cpu_ms: +(t.cpu_ms / inner).toFixed(3),
 });
-const coreForward = perCall(time(() => {
-  for (let i = 0; i < inner; i++) s4KernelForward(ch, L);
-}));
-const coreBackward = perCall(time(() => {
-  for (let i = 0; i < inner; i++) s4KernelBackward(ch, L, g, s4KernelForward(ch, L).cache);
-}));
+const coreForward = perCall(
+  time(() => {
+    for (let i = 0; i < inner; i++) s4KernelForward(ch, L);
+  }),
+);
+const coreBackward = perCall(
+  time(() => {
+    for (let i = 0; i < inner; i++) s4KernelBackward(ch, L, g, s4KernelForward(ch, L).cache);
+  }),
+);
 
 const result = {
   name: 's4-kernel',
   backend: choice.name,
-  H, N, L,
+  H,
+  N,
+  L,
   L_truncation: Math.max(2, 2 ** Math.ceil(Math.log2(L))),
   repeats,
   all_channels: full,
@@ -103,7 +117,9 @@ const result = {
 console.log(`S4 kernel, ${choice.name} backend, H=${H} N=${N} L=${L} (median of ${repeats})`);
 const fmt = (t: Timing) => `${t.median_ms} ms (cpu ${t.cpu_ms} ms)`;
 console.log(`  all ${H} channels: forward ${fmt(full.forward)}, forward+backward ${fmt(full.forward_backward)}`);
-console.log(`  ${half.length} channels: forward ${fmt(pruned.forward)}, forward+backward ${fmt(pruned.forward_backward)}`);
+console.log(
+  `  ${half.length} channels: forward ${fmt(pruned.forward)}, forward+backward ${fmt(pruned.forward_backward)}`,
+);
 console.log(`  float64 core, one channel: forward ${fmt(coreForward)}, forward+backward ${fmt(coreBackward)}`);
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });

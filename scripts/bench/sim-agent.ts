@@ -34,16 +34,41 @@ export interface SimAgentOptions {
 }
 
 function measurement(job: Job, p50: number, ms: number): Measurement {
-  const stats = (m: number) => ({ n: 100, min: m * 0.9, max: m * 1.5, median: m, mean: m * 1.02, p90: m * 1.1, p99: m * 1.3, std: m * 0.05, cv: 0.05, median_ci: { low: m * 0.98, high: m * 1.02, confidence: 0.95 } });
+  const stats = (m: number) => ({
+    n: 100,
+    min: m * 0.9,
+    max: m * 1.5,
+    median: m,
+    mean: m * 1.02,
+    p90: m * 1.1,
+    p99: m * 1.3,
+    std: m * 0.05,
+    cv: 0.05,
+    median_ci: { low: m * 0.98, high: m * 1.02, confidence: 0.95 },
+  });
   const snap = { temperature_c: null, cpu_mhz: null, throttle: null };
   return {
     runtime: { name: 'onnxruntime-node', version: 'sim', settings: {} },
     settings: job.settings,
     mode: job.mode,
-    models: job.models.map((m) => ({ sha256: m.sha256, size_bytes: m.size, inputs: [], load_ms: 1, first_run_ms: p50 * 2, latency_ms: stats(p50) })),
+    models: job.models.map((m) => ({
+      sha256: m.sha256,
+      size_bytes: m.size,
+      inputs: [],
+      load_ms: 1,
+      first_run_ms: p50 * 2,
+      latency_ms: stats(p50),
+    })),
     ratio: job.mode === 'ab' ? stats(1) : null,
     warmup: { runs: 10, ms: ms / 2 },
-    memory_mb: { baseline_rss: 40, after_load_rss: 42, after_first_run_rss: 43, peak_rss: 44, load_added: 2, first_run_added: 1 },
+    memory_mb: {
+      baseline_rss: 40,
+      after_load_rss: 42,
+      after_first_run_rss: 43,
+      peak_rss: 44,
+      load_added: 2,
+      first_run_added: 1,
+    },
     thermal: { before: snap, after: snap, throttled: false },
     started_at: new Date().toISOString(),
     duration_ms: ms,
@@ -83,7 +108,18 @@ export class SimAgent {
         tags: opts.tags,
         agent_version: '0.0.0-sim',
         runtimes: [{ name: 'onnxruntime-node', version: 'sim', available: true }],
-        device: { hostname: opts.name, cpu_model: 'simulated', cores: 4, cpu_max_mhz: null, cpu_current_mhz: null, memory_total_mb: 4096, os: 'sim', arch: 'arm64', temperature_c: null, board_model: 'Simulated Board' },
+        device: {
+          hostname: opts.name,
+          cpu_model: 'simulated',
+          cores: 4,
+          cpu_max_mhz: null,
+          cpu_current_mhz: null,
+          memory_total_mb: 4096,
+          os: 'sim',
+          arch: 'arm64',
+          temperature_c: null,
+          board_model: 'Simulated Board',
+        },
         ...(this.state.active || this.state.previous ? { model_state: this.state } : {}),
         agent_key: this.key,
       }),
@@ -135,21 +171,56 @@ export class SimAgent {
         }
         break;
       case 'cancel':
-        if (this.waiting.delete(m.job_id)) this.finish({ type: 'result', job_id: m.job_id, measurement: null, error: { code: 'cancelled', message: 'cancelled' } });
-        else this.link.sendError({ type: 'error', code: 'unknown_job', message: `no job "${m.job_id}"`, job_id: m.job_id });
+        if (this.waiting.delete(m.job_id))
+          this.finish({
+            type: 'result',
+            job_id: m.job_id,
+            measurement: null,
+            error: { code: 'cancelled', message: 'cancelled' },
+          });
+        else
+          this.link.sendError({
+            type: 'error',
+            code: 'unknown_job',
+            message: `no job "${m.job_id}"`,
+            job_id: m.job_id,
+          });
         break;
       case 'activate': {
         if (!this.stored.has(m.model.sha256)) {
-          this.link.send({ type: 'model_state', deployment_id: m.deployment_id, request: 'activate', state: this.state, error: { code: 'missing_model', message: 'not stored' } });
+          this.link.send({
+            type: 'model_state',
+            deployment_id: m.deployment_id,
+            request: 'activate',
+            state: this.state,
+            error: { code: 'missing_model', message: 'not stored' },
+          });
           break;
         }
-        if (this.state.active?.sha256 !== m.model.sha256) this.state = { active: { sha256: m.model.sha256, deployment_id: m.deployment_id, activated_at: new Date().toISOString() }, previous: this.state.active };
-        this.link.send({ type: 'model_state', deployment_id: m.deployment_id, request: 'activate', state: this.state, error: null });
+        if (this.state.active?.sha256 !== m.model.sha256)
+          this.state = {
+            active: { sha256: m.model.sha256, deployment_id: m.deployment_id, activated_at: new Date().toISOString() },
+            previous: this.state.active,
+          };
+        this.link.send({
+          type: 'model_state',
+          deployment_id: m.deployment_id,
+          request: 'activate',
+          state: this.state,
+          error: null,
+        });
         break;
       }
       case 'rollback':
-        if (this.state.active?.deployment_id === m.deployment_id) this.state = { active: this.state.previous, previous: null };
-        this.link.send({ type: 'model_state', deployment_id: m.deployment_id, request: 'rollback', state: this.state, error: null });
+        if (this.state.active?.deployment_id === m.deployment_id)
+          this.state = { active: this.state.previous, previous: null };
+        this.link.send({
+          type: 'model_state',
+          deployment_id: m.deployment_id,
+          request: 'rollback',
+          state: this.state,
+          error: null,
+        });
         break;
       default:
         break;
@@ -196,7 +267,8 @@ export class SimAgent {
       this.wanted.delete(chunk.sha256);
       this.stored.add(chunk.sha256);
       this.link.send({ type: 'model_stored', sha256: chunk.sha256 });
-      for (const job of [...this.waiting.values()]) if (job.models.some((x) => x.sha256 === chunk.sha256)) this.onJob(job);
+      for (const job of [...this.waiting.values()])
+        if (job.models.some((x) => x.sha256 === chunk.sha256)) this.onJob(job);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       for (const [sha] of this.wanted) {
@@ -204,7 +276,12 @@ export class SimAgent {
         for (const job of [...this.waiting.values()]) {
           if (job.models.some((x) => x.sha256 === sha)) {
             this.waiting.delete(job.job_id);
-            this.finish({ type: 'result', job_id: job.job_id, measurement: null, error: { code: 'bad_transfer', message } });
+            this.finish({
+              type: 'result',
+              job_id: job.job_id,
+              measurement: null,
+              error: { code: 'bad_transfer', message },
+            });
           }
         }
       }
@@ -213,13 +290,31 @@ export class SimAgent {
 }
 
 /** Starts `count` simulated agents named `${prefix}-NNNN`, spread over `spreadMs` (a real fleet does not boot in one tick). */
-export function startSimAgents(opts: { url: string; token: string; count: number; prefix: string; first?: number; tags?: (i: number) => string[]; spreadMs?: number; backoff?: SimAgentOptions['backoff']; measureMs?: number }): SimAgent[] {
+export function startSimAgents(opts: {
+  url: string;
+  token: string;
+  count: number;
+  prefix: string;
+  first?: number;
+  tags?: (i: number) => string[];
+  spreadMs?: number;
+  backoff?: SimAgentOptions['backoff'];
+  measureMs?: number;
+}): SimAgent[] {
   const agents: SimAgent[] = [];
   const first = opts.first ?? 0;
   for (let k = 0; k < opts.count; k++) {
     const i = first + k;
     const name = `${opts.prefix}-${String(i).padStart(4, '0')}`;
-    const a = new SimAgent({ url: opts.url, token: opts.token, id: `${name}-id`, name, tags: opts.tags?.(i) ?? ['sim'], backoff: opts.backoff, measureMs: opts.measureMs });
+    const a = new SimAgent({
+      url: opts.url,
+      token: opts.token,
+      id: `${name}-id`,
+      name,
+      tags: opts.tags?.(i) ?? ['sim'],
+      backoff: opts.backoff,
+      measureMs: opts.measureMs,
+    });
     agents.push(a);
     const delay = opts.spreadMs ? Math.floor((k / opts.count) * opts.spreadMs) : 0;
     if (delay) setTimeout(() => a.start(), delay);

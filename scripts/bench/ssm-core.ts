@@ -80,7 +80,17 @@ const results = {
   kernel_forward_backward: time(() =>
     tf.tidy(() => {
       const g = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor, e: tf.Tensor, f: tf.Tensor) =>
-        s4dKernel({ logDt: a as tf.Tensor1D, logAReal: b as tf.Tensor2D, aImag: c as tf.Tensor2D, cRe: e as tf.Tensor2D, cIm: f as tf.Tensor2D }, L, active),
+        s4dKernel(
+          {
+            logDt: a as tf.Tensor1D,
+            logAReal: b as tf.Tensor2D,
+            aImag: c as tf.Tensor2D,
+            cRe: e as tf.Tensor2D,
+            cIm: f as tf.Tensor2D,
+          },
+          L,
+          active,
+        ),
       )([params.logDt, params.logAReal, params.aImag, params.cRe, params.cIm], wK);
       g.forEach((t) => t.dataSync());
     }),
@@ -142,7 +152,9 @@ const report = {
 };
 for (const [name, r] of Object.entries(results)) {
   const f = (x: number) => x.toFixed(1).padStart(7);
-  console.log(`${name.padEnd(34)} wall median ${f(r.median_ms)} ms  min ${f(r.min_ms)} ms   cpu median ${f(r.cpu_median_ms)} ms`);
+  console.log(
+    `${name.padEnd(34)} wall median ${f(r.median_ms)} ms  min ${f(r.min_ms)} ms   cpu median ${f(r.cpu_median_ms)} ms`,
+  );
 }
 const dir = fileURLToPath(new URL('./results/', import.meta.url));
 mkdirSync(dir, { recursive: true });

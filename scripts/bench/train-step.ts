@@ -8,7 +8,16 @@
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
-import { AdamW, applyGradients, computeGradients, initBackend, ReplicaPool, SequenceModel, trainStep, type ModelConfig } from '@s4op/host';
+import {
+  AdamW,
+  applyGradients,
+  computeGradients,
+  initBackend,
+  ReplicaPool,
+  SequenceModel,
+  trainStep,
+  type ModelConfig,
+} from '@s4op/host';
 import { median, peakRssMb, runTorch, timeIt, writeResult } from './common.js';
 
 const { values: args } = parseArgs({
@@ -29,28 +38,49 @@ console.log(`backend ${choice.name}; shape ${JSON.stringify(shape)}; ${repeats} 
 
 function config(ssm: 's4d' | 's4'): ModelConfig {
   return {
-    ssm, dModel: shape.dModel, dState: shape.dState, nLayers: shape.nLayers, inputKind: 'continuous', inputSize: 1,
-    numClasses: 10, multiLabel: false, prenorm: false, norm: 'layer', dropout: 0.1, bidirectional: false,
-    init: 'lin', dtMin: 1e-3, dtMax: 1e-1,
+    ssm,
+    dModel: shape.dModel,
+    dState: shape.dState,
+    nLayers: shape.nLayers,
+    inputKind: 'continuous',
+    inputSize: 1,
+    numClasses: 10,
+    multiLabel: false,
+    prenorm: false,
+    norm: 'layer',
+    dropout: 0.1,
+    bidirectional: false,
+    init: 'lin',
+    dtMin: 1e-3,
+    dtMax: 1e-1,
   };
 }
 
 function benchStep(ssm: 's4d' | 's4') {
   const model = new SequenceModel(config(ssm), 0);
-  const opt = new AdamW(model.params.trainable(), { groups: { default: { lr: 4e-3, weightDecay: 0.01 }, ssm: { lr: 1e-3, weightDecay: 0 } } });
+  const opt = new AdamW(model.params.trainable(), {
+    groups: { default: { lr: 4e-3, weightDecay: 0.01 }, ssm: { lr: 1e-3, weightDecay: 0 } },
+  });
   const x = tf.randomUniform([shape.batch, shape.length, 1]);
-  const y = tf.tensor1d(Array.from({ length: shape.batch }, (_, i) => i % 10), 'int32');
+  const y = tf.tensor1d(
+    Array.from({ length: shape.batch }, (_, i) => i % 10),
+    'int32',
+  );
   let seed = 0;
   const step = timeIt(() => trainStep(model, opt, x, y, { lrScale: 1, clip: 1, seed: seed++ }), repeats, 2);
   // Kernel generation alone (layer 0): forward + hand-written backward through the custom op.
-  const kernelParams = model.params.list().filter((p) => p.name.startsWith('s4_layers.0.kernel.')).map((p) => p.variable);
-  const kernelOnly = timeIt(() => {
-    const { grads } = tf.variableGrads(
-      () => tf.sum(model.layerKernel(0, shape.length)),
-      kernelParams,
-    );
-    for (const g of Object.values(grads)) g.dispose();
-  }, repeats, 1);
+  const kernelParams = model.params
+    .list()
+    .filter((p) => p.name.startsWith('s4_layers.0.kernel.'))
+    .map((p) => p.variable);
+  const kernelOnly = timeIt(
+    () => {
+      const { grads } = tf.variableGrads(() => tf.sum(model.layerKernel(0, shape.length)), kernelParams);
+      for (const g of Object.values(grads)) g.dispose();
+    },
+    repeats,
+    1,
+  );
   x.dispose();
   y.dispose();
   opt.dispose();
@@ -68,9 +98,15 @@ function benchReplicas(replicas: number) {
   const groups = { default: { lr: 4e-3, weightDecay: 0.01 }, ssm: { lr: 1e-3, weightDecay: 0 } };
   const opt1 = new AdamW(one.params.trainable(), { groups });
   const optN = new AdamW(many.params.trainable(), { groups });
-  const pool = new ReplicaPool(many, replicas, { maxShard: Math.ceil(shape.batch / replicas), xShape: [shape.length, 1] });
+  const pool = new ReplicaPool(many, replicas, {
+    maxShard: Math.ceil(shape.batch / replicas),
+    xShape: [shape.length, 1],
+  });
   const x = tf.randomUniform([shape.batch, shape.length, 1]);
-  const y = tf.tensor1d(Array.from({ length: shape.batch }, (_, i) => i % 10), 'int32');
+  const y = tf.tensor1d(
+    Array.from({ length: shape.batch }, (_, i) => i % 10),
+    'int32',
+  );
   const t1: number[] = [];
   const tN: number[] = [];
   try {
@@ -98,12 +134,16 @@ function benchReplicas(replicas: number) {
 }
 
 const s4d = benchStep('s4d');
-console.log(`ours S4D step: median ${s4d.step_s.toFixed(3)} s; kernel fwd+bwd ${(s4d.kernel_fwd_bwd_s * 1000).toFixed(1)} ms`);
+console.log(
+  `ours S4D step: median ${s4d.step_s.toFixed(3)} s; kernel fwd+bwd ${(s4d.kernel_fwd_bwd_s * 1000).toFixed(1)} ms`,
+);
 let s4: ReturnType<typeof benchStep> | undefined;
 if (!args['skip-s4']) {
   try {
     s4 = benchStep('s4');
-    console.log(`ours S4 step: median ${s4.step_s.toFixed(3)} s; kernel fwd+bwd ${(s4.kernel_fwd_bwd_s * 1000).toFixed(1)} ms`);
+    console.log(
+      `ours S4 step: median ${s4.step_s.toFixed(3)} s; kernel fwd+bwd ${(s4.kernel_fwd_bwd_s * 1000).toFixed(1)} ms`,
+    );
   } catch (err) {
     console.log(`S4 step skipped: ${(err as Error).message}`);
   }
@@ -112,14 +152,33 @@ if (!args['skip-s4']) {
 const rss = peakRssMb();
 const dataParallel = Number(args.replicas) > 1 ? benchReplicas(Number(args.replicas)) : undefined;
 if (dataParallel) {
-  console.log(`S4D step with ${dataParallel.replicas} data-parallel replicas: median ${dataParallel.step_s_n.toFixed(3)} s vs ${dataParallel.step_s_1.toFixed(3)} s on one (speed-up ${dataParallel.speedup.toFixed(2)}×, interleaved)`);
+  console.log(
+    `S4D step with ${dataParallel.replicas} data-parallel replicas: median ${dataParallel.step_s_n.toFixed(3)} s vs ${dataParallel.step_s_1.toFixed(3)} s on one (speed-up ${dataParallel.speedup.toFixed(2)}×, interleaved)`,
+  );
 }
 const rssWithReplicas = peakRssMb();
 let torch: Record<string, unknown> = {};
 if (!args['skip-torch']) {
-  torch = runTorch(['train-step', '--d-model', `${shape.dModel}`, '--layers', `${shape.nLayers}`, '--d-state', `${shape.dState}`,
-    '--length', `${shape.length}`, '--batch', `${shape.batch}`, '--threads', '2', '--repeats', `${repeats}`]);
-  console.log(`torch ${String(torch.torch_version)} (${String(torch.threads)} threads) step: median ${(torch.torch_s as number).toFixed(3)} s`);
+  torch = runTorch([
+    'train-step',
+    '--d-model',
+    `${shape.dModel}`,
+    '--layers',
+    `${shape.nLayers}`,
+    '--d-state',
+    `${shape.dState}`,
+    '--length',
+    `${shape.length}`,
+    '--batch',
+    `${shape.batch}`,
+    '--threads',
+    '2',
+    '--repeats',
+    `${repeats}`,
+  ]);
+  console.log(
+    `torch ${String(torch.torch_version)} (${String(torch.threads)} threads) step: median ${(torch.torch_s as number).toFixed(3)} s`,
+  );
 }
 const torchS = torch.torch_s as number | undefined;
 const result = {

@@ -17,7 +17,16 @@
  * --full runs the install scripts as a user's install does. --keep leaves the folder for inspection.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,10 +36,14 @@ const repo = fileURLToPath(new URL('../../', import.meta.url));
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 const t0 = Date.now();
 const since = () => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 600_000, ...opts });
+const run = (cmd, args, opts = {}) =>
+  execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', timeout: 600_000, ...opts });
 const step = (what) => console.log(`host-pack: ${what} [${since()}]`);
 
-run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'host', 'agent'], { cwd: repo, stdio: 'inherit' });
+run(process.execPath, [path.join(repo, 'node_modules/typescript/bin/tsc'), '-b', 'shared', 'host', 'agent'], {
+  cwd: repo,
+  stdio: 'inherit',
+});
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-host-pack-'));
 const children = new Set();
 try {
@@ -38,7 +51,12 @@ try {
   mkdirSync(packs);
   const names = [];
   for (const ws of ['shared', 'agent', 'host']) {
-    names.push(run(npm, ['pack', '--silent', '--pack-destination', packs], { cwd: path.join(repo, ws) }).trim().split('\n').pop());
+    names.push(
+      run(npm, ['pack', '--silent', '--pack-destination', packs], { cwd: path.join(repo, ws) })
+        .trim()
+        .split('\n')
+        .pop(),
+    );
   }
   step(`packed ${names.join(', ')}`);
 
@@ -49,7 +67,16 @@ try {
   const [sharedTgz, agentTgz, hostTgz] = names.map((n) => `file:../tarballs/${n}`);
   writeFileSync(
     path.join(app, 'package.json'),
-    JSON.stringify({ name: 'host-pack-check', private: true, dependencies: { '@s4op/host': hostTgz }, overrides: { '@s4op/shared': sharedTgz, '@s4op/agent': agentTgz } }, null, 2),
+    JSON.stringify(
+      {
+        name: 'host-pack-check',
+        private: true,
+        dependencies: { '@s4op/host': hostTgz },
+        overrides: { '@s4op/shared': sharedTgz, '@s4op/agent': agentTgz },
+      },
+      null,
+      2,
+    ),
   );
   // The user's line (README): the native onnxruntime's install script would fetch GPU files otherwise.
   const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? 'skip' };
@@ -59,13 +86,32 @@ try {
   // step below. One it uses undeclared while a dependency brings it (ws through the agent) is hoisted within
   // reach: test/unit/workspace-deps.test.ts catches those from the sources. (npm's linked layout would catch
   // both, but tfjs itself requires packages it does not declare and does not load there.)
-  run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...(full ? [] : ['--ignore-scripts'])], { cwd: app, env, stdio: ['ignore', 'inherit', 'inherit'] });
+  run(
+    npm,
+    [
+      'install',
+      '--no-audit',
+      '--no-fund',
+      '--prefer-offline',
+      '--loglevel=error',
+      ...(full ? [] : ['--ignore-scripts']),
+    ],
+    { cwd: app, env, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   step(`installed${full ? '' : ' (scripts skipped)'}`);
   // From the host's real folder (the linked layout's store), as Node resolves the host's own imports.
   const hostRequire = createRequire(realpathSync(path.join(app, 'node_modules/@s4op/host/package.json')));
   if (!full) {
-    const reuse = reuseNativeBuild(path.dirname(hostRequire.resolve('better-sqlite3/package.json')), 'build/Release/better_sqlite3.node');
-    if (!reuse) run(npm, ['rebuild', 'better-sqlite3', '--loglevel=error'], { cwd: app, env, stdio: ['ignore', 'inherit', 'inherit'] });
+    const reuse = reuseNativeBuild(
+      path.dirname(hostRequire.resolve('better-sqlite3/package.json')),
+      'build/Release/better_sqlite3.node',
+    );
+    if (!reuse)
+      run(npm, ['rebuild', 'better-sqlite3', '--loglevel=error'], {
+        cwd: app,
+        env,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
     step(`better-sqlite3: ${reuse ? "reused the checkout's build" : 'built from source'}`);
   }
   const s4op = path.join(app, 'node_modules/.bin/s4op');
@@ -75,7 +121,8 @@ try {
   delete cliEnv.S4OP_BACKEND;
   delete cliEnv.NODE_PATH;
   // Bounded: a CLI that fails after starting its embedded server may not exit on its own.
-  const cli = (args, opts = {}) => run(s4op, args, { cwd: app, env: cliEnv, timeout: 120_000, killSignal: 'SIGKILL', ...opts }).trim();
+  const cli = (args, opts = {}) =>
+    run(s4op, args, { cwd: app, env: cliEnv, timeout: 120_000, killSignal: 'SIGKILL', ...opts }).trim();
 
   const version = cli(['--version']);
   const expected = JSON.parse(readFileSync(path.join(repo, 'host/package.json'), 'utf8')).version;
@@ -86,24 +133,36 @@ try {
 
   // serve: listens (stdout's first line), then stops on SIGTERM.
   const url = await new Promise((resolve, reject) => {
-    const child = spawn(s4op, ['serve', '--port', '0', '--token', 'host-pack', '--workspace', path.join(app, 'ws')], { cwd: app, env: cliEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(s4op, ['serve', '--port', '0', '--token', 'host-pack', '--workspace', path.join(app, 'ws')], {
+      cwd: app,
+      env: cliEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     children.add(child);
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`s4op serve did not listen within 60 s: ${err.slice(-1000)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`s4op serve did not listen within 60 s: ${err.slice(-1000)}`)),
+      60_000,
+    );
     child.stderr.on('data', (d) => (err += d));
     child.stdout.on('data', (d) => {
       out += d;
       const m = /listening on (\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        child.once('exit', (code, signal) => (code === 0 || signal === 'SIGTERM' ? resolve(m[1]) : reject(new Error(`s4op serve exited ${code ?? signal} on SIGTERM: ${err.slice(-1000)}`))));
+        child.once('exit', (code, signal) =>
+          code === 0 || signal === 'SIGTERM'
+            ? resolve(m[1])
+            : reject(new Error(`s4op serve exited ${code ?? signal} on SIGTERM: ${err.slice(-1000)}`)),
+        );
         child.kill('SIGTERM');
       }
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      if (!/listening on/.test(out)) reject(new Error(`s4op serve exited ${code} before listening: ${err.slice(-1000)}`));
+      if (!/listening on/.test(out))
+        reject(new Error(`s4op serve exited ${code} before listening: ${err.slice(-1000)}`));
     });
   });
   step(`s4op serve listened on ${url} and stopped`);
@@ -112,11 +171,33 @@ try {
   const model = path.join(app, 'tiny.onnx');
   writeFileSync(model, tinyModel(hostRequire('onnx-proto').onnx));
   const bench = JSON.parse(
-    cli(['bench', '--model', model, '--json', '--runtime', 'onnxruntime-web', '--threads', '1', '--warmup-ms', '10', '--warmup-runs', '2', '--min-duration-ms', '50', '--min-samples', '5', '--max-samples', '50']),
+    cli([
+      'bench',
+      '--model',
+      model,
+      '--json',
+      '--runtime',
+      'onnxruntime-web',
+      '--threads',
+      '1',
+      '--warmup-ms',
+      '10',
+      '--warmup-runs',
+      '2',
+      '--min-duration-ms',
+      '50',
+      '--min-samples',
+      '5',
+      '--max-samples',
+      '50',
+    ]),
   );
   const figures = bench.measurement?.models?.[0];
-  if (!(figures?.latency_ms?.median > 0)) throw new Error(`s4op bench returned no latency: ${JSON.stringify(bench).slice(0, 500)}`);
-  step(`s4op bench: median ${figures.latency_ms.median.toFixed(3)} ms on the local agent "${bench.agent?.name}" (${bench.measurement.runtime.name} ${bench.measurement.runtime.version})`);
+  if (!(figures?.latency_ms?.median > 0))
+    throw new Error(`s4op bench returned no latency: ${JSON.stringify(bench).slice(0, 500)}`);
+  step(
+    `s4op bench: median ${figures.latency_ms.median.toFixed(3)} ms on the local agent "${bench.agent?.name}" (${bench.measurement.runtime.name} ${bench.measurement.runtime.version})`,
+  );
   console.log(`host-pack: OK in ${since()}`);
 } finally {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
@@ -129,7 +210,8 @@ function reuseNativeBuild(dir, file) {
   const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8'));
   const theirs = path.join(repo, 'node_modules', pkg.name);
   const from = path.join(theirs, file);
-  if (!existsSync(from) || JSON.parse(readFileSync(path.join(theirs, 'package.json'), 'utf8')).version !== pkg.version) return false;
+  if (!existsSync(from) || JSON.parse(readFileSync(path.join(theirs, 'package.json'), 'utf8')).version !== pkg.version)
+    return false;
   mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
   copyFileSync(from, path.join(dir, file));
   return true;
@@ -138,7 +220,10 @@ function reuseNativeBuild(dir, file) {
 /** y = relu(x · W + b), x [1, 8]: the smallest model both onnxruntimes run. */
 function tinyModel(onnx) {
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  const vi = (name) => ({ name, type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 8 }] } } } });
+  const vi = (name) => ({
+    name,
+    type: { tensorType: { elemType: FLOAT, shape: { dim: [{ dimValue: 1 }, { dimValue: 8 }] } } },
+  });
   const w = new Float32Array(64).map((_, i) => ((i * 37) % 17) / 17 - 0.5);
   const b = new Float32Array(8).fill(0.1);
   const graph = {
@@ -155,5 +240,12 @@ function tinyModel(onnx) {
     input: [vi('x')],
     output: [vi('y')],
   };
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, producerName: 's4op-host-pack', opsetImport: [{ domain: '', version: 13 }], graph })).finish();
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 's4op-host-pack',
+      opsetImport: [{ domain: '', version: 13 }],
+      graph,
+    }),
+  ).finish();
 }

@@ -41,7 +41,8 @@ export class FramingError extends Error {
 }
 
 export function encodeChunk(chunk: Chunk): Uint8Array {
-  if (!SHA256_HEX.test(chunk.sha256)) throw new FramingError('bad_frame', `chunk sha256 "${chunk.sha256}" is not 64 lowercase hex characters`);
+  if (!SHA256_HEX.test(chunk.sha256))
+    throw new FramingError('bad_frame', `chunk sha256 "${chunk.sha256}" is not 64 lowercase hex characters`);
   const frame = new Uint8Array(CHUNK_HEADER_BYTES + chunk.payload.length);
   const view = new DataView(frame.buffer);
   frame.set(new TextEncoder().encode(CHUNK_MAGIC), 0);
@@ -55,9 +56,18 @@ export function encodeChunk(chunk: Chunk): Uint8Array {
 }
 
 /** Splits a model into chunk frames, in order. An empty model still travels as one empty chunk. */
-export function encodeModel(bytes: Uint8Array, chunkBytes = DEFAULT_CHUNK_BYTES, sha256 = sha256Hex(bytes)): Uint8Array[] {
-  if (bytes.length > MAX_MODEL_BYTES) throw new FramingError('too_large', `model of ${bytes.length} bytes exceeds the ${MAX_MODEL_BYTES}-byte limit of the chunk frame`);
-  if (!(Number.isInteger(chunkBytes) && chunkBytes > 0)) throw new FramingError('bad_frame', `chunk size must be a positive integer, got ${chunkBytes}`);
+export function encodeModel(
+  bytes: Uint8Array,
+  chunkBytes = DEFAULT_CHUNK_BYTES,
+  sha256 = sha256Hex(bytes),
+): Uint8Array[] {
+  if (bytes.length > MAX_MODEL_BYTES)
+    throw new FramingError(
+      'too_large',
+      `model of ${bytes.length} bytes exceeds the ${MAX_MODEL_BYTES}-byte limit of the chunk frame`,
+    );
+  if (!(Number.isInteger(chunkBytes) && chunkBytes > 0))
+    throw new FramingError('bad_frame', `chunk size must be a positive integer, got ${chunkBytes}`);
   const count = Math.max(1, Math.ceil(bytes.length / chunkBytes));
   const frames: Uint8Array[] = [];
   for (let index = 0; index < count; index++) {
@@ -69,11 +79,19 @@ export function encodeModel(bytes: Uint8Array, chunkBytes = DEFAULT_CHUNK_BYTES,
 
 export function decodeChunk(frame: Uint8Array): Chunk {
   if (frame.length < CHUNK_HEADER_BYTES) {
-    throw new FramingError('bad_frame', `binary frame of ${frame.length} bytes is shorter than the ${CHUNK_HEADER_BYTES}-byte chunk header`);
+    throw new FramingError(
+      'bad_frame',
+      `binary frame of ${frame.length} bytes is shorter than the ${CHUNK_HEADER_BYTES}-byte chunk header`,
+    );
   }
   const magic = new TextDecoder().decode(frame.subarray(0, 4));
-  if (magic !== CHUNK_MAGIC) throw new FramingError('bad_frame', `binary frame does not start with "${CHUNK_MAGIC}" (got ${JSON.stringify(magic)})`);
-  if (frame[4] !== CHUNK_FRAME_VERSION) throw new FramingError('bad_frame', `chunk frame version ${frame[4]} is not the supported ${CHUNK_FRAME_VERSION}`);
+  if (magic !== CHUNK_MAGIC)
+    throw new FramingError(
+      'bad_frame',
+      `binary frame does not start with "${CHUNK_MAGIC}" (got ${JSON.stringify(magic)})`,
+    );
+  if (frame[4] !== CHUNK_FRAME_VERSION)
+    throw new FramingError('bad_frame', `chunk frame version ${frame[4]} is not the supported ${CHUNK_FRAME_VERSION}`);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const sha256 = Buffer.from(frame.subarray(8, 40)).toString('hex');
   const index = view.getUint32(40);
@@ -103,27 +121,44 @@ export class ChunkAssembler {
   /** Adds a chunk; returns the verified model once the last one arrived, else null. Throws FramingError. */
   push(chunk: Chunk): Uint8Array | null {
     const short = this.sha256.slice(0, 12);
-    if (chunk.sha256 !== this.sha256) throw new FramingError('bad_frame', `chunk of ${chunk.sha256.slice(0, 12)}… sent to the transfer of ${short}…`);
+    if (chunk.sha256 !== this.sha256)
+      throw new FramingError('bad_frame', `chunk of ${chunk.sha256.slice(0, 12)}… sent to the transfer of ${short}…`);
     if (this.count < 0) {
-      if (chunk.total > this.maxBytes) throw new FramingError('too_large', `model ${short}… of ${chunk.total} bytes exceeds the limit of ${this.maxBytes} bytes`);
+      if (chunk.total > this.maxBytes)
+        throw new FramingError(
+          'too_large',
+          `model ${short}… of ${chunk.total} bytes exceeds the limit of ${this.maxBytes} bytes`,
+        );
       this.count = chunk.count;
       this.total = chunk.total;
     } else if (chunk.count !== this.count || chunk.total !== this.total) {
-      throw new FramingError('bad_frame', `chunk ${chunk.index} of ${short}… changes the count/total from ${this.count}/${this.total} to ${chunk.count}/${chunk.total}`);
+      throw new FramingError(
+        'bad_frame',
+        `chunk ${chunk.index} of ${short}… changes the count/total from ${this.count}/${this.total} to ${chunk.count}/${chunk.total}`,
+      );
     }
     if (chunk.index !== this.next) {
-      throw new FramingError('chunk_order', `chunk ${chunk.index} of ${short}… arrived while chunk ${this.next} was expected`);
+      throw new FramingError(
+        'chunk_order',
+        `chunk ${chunk.index} of ${short}… arrived while chunk ${this.next} was expected`,
+      );
     }
     this.received += chunk.payload.length;
-    if (this.received > this.total) throw new FramingError('size_mismatch', `chunks of ${short}… carry more than the announced ${this.total} bytes`);
+    if (this.received > this.total)
+      throw new FramingError('size_mismatch', `chunks of ${short}… carry more than the announced ${this.total} bytes`);
     this.parts.push(chunk.payload.slice());
     this.next++;
     if (this.next < this.count) return null;
-    if (this.received !== this.total) throw new FramingError('size_mismatch', `model ${short}… ended after ${this.received} of ${this.total} bytes`);
+    if (this.received !== this.total)
+      throw new FramingError('size_mismatch', `model ${short}… ended after ${this.received} of ${this.total} bytes`);
     const bytes = Buffer.concat(this.parts);
     this.parts = [];
     const actual = sha256Hex(bytes);
-    if (actual !== this.sha256) throw new FramingError('hash_mismatch', `model bytes hash to ${actual.slice(0, 12)}…, not the announced ${short}…`);
+    if (actual !== this.sha256)
+      throw new FramingError(
+        'hash_mismatch',
+        `model bytes hash to ${actual.slice(0, 12)}…, not the announced ${short}…`,
+      );
     return bytes;
   }
 }

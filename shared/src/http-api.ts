@@ -37,9 +37,17 @@ export const MeasureRequest = z.object(
     job_id: text().optional(),
     settings: z.unknown().optional(),
     /** How long the job may wait for its agent to connect (null: the server's default). */
-    wait_for_agent_ms: finite('must be a non-negative number of milliseconds').min(0, { error: 'must be a non-negative number of milliseconds' }).nullish(),
+    wait_for_agent_ms: finite('must be a non-negative number of milliseconds')
+      .min(0, { error: 'must be a non-negative number of milliseconds' })
+      .nullish(),
     models: z
-      .array(z.object({ name: text().optional(), base64: text('must be a base64 string') }, { error: 'must be an object {name?, base64}' }), { error: 'must list one model (two for A/B)' })
+      .array(
+        z.object(
+          { name: text().optional(), base64: text('must be a base64 string') },
+          { error: 'must be an object {name?, base64}' },
+        ),
+        { error: 'must list one model (two for A/B)' },
+      )
       .min(1, { error: 'must list one model (two for A/B)' })
       .max(2, { error: 'must list one model (two for A/B)' }),
   },
@@ -126,7 +134,15 @@ export const DeploymentResponse = z.looseObject({
   selector: z.string(),
   reason: z.string().nullable(),
   plan: z.array(Stage),
-  agents: z.array(z.looseObject({ agent_id: z.string(), agent_name: z.string(), stage: z.number(), state: z.string(), reason: z.string().nullable() })),
+  agents: z.array(
+    z.looseObject({
+      agent_id: z.string(),
+      agent_name: z.string(),
+      stage: z.number(),
+      state: z.string(),
+      reason: z.string().nullable(),
+    }),
+  ),
   counts: z.record(z.string(), z.number()),
 });
 export type DeploymentResponse = z.infer<typeof DeploymentResponse>;
@@ -157,7 +173,10 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** `schema` applied to `value`: the typed value, or the message that names what is wrong. */
-export function checkWith<S extends z.ZodType>(schema: S, value: unknown): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
+export function checkWith<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+): { ok: true; value: z.infer<S> } | { ok: false; message: string } {
   const r = schema.safeParse(value);
   return r.success ? { ok: true, value: r.data } : { ok: false, message: describeIssues(r.error) };
 }

@@ -75,7 +75,12 @@ export function boundedBodyReader(concurrency: number): BoundedBodyReader {
 }
 
 /** Sends `body` as JSON with `status` (and any extra headers). */
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(body));
 }

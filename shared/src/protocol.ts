@@ -23,8 +23,16 @@ export const CloseCode = {
 } as const;
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a sha256 as 64 lowercase hex characters');
-const Id = z.string().min(1).max(128).regex(/^[A-Za-z0-9._:@-]+$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ : @ -');
-const Label = z.string().min(1).max(64).regex(/^[A-Za-z0-9._-]+$/, 'expected 1–64 characters of A–Z a–z 0–9 . _ -');
+const Id = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9._:@-]+$/, 'expected 1–128 characters of A–Z a–z 0–9 . _ : @ -');
+const Label = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._-]+$/, 'expected 1–64 characters of A–Z a–z 0–9 . _ -');
 /** A per-agent credential: 32 random bytes, base64url (43 characters). */
 const AgentKey = z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'expected an agent key of 43 base64url characters');
 const Ms = z.number().finite().nonnegative();
@@ -40,9 +48,14 @@ export type KnownRuntime = (typeof KNOWN_RUNTIMES)[number];
 /** The known runtimes (an older name of KNOWN_RUNTIMES). */
 export const RUNTIME_NAMES = KNOWN_RUNTIMES;
 /** A runtime's name: one of KNOWN_RUNTIMES, or a newer one (lowercase letters, digits, '.', '_', '-'). */
-export const RuntimeName = z.string().min(1).max(64).regex(/^[a-z0-9][a-z0-9._-]*$/, 'expected a runtime name of 1–64 characters of a–z 0–9 . _ -');
+export const RuntimeName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, 'expected a runtime name of 1–64 characters of a–z 0–9 . _ -');
 export type RuntimeName = KnownRuntime | (string & {});
-export const isKnownRuntime = (name: string): name is KnownRuntime => (KNOWN_RUNTIMES as readonly string[]).includes(name);
+export const isKnownRuntime = (name: string): name is KnownRuntime =>
+  (KNOWN_RUNTIMES as readonly string[]).includes(name);
 
 export const DeviceFacts = z.strictObject({
   hostname: z.string().max(256),
@@ -92,10 +105,37 @@ export const MeasureSettings = z.strictObject({
   /** Stops the timed runs early even when the minimum duration is not reached yet. */
   max_samples: z.number().int().min(1).max(10_000_000).default(100_000),
   /** Values for named dynamic dimensions (e.g. {"batch": 4}); others get `default_dim`. */
-  dims: z.record(z.string().min(1).max(128), z.number().int().min(1).max(1 << 20)).default({}),
-  default_dim: z.number().int().min(1).max(1 << 20).default(1),
+  dims: z
+    .record(
+      z.string().min(1).max(128),
+      z
+        .number()
+        .int()
+        .min(1)
+        .max(1 << 20),
+    )
+    .default({}),
+  default_dim: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 20)
+    .default(1),
   /** Whole shapes for named inputs, checked against the declared rank and fixed dimensions. */
-  shapes: z.record(z.string().min(1).max(256), z.array(z.number().int().min(0).max(1 << 20)).max(64)).default({}),
+  shapes: z
+    .record(
+      z.string().min(1).max(256),
+      z
+        .array(
+          z
+            .number()
+            .int()
+            .min(0)
+            .max(1 << 20),
+        )
+        .max(64),
+    )
+    .default({}),
   confidence: z.number().gt(0).lt(1).default(0.95),
   timeout_ms: z.number().int().min(100).max(86_400_000).default(120_000),
   /**
@@ -126,7 +166,11 @@ export const LatencyStats = z.strictObject({
   p99: Ms,
   std: Ms,
   cv: z.number().finite().nonnegative(),
-  median_ci: z.strictObject({ low: z.number().finite(), high: z.number().finite(), confidence: z.number().min(0).max(1) }),
+  median_ci: z.strictObject({
+    low: z.number().finite(),
+    high: z.number().finite(),
+    confidence: z.number().min(0).max(1),
+  }),
 });
 export type LatencyStats = z.infer<typeof LatencyStats>;
 
@@ -275,13 +319,21 @@ export type Measurement = z.infer<typeof Measurement>;
  * results without them for the rest of that connection (see PROTOCOL.md).
  */
 export const MEASUREMENT_EXTENSIONS = ['background_load', 'device_peak'] as const;
-export const MODEL_FIGURES_EXTENSIONS = ['declared_flops', 'achieved_gflops', 'peak_fraction', 'profile', 'profile_error'] as const;
+export const MODEL_FIGURES_EXTENSIONS = [
+  'declared_flops',
+  'achieved_gflops',
+  'peak_fraction',
+  'profile',
+  'profile_error',
+] as const;
 
 /** Whether a refused field (the dotted path of an error reply) is one of the extensions. */
 export function isMeasurementExtension(field: string): boolean {
   const m = /^measurement\.(?:models\.\d+\.)?([a-z_]+)$/.exec(field);
   if (!m) return false;
-  return field.includes('.models.') ? (MODEL_FIGURES_EXTENSIONS as readonly string[]).includes(m[1]!) : (MEASUREMENT_EXTENSIONS as readonly string[]).includes(m[1]!);
+  return field.includes('.models.')
+    ? (MODEL_FIGURES_EXTENSIONS as readonly string[]).includes(m[1]!)
+    : (MEASUREMENT_EXTENSIONS as readonly string[]).includes(m[1]!);
 }
 
 /** The measurement as a host from before the extensions accepts it. */
@@ -381,7 +433,9 @@ export const ModelStateMessage = z.strictObject({
   deployment_id: Id.optional(),
   request: z.enum(['activate', 'rollback', 'report']),
   state: ActiveModelState,
-  error: z.strictObject({ code: z.enum(['missing_model', 'load_failed', 'write_failed']), message: z.string().max(4096) }).nullable(),
+  error: z
+    .strictObject({ code: z.enum(['missing_model', 'load_failed', 'write_failed']), message: z.string().max(4096) })
+    .nullable(),
 });
 
 // ---- host → agent ----
@@ -393,16 +447,18 @@ export const Welcome = z.strictObject({
   heartbeat_ms: z.number().int().min(100).max(600_000),
 });
 
-export const Job = z.strictObject({
-  type: z.literal('job'),
-  job_id: Id,
-  mode: z.enum(['single', 'ab']),
-  models: z.array(ModelRef).min(1).max(2),
-  settings: MeasureSettings,
-}).refine((j) => j.models.length === (j.mode === 'ab' ? 2 : 1), {
-  message: 'mode "single" takes one model, mode "ab" two',
-  path: ['models'],
-});
+export const Job = z
+  .strictObject({
+    type: z.literal('job'),
+    job_id: Id,
+    mode: z.enum(['single', 'ab']),
+    models: z.array(ModelRef).min(1).max(2),
+    settings: MeasureSettings,
+  })
+  .refine((j) => j.models.length === (j.mode === 'ab' ? 2 : 1), {
+    message: 'mode "single" takes one model, mode "ab" two',
+    path: ['models'],
+  });
 
 export const Cancel = z.strictObject({ type: z.literal('cancel'), job_id: Id });
 /** Make a stored (and field-measured) model the one the agent serves; the current one becomes `previous`. */
@@ -458,8 +514,12 @@ export const HOST_MESSAGE_SCHEMAS = {
   error: ErrorMessage,
 } as const;
 
-export type AgentMessage = { [K in keyof typeof AGENT_MESSAGE_SCHEMAS]: z.infer<(typeof AGENT_MESSAGE_SCHEMAS)[K]> }[keyof typeof AGENT_MESSAGE_SCHEMAS];
-export type HostMessage = { [K in keyof typeof HOST_MESSAGE_SCHEMAS]: z.infer<(typeof HOST_MESSAGE_SCHEMAS)[K]> }[keyof typeof HOST_MESSAGE_SCHEMAS];
+export type AgentMessage = {
+  [K in keyof typeof AGENT_MESSAGE_SCHEMAS]: z.infer<(typeof AGENT_MESSAGE_SCHEMAS)[K]>;
+}[keyof typeof AGENT_MESSAGE_SCHEMAS];
+export type HostMessage = {
+  [K in keyof typeof HOST_MESSAGE_SCHEMAS]: z.infer<(typeof HOST_MESSAGE_SCHEMAS)[K]>;
+}[keyof typeof HOST_MESSAGE_SCHEMAS];
 export type ErrorMessage = z.infer<typeof ErrorMessage>;
 export type Hello = z.infer<typeof Hello>;
 export type Welcome = z.infer<typeof Welcome>;
@@ -492,18 +552,25 @@ function parseWith<S extends Record<string, z.ZodType>>(
   text: string,
 ): ParseOutcome<{ [K in keyof S]: z.infer<S[K]> }[keyof S]> {
   const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_TEXT_FRAME_BYTES) return fail('frame_too_large', `text frame of ${bytes} bytes exceeds the ${MAX_TEXT_FRAME_BYTES}-byte limit`);
+  if (bytes > MAX_TEXT_FRAME_BYTES)
+    return fail('frame_too_large', `text frame of ${bytes} bytes exceeds the ${MAX_TEXT_FRAME_BYTES}-byte limit`);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
     return fail('bad_json', `malformed JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return fail('bad_json', 'a message must be a JSON object');
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    return fail('bad_json', 'a message must be a JSON object');
   const type = (raw as { type?: unknown }).type;
-  if (typeof type !== 'string') return fail('bad_field', 'field "type" must be a string naming the message type', 'type');
+  if (typeof type !== 'string')
+    return fail('bad_field', 'field "type" must be a string naming the message type', 'type');
   if (!Object.prototype.hasOwnProperty.call(schemas, type)) {
-    return fail('unknown_type', `unknown message type "${type.slice(0, 64)}" (expected one of ${Object.keys(schemas).join(', ')})`, 'type');
+    return fail(
+      'unknown_type',
+      `unknown message type "${type.slice(0, 64)}" (expected one of ${Object.keys(schemas).join(', ')})`,
+      'type',
+    );
   }
   const parsed = schemas[type]!.safeParse(raw);
   if (!parsed.success) {

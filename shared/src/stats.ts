@@ -44,7 +44,10 @@ export function quantileSorted(sorted: readonly number[], q: number): number {
 
 export function quantile(values: readonly number[], q: number): number {
   checkSamples(values, 'quantile');
-  return quantileSorted([...values].sort((a, b) => a - b), q);
+  return quantileSorted(
+    [...values].sort((a, b) => a - b),
+    q,
+  );
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -85,7 +88,8 @@ function logHalfBinomialPmf(n: number, k: number, logFact: Float64Array): number
  * with the largest j whose coverage 1 − 2·P(Bin(n, ½) ≤ j − 1) still reaches `confidence`.
  */
 export function medianCiSorted(sorted: readonly number[], confidence = 0.95): MedianCi {
-  if (!(confidence > 0 && confidence < 1)) throw new Error(`median CI: confidence must be in (0, 1), got ${confidence}`);
+  if (!(confidence > 0 && confidence < 1))
+    throw new Error(`median CI: confidence must be in (0, 1), got ${confidence}`);
   const n = sorted.length;
   if (n === 0) throw new Error('median CI: no samples');
   const logFact = new Float64Array(n + 1);

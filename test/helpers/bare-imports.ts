@@ -48,21 +48,35 @@ export function bareImports(source: string, file = 'source.ts'): BareImport[] {
 
   // First pass: string constants, wherever declared (a specifier constant may sit in a function).
   const collect = (node: ts.Node): void => {
-    if (ts.isVariableDeclaration(node) && ts.isIdentifier(node.name) && node.initializer && ts.isStringLiteralLike(node.initializer)) {
+    if (
+      ts.isVariableDeclaration(node) &&
+      ts.isIdentifier(node.name) &&
+      node.initializer &&
+      ts.isStringLiteralLike(node.initializer)
+    ) {
       const list = node.parent;
-      if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const) consts.set(node.name.text, node.initializer.text);
+      if (ts.isVariableDeclarationList(list) && list.flags & ts.NodeFlags.Const)
+        consts.set(node.name.text, node.initializer.text);
     }
     ts.forEachChild(node, collect);
   };
   collect(sf);
 
   const visit = (node: ts.Node): void => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteralLike(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteralLike(node.moduleSpecifier)
+    ) {
       add(node, node.moduleSpecifier.text);
     } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) {
       const s = stringOf(node.moduleReference.expression);
       if (s) add(node, s);
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       add(node, node.argument.literal.text);
     } else if (ts.isCallExpression(node)) {
       const callee = node.expression;
@@ -70,7 +84,12 @@ export function bareImports(source: string, file = 'source.ts'): BareImport[] {
       if (arg !== undefined) {
         if (callee.kind === ts.SyntaxKind.ImportKeyword) add(node, arg);
         else if (isRequireLike(callee)) add(node, arg);
-        else if (ts.isPropertyAccessExpression(callee) && callee.name.text === 'resolve' && isRequireLike(callee.expression)) add(node, arg);
+        else if (
+          ts.isPropertyAccessExpression(callee) &&
+          callee.name.text === 'resolve' &&
+          isRequireLike(callee.expression)
+        )
+          add(node, arg);
       }
     }
     ts.forEachChild(node, visit);
@@ -101,14 +120,26 @@ export interface PackageJson {
  * The imports of `files` whose package `pkg` does not declare (dependencies, optional or peer), minus the
  * package itself and what `allowed` excuses (package name → why).
  */
-export function undeclaredImports(files: { file: string; source: string }[], pkg: PackageJson, allowed: Record<string, string> = {}): BareImport[] {
-  const declared = new Set([pkg.name, ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies })]);
-  return files.flatMap(({ file, source }) => bareImports(source, file)).filter((i) => !declared.has(i.pkg) && !(i.pkg in allowed));
+export function undeclaredImports(
+  files: { file: string; source: string }[],
+  pkg: PackageJson,
+  allowed: Record<string, string> = {},
+): BareImport[] {
+  const declared = new Set([
+    pkg.name,
+    ...Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies, ...pkg.peerDependencies }),
+  ]);
+  return files
+    .flatMap(({ file, source }) => bareImports(source, file))
+    .filter((i) => !declared.has(i.pkg) && !(i.pkg in allowed));
 }
 
 /** Reads a workspace's sources and checks them against its package.json. */
 export function checkWorkspace(dir: string, allowed: Record<string, string> = {}): BareImport[] {
   const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as PackageJson;
-  const files = sourceFiles(path.join(dir, 'src')).map((f) => ({ file: path.relative(dir, f), source: readFileSync(f, 'utf8') }));
+  const files = sourceFiles(path.join(dir, 'src')).map((f) => ({
+    file: path.relative(dir, f),
+    source: readFileSync(f, 'utf8'),
+  }));
   return undeclaredImports(files, pkg, allowed);
 }

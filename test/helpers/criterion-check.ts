@@ -32,7 +32,10 @@ export function checkCriterion(api: CriteriaApi, c: ImportanceCriterion): void {
       model.setActive(1, [0, 2, 4]);
       const ctx: ScoreContext = { L: 20, seed: 3, data, taylorBatches: 1, batchSize: 4 };
       const scores = api.score(model, c.name, ctx);
-      expect(scores.map((l) => l.length), `${c.name} ${JSON.stringify(over)}`).toEqual([5, 3]);
+      expect(
+        scores.map((l) => l.length),
+        `${c.name} ${JSON.stringify(over)}`,
+      ).toEqual([5, 3]);
       for (const v of scores.flat()) expect(Number.isFinite(v), `${c.name}: ${v}`).toBe(true);
       expect(api.score(model, c.name, ctx)).toEqual(scores);
       const active = model.activeOperators();

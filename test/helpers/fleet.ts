@@ -63,7 +63,8 @@ export interface RawPeer {
 export function rawPeer(ws: WebSocket): RawPeer {
   const texts: Record<string, unknown>[] = [];
   const binaries: Buffer[] = [];
-  const waiters: { pred: (m: Record<string, unknown>) => boolean; resolve: (m: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (m: Record<string, unknown>) => boolean; resolve: (m: Record<string, unknown>) => void }[] =
+    [];
   ws.on('message', (data, isBinary) => {
     const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (isBinary) {
@@ -79,7 +80,9 @@ export function rawPeer(ws: WebSocket): RawPeer {
       }
     }
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, r) => resolve({ code, reason: r.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, r) => resolve({ code, reason: r.toString() })),
+  );
   ws.on('error', () => undefined);
   return {
     ws,
@@ -93,7 +96,13 @@ export function rawPeer(ws: WebSocket): RawPeer {
         return Promise.resolve(seen);
       }
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(texts).slice(0, 2000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(texts).slice(0, 2000)}`),
+            ),
+          timeoutMs,
+        );
         waiters.push({
           pred,
           resolve: (m) => {
@@ -105,7 +114,9 @@ export function rawPeer(ws: WebSocket): RawPeer {
       });
     },
     send(m) {
-      ws.send(typeof m === 'string' || Buffer.isBuffer(m) || m instanceof Uint8Array ? (m as string) : JSON.stringify(m));
+      ws.send(
+        typeof m === 'string' || Buffer.isBuffer(m) || m instanceof Uint8Array ? (m as string) : JSON.stringify(m),
+      );
     },
   };
 }

@@ -101,7 +101,11 @@ export function startCli(cli: string, args: string[], opts: { env?: NodeJS.Proce
         const w = { pattern, resolve: (l: string) => (clearTimeout(timer), resolve(l)) };
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; output so far:\n${lines.slice(-30).join('\n')}`));
+          reject(
+            new Error(
+              `no line matching ${pattern} within ${timeoutMs} ms; output so far:\n${lines.slice(-30).join('\n')}`,
+            ),
+          );
         }, timeoutMs);
         waiters.push(w);
       });
@@ -117,9 +121,14 @@ export function startCli(cli: string, args: string[], opts: { env?: NodeJS.Proce
 }
 
 /** Starts `s4op serve` on a free loopback port and resolves once it listens. */
-export async function startServe(args: string[] = [], token = 'test-token'): Promise<LiveProcess & { url: string; token: string }> {
+export async function startServe(
+  args: string[] = [],
+  token = 'test-token',
+): Promise<LiveProcess & { url: string; token: string }> {
   // A workspace of its own unless told: the registry binds names to agents, so state must not leak between tests.
-  const workspace = args.includes('--workspace') ? [] : ['--workspace', mkdtempSync(path.join(os.tmpdir(), 's4op-serve-ws-'))];
+  const workspace = args.includes('--workspace')
+    ? []
+    : ['--workspace', mkdtempSync(path.join(os.tmpdir(), 's4op-serve-ws-'))];
   const p = startCli(HOST_CLI, ['serve', '--port', '0', '--token', token, ...workspace, ...args]);
   const line = await p.waitFor(/^listening on /);
   return Object.assign(p, { url: line.replace('listening on ', '').trim(), token });
@@ -129,13 +138,49 @@ export async function startServe(args: string[] = [], token = 'test-token'): Pro
  * Trains a tiny S4D on a small ListOps (10–40 tokens) with the built CLI into `out`, as the prune tests' base:
  * a few seconds on the CPU backend. Returns the CLI's result (code 0 expected).
  */
-export function trainTinyListops(out: string, o: { train: number; val: number; test: number; dModel: number; epochs: number }): Promise<RunResult> {
+export function trainTinyListops(
+  out: string,
+  o: { train: number; val: number; test: number; dModel: number; epochs: number },
+): Promise<RunResult> {
   return runCli(
     HOST_CLI,
     [
-      'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '10', '--max-length', '40', '--max-depth', '3', '--max-args', '4',
-      '--train', String(o.train), '--val', String(o.val), '--test', String(o.test), '--d-model', String(o.dModel), '--d-state', '4', '--layers', '2',
-      '--epochs', String(o.epochs), '--batch-size', '32', '--lr', '0.01', '--out', out, '--backend', 'cpu', '--json',
+      'train',
+      '--model',
+      's4d',
+      '--dataset',
+      'listops',
+      '--min-length',
+      '10',
+      '--max-length',
+      '40',
+      '--max-depth',
+      '3',
+      '--max-args',
+      '4',
+      '--train',
+      String(o.train),
+      '--val',
+      String(o.val),
+      '--test',
+      String(o.test),
+      '--d-model',
+      String(o.dModel),
+      '--d-state',
+      '4',
+      '--layers',
+      '2',
+      '--epochs',
+      String(o.epochs),
+      '--batch-size',
+      '32',
+      '--lr',
+      '0.01',
+      '--out',
+      out,
+      '--backend',
+      'cpu',
+      '--json',
     ],
     { timeoutMs: 120_000 },
   );

@@ -114,7 +114,8 @@ export function extractCommands(markdown: string, file: string): DocCommand[] {
         while (k < seg.length && seg[k]!.startsWith('-')) k++; // npx --no-install
       }
       const cli = seg[k];
-      if (cli === 's4op' || cli === 's4op-agent') found.push({ file, line: first + 1, cli, args: seg.slice(k + 1), text: text.trim() });
+      if (cli === 's4op' || cli === 's4op-agent')
+        found.push({ file, line: first + 1, cli, args: seg.slice(k + 1), text: text.trim() });
     }
   }
   return found;
@@ -147,7 +148,9 @@ export function parseHelp(text: string, cli: CliName): HelpInfo {
   }
   const usage = /Usage:\s*(.*)/.exec(text)?.[1] ?? '';
   // commander: "s4op [options] [command]" takes nothing else; the agent's top level takes only its commands.
-  const onlyCommands = commands.size > 0 && (cli === 's4op-agent' || (/\[command\]/.test(usage) && !/<[^>]+>|\[(?!options\]|command\])[^\]]+\]/.test(usage)));
+  const onlyCommands =
+    commands.size > 0 &&
+    (cli === 's4op-agent' || (/\[command\]/.test(usage) && !/<[^>]+>|\[(?!options\]|command\])[^\]]+\]/.test(usage)));
   return { options, commands, onlyCommands };
 }
 
@@ -179,7 +182,9 @@ export async function checkCommand(cmd: DocCommand, help: HelpSource): Promise<s
         let at = info;
         for (const name of args.slice(i + 1).filter((x) => !x.startsWith('-'))) {
           if (!at.commands.has(name)) {
-            problems.push(`${where}: ${[cmd.cli, ...path, name].join(' ')} is not a command (commands: ${[...at.commands].join(', ')})`);
+            problems.push(
+              `${where}: ${[cmd.cli, ...path, name].join(' ')} is not a command (commands: ${[...at.commands].join(', ')})`,
+            );
             break;
           }
           const next = await help(cmd.cli, [...path, name]);
@@ -194,11 +199,15 @@ export async function checkCommand(cmd: DocCommand, help: HelpSource): Promise<s
       }
       path.push(a);
       const next = await help(cmd.cli, path);
-      if ('error' in next) return [...problems, `${where}: ${[cmd.cli, ...path].join(' ')} --help failed: ${next.error}`];
+      if ('error' in next)
+        return [...problems, `${where}: ${[cmd.cli, ...path].join(' ')} --help failed: ${next.error}`];
       info = next;
       continue;
     }
-    if (info.onlyCommands) problems.push(`${where}: ${[cmd.cli, ...path].join(' ')} has no command "${a}" (commands: ${[...info.commands].join(', ')})`);
+    if (info.onlyCommands)
+      problems.push(
+        `${where}: ${[cmd.cli, ...path].join(' ')} has no command "${a}" (commands: ${[...info.commands].join(', ')})`,
+      );
   }
   return problems;
 }
@@ -248,7 +257,8 @@ export function brokenLinks(files: Map<string, string>, exists: (repoPath: strin
           problems.push(`${file}:${i + 1}: link to ${target}: no file ${to}`);
           continue;
         }
-        if (anchor !== undefined && files.has(to) && !anchorsOf(to).has(anchor)) problems.push(`${file}:${i + 1}: link to ${target}: ${to} has no heading #${anchor}`);
+        if (anchor !== undefined && files.has(to) && !anchorsOf(to).has(anchor))
+          problems.push(`${file}:${i + 1}: link to ${target}: ${to} has no heading #${anchor}`);
       }
     });
   }

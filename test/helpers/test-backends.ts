@@ -7,7 +7,11 @@ export function cpuWith(name: string, kernel: string, wrap: (orig: tf.KernelFunc
   if (tf.findBackendFactory(name)) return;
   tf.registerBackend(name, () => new MathBackendCPU());
   for (const k of tf.getKernelsForBackend('cpu')) {
-    tf.registerKernel({ ...k, backendName: name, kernelFunc: k.kernelName === kernel ? wrap(k.kernelFunc) : k.kernelFunc });
+    tf.registerKernel({
+      ...k,
+      backendName: name,
+      kernelFunc: k.kernelName === kernel ? wrap(k.kernelFunc) : k.kernelFunc,
+    });
   }
 }
 

@@ -22,7 +22,11 @@ const FAST = ['--warmup-ms', '10', '--warmup-runs', '2', '--min-duration-ms', '6
 
 describe('s4op bench', () => {
   it('measures with an embedded server and local agent, printing JSON', async () => {
-    const r = await runCli(HOST_CLI, ['bench', '--model', modelA, '--json', '--dims', 'batch=2', '--runtime', 'onnxruntime-web', ...FAST], { timeoutMs: 60_000 });
+    const r = await runCli(
+      HOST_CLI,
+      ['bench', '--model', modelA, '--json', '--dims', 'batch=2', '--runtime', 'onnxruntime-web', ...FAST],
+      { timeoutMs: 60_000 },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
@@ -33,9 +37,13 @@ describe('s4op bench', () => {
   });
 
   it('prints the figures and the settings for people, and A/B ratios', async () => {
-    const r = await runCli(HOST_CLI, ['bench', '--model', modelA, '--model-b', modelB, '--dims', 'batch=1', ...FAST], { timeoutMs: 60_000 });
+    const r = await runCli(HOST_CLI, ['bench', '--model', modelA, '--model-b', modelB, '--dims', 'batch=1', ...FAST], {
+      timeoutMs: 60_000,
+    });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/agent local: onnxruntime-node \d+\.\d+\.\d+ \(execution_provider=cpu, intra_op_threads=1/);
+    expect(r.stdout).toMatch(
+      /agent local: onnxruntime-node \d+\.\d+\.\d+ \(execution_provider=cpu, intra_op_threads=1/,
+    );
     expect(r.stdout).toMatch(/settings: warm-up ≥10 ms and ≥2 runs; timed ≥60 ms and ≥10 samples/);
     expect(r.stdout).toMatch(/^A a\.onnx /m);
     expect(r.stdout).toMatch(/^B b\.onnx /m);
@@ -47,17 +55,61 @@ describe('s4op bench', () => {
 
   it('goes through a running server to an agent picked by tag', async () => {
     const host = await startServe();
-    startCli(AGENT_CLI, ['--host', host.url, '--name', 'tagged', '--tags', 'pi4,lab', '--cache-dir', tmpDir(), '--disable-runtime', 'onnxruntime-web'], { env: { S4OP_TOKEN: host.token } });
+    startCli(
+      AGENT_CLI,
+      [
+        '--host',
+        host.url,
+        '--name',
+        'tagged',
+        '--tags',
+        'pi4,lab',
+        '--cache-dir',
+        tmpDir(),
+        '--disable-runtime',
+        'onnxruntime-web',
+      ],
+      { env: { S4OP_TOKEN: host.token } },
+    );
     await host.waitFor(/agent tagged .* connected/);
-    const r = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', host.token, '--tag', 'lab', '--model', modelB, '--json', ...FAST], { timeoutMs: 60_000 });
+    const r = await runCli(
+      HOST_CLI,
+      ['bench', '--server', host.url, '--token', host.token, '--tag', 'lab', '--model', modelB, '--json', ...FAST],
+      { timeoutMs: 60_000 },
+    );
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).agent.name).toBe('tagged');
-    const missing = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', host.token, '--agent', 'nobody', '--wait-agent-ms', '300', '--model', modelB]);
+    const missing = await runCli(HOST_CLI, [
+      'bench',
+      '--server',
+      host.url,
+      '--token',
+      host.token,
+      '--agent',
+      'nobody',
+      '--wait-agent-ms',
+      '300',
+      '--model',
+      modelB,
+    ]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toMatch(/no_agent: no agent named "nobody" connected within 300 ms \(connected: tagged\[pi4,lab\]\)/);
+    expect(missing.stderr).toMatch(
+      /no_agent: no agent named "nobody" connected within 300 ms \(connected: tagged\[pi4,lab\]\)/,
+    );
     const wrong = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', 'nope', '--model', modelB]);
     expect(wrong.stderr).toMatch(/unauthorized: wrong token/);
-    const bad = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', host.token, '--agent', 'tagged', '--model', strings, ...FAST]);
+    const bad = await runCli(HOST_CLI, [
+      'bench',
+      '--server',
+      host.url,
+      '--token',
+      host.token,
+      '--agent',
+      'tagged',
+      '--model',
+      strings,
+      ...FAST,
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/unsynthesisable_input: .*input "s" has dtype string/);
   });
@@ -82,7 +134,10 @@ describe('s4op bench', () => {
       [['--host', 'http://x:1', '--token', 't'], /--host must start with ws:\/\/ or wss:\/\//],
       [['--host', 'ws://127.0.0.1:1', '--token', 't', '--name', 'bad name!'], /--name "bad name!" must be/],
       [['--host', 'ws://127.0.0.1:1', '--token', 't', '--tags', 'ok,not ok'], /tag "not ok" must be/],
-      [['--host', 'ws://127.0.0.1:1', '--token', 't', '--disable-runtime', 'tensorflow'], /--disable-runtime takes onnxruntime-node or onnxruntime-web/],
+      [
+        ['--host', 'ws://127.0.0.1:1', '--token', 't', '--disable-runtime', 'tensorflow'],
+        /--disable-runtime takes onnxruntime-node or onnxruntime-web/,
+      ],
     ];
     for (const [args, message] of agentArgs) {
       const r = await runCli(AGENT_CLI, args);

@@ -27,8 +27,15 @@ import { tinyConfig } from '../helpers/tiny-model.js';
 
 const omit = <T extends readonly string[]>(keys: T) => Object.fromEntries(keys.map((k) => [k, true as const]));
 const OldModelFigures = ModelFigures.omit(omit(MODEL_FIGURES_EXTENSIONS) as never);
-const OldMeasurement = Measurement.omit(omit(MEASUREMENT_EXTENSIONS) as never).extend({ models: z.array(OldModelFigures).min(1).max(2) });
-const OldResult = z.strictObject({ type: z.literal('result'), job_id: z.string(), measurement: OldMeasurement.nullable(), error: z.unknown() });
+const OldMeasurement = Measurement.omit(omit(MEASUREMENT_EXTENSIONS) as never).extend({
+  models: z.array(OldModelFigures).min(1).max(2),
+});
+const OldResult = z.strictObject({
+  type: z.literal('result'),
+  job_id: z.string(),
+  measurement: OldMeasurement.nullable(),
+  error: z.unknown(),
+});
 
 let agent: LiveProcess | undefined;
 let wss: WebSocketServer | undefined;
@@ -55,7 +62,13 @@ describe('an agent and a host from before the optional measurement fields', () =
           const m = JSON.parse(data.toString()) as { type: string; sha256?: string };
           if (m.type === 'hello') {
             send({ type: 'welcome', protocol: PROTOCOL_VERSION, host_version: '0.1.0', heartbeat_ms: 5000 });
-            send({ type: 'job', job_id: 'old-host-1', mode: 'single', models: [{ sha256: sha, size: bytes.length }], settings: resolveSettings({ warmup_ms: 10, warmup_runs: 2, min_duration_ms: 100, min_samples: 10 }) });
+            send({
+              type: 'job',
+              job_id: 'old-host-1',
+              mode: 'single',
+              models: [{ sha256: sha, size: bytes.length }],
+              settings: resolveSettings({ warmup_ms: 10, warmup_runs: 2, min_duration_ms: 100, min_samples: 10 }),
+            });
           } else if (m.type === 'need_model') {
             for (const frame of encodeModel(bytes)) ws.send(frame);
           } else if (m.type === 'result') {
@@ -63,7 +76,10 @@ describe('an agent and a host from before the optional measurement fields', () =
             if (!r.success) {
               // as the old host's parseWith reports it: the first issue, an unknown key as its dotted path
               const issue = r.error.issues[0]!;
-              const field = issue.code === 'unrecognized_keys' ? [...issue.path.map(String), issue.keys[0]].join('.') : issue.path.join('.');
+              const field =
+                issue.code === 'unrecognized_keys'
+                  ? [...issue.path.map(String), issue.keys[0]].join('.')
+                  : issue.path.join('.');
               refusals.push(field);
               send({ type: 'error', code: 'bad_field', message: `result: unknown field "${field}"`, field });
               return;
@@ -76,11 +92,15 @@ describe('an agent and a host from before the optional measurement fields', () =
     });
     await new Promise((r) => wss!.once('listening', r));
     const url = `ws://127.0.0.1:${(wss!.address() as AddressInfo).port}`;
-    agent = startCli(AGENT_CLI, ['--host', url, '--name', 'new-agent', '--cache-dir', tmpDir('s4op-legacy-agent-')], { env: { S4OP_TOKEN: 'old' } });
+    agent = startCli(AGENT_CLI, ['--host', url, '--name', 'new-agent', '--cache-dir', tmpDir('s4op-legacy-agent-')], {
+      env: { S4OP_TOKEN: 'old' },
+    });
 
     const result = await accepted;
     expect(refusals.length).toBeGreaterThanOrEqual(1);
-    expect(refusals[0]).toMatch(/^measurement\.(background_load|device_peak|models\.0\.(declared_flops|achieved_gflops|peak_fraction))$/);
+    expect(refusals[0]).toMatch(
+      /^measurement\.(background_load|device_peak|models\.0\.(declared_flops|achieved_gflops|peak_fraction))$/,
+    );
     const m = result.measurement!;
     expect(m.models[0]!.sha256).toBe(sha);
     for (const k of MEASUREMENT_EXTENSIONS) expect(k in m).toBe(false);

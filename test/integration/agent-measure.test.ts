@@ -27,8 +27,14 @@ const wide = file('wide.onnx', mlpModel({ width: 256, layers: 6 }));
 
 describe('measurement process', () => {
   it('probes both runtimes in child processes', async () => {
-    expect(await probeRuntime('onnxruntime-node')).toMatchObject({ ok: true, version: expect.stringMatching(/^\d+\.\d+/) });
-    expect(await probeRuntime('onnxruntime-web')).toMatchObject({ ok: true, version: expect.stringMatching(/^\d+\.\d+/) });
+    expect(await probeRuntime('onnxruntime-node')).toMatchObject({
+      ok: true,
+      version: expect.stringMatching(/^\d+\.\d+/),
+    });
+    expect(await probeRuntime('onnxruntime-web')).toMatchObject({
+      ok: true,
+      version: expect.stringMatching(/^\d+\.\d+/),
+    });
   });
 
   for (const runtime of ['onnxruntime-node', 'onnxruntime-web'] as const) {
@@ -64,7 +70,11 @@ describe('measurement process', () => {
   }
 
   it('interleaves two models in A/B mode and reports the ratio B/A', async () => {
-    const r = await measure({ runtime: 'onnxruntime-node', models: [small, wide], settings: settings({ min_duration_ms: 200, min_samples: 50 }) });
+    const r = await measure({
+      runtime: 'onnxruntime-node',
+      models: [small, wide],
+      settings: settings({ min_duration_ms: 200, min_samples: 50 }),
+    });
     if (!r.ok) throw new Error(r.error.message);
     const m = r.measurement;
     expect(m.mode).toBe('ab');
@@ -78,7 +88,11 @@ describe('measurement process', () => {
 
   it('synthesises integer inputs and named dynamic dimensions', async () => {
     const mixed = file('mixed.onnx', mixedInputModel());
-    const r = await measure({ runtime: 'onnxruntime-node', models: [mixed], settings: settings({ dims: { batch: 5 } }) });
+    const r = await measure({
+      runtime: 'onnxruntime-node',
+      models: [mixed],
+      settings: settings({ dims: { batch: 5 } }),
+    });
     if (!r.ok) throw new Error(r.error.message);
     expect(r.measurement.models[0]!.inputs.map((i) => [i.name, i.dtype, i.shape])).toEqual([
       ['x', 'float32', [5, 4]],
@@ -88,14 +102,62 @@ describe('measurement process', () => {
 
   it('names each kind of bad input', async () => {
     const cases: [string, Parameters<typeof measure>[0], string, RegExp][] = [
-      ['string input', { runtime: 'onnxruntime-node', models: [file('s.onnx', stringInputModel())], settings: settings() }, 'unsynthesisable_input', /input "s" has dtype string/],
-      ['not ONNX', { runtime: 'onnxruntime-node', models: [file('junk.onnx', Buffer.from('this is not a model'))], settings: settings() }, 'bad_model', /could not load model/],
-      ['not ONNX (web)', { runtime: 'onnxruntime-web', models: [file('junk2.onnx', Buffer.from('%PDF-1.4 nope'))], settings: settings() }, 'bad_model', /could not load model/],
-      ['runtime shape failure', { runtime: 'onnxruntime-node', models: [file('bad.onnx', badShapeModel())], settings: settings() }, 'run_failed', /Reshape|reshape/],
-      ['wrong shape', { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { x: [2, 31] } }) }, 'unsynthesisable_input', /dimension 1 is fixed at 32/],
-      ['wrong rank', { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { x: [2] } }) }, 'unsynthesisable_input', /rank 1, the model declares rank 2/],
-      ['unknown input', { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { y: [1] } }) }, 'unsynthesisable_input', /names input "y", which the model does not have/],
-      ['damaged cache file', { runtime: 'onnxruntime-node', models: [{ path: small.path, sha256: 'f'.repeat(64) }], settings: settings() }, 'hash_mismatch', /no longer matches its hash/],
+      [
+        'string input',
+        { runtime: 'onnxruntime-node', models: [file('s.onnx', stringInputModel())], settings: settings() },
+        'unsynthesisable_input',
+        /input "s" has dtype string/,
+      ],
+      [
+        'not ONNX',
+        {
+          runtime: 'onnxruntime-node',
+          models: [file('junk.onnx', Buffer.from('this is not a model'))],
+          settings: settings(),
+        },
+        'bad_model',
+        /could not load model/,
+      ],
+      [
+        'not ONNX (web)',
+        {
+          runtime: 'onnxruntime-web',
+          models: [file('junk2.onnx', Buffer.from('%PDF-1.4 nope'))],
+          settings: settings(),
+        },
+        'bad_model',
+        /could not load model/,
+      ],
+      [
+        'runtime shape failure',
+        { runtime: 'onnxruntime-node', models: [file('bad.onnx', badShapeModel())], settings: settings() },
+        'run_failed',
+        /Reshape|reshape/,
+      ],
+      [
+        'wrong shape',
+        { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { x: [2, 31] } }) },
+        'unsynthesisable_input',
+        /dimension 1 is fixed at 32/,
+      ],
+      [
+        'wrong rank',
+        { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { x: [2] } }) },
+        'unsynthesisable_input',
+        /rank 1, the model declares rank 2/,
+      ],
+      [
+        'unknown input',
+        { runtime: 'onnxruntime-node', models: [small], settings: settings({ shapes: { y: [1] } }) },
+        'unsynthesisable_input',
+        /names input "y", which the model does not have/,
+      ],
+      [
+        'damaged cache file',
+        { runtime: 'onnxruntime-node', models: [{ path: small.path, sha256: 'f'.repeat(64) }], settings: settings() },
+        'hash_mismatch',
+        /no longer matches its hash/,
+      ],
     ];
     for (const [what, req, code, message] of cases) {
       const r = await measure(req);
@@ -115,18 +177,33 @@ describe('measurement process', () => {
       // what the kernel's OOM killer does to a runtime that blows up
       onChild: (child) => setTimeout(() => child.kill('SIGKILL'), 1500),
     });
-    expect(r).toMatchObject({ ok: false, error: { code: 'runtime_crashed', message: expect.stringMatching(/killed by SIGKILL/) } });
+    expect(r).toMatchObject({
+      ok: false,
+      error: { code: 'runtime_crashed', message: expect.stringMatching(/killed by SIGKILL/) },
+    });
   });
 
   it('stops a job at its timeout and on cancel', async () => {
     const t0 = Date.now();
-    const r = await measure({ runtime: 'onnxruntime-node', models: [small], settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000, timeout_ms: 1500 }) });
-    expect(r).toMatchObject({ ok: false, error: { code: 'timeout', message: expect.stringContaining('timeout of 1500 ms') } });
+    const r = await measure({
+      runtime: 'onnxruntime-node',
+      models: [small],
+      settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000, timeout_ms: 1500 }),
+    });
+    expect(r).toMatchObject({
+      ok: false,
+      error: { code: 'timeout', message: expect.stringContaining('timeout of 1500 ms') },
+    });
     expect(Date.now() - t0).toBeLessThan(6000);
 
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 800);
-    const c = await measure({ runtime: 'onnxruntime-web', models: [small], settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000 }), signal: abort.signal });
+    const c = await measure({
+      runtime: 'onnxruntime-web',
+      models: [small],
+      settings: settings({ min_duration_ms: 60_000, max_samples: 10_000_000 }),
+      signal: abort.signal,
+    });
     expect(c).toMatchObject({ ok: false, error: { code: 'cancelled' } });
   });
 });

@@ -12,8 +12,11 @@ import { REPO } from '../helpers/processes.js';
 describe('agent tarball', () => {
   it('installs with npm alone and runs', async () => {
     const out = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, [`${REPO}scripts/agent-pack/pack.mjs`, '--check'], { timeout: 110_000, maxBuffer: 1 << 22 }, (err, stdout, stderr) =>
-        err ? reject(new Error(`${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout),
+      execFile(
+        process.execPath,
+        [`${REPO}scripts/agent-pack/pack.mjs`, '--check'],
+        { timeout: 110_000, maxBuffer: 1 << 22 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr.slice(-2000)}`)) : resolve(stdout)),
       ),
     );
     expect(out).toMatch(/agent tarball: .*s4op-agent-\d+\.\d+\.\d+\.tgz/);

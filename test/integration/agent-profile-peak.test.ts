@@ -9,7 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PeakCache, measure, measurePeakInChild } from '../../agent/dist/index.js';
-import { Measurement, resolveSettings, sha256Hex, type DevicePeak, type MeasureSettings, type RuntimeName } from '../../shared/dist/index.js';
+import {
+  Measurement,
+  resolveSettings,
+  sha256Hex,
+  type DevicePeak,
+  type MeasureSettings,
+  type RuntimeName,
+} from '../../shared/dist/index.js';
 import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
@@ -43,7 +50,10 @@ beforeAll(async () => {
   try {
     const r = exportModel(model, { mode: 'conv', length: 196, batch: 2 });
     ours = file('demo.onnx', r.bytes);
-    declared = { total: Number(r.metadata.declared_flops), bySection: JSON.parse(r.metadata.declared_flops_by_section!) as Record<string, number> };
+    declared = {
+      total: Number(r.metadata.declared_flops),
+      bySection: JSON.parse(r.metadata.declared_flops_by_section!) as Record<string, number>,
+    };
   } finally {
     model.dispose();
   }
@@ -53,7 +63,13 @@ describe('measurement additions', () => {
   it('our export: background load, achieved GFLOP/s and peak fraction, and a profile per section', async () => {
     const logs: string[] = [];
     const peaks = new PeakCache(path.join(dir, 'agent-a'), (l) => logs.push(l));
-    const r = await measure({ runtime: 'onnxruntime-node', models: [ours], settings: settings({ profile: true }), peaks, log: (l) => logs.push(l) });
+    const r = await measure({
+      runtime: 'onnxruntime-node',
+      models: [ours],
+      settings: settings({ profile: true }),
+      peaks,
+      log: (l) => logs.push(l),
+    });
     if (!r.ok) throw new Error(r.error.message);
     const m = r.measurement;
     expect(Measurement.safeParse(m).success).toBe(true);
@@ -100,13 +116,21 @@ describe('measurement additions', () => {
     // per-section rates: each section's declared work over its share of the median
     for (const s of ['ssm', 'mixing', 'norm', 'other']) {
       const share = p.by_section![s]! / p.kernel_ms;
-      expect(p.gflops_by_section![s]!, s).toBeCloseTo((declared.bySection[s]! * 2) / (share * f.latency_ms.median * 1e6), 1);
+      expect(p.gflops_by_section![s]!, s).toBeCloseTo(
+        (declared.bySection[s]! * 2) / (share * f.latency_ms.median * 1e6),
+        1,
+      );
     }
   });
 
   it('a foreign model: per-op-type times only, no declared work and no peak', async () => {
     // graph optimisation off, so the node types are the model's own (with it, onnxruntime fuses them into FusedGemm)
-    const r = await measure({ runtime: 'onnxruntime-node', models: [foreign], settings: settings({ profile: true, graph_optimization: 'disabled' }), peaks: new PeakCache(path.join(dir, 'agent-b')) });
+    const r = await measure({
+      runtime: 'onnxruntime-node',
+      models: [foreign],
+      settings: settings({ profile: true, graph_optimization: 'disabled' }),
+      peaks: new PeakCache(path.join(dir, 'agent-b')),
+    });
     if (!r.ok) throw new Error(r.error.message);
     const f = r.measurement.models[0]!;
     expect(f.profile!.by_section).toBeNull();
@@ -149,7 +173,10 @@ describe('device peak cache', () => {
     const busy = first.peak.background_load?.busy === true;
     if (!busy) expect(again).toEqual({ peak: first.peak, cached: true });
     expect(measured).toBe(busy ? 2 : 1);
-    expect(await restarted.obtain('onnxruntime-node', version, 2, measureOnce)).toEqual({ peak: again.peak, cached: true });
+    expect(await restarted.obtain('onnxruntime-node', version, 2, measureOnce)).toEqual({
+      peak: again.peak,
+      cached: true,
+    });
     expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 2)).toEqual(again.peak);
     expect(measured).toBe(busy ? 2 : 1);
     const before = measured;
@@ -157,7 +184,10 @@ describe('device peak cache', () => {
     expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 1)).toBeNull();
 
     const warnings: string[] = [];
-    writeFileSync(path.join(cacheDir, 'device-peak.json'), '{"format": 1, "peaks": [{"runtime": "onnxruntime-node", "threads": "two"}');
+    writeFileSync(
+      path.join(cacheDir, 'device-peak.json'),
+      '{"format": 1, "peaks": [{"runtime": "onnxruntime-node", "threads": "two"}',
+    );
     const damaged = new PeakCache(cacheDir, (l) => warnings.push(l));
     const redone = await damaged.obtain('onnxruntime-node', version, 2, measureOnce);
     expect(redone.cached).toBe(false);
@@ -166,7 +196,10 @@ describe('device peak cache', () => {
     // rewritten whole: readable again
     expect(await new PeakCache(cacheDir).find('onnxruntime-node', version, 2)).toEqual(redone.peak);
 
-    writeFileSync(path.join(cacheDir, 'device-peak.json'), JSON.stringify({ format: 1, peaks: [{ ...redone.peak, matmul_gflops: -1 }] }));
+    writeFileSync(
+      path.join(cacheDir, 'device-peak.json'),
+      JSON.stringify({ format: 1, peaks: [{ ...redone.peak, matmul_gflops: -1 }] }),
+    );
     const invalid: string[] = [];
     expect(await new PeakCache(cacheDir, (l) => invalid.push(l)).find('onnxruntime-node', version, 2)).toBeNull();
     expect(invalid.join('\n')).toMatch(/damaged \(peaks\.0\.matmul_gflops/);
@@ -175,7 +208,9 @@ describe('device peak cache', () => {
     await new PeakCache(cacheDir).put(redone.peak);
     const info = await runCli(AGENT_CLI, ['info', '--cache-dir', cacheDir]);
     expect(info.code).toBe(0);
-    expect(info.stdout).toContain(`device peak onnxruntime-node ${version}, 2 threads: MatMul ${redone.peak.matmul_gflops} GFLOP/s`);
+    expect(info.stdout).toContain(
+      `device peak onnxruntime-node ${version}, 2 threads: MatMul ${redone.peak.matmul_gflops} GFLOP/s`,
+    );
     const json = await runCli(AGENT_CLI, ['info', '--json', '--cache-dir', cacheDir]);
     expect(JSON.parse(json.stdout).device_peaks).toEqual([redone.peak]);
     const shown = await runCli(AGENT_CLI, ['peak', '--threads', '2', '--json', '--cache-dir', cacheDir]);
@@ -192,15 +227,23 @@ describe('device peak cache', () => {
 describe('s4op bench --profile', () => {
   it('prints achieved GFLOP/s against the device peak, where the time goes, and the background load', async () => {
     const FAST_FLAGS = ['--warmup-ms', '20', '--warmup-runs', '2', '--min-duration-ms', '150', '--min-samples', '10'];
-    const r = await runCli(HOST_CLI, ['bench', '--model', ours.path, '--profile', ...FAST_FLAGS], { timeoutMs: 120_000 });
+    const r = await runCli(HOST_CLI, ['bench', '--model', ours.path, '--profile', ...FAST_FLAGS], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/work [\d.]+ MFLOP per run: [\d.]+ GFLOP\/s, [\d.]+ % of this device's MatMul peak \([\d.]+ GFLOP\/s at 1 thread\)/);
+    expect(r.stdout).toMatch(
+      /work [\d.]+ MFLOP per run: [\d.]+ GFLOP\/s, [\d.]+ % of this device's MatMul peak \([\d.]+ GFLOP\/s at 1 thread\)/,
+    );
     expect(r.stdout).toMatch(/profile \(20 runs, kernels [\d.]+ of [\d.]+ ms per profiled run\):/);
     expect(r.stdout).toMatch(/by section: ssm [\d.]+ ms \(\d+ %, [\d.]+ GFLOP\/s\), mixing .*norm .*other /);
     expect(r.stdout).toMatch(/by node type: \w+ [\d.]+/);
     expect(r.stdout).toMatch(/^background load: other processes used \d+ % of the CPU \([\d.]+ of \d+ cores\)/m);
-    const json = await runCli(HOST_CLI, ['bench', '--model', foreign.path, '--json', '--profile', ...FAST_FLAGS], { timeoutMs: 120_000 });
-    const out = JSON.parse(json.stdout) as { measurement: { settings: { profile?: boolean }; models: { profile: { by_section: unknown } }[] } };
+    const json = await runCli(HOST_CLI, ['bench', '--model', foreign.path, '--json', '--profile', ...FAST_FLAGS], {
+      timeoutMs: 120_000,
+    });
+    const out = JSON.parse(json.stdout) as {
+      measurement: { settings: { profile?: boolean }; models: { profile: { by_section: unknown } }[] };
+    };
     expect(out.measurement.settings.profile).toBe(true);
     expect(out.measurement.models[0]!.profile.by_section).toBeNull();
   });

@@ -19,12 +19,36 @@ const FAST = ['--warmup-ms', '10', '--warmup-runs', '2', '--min-duration-ms', '5
 describe('spin measurement setting', () => {
   it('round-trips through the server and a real agent and is recorded with the result', async () => {
     const host = await startServe();
-    startCli(AGENT_CLI, ['--host', host.url, '--name', 'spinner', '--cache-dir', tmpDir()], { env: { S4OP_TOKEN: host.token } });
+    startCli(AGENT_CLI, ['--host', host.url, '--name', 'spinner', '--cache-dir', tmpDir()], {
+      env: { S4OP_TOKEN: host.token },
+    });
     await host.waitFor(/agent spinner .* connected/);
     const bench = async (args: string[]) => {
-      const r = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', host.token, '--agent', 'spinner', '--model', model, '--json', ...FAST, ...args], { timeoutMs: 60_000 });
+      const r = await runCli(
+        HOST_CLI,
+        [
+          'bench',
+          '--server',
+          host.url,
+          '--token',
+          host.token,
+          '--agent',
+          'spinner',
+          '--model',
+          model,
+          '--json',
+          ...FAST,
+          ...args,
+        ],
+        { timeoutMs: 60_000 },
+      );
       expect(r.code, r.stderr).toBe(0);
-      return JSON.parse(r.stdout) as { measurement: { settings: Record<string, unknown>; runtime: { name: string; settings: Record<string, unknown> } } };
+      return JSON.parse(r.stdout) as {
+        measurement: {
+          settings: Record<string, unknown>;
+          runtime: { name: string; settings: Record<string, unknown> };
+        };
+      };
     };
 
     const off = (await bench(['--runtime', 'onnxruntime-node', '--threads', '2', '--no-spin'])).measurement;
@@ -42,7 +66,19 @@ describe('spin measurement setting', () => {
     expect('spin' in plain.settings).toBe(false);
     expect(plain.runtime.settings.intra_op_allow_spinning).toBe('default');
 
-    const bad = await runCli(HOST_CLI, ['bench', '--server', host.url, '--token', host.token, '--agent', 'spinner', '--model', model, '--settings', '{"spin": "off"}']);
+    const bad = await runCli(HOST_CLI, [
+      'bench',
+      '--server',
+      host.url,
+      '--token',
+      host.token,
+      '--agent',
+      'spinner',
+      '--model',
+      model,
+      '--settings',
+      '{"spin": "off"}',
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/field "spin"/);
   });

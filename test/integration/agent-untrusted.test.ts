@@ -29,14 +29,31 @@ beforeAll(async () => {
   const ready = new Promise<RawPeer>((resolve) => {
     wss.on('connection', (ws) => {
       const peer = rawPeer(ws);
-      void peer.next((m) => m.type === 'hello', 60_000).then(() => {
-        peer.send({ type: 'welcome', protocol: 1, host_version: 'test', heartbeat_ms: 1000 });
-        resolve(peer);
-      });
+      void peer
+        .next((m) => m.type === 'hello', 60_000)
+        .then(() => {
+          peer.send({ type: 'welcome', protocol: 1, host_version: 'test', heartbeat_ms: 1000 });
+          resolve(peer);
+        });
     });
   });
   const port = (wss.address() as { port: number }).port;
-  agent = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', 'untrusted', '--cache-dir', cacheDir, '--disable-runtime', 'onnxruntime-web', '--serve-port', '0'], { env: { S4OP_TOKEN: 't' } });
+  agent = startCli(
+    AGENT_CLI,
+    [
+      '--host',
+      `ws://127.0.0.1:${port}`,
+      '--name',
+      'untrusted',
+      '--cache-dir',
+      cacheDir,
+      '--disable-runtime',
+      'onnxruntime-web',
+      '--serve-port',
+      '0',
+    ],
+    { env: { S4OP_TOKEN: 't' } },
+  );
   host = await ready;
   inferUrl = (await agent.waitFor(/inference API listening on/)).replace(/.*listening on /, '').trim();
 }, 120_000);
@@ -46,7 +63,13 @@ afterAll(async () => {
   killAll();
 });
 
-const job = (id: string, bytes: Uint8Array, size = bytes.length) => ({ type: 'job', job_id: id, mode: 'single', models: [{ sha256: sha256Hex(bytes), size }], settings: FAST });
+const job = (id: string, bytes: Uint8Array, size = bytes.length) => ({
+  type: 'job',
+  job_id: id,
+  mode: 'single',
+  models: [{ sha256: sha256Hex(bytes), size }],
+  settings: FAST,
+});
 const result = (id: string) => host.next((m) => m.type === 'result' && m.job_id === id, 60_000);
 
 describe('broken transfers fail the job and clear the wanted state', () => {
@@ -67,7 +90,10 @@ describe('broken transfers fail the job and clear the wanted state', () => {
       host.send(job(`broken-${i}`, bytes));
       await host.next((m) => m.type === 'need_model' && m.sha256 === sha);
       host.ws.send(frame);
-      expect(await result(`broken-${i}`)).toMatchObject({ measurement: null, error: { code: 'bad_transfer', message: expect.stringMatching(why) } });
+      expect(await result(`broken-${i}`)).toMatchObject({
+        measurement: null,
+        error: { code: 'bad_transfer', message: expect.stringMatching(why) },
+      });
     }
     host.send(job('after-broken', bytes));
     await host.next((m) => m.type === 'need_model' && m.sha256 === sha);
@@ -80,7 +106,9 @@ describe('broken transfers fail the job and clear the wanted state', () => {
     host.send(job('wrong-size', bytes, bytes.length + 100));
     await host.next((m) => m.type === 'need_model' && m.sha256 === sha256Hex(bytes));
     for (const f of encodeModel(bytes)) host.ws.send(f);
-    expect(await result('wrong-size')).toMatchObject({ error: { code: 'bad_transfer', message: expect.stringMatching(/the job declared/) } });
+    expect(await result('wrong-size')).toMatchObject({
+      error: { code: 'bad_transfer', message: expect.stringMatching(/the job declared/) },
+    });
   });
 });
 
@@ -95,13 +123,18 @@ describe('models are untrusted input', () => {
     host.send(job('external', bytes));
     await host.next((m) => m.type === 'need_model' && m.sha256 === sha);
     for (const f of encodeModel(bytes)) host.ws.send(f);
-    expect(await result('external')).toMatchObject({ error: { code: 'bad_model', message: expect.stringMatching(/tensor "w" references external data at "etc\/passwd"/) } });
+    expect(await result('external')).toMatchObject({
+      error: {
+        code: 'bad_model',
+        message: expect.stringMatching(/tensor "w" references external data at "etc\/passwd"/),
+      },
+    });
     expect(existsSync(path.join(cacheDir, 'models', `${sha}.onnx`))).toBe(false);
   });
 });
 
 describe('the inference API bounds what it takes', () => {
-  it('refuses a declared body above the model\'s need at once, a value out of float32 range, and ?output=__proto__', async () => {
+  it("refuses a declared body above the model's need at once, a value out of float32 range, and ?output=__proto__", async () => {
     const bytes = mlpModel({ width: 24, layers: 2, seed: 7 });
     host.send({ type: 'activate', deployment_id: 'dep-1', model: { sha256: sha256Hex(bytes), size: bytes.length } });
     expect(await host.next((m) => m.type === 'model_state', 60_000)).toMatchObject({ error: null });
@@ -109,11 +142,15 @@ describe('the inference API bounds what it takes', () => {
     const t0 = Date.now();
     const huge = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const url = new URL('/v1/infer', inferUrl);
-      const req = http.request(url, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(200 * 2 ** 20) } }, (res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => (body += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode!, body }));
-      });
+      const req = http.request(
+        url,
+        { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(200 * 2 ** 20) } },
+        (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        },
+      );
       req.on('error', reject);
       req.write('{"inputs":');
     });
@@ -121,7 +158,11 @@ describe('the inference API bounds what it takes', () => {
     expect(huge.body).toMatch(/exceeds the limit of \d+ bytes: the active model's inputs need at most \d+ bytes/);
     expect(Date.now() - t0).toBeLessThan(2000);
     const post = (body: unknown, query = '', type = 'application/json') =>
-      fetch(`${inferUrl}/v1/infer${query}`, { method: 'POST', headers: { 'content-type': type }, body: body as string });
+      fetch(`${inferUrl}/v1/infer${query}`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: body as string,
+      });
     const data = Array.from({ length: 24 }, () => 0.5);
     data[3] = 1e39;
     const big = await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data } } }));
@@ -131,14 +172,20 @@ describe('the inference API bounds what it takes', () => {
     for (const name of ['__proto__', 'constructor']) {
       const res = await post(raw, `?shape=1,24&output=${name}`, 'application/octet-stream');
       expect(res.status).toBe(400);
-      expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'unknown_output', message: expect.stringContaining(`no output "${name}"`) });
+      expect(((await res.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+        code: 'unknown_output',
+        message: expect.stringContaining(`no output "${name}"`),
+      });
     }
     // and it still serves
     const ok = await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }));
     expect(ok.status).toBe(200);
     // eight stalled uploads hold what it reads at once: a ninth is told to come back, and it serves again after
     const stalled = Array.from({ length: 8 }, () => {
-      const req = http.request(new URL('/v1/infer', inferUrl), { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '500' } });
+      const req = http.request(new URL('/v1/infer', inferUrl), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': '500' },
+      });
       req.on('error', () => undefined);
       req.write('{"inputs":');
       return req;
@@ -149,7 +196,9 @@ describe('the inference API bounds what it takes', () => {
     expect(await ninth.text()).toMatch(/8 request bodies are being received already/);
     for (const r of stalled) r.destroy();
     await new Promise((r) => setTimeout(r, 300));
-    expect((await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }))).status).toBe(200);
+    expect((await post(JSON.stringify({ inputs: { x: { dims: [1, 24], data: data.map(() => 0.5) } } }))).status).toBe(
+      200,
+    );
   });
 });
 
@@ -161,7 +210,11 @@ describe('the measurement process dies with its agent', () => {
     for (const f of encodeModel(bytes)) host.ws.send(f);
     await host.next((m) => m.type === 'job_status' && m.job_id === 'long' && m.state === 'running', 60_000);
     await new Promise((r) => setTimeout(r, 1000));
-    const kids = execFileSync('pgrep', ['-P', String(agent.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    const kids = execFileSync('pgrep', ['-P', String(agent.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
     expect(kids.length).toBeGreaterThan(0);
     const alive = (pid: number) => {
       try {

@@ -77,7 +77,10 @@ describe('the two CLIs agree on version and help', () => {
     const all = await runCli(AGENT_CLI, ['help']);
     expect(all.code).toBe(0);
     expect(all.stdout).toContain('s4op-agent info');
-    for (const args of [['help', 'info'], ['info', '--help']]) {
+    for (const args of [
+      ['help', 'info'],
+      ['info', '--help'],
+    ]) {
       const r = await runCli(AGENT_CLI, args);
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toContain('Usage: s4op-agent info');

@@ -16,21 +16,41 @@ function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
   header += ' '.repeat(64 - ((10 + header.length + 1) % 64)) + '\n';
   const head = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 0, 0]);
   head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([
+    head,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }
 
 describe('s4op data info', () => {
   it('describes a .npy pair as JSON and as text', async () => {
     const N = 40;
-    writeFileSync(join(dir, 'seq.x.npy'), npy('<f4', [N, 16, 2], new Float32Array(N * 32).map((_, i) => i / 100)));
-    writeFileSync(join(dir, 'seq.y.npy'), npy('<i4', [N], new Int32Array(N).map((_, n) => (n < 30 ? 0 : 1))));
+    writeFileSync(
+      join(dir, 'seq.x.npy'),
+      npy(
+        '<f4',
+        [N, 16, 2],
+        new Float32Array(N * 32).map((_, i) => i / 100),
+      ),
+    );
+    writeFileSync(
+      join(dir, 'seq.y.npy'),
+      npy(
+        '<i4',
+        [N],
+        new Int32Array(N).map((_, n) => (n < 30 ? 0 : 1)),
+      ),
+    );
     const r = await runCli(HOST_CLI, ['data', 'info', join(dir, 'seq'), '--json', '--seed', '3']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info).toMatchObject({ length: 16, inputKind: 'continuous', inputSize: 2, numClasses: 2, multiLabel: false });
     expect(info.splits).toEqual({ train: 32, val: 4, test: 4 });
-    const total = info.classBalance.train.map((n: number, c: number) => n + info.classBalance.val[c] + info.classBalance.test[c]);
+    const total = info.classBalance.train.map(
+      (n: number, c: number) => n + info.classBalance.val[c] + info.classBalance.test[c],
+    );
     expect(total).toEqual([30, 10]);
     expect(info.spec.seed).toBe(3);
 
@@ -41,7 +61,22 @@ describe('s4op data info', () => {
   });
 
   it('describes a generated ListOps set', async () => {
-    const args = ['--min-length', '10', '--max-length', '40', '--max-depth', '4', '--max-args', '4', '--train', '100', '--val', '20', '--test', '20'];
+    const args = [
+      '--min-length',
+      '10',
+      '--max-length',
+      '40',
+      '--max-depth',
+      '4',
+      '--max-args',
+      '4',
+      '--train',
+      '100',
+      '--val',
+      '20',
+      '--test',
+      '20',
+    ];
     const r = await runCli(HOST_CLI, ['data', 'info', 'listops', '--json', ...args]);
     expect(r.code).toBe(0);
     const info = JSON.parse(r.stdout);

@@ -32,7 +32,9 @@ beforeAll(async () => {
   model.setActive(0, [0, 3, 5]);
   model.setActive(1, [1, 2, 4, 6, 7]);
   await saveCheckpoint(ckpt, model, { dataset: { name: 'synthetic', length: L } });
-  ref = tf.tidy(() => model.forward(tf.tensor3d(x, [2, L, cfg.inputSize]), { training: false }).dataSync() as Float32Array);
+  ref = tf.tidy(
+    () => model.forward(tf.tensor3d(x, [2, L, cfg.inputSize]), { training: false }).dataSync() as Float32Array,
+  );
 });
 afterAll(() => {
   killAll();
@@ -42,13 +44,31 @@ afterAll(() => {
 describe('s4op export', () => {
   it('conv mode: the length comes from the checkpoint, the file runs in onnxruntime-node and matches the model', async () => {
     const out = join(dir, 'conv.onnx');
-    const r = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'conv', '--out', out, '--json', '--backend', 'cpu']);
+    const r = await runCli(HOST_CLI, [
+      'export',
+      '--checkpoint',
+      ckpt,
+      '--mode',
+      'conv',
+      '--out',
+      out,
+      '--json',
+      '--backend',
+      'cpu',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     const bytes = readFileSync(out);
     // auto: four active channels per layer, S4D → prefix (few channels; registry.ts autoConvVariant).
-    expect(summary).toMatchObject({ mode: 'conv', variant: 'prefix', length: L, active_operators: 8, total_operators: 16, pruning_rate: 0.5 });
+    expect(summary).toMatchObject({
+      mode: 'conv',
+      variant: 'prefix',
+      length: L,
+      active_operators: 8,
+      total_operators: 16,
+      pruning_rate: 0.5,
+    });
     expect(summary.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     const s = await ort.InferenceSession.create(bytes);
     const got = (await s.run({ x: new ort.Tensor('float32', x, [2, L, cfg.inputSize]) })).logits!.data as Float32Array;
@@ -57,7 +77,19 @@ describe('s4op export', () => {
 
   it('step mode (text output) runs over the sequence to the same logits', async () => {
     const out = join(dir, 'step.onnx');
-    const r = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'step', '--variant', 'auto', '--out', out, '--backend', 'cpu']);
+    const r = await runCli(HOST_CLI, [
+      'export',
+      '--checkpoint',
+      ckpt,
+      '--mode',
+      'step',
+      '--variant',
+      'auto',
+      '--out',
+      out,
+      '--backend',
+      'cpu',
+    ]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('step mode, variant packed; 8/16 operators active (50.0 % pruned)');
     expect(r.stderr).toContain('step states: ssm_state, pool');
@@ -67,13 +99,21 @@ describe('s4op export', () => {
       { input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 4] },
       { input: 'pool', output: 'pool_next', dims: ['batch', 9] },
     ] as const;
-    const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, states as never, { batch: 2, length: L, x, inputSize: cfg.inputSize });
+    const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, states as never, {
+      batch: 2,
+      length: L,
+      x,
+      inputSize: cfg.inputSize,
+    });
     expect(relErr(run.logits[L - 1]!, ref)).toBeLessThan(1e-4);
   });
 
   it.each([
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
-    [['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'], /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
+    [
+      ['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'],
+      /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/,
+    ],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', '0'], /unsupported sequence length 0/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],
     [['--checkpoint', ckpt, '--mode', 'sideways'], /unknown --mode "sideways"; expected conv or step/],
@@ -92,13 +132,33 @@ describe('s4op export', () => {
     const bytes = readFileSync(file);
     bytes[bytes.length - 3]! ^= 0xff;
     writeFileSync(file, bytes);
-    const r = await runCli(HOST_CLI, ['export', '--checkpoint', bad, '--mode', 'step', '--out', join(dir, 'bad.onnx'), '--backend', 'cpu']);
+    const r = await runCli(HOST_CLI, [
+      'export',
+      '--checkpoint',
+      bad,
+      '--mode',
+      'step',
+      '--out',
+      join(dir, 'bad.onnx'),
+      '--backend',
+      'cpu',
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/model\.safetensors is corrupt/);
     // Conv mode without a recorded dataset length needs --length.
     const nolen = join(dir, 'nolen');
     await saveCheckpoint(nolen, model);
-    const r2 = await runCli(HOST_CLI, ['export', '--checkpoint', nolen, '--mode', 'conv', '--out', join(dir, 'bad.onnx'), '--backend', 'cpu']);
+    const r2 = await runCli(HOST_CLI, [
+      'export',
+      '--checkpoint',
+      nolen,
+      '--mode',
+      'conv',
+      '--out',
+      join(dir, 'bad.onnx'),
+      '--backend',
+      'cpu',
+    ]);
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/conv mode needs --length/);
   });

@@ -33,9 +33,30 @@ beforeAll(async () => {
   model.dispose();
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
-  server = startCli(HOST_CLI, ['serve', '--port', String(port), '--token', TOKEN, '--workspace', path.join(dir, 'serve-ws')]);
+  server = startCli(HOST_CLI, [
+    'serve',
+    '--port',
+    String(port),
+    '--token',
+    TOKEN,
+    '--workspace',
+    path.join(dir, 'serve-ws'),
+  ]);
   await server.waitFor(/^listening on /);
-  agent = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', 'board-1', '--tags', 'lab', '--cache-dir', path.join(dir, 'agent-cache')], { env: { S4OP_TOKEN: TOKEN } });
+  agent = startCli(
+    AGENT_CLI,
+    [
+      '--host',
+      `ws://127.0.0.1:${port}`,
+      '--name',
+      'board-1',
+      '--tags',
+      'lab',
+      '--cache-dir',
+      path.join(dir, 'agent-cache'),
+    ],
+    { env: { S4OP_TOKEN: TOKEN } },
+  );
   await agent.waitFor(/connected to/);
 });
 afterAll(async () => {
@@ -51,20 +72,59 @@ const viaServer = () => ['--server', 'SERVER_URL', '--token', TOKEN];
 const withUrl = (args: string[]) => args.map((a) => (a === 'SERVER_URL' ? url : a));
 
 function exportArgs(L: number, extra: string[]): string[] {
-  return ['export', '--checkpoint', ckpt, '--mode', 'conv', '--length', String(L), '--workspace', ws, '--backend', 'cpu', ...extra];
+  return [
+    'export',
+    '--checkpoint',
+    ckpt,
+    '--mode',
+    'conv',
+    '--length',
+    String(L),
+    '--workspace',
+    ws,
+    '--backend',
+    'cpu',
+    ...extra,
+  ];
 }
 
 describe('s4op export --tune', () => {
   it('picks, on a real agent, the variant that is faster there by the same pair measured in the test', async () => {
     const winners: string[] = [];
     // At L 512 the direct Conv's L² taps lose to 16-step blocks; at L 32 four-step blocks' many nodes lose to one Conv.
-    for (const [L, block] of [[512, 16], [32, 4]] as const) {
+    for (const [L, block] of [
+      [512, 16],
+      [32, 4],
+    ] as const) {
       const before = jobsOnAgent();
-      const t = await runCli(HOST_CLI, withUrl(exportArgs(L, ['--tune', '--tag', 'lab', '--variants', 'direct,chunked', '--block', String(block), '--settings', SETTINGS, '--json', ...viaServer()])), { timeoutMs: 90_000 });
+      const t = await runCli(
+        HOST_CLI,
+        withUrl(
+          exportArgs(L, [
+            '--tune',
+            '--tag',
+            'lab',
+            '--variants',
+            'direct,chunked',
+            '--block',
+            String(block),
+            '--settings',
+            SETTINGS,
+            '--json',
+            ...viaServer(),
+          ]),
+        ),
+        { timeoutMs: 90_000 },
+      );
       expect(t.stderr).toBe('');
       expect(t.code).toBe(0);
       const tuning = JSON.parse(t.stdout).tuning;
-      expect(tuning).toMatchObject({ device_class: 'lab', agent: 'board-1', reference: `chunked T=${block}`, shape: { mode: 'conv', length: L, d_model: 8, d_state: 8, n_layers: 2, ssm: 's4d', bidirectional: false } });
+      expect(tuning).toMatchObject({
+        device_class: 'lab',
+        agent: 'board-1',
+        reference: `chunked T=${block}`,
+        shape: { mode: 'conv', length: L, d_model: 8, d_state: 8, n_layers: 2, ssm: 's4d', bidirectional: false },
+      });
       expect(tuning.options.map((o: { label: string }) => o.label)).toEqual([`chunked T=${block}`, 'direct']);
       expect(jobsOnAgent() - before).toBe(1); // one A/B job: direct paired with the reference
 
@@ -75,7 +135,23 @@ describe('s4op export --tune', () => {
         const e = await runCli(HOST_CLI, exportArgs(L, ['--variant', v, '--block', String(block), '--out', files[v]!]));
         expect(e.code).toBe(0);
       }
-      const b = await runCli(HOST_CLI, withUrl(['bench', '--model', files.chunked!, '--model-b', files.direct!, '--tag', 'lab', '--settings', SETTINGS, '--json', ...viaServer()]), { timeoutMs: 60_000 });
+      const b = await runCli(
+        HOST_CLI,
+        withUrl([
+          'bench',
+          '--model',
+          files.chunked!,
+          '--model-b',
+          files.direct!,
+          '--tag',
+          'lab',
+          '--settings',
+          SETTINGS,
+          '--json',
+          ...viaServer(),
+        ]),
+        { timeoutMs: 60_000 },
+      );
       expect(b.code).toBe(0);
       const ratio = JSON.parse(b.stdout).measurement.ratio.median as number; // direct / chunked
       expect(Math.abs(Math.log(ratio))).toBeGreaterThan(Math.log(1.25)); // a clear case, or the test proves nothing
@@ -95,9 +171,16 @@ describe('s4op export --tune', () => {
     const r = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--out', out, '--json']));
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ variant: 'chunked', variant_params: [{ block: 16 }, { block: 16 }], tuned: { device_class: 'lab', label: 'chunked T=16' } });
+    expect(s).toMatchObject({
+      variant: 'chunked',
+      variant_params: [{ block: 16 }, { block: 16 }],
+      tuned: { device_class: 'lab', label: 'chunked T=16' },
+    });
     expect(readFileSync(out).length).toBe(s.bytes);
-    const text = await runCli(HOST_CLI, exportArgs(32, ['--device-class', 'lab', '--out', path.join(dir, 'tuned32.onnx')]));
+    const text = await runCli(
+      HOST_CLI,
+      exportArgs(32, ['--device-class', 'lab', '--out', path.join(dir, 'tuned32.onnx')]),
+    );
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`variant direct (tuned for class lab on ${new Date().toISOString().slice(0, 10)})`);
     expect(jobsOnAgent()).toBe(before);
@@ -108,41 +191,105 @@ describe('s4op export --tune', () => {
       store.close();
     }
     // No record for this class or shape: auto keeps its static choice and says so.
-    const none = await runCli(HOST_CLI, exportArgs(256, ['--tag', 'lab', '--out', path.join(dir, 'static.onnx'), '--json']));
+    const none = await runCli(
+      HOST_CLI,
+      exportArgs(256, ['--tag', 'lab', '--out', path.join(dir, 'static.onnx'), '--json']),
+    );
     expect(none.code).toBe(0);
     // (Its static rule takes prefix for a model this narrow.)
     expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'prefix', tuned: null });
-    expect(none.stderr).toMatch(/no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps its static rule/);
+    expect(none.stderr).toMatch(
+      /no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps its static rule/,
+    );
     // An explicit variant or block length is not overridden.
-    const explicit = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--variant', 'fft', '--out', path.join(dir, 'fft.onnx'), '--json']));
+    const explicit = await runCli(
+      HOST_CLI,
+      exportArgs(512, ['--tag', 'lab', '--variant', 'fft', '--out', path.join(dir, 'fft.onnx'), '--json']),
+    );
     expect(JSON.parse(explicit.stdout)).toMatchObject({ variant: 'fft', tuned: null });
-    const blocked = await runCli(HOST_CLI, exportArgs(512, ['--tag', 'lab', '--block', '64', '--out', path.join(dir, 'b64.onnx'), '--json']));
+    const blocked = await runCli(
+      HOST_CLI,
+      exportArgs(512, ['--tag', 'lab', '--block', '64', '--out', path.join(dir, 'b64.onnx'), '--json']),
+    );
     expect(JSON.parse(blocked.stdout)).toMatchObject({ variant: 'prefix', tuned: null });
     expect(JSON.stringify(JSON.parse(blocked.stdout).variant_params)).toContain('"block":64');
   });
 
   it('a local agent of its own by default, recorded under class local', async () => {
-    const r = await runCli(HOST_CLI, exportArgs(32, ['--tune', '--variants', 'direct,chunked', '--block', '4', '--settings', SETTINGS, '--json', '--out', path.join(dir, 'local.onnx')]), { timeoutMs: 60_000 });
+    const r = await runCli(
+      HOST_CLI,
+      exportArgs(32, [
+        '--tune',
+        '--variants',
+        'direct,chunked',
+        '--block',
+        '4',
+        '--settings',
+        SETTINGS,
+        '--json',
+        '--out',
+        path.join(dir, 'local.onnx'),
+      ]),
+      { timeoutMs: 60_000 },
+    );
     expect(r.code).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.tuning).toMatchObject({ device_class: 'local', agent: 'local', options: [{ label: 'chunked T=4', ratio: 1 }, { label: 'direct' }] });
+    expect(s.tuning).toMatchObject({
+      device_class: 'local',
+      agent: 'local',
+      options: [{ label: 'chunked T=4', ratio: 1 }, { label: 'direct' }],
+    });
     expect(s.tuning.options[1].ratio_ci).toHaveLength(2);
     expect(s.tuned).toMatchObject({ device_class: 'local', label: s.tuning.label });
     expect(s.variant).toBe(s.tuning.variant);
     // Step mode: its layouts paired against auto's (packed).
-    const step = await runCli(HOST_CLI, ['export', '--checkpoint', ckpt, '--mode', 'step', '--workspace', ws, '--backend', 'cpu', '--tune', '--settings', SETTINGS, '--json'], { timeoutMs: 60_000 });
+    const step = await runCli(
+      HOST_CLI,
+      [
+        'export',
+        '--checkpoint',
+        ckpt,
+        '--mode',
+        'step',
+        '--workspace',
+        ws,
+        '--backend',
+        'cpu',
+        '--tune',
+        '--settings',
+        SETTINGS,
+        '--json',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(step.code).toBe(0);
     const st = JSON.parse(step.stdout).tuning;
-    expect(st).toMatchObject({ reference: 'packed', shape: { mode: 'step', length: null }, options: [{ label: 'packed', ratio: 1, job_id: null }, { label: 'recurrent' }] });
+    expect(st).toMatchObject({
+      reference: 'packed',
+      shape: { mode: 'step', length: null },
+      options: [{ label: 'packed', ratio: 1, job_id: null }, { label: 'recurrent' }],
+    });
     expect(['packed', 'recurrent']).toContain(st.label);
   });
 
   it.each([
-    [['export', '--mode', 'conv', '--tune', '--workspace', ws], /--tune measures the exports of a model: give --checkpoint DIR/],
-    [exportArgs(32, ['--tune', '--agent', 'nowhere', '--wait-agent-ms', '1000']), /no agent named "nowhere" connected within 1000 ms/],
-    [exportArgs(32, ['--tune', '--tag', 'mars', '--wait-agent-ms', '1000', ...viaServer()]), /no_agent: no agent tagged "mars" connected within 1000 ms/],
+    [
+      ['export', '--mode', 'conv', '--tune', '--workspace', ws],
+      /--tune measures the exports of a model: give --checkpoint DIR/,
+    ],
+    [
+      exportArgs(32, ['--tune', '--agent', 'nowhere', '--wait-agent-ms', '1000']),
+      /no agent named "nowhere" connected within 1000 ms/,
+    ],
+    [
+      exportArgs(32, ['--tune', '--tag', 'mars', '--wait-agent-ms', '1000', ...viaServer()]),
+      /no_agent: no agent tagged "mars" connected within 1000 ms/,
+    ],
     [exportArgs(32, ['--tune', '--variant', 'direct']), /--tune chooses the variant: drop --variant direct/],
-    [exportArgs(32, ['--tune', '--variants', 'winograd']), /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/],
+    [
+      exportArgs(32, ['--tune', '--variants', 'winograd']),
+      /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/,
+    ],
     [exportArgs(32, ['--variants', 'direct', '--out', path.join(dir, 'x.onnx')]), /--variants is for --tune/],
     [exportArgs(32, ['--tune', '--agent', 'a', '--tag', 'b']), /give --agent or --tag, not both/],
     [exportArgs(32, ['--tune', '--device-class', 'two words']), /device class "two words" must be/],

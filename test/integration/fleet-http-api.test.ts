@@ -22,10 +22,18 @@ let agents: SimAgent[] = [];
 let base: string;
 const b64 = Buffer.from(mlpModel({ width: 4, layers: 1, seed: 3 })).toString('base64');
 
-async function call(method: string, route: string, body?: string, token: string | null = TOKEN): Promise<{ status: number; json: { error?: { code: string; message: string } } & Record<string, unknown> }> {
+async function call(
+  method: string,
+  route: string,
+  body?: string,
+  token: string | null = TOKEN,
+): Promise<{ status: number; json: { error?: { code: string; message: string } } & Record<string, unknown> }> {
   const res = await fetch(`${base}${route}`, {
     method,
-    headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body,
   });
   return { status: res.status, json: (await res.json()) as never };
@@ -43,15 +51,32 @@ let deploymentId: string;
 
 beforeAll(async () => {
   store = RunStore.openWorkspace(path.join(dir, 'ws'));
-  fleet = await startFleet({ port: 0, bind: '127.0.0.1', token: TOKEN, heartbeatMs: 1000, log: () => undefined, workspace: { store, dir: path.join(dir, 'ws') } });
+  fleet = await startFleet({
+    port: 0,
+    bind: '127.0.0.1',
+    token: TOKEN,
+    heartbeatMs: 1000,
+    log: () => undefined,
+    workspace: { store, dir: path.join(dir, 'ws') },
+  });
   base = fleet.server.url.replace(/^ws/, 'http');
   agents = startSimAgents({ url: fleet.server.url, token: TOKEN, count: 1, prefix: 'api', measureMs: 5 });
   await until(() => fleet.server.size === 1, 15_000, 'the agent connected');
   // Something stored before the bad requests: a finished deployment.
   const ref = serverRef(base, TOKEN);
-  const d = await hostApi.deploy(ref, { model: { base64: b64, name: 'kept.onnx' }, to: 'tag:sim', canary: '0', waves: 1, settings: { min_duration_ms: 1 } });
+  const d = await hostApi.deploy(ref, {
+    model: { base64: b64, name: 'kept.onnx' },
+    to: 'tag:sim',
+    canary: '0',
+    waves: 1,
+    settings: { min_duration_ms: 1 },
+  });
   deploymentId = d.id;
-  await until(async () => (await hostApi.deployment(ref, d.id)).status !== 'running', 20_000, 'the deployment finished');
+  await until(
+    async () => (await hostApi.deployment(ref, d.id)).status !== 'running',
+    20_000,
+    'the deployment finished',
+  );
 }, 60_000);
 
 afterAll(async () => {
@@ -65,7 +90,10 @@ describe('the HTTP API refuses bad requests clearly and keeps serving', () => {
     for (const route of ['/v1/measure', '/v1/deployments']) {
       const bad = await call('POST', route, '{"models": [');
       expect(bad.status).toBe(400);
-      expect(bad.json.error).toMatchObject({ code: 'bad_request', message: expect.stringMatching(/^body is not JSON: /) });
+      expect(bad.json.error).toMatchObject({
+        code: 'bad_request',
+        message: expect.stringMatching(/^body is not JSON: /),
+      });
       const list = await call('POST', route, '[1, 2]');
       expect(list.status).toBe(400);
       expect(list.json.error!.message).toBe('body must be a JSON object');
@@ -78,14 +106,30 @@ describe('the HTTP API refuses bad requests clearly and keeps serving', () => {
       ['/v1/measure', { models: [] }, /field "models" must list one model/],
       ['/v1/measure', { models: [{ base64: 7 }] }, /field "models\.0\.base64" must be a base64 string/],
       ['/v1/measure', { agent: 5, models: [{ base64: b64 }] }, /field "agent" must be a string/],
-      ['/v1/measure', { wait_for_agent_ms: 'soon', models: [{ base64: b64 }] }, /field "wait_for_agent_ms" must be a non-negative number/],
+      [
+        '/v1/measure',
+        { wait_for_agent_ms: 'soon', models: [{ base64: b64 }] },
+        /field "wait_for_agent_ms" must be a non-negative number/,
+      ],
       ['/v1/measure', { job_id: 'a b', models: [{ base64: b64 }] }, /field "job_id": job_id "a b" is not/],
       ['/v1/deployments', { model: { base64: b64 }, to: 'tag:sim', waves: 'x' }, /field "waves" must be a number/],
-      ['/v1/deployments', { model: { base64: b64 }, to: 5 }, /field "to" must be a target such as tag:pi4 or agent:NAME/],
+      [
+        '/v1/deployments',
+        { model: { base64: b64 }, to: 5 },
+        /field "to" must be a target such as tag:pi4 or agent:NAME/,
+      ],
       ['/v1/deployments', { model: {}, to: 'tag:sim' }, /field "model\.base64" must hold the ONNX bytes as base64/],
       ['/v1/deployments', { to: 'tag:sim' }, /field "model" must be \{base64, name\?, source\?\}/],
-      ['/v1/deployments', { model: { base64: b64, source: { kind: 'x' } }, to: 'tag:sim' }, /field "model\.source\.kind" must be "candidate" or "file"/],
-      ['/v1/deployments', { model: { base64: b64 }, to: 'tag:sim', lab: { agent: 'a', p50_ms: 'fast' } }, /field "lab\.p50_ms" must be a finite number or null/],
+      [
+        '/v1/deployments',
+        { model: { base64: b64, source: { kind: 'x' } }, to: 'tag:sim' },
+        /field "model\.source\.kind" must be "candidate" or "file"/,
+      ],
+      [
+        '/v1/deployments',
+        { model: { base64: b64 }, to: 'tag:sim', lab: { agent: 'a', p50_ms: 'fast' } },
+        /field "lab\.p50_ms" must be a finite number or null/,
+      ],
       ['/v1/deployments', { model: { base64: b64 }, to: 'tag:sim', canary: 10 }, /field "canary" must be a string/],
     ];
     for (const [route, body, message] of cases) {
@@ -95,7 +139,11 @@ describe('the HTTP API refuses bad requests clearly and keeps serving', () => {
       expect(r.json.error!.message).toMatch(message);
     }
     // Values of the right type but out of range are still the plan's to refuse, in its words.
-    const waves = await call('POST', '/v1/deployments', JSON.stringify({ model: { base64: b64 }, to: 'tag:sim', waves: 0 }));
+    const waves = await call(
+      'POST',
+      '/v1/deployments',
+      JSON.stringify({ model: { base64: b64 }, to: 'tag:sim', waves: 0 }),
+    );
     expect(waves.status).toBe(400);
     expect(waves.json.error!.message).toMatch(/--waves must be an integer in 1–100/);
     const offset = await call('GET', '/v1/fleet?offset=-1');
@@ -126,9 +174,16 @@ describe('the HTTP API refuses bad requests clearly and keeps serving', () => {
   });
 
   it('a body over the limit is a 413 that gives the limit', async () => {
-    const big = await call('POST', '/v1/deployments', JSON.stringify({ model: { base64: 'A'.repeat(65 * 2 ** 20) }, to: 'tag:sim' }));
+    const big = await call(
+      'POST',
+      '/v1/deployments',
+      JSON.stringify({ model: { base64: 'A'.repeat(65 * 2 ** 20) }, to: 'tag:sim' }),
+    );
     expect(big.status).toBe(413);
-    expect(big.json.error).toMatchObject({ code: 'too_large', message: expect.stringMatching(/^request body of \d+ bytes exceeds the limit of 67108864 bytes$/) });
+    expect(big.json.error).toMatchObject({
+      code: 'too_large',
+      message: expect.stringMatching(/^request body of \d+ bytes exceeds the limit of 67108864 bytes$/),
+    });
   });
 
   it('after all of that the server still serves, and what it stored is all there', async () => {
@@ -142,14 +197,26 @@ describe('the HTTP API refuses bad requests clearly and keeps serving', () => {
     expect(page.agents.map((a) => [a.name, a.active_sha256 !== null])).toEqual([['api-0000', true]]);
     expect(fleet.jobs.list()).toEqual([]);
     // A good measurement still goes through, answered and parsed with the shared schema.
-    const outcome = await hostApi.measure(ref, { agent: 'api-0000', models: [{ name: 'm.onnx', base64: b64 }], settings: { min_duration_ms: 1 } });
+    const outcome = await hostApi.measure(ref, {
+      agent: 'api-0000',
+      models: [{ name: 'm.onnx', base64: b64 }],
+      settings: { min_duration_ms: 1 },
+    });
     expect(outcome.agent.name).toBe('api-0000');
     expect(outcome.measurement.models).toHaveLength(1);
   });
 
   it('the client turns refusals and an unreachable server into ServerCallErrors', async () => {
-    await expect(hostApi.agents(serverRef(base, 'wrong'))).rejects.toMatchObject({ name: 'ServerCallError', code: 'unauthorized', status: 401, message: 'wrong token' });
-    await expect(hostApi.deployment(serverRef(base, TOKEN), 'nope')).rejects.toMatchObject({ code: 'unknown_deployment', status: 404 });
+    await expect(hostApi.agents(serverRef(base, 'wrong'))).rejects.toMatchObject({
+      name: 'ServerCallError',
+      code: 'unauthorized',
+      status: 401,
+      message: 'wrong token',
+    });
+    await expect(hostApi.deployment(serverRef(base, TOKEN), 'nope')).rejects.toMatchObject({
+      code: 'unknown_deployment',
+      status: 404,
+    });
     const gone = await hostApi.agents(serverRef('http://127.0.0.1:1', TOKEN)).catch((err: unknown) => err);
     expect(gone).toBeInstanceOf(ServerCallError);
     expect((gone as ServerCallError).code).toBe('unreachable');

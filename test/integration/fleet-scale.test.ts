@@ -38,9 +38,23 @@ async function until(pred: () => boolean, timeoutMs: number, what: string): Prom
 describe(`a fleet of ${N} simulated agents`, () => {
   it('connects, deploys canary 1 % then 3 waves with 10 % dropping mid-rollout, and converges; a failing canary gate stops it for all', async () => {
     store = RunStore.openWorkspace(path.join(dir, 'ws'));
-    fleet = await startFleet({ port: 0, token: TOKEN, heartbeatMs: 1000, log: () => undefined, workspace: { store, dir: path.join(dir, 'ws') } });
+    fleet = await startFleet({
+      port: 0,
+      token: TOKEN,
+      heartbeatMs: 1000,
+      log: () => undefined,
+      workspace: { store, dir: path.join(dir, 'ws') },
+    });
     const t0 = Date.now();
-    agents = startSimAgents({ url: fleet.server.url, token: TOKEN, count: N, prefix: 'sim', spreadMs: 500, backoff: { initialMs: 200, maxMs: 2000 }, measureMs: 10 });
+    agents = startSimAgents({
+      url: fleet.server.url,
+      token: TOKEN,
+      count: N,
+      prefix: 'sim',
+      spreadMs: 500,
+      backoff: { initialMs: 200, maxMs: 2000 },
+      measureMs: 10,
+    });
     await until(() => fleet.server.size === N, 20_000, `${N} agents connected`);
     const connectMs = Date.now() - t0;
     expect(agents.every((a) => a.ready && !a.fatal)).toBe(true);
@@ -48,12 +62,21 @@ describe(`a fleet of ${N} simulated agents`, () => {
     const bytes = mlpModel({ width: 8, layers: 1, seed: 19 });
     const sha = sha256Hex(bytes);
     const deploy = fleet.deploy!;
-    const d = await deploy.create({ model: { bytes, name: 'scale.onnx' }, to: 'tag:sim', canary: '1%', waves: 3, gate: 'p50 < 5ms' });
+    const d = await deploy.create({
+      model: { bytes, name: 'scale.onnx' },
+      to: 'tag:sim',
+      canary: '1%',
+      waves: 3,
+      gate: 'p50 < 5ms',
+    });
     expect(d.plan.map((s) => s.agents.length)).toEqual([2, 66, 66, 66]);
     // 10 % drop as soon as the canary is through: some are mid-install, some have not had their turn
     await until(() => deploy.deployments.get(d.id)!.current_stage >= 1, 20_000, 'canary passed');
     const canary = new Set(d.plan[0]!.agents);
-    const dropped = agents.filter((a) => !canary.has(a.id)).filter((_, i) => i % 9 === 3).slice(0, N / 10);
+    const dropped = agents
+      .filter((a) => !canary.has(a.id))
+      .filter((_, i) => i % 9 === 3)
+      .slice(0, N / 10);
     expect(dropped).toHaveLength(N / 10);
     for (const a of dropped) a.stop();
     await until(() => deploy.deployments.get(d.id)!.status !== 'running', 60_000, 'rollout finished');
@@ -70,10 +93,19 @@ describe(`a fleet of ${N} simulated agents`, () => {
     // a gate that fails at the canary: the rollout stops for all, nobody else installs the model
     const bytes2 = mlpModel({ width: 8, layers: 1, seed: 20 });
     const sha2 = sha256Hex(bytes2);
-    const d2 = await deploy.create({ model: { bytes: bytes2, name: 'slow.onnx' }, to: 'tag:sim', canary: '1%', waves: 3, gate: 'p50 < 0.1ms' });
+    const d2 = await deploy.create({
+      model: { bytes: bytes2, name: 'slow.onnx' },
+      to: 'tag:sim',
+      canary: '1%',
+      waves: 3,
+      gate: 'p50 < 0.1ms',
+    });
     await until(() => deploy.deployments.get(d2.id)!.status !== 'running', 30_000, 'gated rollout finished');
     const rows = deploy.deployments.agents(d2.id);
-    expect(deploy.deployments.get(d2.id)).toMatchObject({ status: 'failed', reason: expect.stringMatching(/^canary: gate failed/) });
+    expect(deploy.deployments.get(d2.id)).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/^canary: gate failed/),
+    });
     expect(rows.filter((r) => r.stage === 0).every((r) => r.state === 'rolled_back')).toBe(true);
     expect(rows.filter((r) => r.stage > 0).every((r) => r.state === 'skipped')).toBe(true);
     expect(agents.filter((a) => a.state.active?.sha256 === sha2)).toHaveLength(0);

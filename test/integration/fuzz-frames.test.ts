@@ -30,7 +30,23 @@ function rng(seed: number) {
 }
 type Rng = ReturnType<typeof rng>;
 
-const WEIRD: unknown[] = [null, -1, 0, 1e308, -0.5, NaN, '', 'x'.repeat(5000), [], {}, true, [1, [2, [3]]], { type: 'hello' }, '\u0000\uffff', 2 ** 53 + 1];
+const WEIRD: unknown[] = [
+  null,
+  -1,
+  0,
+  1e308,
+  -0.5,
+  NaN,
+  '',
+  'x'.repeat(5000),
+  [],
+  {},
+  true,
+  [1, [2, [3]]],
+  { type: 'hello' },
+  '\u0000\uffff',
+  2 ** 53 + 1,
+];
 
 function mutateValue(r: Rng, v: unknown, depth = 0): unknown {
   if (depth > 3 || typeof v !== 'object' || v === null) return r.next() < 0.5 ? r.pick(WEIRD) : v;
@@ -65,7 +81,11 @@ function mutateText(r: Rng, text: string): string {
   }
 }
 
-function randomFrame(r: Rng, valid: readonly unknown[], chunks: readonly Buffer[]): { data: string | Buffer; binary: boolean } {
+function randomFrame(
+  r: Rng,
+  valid: readonly unknown[],
+  chunks: readonly Buffer[],
+): { data: string | Buffer; binary: boolean } {
   const kind = r.int(6);
   if (kind === 0) return { data: Buffer.from(Array.from({ length: r.int(200) }, () => r.int(256))), binary: true };
   if (kind === 1 && chunks.length) {
@@ -73,7 +93,11 @@ function randomFrame(r: Rng, valid: readonly unknown[], chunks: readonly Buffer[
     for (let k = 0; k < 1 + r.int(4); k++) c[r.int(Math.min(c.length, 80))] = r.int(256);
     return { data: c, binary: true };
   }
-  if (kind === 2) return { data: Array.from({ length: r.int(100) }, () => String.fromCharCode(32 + r.int(95))).join(''), binary: false };
+  if (kind === 2)
+    return {
+      data: Array.from({ length: r.int(100) }, () => String.fromCharCode(32 + r.int(95))).join(''),
+      binary: false,
+    };
   const base = JSON.stringify(r.pick(valid));
   let t = base;
   for (let k = 0; k < 1 + r.int(3); k++) t = mutateText(r, t);
@@ -83,7 +107,16 @@ function randomFrame(r: Rng, valid: readonly unknown[], chunks: readonly Buffer[
 const ofHost = (sha: string) => [
   { type: 'welcome', protocol: 1, host_version: 'x', heartbeat_ms: 1000 },
   { type: 'job', job_id: 'fz', mode: 'single', models: [{ sha256: sha, size: 10 }], settings: FAST },
-  { type: 'job', job_id: 'fz-ab', mode: 'ab', models: [{ sha256: sha, size: 10 }, { sha256: sha, size: 10 }], settings: FAST },
+  {
+    type: 'job',
+    job_id: 'fz-ab',
+    mode: 'ab',
+    models: [
+      { sha256: sha, size: 10 },
+      { sha256: sha, size: 10 },
+    ],
+    settings: FAST,
+  },
   { type: 'cancel', job_id: 'fz' },
   { type: 'ack', job_id: 'fz' },
   { type: 'error', code: 'bad_field', message: 'm', field: 'a' },
@@ -134,15 +167,26 @@ describe('fuzz', () => {
     expect(replies).toBeGreaterThan(50);
     expect(host.child.exitCode).toBeNull();
 
-    const agent = startCli(AGENT_CLI, ['--host', host.url, '--name', 'after-fuzz', '--cache-dir', tmpDir(), '--disable-runtime', 'onnxruntime-web'], { env: { S4OP_TOKEN: host.token } });
+    const agent = startCli(
+      AGENT_CLI,
+      ['--host', host.url, '--name', 'after-fuzz', '--cache-dir', tmpDir(), '--disable-runtime', 'onnxruntime-web'],
+      { env: { S4OP_TOKEN: host.token } },
+    );
     await agent.waitFor(/connected to/);
     const res = await fetch(host.url.replace(/^ws/, 'http') + '/v1/measure', {
       method: 'POST',
       headers: { authorization: `Bearer ${host.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ agent: 'after-fuzz', settings: FAST, models: [{ base64: Buffer.from(mlpModel({ width: 16, layers: 2 })).toString('base64') }] }),
+      body: JSON.stringify({
+        agent: 'after-fuzz',
+        settings: FAST,
+        models: [{ base64: Buffer.from(mlpModel({ width: 16, layers: 2 })).toString('base64') }],
+      }),
     });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { measurement: { models: { latency_ms: { n: number } }[] } }).measurement.models[0]!.latency_ms.n).toBeGreaterThanOrEqual(8);
+    expect(
+      ((await res.json()) as { measurement: { models: { latency_ms: { n: number } }[] } }).measurement.models[0]!
+        .latency_ms.n,
+    ).toBeGreaterThanOrEqual(8);
   });
 
   it('the agent survives mutated and random frames from its host and still measures', async () => {
@@ -151,13 +195,31 @@ describe('fuzz', () => {
     const peers: RawPeer[] = [];
     wss.on('connection', (ws) => {
       const peer = rawPeer(ws);
-      void peer.next((m) => m.type === 'hello', 30_000).then(() => {
-        peer.send({ type: 'welcome', protocol: 1, host_version: 'fuzz', heartbeat_ms: 1000 });
-        peers.push(peer);
-      }, () => undefined);
+      void peer
+        .next((m) => m.type === 'hello', 30_000)
+        .then(
+          () => {
+            peer.send({ type: 'welcome', protocol: 1, host_version: 'fuzz', heartbeat_ms: 1000 });
+            peers.push(peer);
+          },
+          () => undefined,
+        );
     });
     const port = (wss.address() as { port: number }).port;
-    const agent = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', 'fuzzed', '--cache-dir', tmpDir(), '--disable-runtime', 'onnxruntime-web'], { env: { S4OP_TOKEN: 't' } });
+    const agent = startCli(
+      AGENT_CLI,
+      [
+        '--host',
+        `ws://127.0.0.1:${port}`,
+        '--name',
+        'fuzzed',
+        '--cache-dir',
+        tmpDir(),
+        '--disable-runtime',
+        'onnxruntime-web',
+      ],
+      { env: { S4OP_TOKEN: 't' } },
+    );
     for (let i = 0; i < 200 && peers.length < 1; i++) await new Promise((res) => setTimeout(res, 100));
     expect(peers.length).toBe(1);
 
@@ -190,7 +252,13 @@ describe('fuzz', () => {
     // still measures: a real job with real bytes on the current link
     await new Promise((res) => setTimeout(res, 300));
     const peer = peers[peers.length - 1]!;
-    peer.send({ type: 'job', job_id: 'after-fuzz', mode: 'single', models: [{ sha256: sha, size: model.length }], settings: FAST });
+    peer.send({
+      type: 'job',
+      job_id: 'after-fuzz',
+      mode: 'single',
+      models: [{ sha256: sha, size: model.length }],
+      settings: FAST,
+    });
     await peer.next((m) => m.type === 'need_model' && m.sha256 === sha);
     for (const f of encodeModel(model)) peer.ws.send(f);
     const result = await peer.next((m) => m.type === 'result' && m.job_id === 'after-fuzz', 30_000);

@@ -13,12 +13,28 @@ import { connectRaw, freePort, hello, rawPeer, tmpDir } from '../helpers/fleet.j
 afterEach(killAll);
 
 // Agents here measure nothing: all but the first test skip probing the (slow to start) WASM runtime.
-const agent = (url: string, token: string, name: string, extra: string[] = ['--disable-runtime', 'onnxruntime-web'], env: NodeJS.ProcessEnv = {}): LiveProcess =>
-  startCli(AGENT_CLI, ['--host', url, '--name', name, '--cache-dir', tmpDir('s4op-agent-'), ...extra], { env: { S4OP_TOKEN: token, ...env } });
+const agent = (
+  url: string,
+  token: string,
+  name: string,
+  extra: string[] = ['--disable-runtime', 'onnxruntime-web'],
+  env: NodeJS.ProcessEnv = {},
+): LiveProcess =>
+  startCli(AGENT_CLI, ['--host', url, '--name', name, '--cache-dir', tmpDir('s4op-agent-'), ...extra], {
+    env: { S4OP_TOKEN: token, ...env },
+  });
 
 async function agentsOf(url: string, token: string) {
   const res = await fetch(url.replace(/^ws/, 'http') + '/v1/agents', { headers: { authorization: `Bearer ${token}` } });
-  return (await res.json()) as { agents: { name: string; tags: string[]; online: boolean; runtimes: { name: string; available: boolean; version: string | null }[]; device: Record<string, unknown> }[] };
+  return (await res.json()) as {
+    agents: {
+      name: string;
+      tags: string[];
+      online: boolean;
+      runtimes: { name: string; available: boolean; version: string | null }[];
+      device: Record<string, unknown>;
+    }[];
+  };
 }
 
 describe('link: handshake and auth', () => {
@@ -38,7 +54,9 @@ describe('link: handshake and auth', () => {
     expect(rec.device).toMatchObject({ arch: process.arch, cores: expect.any(Number) });
     expect((rec.device.cores as number) > 0).toBe(true);
     // the HTTP API wants the token too
-    const denied = await fetch(host.url.replace(/^ws/, 'http') + '/v1/agents', { headers: { authorization: 'Bearer nope' } });
+    const denied = await fetch(host.url.replace(/^ws/, 'http') + '/v1/agents', {
+      headers: { authorization: 'Bearer nope' },
+    });
     expect(denied.status).toBe(401);
   });
 
@@ -72,7 +90,10 @@ describe('link: handshake and auth', () => {
     const host = await startServe();
     const future = await connectRaw(host.url);
     future.send(hello(host.token, { protocol: 999, shiny_new_field: true }));
-    expect(await future.closed).toEqual({ code: 4000, reason: 'protocol version mismatch: host speaks 1, agent speaks 999' });
+    expect(await future.closed).toEqual({
+      code: 4000,
+      reason: 'protocol version mismatch: host speaks 1, agent speaks 999',
+    });
     expect(future.texts[0]).toMatchObject({ type: 'error', code: 'protocol_mismatch' });
     await host.waitFor(/protocol version mismatch/);
 
@@ -81,7 +102,9 @@ describe('link: handshake and auth', () => {
     await new Promise((r) => wss.once('listening', r));
     wss.on('connection', (ws) => {
       const peer = rawPeer(ws);
-      void peer.next((m) => m.type === 'hello').then(() => peer.send({ type: 'welcome', protocol: 999, host_version: '9.9.9', heartbeat_ms: 1000 }));
+      void peer
+        .next((m) => m.type === 'hello')
+        .then(() => peer.send({ type: 'welcome', protocol: 999, host_version: '9.9.9', heartbeat_ms: 1000 }));
     });
     const a = agent(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`, 't', 'old-agent');
     expect(await a.exited).toBe(3);
@@ -93,12 +116,38 @@ describe('link: handshake and auth', () => {
     const dir = tmpDir('s4op-tls-');
     const cert = path.join(dir, 'cert.pem');
     const key = path.join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
     const host = await startServe(['--tls-cert', cert, '--tls-key', key]);
     expect(host.url).toMatch(/^wss:\/\/127\.0\.0\.1:\d+$/);
     const trusted = agent(host.url, host.token, 'tls-ca', ['--ca', cert, '--disable-runtime', 'onnxruntime-web']);
     await trusted.waitFor(/connected to wss:/);
-    const insecure = agent(host.url, host.token, 'tls-insecure', ['--insecure', '--disable-runtime', 'onnxruntime-web']);
+    const insecure = agent(host.url, host.token, 'tls-insecure', [
+      '--insecure',
+      '--disable-runtime',
+      'onnxruntime-web',
+    ]);
     await insecure.waitFor(/connected to wss:/);
     const untrusted = agent(host.url, host.token, 'tls-none');
     await untrusted.waitFor(/reconnecting in/);
@@ -143,15 +192,27 @@ describe('link: liveness', () => {
   it('reconnects with growing, jittered delays until the host appears', async () => {
     const port = await freePort();
     const a = agent(`ws://127.0.0.1:${port}`, 'late-token', 'early-bird');
-    for (let i = 0; i < 60 && a.lines.filter((l) => /reconnecting in/.test(l)).length < 4; i++) await new Promise((r) => setTimeout(r, 100));
-    const delays = a.lines.map((l) => /reconnecting in (\d+) ms/.exec(l)).filter(Boolean).map((m) => Number(m![1]));
+    for (let i = 0; i < 60 && a.lines.filter((l) => /reconnecting in/.test(l)).length < 4; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    const delays = a.lines
+      .map((l) => /reconnecting in (\d+) ms/.exec(l))
+      .filter(Boolean)
+      .map((m) => Number(m![1]));
     expect(delays.length).toBeGreaterThanOrEqual(3);
     // each delay lies in [cap/2, cap] with cap = 250·2^k: doubling on average, never below half the cap
     delays.slice(0, 4).forEach((d, k) => {
       expect(d).toBeGreaterThanOrEqual(125 * 2 ** k);
       expect(d).toBeLessThanOrEqual(250 * 2 ** k);
     });
-    const host = startCli((await import('../helpers/processes.js')).HOST_CLI, ['serve', '--port', String(port), '--token', 'late-token', '--workspace', tmpDir('s4op-late-ws-')]);
+    const host = startCli((await import('../helpers/processes.js')).HOST_CLI, [
+      'serve',
+      '--port',
+      String(port),
+      '--token',
+      'late-token',
+      '--workspace',
+      tmpDir('s4op-late-ws-'),
+    ]);
     await host.waitFor(/listening on/);
     await a.waitFor(/connected to/, 15_000);
   });

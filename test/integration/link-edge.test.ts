@@ -29,7 +29,11 @@ describe('host edge', () => {
     peer.send('{"type": "result", oops');
     expect(await err()).toMatchObject({ code: 'bad_json', message: expect.stringMatching(/^malformed JSON/) });
     peer.send({ type: 'frobnicate' });
-    expect(await err()).toMatchObject({ code: 'unknown_type', field: 'type', message: expect.stringContaining('"frobnicate"') });
+    expect(await err()).toMatchObject({
+      code: 'unknown_type',
+      field: 'type',
+      message: expect.stringContaining('"frobnicate"'),
+    });
     peer.send({ type: 'job_status', job_id: 'j', state: 'flying', position: 0 });
     expect(await err()).toMatchObject({ code: 'bad_field', field: 'state' });
     peer.send({ type: 'need_model', sha256: 'xyz' });
@@ -70,14 +74,22 @@ describe('host deadlines', () => {
       const peer = await connectRaw(fleet.server.url);
       peer.send(hello('edge', { name: 'silent' }));
       await peer.next((m) => m.type === 'welcome');
-      const job = fleet.jobs.submit({ target: { agent: 'silent' }, models: [{ bytes: mlpModel({ width: 4, layers: 1 }) }], settings: { timeout_ms: 300 }, graceMs: 200 });
+      const job = fleet.jobs.submit({
+        target: { agent: 'silent' },
+        models: [{ bytes: mlpModel({ width: 4, layers: 1 }) }],
+        settings: { timeout_ms: 300 },
+        graceMs: 200,
+      });
       const sent = await peer.next((m) => m.type === 'job');
       // queued behind other work: no deadline runs while the agent says so
       peer.send({ type: 'job_status', job_id: sent.job_id, state: 'queued', position: 3 });
       await new Promise((r) => setTimeout(r, 900));
       expect(fleet.jobs.list()).toEqual([{ job_id: sent.job_id, agent: 'silent', state: 'queued' }]);
       peer.send({ type: 'job_status', job_id: sent.job_id, state: 'running', position: 0 });
-      await expect(job).rejects.toMatchObject({ code: 'timeout', message: expect.stringMatching(/got no result within 500 ms \(last state: running\); cancelled/) });
+      await expect(job).rejects.toMatchObject({
+        code: 'timeout',
+        message: expect.stringMatching(/got no result within 500 ms \(last state: running\); cancelled/),
+      });
       expect(await peer.next((m) => m.type === 'cancel')).toEqual({ type: 'cancel', job_id: sent.job_id });
     } finally {
       await fleet.stop();
@@ -95,14 +107,29 @@ describe('agent edge', () => {
     await new Promise((r) => wss.once('listening', r));
     wss.on('connection', (ws) => {
       const peer = rawPeer(ws);
-      void peer.next((m) => m.type === 'hello', 60_000).then((h) => {
-        hellos.push(h);
-        peers.push(peer);
-        peer.send({ type: 'welcome', protocol: 1, host_version: 'test', heartbeat_ms: 1000 });
-      });
+      void peer
+        .next((m) => m.type === 'hello', 60_000)
+        .then((h) => {
+          hellos.push(h);
+          peers.push(peer);
+          peer.send({ type: 'welcome', protocol: 1, host_version: 'test', heartbeat_ms: 1000 });
+        });
     });
     const port = (wss.address() as { port: number }).port;
-    startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', 'edge-agent', '--cache-dir', tmpDir(), '--disable-runtime', 'onnxruntime-web'], { env: { S4OP_TOKEN: 't' } });
+    startCli(
+      AGENT_CLI,
+      [
+        '--host',
+        `ws://127.0.0.1:${port}`,
+        '--name',
+        'edge-agent',
+        '--cache-dir',
+        tmpDir(),
+        '--disable-runtime',
+        'onnxruntime-web',
+      ],
+      { env: { S4OP_TOKEN: 't' } },
+    );
     for (let i = 0; i < 200 && peers.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
   });
   afterAll(() => wss.close());
@@ -116,7 +143,13 @@ describe('agent edge', () => {
     expect(await err()).toMatchObject({ code: 'unknown_type', field: 'type' });
     const bytes = mlpModel({ width: 24, layers: 2 });
     const sha = sha256Hex(bytes);
-    const job = (id: string, settings: Record<string, unknown> = FAST) => ({ type: 'job', job_id: id, mode: 'single', models: [{ sha256: sha, size: bytes.length }], settings });
+    const job = (id: string, settings: Record<string, unknown> = FAST) => ({
+      type: 'job',
+      job_id: id,
+      mode: 'single',
+      models: [{ sha256: sha, size: bytes.length }],
+      settings,
+    });
     host.send(job('bad-settings', { ...FAST, threads: 0 }));
     expect(await err()).toMatchObject({ code: 'bad_field', field: 'settings.threads' });
     host.send({ type: 'cancel', job_id: 'never-sent' });
@@ -124,15 +157,25 @@ describe('agent edge', () => {
     host.ws.send(encodeModel(bytes)[0]!);
     expect(await err()).toMatchObject({ code: 'unknown_model', sha256: sha });
     host.ws.send(Buffer.from('not a chunk frame'));
-    expect(await err()).toMatchObject({ code: 'bad_frame', message: expect.stringMatching(/shorter than the 52-byte chunk header/) });
+    expect(await err()).toMatchObject({
+      code: 'bad_frame',
+      message: expect.stringMatching(/shorter than the 52-byte chunk header/),
+    });
 
     const frames = encodeModel(bytes, 1000);
     // chunks out of order
     host.send(job('j-order'));
     await host.next((m) => m.type === 'need_model' && m.sha256 === sha);
     host.ws.send(frames[1]!);
-    expect(await err()).toMatchObject({ code: 'chunk_order', sha256: sha, message: expect.stringMatching(/chunk 1 of .* arrived while chunk 0 was expected/) });
-    expect(await host.next((m) => m.type === 'result' && m.job_id === 'j-order')).toMatchObject({ measurement: null, error: { code: 'bad_transfer' } });
+    expect(await err()).toMatchObject({
+      code: 'chunk_order',
+      sha256: sha,
+      message: expect.stringMatching(/chunk 1 of .* arrived while chunk 0 was expected/),
+    });
+    expect(await host.next((m) => m.type === 'result' && m.job_id === 'j-order')).toMatchObject({
+      measurement: null,
+      error: { code: 'bad_transfer' },
+    });
 
     // corrupt bytes under the right hash
     host.send(job('j-corrupt'));
@@ -141,7 +184,9 @@ describe('agent edge', () => {
     corrupt[corrupt.length - 5]! ^= 0x55;
     for (const f of encodeModel(corrupt, 1000, sha)) host.ws.send(f);
     expect(await err()).toMatchObject({ code: 'hash_mismatch', sha256: sha });
-    expect(await host.next((m) => m.type === 'result' && m.job_id === 'j-corrupt')).toMatchObject({ error: { code: 'hash_mismatch' } });
+    expect(await host.next((m) => m.type === 'result' && m.job_id === 'j-corrupt')).toMatchObject({
+      error: { code: 'hash_mismatch' },
+    });
 
     // and then the real thing
     host.send(job('j-good'));

@@ -23,13 +23,32 @@ afterAll(async () => {
 });
 
 function agent(port: number, name: string, cacheDir: string, tags = 'board'): LiveProcess {
-  const p = startCli(AGENT_CLI, ['--host', `ws://127.0.0.1:${port}`, '--name', name, '--tags', tags, '--cache-dir', cacheDir], { env: { S4OP_TOKEN: TOKEN } });
+  const p = startCli(
+    AGENT_CLI,
+    ['--host', `ws://127.0.0.1:${port}`, '--name', name, '--tags', tags, '--cache-dir', cacheDir],
+    { env: { S4OP_TOKEN: TOKEN } },
+  );
   live.push(p);
   return p;
 }
 
-async function measurer(port: number, failoverMs: number, tag = 'board', settings: object = SLOW): Promise<AgentMeasurer> {
-  const m = await AgentMeasurer.start({ mode: 'conv', length: 8, tag, port, token: TOKEN, settings, cacheDir: tmpDir(), failoverMs, heartbeatMs: 500 });
+async function measurer(
+  port: number,
+  failoverMs: number,
+  tag = 'board',
+  settings: object = SLOW,
+): Promise<AgentMeasurer> {
+  const m = await AgentMeasurer.start({
+    mode: 'conv',
+    length: 8,
+    tag,
+    port,
+    token: TOKEN,
+    settings,
+    cacheDir: tmpDir(),
+    failoverMs,
+    heartbeatMs: 500,
+  });
   measurers.push(m);
   return m;
 }
@@ -60,7 +79,10 @@ describe('measuring through agents that drop', () => {
     await Promise.all([a.waitFor(/connected to/), b.waitFor(/connected to/)]);
     const bytes = mlpModel({ width: 32, layers: 2, seed: 2 });
     const pending = m.measure({ model_sha256: sha256Hex(bytes), bytes, name: 'move.onnx' });
-    const busy = await Promise.race([a.waitFor(/measuring move\.onnx/, 30_000).then(() => a), b.waitFor(/measuring move\.onnx/, 30_000).then(() => b)]);
+    const busy = await Promise.race([
+      a.waitFor(/measuring move\.onnx/, 30_000).then(() => a),
+      b.waitFor(/measuring move\.onnx/, 30_000).then(() => b),
+    ]);
     const other = busy === a ? 'c2' : 'c1';
     await busy.stop('SIGKILL');
     const f = await pending;
@@ -70,7 +92,12 @@ describe('measuring through agents that drop', () => {
 
   it('several device classes: one agent of each measures, the worst class is the figure', async () => {
     const port = await freePort();
-    const m = await measurer(port, 60_000, 'pi,jetson', { warmup_ms: 10, warmup_runs: 2, min_duration_ms: 100, min_samples: 16 });
+    const m = await measurer(port, 60_000, 'pi,jetson', {
+      warmup_ms: 10,
+      warmup_runs: 2,
+      min_duration_ms: 100,
+      min_samples: 16,
+    });
     expect(m.agent).toBe('tags:pi,jetson@q1');
     const a = agent(port, 'pi-1', tmpDir('s4op-agent-pi-'), 'pi');
     const b = agent(port, 'jet-1', tmpDir('s4op-agent-jet-'), 'jetson');

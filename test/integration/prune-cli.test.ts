@@ -17,8 +17,25 @@ let ck: string;
 // Short timing loops: the test checks bookkeeping, not figures.
 const SETTINGS = JSON.stringify({ min_duration_ms: 50, warmup_ms: 10, warmup_runs: 2, min_samples: 8 });
 const pruneArgs = (ws: string, id: string) => [
-  'prune', '--checkpoint', ck, '--workspace', ws, '--run-id', id, '--rates', '30,60', '--seeds', '2', '--finetune-epochs', '2',
-  '--max-steps', '6', '--settings', SETTINGS, '--backend', 'cpu',
+  'prune',
+  '--checkpoint',
+  ck,
+  '--workspace',
+  ws,
+  '--run-id',
+  id,
+  '--rates',
+  '30,60',
+  '--seeds',
+  '2',
+  '--finetune-epochs',
+  '2',
+  '--max-steps',
+  '6',
+  '--settings',
+  SETTINGS,
+  '--backend',
+  'cpu',
 ];
 
 beforeAll(async () => {
@@ -33,21 +50,49 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-interface Row { step: number; seed: number; status: string; active_operators: string; val_metric: number; test_metric: number; model_sha256: string; chosen: number; finished_at: string; measurement_id: number }
+interface Row {
+  step: number;
+  seed: number;
+  status: string;
+  active_operators: string;
+  val_metric: number;
+  test_metric: number;
+  model_sha256: string;
+  chosen: number;
+  finished_at: string;
+  measurement_id: number;
+}
 
-function readStore(ws: string): { candidates: Row[]; measurements: { id: number; model_sha256: string; created_at: string }[] } {
+function readStore(ws: string): {
+  candidates: Row[];
+  measurements: { id: number; model_sha256: string; created_at: string }[];
+} {
   const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
   try {
     return {
       candidates: db.prepare('SELECT * FROM candidates ORDER BY step, seed').all() as Row[],
-      measurements: db.prepare('SELECT id, model_sha256, created_at FROM measurements ORDER BY id').all() as { id: number; model_sha256: string; created_at: string }[],
+      measurements: db.prepare('SELECT id, model_sha256, created_at FROM measurements ORDER BY id').all() as {
+        id: number;
+        model_sha256: string;
+        created_at: string;
+      }[],
     };
   } finally {
     db.close();
   }
 }
 
-const essence = (rows: Row[]) => rows.map((r) => ({ step: r.step, seed: r.seed, status: r.status, active: r.active_operators, val: r.val_metric, test: r.test_metric, hash: r.model_sha256, chosen: r.chosen }));
+const essence = (rows: Row[]) =>
+  rows.map((r) => ({
+    step: r.step,
+    seed: r.seed,
+    status: r.status,
+    active: r.active_operators,
+    val: r.val_metric,
+    test: r.test_metric,
+    hash: r.model_sha256,
+    chosen: r.chosen,
+  }));
 
 /** Processes whose command line mentions `needle` (read from /proc; nothing is signalled). */
 function processesWith(needle: string): number[] {
@@ -72,7 +117,9 @@ describe('s4op prune', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/cost: measured on local, conv mode/);
     expect(r.stdout).toMatch(/run ref \(s4op\) finished: last rate/);
-    expect(r.stdout).toMatch(/step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+ratio to base \[95% CI\]\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/);
+    expect(r.stdout).toMatch(
+      /step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+ratio to base \[95% CI\]\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/,
+    );
     expect(r.stdout).not.toMatch(/estimated/);
     const lines = (await readFile(csv, 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(1 + 5);
@@ -80,8 +127,18 @@ describe('s4op prune', () => {
     reference = readStore(ws).candidates;
     // Every candidate was measured paired with the base in one job: a ratio with its interval, the base's p50 of that job.
     const db0 = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
-    const pairs = db0.prepare('SELECT model_sha256, reference_sha256, ratio, ratio_low, ratio_high, reference_p50_ms, attempt FROM measurements WHERE reference_sha256 IS NOT NULL').all() as {
-      model_sha256: string; reference_sha256: string; ratio: number; ratio_low: number; ratio_high: number; reference_p50_ms: number; attempt: number;
+    const pairs = db0
+      .prepare(
+        'SELECT model_sha256, reference_sha256, ratio, ratio_low, ratio_high, reference_p50_ms, attempt FROM measurements WHERE reference_sha256 IS NOT NULL',
+      )
+      .all() as {
+      model_sha256: string;
+      reference_sha256: string;
+      ratio: number;
+      ratio_low: number;
+      ratio_high: number;
+      reference_p50_ms: number;
+      attempt: number;
     }[];
     db0.close();
     for (const c of reference.slice(1)) {
@@ -94,7 +151,16 @@ describe('s4op prune', () => {
         expect(p.reference_p50_ms).toBeGreaterThan(0);
       }
     }
-    const shown = JSON.parse((await runCli(HOST_CLI, ['runs', 'ref', '--workspace', ws, '--json'])).stdout).candidates as { step: number; ratio: number; ratio_low: number; ratio_high: number; paired_jobs: number; pareto: boolean; final: boolean }[];
+    const shown = JSON.parse((await runCli(HOST_CLI, ['runs', 'ref', '--workspace', ws, '--json'])).stdout)
+      .candidates as {
+      step: number;
+      ratio: number;
+      ratio_low: number;
+      ratio_high: number;
+      paired_jobs: number;
+      pareto: boolean;
+      final: boolean;
+    }[];
     expect(shown[0]).toMatchObject({ ratio: 1, ratio_low: 1, ratio_high: 1, paired_jobs: 0 });
     for (const row of shown.slice(1)) {
       expect(row.paired_jobs).toBeGreaterThanOrEqual(1);
@@ -104,13 +170,23 @@ describe('s4op prune', () => {
     // The answer is on the front of what the run measured.
     expect(shown.filter((x) => x.final)).toHaveLength(1);
     expect(shown.find((x) => x.final)!.pareto).toBe(true);
-    expect(reference.map((c) => [c.step, c.seed, c.status])).toEqual([[0, 0, 'finished'], [1, 0, 'finished'], [1, 1, 'finished'], [2, 0, 'finished'], [2, 1, 'finished']]);
+    expect(reference.map((c) => [c.step, c.seed, c.status])).toEqual([
+      [0, 0, 'finished'],
+      [1, 0, 'finished'],
+      [1, 1, 'finished'],
+      [2, 0, 'finished'],
+      [2, 1, 'finished'],
+    ]);
     // 30 % of 16 = round(4.8) = 5, all on layer 1 (weight 2^1; layer 0 waits); 60 % = round(9.6) = 10 → 7 + 3.
     expect(JSON.parse(reference[1]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([0, 5]);
     expect(JSON.parse(reference[3]!.active_operators).map((l: number[]) => 8 - l.length)).toEqual([3, 7]);
     // Artifacts: each candidate's checkpoint and the exported ONNX that was measured (its hash is the model hash), the CSV.
     const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
-    const artifacts = db.prepare('SELECT a.kind, a.path, a.sha256, c.model_sha256 FROM artifacts a LEFT JOIN candidates c ON c.id = a.candidate_id ORDER BY a.id').all() as { kind: string; path: string; sha256: string | null; model_sha256: string | null }[];
+    const artifacts = db
+      .prepare(
+        'SELECT a.kind, a.path, a.sha256, c.model_sha256 FROM artifacts a LEFT JOIN candidates c ON c.id = a.candidate_id ORDER BY a.id',
+      )
+      .all() as { kind: string; path: string; sha256: string | null; model_sha256: string | null }[];
     db.close();
     expect(artifacts.filter((x) => x.kind === 'checkpoint')).toHaveLength(4);
     const onnx = artifacts.filter((x) => x.kind === 'onnx');
@@ -122,7 +198,9 @@ describe('s4op prune', () => {
     expect(artifacts.filter((x) => x.kind === 'csv').map((x) => x.path)).toEqual([csv]);
     const list = await runCli(HOST_CLI, ['runs', '--workspace', ws, '--json']);
     expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout)).toMatchObject([{ id: 'ref', status: 'finished', strategy: 's4op', candidates: 5, stop_reason: 'last rate' }]);
+    expect(JSON.parse(list.stdout)).toMatchObject([
+      { id: 'ref', status: 'finished', strategy: 's4op', candidates: 5, stop_reason: 'last rate' },
+    ]);
     const one = await runCli(HOST_CLI, ['runs', 'ref', '--workspace', ws, '--json']);
     expect(JSON.parse(one.stdout).candidates).toHaveLength(5);
   });
@@ -141,7 +219,9 @@ describe('s4op prune', () => {
     for (let t = 0; processesWith(cache).length && t < 100; t++) await new Promise((r) => setTimeout(r, 100));
     expect(processesWith(cache)).toEqual([]);
 
-    const r = await runCli(HOST_CLI, ['prune', '--resume', 'k', '--workspace', ws, '--json', '--backend', 'cpu'], { timeoutMs: 120_000 });
+    const r = await runCli(HOST_CLI, ['prune', '--resume', 'k', '--workspace', ws, '--json', '--backend', 'cpu'], {
+      timeoutMs: 120_000,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/resuming run k/);
     const after = readStore(ws);
@@ -170,24 +250,50 @@ describe('s4op prune', () => {
     expect(readStore(ws)).toEqual(after);
   });
 
-  it('fine-tunes importance candidates at lr 4e-3 and s4op ones at the paper\'s 1e-4 unless --lr says otherwise', async () => {
+  it("fine-tunes importance candidates at lr 4e-3 and s4op ones at the paper's 1e-4 unless --lr says otherwise", async () => {
     const ws = path.join(dir, 'lr');
     /** The learning rates the fine-tune of the run's step-1 candidate recorded in its checkpoint. */
     const lrOf = async (id: string, extra: string[]) => {
-      const r = await runCli(HOST_CLI, [
-        'prune', '--checkpoint', ck, '--workspace', ws, '--run-id', id, '--rates', '30', '--seeds', '1', '--finetune-epochs', '1',
-        '--max-steps', '2', '--estimate', '--backend', 'cpu', ...extra,
-      ], { timeoutMs: 120_000 });
+      const r = await runCli(
+        HOST_CLI,
+        [
+          'prune',
+          '--checkpoint',
+          ck,
+          '--workspace',
+          ws,
+          '--run-id',
+          id,
+          '--rates',
+          '30',
+          '--seeds',
+          '1',
+          '--finetune-epochs',
+          '1',
+          '--max-steps',
+          '2',
+          '--estimate',
+          '--backend',
+          'cpu',
+          ...extra,
+        ],
+        { timeoutMs: 120_000 },
+      );
       expect(r.code, r.stderr).toBe(0);
       const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
-      const row = db.prepare('SELECT checkpoint FROM candidates WHERE run_id = ? AND step = 1').get(id) as { checkpoint: string };
+      const row = db.prepare('SELECT checkpoint FROM candidates WHERE run_id = ? AND step = 1').get(id) as {
+        checkpoint: string;
+      };
       db.close();
-      const { options } = JSON.parse(await readFile(path.join(row.checkpoint, 'config.json'), 'utf8')).training.finetune;
+      const { options } = JSON.parse(await readFile(path.join(row.checkpoint, 'config.json'), 'utf8')).training
+        .finetune;
       return [options.lr, options.lrSsm];
     };
     expect(await lrOf('imp', ['--strategy', 'importance', '--criteria', 'taylor'])).toEqual([4e-3, 4e-3]);
     expect(await lrOf('rnd', [])).toEqual([1e-4, 1e-4]);
-    expect(await lrOf('imp-lr', ['--strategy', 'importance', '--criteria', 'taylor', '--lr', '0.02'])).toEqual([0.02, 0.02]);
+    expect(await lrOf('imp-lr', ['--strategy', 'importance', '--criteria', 'taylor', '--lr', '0.02'])).toEqual([
+      0.02, 0.02,
+    ]);
   });
 
   it('names bad input', async () => {
@@ -197,8 +303,14 @@ describe('s4op prune', () => {
       [['prune', '--workspace', ws], /give --checkpoint DIR \(or --resume RUN\)/],
       [['prune', '--workspace', ws, '--checkpoint', path.join(dir, 'missing')], /checkpoint .*missing does not exist/],
       [['prune', '--workspace', ws, '--checkpoint', ck, '--rates', '50,30'], /increase strictly/],
-      [['prune', '--workspace', ws, '--checkpoint', ck, '--strategy', 'importance', '--criteria', 'hinf+magic'], /unknown criterion "magic"/],
-      [['prune', '--workspace', ws, '--checkpoint', ck, '--estimate', '--budget-ms', '3'], /--budget-ms needs measured latency/],
+      [
+        ['prune', '--workspace', ws, '--checkpoint', ck, '--strategy', 'importance', '--criteria', 'hinf+magic'],
+        /unknown criterion "magic"/,
+      ],
+      [
+        ['prune', '--workspace', ws, '--checkpoint', ck, '--estimate', '--budget-ms', '3'],
+        /--budget-ms needs measured latency/,
+      ],
       [['prune', '--workspace', ws, '--checkpoint', ck, '--operators', 'states'], /only channels/],
       [['runs', 'nope', '--workspace', ws], /no run nope/],
     ];

@@ -63,7 +63,12 @@ beforeAll(async () => {
   const r = await trainTinyListops(ck, { train: 128, val: 64, test: 64, dModel: 16, epochs: 1 });
   expect(r.code, r.stderr).toBe(0);
   await initBackend('cpu');
-  agent = await AgentMeasurer.start({ mode: 'conv', length: 40, settings: SETTINGS, cacheDir: path.join(dir, 'agent-cache') });
+  agent = await AgentMeasurer.start({
+    mode: 'conv',
+    length: 40,
+    settings: SETTINGS,
+    cacheDir: path.join(dir, 'agent-cache'),
+  });
 }, 180_000);
 
 afterAll(async () => {
@@ -80,9 +85,24 @@ describe('paired measurement in the search (real local agent)', () => {
     const lines: string[] = [];
     const measurer = new SlowStep(agent, /-step1-/);
     const res = await runSearch(
-      { store, runId: 'p', dir: path.join(ws, 'runs', 'p'), baseCheckpoint: ck, data, measurer, log: (l) => lines.push(l), quiet: true },
       {
-        strategy: 's4op', criteria: parseCriteria('random'), allocation: 's4op', rates: [30, 60], seeds: 1, seed: 0, taylorBatches: 1,
+        store,
+        runId: 'p',
+        dir: path.join(ws, 'runs', 'p'),
+        baseCheckpoint: ck,
+        data,
+        measurer,
+        log: (l) => lines.push(l),
+        quiet: true,
+      },
+      {
+        strategy: 's4op',
+        criteria: parseCriteria('random'),
+        allocation: 's4op',
+        rates: [30, 60],
+        seeds: 1,
+        seed: 0,
+        taylorBatches: 1,
         fineTune: { ...S4OP_FINETUNE, epochs: 1, maxSteps: 2, batchSize: 16 },
       },
     );
@@ -92,8 +112,18 @@ describe('paired measurement in the search (real local agent)', () => {
     const s1 = store.pairedAttempts(step1!.model_sha256!, baseSha, agent.agent, agent.settings);
     expect(s1.map((m) => m.paired!.attempt)).toEqual([0, 1]);
     for (const m of s1) expect(m.paired!.ratio_low).toBeGreaterThan(1.1);
-    expect(step1!.extra!.paired).toMatchObject({ attempts: 2, not_faster_than_parent: true, reference_sha256: baseSha });
-    expect(lines.some((l) => /step 1 \(30%\) seed 0: ratio [\d.]+ .* slower than its parent's \(ratio 1 \(the base\)\) beyond the intervals: measuring again/.test(l))).toBe(true);
+    expect(step1!.extra!.paired).toMatchObject({
+      attempts: 2,
+      not_faster_than_parent: true,
+      reference_sha256: baseSha,
+    });
+    expect(
+      lines.some((l) =>
+        /step 1 \(30%\) seed 0: ratio [\d.]+ .* slower than its parent's \(ratio 1 \(the base\)\) beyond the intervals: measuring again/.test(
+          l,
+        ),
+      ),
+    ).toBe(true);
     expect(lines.some((l) => /flagged "not faster than its parent"/.test(l))).toBe(true);
     // Step 2 is faster than its (slowed) parent: one job, no flag.
     const s2 = store.pairedAttempts(step2!.model_sha256!, baseSha, agent.agent, agent.settings);
@@ -116,7 +146,13 @@ describe('paired measurement in the search (real local agent)', () => {
     for (const id of Object.values(profiles)) {
       const m = store.measurementById(id)!;
       expect(m.settings).toMatchObject({ profile: true });
-      const figs = (m.raw as { measurement: { models: { profile: { by_section: Record<string, number>; by_op_type: Record<string, number> } }[] } }).measurement.models[0]!;
+      const figs = (
+        m.raw as {
+          measurement: {
+            models: { profile: { by_section: Record<string, number>; by_op_type: Record<string, number> } }[];
+          };
+        }
+      ).measurement.models[0]!;
       expect(Object.keys(figs.profile.by_section).sort()).toEqual(['mixing', 'norm', 'other', 'ssm']);
       expect(figs.profile.by_op_type.MatMul).toBeGreaterThan(0);
     }

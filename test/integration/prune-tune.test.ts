@@ -15,8 +15,26 @@ let dir: string;
 let ck: string;
 const SETTINGS = JSON.stringify({ min_duration_ms: 50, warmup_ms: 10, warmup_runs: 2, min_samples: 8 });
 const pruneArgs = (ws: string, id: string) => [
-  'prune', '--checkpoint', ck, '--workspace', ws, '--run-id', id, '--rates', '50', '--seeds', '1', '--finetune-epochs', '1',
-  '--max-steps', '2', '--settings', SETTINGS, '--backend', 'cpu', '--tune',
+  'prune',
+  '--checkpoint',
+  ck,
+  '--workspace',
+  ws,
+  '--run-id',
+  id,
+  '--rates',
+  '50',
+  '--seeds',
+  '1',
+  '--finetune-epochs',
+  '1',
+  '--max-steps',
+  '2',
+  '--settings',
+  SETTINGS,
+  '--backend',
+  'cpu',
+  '--tune',
 ];
 
 beforeAll(async () => {

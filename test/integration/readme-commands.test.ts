@@ -7,7 +7,18 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AGENT_CLI, HOST_CLI, REPO, runCli } from '../helpers/processes.js';
-import { brokenLinks, checkCommand, extractCommands, headingSlug, parseHelp, shellWords, type CliName, type DocCommand, type HelpInfo, type HelpSource } from '../helpers/readme-commands.js';
+import {
+  brokenLinks,
+  checkCommand,
+  extractCommands,
+  headingSlug,
+  parseHelp,
+  shellWords,
+  type CliName,
+  type DocCommand,
+  type HelpInfo,
+  type HelpSource,
+} from '../helpers/readme-commands.js';
 
 const PARALLEL = 3;
 let running = 0;
@@ -29,8 +40,9 @@ const cliHelp: HelpSource = (cli, at) => {
   const key = `${cli} ${at.join(' ')}`;
   let p = cache.get(key);
   if (!p) {
-    p = limited(() => runCli(cli === 's4op' ? HOST_CLI : AGENT_CLI, [...at, '--help'], { timeoutMs: 30_000 })).then((r) =>
-      r.code === 0 ? parseHelp(r.stdout, cli) : { error: `exit ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}` },
+    p = limited(() => runCli(cli === 's4op' ? HOST_CLI : AGENT_CLI, [...at, '--help'], { timeoutMs: 30_000 })).then(
+      (r) =>
+        r.code === 0 ? parseHelp(r.stdout, cli) : { error: `exit ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}` },
     );
     cache.set(key, p);
   }
@@ -41,7 +53,9 @@ function docFiles(): string[] {
   const docs = path.join(REPO, 'docs');
   let names: string[] = [];
   try {
-    names = readdirSync(docs).filter((n) => n.endsWith('.md')).map((n) => path.join('docs', n));
+    names = readdirSync(docs)
+      .filter((n) => n.endsWith('.md'))
+      .map((n) => path.join('docs', n));
   } catch {
     // no docs folder
   }
@@ -50,8 +64,27 @@ function docFiles(): string[] {
 
 describe('the extractor', () => {
   it('splits shell lines like a shell: quotes, comments, operators', () => {
-    expect(shellWords(`npx s4op deploy --gate "p99<=12ms,rss<=200MB" --to tag:pi4 # comment`)).toEqual(['npx', 's4op', 'deploy', '--gate', 'p99<=12ms,rss<=200MB', '--to', 'tag:pi4']);
-    expect(shellWords(`sudo systemctl enable --now s4op-agent && journalctl -u s4op-agent -f`)).toEqual(['sudo', 'systemctl', 'enable', '--now', 's4op-agent', '&&', 'journalctl', '-u', 's4op-agent', '-f']);
+    expect(shellWords(`npx s4op deploy --gate "p99<=12ms,rss<=200MB" --to tag:pi4 # comment`)).toEqual([
+      'npx',
+      's4op',
+      'deploy',
+      '--gate',
+      'p99<=12ms,rss<=200MB',
+      '--to',
+      'tag:pi4',
+    ]);
+    expect(shellWords(`sudo systemctl enable --now s4op-agent && journalctl -u s4op-agent -f`)).toEqual([
+      'sudo',
+      'systemctl',
+      'enable',
+      '--now',
+      's4op-agent',
+      '&&',
+      'journalctl',
+      '-u',
+      's4op-agent',
+      '-f',
+    ]);
     expect(shellWords(`--settings '{"spin": false}'`)).toEqual(['--settings', '{"spin": false}']);
   });
 
@@ -101,14 +134,16 @@ describe('the extractor', () => {
 });
 
 describe('README.md and docs/ commands', () => {
-  const commands: DocCommand[] = docFiles().flatMap((f) => extractCommands(readFileSync(path.join(REPO, f), 'utf8'), f));
+  const commands: DocCommand[] = docFiles().flatMap((f) =>
+    extractCommands(readFileSync(path.join(REPO, f), 'utf8'), f),
+  );
 
   it('has commands to check', () => {
     expect(commands.filter((c) => c.file === 'README.md').length).toBeGreaterThan(30);
     expect(new Set(commands.map((c) => c.cli))).toEqual(new Set<CliName>(['s4op', 's4op-agent']));
   });
 
-  it('every command matches the CLI\'s --help (subcommand exists, options exist)', async () => {
+  it("every command matches the CLI's --help (subcommand exists, options exist)", async () => {
     const problems = (await Promise.all(commands.map((c) => checkCommand(c, cliHelp)))).flat();
     expect(problems, problems.join('\n')).toEqual([]);
   }, 120_000);
@@ -117,11 +152,19 @@ describe('README.md and docs/ commands', () => {
 describe('links between README.md and docs/', () => {
   it('the checker finds a missing file and a missing anchor', () => {
     const files = new Map([
-      ['README.md', '# Top\n## The `npm start` demo, one run\n[a](#the-npm-start-demo-one-run) [b](docs/x.md#nope) [c](docs/y.md) [d](#top)'],
+      [
+        'README.md',
+        '# Top\n## The `npm start` demo, one run\n[a](#the-npm-start-demo-one-run) [b](docs/x.md#nope) [c](docs/y.md) [d](#top)',
+      ],
       ['docs/x.md', '# X\n## Real heading\n[back](../README.md#top)'],
     ]);
-    expect(headingSlug("What a measurement carries: the device's peak")).toBe('what-a-measurement-carries-the-devices-peak');
-    expect(brokenLinks(files, () => false)).toEqual(['README.md:3: link to docs/x.md#nope: docs/x.md has no heading #nope', 'README.md:3: link to docs/y.md: no file docs/y.md']);
+    expect(headingSlug("What a measurement carries: the device's peak")).toBe(
+      'what-a-measurement-carries-the-devices-peak',
+    );
+    expect(brokenLinks(files, () => false)).toEqual([
+      'README.md:3: link to docs/x.md#nope: docs/x.md has no heading #nope',
+      'README.md:3: link to docs/y.md: no file docs/y.md',
+    ]);
   });
 
   it('every relative link and anchor resolves', () => {

@@ -14,7 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
-const GENERIC = ['test/unit/prune-criteria.test.ts', 'test/unit/export-parity.test.ts', 'test/unit/protocol-runtimes.test.ts'];
+const GENERIC = [
+  'test/unit/prune-criteria.test.ts',
+  'test/unit/export-parity.test.ts',
+  'test/unit/protocol-runtimes.test.ts',
+];
 
 const DUMMIES = [
   {
@@ -87,7 +91,15 @@ describe('registries: a dummy criterion, variant and runtime are one file and on
   it('the generic tests run each dummy, and it passes', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-registries-'));
     dirs.push(dir);
-    for (const p of ['host/src', 'agent/src', 'shared/src', 'test/helpers', ...GENERIC, 'vitest.config.ts', 'package.json']) {
+    for (const p of [
+      'host/src',
+      'agent/src',
+      'shared/src',
+      'test/helpers',
+      ...GENERIC,
+      'vitest.config.ts',
+      'package.json',
+    ]) {
       cpSync(path.join(REPO, p), path.join(dir, p), { recursive: true });
     }
     symlinkSync(path.join(REPO, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
@@ -103,12 +115,32 @@ describe('registries: a dummy criterion, variant and runtime are one file and on
     const out = path.join(dir, 'results.json');
     const run = spawnSync(
       process.execPath,
-      [path.join(REPO, 'node_modules/vitest/vitest.mjs'), 'run', '--root', dir, '--project', 'unit', '-t', 'dummy', '--reporter', 'json', '--outputFile', out, ...GENERIC],
+      [
+        path.join(REPO, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--root',
+        dir,
+        '--project',
+        'unit',
+        '-t',
+        'dummy',
+        '--reporter',
+        'json',
+        '--outputFile',
+        out,
+        ...GENERIC,
+      ],
       { cwd: dir, encoding: 'utf8', timeout: 240_000 },
     );
     expect(run.status, `${run.stdout}\n${run.stderr}`.slice(-4000)).toBe(0);
-    const report = JSON.parse(readFileSync(out, 'utf8')) as { testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[] };
-    const ran = report.testResults.flatMap((f) => f.assertionResults.filter((a) => a.status !== 'skipped' && a.status !== 'pending').map((a) => ({ ...a, file: path.basename(f.name) })));
+    const report = JSON.parse(readFileSync(out, 'utf8')) as {
+      testResults: { name: string; assertionResults: { fullName: string; status: string }[] }[];
+    };
+    const ran = report.testResults.flatMap((f) =>
+      f.assertionResults
+        .filter((a) => a.status !== 'skipped' && a.status !== 'pending')
+        .map((a) => ({ ...a, file: path.basename(f.name) })),
+    );
     for (const a of ran) expect(a.status, a.fullName).toBe('passed');
     const names = (file: string, dummy: string) => ran.filter((a) => a.file === file && a.fullName.includes(dummy));
     expect(names('prune-criteria.test.ts', 'dummy-criterion').length).toBeGreaterThanOrEqual(1);

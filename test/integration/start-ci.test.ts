@@ -49,14 +49,29 @@ describe('npm start (CI=true)', () => {
     const runId = /pruned in run (\S+)/.exec(stdout)![1]!;
     const db = new Database(path.join(dir, 'demo', 'workspace', 'runs.sqlite'), { readonly: true });
     try {
-      const run = db.prepare('SELECT status, stop_reason FROM runs WHERE id = ?').get(runId) as { status: string; stop_reason: string | null };
+      const run = db.prepare('SELECT status, stop_reason FROM runs WHERE id = ?').get(runId) as {
+        status: string;
+        stop_reason: string | null;
+      };
       // Finished after the last rate, or stopped early once the measured latency met the budget.
       expect(['finished', 'stopped']).toContain(run.status);
       expect(run.stop_reason).toMatch(/last rate|budget/);
       const budget = Number(/latency budget ([\d.]+)x the base's/.exec(stdout)![1]);
       expect(budget).toBeGreaterThan(0);
       expect(budget).toBeLessThan(1);
-      const cands = db.prepare('SELECT c.step, m.kind, m.agent, m.p50_ms, m.ratio, m.ratio_low, m.ratio_high FROM candidates c JOIN measurements m ON m.id = c.measurement_id WHERE c.run_id = ? ORDER BY c.step').all(runId) as { step: number; kind: string; agent: string; p50_ms: number; ratio: number | null; ratio_low: number | null; ratio_high: number | null }[];
+      const cands = db
+        .prepare(
+          'SELECT c.step, m.kind, m.agent, m.p50_ms, m.ratio, m.ratio_low, m.ratio_high FROM candidates c JOIN measurements m ON m.id = c.measurement_id WHERE c.run_id = ? ORDER BY c.step',
+        )
+        .all(runId) as {
+        step: number;
+        kind: string;
+        agent: string;
+        p50_ms: number;
+        ratio: number | null;
+        ratio_low: number | null;
+        ratio_high: number | null;
+      }[];
       expect(cands[0]!.step).toBe(0);
       expect(cands.length).toBeGreaterThanOrEqual(2);
       for (const c of cands) {
@@ -67,7 +82,9 @@ describe('npm start (CI=true)', () => {
       }
       // The candidates' ratios are printed, and the answer is on the front.
       expect(stdout).toMatch(/ratio to base \[95% CI\]/);
-      const summary = JSON.parse((db.prepare('SELECT summary FROM runs WHERE id = ?').get(runId) as { summary: string }).summary) as { final_candidate: number; front: number[] };
+      const summary = JSON.parse(
+        (db.prepare('SELECT summary FROM runs WHERE id = ?').get(runId) as { summary: string }).summary,
+      ) as { final_candidate: number; front: number[] };
       expect(summary.front).toContain(summary.final_candidate);
       // The agent was a separate process registered by `s4op serve` (device facts kept for the report).
       const agent = db.prepare("SELECT device FROM agents WHERE name = 'local'").get() as { device: string };
@@ -77,13 +94,16 @@ describe('npm start (CI=true)', () => {
     }
   });
 
-  it('names the report file, which holds every chart and the agent\'s facts', () => {
+  it("names the report file, which holds every chart and the agent's facts", () => {
     const report = /^report: (.+)$/m.exec(stdout)![1]!.trim();
     expect(existsSync(report)).toBe(true);
     const html = readFileSync(report, 'utf8');
-    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']) expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
+    for (const id of ['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals'])
+      expect(html).toMatch(new RegExp(`<figure id="chart-${id}"[^>]*>[\\s\\S]*?<svg`));
     // Both strategies' curves: the reported run (Taylor importance) and the comparison run (random).
-    expect(html).toMatch(/Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/);
+    expect(html).toMatch(
+      /Symbol legend titled 'strategy' for fill color and stroke color with 2 values: (importance \(taylor\), s4op|s4op, importance \(taylor\))/,
+    );
     expect(html).toMatch(/<tr data-agent="local"><td class="l">local<\/td><td class="l">[^<]+<\/td><td>\d+<\/td>/);
   });
 
@@ -95,7 +115,16 @@ describe('npm start (CI=true)', () => {
     expect(ok.code, ok.stderr).toBe(0);
     const summary = JSON.parse(ok.stdout) as { report: string; charts: string[]; candidates: number };
     expect(summary.report).toBe(out);
-    expect(summary.charts).toEqual(['metric', 'ratio', 'latency', 'pareto', 'profile', 'allocation', 'distribution', 'thermals']);
+    expect(summary.charts).toEqual([
+      'metric',
+      'ratio',
+      'latency',
+      'pareto',
+      'profile',
+      'allocation',
+      'distribution',
+      'thermals',
+    ]);
     expect(existsSync(out)).toBe(true);
     const bad = await runCli(HOST_CLI, ['report', 'no-such-run', '--workspace', ws]);
     expect(bad.code).toBe(2);

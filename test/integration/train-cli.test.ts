@@ -16,11 +16,42 @@ afterAll(async () => {
 describe('s4op train', () => {
   it('trains on a short ListOps set and writes a loadable checkpoint with its record', async () => {
     const out = path.join(dir, 'listops');
-    const r = await runCli(HOST_CLI, [
-      'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '20', '--max-length', '40', '--max-depth', '3',
-      '--train', '64', '--val', '16', '--test', '16', '--d-model', '8', '--d-state', '4', '--layers', '1',
-      '--epochs', '1', '--batch-size', '16', '--out', out, '--json',
-    ], { timeoutMs: 120_000 });
+    const r = await runCli(
+      HOST_CLI,
+      [
+        'train',
+        '--model',
+        's4d',
+        '--dataset',
+        'listops',
+        '--min-length',
+        '20',
+        '--max-length',
+        '40',
+        '--max-depth',
+        '3',
+        '--train',
+        '64',
+        '--val',
+        '16',
+        '--test',
+        '16',
+        '--d-model',
+        '8',
+        '--d-state',
+        '4',
+        '--layers',
+        '1',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '16',
+        '--out',
+        out,
+        '--json',
+      ],
+      { timeoutMs: 120_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.steps).toBe(4);
@@ -35,9 +66,20 @@ describe('s4op train', () => {
 
   it('takes a config file and lets flags override it', async () => {
     const cfg = path.join(dir, 'cfg.json');
-    await writeFile(cfg, JSON.stringify({ model: { dModel: 4, dState: 2, nLayers: 1 }, train: { epochs: 1, batchSize: 8, maxSteps: 2 }, dataset: { minLength: 10, maxLength: 20, maxDepth: 2, splits: { train: 16, val: 8, test: 8 } } }));
+    await writeFile(
+      cfg,
+      JSON.stringify({
+        model: { dModel: 4, dState: 2, nLayers: 1 },
+        train: { epochs: 1, batchSize: 8, maxSteps: 2 },
+        dataset: { minLength: 10, maxLength: 20, maxDepth: 2, splits: { train: 16, val: 8, test: 8 } },
+      }),
+    );
     const out = path.join(dir, 'cfg');
-    const r = await runCli(HOST_CLI, ['train', '--model', 's4', '--dataset', 'listops', '--config', cfg, '--d-model', '6', '--out', out, '--json'], { timeoutMs: 120_000 });
+    const r = await runCli(
+      HOST_CLI,
+      ['train', '--model', 's4', '--dataset', 'listops', '--config', cfg, '--d-model', '6', '--out', out, '--json'],
+      { timeoutMs: 120_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const config = JSON.parse(await readFile(path.join(out, 'config.json'), 'utf8'));
     expect(config.model).toMatchObject({ ssm: 's4', dModel: 6, dState: 2, nLayers: 1 });
@@ -46,11 +88,44 @@ describe('s4op train', () => {
 
   it('trains with two data-parallel replicas from the built CLI (worker threads from dist)', async () => {
     const out = path.join(dir, 'replicas');
-    const r = await runCli(HOST_CLI, [
-      'train', '--model', 's4d', '--dataset', 'listops', '--min-length', '20', '--max-length', '40', '--max-depth', '3',
-      '--train', '64', '--val', '16', '--test', '16', '--d-model', '8', '--d-state', '4', '--layers', '1',
-      '--epochs', '1', '--batch-size', '16', '--replicas', '2', '--out', out, '--json',
-    ], { timeoutMs: 120_000 });
+    const r = await runCli(
+      HOST_CLI,
+      [
+        'train',
+        '--model',
+        's4d',
+        '--dataset',
+        'listops',
+        '--min-length',
+        '20',
+        '--max-length',
+        '40',
+        '--max-depth',
+        '3',
+        '--train',
+        '64',
+        '--val',
+        '16',
+        '--test',
+        '16',
+        '--d-model',
+        '8',
+        '--d-state',
+        '4',
+        '--layers',
+        '1',
+        '--epochs',
+        '1',
+        '--batch-size',
+        '16',
+        '--replicas',
+        '2',
+        '--out',
+        out,
+        '--json',
+      ],
+      { timeoutMs: 120_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.replicas).toBe(2);
@@ -59,7 +134,15 @@ describe('s4op train', () => {
   });
 
   it('names a missing config file and a bad flag value', async () => {
-    const missing = await runCli(HOST_CLI, ['train', '--model', 's4d', '--dataset', 'listops', '--config', path.join(dir, 'nope.json')]);
+    const missing = await runCli(HOST_CLI, [
+      'train',
+      '--model',
+      's4d',
+      '--dataset',
+      'listops',
+      '--config',
+      path.join(dir, 'nope.json'),
+    ]);
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toContain('cannot read config file');
     const bad = await runCli(HOST_CLI, ['train', '--model', 's5', '--dataset', 'listops']);

@@ -39,10 +39,10 @@ describe('timing loop', () => {
     const order: string[] = [];
     const a = busy(0.5);
     const b = busy(1.0);
-    const r = await timeRuns(
-      [async () => (order.push('A'), a()), async () => (order.push('B'), b())],
-      { ...base, min_samples: 20 },
-    );
+    const r = await timeRuns([async () => (order.push('A'), a()), async () => (order.push('B'), b())], {
+      ...base,
+      min_samples: 20,
+    });
     expect(order.slice(0, 8)).toEqual(['A', 'B', 'B', 'A', 'A', 'B', 'B', 'A']);
     expect(r.ratios).toHaveLength(20);
     r.ratios!.forEach((q, i) => expect(q).toBeCloseTo(r.samples[1]![i]! / r.samples[0]![i]!, 12));

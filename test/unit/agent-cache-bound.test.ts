@@ -24,9 +24,15 @@ describe('model cache bound with pinned models', () => {
     await c.put(active.sha, active.bytes);
     await c.put(previous.sha, previous.bytes, new Set([active.sha]));
     const next = model(300);
-    await expect(c.put(next.sha, next.bytes, new Set([active.sha, previous.sha]))).rejects.toThrow(/does not fit: 900 bytes of the 1000-byte cache hold models that cannot be evicted/);
+    await expect(c.put(next.sha, next.bytes, new Set([active.sha, previous.sha]))).rejects.toThrow(
+      /does not fit: 900 bytes of the 1000-byte cache hold models that cannot be evicted/,
+    );
     expect(c.totalBytes).toBe(900);
-    expect(readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()).toEqual([`${active.sha}.onnx`, `${previous.sha}.onnx`].sort());
+    expect(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.onnx'))
+        .sort(),
+    ).toEqual([`${active.sha}.onnx`, `${previous.sha}.onnx`].sort());
     // previous no longer pinned: it goes, the new one fits
     await c.put(next.sha, next.bytes, new Set([active.sha]));
     expect(c.has(previous.sha)).toBe(false);

@@ -12,9 +12,18 @@ describe('input synthesis', () => {
 
   it('makes typed data of the right size and kind for each dtype', () => {
     const cases: [string, unknown][] = [
-      ['float32', Float32Array], ['float64', Float64Array], ['float16', Uint16Array], ['int8', Int8Array], ['uint8', Uint8Array],
-      ['int16', Int16Array], ['uint16', Uint16Array], ['int32', Int32Array], ['uint32', Uint32Array], ['int64', BigInt64Array],
-      ['uint64', BigUint64Array], ['bool', Uint8Array],
+      ['float32', Float32Array],
+      ['float64', Float64Array],
+      ['float16', Uint16Array],
+      ['int8', Int8Array],
+      ['uint8', Uint8Array],
+      ['int16', Int16Array],
+      ['uint16', Uint16Array],
+      ['int32', Int32Array],
+      ['uint32', Uint32Array],
+      ['int64', BigInt64Array],
+      ['uint64', BigUint64Array],
+      ['bool', Uint8Array],
     ];
     for (const [dtype, ctor] of cases) {
       const t = synthesiseInput({ name: 'i', isTensor: true, dtype, shape: [3, 'n'] }, { ...S, dims: { n: 5 } });
@@ -28,7 +37,9 @@ describe('input synthesis', () => {
     const a = synthesiseInput({ name: 'x', isTensor: true, dtype: 'float32', shape: [10_000] }, S).data as Float32Array;
     const b = synthesiseInput({ name: 'x', isTensor: true, dtype: 'float32', shape: [10_000] }, S).data as Float32Array;
     expect(Array.from(a)).toEqual(Array.from(b));
-    let lo = Infinity, hi = -Infinity, sum = 0;
+    let lo = Infinity,
+      hi = -Infinity,
+      sum = 0;
     for (const v of a) {
       lo = Math.min(lo, v);
       hi = Math.max(hi, v);
@@ -46,8 +57,12 @@ describe('input synthesis', () => {
     const input = { name: 'x', isTensor: true, dtype: 'float32', shape: ['batch', 8] };
     expect(synthesiseInput(input, { ...S, shapes: { x: [6, 8] } }).dims).toEqual([6, 8]);
     expect(() => synthesiseInput(input, { ...S, shapes: { x: [6, 9] } })).toThrow(/dimension 1 is fixed at 8/);
-    expect(() => synthesiseInput(input, { ...S, shapes: { x: [6, 8, 1] } })).toThrow(/rank 3, the model declares rank 2/);
-    expect(() => synthesiseFeeds([input], { ...S, shapes: { z: [1] } })).toThrow(/names input "z", which the model does not have/);
+    expect(() => synthesiseInput(input, { ...S, shapes: { x: [6, 8, 1] } })).toThrow(
+      /rank 3, the model declares rank 2/,
+    );
+    expect(() => synthesiseFeeds([input], { ...S, shapes: { z: [1] } })).toThrow(
+      /names input "z", which the model does not have/,
+    );
   });
 
   it('refuses strings, non-tensors and absurd sizes with InputError naming the input', () => {
@@ -60,8 +75,14 @@ describe('input synthesis', () => {
       }
       throw new Error('no error');
     };
-    expect(err(() => synthesiseInput({ name: 's', isTensor: true, dtype: 'string', shape: [1] }, S))).toMatch(/input "s" has dtype string/);
-    expect(err(() => synthesiseInput({ name: 'q', isTensor: false, shape: [] }, S))).toMatch(/input "q" is not a tensor/);
-    expect(err(() => synthesiseInput({ name: 'big', isTensor: true, dtype: 'float32', shape: [1 << 20, 1 << 20] }, S))).toMatch(/input "big" .* needs \d+ elements/);
+    expect(err(() => synthesiseInput({ name: 's', isTensor: true, dtype: 'string', shape: [1] }, S))).toMatch(
+      /input "s" has dtype string/,
+    );
+    expect(err(() => synthesiseInput({ name: 'q', isTensor: false, shape: [] }, S))).toMatch(
+      /input "q" is not a tensor/,
+    );
+    expect(
+      err(() => synthesiseInput({ name: 'big', isTensor: true, dtype: 'float32', shape: [1 << 20, 1 << 20] }, S)),
+    ).toMatch(/input "big" .* needs \d+ elements/);
   });
 });

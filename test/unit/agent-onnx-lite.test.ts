@@ -50,7 +50,12 @@ describe('onnx-lite', () => {
     const y = (await mm.run({ a: new ort.Tensor('float32', a, [n, n]), b: new ort.Tensor('float32', eye, [n, n]) })).y!;
     expect(Array.from(y.data as Float32Array)).toEqual(Array.from(a, (v) => 2 * v));
     const sc = await ort.InferenceSession.create(bandwidthModel(5));
-    const z = (await sc.run({ x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4, 5), [5]), s: new ort.Tensor('float32', Float32Array.of(0.5), [1]) })).y!;
+    const z = (
+      await sc.run({
+        x: new ort.Tensor('float32', Float32Array.of(1, 2, 3, 4, 5), [5]),
+        s: new ort.Tensor('float32', Float32Array.of(0.5), [1]),
+      })
+    ).y!;
     expect(Array.from(z.data as Float32Array)).toEqual([7.5]);
     expect(z.dims).toEqual([1]);
     await mm.release();
@@ -60,14 +65,31 @@ describe('onnx-lite', () => {
 
 describe('profile summary', () => {
   const run = (ts: number, dur: number) => ({ cat: 'Session', name: 'model_run', ts, dur });
-  const node = (name: string, op: string, ts: number, dur: number) => ({ cat: 'Node', name: `${name}_kernel_time`, ts, dur, args: { op_name: op } });
+  const node = (name: string, op: string, ts: number, dur: number) => ({
+    cat: 'Node',
+    name: `${name}_kernel_time`,
+    ts,
+    dur,
+    args: { op_name: op },
+  });
 
   it('skips warm-up runs, takes each node’s median per run, and sums by op type and section', () => {
     const events = [
-      run(0, 1000), node('ssm/MatMul', 'MatMul', 10, 900), // warm-up: skipped
-      run(2000, 500), node('ssm/MatMul', 'MatMul', 2010, 200), node('mixing/Gelu', 'Gelu', 2300, 100), node('logits_out', 'Identity', 2450, 10),
-      run(3000, 600), node('ssm/MatMul', 'MatMul', 3010, 300), node('mixing/Gelu', 'Gelu', 3400, 100), node('logits_out', 'Identity', 3550, 10),
-      run(4000, 700), node('ssm/MatMul', 'MatMul', 4010, 250), node('mixing/Gelu', 'Gelu', 4300, 50), node('mixing/Gelu', 'Gelu', 4400, 50), node('logits_out', 'Identity', 4650, 10),
+      run(0, 1000),
+      node('ssm/MatMul', 'MatMul', 10, 900), // warm-up: skipped
+      run(2000, 500),
+      node('ssm/MatMul', 'MatMul', 2010, 200),
+      node('mixing/Gelu', 'Gelu', 2300, 100),
+      node('logits_out', 'Identity', 2450, 10),
+      run(3000, 600),
+      node('ssm/MatMul', 'MatMul', 3010, 300),
+      node('mixing/Gelu', 'Gelu', 3400, 100),
+      node('logits_out', 'Identity', 3550, 10),
+      run(4000, 700),
+      node('ssm/MatMul', 'MatMul', 4010, 250),
+      node('mixing/Gelu', 'Gelu', 4300, 50),
+      node('mixing/Gelu', 'Gelu', 4400, 50),
+      node('logits_out', 'Identity', 4650, 10),
     ];
     const p = summariseTrace(events, 1, true);
     expect(p.runs).toBe(3);

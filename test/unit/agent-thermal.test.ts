@@ -18,7 +18,13 @@ function sysfs(name: string, files: Record<string, string>): string {
 
 describe('thermal honesty', () => {
   it('decodes vcgencmd get_throttled bits', () => {
-    expect(parseVcgencmd('throttled=0x0')).toEqual({ source: 'vcgencmd', raw: '0x0', now: false, since_boot: false, flags: [] });
+    expect(parseVcgencmd('throttled=0x0')).toEqual({
+      source: 'vcgencmd',
+      raw: '0x0',
+      now: false,
+      since_boot: false,
+      flags: [],
+    });
     const hot = parseVcgencmd('throttled=0x50005\n')!;
     expect(hot.now).toBe(true);
     expect(hot.since_boot).toBe(true);
@@ -59,12 +65,21 @@ describe('thermal honesty', () => {
   });
 
   it('flags a result throttled before, after, or newly during the run', () => {
-    const snap = (now: boolean, since: boolean) => ({ temperature_c: 50, cpu_mhz: 1500, throttle: { source: 'vcgencmd' as const, raw: '', now, since_boot: since, flags: [] } });
+    const snap = (now: boolean, since: boolean) => ({
+      temperature_c: 50,
+      cpu_mhz: 1500,
+      throttle: { source: 'vcgencmd' as const, raw: '', now, since_boot: since, flags: [] },
+    });
     expect(wasThrottled(snap(false, false), snap(false, false))).toBe(false);
     expect(wasThrottled(snap(true, true), snap(false, true))).toBe(true);
     expect(wasThrottled(snap(false, false), snap(false, true))).toBe(true);
     expect(wasThrottled(snap(false, true), snap(false, true))).toBe(false);
-    expect(wasThrottled({ temperature_c: null, cpu_mhz: null, throttle: null }, { temperature_c: null, cpu_mhz: null, throttle: null })).toBe(false);
+    expect(
+      wasThrottled(
+        { temperature_c: null, cpu_mhz: null, throttle: null },
+        { temperature_c: null, cpu_mhz: null, throttle: null },
+      ),
+    ).toBe(false);
   });
 
   it('takes a snapshot of this machine without failing', async () => {

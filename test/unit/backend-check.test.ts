@@ -9,7 +9,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { BACKEND_CHECK_TOLERANCE, backendCheckCacheFile, checkBackend, relativeError } from '../../host/src/backend-check.js';
+import {
+  BACKEND_CHECK_TOLERANCE,
+  backendCheckCacheFile,
+  checkBackend,
+  relativeError,
+} from '../../host/src/backend-check.js';
 import { registerFailingCpu, registerSkewedCpu } from '../helpers/test-backends.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-backend-check-'));
@@ -37,32 +42,57 @@ describe('backend self-check', () => {
   }, 60_000);
 
   it('rejects a candidate with a corrupted kernel, naming what differs', async () => {
-    const v = await checkBackend({ candidate: 'test-cpu-skewed', reference: 'wasm', version: 'skewed@1', cacheFile: null });
+    const v = await checkBackend({
+      candidate: 'test-cpu-skewed',
+      reference: 'wasm',
+      version: 'skewed@1',
+      cacheFile: null,
+    });
     expect(v.ok).toBe(false);
     expect(v.worst!.error).toBeGreaterThan(BACKEND_CHECK_TOLERANCE);
     expect(v.reason).toMatch(/differs from wasm by \d\.\de-\d+ \(tolerance 1e-3\)/);
   }, 60_000);
 
   it('rejects a candidate that fails the workload', async () => {
-    const v = await checkBackend({ candidate: 'test-cpu-failing', reference: 'wasm', version: 'failing@1', cacheFile: null });
+    const v = await checkBackend({
+      candidate: 'test-cpu-failing',
+      reference: 'wasm',
+      version: 'failing@1',
+      cacheFile: null,
+    });
     expect(v.ok).toBe(false);
     expect(v.reason).toMatch(/^failed the workload: .*not implemented/);
     expect(tf.getBackend()).toBe('wasm');
   }, 60_000);
 
   it('caches the verdict per installed version: a second start does not re-run, another version does', async () => {
-    const first = await checkBackend({ candidate: 'test-cpu-skewed', reference: 'wasm', version: 'skewed@1', cacheFile });
+    const first = await checkBackend({
+      candidate: 'test-cpu-skewed',
+      reference: 'wasm',
+      version: 'skewed@1',
+      cacheFile,
+    });
     expect(first).toMatchObject({ ok: false, cached: false });
     const stored = JSON.parse(readFileSync(cacheFile, 'utf8'));
     expect(Object.keys(stored)).toEqual([first.key]);
     expect(first.key).toContain('skewed@1');
 
     const t0 = performance.now();
-    const second = await checkBackend({ candidate: 'test-cpu-skewed', reference: 'wasm', version: 'skewed@1', cacheFile });
+    const second = await checkBackend({
+      candidate: 'test-cpu-skewed',
+      reference: 'wasm',
+      version: 'skewed@1',
+      cacheFile,
+    });
     expect(performance.now() - t0).toBeLessThan(50);
     expect(second).toMatchObject({ ok: false, cached: true, reason: first.reason, checked_at: first.checked_at });
 
-    const other = await checkBackend({ candidate: 'test-cpu-skewed', reference: 'wasm', version: 'skewed@2', cacheFile });
+    const other = await checkBackend({
+      candidate: 'test-cpu-skewed',
+      reference: 'wasm',
+      version: 'skewed@2',
+      cacheFile,
+    });
     expect(other.cached).toBe(false);
     expect(Object.keys(JSON.parse(readFileSync(cacheFile, 'utf8'))).sort()).toEqual([first.key, other.key].sort());
   }, 60_000);
@@ -76,7 +106,10 @@ describe('backend self-check', () => {
       process.env.XDG_CACHE_HOME = '/xdg';
       expect(backendCheckCacheFile()).toBe('/xdg/s4op/backend-check.json');
     } finally {
-      for (const [k, v] of [['S4OP_CACHE_DIR', saved.s], ['XDG_CACHE_HOME', saved.x]] as const) {
+      for (const [k, v] of [
+        ['S4OP_CACHE_DIR', saved.s],
+        ['XDG_CACHE_HOME', saved.x],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }

@@ -27,12 +27,19 @@ describe('self-checked backends (the seam tfjs-node goes through, with test back
       await import('@tensorflow/tfjs-backend-wasm');
     },
   };
-  const candidate = (name: string, version: string, register = async () => {}): BackendLoader => ({ name, register, selfCheck: { reference: wasm, version: () => version } });
+  const candidate = (name: string, version: string, register = async () => {}): BackendLoader => ({
+    name,
+    register,
+    selfCheck: { reference: wasm, version: () => version },
+  });
   const cacheFile = path.join(mkdtempSync(path.join(os.tmpdir(), 's4op-backend-seam-')), 'backend-check.json');
 
   it('uses a candidate that agrees with its reference', async () => {
     const lines: string[] = [];
-    const choice = await startFirstBackend([candidate('cpu', 'cpu@seam'), wasm], { cacheFile, log: (l) => lines.push(l) });
+    const choice = await startFirstBackend([candidate('cpu', 'cpu@seam'), wasm], {
+      cacheFile,
+      log: (l) => lines.push(l),
+    });
     expect(choice).toEqual({ name: 'cpu', skipped: [] });
     expect(tf.getBackend()).toBe('cpu');
     expect(lines).toEqual([]);
@@ -40,13 +47,24 @@ describe('self-checked backends (the seam tfjs-node goes through, with test back
 
   it('falls back to the reference with one line saying why when the candidate disagrees, and remembers it', async () => {
     const lines: string[] = [];
-    const skewed = candidate('test-cpu-skewed-seam', 'skewed@seam', async () => void registerSkewedCpu('test-cpu-skewed-seam'));
+    const skewed = candidate(
+      'test-cpu-skewed-seam',
+      'skewed@seam',
+      async () => void registerSkewedCpu('test-cpu-skewed-seam'),
+    );
     const choice = await startFirstBackend([skewed, wasm], { cacheFile, log: (l) => lines.push(l) });
     expect(choice.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(choice.skipped).toEqual([{ name: 'test-cpu-skewed-seam', reason: expect.stringMatching(/^self-check against wasm: .* differs from wasm by/) }]);
+    expect(choice.skipped).toEqual([
+      {
+        name: 'test-cpu-skewed-seam',
+        reason: expect.stringMatching(/^self-check against wasm: .* differs from wasm by/),
+      },
+    ]);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/^s4op: tfjs backend test-cpu-skewed-seam failed its self-check against wasm \(.*\); computing on wasm instead \(S4OP_BACKEND=test-cpu-skewed-seam forces it\)$/);
+    expect(lines[0]).toMatch(
+      /^s4op: tfjs backend test-cpu-skewed-seam failed its self-check against wasm \(.*\); computing on wasm instead \(S4OP_BACKEND=test-cpu-skewed-seam forces it\)$/,
+    );
     const cache = JSON.parse(readFileSync(cacheFile, 'utf8'));
     expect(Object.keys(cache).some((k) => k.includes('skewed@seam'))).toBe(true);
 
@@ -59,7 +77,11 @@ describe('self-checked backends (the seam tfjs-node goes through, with test back
   }, 60_000);
 
   it('asked for by name, a backend is used without the check', async () => {
-    const skewed = candidate('test-cpu-skewed-seam', 'skewed@seam', async () => void registerSkewedCpu('test-cpu-skewed-seam'));
+    const skewed = candidate(
+      'test-cpu-skewed-seam',
+      'skewed@seam',
+      async () => void registerSkewedCpu('test-cpu-skewed-seam'),
+    );
     expect((await startFirstBackend([skewed], { selfCheck: false })).name).toBe('test-cpu-skewed-seam');
     await tf.setBackend('wasm');
   });

@@ -17,7 +17,11 @@ function npy(descr: string, shape: number[], data: ArrayBufferView): Buffer {
   const head = Buffer.alloc(10);
   Buffer.from([0x93, ...Buffer.from('NUMPY'), 1, 0]).copy(head);
   head.writeUInt16LE(header.length, 8);
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([
+    head,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }
 
 function write(name: string, content: Buffer | string): string {
@@ -40,9 +44,19 @@ describe('.npy pairs', () => {
     write('cont.x.npy', npy('<f4', [N, L], x));
     write('cont.y.npy', npy('<i4', [N], y));
     const d = await loadDataset(join(dir, 'cont'), { seed: 2 });
-    expect(d.info).toMatchObject({ length: L, inputKind: 'continuous', inputSize: 1, numClasses: 3, multiLabel: false });
+    expect(d.info).toMatchObject({
+      length: L,
+      inputKind: 'continuous',
+      inputSize: 1,
+      numClasses: 3,
+      multiLabel: false,
+    });
     expect(d.info.splits).toEqual({ train: 40, val: 5, test: 5 });
-    const idx = [...(d.train as StoreSplit).storeIndices, ...(d.val as StoreSplit).storeIndices, ...(d.test as StoreSplit).storeIndices];
+    const idx = [
+      ...(d.train as StoreSplit).storeIndices,
+      ...(d.val as StoreSplit).storeIndices,
+      ...(d.test as StoreSplit).storeIndices,
+    ];
     expect(new Set(idx).size).toBe(N);
     for (let i = 0; i < d.test.size; i++) {
       const n = (d.test as StoreSplit).storeIndices[i];
@@ -62,7 +76,14 @@ describe('.npy pairs', () => {
     const D = 3;
     const x = new Float64Array(N * L * D).map((_, i) => xValue(Math.floor(i / (L * D)), Math.floor(i / D) % L, i % D));
     const xf = write('feat-x.npy', npy('<f8', [N, L, D], x));
-    const yf = write('feat-y.npy', npy('<i8', [N], new BigInt64Array(N).map((_, n) => BigInt(n % 4))));
+    const yf = write(
+      'feat-y.npy',
+      npy(
+        '<i8',
+        [N],
+        new BigInt64Array(N).map((_, n) => BigInt(n % 4)),
+      ),
+    );
     const d = await loadDataset('features', { x: xf, y: yf, splits: { train: 10, val: 5, test: 5 } });
     expect(d.info).toMatchObject({ inputKind: 'continuous', length: L, inputSize: D, numClasses: 4 });
     const n = (d.val as StoreSplit).storeIndices[2];
@@ -74,7 +95,14 @@ describe('.npy pairs', () => {
 
     const tokens = new BigInt64Array(N * L).map((_, i) => BigInt((i * 7) % 300));
     write('tok.x.npy', npy('<i8', [N, L], tokens));
-    write('tok.y.npy', npy('|u1', [N], new Uint8Array(N).map((_, n) => n % 2)));
+    write(
+      'tok.y.npy',
+      npy(
+        '|u1',
+        [N],
+        new Uint8Array(N).map((_, n) => n % 2),
+      ),
+    );
     const t = await loadDataset(join(dir, 'tok.x.npy'));
     const maxId = Math.max(...Array.from(tokens, Number));
     expect(t.info).toMatchObject({ inputKind: 'tokens', inputSize: 1, vocabSize: maxId + 1, numClasses: 2 });
@@ -115,7 +143,9 @@ describe('.npy pairs', () => {
     expect(d.info.spec.sha256).toMatchObject({ x: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect((await reloadDataset(d.info.spec)).info).toEqual(d.info);
     write('h.y.npy', npy('<i4', [10], new Int32Array(10).fill(0)));
-    await expect(reloadDataset(d.info.spec)).rejects.toThrow(/h\.y\.npy: contents changed since the dataset spec was made/);
+    await expect(reloadDataset(d.info.spec)).rejects.toThrow(
+      /h\.y\.npy: contents changed since the dataset spec was made/,
+    );
   });
 });
 
@@ -129,7 +159,18 @@ describe('.jsonl files', () => {
     const n = (t.val as StoreSplit).storeIndices[0];
     expect(Array.from(t.val.example(0).x)).toEqual([n, n + 1, 0, 2]);
 
-    const cont = write('cont.jsonl', lines(Array.from({ length: 10 }, (_, n) => ({ x: [[n, 0.5], [1, 2]], y: 1 }))));
+    const cont = write(
+      'cont.jsonl',
+      lines(
+        Array.from({ length: 10 }, (_, n) => ({
+          x: [
+            [n, 0.5],
+            [1, 2],
+          ],
+          y: 1,
+        })),
+      ),
+    );
     const c = await loadDataset(cont, { numClasses: 3 });
     expect(c.info).toMatchObject({ inputKind: 'continuous', length: 2, inputSize: 2, numClasses: 3 });
     expect(c.info.classBalance.train).toEqual([0, 8, 0]);
@@ -139,7 +180,14 @@ describe('.jsonl files', () => {
   });
 
   it('reads multi-hot y and pads ragged sequences when asked', async () => {
-    const f = write('pad.jsonl', lines([{ x: [1, 2, 3], y: [1, 0] }, { x: [4], y: [1, 1] }, { x: [5, 6], y: [0, 0] }]));
+    const f = write(
+      'pad.jsonl',
+      lines([
+        { x: [1, 2, 3], y: [1, 0] },
+        { x: [4], y: [1, 1] },
+        { x: [5, 6], y: [0, 0] },
+      ]),
+    );
     const d = await loadDataset(f, { pad: true, splits: { train: 3, val: 0, test: 0 } });
     expect(d.info).toMatchObject({ length: 3, multiLabel: true, numClasses: 2 });
     expect(d.info.classBalance.train).toEqual([2, 1]);
@@ -166,10 +214,14 @@ describe('bad input names the file and the problem', () => {
 
   it('shape mismatch between x and y', async () => {
     const x = write('mis.x.npy', npy('<f4', [5, 2], new Float32Array(10)));
-    await fails('m', /shape mismatch: .*mis\.x\.npy has 5 examples \(shape \(5, 2\)\) but .*ok\.y\.npy has 4 \(shape \(4\)\)/, {
-      x,
-      y: goodY(),
-    });
+    await fails(
+      'm',
+      /shape mismatch: .*mis\.x\.npy has 5 examples \(shape \(5, 2\)\) but .*ok\.y\.npy has 4 \(shape \(4\)\)/,
+      {
+        x,
+        y: goodY(),
+      },
+    );
   });
 
   it('ragged sequences and ragged features in .jsonl', async () => {

@@ -47,7 +47,24 @@ describe('ListOps evaluator on hand-written expressions', () => {
 
 describe('ListOps tokenizer', () => {
   it('has a fixed vocabulary: PAD, digits, four operators, closing bracket', () => {
-    expect(VOCAB).toEqual(['<pad>', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '[MIN', '[MAX', '[MED', '[SM', ']']);
+    expect(VOCAB).toEqual([
+      '<pad>',
+      '0',
+      '1',
+      '2',
+      '3',
+      '4',
+      '5',
+      '6',
+      '7',
+      '8',
+      '9',
+      '[MIN',
+      '[MAX',
+      '[MED',
+      '[SM',
+      ']',
+    ]);
     expect(PAD_ID).toBe(0);
   });
 
@@ -78,8 +95,15 @@ function stackValue(ids: ArrayLike<number>): number {
         const s = [...args].sort((a, b) => a - b);
         const n = s.length;
         v =
-          op === '[MIN' ? s[0] : op === '[MAX' ? s[n - 1] : op === '[SM' ? args.reduce((a, b) => a + b) % 10
-          : n % 2 ? s[(n - 1) / 2] : Math.floor((s[n / 2 - 1] + s[n / 2]) / 2);
+          op === '[MIN'
+            ? s[0]
+            : op === '[MAX'
+              ? s[n - 1]
+              : op === '[SM'
+                ? args.reduce((a, b) => a + b) % 10
+                : n % 2
+                  ? s[(n - 1) / 2]
+                  : Math.floor((s[n / 2 - 1] + s[n / 2]) / 2);
       } else v = Number(t);
       if (stack.length) stack[stack.length - 1].args.push(v);
       else result = v;
@@ -144,13 +168,22 @@ describe('ListOps generator', () => {
     expect(() => generateListOps(new Rng(1), { minLength: 90, maxLength: 100, maxDepth: 3, maxArgs: 3 }, 5)).toThrow(
       /ListOps: only 0 of 5 distinct expressions with 90–100 tokens after \d+ attempts/,
     );
-    expect(() => generateListOps(new Rng(1), { ...config, minLength: 200 }, 5)).toThrow(/minLength 200 is above maxLength 120/);
+    expect(() => generateListOps(new Rng(1), { ...config, minLength: 200 }, 5)).toThrow(
+      /minLength 200 is above maxLength 120/,
+    );
   });
 });
 
 describe('ListOps dataset', () => {
   beforeAll(() => initBackend());
-  const opts = { minLength: 20, maxLength: 80, maxDepth: 5, maxArgs: 5, seed: 11, splits: { train: 400, val: 60, test: 60 } };
+  const opts = {
+    minLength: 20,
+    maxLength: 80,
+    maxDepth: 5,
+    maxArgs: 5,
+    seed: 11,
+    splits: { train: 400, val: 60, test: 60 },
+  };
 
   it('describes itself and balances classes over its splits', async () => {
     const d = await loadDataset('listops', opts);

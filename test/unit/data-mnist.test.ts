@@ -30,14 +30,25 @@ describe('sMNIST', () => {
 
   it('uses all 10,000 digits of the package, 8,000 / 1,000 / 1,000 by default', () => {
     expect(perDigit.reduce((a, b) => a + b)).toBe(10_000);
-    expect(d.info).toMatchObject({ name: 'smnist', length: 784, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false });
+    expect(d.info).toMatchObject({
+      name: 'smnist',
+      length: 784,
+      inputKind: 'continuous',
+      inputSize: 1,
+      numClasses: 10,
+      multiLabel: false,
+    });
     expect(d.info.splits).toEqual({ train: 8000, val: 1000, test: 1000 });
     const total = d.info.classBalance.train.map((n, c) => n + d.info.classBalance.val[c] + d.info.classBalance.test[c]);
     expect(total).toEqual(perDigit);
   });
 
   it('splits disjointly by index and covers every image once', () => {
-    const all = [...(d.train as StoreSplit).storeIndices, ...(d.val as StoreSplit).storeIndices, ...(d.test as StoreSplit).storeIndices];
+    const all = [
+      ...(d.train as StoreSplit).storeIndices,
+      ...(d.val as StoreSplit).storeIndices,
+      ...(d.test as StoreSplit).storeIndices,
+    ];
     expect(new Set(all).size).toBe(10_000);
     expect(Math.min(...all)).toBe(0);
     expect(Math.max(...all)).toBe(9_999);
@@ -50,7 +61,12 @@ describe('sMNIST', () => {
   });
 
   it('reads each image as its pixel sequence in [0, 1] with its digit as label', () => {
-    for (const [split, i] of [['train', 0], ['train', 7777], ['val', 500], ['test', 999]] as const) {
+    for (const [split, i] of [
+      ['train', 0],
+      ['train', 7777],
+      ['val', 500],
+      ['test', 999],
+    ] as const) {
       const e = d[split].example(i);
       const want = rawImage(storeIndex(d, split, i));
       expect(e.y).toBe(want.digit);
@@ -119,7 +135,12 @@ describe('sMNIST 14×14', () => {
     const { pixels } = rawImage(storeIndex(d, 'test', 3));
     for (let r = 0; r < 14; r++) {
       for (let c = 0; c < 14; c++) {
-        const want = (pixels[56 * r + 2 * c] + pixels[56 * r + 2 * c + 1] + pixels[56 * r + 28 + 2 * c] + pixels[56 * r + 28 + 2 * c + 1]) / 4;
+        const want =
+          (pixels[56 * r + 2 * c] +
+            pixels[56 * r + 2 * c + 1] +
+            pixels[56 * r + 28 + 2 * c] +
+            pixels[56 * r + 28 + 2 * c + 1]) /
+          4;
         expect(e.x[14 * r + c]).toBeCloseTo(want, 6);
       }
     }

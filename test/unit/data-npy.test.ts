@@ -21,7 +21,7 @@ const NUMPY: Record<string, { b64: string; shape: number[]; values: number[] | n
   be_f8_3: {
     b64: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPmY4JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKDMsKSwgfSAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAo/+AAAAAAAAMACAAAAAAAAfjfkPIgAdZw=',
     shape: [3],
-    values: [1.5, -2.25, 1e+300],
+    values: [1.5, -2.25, 1e300],
   },
   fortran_f8_2x3: {
     b64: 'k05VTVBZAQB2AHsnZGVzY3InOiAnPGY4JywgJ2ZvcnRyYW5fb3JkZXInOiBUcnVlLCAnc2hhcGUnOiAoMiwgMyksIH0gICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIAoAAAAAAADwPwAAAAAAABBAAAAAAAAAAEAAAAAAAAAUQAAAAAAAAAhAAAAAAAAAGEA=',
@@ -81,7 +81,8 @@ const NUMPY: Record<string, { b64: string; shape: number[]; values: number[] | n
 };
 
 const bytes = (name: string): Uint8Array => new Uint8Array(Buffer.from(NUMPY[name].b64, 'base64'));
-const asNumbers = (data: ArrayLike<number | bigint>): number[] => Array.from(data as ArrayLike<number>, (v) => Number(v));
+const asNumbers = (data: ArrayLike<number | bigint>): number[] =>
+  Array.from(data as ArrayLike<number>, (v) => Number(v));
 
 describe('.npy reader against files written by NumPy', () => {
   const cases: [string, string, NpyArray['kind']][] = [
@@ -124,7 +125,9 @@ describe('.npy reader errors name the file and the problem', () => {
   });
 
   it('wrong magic header', () => {
-    expect(bad(new TextEncoder().encode('x,y\n1,2\n'))).toThrow(/\/data\/bad\.npy: not a \.npy file \(wrong magic header/);
+    expect(bad(new TextEncoder().encode('x,y\n1,2\n'))).toThrow(
+      /\/data\/bad\.npy: not a \.npy file \(wrong magic header/,
+    );
     const b = bytes('f4_2x3');
     b[1] = 0x4f; // "\x93OUMPY"
     expect(bad(b)).toThrow(/wrong magic header/);

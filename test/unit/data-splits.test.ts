@@ -7,8 +7,19 @@ beforeAll(() => initBackend());
 
 /** 30 examples of L = 4, D = 2: x[n, t, d] = 100 n + 10 t + d; y = n mod 3. */
 function store(): ExampleStore {
-  const x = new Float32Array(30 * 4 * 2).map((_, i) => 100 * Math.floor(i / 8) + 10 * (Math.floor(i / 2) % 4) + (i % 2));
-  return { count: 30, length: 4, inputSize: 2, inputKind: 'continuous', x, numClasses: 3, multiLabel: false, y: new Int32Array(30).map((_, n) => n % 3) };
+  const x = new Float32Array(30 * 4 * 2).map(
+    (_, i) => 100 * Math.floor(i / 8) + 10 * (Math.floor(i / 2) % 4) + (i % 2),
+  );
+  return {
+    count: 30,
+    length: 4,
+    inputSize: 2,
+    inputKind: 'continuous',
+    x,
+    numClasses: 3,
+    multiLabel: false,
+    y: new Int32Array(30).map((_, n) => n % 3),
+  };
 }
 
 describe('splits', () => {
@@ -31,7 +42,9 @@ describe('splits', () => {
     expect(() => resolveSplitSizes(10, { train: 8, val: 4 }, defaultFractions(10), 'f.npy')).toThrow(
       'f.npy: splits 8/4/1 need 13 examples but there are 10',
     );
-    expect(() => resolveSplitSizes(10, { val: 5, test: 5 }, defaultFractions(10), 'f.npy')).toThrow('f.npy: the train split is empty');
+    expect(() => resolveSplitSizes(10, { val: 5, test: 5 }, defaultFractions(10), 'f.npy')).toThrow(
+      'f.npy: the train split is empty',
+    );
   });
 });
 

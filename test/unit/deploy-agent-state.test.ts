@@ -56,13 +56,21 @@ describe('inference API tensors', () => {
   });
 
   it('names the input and the problem', () => {
-    expect(() => tensorFromJson(x, { dims: [2, 4], data: new Array(8).fill(0) })).toThrow(/input "x": dims \[2, 4\] do not match the declared \[batch, 3\] \(dimension 1 is fixed at 3\)/);
+    expect(() => tensorFromJson(x, { dims: [2, 4], data: new Array(8).fill(0) })).toThrow(
+      /input "x": dims \[2, 4\] do not match the declared \[batch, 3\] \(dimension 1 is fixed at 3\)/,
+    );
     expect(() => tensorFromJson(x, { dims: [1, 3], data: [0, 0, null] })).toThrow(/data\[2\] is null, not a number/);
     expect(() => tensorFromJson(x, { dims: [1, 3], data: [0, 0] })).toThrow(/data has 2 values, dims \[1, 3\] need 3/);
-    expect(() => tensorFromJson(x, { dims: [1, 3], data: [0, 0, 0], dtype: 'int32' })).toThrow(/is float32 in the model, the request says "int32"/);
+    expect(() => tensorFromJson(x, { dims: [1, 3], data: [0, 0, 0], dtype: 'int32' })).toThrow(
+      /is float32 in the model, the request says "int32"/,
+    );
     expect(() => tensorFromJson(x, [1, 2, 3])).toThrow(/must be an object \{"dims"/);
-    expect(() => tensorFromJson(tokens, { dims: [1], data: [1.5] })).toThrow(/is int64: data\[0\] = 1\.5 is not an integer/);
-    expect(() => tensorFromJson({ ...x, dtype: 'string' }, { dims: [1, 3], data: [] })).toThrow(/type string, which this API cannot feed/);
+    expect(() => tensorFromJson(tokens, { dims: [1], data: [1.5] })).toThrow(
+      /is int64: data\[0\] = 1\.5 is not an integer/,
+    );
+    expect(() => tensorFromJson({ ...x, dtype: 'string' }, { dims: [1, 3], data: [] })).toThrow(
+      /type string, which this API cannot feed/,
+    );
     expect(() => checkFeedNames([x, tokens], ['x'])).toThrow(/missing input "tokens"/);
     expect(() => checkFeedNames([x], ['x', 'y'])).toThrow(/no input "y" \(inputs: x\)/);
   });
@@ -71,6 +79,8 @@ describe('inference API tensors', () => {
     const f = new Float32Array([1, 2, 3]);
     expect(Array.from(tensorFromBytes(x, Buffer.from(f.buffer), [1, 3]).data as Float32Array)).toEqual([1, 2, 3]);
     expect(() => tensorFromBytes(x, Buffer.alloc(8), [1, 3])).toThrow(/8 bytes sent, float32 \[1, 3\] needs 12/);
-    expect(() => tensorFromBytes(x, Buffer.from(new Float32Array([1, NaN, 3]).buffer), [1, 3])).toThrow(/element 1 is not finite/);
+    expect(() => tensorFromBytes(x, Buffer.from(new Float32Array([1, NaN, 3]).buffer), [1, 3])).toThrow(
+      /element 1 is not finite/,
+    );
   });
 });

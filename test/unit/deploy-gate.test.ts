@@ -27,7 +27,9 @@ describe('gate grammar', () => {
   });
 
   it('relative terms need a lab figure of the same metric', () => {
-    expect(() => checkGateAgainstLab(parseGate('p90<=1.5x'), null)).toThrow(/compares with the lab measurement, but there is none/);
+    expect(() => checkGateAgainstLab(parseGate('p90<=1.5x'), null)).toThrow(
+      /compares with the lab measurement, but there is none/,
+    );
     expect(() => checkGateAgainstLab(parseGate('p99<=2x'), lab)).toThrow(/has no p99 figure/);
     expect(() => checkGateAgainstLab(parseGate('p90<=2x,p99<=9ms'), lab)).not.toThrow();
   });
@@ -37,7 +39,11 @@ describe('gate verdicts', () => {
   it('holds each agent to absolute limits and to factors of the lab figure, and reports field/lab ratios', () => {
     const ok = evaluateGate(parseGate('p99<=4ms,rss<=150MB,p90<=1.5x'), field, lab);
     expect(ok.pass).toBe(true);
-    expect(ok.checks.map((c) => [c.actual, c.limit, c.pass])).toEqual([[4, 4, true], [150, 150, true], [3, 3, true]]);
+    expect(ok.checks.map((c) => [c.actual, c.limit, c.pass])).toEqual([
+      [4, 4, true],
+      [150, 150, true],
+      [3, 3, true],
+    ]);
     expect(ok.vs_lab).toEqual({ p50: 1.25, p90: 1.5, mean: 1.25, rss: 1.5 });
 
     const bad = evaluateGate(parseGate('p99<4ms,p50<=1.2x,rss>=100MB'), field, lab);

@@ -15,16 +15,49 @@ import { StoreAgentRegistry } from '../../host/src/fleet/link/registry-store.js'
 import { RunStore } from '../../host/src/store/run-store.js';
 
 function measurement(p50: number, rss = 100): Measurement {
-  const stats = { n: 10, min: p50, max: p50 * 2, median: p50, mean: p50 * 1.1, p90: p50 * 1.5, p99: p50 * 1.9, std: 0.1, cv: 0.01, median_ci: { low: p50, high: p50, confidence: 0.95 } };
+  const stats = {
+    n: 10,
+    min: p50,
+    max: p50 * 2,
+    median: p50,
+    mean: p50 * 1.1,
+    p90: p50 * 1.5,
+    p99: p50 * 1.9,
+    std: 0.1,
+    cv: 0.01,
+    median_ci: { low: p50, high: p50, confidence: 0.95 },
+  };
   const snap = { temperature_c: null, cpu_mhz: null, throttle: null };
   return {
     runtime: { name: 'onnxruntime-node', version: '1.30.0', settings: {} },
-    settings: { runtime: 'auto', threads: 1, graph_optimization: 'all', arena: true, warmup_ms: 0, warmup_runs: 1, min_duration_ms: 0, min_samples: 1, max_samples: 10, dims: {}, default_dim: 1, shapes: {}, confidence: 0.95, timeout_ms: 1000 },
+    settings: {
+      runtime: 'auto',
+      threads: 1,
+      graph_optimization: 'all',
+      arena: true,
+      warmup_ms: 0,
+      warmup_runs: 1,
+      min_duration_ms: 0,
+      min_samples: 1,
+      max_samples: 10,
+      dims: {},
+      default_dim: 1,
+      shapes: {},
+      confidence: 0.95,
+      timeout_ms: 1000,
+    },
     mode: 'single',
     models: [{ sha256: 'a'.repeat(64), size_bytes: 1, inputs: [], load_ms: 1, first_run_ms: 1, latency_ms: stats }],
     ratio: null,
     warmup: { runs: 1, ms: 1 },
-    memory_mb: { baseline_rss: 50, after_load_rss: 60, after_first_run_rss: 70, peak_rss: rss, load_added: 10, first_run_added: 10 },
+    memory_mb: {
+      baseline_rss: 50,
+      after_load_rss: 60,
+      after_first_run_rss: 70,
+      peak_rss: rss,
+      load_added: 10,
+      first_run_added: 10,
+    },
     thermal: { before: snap, after: snap, throttled: false },
     started_at: new Date().toISOString(),
     duration_ms: 5,
@@ -48,7 +81,9 @@ function scripted(s: Script): AgentOps & { calls: string[] } {
     },
     activate: async (_d, id) => {
       calls.push(`activate ${id}`);
-      return s.activateFails?.has(id) ? { kind: 'failed', reason: 'load_failed: cannot load' } : { kind: 'active', previous_sha256: 'b'.repeat(64) };
+      return s.activateFails?.has(id)
+        ? { kind: 'failed', reason: 'load_failed: cannot load' }
+        : { kind: 'active', previous_sha256: 'b'.repeat(64) };
     },
     rollback: async (_d, id) => {
       calls.push(`rollback ${id}`);
@@ -84,7 +119,21 @@ function create(canary: string, waves: number, gate = '', id = 'dep-1') {
     waves,
     gate,
     settings: {},
-    lab: { agent: 'lab', runtime: 'onnxruntime-node', runtime_version: '1.30.0', threads: 1, settings: { threads: 1 }, export_mode: 'conv', export_variant: 'chunked', p50_ms: 1, p90_ms: 1.5, p99_ms: 2, mean_ms: 1.1, rss_mb: 100, measured_at: null },
+    lab: {
+      agent: 'lab',
+      runtime: 'onnxruntime-node',
+      runtime_version: '1.30.0',
+      threads: 1,
+      settings: { threads: 1 },
+      export_mode: 'conv',
+      export_variant: 'chunked',
+      p50_ms: 1,
+      p90_ms: 1.5,
+      p99_ms: 2,
+      mean_ms: 1.1,
+      rss_mb: 100,
+      measured_at: null,
+    },
     plan,
     agents: agents.map((a) => ({ id: a.id, name: a.name, stage: stageOf.get(a.id)! })),
   });
@@ -98,10 +147,22 @@ describe('staged rollout', () => {
     const d = await runRollout(ds, ops, create('1', 2).id, parseGate('p50<=1.5x'));
     expect(d).toMatchObject({ status: 'succeeded', reason: null, current_stage: 2 });
     expect(ops.calls).toEqual([
-      'install a', 'activate a', 'desired a',
+      'install a',
+      'activate a',
+      'desired a',
       // within a stage, agents install and activate concurrently
-      'install b', 'install c', 'activate b', 'activate c', 'desired b', 'desired c',
-      'install d', 'install e', 'activate d', 'activate e', 'desired d', 'desired e',
+      'install b',
+      'install c',
+      'activate b',
+      'activate c',
+      'desired b',
+      'desired c',
+      'install d',
+      'install e',
+      'activate d',
+      'activate e',
+      'desired d',
+      'desired e',
     ]);
     expect(Object.values(states())).toEqual(['active', 'active', 'active', 'active', 'active']);
     const row = ds.agent('dep-1', 'a')!;
@@ -154,7 +215,10 @@ describe('staged rollout', () => {
     await runRollout(ds, ops, create('0', 1, '', 'dep-2').id, parseGate('rss<=200MB'));
     script.offline!.clear();
     const e = await convergeAgent(ds, ops, 'dep-2', 'e', parseGate('rss<=200MB'));
-    expect(e).toMatchObject({ state: 'rolled_back', reason: expect.stringMatching(/gate failed on e: rss 999\.0000 MB fails <= 200\.0000 MB/) });
+    expect(e).toMatchObject({
+      state: 'rolled_back',
+      reason: expect.stringMatching(/gate failed on e: rss 999\.0000 MB fails <= 200\.0000 MB/),
+    });
     expect(ds.get('dep-2')!.reason).toMatch(/e failed to converge/);
   });
 
@@ -165,18 +229,56 @@ describe('staged rollout', () => {
     ds.updateAgent(d.id, 'b', { state: 'installing' });
     const ops = scripted({});
     expect((await runRollout(ds, ops, d.id, [])).status).toBe('succeeded');
-    expect(ops.calls.filter((c) => c.startsWith('install'))).toEqual(['install b', 'install c', 'install d', 'install e']);
+    expect(ops.calls.filter((c) => c.startsWith('install'))).toEqual([
+      'install b',
+      'install c',
+      'install d',
+      'install e',
+    ]);
   });
 });
 
 describe('agent registry in the run store', () => {
   it('keeps agents with tags, device, actual and desired model; a new server marks them offline', () => {
     const reg = new StoreAgentRegistry(store);
-    const device = { hostname: 'h', cpu_model: 'cpu', cores: 4, cpu_max_mhz: null, cpu_current_mhz: null, memory_total_mb: 4000, os: 'linux', arch: 'arm64', temperature_c: null, board_model: 'Raspberry Pi 4' };
-    reg.upsert({ id: 'x', name: 'pi', tags: ['pi4'], agent_version: '0.1.0', runtimes: [], device, address: '127.0.0.1:1', online: true, connected_at: 't0', last_seen: 't0' });
-    reg.setActual('x', { active: { sha256: 'a'.repeat(64), deployment_id: 'dep-1', activated_at: 't1' }, previous: null });
+    const device = {
+      hostname: 'h',
+      cpu_model: 'cpu',
+      cores: 4,
+      cpu_max_mhz: null,
+      cpu_current_mhz: null,
+      memory_total_mb: 4000,
+      os: 'linux',
+      arch: 'arm64',
+      temperature_c: null,
+      board_model: 'Raspberry Pi 4',
+    };
+    reg.upsert({
+      id: 'x',
+      name: 'pi',
+      tags: ['pi4'],
+      agent_version: '0.1.0',
+      runtimes: [],
+      device,
+      address: '127.0.0.1:1',
+      online: true,
+      connected_at: 't0',
+      last_seen: 't0',
+    });
+    reg.setActual('x', {
+      active: { sha256: 'a'.repeat(64), deployment_id: 'dep-1', activated_at: 't1' },
+      previous: null,
+    });
     reg.setDesired('x', 'a'.repeat(64), 'dep-1');
-    expect(reg.get('x')).toMatchObject({ name: 'pi', tags: ['pi4'], online: true, device, active_sha256: 'a'.repeat(64), active_deployment: 'dep-1', desired_sha256: 'a'.repeat(64) });
+    expect(reg.get('x')).toMatchObject({
+      name: 'pi',
+      tags: ['pi4'],
+      online: true,
+      device,
+      active_sha256: 'a'.repeat(64),
+      active_deployment: 'dep-1',
+      desired_sha256: 'a'.repeat(64),
+    });
     expect(new StoreAgentRegistry(store, { readOnly: true }).get('x')!.online).toBe(true);
     expect(new StoreAgentRegistry(store).list().map((a) => a.online)).toEqual([false]);
   });

@@ -29,16 +29,49 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
-const ARITHMETIC = new Set(['MatMul', 'Gemm', 'Conv', 'Add', 'Sub', 'Mul', 'Div', 'Sum', 'ReduceSum', 'ReduceMean', 'CumSum', 'DFT', 'LayerNormalization', 'Gelu', 'Sigmoid']);
+const ARITHMETIC = new Set([
+  'MatMul',
+  'Gemm',
+  'Conv',
+  'Add',
+  'Sub',
+  'Mul',
+  'Div',
+  'Sum',
+  'ReduceSum',
+  'ReduceMean',
+  'CumSum',
+  'DFT',
+  'LayerNormalization',
+  'Gelu',
+  'Sigmoid',
+]);
 const ZERO_WORK = new Set([
-  'Transpose', 'Reshape', 'Gather', 'Concat', 'Split', 'Slice', 'Pad', 'Unsqueeze', 'Squeeze', 'Expand', 'Shape', 'ScatterElements', 'Identity', 'Cast',
+  'Transpose',
+  'Reshape',
+  'Gather',
+  'Concat',
+  'Split',
+  'Slice',
+  'Pad',
+  'Unsqueeze',
+  'Squeeze',
+  'Expand',
+  'Shape',
+  'ScatterElements',
+  'Identity',
+  'Cast',
 ]);
 
 /** FLOPs per section (the node name's prefix before '/'), counted from the shapes every node saw in one batch-1 run. */
 async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Record<string, number>> {
   const model = decodeModel(bytes);
   const graph = model.graph!;
-  const known = new Set([...graph.initializer!.map((t) => t.name!), ...graph.input!.map((v) => v.name!), ...graph.output!.map((v) => v.name!)]);
+  const known = new Set([
+    ...graph.initializer!.map((t) => t.name!),
+    ...graph.input!.map((v) => v.name!),
+    ...graph.output!.map((v) => v.name!),
+  ]);
   const dims = new Map<string, number[]>(graph.initializer!.map((t) => [t.name!, t.dims!.map(Number)]));
   for (const [name, t] of Object.entries(feeds)) dims.set(name, [...t.dims]);
   // Every float tensor an arithmetic node reads or writes becomes an output, so its shape can be read back.
@@ -52,11 +85,22 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
   const types = new Map<string, number>(graph.initializer!.map((t) => [t.name!, t.dataType!]));
   for (const v of graph.input!) types.set(v.name!, v.type!.tensorType!.elemType!);
   for (const n of graph.node!) {
-    const t = n.opType === 'Cast' ? Number(n.attribute!.find((a) => a.name === 'to')!.i) : n.opType === 'Shape' ? onnx.TensorProto.DataType.INT64 : types.get(n.input![0]!);
+    const t =
+      n.opType === 'Cast'
+        ? Number(n.attribute!.find((a) => a.name === 'to')!.i)
+        : n.opType === 'Shape'
+          ? onnx.TensorProto.DataType.INT64
+          : types.get(n.input![0]!);
     for (const o of n.output!) types.set(o, t ?? onnx.TensorProto.DataType.FLOAT);
   }
-  for (const name of probe) graph.output!.push({ name, type: { tensorType: { elemType: types.get(name) ?? onnx.TensorProto.DataType.FLOAT } } });
-  const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { executionProviders: ['cpu'] });
+  for (const name of probe)
+    graph.output!.push({
+      name,
+      type: { tensorType: { elemType: types.get(name) ?? onnx.TensorProto.DataType.FLOAT } },
+    });
+  const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), {
+    executionProviders: ['cpu'],
+  });
   const out = await session.run(feeds);
   for (const [name, t] of Object.entries(out)) dims.set(name, [...t.dims]);
   await session.release();
@@ -81,9 +125,11 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
     else if (op === 'DFT') {
       const d = dims.get(o)!;
       const axis = Number(out[ins[2]!]?.data[0] ?? 2);
-      const n = Number(graph.initializer!.find((t) => t.name === ins[1])!.rawData!.length === 8
-        ? new BigInt64Array(Uint8Array.from(graph.initializer!.find((t) => t.name === ins[1])!.rawData!).buffer)[0]!
-        : 0);
+      const n = Number(
+        graph.initializer!.find((t) => t.name === ins[1])!.rawData!.length === 8
+          ? new BigInt64Array(Uint8Array.from(graph.initializer!.find((t) => t.name === ins[1])!.rawData!).buffer)[0]!
+          : 0,
+      );
       f = (size(o) / (d[axis]! * d.at(-1)!)) * 2.5 * n * Math.log2(n);
     } else if (op === 'LayerNormalization' || op === 'Gelu') f = 8 * size(o);
     else if (op === 'Sigmoid') f = 4 * size(o);
@@ -97,35 +143,101 @@ async function countedWork(bytes: Uint8Array, feeds: Record<string, ort.Tensor>)
 
 function feedsFor(cfg: ModelConfig, L: number): Record<string, ort.Tensor> {
   if (cfg.inputKind === 'tokens') {
-    return { tokens: new ort.Tensor('int64', BigInt64Array.from({ length: L }, (_, i) => BigInt(i % cfg.inputSize)), [1, L]) };
+    return {
+      tokens: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: L }, (_, i) => BigInt(i % cfg.inputSize)),
+        [1, L],
+      ),
+    };
   }
   const n = L * cfg.inputSize;
-  return { x: new ort.Tensor('float32', Float32Array.from({ length: n }, (_, i) => Math.sin(i)), [1, L, cfg.inputSize]) };
+  return {
+    x: new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+      [1, L, cfg.inputSize],
+    ),
+  };
 }
 
 function pruned(cfg: ModelConfig, keep: number): SequenceModel {
   const model = new SequenceModel(cfg, 3);
-  for (let i = 0; i < cfg.nLayers; i++) model.setActive(i, Array.from({ length: keep }, (_, k) => (3 * k + i) % cfg.dModel));
+  for (let i = 0; i < cfg.nLayers; i++)
+    model.setActive(
+      i,
+      Array.from({ length: keep }, (_, k) => (3 * k + i) % cfg.dModel),
+    );
   return model;
 }
 
 const L = 40;
 const CASES: [string, ModelConfig, number, ExportOptions][] = [
-  ['S4D chunked (three blocks, padded), unpruned', tinyConfig({ dModel: 8, dState: 8 }), 8, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
-  ['S4D chunked, pruned, fold bypass', tinyConfig({ dModel: 8, dState: 8 }), 3, { mode: 'conv', variant: 'chunked', length: L, bypass: 'fold' }],
-  ['S4D chunked, pruned, scatter bypass', tinyConfig({ dModel: 8, dState: 8 }), 3, { mode: 'conv', variant: 'chunked', length: L, bypass: 'scatter', variantOptions: { block: 8 } }],
-  ['bidirectional S4D chunked', tinyConfig({ dModel: 8, dState: 8, bidirectional: true }), 5, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
-  ['S4 chunked (dense scan)', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 6, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
-  ['S4D prefix (two segments of 20 blocks), unpruned', tinyConfig({ dModel: 8, dState: 8 }), 8, { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 1 } }],
-  ['S4D prefix, default block, pruned, scatter bypass', tinyConfig({ dModel: 8, dState: 8 }), 3, { mode: 'conv', variant: 'prefix', length: L, bypass: 'scatter', variantOptions: { block: 6 } }],
-  ['bidirectional S4D prefix', tinyConfig({ dModel: 8, dState: 8, bidirectional: true }), 5, { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 16 } }],
+  [
+    'S4D chunked (three blocks, padded), unpruned',
+    tinyConfig({ dModel: 8, dState: 8 }),
+    8,
+    { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } },
+  ],
+  [
+    'S4D chunked, pruned, fold bypass',
+    tinyConfig({ dModel: 8, dState: 8 }),
+    3,
+    { mode: 'conv', variant: 'chunked', length: L, bypass: 'fold' },
+  ],
+  [
+    'S4D chunked, pruned, scatter bypass',
+    tinyConfig({ dModel: 8, dState: 8 }),
+    3,
+    { mode: 'conv', variant: 'chunked', length: L, bypass: 'scatter', variantOptions: { block: 8 } },
+  ],
+  [
+    'bidirectional S4D chunked',
+    tinyConfig({ dModel: 8, dState: 8, bidirectional: true }),
+    5,
+    { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } },
+  ],
+  [
+    'S4 chunked (dense scan)',
+    tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }),
+    6,
+    { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } },
+  ],
+  [
+    'S4D prefix (two segments of 20 blocks), unpruned',
+    tinyConfig({ dModel: 8, dState: 8 }),
+    8,
+    { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 1 } },
+  ],
+  [
+    'S4D prefix, default block, pruned, scatter bypass',
+    tinyConfig({ dModel: 8, dState: 8 }),
+    3,
+    { mode: 'conv', variant: 'prefix', length: L, bypass: 'scatter', variantOptions: { block: 6 } },
+  ],
+  [
+    'bidirectional S4D prefix',
+    tinyConfig({ dModel: 8, dState: 8, bidirectional: true }),
+    5,
+    { mode: 'conv', variant: 'prefix', length: L, variantOptions: { block: 16 } },
+  ],
   ['S4D direct', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'conv', variant: 'direct', length: L }],
   ['S4D fft', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'conv', variant: 'fft', length: L }],
   ['S4D step', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step' }],
   ['S4 step', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step' }],
   ['S4D step, packed', tinyConfig({ dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed' }],
-  ['S4 step, packed, scatter bypass', tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }), 5, { mode: 'step', variant: 'packed', bypass: 'scatter' }],
-  ['tokens, pre-norm, BatchNorm', tinyConfig({ dModel: 8, dState: 8, inputKind: "tokens", vocabSize: 7, inputSize: 7, prenorm: true, norm: 'batch' }), 4, { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } }],
+  [
+    'S4 step, packed, scatter bypass',
+    tinyConfig({ ssm: 's4', dModel: 8, dState: 8 }),
+    5,
+    { mode: 'step', variant: 'packed', bypass: 'scatter' },
+  ],
+  [
+    'tokens, pre-norm, BatchNorm',
+    tinyConfig({ dModel: 8, dState: 8, inputKind: 'tokens', vocabSize: 7, inputSize: 7, prenorm: true, norm: 'batch' }),
+    4,
+    { mode: 'conv', variant: 'chunked', length: L, variantOptions: { block: 16 } },
+  ],
 ];
 
 describe('declared work is the work of the emitted nodes', () => {
@@ -135,24 +247,37 @@ describe('declared work is the work of the emitted nodes', () => {
       const r = exportModel(model, opts);
       const feeds = feedsFor(cfg, opts.mode === 'step' ? 1 : L);
       if (opts.mode === 'step') {
-        feeds[cfg.inputKind === 'tokens' ? 'tokens' : 'x'] = cfg.inputKind === 'tokens'
-          ? new ort.Tensor('int64', BigInt64Array.from([1n]), [1])
-          : new ort.Tensor('float32', Float32Array.from({ length: cfg.inputSize }, (_, i) => 0.5 - i), [1, cfg.inputSize]);
+        feeds[cfg.inputKind === 'tokens' ? 'tokens' : 'x'] =
+          cfg.inputKind === 'tokens'
+            ? new ort.Tensor('int64', BigInt64Array.from([1n]), [1])
+            : new ort.Tensor(
+                'float32',
+                Float32Array.from({ length: cfg.inputSize }, (_, i) => 0.5 - i),
+                [1, cfg.inputSize],
+              );
         for (const st of r.states) {
           const d = st.dims.map((v) => (v === 'batch' ? 1 : v));
-          feeds[st.input] = new ort.Tensor('float32', Float32Array.from({ length: d.reduce((a, b) => a * b, 1) }, (_, i) => Math.cos(i)), d);
+          feeds[st.input] = new ort.Tensor(
+            'float32',
+            Float32Array.from({ length: d.reduce((a, b) => a * b, 1) }, (_, i) => Math.cos(i)),
+            d,
+          );
         }
       }
       const counted = await countedWork(r.bytes, feeds);
       expect(r.stats.flops.ssm).toBeGreaterThan(0);
       expect(r.stats.flops.ssm).toBeCloseTo(counted.ssm, 6);
       expect(r.stats.flops.other).toBeCloseTo(counted.mixing! + counted.norm! + counted.other!, 6);
-      for (const section of ['ssm', 'mixing', 'norm', 'other'] as const) expect(r.stats.flopsBySection[section]).toBeCloseTo(counted[section]!, 6);
+      for (const section of ['ssm', 'mixing', 'norm', 'other'] as const)
+        expect(r.stats.flopsBySection[section]).toBeCloseTo(counted[section]!, 6);
       expect(r.stats.flopsBySection.mixing).toBeGreaterThan(0);
       expect(r.stats.flopsBySection.norm).toBeGreaterThan(0);
       // the agent reads the declared work from the metadata
       expect(JSON.parse(r.metadata.declared_flops_by_section!)).toEqual(r.stats.flopsBySection);
-      expect(Number(r.metadata.declared_flops)).toBeCloseTo(Object.values(counted).reduce((a, v) => a + v, 0), 6);
+      expect(Number(r.metadata.declared_flops)).toBeCloseTo(
+        Object.values(counted).reduce((a, v) => a + v, 0),
+        6,
+      );
     } finally {
       model.dispose();
     }

@@ -45,23 +45,26 @@ describe.each(['s4d', 's4'] as const)('%s: pruned operators are physically absen
   const keeps = [10, 7, 3, 1];
   const models = keeps.map((k) => withActive(cfg, k));
 
-  it.each(MODES)('%s/%s: SSM initializer bytes and work scale with the active operators; the rest is unchanged', (mode, variant) => {
-    const stats = models.map((m) => exportOf(m, mode, variant).stats);
-    const perOperator = stats[0]!.ssmInitializerBytes / (keeps[0]! * cfg.nLayers);
-    const perOperatorWork = stats[0]!.flops.ssm / (keeps[0]! * cfg.nLayers);
-    stats.forEach((s, i) => {
-      expect(s.activeOperators).toBe(keeps[i]! * cfg.nLayers);
-      expect(s.ssmInitializerBytes).toBe(perOperator * s.activeOperators);
-      expect(s.flops.ssm).toBeCloseTo(perOperatorWork * s.activeOperators, 6);
-      if (i > 0) {
-        expect(s.ssmInitializerBytes).toBeLessThan(stats[i - 1]!.ssmInitializerBytes);
-        expect(s.initializerBytes).toBeLessThan(stats[i - 1]!.initializerBytes);
-        expect(s.ssmNodes).toBeLessThanOrEqual(stats[i - 1]!.ssmNodes);
-      }
-    });
-    // Bypassing costs two Gathers and a Concat per layer outside the SSM; the SSM's own nodes do not grow.
-    expect(stats[1]!.ssmNodes).toBe(stats[0]!.ssmNodes);
-  });
+  it.each(MODES)(
+    '%s/%s: SSM initializer bytes and work scale with the active operators; the rest is unchanged',
+    (mode, variant) => {
+      const stats = models.map((m) => exportOf(m, mode, variant).stats);
+      const perOperator = stats[0]!.ssmInitializerBytes / (keeps[0]! * cfg.nLayers);
+      const perOperatorWork = stats[0]!.flops.ssm / (keeps[0]! * cfg.nLayers);
+      stats.forEach((s, i) => {
+        expect(s.activeOperators).toBe(keeps[i]! * cfg.nLayers);
+        expect(s.ssmInitializerBytes).toBe(perOperator * s.activeOperators);
+        expect(s.flops.ssm).toBeCloseTo(perOperatorWork * s.activeOperators, 6);
+        if (i > 0) {
+          expect(s.ssmInitializerBytes).toBeLessThan(stats[i - 1]!.ssmInitializerBytes);
+          expect(s.initializerBytes).toBeLessThan(stats[i - 1]!.initializerBytes);
+          expect(s.ssmNodes).toBeLessThanOrEqual(stats[i - 1]!.ssmNodes);
+        }
+      });
+      // Bypassing costs two Gathers and a Concat per layer outside the SSM; the SSM's own nodes do not grow.
+      expect(stats[1]!.ssmNodes).toBe(stats[0]!.ssmNodes);
+    },
+  );
 
   it('a layer with no active operator has no SSM nodes or weights at all', () => {
     const model = withActive(cfg, 4);
@@ -84,7 +87,12 @@ describe('export metadata and interface', () => {
   it('records architecture, active operators, pruning rate, source, mode, variant, opset and producer', () => {
     const cfg = tinyConfig({ dModel: 8, nLayers: 2 });
     const model = withActive(cfg, 6);
-    const r = exportModel(model, { mode: 'conv', variant: 'chunked', length: L, source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' } });
+    const r = exportModel(model, {
+      mode: 'conv',
+      variant: 'chunked',
+      length: L,
+      source: { weightsSha256: 'ab'.repeat(32), checkpoint: '/tmp/ckpt' },
+    });
     const proto = decodeModel(r.bytes);
     const meta = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
     expect(meta).toEqual(r.metadata);
@@ -99,7 +107,10 @@ describe('export metadata and interface', () => {
     expect(meta.opset).toBe('20');
     expect(meta.producer_version).toBe(PACKAGE_VERSION);
     expect(meta.length).toBe(String(L));
-    expect(JSON.parse(meta.variant_params!)).toEqual([{ block: 16, blocks: 3 }, { block: 16, blocks: 3 }]);
+    expect(JSON.parse(meta.variant_params!)).toEqual([
+      { block: 16, blocks: 3 },
+      { block: 16, blocks: 3 },
+    ]);
     expect(proto.producerName).toBe('s4op');
     expect(proto.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 20]]);
   });
@@ -107,7 +118,8 @@ describe('export metadata and interface', () => {
   it('conv mode: dynamic batch, fixed L; step mode: one step and named states', () => {
     const cfg = tinyConfig({ dModel: 8, dState: 6, nLayers: 2 });
     const model = withActive(cfg, 5);
-    const dims = (v: onnx.IValueInfoProto) => v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
+    const dims = (v: onnx.IValueInfoProto) =>
+      v.type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue));
     const conv = decodeModel(exportModel(model, { mode: 'conv', length: 31 }).bytes).graph!;
     expect(conv.input!.map((v) => [v.name, dims(v)])).toEqual([['x', ['batch', 31, 2]]]);
     expect(conv.output!.map((v) => [v.name, dims(v)])).toEqual([['logits', ['batch', 3]]]);
@@ -120,7 +132,13 @@ describe('export metadata and interface', () => {
       ['pool_sum', ['batch', 8]],
       ['pool_count', ['batch', 1]],
     ]);
-    expect(step.output!.map((v) => v.name).sort()).toEqual(['logits', 'pool_count_next', 'pool_sum_next', 'state_0_next', 'state_1_next']);
+    expect(step.output!.map((v) => v.name).sort()).toEqual([
+      'logits',
+      'pool_count_next',
+      'pool_sum_next',
+      'state_0_next',
+      'state_1_next',
+    ]);
     expect(JSON.parse(stepR.metadata.step_states!)).toEqual(stepR.states);
     // A fixed batch size replaces the symbolic dimension everywhere.
     const fixed = decodeModel(exportModel(model, { mode: 'step', batch: 1 }).bytes).graph!;
@@ -133,12 +151,15 @@ describe('export metadata and interface', () => {
       ['ssm_state', ['batch', 10, 2, 4]],
       ['pool', ['batch', 9]],
     ]);
-    expect(dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!)).toEqual([3, 31, 2]);
+    expect(
+      dims(decodeModel(exportModel(model, { mode: 'conv', length: 31, batch: 3 }).bytes).graph!.input![0]!),
+    ).toEqual([3, 31, 2]);
   });
 
   it('cuts a long sequence into at most MAX_BLOCKS blocks by default (the scan stays short)', () => {
     const model = withActive(tinyConfig({ dModel: 2, dState: 4, nLayers: 1 }), 2);
-    const params = (length: number) => JSON.parse(exportModel(model, { mode: 'conv', variant: 'chunked', length }).metadata.variant_params!)[0];
+    const params = (length: number) =>
+      JSON.parse(exportModel(model, { mode: 'conv', variant: 'chunked', length }).metadata.variant_params!)[0];
     expect(params(784)).toEqual({ block: 16, blocks: 49 });
     expect(params(5000)).toEqual({ block: 40, blocks: 125 });
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
@@ -147,7 +168,12 @@ describe('export metadata and interface', () => {
   it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else chunked', () => {
     const variantOf = (cfg: ModelConfig, keep: number[]) => {
       const model = new SequenceModel(cfg, 1);
-      keep.forEach((k, i) => model.setActive(i, Array.from({ length: k }, (_, h) => h)));
+      keep.forEach((k, i) =>
+        model.setActive(
+          i,
+          Array.from({ length: k }, (_, h) => h),
+        ),
+      );
       const r = exportModel(model, { mode: 'conv', length: L });
       expect(r.metadata.variant_requested).toBe('auto');
       return r.variant;
@@ -164,10 +190,11 @@ describe('export metadata and interface', () => {
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {
     const model = withActive(tinyConfig({ dModel: 8 }), 4);
-    const ops = (variant: string) => decodeModel(exportOf(model, 'conv', variant).bytes).graph!.node!.map((n) => {
-      expect(n.domain ?? '').toBe('');
-      return n.opType!;
-    });
+    const ops = (variant: string) =>
+      decodeModel(exportOf(model, 'conv', variant).bytes).graph!.node!.map((n) => {
+        expect(n.domain ?? '').toBe('');
+        return n.opType!;
+      });
     expect(ops('fft').filter((o) => o === 'DFT')).toHaveLength(4); // forward and inverse, two layers
     expect(ops('direct').filter((o) => o === 'Conv')).toHaveLength(2);
     const chunked = ops('chunked');
@@ -207,63 +234,71 @@ describe('float64 building blocks against independent references', () => {
     }
   });
 
-  it.each([false, true])('chunked decomposition equals the direct convolution in float64 (bidirectional %s)', (bidirectional) => {
-    const model = withActive(tinyConfig({ dModel: 5, dState: 6, bidirectional, dtMin: 0.01, dtMax: 0.3 }), 3);
-    const layer = layerSsms(model)[0]!;
-    const length = 37;
-    const T = 8;
-    const nb = Math.ceil(length / T);
-    const S = 2 * layer.M;
-    const Ha = layer.active.length;
-    const K = layer.kernel(length);
-    const m = blockMatrices(layer, T);
-    const u = Float64Array.from({ length: Ha * length }, (_, i) => Math.cos(0.9 * i) + 0.1 * i % 3);
-    for (let c = 0; c < Ha; c++) {
-      const row = u.subarray(c * length, (c + 1) * length);
-      // Reference: the convolution sum written out (backward kernel at lags −1, −2, …).
-      const want = new Float64Array(length);
-      for (let t = 0; t < length; t++) {
-        let acc = layer.D[c]! * row[t]!;
-        for (let l = 0; l <= t; l++) acc += K[c * length + l]! * row[t - l]!;
-        if (bidirectional) for (let l = 0; t + 1 + l < length; l++) acc += K[(Ha + c) * length + l]! * row[t + 1 + l]!;
-        want[t] = acc;
-      }
-      // The chunked algorithm on the matrices the exporter stores, per direction.
-      const got = new Float64Array(length);
-      for (let d = 0; d < layer.dirs; d++) {
-        const r = d * Ha + c;
-        const src = new Float64Array(nb * T);
-        for (let t = 0; t < length; t++) src[t] = d === 0 ? row[t]! : row[length - 1 - t]!;
-        let X = new Float64Array(S);
-        for (let j = 0; j < nb; j++) {
-          const V = new Float64Array(S);
-          for (let t = 0; t < T; t++) {
-            let y = 0;
-            for (let s = 0; s < T; s++) y += src[j * T + s]! * m.toeplitz[(r * T + s) * T + t]!;
-            for (let k = 0; k < S; k++) y += X[k]! * m.out[(r * S + k) * T + t]!;
-            const pos = j * T + t;
-            if (pos < length) got[d === 0 ? pos : length - 1 - pos]! += y;
-          }
-          for (let k = 0; k < S; k++) for (let s = 0; s < T; s++) V[k]! += src[j * T + s]! * m.inputToState[(r * T + s) * S + k]!;
-          const Xn = new Float64Array(S);
-          for (let k = 0; k < S; k++) {
-            let acc = V[k]!;
-            for (let q = 0; q < S; q++) acc += X[q]! * m.p[(r * S + q) * S + k]!;
-            Xn[k] = acc;
-          }
-          X = Xn;
+  it.each([false, true])(
+    'chunked decomposition equals the direct convolution in float64 (bidirectional %s)',
+    (bidirectional) => {
+      const model = withActive(tinyConfig({ dModel: 5, dState: 6, bidirectional, dtMin: 0.01, dtMax: 0.3 }), 3);
+      const layer = layerSsms(model)[0]!;
+      const length = 37;
+      const T = 8;
+      const nb = Math.ceil(length / T);
+      const S = 2 * layer.M;
+      const Ha = layer.active.length;
+      const K = layer.kernel(length);
+      const m = blockMatrices(layer, T);
+      const u = Float64Array.from({ length: Ha * length }, (_, i) => Math.cos(0.9 * i) + ((0.1 * i) % 3));
+      for (let c = 0; c < Ha; c++) {
+        const row = u.subarray(c * length, (c + 1) * length);
+        // Reference: the convolution sum written out (backward kernel at lags −1, −2, …).
+        const want = new Float64Array(length);
+        for (let t = 0; t < length; t++) {
+          let acc = layer.D[c]! * row[t]!;
+          for (let l = 0; l <= t; l++) acc += K[c * length + l]! * row[t - l]!;
+          if (bidirectional)
+            for (let l = 0; t + 1 + l < length; l++) acc += K[(Ha + c) * length + l]! * row[t + 1 + l]!;
+          want[t] = acc;
         }
+        // The chunked algorithm on the matrices the exporter stores, per direction.
+        const got = new Float64Array(length);
+        for (let d = 0; d < layer.dirs; d++) {
+          const r = d * Ha + c;
+          const src = new Float64Array(nb * T);
+          for (let t = 0; t < length; t++) src[t] = d === 0 ? row[t]! : row[length - 1 - t]!;
+          let X = new Float64Array(S);
+          for (let j = 0; j < nb; j++) {
+            const V = new Float64Array(S);
+            for (let t = 0; t < T; t++) {
+              let y = 0;
+              for (let s = 0; s < T; s++) y += src[j * T + s]! * m.toeplitz[(r * T + s) * T + t]!;
+              for (let k = 0; k < S; k++) y += X[k]! * m.out[(r * S + k) * T + t]!;
+              const pos = j * T + t;
+              if (pos < length) got[d === 0 ? pos : length - 1 - pos]! += y;
+            }
+            for (let k = 0; k < S; k++)
+              for (let s = 0; s < T; s++) V[k]! += src[j * T + s]! * m.inputToState[(r * T + s) * S + k]!;
+            const Xn = new Float64Array(S);
+            for (let k = 0; k < S; k++) {
+              let acc = V[k]!;
+              for (let q = 0; q < S; q++) acc += X[q]! * m.p[(r * S + q) * S + k]!;
+              Xn[k] = acc;
+            }
+            X = Xn;
+          }
+        }
+        const scale = Math.max(...Array.from(want, Math.abs));
+        for (let t = 0; t < length; t++) expect(Math.abs(got[t]! - want[t]!)).toBeLessThan(1e-10 * scale);
       }
-      const scale = Math.max(...Array.from(want, Math.abs));
-      for (let t = 0; t < length; t++) expect(Math.abs(got[t]! - want[t]!)).toBeLessThan(1e-10 * scale);
-    }
-  });
+    },
+  );
 });
 
 describe('export errors name the problem', () => {
   const model = new SequenceModel(tinyConfig(), 0);
   it.each([
-    [{ mode: 'conv', variant: 'winograd', length: 8 }, /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/],
+    [
+      { mode: 'conv', variant: 'winograd', length: 8 },
+      /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/,
+    ],
     [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: packed, recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],
     [{ mode: 'conv' }, /unsupported sequence length undefined/],
@@ -271,7 +306,10 @@ describe('export errors name the problem', () => {
     [{ mode: 'conv', length: 2.5 }, /unsupported sequence length 2.5/],
     [{ mode: 'conv', length: 1e6 }, /unsupported sequence length 1000000/],
     [{ mode: 'conv', length: 8, bypass: 'teleport' }, /unknown bypass "teleport"/],
-    [{ mode: 'conv', length: 8, variant: 'chunked', variantOptions: { block: 0 } }, /block must be a positive integer, got 0/],
+    [
+      { mode: 'conv', length: 8, variant: 'chunked', variantOptions: { block: 0 } },
+      /block must be a positive integer, got 0/,
+    ],
     [{ mode: 'step', batch: 0 }, /batch must be a positive integer \(or left out for a dynamic batch\), got 0/],
   ])('%j', (opts, message) => {
     expect(() => exportModel(model, opts as never)).toThrow(message);

@@ -28,7 +28,10 @@ const ARCHS: [string, Partial<ModelConfig>][] = [
   ['s4d', { ssm: 's4d' }],
   ['s4', { ssm: 's4' }],
   ['s4d-bidir', { ssm: 's4d', bidirectional: true }],
-  ['s4d-tokens-prenorm-batchnorm', { ssm: 's4d', inputKind: 'tokens', vocabSize: 5, inputSize: 5, prenorm: true, norm: 'batch' }],
+  [
+    's4d-tokens-prenorm-batchnorm',
+    { ssm: 's4d', inputKind: 'tokens', vocabSize: 5, inputSize: 5, prenorm: true, norm: 'batch' },
+  ],
 ];
 
 /** name → export options, for one architecture. */
@@ -38,12 +41,18 @@ function cases(over: Partial<ModelConfig>): [string, ExportOptions][] {
     if (v.kinds && !v.kinds.includes(over.ssm!)) continue;
     // Block 16: L = 1 and 16 give one block, 20 and 32 two, 40 three (padded), 300 many.
     for (const length of [1, 16, 20, 32, 40, 300]) {
-      for (const bypass of ['fold', 'scatter'] as const) out.push([`${v.name}-L${length}-${bypass}`, { mode: 'conv', variant: v.name, length, bypass, variantOptions: { block: 16 } }]);
+      for (const bypass of ['fold', 'scatter'] as const)
+        out.push([
+          `${v.name}-L${length}-${bypass}`,
+          { mode: 'conv', variant: v.name, length, bypass, variantOptions: { block: 16 } },
+        ]);
     }
     out.push([`${v.name}-L784-default`, { mode: 'conv', variant: v.name, length: 784 }]);
   }
   if (!over.bidirectional) {
-    for (const variant of variantNames('step')) for (const bypass of ['fold', 'scatter'] as const) out.push([`step-${variant}-${bypass}`, { mode: 'step', variant, bypass }]);
+    for (const variant of variantNames('step'))
+      for (const bypass of ['fold', 'scatter'] as const)
+        out.push([`step-${variant}-${bypass}`, { mode: 'step', variant, bypass }]);
   }
   return out;
 }
@@ -55,7 +64,10 @@ describe.each(ARCHS)('%s', (arch, over) => {
   const models = [6, 4, 0].map((keep, i) => {
     const m = new SequenceModel(cfg, 2);
     // Layer 1 keeps every operator, layer 2 none (no SSM at all), layer 0 `keep`.
-    m.setActive(0, Array.from({ length: keep }, (_, k) => (k * 5) % 6));
+    m.setActive(
+      0,
+      Array.from({ length: keep }, (_, k) => (k * 5) % 6),
+    );
     m.setActive(2, []);
     return [i, m] as const;
   });
@@ -85,10 +97,16 @@ it('onnxruntime-node loads every export above without an unused-initializer warn
       const s = await ort.InferenceSession.create(readFileSync(f), { logSeverityLevel: 2, graphOptimizationLevel: 'all' });
       await s.release();
     }`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...files], { encoding: 'utf8', cwd: process.cwd(), maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...files], {
+    encoding: 'utf8',
+    cwd: process.cwd(),
+    maxBuffer: 1 << 26,
+  });
   expect(r.status, r.stderr.slice(-2000)).toBe(0);
   // stderr: '@@ file' before each load, then whatever onnxruntime logged while loading it.
-  const warned = r.stderr.split('@@ ').filter((chunk) => /Removing initializer|not used by any node|unused/i.test(chunk));
+  const warned = r.stderr
+    .split('@@ ')
+    .filter((chunk) => /Removing initializer|not used by any node|unused/i.test(chunk));
   expect(warned.map((c) => c.slice(0, 400))).toEqual([]);
   expect(r.stderr.split('@@ ').length - 1).toBe(files.length);
 });

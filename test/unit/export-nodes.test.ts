@@ -26,7 +26,11 @@ const ARCHS: [string, Partial<ModelConfig>][] = [
 function model(over: Partial<ModelConfig>, keep: number): SequenceModel {
   const cfg = tinyConfig({ dModel: 4, dState: 8, nLayers: 2, ...over });
   const m = new SequenceModel(cfg, 1);
-  for (let i = 0; i < cfg.nLayers; i++) m.setActive(i, Array.from({ length: keep }, (_, k) => k));
+  for (let i = 0; i < cfg.nLayers; i++)
+    m.setActive(
+      i,
+      Array.from({ length: keep }, (_, k) => k),
+    );
   return m;
 }
 
@@ -35,7 +39,9 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
   describe.each([4, 2])('%i of 4 operators active', (keep) => {
     const m = model(over, keep);
     it.each(variants.map((v) => [v.name, v] as const))('conv/%s', (_v, v) => {
-      const perLayer = LENGTHS.map((length) => exportModel(m, { mode: 'conv', variant: v.name, length }).stats.ssmNodes / m.config.nLayers);
+      const perLayer = LENGTHS.map(
+        (length) => exportModel(m, { mode: 'conv', variant: v.name, length }).stats.ssmNodes / m.config.nLayers,
+      );
       expect(perLayer[0]).toBeGreaterThan(0);
       if (v.legacy) {
         expect(perLayer[3]).toBeGreaterThan(perLayer[0]!);
@@ -56,7 +62,12 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
 
 it('the counts per layer (S4D, unpruned; recorded here so a change shows in review)', () => {
   const m = model({ ssm: 's4d' }, 4);
-  const perLayer = Object.fromEntries([...CONV_VARIANTS.keys()].map((v) => [v, exportModel(m, { mode: 'conv', variant: v, length: 784 }).stats.ssmNodes / 2]));
+  const perLayer = Object.fromEntries(
+    [...CONV_VARIANTS.keys()].map((v) => [
+      v,
+      exportModel(m, { mode: 'conv', variant: v, length: 784 }).stats.ssmNodes / 2,
+    ]),
+  );
   expect(perLayer).toMatchObject({ prefix: 33, fft: 9, direct: 1 });
   // packed: 4 nodes of free evolution for both layers, then 4 per layer.
   expect(exportModel(m, { mode: 'step' }).stats.ssmNodes / 2).toBe(6);

@@ -29,10 +29,14 @@ const L = 40;
  * Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels).
  */
 const OPTIONS: Record<string, VariantOptions[]> = { chunked: [{ block: 16 }], prefix: [{ block: 8 }, { block: 1 }] };
-const VARIANTS = [...CONV_VARIANTS.values()].flatMap((v) => (OPTIONS[v.name] ?? [{}]).map((variantOptions) => ({ variant: v.name, variantOptions })));
+const VARIANTS = [...CONV_VARIANTS.values()].flatMap((v) =>
+  (OPTIONS[v.name] ?? [{}]).map((variantOptions) => ({ variant: v.name, variantOptions })),
+);
 /** The variants that export `ssm` layers. */
-const variantsFor = (ssm: 's4d' | 's4') => VARIANTS.filter((v) => CONV_VARIANTS.get(v.variant)!.kinds?.includes(ssm) ?? true);
-const label = (v: { variant: string; variantOptions: VariantOptions }) => `${v.variant}${v.variantOptions.block === undefined ? '' : ` T=${v.variantOptions.block}`}`;
+const variantsFor = (ssm: 's4d' | 's4') =>
+  VARIANTS.filter((v) => CONV_VARIANTS.get(v.variant)!.kinds?.includes(ssm) ?? true);
+const label = (v: { variant: string; variantOptions: VariantOptions }) =>
+  `${v.variant}${v.variantOptions.block === undefined ? '' : ` T=${v.variantOptions.block}`}`;
 const RATES = [0, 0.3, 0.7, 0.9];
 
 type Ort = typeof ortNode;
@@ -64,11 +68,19 @@ function prunedModel(cfg: ModelConfig, rate: number, seed = 1): SequenceModel {
 }
 
 function input(cfg: ModelConfig, length = L): Float32Array {
-  return Float32Array.from({ length: B * length * cfg.inputSize }, (_, i) => Math.sin(0.37 * i) + 0.3 * Math.cos(1.7 * i));
+  return Float32Array.from(
+    { length: B * length * cfg.inputSize },
+    (_, i) => Math.sin(0.37 * i) + 0.3 * Math.cos(1.7 * i),
+  );
 }
 
 function hostLogits(model: SequenceModel, x: Float32Array, length: number): Float32Array {
-  return tf.tidy(() => model.forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false }).dataSync() as Float32Array);
+  return tf.tidy(
+    () =>
+      model
+        .forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false })
+        .dataSync() as Float32Array,
+  );
 }
 
 async function runConv(ort: Ort, bytes: Uint8Array, x: Float32Array, cfg: ModelConfig): Promise<Float32Array> {
@@ -91,26 +103,44 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
       ref = hostLogits(model, x, L);
     });
 
-    it.each(RUNTIMES.flatMap(([name, ort]) => variantsFor(ssm).map((v) => [label(v), name, ort, v] as const)))('conv variant %s matches the host forward in %s', async (_label, _name, ort, v) => {
-      const r = exportModel(model, { mode: 'conv', length: L, ...v });
-      const got = await runConv(ort, r.bytes, x, cfg);
-      expect(relErr(got, ref), `${v.variant} ${JSON.stringify(v.variantOptions)}`).toBeLessThan(TOL);
-    });
+    it.each(RUNTIMES.flatMap(([name, ort]) => variantsFor(ssm).map((v) => [label(v), name, ort, v] as const)))(
+      'conv variant %s matches the host forward in %s',
+      async (_label, _name, ort, v) => {
+        const r = exportModel(model, { mode: 'conv', length: L, ...v });
+        const got = await runConv(ort, r.bytes, x, cfg);
+        expect(relErr(got, ref), `${v.variant} ${JSON.stringify(v.variantOptions)}`).toBeLessThan(TOL);
+      },
+    );
 
-    it.each(RUNTIMES.flatMap(([name, ort]) => variantNames('step').map((v) => [name, ort, v] as const)))('step mode over the sequence matches conv mode in %s, %s variant (final and running logits)', async (_name, ort, variant) => {
-      const step = exportModel(model, { mode: 'step', variant });
-      const s = await ort.InferenceSession.create(step.bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
-      const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, { batch: B, length: L, x, inputSize: cfg.inputSize });
-      await s.release();
-      const conv = await runConv(ort, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg);
-      expect(relErr(run.logits[L - 1]!, conv)).toBeLessThan(TOL);
-      // The running prediction after t + 1 steps is the model's output on that prefix.
-      const t = 17;
-      const D = cfg.inputSize;
-      const prefix = new Float32Array(B * (t + 1) * D);
-      for (let b = 0; b < B; b++) prefix.set(x.subarray(b * L * D, (b * L + t + 1) * D), b * (t + 1) * D);
-      expect(relErr(run.logits[t]!, hostLogits(model, prefix, t + 1))).toBeLessThan(TOL);
-    });
+    it.each(RUNTIMES.flatMap(([name, ort]) => variantNames('step').map((v) => [name, ort, v] as const)))(
+      'step mode over the sequence matches conv mode in %s, %s variant (final and running logits)',
+      async (_name, ort, variant) => {
+        const step = exportModel(model, { mode: 'step', variant });
+        const s = await ort.InferenceSession.create(step.bytes, {
+          executionProviders: [ort === ortNode ? 'cpu' : 'wasm'],
+        });
+        const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
+          batch: B,
+          length: L,
+          x,
+          inputSize: cfg.inputSize,
+        });
+        await s.release();
+        const conv = await runConv(
+          ort,
+          exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes,
+          x,
+          cfg,
+        );
+        expect(relErr(run.logits[L - 1]!, conv)).toBeLessThan(TOL);
+        // The running prediction after t + 1 steps is the model's output on that prefix.
+        const t = 17;
+        const D = cfg.inputSize;
+        const prefix = new Float32Array(B * (t + 1) * D);
+        for (let b = 0; b < B; b++) prefix.set(x.subarray(b * L * D, (b * L + t + 1) * D), b * (t + 1) * D);
+        expect(relErr(run.logits[t]!, hostLogits(model, prefix, t + 1))).toBeLessThan(TOL);
+      },
+    );
   });
 });
 
@@ -130,18 +160,36 @@ describe('export parity: other architectures', () => {
   });
 
   it('tokens, pre-norm, BatchNorm, a fully bypassed layer, blocks that do not divide L', async () => {
-    const cfg = tinyConfig({ inputKind: 'tokens', vocabSize: 7, prenorm: true, norm: 'batch', nLayers: 3, dModel: 6, dState: 4 });
+    const cfg = tinyConfig({
+      inputKind: 'tokens',
+      vocabSize: 7,
+      prenorm: true,
+      norm: 'batch',
+      nLayers: 3,
+      dModel: 6,
+      dState: 4,
+    });
     const model = new SequenceModel(cfg, 9);
     // Non-trivial running statistics, so the folded BatchNorm is exercised.
     for (let i = 0; i < 3; i++) {
-      model.params.set(`norms.${i}.running_mean`, Float32Array.from({ length: 6 }, (_, h) => 0.1 * (h - 2)), [6]);
-      model.params.set(`norms.${i}.running_var`, Float32Array.from({ length: 6 }, (_, h) => 0.5 + 0.2 * h), [6]);
+      model.params.set(
+        `norms.${i}.running_mean`,
+        Float32Array.from({ length: 6 }, (_, h) => 0.1 * (h - 2)),
+        [6],
+      );
+      model.params.set(
+        `norms.${i}.running_var`,
+        Float32Array.from({ length: 6 }, (_, h) => 0.5 + 0.2 * h),
+        [6],
+      );
     }
     model.setActive(0, [1, 4]);
     model.setActive(1, []);
     const length = 23;
     const tokens = Int32Array.from({ length: B * length }, (_, i) => (i * 5 + 3) % 7);
-    const ref = tf.tidy(() => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array);
+    const ref = tf.tidy(
+      () => model.forward(tf.tensor2d(tokens, [B, length], 'int32'), { training: false }).dataSync() as Float32Array,
+    );
     const feeds = { tokens: new ortNode.Tensor('int64', BigInt64Array.from(tokens, BigInt), [B, length]) };
     const blocks = (v: string) => (OPTIONS[v] ? [5, 1, 64] : [undefined]);
     for (const [variant, block] of variantNames('conv').flatMap((v) => blocks(v).map((b) => [v, b] as const))) {
@@ -153,10 +201,17 @@ describe('export parity: other architectures', () => {
     const step = exportModel(model, { mode: 'step', variant: 'recurrent' });
     expect(step.states.map((s) => s.input)).toEqual(['state_0', 'state_2', 'pool_sum', 'pool_count']);
     const packed = exportModel(model, { mode: 'step', variant: 'packed' });
-    expect(packed.states).toEqual([{ input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] }, { input: 'pool', output: 'pool_next', dims: ['batch', 7] }]);
+    expect(packed.states).toEqual([
+      { input: 'ssm_state', output: 'ssm_state_next', dims: ['batch', 8, 2, 3] },
+      { input: 'pool', output: 'pool_next', dims: ['batch', 7] },
+    ]);
     for (const r of variantNames('step').map((variant) => exportModel(model, { mode: 'step', variant }))) {
       const s = await ortNode.InferenceSession.create(r.bytes);
-      const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, r.states, { batch: B, length, tokens });
+      const run = await runStepModel(s as never, ortNode.Tensor as unknown as TensorClass, r.states, {
+        batch: B,
+        length,
+        tokens,
+      });
       expect(relErr(run.logits[length - 1]!, ref), r.variant).toBeLessThan(TOL);
     }
   });
@@ -179,29 +234,39 @@ describe('export parity: other architectures', () => {
   it('long sequences: prefix (two-level segments, fast modes clamped) and chunked at L = 4,096 and 16,384', async () => {
     // dt up to 1: some modes decay by e^{−25} and more within a block, so the prefix tables clamp them.
     const cfg = tinyConfig({ dModel: 4, dState: 8, dtMin: 1e-3, dtMax: 1, bidirectional: false });
-    for (const [length, bidirectional] of [[4096, false], [4096, true], [16384, false]] as const) {
+    for (const [length, bidirectional] of [
+      [4096, false],
+      [4096, true],
+      [16384, false],
+    ] as const) {
       const model = prunedModel({ ...cfg, bidirectional }, 0.25, 8);
       const x = input(cfg, length);
       const ref = hostLogits(model, x, length);
       for (const variant of ['prefix', 'chunked']) {
         const r = exportModel(model, { mode: 'conv', length, variant });
         const got = await runConv(ortNode, r.bytes, x, cfg);
-        expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`).toBeLessThan(TOL);
+        expect(
+          relErr(got, ref),
+          `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`,
+        ).toBeLessThan(TOL);
       }
     }
   });
 
-  it.each(RUNTIMES)('prefix with modes too fast for float32 tables (float64 carry, clamped decays) in %s', async (_name, ort) => {
-    // dt up to 3: decays of e^{−12} per block of 8, so the power tables leave float32's range.
-    const cfg = tinyConfig({ dModel: 6, dState: 8, dtMin: 0.5, dtMax: 3 });
-    const model = prunedModel(cfg, 0.3, 5);
-    const length = 200;
-    const x = input(cfg, length);
-    const r = exportModel(model, { mode: 'conv', length, variant: 'prefix', variantOptions: { block: 8 } });
-    const doubles = decodeModel(r.bytes).graph!.initializer!.filter((t) => t.dataType === 11);
-    expect(doubles.length).toBeGreaterThan(0);
-    expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(model, x, length))).toBeLessThan(TOL);
-  });
+  it.each(RUNTIMES)(
+    'prefix with modes too fast for float32 tables (float64 carry, clamped decays) in %s',
+    async (_name, ort) => {
+      // dt up to 3: decays of e^{−12} per block of 8, so the power tables leave float32's range.
+      const cfg = tinyConfig({ dModel: 6, dState: 8, dtMin: 0.5, dtMax: 3 });
+      const model = prunedModel(cfg, 0.3, 5);
+      const length = 200;
+      const x = input(cfg, length);
+      const r = exportModel(model, { mode: 'conv', length, variant: 'prefix', variantOptions: { block: 8 } });
+      const doubles = decodeModel(r.bytes).graph!.initializer!.filter((t) => t.dataType === 11);
+      expect(doubles.length).toBeGreaterThan(0);
+      expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(model, x, length))).toBeLessThan(TOL);
+    },
+  );
 
   it('the comparison can fail: an export taken before pruning does not match the pruned model', async () => {
     const cfg = tinyConfig({ dModel: 8, dState: 4 });
@@ -211,6 +276,11 @@ describe('export parity: other architectures', () => {
     const x = input(cfg);
     const ref = hostLogits(model, x, L);
     expect(relErr(await runConv(ortNode, unpruned.bytes, x, cfg), ref)).toBeGreaterThan(1e-3);
-    expect(relErr(await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg), ref)).toBeLessThan(TOL);
+    expect(
+      relErr(
+        await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg),
+        ref,
+      ),
+    ).toBeLessThan(TOL);
   });
 });

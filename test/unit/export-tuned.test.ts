@@ -8,7 +8,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { blockLengths, pickWinner, tuneCandidates } from '../../host/src/export/tune.js';
-import { deviceClassOf, listTunings, recordTuning, tunedVariant, tuneShape, type TuneOption, type TuneShape, type TuningInput } from '../../host/src/export/tuned.js';
+import {
+  deviceClassOf,
+  listTunings,
+  recordTuning,
+  tunedVariant,
+  tuneShape,
+  type TuneOption,
+  type TuneShape,
+  type TuningInput,
+} from '../../host/src/export/tuned.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
 import { AgentMeasurer } from '../../host/src/prune/cost/agent.js';
@@ -33,15 +42,39 @@ const shape: TuneShape = tuneShape(tinyConfig({ dModel: 32, dState: 32, nLayers:
 function option(label: string, ratio: number, nodes = 100): TuneOption {
   const [variant, T] = label.split(' T=');
   return {
-    label, variant: variant!, variant_options: T ? { block: Number(T) } : {}, reference: ratio === 1, params: {}, nodes, ssm_nodes: nodes, flops: 1,
-    bytes: 1, model_sha256: 'a'.repeat(64), ratio, ratio_ci: null, p50_ms: null, reference_p50_ms: null, job_id: null,
+    label,
+    variant: variant!,
+    variant_options: T ? { block: Number(T) } : {},
+    reference: ratio === 1,
+    params: {},
+    nodes,
+    ssm_nodes: nodes,
+    flops: 1,
+    bytes: 1,
+    model_sha256: 'a'.repeat(64),
+    ratio,
+    ratio_ci: null,
+    p50_ms: null,
+    reference_p50_ms: null,
+    job_id: null,
   };
 }
 
 function tuning(deviceClass: string, s: TuneShape, label: string, created_at: string): TuningInput {
   const options = [option('chunked T=14', 1), option(label, 0.8)];
   const w = options[1]!;
-  return { device_class: deviceClass, shape: s, variant: w.variant, variant_options: w.variant_options, label, reference: 'chunked T=14', options, agent: 'pi-1', settings: { threads: 1 }, created_at };
+  return {
+    device_class: deviceClass,
+    shape: s,
+    variant: w.variant,
+    variant_options: w.variant_options,
+    label,
+    reference: 'chunked T=14',
+    options,
+    agent: 'pi-1',
+    settings: { threads: 1 },
+    created_at,
+  };
 }
 
 describe('tuning records', () => {
@@ -54,14 +87,28 @@ describe('tuning records', () => {
     recordTuning(store, tuning('pi5', { ...shape, length: 784 }, 'chunked T=64', '2026-12-06T10:00:00.000Z'));
 
     const pi = tunedVariant(store, 'pi5', shape);
-    expect(pi).toMatchObject({ device_class: 'pi5', variant: 'fft', label: 'fft', agent: 'pi-1', reference: 'chunked T=14' });
+    expect(pi).toMatchObject({
+      device_class: 'pi5',
+      variant: 'fft',
+      label: 'fft',
+      agent: 'pi-1',
+      reference: 'chunked T=14',
+    });
     expect(pi!.options.map((o) => o.label)).toEqual(['chunked T=14', 'fft']);
     expect(tunedVariant(store, 'jetson', shape)).toMatchObject({ variant: 'chunked', variant_options: { block: 8 } });
-    expect(tunedVariant(store, 'pi5', { ...shape, length: 784 })).toMatchObject({ variant: 'chunked', variant_options: { block: 64 } });
+    expect(tunedVariant(store, 'pi5', { ...shape, length: 784 })).toMatchObject({
+      variant: 'chunked',
+      variant_options: { block: 64 },
+    });
     // Any other field of the shape, or another class: no record.
     for (const other of [
-      { ...shape, length: 195 }, { ...shape, d_model: 64 }, { ...shape, d_state: 64 }, { ...shape, n_layers: 6 },
-      { ...shape, ssm: 's4' as const }, { ...shape, bidirectional: true }, { ...shape, mode: 'step' as const, length: null },
+      { ...shape, length: 195 },
+      { ...shape, d_model: 64 },
+      { ...shape, d_state: 64 },
+      { ...shape, n_layers: 6 },
+      { ...shape, ssm: 's4' as const },
+      { ...shape, bidirectional: true },
+      { ...shape, mode: 'step' as const, length: null },
     ]) {
       expect(tunedVariant(store, 'pi5', other)).toBeUndefined();
     }
@@ -75,7 +122,9 @@ describe('tuning records', () => {
     expect(deviceClassOf({})).toBe('local');
     expect(deviceClassOf({ deviceClass: 'lab', tag: 'pi5' })).toBe('lab');
     expect(() => deviceClassOf({ deviceClass: 'two words' })).toThrow(/device class "two words" must be/);
-    expect(() => recordTuning(store, { ...tuning('pi5', shape, 'fft', '2026-12-09T00:00:00.000Z'), label: 'winograd' })).toThrow(/winner "winograd" is not among its options/);
+    expect(() =>
+      recordTuning(store, { ...tuning('pi5', shape, 'fft', '2026-12-09T00:00:00.000Z'), label: 'winograd' }),
+    ).toThrow(/winner "winograd" is not among its options/);
     expect(() => tuneShape(tinyConfig(), 'conv')).toThrow(/needs the sequence length/);
   });
 });
@@ -90,9 +139,15 @@ describe('the tuner', () => {
       expect(new Set(c.map((x) => x.variant))).toEqual(new Set(CONV_VARIANTS.keys()));
       expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([14, 8, 16, 32, 64]);
       expect(new Set(c.map((x) => x.label)).size).toBe(c.length);
-      expect(tuneCandidates(model, { mode: 'conv', length: 196, block: 16, variants: ['direct', 'chunked'] }).map((x) => x.label)).toEqual(['chunked T=16', 'direct']);
+      expect(
+        tuneCandidates(model, { mode: 'conv', length: 196, block: 16, variants: ['direct', 'chunked'] }).map(
+          (x) => x.label,
+        ),
+      ).toEqual(['chunked T=16', 'direct']);
       expect(tuneCandidates(model, { mode: 'step' }).map((x) => x.label)).toEqual(['packed', 'recurrent']);
-      expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(/unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/);
+      expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(
+        /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/,
+      );
     } finally {
       model.dispose();
     }
@@ -101,7 +156,12 @@ describe('the tuner', () => {
   });
 
   it('picks the smallest median ratio; a tie goes to the smaller graph', () => {
-    const opts = [option('chunked T=14', 1, 288), option('fft', 0.9, 200), option('direct', 0.91, 28), option('chunked T=32', 0.95, 200)];
+    const opts = [
+      option('chunked T=14', 1, 288),
+      option('fft', 0.9, 200),
+      option('direct', 0.91, 28),
+      option('chunked T=32', 0.95, 200),
+    ];
     expect(pickWinner(opts).label).toBe('direct');
     expect(pickWinner(opts, 0).label).toBe('fft');
     expect(pickWinner([option('chunked T=14', 1, 288), option('direct', 1.5, 28)]).label).toBe('chunked T=14');
@@ -109,18 +169,29 @@ describe('the tuner', () => {
 });
 
 describe("the pruning loop's measurer", () => {
-  it('exports auto as the newest tuning of its class for the model\'s shape, and keeps an explicit variant', async () => {
+  it("exports auto as the newest tuning of its class for the model's shape, and keeps an explicit variant", async () => {
     const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 8, nLayers: 2 }), 4);
     const s = tuneShape(model.config, 'conv', 64);
-    const meta = (bytes: Uint8Array) => Object.fromEntries(decodeModel(bytes).metadataProps.map((p) => [p.key!, p.value!]));
+    const meta = (bytes: Uint8Array) =>
+      Object.fromEntries(decodeModel(bytes).metadataProps.map((p) => [p.key!, p.value!]));
     // With a server URL nothing is started: prepare() only exports.
     const start = (deviceClass: string, variant?: string) =>
-      AgentMeasurer.start({ mode: 'conv', length: 64, variant, server: { url: 'http://127.0.0.1:9', token: 't' }, cacheDir: dir, tuning: { store, deviceClass } });
+      AgentMeasurer.start({
+        mode: 'conv',
+        length: 64,
+        variant,
+        server: { url: 'http://127.0.0.1:9', token: 't' },
+        cacheDir: dir,
+        tuning: { store, deviceClass },
+      });
     try {
       const untuned = await start('bench-7');
       expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'prefix' }); // auto's static rule for a narrow model
       recordTuning(store, { ...tuning('bench-7', s, 'chunked T=8', '2026-12-01T00:00:00.000Z') });
-      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'chunked', variant_params: expect.stringContaining('"block":8') });
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({
+        variant: 'chunked',
+        variant_params: expect.stringContaining('"block":8'),
+      });
       recordTuning(store, { ...tuning('bench-7', s, 'direct', '2026-12-02T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
       expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('prefix');

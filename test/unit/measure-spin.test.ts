@@ -21,7 +21,13 @@ describe('spin setting', () => {
 
   it('refuses a non-boolean and names the field', () => {
     expect(() => resolveSettings({ spin: '0' })).toThrow(/field "spin": .*boolean/i);
-    const job = { type: 'job', job_id: 'j1', mode: 'single', models: [{ sha256: SHA, size: 1 }], settings: { ...DEFAULT_SETTINGS, spin: 0 } };
+    const job = {
+      type: 'job',
+      job_id: 'j1',
+      mode: 'single',
+      models: [{ sha256: SHA, size: 1 }],
+      settings: { ...DEFAULT_SETTINGS, spin: 0 },
+    };
     const r = parseHostMessage(JSON.stringify(job));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toMatchObject({ code: 'bad_field', field: 'settings.spin' });
@@ -39,7 +45,9 @@ describe('spin setting', () => {
       expect(store.findMeasurement(SHA, 'pi', resolveSettings({ threads: 2 }))?.p50_ms).toBe(1);
       expect(store.findMeasurement(SHA, 'pi', resolveSettings({ threads: 2, spin: false }))?.p50_ms).toBe(2);
       expect(store.findMeasurement(SHA, 'pi', resolveSettings({ threads: 2, spin: true }))).toBeUndefined();
-      expect(store.findMeasurement(SHA, 'pi', resolveSettings({ threads: 2, spin: false }))?.settings).toMatchObject({ spin: false });
+      expect(store.findMeasurement(SHA, 'pi', resolveSettings({ threads: 2, spin: false }))?.settings).toMatchObject({
+        spin: false,
+      });
     } finally {
       store.close();
     }

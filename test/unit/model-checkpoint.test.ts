@@ -36,9 +36,13 @@ describe('safetensors', () => {
   });
 
   it('names the problem in a truncated or corrupt file', () => {
-    expect(() => decodeSafetensors(Buffer.from([1, 2, 3]), 'x.safetensors')).toThrow('x.safetensors: not a safetensors file');
+    expect(() => decodeSafetensors(Buffer.from([1, 2, 3]), 'x.safetensors')).toThrow(
+      'x.safetensors: not a safetensors file',
+    );
     const buf = encodeSafetensors(new Map([['w', { shape: [4], values: new Float32Array(4) }]]));
-    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 4), 'y.safetensors')).toThrow(/tensor w .* does not fit/);
+    expect(() => decodeSafetensors(buf.subarray(0, buf.length - 4), 'y.safetensors')).toThrow(
+      /tensor w .* does not fit/,
+    );
     const bad = Buffer.from(buf);
     bad.write('@', 8);
     expect(() => decodeSafetensors(bad, 'z.safetensors')).toThrow('z.safetensors: corrupt safetensors header');
@@ -114,17 +118,27 @@ describe('operators', () => {
       let h = tf.add(tf.matMul(tf.reshape(x, [-1, 2]), P('encoder.weight') as tf.Tensor2D), P('encoder.bias'));
       for (let i = 0; i < cfg.nLayers; i++) {
         const z = tf.mul(tf.mul(h, 0.5), tf.add(tf.erf(tf.div(h, Math.SQRT2)), 1));
-        const zz = tf.add(tf.matMul(z as tf.Tensor2D, P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D), P(`s4_layers.${i}.output_linear.bias`));
+        const zz = tf.add(
+          tf.matMul(z as tf.Tensor2D, P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D),
+          P(`s4_layers.${i}.output_linear.bias`),
+        );
         const H = cfg.dModel;
         const g = tf.mul(tf.slice(zz, [0, 0], [-1, H]), tf.sigmoid(tf.slice(zz, [0, H], [-1, H])));
         const r = tf.add(g, h);
         const { mean, variance } = tf.moments(r, -1, true);
-        h = tf.add(tf.mul(tf.div(tf.sub(r, mean), tf.sqrt(tf.add(variance, 1e-5))), P(`norms.${i}.weight`)), P(`norms.${i}.bias`));
+        h = tf.add(
+          tf.mul(tf.div(tf.sub(r, mean), tf.sqrt(tf.add(variance, 1e-5))), P(`norms.${i}.weight`)),
+          P(`norms.${i}.bias`),
+        );
       }
       const pooled = tf.mean(tf.reshape(h, [3, 12, cfg.dModel]), 1);
-      return tf.add(tf.matMul(pooled as tf.Tensor2D, P('decoder.weight') as tf.Tensor2D), P('decoder.bias')).arraySync();
+      return tf
+        .add(tf.matMul(pooled as tf.Tensor2D, P('decoder.weight') as tf.Tensor2D), P('decoder.bias'))
+        .arraySync();
     });
-    expect((got as number[][]).flat().map((v, i) => Math.abs(v - (ref as number[][]).flat()[i]!))).toSatisfy((d: number[]) => Math.max(...d) < 1e-5);
+    expect((got as number[][]).flat().map((v, i) => Math.abs(v - (ref as number[][]).flat()[i]!))).toSatisfy(
+      (d: number[]) => Math.max(...d) < 1e-5,
+    );
     model.dispose();
   });
 
@@ -156,7 +170,8 @@ describe('state-spaces import', () => {
     put('encoder.bias', [H], snap.get('encoder.bias')!.values);
     for (let i = 0; i < cfg.nLayers; i++) {
       const k = `s4_layers.${i}.kernel`;
-      for (const n of ['log_dt', 'log_A_real', 'A_imag']) put(`${k}.${n}`, snap.get(`${k}.${n}`)!.shape, snap.get(`${k}.${n}`)!.values);
+      for (const n of ['log_dt', 'log_A_real', 'A_imag'])
+        put(`${k}.${n}`, snap.get(`${k}.${n}`)!.shape, snap.get(`${k}.${n}`)!.values);
       const re = snap.get(`${k}.C_re`)!.values;
       const im = snap.get(`${k}.C_im`)!.values;
       const c = new Float32Array(2 * H * M);
@@ -166,7 +181,11 @@ describe('state-spaces import', () => {
       }
       put(`${k}.C`, [H, M, 2], c);
       put(`s4_layers.${i}.D`, [H], snap.get(`s4_layers.${i}.D`)!.values);
-      put(`s4_layers.${i}.output_linear.0.weight`, [2 * H, H, 1], T(snap.get(`s4_layers.${i}.output_linear.weight`)!.values, H, 2 * H));
+      put(
+        `s4_layers.${i}.output_linear.0.weight`,
+        [2 * H, H, 1],
+        T(snap.get(`s4_layers.${i}.output_linear.weight`)!.values, H, 2 * H),
+      );
       put(`s4_layers.${i}.output_linear.0.bias`, [2 * H], snap.get(`s4_layers.${i}.output_linear.bias`)!.values);
       put(`norms.${i}.weight`, [H], snap.get(`norms.${i}.weight`)!.values);
       put(`norms.${i}.bias`, [H], snap.get(`norms.${i}.bias`)!.values);

@@ -23,12 +23,24 @@ function gradCheck(config: ModelConfig, active?: number[][]): { name: string; an
   const L = 10;
   const x =
     config.inputKind === 'tokens'
-      ? tf.tensor2d(Int32Array.from({ length: B * L }, (_, i) => (i * 7) % config.vocabSize!), [B, L], 'int32')
+      ? tf.tensor2d(
+          Int32Array.from({ length: B * L }, (_, i) => (i * 7) % config.vocabSize!),
+          [B, L],
+          'int32',
+        )
       : tf.randomNormal([B, L, config.inputSize], 0, 1, 'float32', 3);
-  const y = config.multiLabel ? tf.tensor2d([[1, 0, 1], [0, 1, 1]]) : tf.tensor1d([1, 2], 'int32');
+  const y = config.multiLabel
+    ? tf.tensor2d([
+        [1, 0, 1],
+        [0, 1, 1],
+      ])
+    : tf.tensor1d([1, 2], 'int32');
   const loss = () => model.loss(model.forward(x, { training: false }), y);
   const params = model.params.trainable();
-  const { grads } = tf.variableGrads(loss, params.map((p) => p.variable));
+  const { grads } = tf.variableGrads(
+    loss,
+    params.map((p) => p.variable),
+  );
   const rng = new Rng(5);
   const out: { name: string; analytic: number; numeric: number }[] = [];
   for (const p of params) {
@@ -39,7 +51,12 @@ function gradCheck(config: ModelConfig, active?: number[][]): { name: string; an
     const base = p.variable.dataSync().slice() as Float32Array;
     const eps = 1e-2;
     const at = (s: number) => {
-      p.variable.assign(tf.tensor(base.map((b, i) => b + s * eps * v[i]!), p.variable.shape));
+      p.variable.assign(
+        tf.tensor(
+          base.map((b, i) => b + s * eps * v[i]!),
+          p.variable.shape,
+        ),
+      );
       return tf.tidy(() => loss().dataSync()[0]!);
     };
     const numeric = (at(1) - at(-1)) / (2 * eps);
@@ -54,7 +71,10 @@ function expectClose(results: { name: string; analytic: number; numeric: number 
   for (const r of results) {
     // The floor is the finite difference's float32 resolution (ulp of the loss / step), not a loosened bound.
     const scale = Math.max(Math.abs(r.analytic), Math.abs(r.numeric), 5e-3);
-    expect(Math.abs(r.analytic - r.numeric) / scale, `${r.name}: analytic ${r.analytic} vs numeric ${r.numeric}`).toBeLessThan(2e-2);
+    expect(
+      Math.abs(r.analytic - r.numeric) / scale,
+      `${r.name}: analytic ${r.analytic} vs numeric ${r.numeric}`,
+    ).toBeLessThan(2e-2);
   }
 }
 
@@ -67,7 +87,10 @@ describe('full-model gradient check (directional finite differences)', () => {
 
   it('S4D with bypassed operators, pre-norm, tokens, multi-label', () => {
     expectClose(
-      gradCheck(tinyConfig({ prenorm: true, inputKind: 'tokens', vocabSize: 7, numClasses: 3, multiLabel: true }), [[0, 3, 5], [2]]),
+      gradCheck(tinyConfig({ prenorm: true, inputKind: 'tokens', vocabSize: 7, numClasses: 3, multiLabel: true }), [
+        [0, 3, 5],
+        [2],
+      ]),
     );
   });
 
@@ -78,6 +101,11 @@ describe('full-model gradient check (directional finite differences)', () => {
 
 describe('full-model gradient check, S4 (DPLR)', () => {
   it('S4 blocks with a bypassed operator', () => {
-    expectClose(gradCheck(tinyConfig({ ssm: 's4' }), [[0, 1, 2, 4, 5], [0, 1, 2, 3, 4, 5]]));
+    expectClose(
+      gradCheck(tinyConfig({ ssm: 's4' }), [
+        [0, 1, 2, 4, 5],
+        [0, 1, 2, 3, 4, 5],
+      ]),
+    );
   });
 });

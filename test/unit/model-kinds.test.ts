@@ -16,7 +16,15 @@ beforeAll(async () => {
   await initBackend('cpu');
 });
 
-const cases = SSM_KIND_NAMES.flatMap((name) => (SSM_KINDS[name].bidirectional ? [[name, false], [name, true]] : [[name, false]]) as [typeof name, boolean][]);
+const cases = SSM_KIND_NAMES.flatMap(
+  (name) =>
+    (SSM_KINDS[name].bidirectional
+      ? [
+          [name, false],
+          [name, true],
+        ]
+      : [[name, false]]) as [typeof name, boolean][],
+);
 
 describe('SSM kind registry', () => {
   it('has at least the two kinds of the paper; each is named by its key and its parameter names are distinct', () => {
@@ -39,7 +47,11 @@ describe('SSM kind registry', () => {
       try {
         const ssm = createSsm(params, 'k', config, 3);
         const snap = params.snapshot();
-        expect([...snap.keys()].sort()).toEqual(Object.values(kind.paramNames).map((n) => `k.${n}`).sort());
+        expect([...snap.keys()].sort()).toEqual(
+          Object.values(kind.paramNames)
+            .map((n) => `k.${n}`)
+            .sort(),
+        );
         const total = [...snap.values()].reduce((a, t) => a + t.values.length, 0);
         expect(total).toBe(config.dModel * ssm.paramsPerChannel);
       } finally {
@@ -60,7 +72,12 @@ describe('SSM kind registry', () => {
           if (!t) throw new Error(`no parameter for field ${field}`);
           return t.values;
         };
-        const read = kind.read(value, { H: config.dModel, M: config.dState / 2 }, Int32Array.from(active), bidirectional);
+        const read = kind.read(
+          value,
+          { H: config.dModel, M: config.dState / 2 },
+          Int32Array.from(active),
+          bidirectional,
+        );
         const got = read.kernel(L);
         expect(read.dirs).toBe(bidirectional ? 2 : 1);
         expect(got.length).toBe(want.length);
@@ -79,7 +96,9 @@ describe('SSM kind registry', () => {
 
   it('an unknown kind is a clear error that lists the known ones', () => {
     expect(() => ssmKind('s5')).toThrow(`unknown SSM kind "s5"; known: ${SSM_KIND_NAMES.join(', ')}`);
-    expect(() => validateConfig(tinyConfig({ ssm: 's5' as never }))).toThrow(/model config: ssm must be "s4d"(, "\w+")* or "\w+", got "s5"/);
+    expect(() => validateConfig(tinyConfig({ ssm: 's5' as never }))).toThrow(
+      /model config: ssm must be "s4d"(, "\w+")* or "\w+", got "s5"/,
+    );
     expect(() => new SequenceModel(tinyConfig({ ssm: 'constructor' as never }))).toThrow('got "constructor"');
   });
 
@@ -87,7 +106,9 @@ describe('SSM kind registry', () => {
     const causal = SSM_KIND_NAMES.filter((n) => !SSM_KINDS[n].bidirectional);
     expect(causal.length).toBeGreaterThan(0);
     for (const name of causal) {
-      expect(() => new SequenceModel(tinyConfig({ ssm: name, bidirectional: true }))).toThrow(/bidirectional is supported for .+ only/);
+      expect(() => new SequenceModel(tinyConfig({ ssm: name, bidirectional: true }))).toThrow(
+        /bidirectional is supported for .+ only/,
+      );
     }
   });
 });

@@ -52,13 +52,28 @@ describe('LayerNorm with its hand-written backward', () => {
     const c = Float64Array.from({ length: n }, () => rng.normal());
     const f = () => objective(x, w, b, c, H);
     const ct = tf.tensor(Float32Array.from(c), [B, L, H]);
-    const grads = tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(layerNorm(xt, wt as tf.Tensor1D, bt as tf.Tensor1D), ct)));
-    const [gx, gw, gb] = grads([tf.tensor(Float32Array.from(x), [B, L, H]), tf.tensor(Float32Array.from(w)), tf.tensor(Float32Array.from(b))]);
+    const grads = tf.grads((xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
+      tf.sum(tf.mul(layerNorm(xt, wt as tf.Tensor1D, bt as tf.Tensor1D), ct)),
+    );
+    const [gx, gw, gb] = grads([
+      tf.tensor(Float32Array.from(x), [B, L, H]),
+      tf.tensor(Float32Array.from(w)),
+      tf.tensor(Float32Array.from(b)),
+    ]);
     expect(relErr(gx!.dataSync(), finiteDifference(f, x)), 'dx').toBeLessThan(2e-4);
     expect(relErr(gw!.dataSync(), finiteDifference(f, w)), 'dweight').toBeLessThan(2e-4);
     expect(relErr(gb!.dataSync(), finiteDifference(f, b)), 'dbias').toBeLessThan(2e-4);
     // And the forward value itself.
-    const y = tf.sum(tf.mul(layerNorm(tf.tensor(Float32Array.from(x), [B, L, H]), tf.tensor1d(Float32Array.from(w)), tf.tensor1d(Float32Array.from(b))), ct));
+    const y = tf.sum(
+      tf.mul(
+        layerNorm(
+          tf.tensor(Float32Array.from(x), [B, L, H]),
+          tf.tensor1d(Float32Array.from(w)),
+          tf.tensor1d(Float32Array.from(b)),
+        ),
+        ct,
+      ),
+    );
     expect(y.dataSync()[0]!).toBeCloseTo(f(), 3);
   });
 });
@@ -67,17 +82,30 @@ describe('Linear + GLU on weight slices', () => {
   it('equals GLU over the split of the full-width product, value and gradients', () => {
     const rng = new Rng(3);
     const [B, L, H] = [2, 5, 4];
-    const x = tf.tensor(Float32Array.from({ length: B * L * H }, () => rng.normal()), [B, L, H]);
-    const w = tf.tensor(Float32Array.from({ length: H * 2 * H }, () => rng.normal()), [H, 2 * H]);
-    const b = tf.tensor(Float32Array.from({ length: 2 * H }, () => rng.normal()), [2 * H]);
-    const c = tf.tensor(Float32Array.from({ length: B * L * H }, () => rng.normal()), [B, L, H]);
+    const x = tf.tensor(
+      Float32Array.from({ length: B * L * H }, () => rng.normal()),
+      [B, L, H],
+    );
+    const w = tf.tensor(
+      Float32Array.from({ length: H * 2 * H }, () => rng.normal()),
+      [H, 2 * H],
+    );
+    const b = tf.tensor(
+      Float32Array.from({ length: 2 * H }, () => rng.normal()),
+      [2 * H],
+    );
+    const c = tf.tensor(
+      Float32Array.from({ length: B * L * H }, () => rng.normal()),
+      [B, L, H],
+    );
     // Reference: the whole product, then split into value and gate.
     const reference = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => {
       const y = tf.add(tf.matMul(tf.reshape(xt, [B * L, H]), wt as tf.Tensor2D), bt);
       const [a, g] = tf.split(y, 2, -1);
       return tf.sum(tf.mul(tf.reshape(tf.mul(a!, tf.sigmoid(g!)), [B, L, H]), c));
     };
-    const ours = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) => tf.sum(tf.mul(linearGlu(xt, wt as tf.Tensor2D, bt as tf.Tensor1D), c));
+    const ours = (xt: tf.Tensor, wt: tf.Tensor, bt: tf.Tensor) =>
+      tf.sum(tf.mul(linearGlu(xt, wt as tf.Tensor2D, bt as tf.Tensor1D), c));
     expect(ours(x, w, b).dataSync()[0]!).toBeCloseTo(reference(x, w, b).dataSync()[0]!, 4);
     const want = tf.grads(reference)([x, w, b]);
     const got = tf.grads(ours)([x, w, b]);
@@ -104,7 +132,7 @@ describe('GELU with its hand-written backward', () => {
         }
         return Math.sign(z) * (2 / Math.sqrt(Math.PI)) * total;
       }
-      return Math.sign(z) * (1 - Math.exp(-t * t) / (t * Math.sqrt(Math.PI)) * (1 - 1 / (2 * t * t)));
+      return Math.sign(z) * (1 - (Math.exp(-t * t) / (t * Math.sqrt(Math.PI))) * (1 - 1 / (2 * t * t)));
     };
     const g64 = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
     const xs = Float64Array.from([-4, -2.5, -1, -0.3, 0, 0.2, 0.9, 1.7, 3.2]);

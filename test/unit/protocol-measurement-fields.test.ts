@@ -7,7 +7,14 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, Measurement, isMeasurementExtension, parseHostMessage, resolveSettings, withoutExtensions } from '@s4op/shared';
+import {
+  DEFAULT_SETTINGS,
+  Measurement,
+  isMeasurementExtension,
+  parseHostMessage,
+  resolveSettings,
+  withoutExtensions,
+} from '@s4op/shared';
 import { toMeasurement } from '../../agent/src/measure/measure.js';
 import { RunStore, canonicalJson } from '../../host/src/store/run-store.js';
 
@@ -18,11 +25,24 @@ function measurement(extra: Record<string, unknown> = {}, settings = resolveSett
   return toMeasurement(
     {
       runtime: { name: 'onnxruntime-node', version: '1.30.0', settings: {} },
-      models: [{
-        sha256: SHA, size_bytes: 10, inputs: [], load_ms: 1, first_run_ms: 1, samples: [2, 2, 2, 2],
-        declared: { flops: 1e6, by_section: { ssm: 6e5, mixing: 3e5, norm: 5e4, other: 5e4 }, batch: 2 },
-        profile: { runs: 20, run_ms: 3, kernel_ms: 2, by_op_type: { MatMul: 2 }, by_section: { ssm: 1, mixing: 0.5, norm: 0.25, other: 0.25 } },
-      }],
+      models: [
+        {
+          sha256: SHA,
+          size_bytes: 10,
+          inputs: [],
+          load_ms: 1,
+          first_run_ms: 1,
+          samples: [2, 2, 2, 2],
+          declared: { flops: 1e6, by_section: { ssm: 6e5, mixing: 3e5, norm: 5e4, other: 5e4 }, batch: 2 },
+          profile: {
+            runs: 20,
+            run_ms: 3,
+            kernel_ms: 2,
+            by_op_type: { MatMul: 2 },
+            by_section: { ssm: 1, mixing: 0.5, norm: 0.25, other: 0.25 },
+          },
+        },
+      ],
       ratios: null,
       warmup: { runs: 1, ms: 1 },
       rss: { baseline: 1, after_load: 1, after_first_run: 1, peak: 1 },
@@ -33,19 +53,40 @@ function measurement(extra: Record<string, unknown> = {}, settings = resolveSett
   );
 }
 
-const peak = { runtime: 'onnxruntime-node' as const, runtime_version: '1.30.0', threads: 1, matmul_gflops: 4, matmul_by_size: { '256': 4 }, bandwidth_gbs: 10, measured_at: 'now' };
+const peak = {
+  runtime: 'onnxruntime-node' as const,
+  runtime_version: '1.30.0',
+  threads: 1,
+  matmul_gflops: 4,
+  matmul_by_size: { '256': 4 },
+  bandwidth_gbs: 10,
+  measured_at: 'now',
+};
 
 describe('optional measurement fields', () => {
   it('settings.profile: absent by default, a boolean, part of the cache key', () => {
     expect('profile' in DEFAULT_SETTINGS).toBe(false);
     expect(canonicalJson(resolveSettings({}))).not.toMatch(/profile/);
     expect(() => resolveSettings({ profile: 'yes' })).toThrow(/field "profile": .*boolean/i);
-    const job = { type: 'job', job_id: 'j', mode: 'single', models: [{ sha256: SHA, size: 1 }], settings: { ...DEFAULT_SETTINGS, profile: 1 } };
+    const job = {
+      type: 'job',
+      job_id: 'j',
+      mode: 'single',
+      models: [{ sha256: SHA, size: 1 }],
+      settings: { ...DEFAULT_SETTINGS, profile: 1 },
+    };
     const r = parseHostMessage(JSON.stringify(job));
     expect(r.ok === false && r.error.field).toBe('settings.profile');
     const store = RunStore.open(path.join(mkdtempSync(path.join(os.tmpdir(), 's4op-profile-key-')), 'runs.sqlite'));
     try {
-      store.addMeasurement({ model_sha256: SHA, agent: 'pi', settings: resolveSettings({ profile: true }), kind: 'measured', p50_ms: 3, p90_ms: 3 });
+      store.addMeasurement({
+        model_sha256: SHA,
+        agent: 'pi',
+        settings: resolveSettings({ profile: true }),
+        kind: 'measured',
+        p50_ms: 3,
+        p90_ms: 3,
+      });
       expect(store.findMeasurement(SHA, 'pi', resolveSettings({}))).toBeUndefined();
       expect(store.findMeasurement(SHA, 'pi', resolveSettings({ profile: true }))?.p50_ms).toBe(3);
     } finally {
@@ -69,23 +110,52 @@ describe('optional measurement fields', () => {
   it('are optional, and checked when present', () => {
     const m = measurement({ device_peak: peak, background_load: null });
     expect(Measurement.safeParse(withoutExtensions(m)).success).toBe(true);
-    const bad = { ...m, background_load: { other_cpu_fraction: 1.5, other_cpu_cores: 3, cores: 2, loadavg_1m: null, busy: true, busy_threshold: 0.25 } };
+    const bad = {
+      ...m,
+      background_load: {
+        other_cpu_fraction: 1.5,
+        other_cpu_cores: 3,
+        cores: 2,
+        loadavg_1m: null,
+        busy: true,
+        busy_threshold: 0.25,
+      },
+    };
     expect(Measurement.safeParse(bad).success).toBe(false);
     const extra = { ...m, models: [{ ...m.models[0]!, gflops: 3 }] };
     expect(Measurement.safeParse(extra).success).toBe(false);
   });
 
   it('recognises an old host refusing them, and strips them all (and settings.profile)', () => {
-    for (const f of ['measurement.background_load', 'measurement.device_peak', 'measurement.models.0.achieved_gflops', 'measurement.models.1.profile', 'measurement.models.0.profile_error']) {
+    for (const f of [
+      'measurement.background_load',
+      'measurement.device_peak',
+      'measurement.models.0.achieved_gflops',
+      'measurement.models.1.profile',
+      'measurement.models.0.profile_error',
+    ]) {
       expect(isMeasurementExtension(f), f).toBe(true);
     }
-    for (const f of ['measurement.thermal', 'measurement.models.0.latency_ms', 'measurement.achieved_gflops', 'settings.profile', 'measurement.models.0.profile.runs']) {
+    for (const f of [
+      'measurement.thermal',
+      'measurement.models.0.latency_ms',
+      'measurement.achieved_gflops',
+      'settings.profile',
+      'measurement.models.0.profile.runs',
+    ]) {
       expect(isMeasurementExtension(f), f).toBe(false);
     }
     const plain = withoutExtensions(measurement({ device_peak: peak, background_load: null }));
     expect(Object.keys(plain)).not.toContain('device_peak');
     expect(Object.keys(plain)).not.toContain('background_load');
-    expect(Object.keys(plain.models[0]!).sort()).toEqual(['first_run_ms', 'inputs', 'latency_ms', 'load_ms', 'sha256', 'size_bytes']);
+    expect(Object.keys(plain.models[0]!).sort()).toEqual([
+      'first_run_ms',
+      'inputs',
+      'latency_ms',
+      'load_ms',
+      'sha256',
+      'size_bytes',
+    ]);
     expect('profile' in plain.settings).toBe(false);
   });
 });

@@ -37,20 +37,28 @@ const hello: AgentMessage = {
 describe('protocol messages', () => {
   it('round-trips every message type through encode and parse', () => {
     expect(parseAgentMessage(encodeMessage(hello))).toEqual({ ok: true, message: hello });
-    const job = { type: 'job' as const, job_id: 'j1', mode: 'single' as const, models: [{ sha256: SHA, size: 10 }], settings: DEFAULT_SETTINGS };
+    const job = {
+      type: 'job' as const,
+      job_id: 'j1',
+      mode: 'single' as const,
+      models: [{ sha256: SHA, size: 10 }],
+      settings: DEFAULT_SETTINGS,
+    };
     expect(parseHostMessage(encodeMessage(job))).toEqual({ ok: true, message: job });
     for (const m of [
       { type: 'welcome', protocol: 1, host_version: '0.1.0', heartbeat_ms: 2000 },
       { type: 'cancel', job_id: 'j1' },
       { type: 'ack', job_id: 'j1' },
       { type: 'error', code: 'bad_field', message: 'x', field: 'a.b' },
-    ]) expect(parseHostMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
+    ])
+      expect(parseHostMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
     for (const m of [
       { type: 'job_status', job_id: 'j1', state: 'queued', position: 2 },
       { type: 'need_model', sha256: SHA },
       { type: 'model_stored', sha256: SHA },
       { type: 'result', job_id: 'j1', measurement: null, error: { code: 'timeout', message: 'slow' } },
-    ]) expect(parseAgentMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
+    ])
+      expect(parseAgentMessage(JSON.stringify(m))).toEqual({ ok: true, message: m });
   });
 
   it('names malformed JSON, non-objects, missing and unknown types', () => {
@@ -76,9 +84,13 @@ describe('protocol messages', () => {
     expect(r2).toMatchObject({ ok: false, error: { field: 'tags.1' } });
     const r3 = parseAgentMessage(JSON.stringify({ ...hello, surprise: 1 }));
     expect(r3).toMatchObject({ ok: false, error: { field: 'surprise' } });
-    const r4 = parseHostMessage(JSON.stringify({ type: 'job', job_id: 'j', mode: 'ab', models: [{ sha256: SHA, size: 1 }], settings: {} }));
+    const r4 = parseHostMessage(
+      JSON.stringify({ type: 'job', job_id: 'j', mode: 'ab', models: [{ sha256: SHA, size: 1 }], settings: {} }),
+    );
     expect(r4).toMatchObject({ ok: false, error: { field: 'models' } });
-    const r5 = parseHostMessage(JSON.stringify({ type: 'job', job_id: 'j', mode: 'single', models: [{ sha256: 'ABC', size: 1 }], settings: {} }));
+    const r5 = parseHostMessage(
+      JSON.stringify({ type: 'job', job_id: 'j', mode: 'single', models: [{ sha256: 'ABC', size: 1 }], settings: {} }),
+    );
     expect(r5).toMatchObject({ ok: false, error: { field: 'models.0.sha256' } });
     const r6 = parseAgentMessage(JSON.stringify({ type: 'result', job_id: 'j', measurement: null, error: null }));
     expect(r6).toMatchObject({ ok: false, error: { field: 'measurement' } });

@@ -31,8 +31,16 @@ const hello = (runtimes: { name: string; version: string | null; available: bool
   agent_version: '0.2.0',
   runtimes,
   device: {
-    hostname: 'h', cpu_model: 'Cortex-A72', cores: 4, cpu_max_mhz: null, cpu_current_mhz: null, memory_total_mb: 3800,
-    os: 'Debian 12', arch: 'arm64', temperature_c: null, board_model: null,
+    hostname: 'h',
+    cpu_model: 'Cortex-A72',
+    cores: 4,
+    cpu_max_mhz: null,
+    cpu_current_mhz: null,
+    memory_total_mb: 3800,
+    os: 'Debian 12',
+    arch: 'arm64',
+    temperature_c: null,
+    board_model: null,
   },
 });
 
@@ -57,17 +65,35 @@ describe('runtime names', () => {
   });
 
   it('a job asking for an unknown runtime parses, and the agent answers it is not available', () => {
-    const job = { type: 'job', job_id: 'j1', mode: 'single', models: [{ sha256: SHA, size: 10 }], settings: { ...DEFAULT_SETTINGS, runtime: 'tflite-micro' } };
+    const job = {
+      type: 'job',
+      job_id: 'j1',
+      mode: 'single',
+      models: [{ sha256: SHA, size: 10 }],
+      settings: { ...DEFAULT_SETTINGS, runtime: 'tflite-micro' },
+    };
     const parsed = parseHostMessage(JSON.stringify(job));
     expect(parsed.ok).toBe(true);
     const probed = runtimeNames().map((name) => ({ name, version: '1', available: true }));
-    expect(pickRuntime('tflite-micro', probed)).toEqual({ ok: false, reason: expect.stringMatching(/runtime tflite-micro is not available/) });
+    expect(pickRuntime('tflite-micro', probed)).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/runtime tflite-micro is not available/),
+    });
     expect(pickRuntime('auto', probed)).toEqual({ ok: true, name: runtimeNames()[0] });
   });
 
-  it('an older host\'s messages still parse (settings written against the closed enum)', () => {
+  it("an older host's messages still parse (settings written against the closed enum)", () => {
     for (const runtime of OldSettingsRuntime.options) {
-      const job = { type: 'job', job_id: 'j2', mode: 'ab', models: [{ sha256: SHA, size: 1 }, { sha256: SHA, size: 1 }], settings: { ...DEFAULT_SETTINGS, runtime } };
+      const job = {
+        type: 'job',
+        job_id: 'j2',
+        mode: 'ab',
+        models: [
+          { sha256: SHA, size: 1 },
+          { sha256: SHA, size: 1 },
+        ],
+        settings: { ...DEFAULT_SETTINGS, runtime },
+      };
       expect(parseHostMessage(JSON.stringify(job))).toEqual({ ok: true, message: job });
     }
     // An older host's settings without a runtime default to auto, as before.
@@ -75,18 +101,28 @@ describe('runtime names', () => {
   });
 
   it('names stay checked: empty, too long or with other characters are refused', () => {
-    for (const name of ['', 'x'.repeat(65), 'Onnx Runtime', '../node']) expect(RuntimeInfo.safeParse({ name, version: null, available: false }).success, name).toBe(false);
+    for (const name of ['', 'x'.repeat(65), 'Onnx Runtime', '../node'])
+      expect(RuntimeInfo.safeParse({ name, version: null, available: false }).success, name).toBe(false);
   });
 
   // Every runtime of the agent's registry, a runtime added later included (registries-dummy.test.ts adds one).
-  it.each(RUNTIMES.map((r) => [r.name] as const))('runtime %s: a valid wire name, advertised in a hello, asked for by a job, picked when available', (name) => {
-    expect(RuntimeName.safeParse(name).success).toBe(true);
-    const m = hello([{ name, version: '1', available: true }]);
-    expect(parseAgentMessage(encodeMessage(m as never))).toEqual({ ok: true, message: m });
-    const job = { type: 'job', job_id: 'j3', mode: 'single', models: [{ sha256: SHA, size: 1 }], settings: { ...DEFAULT_SETTINGS, runtime: name } };
-    expect(parseHostMessage(JSON.stringify(job))).toEqual({ ok: true, message: job });
-    const probed = runtimeNames().map((n) => ({ name: n, version: '1', available: n === name }));
-    expect(pickRuntime(name, probed)).toEqual({ ok: true, name });
-    expect(pickRuntime('auto', probed)).toEqual({ ok: true, name });
-  });
+  it.each(RUNTIMES.map((r) => [r.name] as const))(
+    'runtime %s: a valid wire name, advertised in a hello, asked for by a job, picked when available',
+    (name) => {
+      expect(RuntimeName.safeParse(name).success).toBe(true);
+      const m = hello([{ name, version: '1', available: true }]);
+      expect(parseAgentMessage(encodeMessage(m as never))).toEqual({ ok: true, message: m });
+      const job = {
+        type: 'job',
+        job_id: 'j3',
+        mode: 'single',
+        models: [{ sha256: SHA, size: 1 }],
+        settings: { ...DEFAULT_SETTINGS, runtime: name },
+      };
+      expect(parseHostMessage(JSON.stringify(job))).toEqual({ ok: true, message: job });
+      const probed = runtimeNames().map((n) => ({ name: n, version: '1', available: n === name }));
+      expect(pickRuntime(name, probed)).toEqual({ ok: true, name });
+      expect(pickRuntime('auto', probed)).toEqual({ ok: true, name });
+    },
+  );
 });

@@ -115,9 +115,15 @@ describe('apportion', () => {
 });
 
 describe('score-following allocation', () => {
-  it('takes the globally lowest scores, keeping each layer\'s best channel', () => {
-    const active = [[0, 1, 2], [0, 1, 2]];
-    const scores = [[0.1, 0.2, 5], [0.05, 3, 4]];
+  it("takes the globally lowest scores, keeping each layer's best channel", () => {
+    const active = [
+      [0, 1, 2],
+      [0, 1, 2],
+    ];
+    const scores = [
+      [0.1, 0.2, 5],
+      [0.05, 3, 4],
+    ];
     // Lowest three over both layers: 0.05 (L1), 0.1 (L0), 0.2 (L0).
     expect(scoreAllocation(scores, active, 3, 3)).toEqual([2, 1]);
     // Five: every candidate except each layer's best, capped there.
@@ -126,7 +132,20 @@ describe('score-following allocation', () => {
 
   it('counts channels already bypassed toward the target', () => {
     // Layer 0 has one bypassed already; one more to reach 2: its 0.5 is the lowest candidate.
-    expect(scoreAllocation([[0.5, 2], [1, 2, 3]], [[0, 1], [0, 1, 2]], 3, 2)).toEqual([2, 0]);
+    expect(
+      scoreAllocation(
+        [
+          [0.5, 2],
+          [1, 2, 3],
+        ],
+        [
+          [0, 1],
+          [0, 1, 2],
+        ],
+        3,
+        2,
+      ),
+    ).toEqual([2, 0]);
   });
 });
 

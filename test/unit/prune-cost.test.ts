@@ -50,10 +50,14 @@ describe('device classes', () => {
     expect(quantile([3, 1, 2], 1)).toBe(3);
     expect(quantile([3, 1, 2], 0.5)).toBe(2);
     expect(quantile([1, 3], 0.25)).toBe(1.5);
-    const c = combineClasses(['a', 'b'], [
-      { p50_ms: 2, p90_ms: 3, rss_mb: 50, measured_by: 'x' },
-      { p50_ms: 5, p90_ms: 4, rss_mb: null, measured_by: 'y' },
-    ], 1);
+    const c = combineClasses(
+      ['a', 'b'],
+      [
+        { p50_ms: 2, p90_ms: 3, rss_mb: 50, measured_by: 'x' },
+        { p50_ms: 5, p90_ms: 4, rss_mb: null, measured_by: 'y' },
+      ],
+      1,
+    );
     expect(c).toMatchObject({ p50_ms: 5, p90_ms: 4, rss_mb: 50, measured_by: 'a:x,b:y' });
   });
 });

@@ -12,7 +12,9 @@ const api: CriteriaApi = { list: CRITERIA_LIST, names: criterionNames, parse: pa
 
 describe('importance criteria registry', () => {
   it('lists the built-in criteria', () => {
-    expect(criterionNames()).toEqual(expect.arrayContaining(['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor', 'ablation']));
+    expect(criterionNames()).toEqual(
+      expect.arrayContaining(['random', 'hinf', 'energy', 'hinf-delta', 'energy-delta', 'd', 'taylor', 'ablation']),
+    );
   });
 
   it.each(CRITERIA_LIST.map((c) => [c.name, c] as const))('%s passes the generic criterion check', (_name, c) => {

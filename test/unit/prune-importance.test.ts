@@ -12,10 +12,25 @@ import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { importanceScores, parseCriteria } from '../../host/src/prune/criteria/index.js';
 import {
-  ablationScores, chooseBypass, dScores, kernelScores, normalizePerLayer, randomScores, rankNormalize, taylorScores,
+  ablationScores,
+  chooseBypass,
+  dScores,
+  kernelScores,
+  normalizePerLayer,
+  randomScores,
+  rankNormalize,
+  taylorScores,
 } from '../../host/src/prune/importance.js';
 import {
-  activeCount, allActive, applyOperators, bypassedCounts, bypassedOf, checkOperators, keepsPruned, prunedFraction, withBypassed,
+  activeCount,
+  allActive,
+  applyOperators,
+  bypassedCounts,
+  bypassedOf,
+  checkOperators,
+  keepsPruned,
+  prunedFraction,
+  withBypassed,
 } from '../../host/src/prune/operators.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
@@ -42,7 +57,10 @@ function referenceKernel(model: SequenceModel, layer: number, h: number, L: numb
     const c = { re: cRe[(dir * H + h) * M + m]!, im: cIm[(dir * H + h) * M + m]! };
     for (let l = 0; l < L; l++) {
       // e^{dtA·l}, e^{dtA} − 1, division by A, product with C, real part.
-      const zl = { re: Math.exp(dt * ar * l) * Math.cos(dt * ai * l), im: Math.exp(dt * ar * l) * Math.sin(dt * ai * l) };
+      const zl = {
+        re: Math.exp(dt * ar * l) * Math.cos(dt * ai * l),
+        im: Math.exp(dt * ar * l) * Math.sin(dt * ai * l),
+      };
       const e1 = { re: Math.exp(dt * ar) * Math.cos(dt * ai) - 1, im: Math.exp(dt * ar) * Math.sin(dt * ai) };
       const den = ar * ar + ai * ai;
       const f = { re: (e1.re * ar + e1.im * ai) / den, im: (e1.im * ar - e1.re * ai) / den };
@@ -61,7 +79,10 @@ describe('kernel criteria (S4D)', () => {
   it('energy is Σ K² of the reference kernel, for the active channels in order', () => {
     const e = kernelScores(model, L, 'energy');
     expect(e.map((l) => l.length)).toEqual([5, 3]);
-    for (const [i, layer] of [[0, [0, 1, 2, 3, 4]], [1, [0, 2, 4]]] as const) {
+    for (const [i, layer] of [
+      [0, [0, 1, 2, 3, 4]],
+      [1, [0, 2, 4]],
+    ] as const) {
       layer.forEach((h, k) => {
         const ref = referenceKernel(model, i, h, L).reduce((a, v) => a + v * v, 0);
         expect(e[i]![k]!).toBeCloseTo(ref, 5);
@@ -95,7 +116,10 @@ describe('kernel criteria (S4D)', () => {
     model.active(1).forEach((h, k) => {
       const K = referenceKernel(model, 1, h, L);
       K[0] += Math.fround(D[h]!) - 1;
-      expect(ed[1]![k]!).toBeCloseTo(K.reduce((a, v) => a + v * v, 0), 5);
+      expect(ed[1]![k]!).toBeCloseTo(
+        K.reduce((a, v) => a + v * v, 0),
+        5,
+      );
       // At ω = 0 the change is Σ K + D − 1: a lower bound of its H∞ norm.
       expect(hd[1]![k]!).toBeGreaterThanOrEqual(Math.abs(K.reduce((a, v) => a + v, 0)) - 1e-9);
     });
@@ -160,11 +184,18 @@ describe('Taylor saliency', () => {
   }
 
   it.each(['s4d', 's4'] as const)('%s: matches the central difference of the loss along the bypass path', (ssm) => {
-    const model = new SequenceModel(tinyConfig({ ssm, dModel: 4, dState: 4, nLayers: 2, inputSize: 2, numClasses: 9 }), 5);
+    const model = new SequenceModel(
+      tinyConfig({ ssm, dModel: 4, dState: 4, nLayers: 2, inputSize: 2, numClasses: 9 }),
+      5,
+    );
     model.setActive(0, [0, 1, 3]);
     const seed = 3;
     const scores = taylorScores(model, data, { batches: 1, batchSize: 8, seed });
-    const names = [0, 1].flatMap((i) => [`s4_layers.${i}.D`, `s4_layers.${i}.kernel.C_re`, `s4_layers.${i}.kernel.C_im`]);
+    const names = [0, 1].flatMap((i) => [
+      `s4_layers.${i}.D`,
+      `s4_layers.${i}.kernel.C_re`,
+      `s4_layers.${i}.kernel.C_im`,
+    ]);
     const base = new Map(names.map((n) => [n, model.params.get(n).dataSync().slice() as Float32Array]));
     const eps = 1e-2;
     let checked = 0;
@@ -176,7 +207,9 @@ describe('Taylor saliency', () => {
         const down = batchLoss(model, seed);
         const fd = Math.abs((up - down) / (2 * eps));
         // Relative, with a floor at the finite difference's float32 resolution (ulp of the loss / 2ε).
-        expect(Math.abs(scores[i]![k]! - fd), `layer ${i} channel ${h}: ${scores[i]![k]} vs ${fd}`).toBeLessThan(0.03 * fd + 3e-5);
+        expect(Math.abs(scores[i]![k]! - fd), `layer ${i} channel ${h}: ${scores[i]![k]} vs ${fd}`).toBeLessThan(
+          0.03 * fd + 3e-5,
+        );
         checked += 1;
       });
     }
@@ -199,7 +232,10 @@ describe('ablation', () => {
     const base = loss();
     expect(scores[1]!).toHaveLength(3);
     [0, 2, 3].forEach((h, k) => {
-      model.setActive(1, [0, 2, 3].filter((c) => c !== h));
+      model.setActive(
+        1,
+        [0, 2, 3].filter((c) => c !== h),
+      );
       expect(scores[1]![k]!).toBeCloseTo(loss() - base, 6);
     });
     batch.x.dispose();
@@ -212,7 +248,10 @@ describe('bypass is identity', () => {
   const cfg = tinyConfig({ dModel: 6, dState: 4, nLayers: 2 });
   const L = 20;
   const x = Float32Array.from({ length: 2 * L * 2 }, (_, i) => Math.sin(0.3 * i) + 0.2 * Math.cos(1.3 * i));
-  const bypass = [[1, 4], [0, 2, 5]];
+  const bypass = [
+    [1, 4],
+    [0, 2, 5],
+  ];
 
   /** All channels active, but the bypassed ones given kernel 0 (C = 0) and D = 1: y = u by construction. */
   function identityModel(): SequenceModel {
@@ -238,7 +277,8 @@ describe('bypass is identity', () => {
     return m;
   }
 
-  const logits = (m: SequenceModel) => tf.tidy(() => m.forward(tf.tensor3d(x, [2, L, 2]), { training: false }).dataSync() as Float32Array);
+  const logits = (m: SequenceModel) =>
+    tf.tidy(() => m.forward(tf.tensor3d(x, [2, L, 2]), { training: false }).dataSync() as Float32Array);
 
   it('in the host model', () => {
     const want = logits(identityModel());
@@ -261,7 +301,12 @@ describe('bypass is identity', () => {
         got = (await s.run({ x: new ort.Tensor('float32', x, [2, L, 2]) })).logits!.data as Float32Array;
       } else {
         const { runStepModel } = await import('../../host/src/export/step-runner.js');
-        const run = await runStepModel(s as never, ort.Tensor as never, r.states, { batch: 2, length: L, x, inputSize: 2 });
+        const run = await runStepModel(s as never, ort.Tensor as never, r.states, {
+          batch: 2,
+          length: L,
+          x,
+          inputSize: 2,
+        });
         got = run.logits[L - 1]! as Float32Array;
       }
       await s.release();
@@ -272,8 +317,14 @@ describe('bypass is identity', () => {
 
 describe('choosing and combining', () => {
   it('chooseBypass drops the lowest-scored active channels, up to the per-layer count', () => {
-    const active = [[0, 1, 2, 3], [1, 2, 3]];
-    const scores = [[0.5, 0.1, 0.9, 0.2], [3, 1, 2]];
+    const active = [
+      [0, 1, 2, 3],
+      [1, 2, 3],
+    ];
+    const scores = [
+      [0.5, 0.1, 0.9, 0.2],
+      [3, 1, 2],
+    ];
     // Layer 0: 2 to bypass → channels 1 (0.1) and 3 (0.2). Layer 1 has 1 bypassed, 2 asked → one more: 2 (1).
     expect(chooseBypass(active, scores, [2, 2], 4)).toEqual([[1, 3], [2]]);
     expect(() => chooseBypass(active, scores, [4, 1], 4)).toThrow(/one must stay/);
@@ -282,13 +333,32 @@ describe('choosing and combining', () => {
 
   it('rank normalisation and per-layer scaling', () => {
     expect(rankNormalize([[3, 1, 2, 2]])).toEqual([[1, 0, 0.5, 0.5]]);
-    expect(normalizePerLayer([[1, 3], [2, 2]])).toEqual([[0.5, 1.5], [1, 1]]);
+    expect(
+      normalizePerLayer([
+        [1, 3],
+        [2, 2],
+      ]),
+    ).toEqual([
+      [0.5, 1.5],
+      [1, 1],
+    ]);
     // Negative scores (an ablation that lowers the loss) keep their order: −2 stays below 1.
-    expect(normalizePerLayer([[-2, 1], [0, 0]])).toEqual([[-4 / 3, 2 / 3], [0, 0]]);
+    expect(
+      normalizePerLayer([
+        [-2, 1],
+        [0, 0],
+      ]),
+    ).toEqual([
+      [-4 / 3, 2 / 3],
+      [0, 0],
+    ]);
   });
 
   it('criteria parse, and several combine by weighted ranks', () => {
-    expect(parseCriteria('2*hinf+d')).toEqual([{ criterion: 'hinf', weight: 2 }, { criterion: 'd', weight: 1 }]);
+    expect(parseCriteria('2*hinf+d')).toEqual([
+      { criterion: 'hinf', weight: 2 },
+      { criterion: 'd', weight: 1 },
+    ]);
     expect(() => parseCriteria('hinf+magic')).toThrow(/unknown criterion "magic"/);
     expect(() => parseCriteria('d+d')).toThrow(/twice/);
     const model = new SequenceModel(tinyConfig({ dModel: 5 }), 1);
@@ -304,7 +374,10 @@ describe('choosing and combining', () => {
 describe('operator sets', () => {
   it('bookkeeping and errors', () => {
     const a = withBypassed(allActive(4, 2), [[1], [0, 3]]);
-    expect(a).toEqual([[0, 2, 3], [1, 2]]);
+    expect(a).toEqual([
+      [0, 2, 3],
+      [1, 2],
+    ]);
     expect(bypassedOf(a, 4)).toEqual([[1], [0, 3]]);
     expect(bypassedCounts(a, 4)).toEqual([1, 2]);
     expect(activeCount(a)).toBe(5);

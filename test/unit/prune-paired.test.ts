@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { fitCostModel, steerRate } from '../../host/src/prune/cost/steering.js';
 import {
-  budgetRatio, chooseFinal, combineAttempts, dominates, paretoFront, parseBudget, pooledP50, slowerThanParent, type FrontPoint,
+  budgetRatio,
+  chooseFinal,
+  combineAttempts,
+  dominates,
+  paretoFront,
+  parseBudget,
+  pooledP50,
+  slowerThanParent,
+  type FrontPoint,
 } from '../../host/src/prune/paired.js';
 
 /**
@@ -47,8 +55,24 @@ describe('decisions on paired ratios', () => {
     expect(chooseFinal(pts, { baseMetric: 0.9, maxDrop: 0 })!.id).toBe(0);
     expect(chooseFinal([], { baseMetric: 0.9 })).toBeNull();
     // Equal ratio: the more accurate; equal metric within the budget: the faster.
-    expect(chooseFinal([{ id: 7, ratio: 0.5, metric: 0.8 }, { id: 8, ratio: 0.5, metric: 0.85 }], { baseMetric: 0.9 })!.id).toBe(8);
-    expect(chooseFinal([{ id: 7, ratio: 0.6, metric: 0.85 }, { id: 8, ratio: 0.5, metric: 0.85 }], { baseMetric: 0.9, budgetRatio: 0.7 })!.id).toBe(8);
+    expect(
+      chooseFinal(
+        [
+          { id: 7, ratio: 0.5, metric: 0.8 },
+          { id: 8, ratio: 0.5, metric: 0.85 },
+        ],
+        { baseMetric: 0.9 },
+      )!.id,
+    ).toBe(8);
+    expect(
+      chooseFinal(
+        [
+          { id: 7, ratio: 0.6, metric: 0.85 },
+          { id: 8, ratio: 0.5, metric: 0.85 },
+        ],
+        { baseMetric: 0.9, budgetRatio: 0.7 },
+      )!.id,
+    ).toBe(8);
   });
 
   it('converts a millisecond budget through the pooled base p50 and states it', () => {
@@ -67,14 +91,18 @@ describe('decisions on paired ratios', () => {
     expect(parseBudget('0.6')).toEqual({ ratio: 0.6 });
     expect(parseBudget('60%')).toEqual({ ratio: 0.6 });
     expect(parseBudget(' .75X ')).toEqual({ ratio: 0.75 });
-    for (const bad of ['', 'x', '-0.5x', '0x', 'fast', '0.6ms']) expect(() => parseBudget(bad)).toThrow(/not a latency ratio to the base: write e\.g\. 0\.6x or 60%/);
+    for (const bad of ['', 'x', '-0.5x', '0x', 'fast', '0.6ms'])
+      expect(() => parseBudget(bad)).toThrow(/not a latency ratio to the base: write e\.g\. 0\.6x or 60%/);
     expect(() => parseBudget('1.2x')).toThrow(/asks for no speed-up/);
   });
 
   it('stop rule and steering work in ratios: the cost model fits (active, ratio) with the base at (all, 1)', () => {
     // Ratios of a d_model 32 × 4 model: base 1, 10 % → 0.93, 30 % → 0.79 (a + b·active exactly, a = 0.3).
     const b = 0.7 / 128;
-    const pts = [128, 115, 90].map((active) => ({ active: [active / 4, active / 4, active / 4, active / 4], cost: 0.3 + b * active }));
+    const pts = [128, 115, 90].map((active) => ({
+      active: [active / 4, active / 4, active / 4, active / 4],
+      cost: 0.3 + b * active,
+    }));
     const m = fitCostModel(pts)!;
     expect(m.a).toBeCloseTo(0.3, 10);
     expect(m.b).toBeCloseTo(b, 12);
@@ -88,10 +116,15 @@ describe('decisions on paired ratios', () => {
   it('consistency: slower than the parent beyond both intervals', () => {
     const parent = combineAttempts([{ ratio: 0.8, ratio_low: 0.79, ratio_high: 0.81 }]);
     expect(slowerThanParent(combineAttempts([{ ratio: 0.83, ratio_low: 0.82, ratio_high: 0.84 }]), parent)).toBe(true);
-    expect(slowerThanParent(combineAttempts([{ ratio: 0.82, ratio_low: 0.805, ratio_high: 0.83 }]), parent)).toBe(false);
+    expect(slowerThanParent(combineAttempts([{ ratio: 0.82, ratio_low: 0.805, ratio_high: 0.83 }]), parent)).toBe(
+      false,
+    );
     expect(slowerThanParent(combineAttempts([{ ratio: 0.7, ratio_low: 0.69, ratio_high: 0.71 }]), parent)).toBe(false);
     // Two attempts: mean of the medians, the widest interval, busy if either was.
-    const two = combineAttempts([{ ratio: 0.8, ratio_low: 0.78, ratio_high: 0.82, busy: false }, { ratio: 0.7, ratio_low: 0.69, ratio_high: 0.72, busy: true }]);
+    const two = combineAttempts([
+      { ratio: 0.8, ratio_low: 0.78, ratio_high: 0.82, busy: false },
+      { ratio: 0.7, ratio_low: 0.69, ratio_high: 0.72, busy: true },
+    ]);
     expect(two).toEqual({ ratio: 0.75, low: 0.69, high: 0.82, attempts: 2, busy: true });
     expect(() => combineAttempts([])).toThrow(/at least one/);
   });

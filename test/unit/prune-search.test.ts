@@ -42,13 +42,36 @@ function meanTask(counts: { train: number; val: number; test: number }): Dataset
       x[(i * L + t) * 2 + 1] = rng.normal();
     }
   }
-  const store: ExampleStore = { count, length: L, inputSize: 2, inputKind: 'continuous', x, numClasses: 3, multiLabel: false, y };
+  const store: ExampleStore = {
+    count,
+    length: L,
+    inputSize: 2,
+    inputKind: 'continuous',
+    x,
+    numClasses: 3,
+    multiLabel: false,
+    y,
+  };
   const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, k) => a + k);
-  const idx = { train: range(0, counts.train), val: range(counts.train, counts.train + counts.val), test: range(counts.train + counts.val, count) };
+  const idx = {
+    train: range(0, counts.train),
+    val: range(counts.train, counts.train + counts.val),
+    test: range(counts.train + counts.val, count),
+  };
   return {
     info: {
-      name: 'mean', length: L, inputKind: 'continuous', inputSize: 2, numClasses: 3, multiLabel: false, splits: counts,
-      classBalance: { train: classCounts(store, idx.train), val: classCounts(store, idx.val), test: classCounts(store, idx.test) },
+      name: 'mean',
+      length: L,
+      inputKind: 'continuous',
+      inputSize: 2,
+      numClasses: 3,
+      multiLabel: false,
+      splits: counts,
+      classBalance: {
+        train: classCounts(store, idx.train),
+        val: classCounts(store, idx.val),
+        test: classCounts(store, idx.test),
+      },
       spec: { source: 'mean-task' },
     },
     train: new StoreSplit(store, idx.train),
@@ -90,7 +113,13 @@ function setup(measurer: CostMeasurer = new FlopEstimate({ mode: 'conv', length:
   const lines: string[] = [];
   const finished: number[] = [];
   const env = {
-    store, runId: run.id, dir: path.join(ws, 'runs', run.id), baseCheckpoint: base, data, measurer, quiet: true,
+    store,
+    runId: run.id,
+    dir: path.join(ws, 'runs', run.id),
+    baseCheckpoint: base,
+    data,
+    measurer,
+    quiet: true,
     log: (l: string) => lines.push(l),
     onCandidate: (c: { id: number }) => finished.push(c.id),
   };
@@ -120,7 +149,14 @@ class CountingEstimate implements CostMeasurer {
 }
 
 const shape = (store: RunStore) =>
-  store.candidates('r').map((c) => ({ step: c.step, seed: c.seed, active: c.active_operators, val: c.val_metric, chosen: c.chosen, hash: c.model_sha256 }));
+  store.candidates('r').map((c) => ({
+    step: c.step,
+    seed: c.seed,
+    active: c.active_operators,
+    val: c.val_metric,
+    chosen: c.chosen,
+    hash: c.model_sha256,
+  }));
 
 describe('runSearch (s4op, random choice)', () => {
   let reference: ReturnType<typeof shape>;
@@ -131,7 +167,13 @@ describe('runSearch (s4op, random choice)', () => {
     expect(res.status).toBe('finished');
     expect(res.stop_reason).toBe('last rate');
     const cands = store.candidates('r');
-    expect(cands.map((c) => [c.step, c.seed, c.status])).toEqual([[0, 0, 'finished'], [1, 0, 'finished'], [1, 1, 'finished'], [2, 0, 'finished'], [2, 1, 'finished']]);
+    expect(cands.map((c) => [c.step, c.seed, c.status])).toEqual([
+      [0, 0, 'finished'],
+      [1, 0, 'finished'],
+      [1, 1, 'finished'],
+      [2, 0, 'finished'],
+      [2, 1, 'finished'],
+    ]);
     const chosen = (k: number) => cands.find((c) => c.step === k && c.chosen)!;
     for (const k of [1, 2]) {
       const step = cands.filter((c) => c.step === k);
@@ -143,7 +185,9 @@ describe('runSearch (s4op, random choice)', () => {
         expect(c.parent_id).toBe(parent.id);
         expect(keepsPruned(c.active_operators!, parent.active_operators!)).toBe(true);
         // Counts per layer from the rule with the parent's counts as floors (3 layers, H = 6).
-        expect(bypassedCounts(c.active_operators!, H)).toEqual(s4opAllocation(H, 3, targetBypassed([30, 60][k - 1]!, H, 3), prev));
+        expect(bypassedCounts(c.active_operators!, H)).toEqual(
+          s4opAllocation(H, 3, targetBypassed([30, 60][k - 1]!, H, 3), prev),
+        );
       }
     }
     // 30 % of 18 = round(5.4) = 5 → layers 1, 2 by 2 : 4 → 1.67, 3.33 → [0, 2, 3]; 60 % → 11 → [1, 5, 5].
@@ -153,7 +197,9 @@ describe('runSearch (s4op, random choice)', () => {
     expect(cands[1]!.active_operators).not.toEqual(cands[2]!.active_operators);
     expect(res.final.id).toBe(chosen(2).id);
     expect(store.getRun('r')).toMatchObject({ status: 'finished', stop_reason: 'last rate' });
-    expect(lines.some((l) => /step 1 \(30%\) seed 0: 5 of 18 operators bypassed, per layer \[0, 2, 3\]/.test(l))).toBe(true);
+    expect(lines.some((l) => /step 1 \(30%\) seed 0: 5 of 18 operators bypassed, per layer \[0, 2, 3\]/.test(l))).toBe(
+      true,
+    );
     // Estimates are labelled as such, in the store and in the table.
     expect(store.measurementById(chosen(2).measurement_id!)!.kind).toBe('estimate');
     const rows = candidateRows(store, 'r');
@@ -178,7 +224,12 @@ describe('runSearch (s4op, random choice)', () => {
     expect(shape(a.store)).toEqual(reference);
     // Only the two unfinished candidates were measured again; the earlier ones kept their records.
     expect(again.calls).toBe(2);
-    expect(a.store.candidates('r').slice(0, 3).map((c) => c.finished_at)).toEqual(finishedAt);
+    expect(
+      a.store
+        .candidates('r')
+        .slice(0, 3)
+        .map((c) => c.finished_at),
+    ).toEqual(finishedAt);
     expect(a.store.measurementCount()).toBe(new Set(reference.map((c) => c.hash)).size);
     expect(a.lines.filter((l) => /finished earlier/.test(l))).toHaveLength(2);
     // Resuming a finished run does nothing more.
@@ -234,17 +285,32 @@ describe('runSearch (s4op, random choice)', () => {
     // round(r·18/100) first reaches 9 at r = 48 (47 → 8.46 → 8, 48 → 8.64 → 9), on the 5 % grid 50 %: step 2
     // goes to 50 %, not 90 %.
     const c = store.candidates('r');
-    expect(c.map((x) => [x.step, x.rate])).toEqual([[0, 0], [1, 30], [2, 50]]);
+    expect(c.map((x) => [x.step, x.rate])).toEqual([
+      [0, 0],
+      [1, 30],
+      [2, 50],
+    ]);
     expect(18 - c[2]!.operators_active!).toBe(9);
     expect(res.stop_reason).toMatch(/^budget: ratio/);
-    expect(lines.some((l) => /meets the budget [\d.]+ ms = [\d.]+× base .* at 50%: pruning to 50% instead of 90%/.test(l))).toBe(true);
+    expect(
+      lines.some((l) => /meets the budget [\d.]+ ms = [\d.]+× base .* at 50%: pruning to 50% instead of 90%/.test(l)),
+    ).toBe(true);
     await expect(runSearch(env, options({ steer: true }))).rejects.toThrow(/needs a latency budget/);
     store.close();
   });
 
   it('importance strategy with score-following allocation: the globally lowest normalised energies go', async () => {
     const { store, env } = setup();
-    await runSearch(env, options({ strategy: 'importance', criteria: parseCriteria('energy'), allocation: 'scores', seeds: 1, rates: [50] }));
+    await runSearch(
+      env,
+      options({
+        strategy: 'importance',
+        criteria: parseCriteria('energy'),
+        allocation: 'scores',
+        seeds: 1,
+        rates: [50],
+      }),
+    );
     const c = store.candidates('r').find((x) => x.step === 1)!;
     // Expected by hand: energy Σ K² per channel of the base, divided by its layer's mean; the 9 lowest over all
     // layers, never a layer's highest.
@@ -257,7 +323,13 @@ describe('runSearch (s4op, random choice)', () => {
       return layer.map((v, h) => ({ i, h, v: v / mean })).filter((p) => p.h !== top);
     });
     pool.sort((a, b) => a.v - b.v);
-    const want = [0, 1, 2].map((i) => pool.slice(0, 9).filter((p) => p.i === i).map((p) => p.h).sort((a, b) => a - b));
+    const want = [0, 1, 2].map((i) =>
+      pool
+        .slice(0, 9)
+        .filter((p) => p.i === i)
+        .map((p) => p.h)
+        .sort((a, b) => a - b),
+    );
     expect(bypassedOf(c.active_operators!, H)).toEqual(want);
     store.close();
   });

@@ -3,9 +3,27 @@ import { Rng } from '../../host/src/util/random.js';
 
 describe('Rng', () => {
   it('is deterministic by seed and differs across seeds', () => {
-    const a = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(7)));
-    const b = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(7)));
-    const c = Array.from({ length: 5 }, ((r) => () => r.next())(new Rng(8)));
+    const a = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(7)),
+    );
+    const b = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(7)),
+    );
+    const c = Array.from(
+      { length: 5 },
+      (
+        (r) => () =>
+          r.next()
+      )(new Rng(8)),
+    );
     expect(a).toEqual(b);
     expect(a).not.toEqual(c);
   });

@@ -17,7 +17,18 @@ const record = (id: string, name: string, lastSeen: string) => ({
   tags: ['t'],
   agent_version: '0',
   runtimes: [],
-  device: { hostname: 'h', cpu_model: 'c', cores: 1, cpu_max_mhz: null, cpu_current_mhz: null, memory_total_mb: 1, os: 'o', arch: 'a', temperature_c: null, board_model: null },
+  device: {
+    hostname: 'h',
+    cpu_model: 'c',
+    cores: 1,
+    cpu_max_mhz: null,
+    cpu_current_mhz: null,
+    memory_total_mb: 1,
+    os: 'o',
+    arch: 'a',
+    temperature_c: null,
+    board_model: null,
+  },
   address: '127.0.0.1:1',
   online: false,
   connected_at: lastSeen,
@@ -48,7 +59,12 @@ describe('StoreAgentRegistry identity', () => {
     reg.upsert({ ...record('live', 'live', '2026-01-01T00:00:00.000Z'), online: true });
     reg.upsert(record('recent', 'recent', '2026-12-06T00:00:00.000Z'));
     expect(reg.prune(new Date('2026-06-01T00:00:00.000Z'))).toBe(1);
-    expect(reg.list().map((r) => r.id).sort()).toEqual(['live', 'recent']);
+    expect(
+      reg
+        .list()
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['live', 'recent']);
     expect(reg.keyHashOf('gone')).toBeUndefined();
   });
 });

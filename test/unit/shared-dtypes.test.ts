@@ -41,7 +41,8 @@ describe('shared dtype table', () => {
   it('round-trips values through raw little-endian bytes for every dtype', () => {
     for (const d of DTYPES) {
       const a = new d.array(3);
-      const values = d.kind === 'bool' ? [1, 0, 1] : d.halfBits ? [0x3c00, 0xc000, 0x7bff] : [1, 2, d.name.startsWith('u') ? 7 : -3];
+      const values =
+        d.kind === 'bool' ? [1, 0, 1] : d.halfBits ? [0x3c00, 0xc000, 0x7bff] : [1, 2, d.name.startsWith('u') ? 7 : -3];
       values.forEach((v, i) => ((a as unknown as (number | bigint)[])[i] = d.bigint ? BigInt(v) : v));
       const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
       expect(bytes.length, d.name).toBe(3 * dtypeBytes(d));
@@ -51,7 +52,9 @@ describe('shared dtype table', () => {
   });
 
   it('refuses an unknown dtype by name and lists the known ones', () => {
-    expect(() => dtypeInfo('string')).toThrow(/unknown tensor dtype "string" \(known: float32, float64, float16, int8, .*, bool\)/);
+    expect(() => dtypeInfo('string')).toThrow(
+      /unknown tensor dtype "string" \(known: float32, float64, float16, int8, .*, bool\)/,
+    );
     expect(() => dtypeInfo('constructor')).toThrow(/unknown tensor dtype "constructor"/);
     expect(findDtype('complex64')).toBeUndefined();
     expect(findNpyDtype('O')).toBeUndefined();

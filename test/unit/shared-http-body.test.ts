@@ -20,7 +20,9 @@ beforeAll(async () => {
       (err: unknown) => {
         const e = err as BodyLimitError;
         res.writeHead(e instanceof BodyLimitError ? e.status : 500, { connection: 'close' });
-        res.end(JSON.stringify({ code: e instanceof BodyLimitError ? e.code : 'other', message: (e as Error).message }));
+        res.end(
+          JSON.stringify({ code: e instanceof BodyLimitError ? e.code : 'other', message: (e as Error).message }),
+        );
       },
     );
   });
@@ -35,11 +37,18 @@ afterAll(async () => {
 
 function send(body: string, chunked = false): Promise<{ status: number; body: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
-    });
+    const req = http.request(
+      url,
+      {
+        method: 'POST',
+        headers: chunked ? { 'transfer-encoding': 'chunked' } : { 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown> }));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -53,7 +62,10 @@ describe('boundedBodyReader', () => {
   it('refuses a declared length over the cap, and an undeclared body once it passes the cap, naming the limit', async () => {
     const declared = await send('x'.repeat(17));
     expect(declared.status).toBe(413);
-    expect(declared.body).toEqual({ code: 'too_large', message: 'request body of 17 bytes exceeds the limit of 16 bytes: sixteen bytes here' });
+    expect(declared.body).toEqual({
+      code: 'too_large',
+      message: 'request body of 17 bytes exceeds the limit of 16 bytes: sixteen bytes here',
+    });
     const streamed = await send('y'.repeat(40), true).catch(() => ({ status: 413, body: { code: 'too_large' } }));
     expect(streamed).toMatchObject({ status: 413, body: { code: 'too_large' } });
   });
@@ -66,7 +78,10 @@ describe('boundedBodyReader', () => {
     await new Promise((r) => setTimeout(r, 100));
     const busy = await send('abc');
     expect(busy.status).toBe(503);
-    expect(busy.body).toMatchObject({ code: 'busy', message: '1 request bodies are being received already; retry in a moment' });
+    expect(busy.body).toMatchObject({
+      code: 'busy',
+      message: '1 request bodies are being received already; retry in a moment',
+    });
     req.end('67890');
     await new Promise((r) => setTimeout(r, 100));
     expect(await send('abc')).toEqual({ status: 200, body: { bytes: 3 } });

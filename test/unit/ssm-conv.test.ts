@@ -1,7 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../host/src/backend.js';
-import { convWork, releaseConvSaved, ssmConvBackward, ssmConvForward, type ConvDims } from '../../host/src/ssm/conv/conv.js';
+import {
+  convWork,
+  releaseConvSaved,
+  ssmConvBackward,
+  ssmConvForward,
+  type ConvDims,
+} from '../../host/src/ssm/conv/conv.js';
 import { ssmConv } from '../../host/src/ssm/conv/op.js';
 import { Rng } from '../../host/src/util/random.js';
 
@@ -11,7 +17,12 @@ import { Rng } from '../../host/src/util/random.js';
  * first L outputs kept, plus D·u. Bypassed channels: y = u.
  */
 function referenceConv(
-  u: Float64Array, k: Float64Array, d: Float64Array, active: number[], dims: ConvDims, bidirectional: boolean,
+  u: Float64Array,
+  k: Float64Array,
+  d: Float64Array,
+  active: number[],
+  dims: ConvDims,
+  bidirectional: boolean,
 ): Float64Array {
   const { B, L, H } = dims;
   const A = active.length;
@@ -56,58 +67,65 @@ const ENGINES = ['wasm', 'js'] as const;
 const ENGINE_CASES = ENGINES.flatMap((engine) => CASES.map((c) => ({ ...c, engine })));
 
 describe('ssmConv float64 core', () => {
-  it.each(ENGINE_CASES)('matches a direct O(L²) convolution: $name ($engine)', ({ dims, active, bidirectional, engine }) => {
-    const rng = new Rng(dims.L);
-    const dirs = bidirectional ? 2 : 1;
-    const u = random(dims.B * dims.L * dims.H, rng);
-    const k = random(dirs * active.length * dims.L, rng);
-    const d = random(dims.H, rng);
-    const y = new Float64Array(u.length);
-    const saved = ssmConvForward(u, k, d, Int32Array.from(active), dims, y, { bidirectional, engine });
-    expect(saved.engine.name).toBe(dims.L >= 8 ? engine : 'js'); // FFTs below 16 points always run in JS
-    expect(maxRelDiff(y, referenceConv(u, k, d, active, dims, bidirectional))).toBeLessThan(1e-12);
-    // Bypassed channels are exactly the input.
-    for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(y[i]).toBe(u[i]);
-  });
+  it.each(ENGINE_CASES)(
+    'matches a direct O(L²) convolution: $name ($engine)',
+    ({ dims, active, bidirectional, engine }) => {
+      const rng = new Rng(dims.L);
+      const dirs = bidirectional ? 2 : 1;
+      const u = random(dims.B * dims.L * dims.H, rng);
+      const k = random(dirs * active.length * dims.L, rng);
+      const d = random(dims.H, rng);
+      const y = new Float64Array(u.length);
+      const saved = ssmConvForward(u, k, d, Int32Array.from(active), dims, y, { bidirectional, engine });
+      expect(saved.engine.name).toBe(dims.L >= 8 ? engine : 'js'); // FFTs below 16 points always run in JS
+      expect(maxRelDiff(y, referenceConv(u, k, d, active, dims, bidirectional))).toBeLessThan(1e-12);
+      // Bypassed channels are exactly the input.
+      for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(y[i]).toBe(u[i]);
+    },
+  );
 
   it.each(ENGINE_CASES.filter((c) => c.dims.L > 1))(
     'backward matches central finite differences for u, k and d: $name ($engine)',
     ({ dims, active, bidirectional, engine }) => {
-    const rng = new Rng(100 + dims.L);
-    const dirs = bidirectional ? 2 : 1;
-    const act = Int32Array.from(active);
-    const u = random(dims.B * dims.L * dims.H, rng);
-    const k = random(dirs * active.length * dims.L, rng);
-    const d = random(dims.H, rng);
-    const w = random(u.length, rng);
-    const y = new Float64Array(u.length);
-    const loss = () => {
-      ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
-      let s = 0;
-      for (let i = 0; i < y.length; i++) s += w[i]! * y[i]!;
-      return s;
-    };
-    const saved = ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
-    const g = ssmConvBackward(saved, w, new Float64Array(u.length));
-    const eps = 1e-5;
-    // The loss is linear in each argument, so central differences are exact up to rounding (~1e-10).
-    for (const [name, values, grad] of [['u', u, g.du], ['k', k, g.dk], ['d', d, g.dd]] as const) {
-      for (let i = 0; i < values.length; i++) {
-        const keep = values[i]!;
-        values[i] = keep + eps;
-        const up = loss();
-        values[i] = keep - eps;
-        const down = loss();
-        values[i] = keep;
-        const fd = (up - down) / (2 * eps);
-        expect(Math.abs(grad[i]! - fd), `${name}[${i}]: analytic ${grad[i]}, finite difference ${fd}`).toBeLessThan(
-          1e-7 * Math.abs(fd) + 1e-7,
-        );
+      const rng = new Rng(100 + dims.L);
+      const dirs = bidirectional ? 2 : 1;
+      const act = Int32Array.from(active);
+      const u = random(dims.B * dims.L * dims.H, rng);
+      const k = random(dirs * active.length * dims.L, rng);
+      const d = random(dims.H, rng);
+      const w = random(u.length, rng);
+      const y = new Float64Array(u.length);
+      const loss = () => {
+        ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
+        let s = 0;
+        for (let i = 0; i < y.length; i++) s += w[i]! * y[i]!;
+        return s;
+      };
+      const saved = ssmConvForward(u, k, d, act, dims, y, { bidirectional, engine });
+      const g = ssmConvBackward(saved, w, new Float64Array(u.length));
+      const eps = 1e-5;
+      // The loss is linear in each argument, so central differences are exact up to rounding (~1e-10).
+      for (const [name, values, grad] of [
+        ['u', u, g.du],
+        ['k', k, g.dk],
+        ['d', d, g.dd],
+      ] as const) {
+        for (let i = 0; i < values.length; i++) {
+          const keep = values[i]!;
+          values[i] = keep + eps;
+          const up = loss();
+          values[i] = keep - eps;
+          const down = loss();
+          values[i] = keep;
+          const fd = (up - down) / (2 * eps);
+          expect(Math.abs(grad[i]! - fd), `${name}[${i}]: analytic ${grad[i]}, finite difference ${fd}`).toBeLessThan(
+            1e-7 * Math.abs(fd) + 1e-7,
+          );
+        }
       }
-    }
-    // Bypassed channels: dy passes straight through, and d gets no gradient.
-    for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(g.du[i]).toBe(w[i]);
-    for (let h = 0; h < dims.H; h++) if (!active.includes(h)) expect(g.dd[h]).toBe(0);
+      // Bypassed channels: dy passes straight through, and d gets no gradient.
+      for (let i = 0; i < u.length; i++) if (!active.includes(i % dims.H)) expect(g.du[i]).toBe(w[i]);
+      for (let h = 0; h < dims.H; h++) if (!active.includes(h)) expect(g.dd[h]).toBe(0);
     },
   );
 
@@ -150,13 +168,27 @@ describe('ssmConv float64 core', () => {
     const u = random(dims.B * dims.L * dims.H, rng);
     const active = Int32Array.from([3, 7]);
     const before = { ...convWork };
-    const saved = ssmConvForward(u, random(2 * dims.L, rng), random(dims.H, rng), active, dims, new Float64Array(u.length));
+    const saved = ssmConvForward(
+      u,
+      random(2 * dims.L, rng),
+      random(dims.H, rng),
+      active,
+      dims,
+      new Float64Array(u.length),
+    );
     ssmConvBackward(saved, u, new Float64Array(u.length));
     expect(convWork.forwardChannels - before.forwardChannels).toBe(2);
     expect(convWork.backwardChannels - before.backwardChannels).toBe(2);
     // Per active channel: 1 kernel FFT + 2 per pair forward; 2 per pair + 1 for dk backward.
     expect(convWork.ffts - before.ffts).toBe(2 * (1 + 2 * 2) + 2 * (2 * 2 + 1));
-    const none = ssmConvForward(u, new Float64Array(0), random(dims.H, rng), new Int32Array(0), dims, new Float64Array(u.length));
+    const none = ssmConvForward(
+      u,
+      new Float64Array(0),
+      random(dims.H, rng),
+      new Int32Array(0),
+      dims,
+      new Float64Array(u.length),
+    );
     expect(none.uRe.length).toBe(0);
   });
 
@@ -201,9 +233,15 @@ describe('ssmConv float64 core', () => {
     const u = new Float64Array(48);
     const d = new Float64Array(3);
     const out = new Float64Array(48);
-    expect(() => ssmConvForward(u, new Float64Array(16), d, Int32Array.from([0]), dims, out)).toThrow('kernel has 2 rows');
-    expect(() => ssmConvForward(u, new Float64Array(8), new Float64Array(2), Int32Array.from([0]), dims, out)).toThrow('D has 2 values');
-    expect(() => ssmConvForward(new Float64Array(5), new Float64Array(8), d, Int32Array.from([0]), dims, out)).toThrow('u has 5 values');
+    expect(() => ssmConvForward(u, new Float64Array(16), d, Int32Array.from([0]), dims, out)).toThrow(
+      'kernel has 2 rows',
+    );
+    expect(() => ssmConvForward(u, new Float64Array(8), new Float64Array(2), Int32Array.from([0]), dims, out)).toThrow(
+      'D has 2 values',
+    );
+    expect(() => ssmConvForward(new Float64Array(5), new Float64Array(8), d, Int32Array.from([0]), dims, out)).toThrow(
+      'u has 5 values',
+    );
     expect(() => ssmConvForward(u, new Float64Array(8), d, Int32Array.from([5]), dims, out)).toThrow('out of range');
   });
 });
@@ -257,12 +295,16 @@ describe('ssmConv tfjs op', () => {
 
   it('names a wrong tensor shape', () => {
     const u = tf.zeros([2, 8, 3]) as tf.Tensor3D;
-    expect(() => ssmConv(u, tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([3]) as tf.Tensor1D, Int32Array.from([0]))).toThrow(
-      'kernel has shape [2,8], expected [1,8]',
-    );
     expect(() =>
-      ssmConv(u, tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([3]) as tf.Tensor1D, Int32Array.from([0]), { bidirectional: true }),
+      ssmConv(u, tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([3]) as tf.Tensor1D, Int32Array.from([0])),
+    ).toThrow('kernel has shape [2,8], expected [1,8]');
+    expect(() =>
+      ssmConv(u, tf.zeros([2, 8]) as tf.Tensor2D, tf.zeros([3]) as tf.Tensor1D, Int32Array.from([0]), {
+        bidirectional: true,
+      }),
     ).not.toThrow();
-    expect(() => ssmConv(u, tf.zeros([1, 8]) as tf.Tensor2D, tf.zeros([4]) as tf.Tensor1D, Int32Array.from([0]))).toThrow('D has shape');
+    expect(() =>
+      ssmConv(u, tf.zeros([1, 8]) as tf.Tensor2D, tf.zeros([4]) as tf.Tensor1D, Int32Array.from([0])),
+    ).toThrow('D has shape');
   });
 });

@@ -72,15 +72,18 @@ const ENGINES = ['wasm', 'js'] as const;
 const DIRS_ENGINES = [1, 2].flatMap((dirs) => ENGINES.map((engine) => ({ dirs, engine })));
 
 describe('S4D kernel (float64 core)', () => {
-  it.each(DIRS_ENGINES)('matches the direct complex formula (dirs = $dirs, $engine, some channels bypassed)', ({ dirs, engine }) => {
-    const p = randomParams(5, 6, dirs, 11 + dirs);
-    const active = [0, 2, 3];
-    const L = 299; // not a multiple of 4: covers the tail after the 4-chain loop
-    const k = s4dKernelForward(p, L, Int32Array.from(active), { engine });
-    expect(k.length).toBe(dirs * active.length * L);
-    // Recurrence z^l vs exp(l·dtA): rounding grows ~l·ε; 1e-11 relative is far below any bug.
-    expect(maxRelDiff(k, referenceKernel(p, L, active))).toBeLessThan(1e-11);
-  });
+  it.each(DIRS_ENGINES)(
+    'matches the direct complex formula (dirs = $dirs, $engine, some channels bypassed)',
+    ({ dirs, engine }) => {
+      const p = randomParams(5, 6, dirs, 11 + dirs);
+      const active = [0, 2, 3];
+      const L = 299; // not a multiple of 4: covers the tail after the 4-chain loop
+      const k = s4dKernelForward(p, L, Int32Array.from(active), { engine });
+      expect(k.length).toBe(dirs * active.length * L);
+      // Recurrence z^l vs exp(l·dtA): rounding grows ~l·ε; 1e-11 relative is far below any bug.
+      expect(maxRelDiff(k, referenceKernel(p, L, active))).toBeLessThan(1e-11);
+    },
+  );
 
   it('stays accurate for tiny dt·A (expm1 path)', () => {
     const p = randomParams(2, 3, 1, 5);
@@ -89,46 +92,49 @@ describe('S4D kernel (float64 core)', () => {
     expect(maxRelDiff(k, referenceKernel(p, 50, [0, 1]))).toBeLessThan(1e-7);
   });
 
-  it.each(DIRS_ENGINES)('backward matches central finite differences for every parameter (dirs = $dirs, $engine)', ({ dirs, engine }) => {
-    const H = 3;
-    const M = 4;
-    const L = 23;
-    const p = randomParams(H, M, dirs, 40 + dirs);
-    const active = Int32Array.from([0, 2]);
-    const rng = new Rng(7);
-    const w = Float64Array.from({ length: dirs * active.length * L }, () => rng.normal());
-    const loss = (q: S4DValues) => {
-      const k = s4dKernelForward(q, L, active, { engine });
-      let s = 0;
-      for (let i = 0; i < k.length; i++) s += w[i]! * k[i]!;
-      return s;
-    };
-    const g = s4dKernelBackward(p, L, active, w, { engine });
-    const eps = 1e-6;
-    for (const name of PARAM_NAMES) {
-      const values = p[name] as Float64Array;
-      for (let i = 0; i < values.length; i++) {
-        const keep = values[i]!;
-        values[i] = keep + eps;
-        const up = loss(p);
-        values[i] = keep - eps;
-        const down = loss(p);
-        values[i] = keep;
-        const fd = (up - down) / (2 * eps);
-        const an = g[name][i]!;
-        // Central differences are O(eps²) accurate; tolerance 1e-6 relative (+1e-7 absolute for zeros).
-        expect(Math.abs(an - fd), `${name}[${i}]: analytic ${an}, finite difference ${fd}`).toBeLessThan(
-          1e-6 * Math.abs(fd) + 1e-7,
-        );
+  it.each(DIRS_ENGINES)(
+    'backward matches central finite differences for every parameter (dirs = $dirs, $engine)',
+    ({ dirs, engine }) => {
+      const H = 3;
+      const M = 4;
+      const L = 23;
+      const p = randomParams(H, M, dirs, 40 + dirs);
+      const active = Int32Array.from([0, 2]);
+      const rng = new Rng(7);
+      const w = Float64Array.from({ length: dirs * active.length * L }, () => rng.normal());
+      const loss = (q: S4DValues) => {
+        const k = s4dKernelForward(q, L, active, { engine });
+        let s = 0;
+        for (let i = 0; i < k.length; i++) s += w[i]! * k[i]!;
+        return s;
+      };
+      const g = s4dKernelBackward(p, L, active, w, { engine });
+      const eps = 1e-6;
+      for (const name of PARAM_NAMES) {
+        const values = p[name] as Float64Array;
+        for (let i = 0; i < values.length; i++) {
+          const keep = values[i]!;
+          values[i] = keep + eps;
+          const up = loss(p);
+          values[i] = keep - eps;
+          const down = loss(p);
+          values[i] = keep;
+          const fd = (up - down) / (2 * eps);
+          const an = g[name][i]!;
+          // Central differences are O(eps²) accurate; tolerance 1e-6 relative (+1e-7 absolute for zeros).
+          expect(Math.abs(an - fd), `${name}[${i}]: analytic ${an}, finite difference ${fd}`).toBeLessThan(
+            1e-6 * Math.abs(fd) + 1e-7,
+          );
+        }
       }
-    }
-    // Inactive channel 1: exactly zero gradient.
-    expect(g.logDt[1]).toBe(0);
-    for (let m = 0; m < M; m++) {
-      expect(g.logAReal[M + m]).toBe(0);
-      expect(g.cRe[M + m]).toBe(0);
-    }
-  });
+      // Inactive channel 1: exactly zero gradient.
+      expect(g.logDt[1]).toBe(0);
+      for (let m = 0; m < M; m++) {
+        expect(g.logAReal[M + m]).toBe(0);
+        expect(g.cRe[M + m]).toBe(0);
+      }
+    },
+  );
 
   it('wasm and js engines agree on a large kernel split over threads (L = 1001)', () => {
     configureSsmThreads({ threads: 2, minWork: 0 });
@@ -136,7 +142,9 @@ describe('S4D kernel (float64 core)', () => {
       const p = randomParams(8, 16, 2, 21);
       const active = Int32Array.from([0, 1, 2, 3, 5, 6, 7]);
       const w = Float64Array.from({ length: 2 * active.length * 1001 }, (_, i) => Math.sin(i));
-      expect(maxRelDiff(s4dKernelForward(p, 1001, active), s4dKernelForward(p, 1001, active, { engine: 'js' }))).toBeLessThan(1e-12);
+      expect(
+        maxRelDiff(s4dKernelForward(p, 1001, active), s4dKernelForward(p, 1001, active, { engine: 'js' })),
+      ).toBeLessThan(1e-12);
       const a = s4dKernelBackward(p, 1001, active, w);
       const b = s4dKernelBackward(p, 1001, active, w, { engine: 'js' });
       for (const name of PARAM_NAMES) expect(maxRelDiff(a[name], b[name]), name).toBeLessThan(1e-10);
@@ -233,7 +241,13 @@ describe('s4dKernel tfjs op', () => {
       tf.sum(
         tf.mul(
           s4dKernel(
-            { logDt: a as tf.Tensor1D, logAReal: b as tf.Tensor2D, aImag: c as tf.Tensor2D, cRe: d as tf.Tensor2D, cIm: e as tf.Tensor2D },
+            {
+              logDt: a as tf.Tensor1D,
+              logAReal: b as tf.Tensor2D,
+              aImag: c as tf.Tensor2D,
+              cRe: d as tf.Tensor2D,
+              cIm: e as tf.Tensor2D,
+            },
             L,
             active,
           ),

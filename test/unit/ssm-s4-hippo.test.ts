@@ -5,12 +5,21 @@ import { eigHermitian } from '../../host/src/ssm/s4/eigh.js';
 /** LegS written out from its definition, independently of hippo.ts. */
 function legsDefinition(N: number): number[][] {
   return Array.from({ length: N }, (_, n) =>
-    Array.from({ length: N }, (_, k) => (n > k ? -Math.sqrt(2 * n + 1) * Math.sqrt(2 * k + 1) : n === k ? -(n + 1) : 0)),
+    Array.from({ length: N }, (_, k) =>
+      n > k ? -Math.sqrt(2 * n + 1) * Math.sqrt(2 * k + 1) : n === k ? -(n + 1) : 0,
+    ),
   );
 }
 
 /** Σ_j V[i,j]·x_j·conj(V[k,j]) for complex V (row-major) and complex diagonal x. */
-function vDiagVh(vRe: Float64Array, vIm: Float64Array, xRe: ArrayLike<number>, xIm: ArrayLike<number>, N: number, cols: number[]) {
+function vDiagVh(
+  vRe: Float64Array,
+  vIm: Float64Array,
+  xRe: ArrayLike<number>,
+  xIm: ArrayLike<number>,
+  N: number,
+  cols: number[],
+) {
   const re = new Float64Array(N * N);
   const im = new Float64Array(N * N);
   for (let i = 0; i < N; i++) {
@@ -111,7 +120,7 @@ describe('Hermitian Jacobi eigensolver', () => {
   it('diagonalises a random Hermitian matrix: H v = μ v, eigenvalues ascending', () => {
     const n = 12;
     let s = 12345;
-    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+    const rnd = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32 - 0.5;
     const re = new Float64Array(n * n);
     const im = new Float64Array(n * n);
     for (let i = 0; i < n; i++) {
@@ -132,12 +141,16 @@ describe('Hermitian Jacobi eigensolver', () => {
           sr += re[i * n + k]! * vecRe[k * n + j]! - im[i * n + k]! * vecIm[k * n + j]!;
           si += re[i * n + k]! * vecIm[k * n + j]! + im[i * n + k]! * vecRe[k * n + j]!;
         }
-        expect(Math.abs(sr - values[j]! * vecRe[i * n + j]!) + Math.abs(si - values[j]! * vecIm[i * n + j]!)).toBeLessThan(1e-12);
+        expect(
+          Math.abs(sr - values[j]! * vecRe[i * n + j]!) + Math.abs(si - values[j]! * vecIm[i * n + j]!),
+        ).toBeLessThan(1e-12);
       }
     }
   });
 
   it('rejects a non-Hermitian matrix', () => {
-    expect(() => eigHermitian(Float64Array.from([1, 2, 3, 4]), new Float64Array(4), 2)).toThrow('not Hermitian at (0, 1)');
+    expect(() => eigHermitian(Float64Array.from([1, 2, 3, 4]), new Float64Array(4), 2)).toThrow(
+      'not Hermitian at (0, 1)',
+    );
   });
 });

@@ -7,7 +7,12 @@ import { LAMBDA_RE_MAX, S4_MODE_FIELDS, s4Channel, type S4Channel } from '../../
 
 // ---------- independent float64 reference: dense complex matrices (row-major, split re/im) ----------
 
-interface CMat { n: number; m: number; re: Float64Array; im: Float64Array }
+interface CMat {
+  n: number;
+  m: number;
+  re: Float64Array;
+  im: Float64Array;
+}
 
 const cmat = (n: number, m: number): CMat => ({ n, m, re: new Float64Array(n * m), im: new Float64Array(n * m) });
 
@@ -15,7 +20,8 @@ function cmul(a: CMat, b: CMat): CMat {
   const c = cmat(a.n, b.m);
   for (let i = 0; i < a.n; i++) {
     for (let k = 0; k < a.m; k++) {
-      const ar = a.re[i * a.m + k]!, ai = a.im[i * a.m + k]!;
+      const ar = a.re[i * a.m + k]!,
+        ai = a.im[i * a.m + k]!;
       for (let j = 0; j < b.m; j++) {
         c.re[i * b.m + j] += ar * b.re[k * b.m + j]! - ai * b.im[k * b.m + j]!;
         c.im[i * b.m + j] += ar * b.im[k * b.m + j]! + ai * b.re[k * b.m + j]!;
@@ -38,24 +44,31 @@ function csolve(A: CMat, B: CMat): CMat {
   };
   for (let c = 0; c < n; c++) {
     let piv = c;
-    for (let r = c + 1; r < n; r++) if (Math.hypot(a.re[r * n + c]!, a.im[r * n + c]!) > Math.hypot(a.re[piv * n + c]!, a.im[piv * n + c]!)) piv = r;
+    for (let r = c + 1; r < n; r++)
+      if (Math.hypot(a.re[r * n + c]!, a.im[r * n + c]!) > Math.hypot(a.re[piv * n + c]!, a.im[piv * n + c]!)) piv = r;
     swap(a, c, piv);
     swap(b, c, piv);
-    const dr = a.re[c * n + c]!, di = a.im[c * n + c]!, d2 = dr * dr + di * di;
-    const ir = dr / d2, ii = -di / d2;
+    const dr = a.re[c * n + c]!,
+      di = a.im[c * n + c]!,
+      d2 = dr * dr + di * di;
+    const ir = dr / d2,
+      ii = -di / d2;
     for (const x of [a, b]) {
       for (let j = 0; j < x.m; j++) {
-        const xr = x.re[c * x.m + j]!, xi = x.im[c * x.m + j]!;
+        const xr = x.re[c * x.m + j]!,
+          xi = x.im[c * x.m + j]!;
         x.re[c * x.m + j] = xr * ir - xi * ii;
         x.im[c * x.m + j] = xr * ii + xi * ir;
       }
     }
     for (let r = 0; r < n; r++) {
       if (r === c) continue;
-      const fr = a.re[r * n + c]!, fi = a.im[r * n + c]!;
+      const fr = a.re[r * n + c]!,
+        fi = a.im[r * n + c]!;
       for (const x of [a, b]) {
         for (let j = 0; j < x.m; j++) {
-          const yr = x.re[c * x.m + j]!, yi = x.im[c * x.m + j]!;
+          const yr = x.re[c * x.m + j]!,
+            yi = x.im[c * x.m + j]!;
           x.re[r * x.m + j] -= fr * yr - fi * yi;
           x.im[r * x.m + j] -= fr * yi + fi * yr;
         }
@@ -70,11 +83,15 @@ function csolve(A: CMat, B: CMat): CMat {
  * Λ_f = [λ; λ̄] (Re λ clamped), P_f = [p; p̄], A = diag(Λ_f) − P_f P_f*, B_f = [b; b̄], C_f = [c, c̄].
  */
 function fullSystem(ch: S4Channel) {
-  const M = ch.M, N = 2 * M;
-  const A = cmat(N, N), B = cmat(N, 1), C = cmat(1, N);
+  const M = ch.M,
+    N = 2 * M;
+  const A = cmat(N, N),
+    B = cmat(N, 1),
+    C = cmat(1, N);
   const lr = (n: number) => Math.min(ch.lambdaRe[n % M]!, LAMBDA_RE_MAX);
   const sign = (n: number) => (n < M ? 1 : -1);
-  const pr = (n: number) => ch.pRe[n % M]!, pi = (n: number) => sign(n) * ch.pIm[n % M]!;
+  const pr = (n: number) => ch.pRe[n % M]!,
+    pi = (n: number) => sign(n) * ch.pIm[n % M]!;
   for (let i = 0; i < N; i++) {
     for (let j = 0; j < N; j++) {
       // −P_i conj(P_j)
@@ -94,7 +111,8 @@ function fullSystem(ch: S4Channel) {
 /** Bilinear: Ā = (I − dt/2 A)⁻¹(I + dt/2 A), B̄ = (I − dt/2 A)⁻¹ dt B. */
 function bilinear(A: CMat, B: CMat, dt: number): { Ab: CMat; Bb: CMat } {
   const N = A.n;
-  const minus = cmat(N, N), plus = cmat(N, N);
+  const minus = cmat(N, N),
+    plus = cmat(N, N);
   for (let i = 0; i < N * N; i++) {
     minus.re[i] = -0.5 * dt * A.re[i]!;
     minus.im[i] = -0.5 * dt * A.im[i]!;
@@ -128,7 +146,7 @@ function referenceKernel(ch: S4Channel, L: number): Float64Array {
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 function randomChannel(M: number, seed: number, dt = 0.4): S4Channel {
@@ -215,7 +233,9 @@ describe('S4 kernel (float64 core) against explicit matrix powers', () => {
     const ch = s4Channel(init, 1);
     const f = legsNplr(N);
     // Dense real system from the LegS definition, in the original (polynomial) basis.
-    const A = cmat(N, N), B = cmat(N, 1), C = cmat(1, N);
+    const A = cmat(N, N),
+      B = cmat(N, 1),
+      C = cmat(1, N);
     A.re.set(legsA(N));
     B.re.set(legsB(N));
     for (let i = 0; i < N; i++) {
@@ -269,7 +289,8 @@ describe('S4 kernel backward: central finite differences in float64', () => {
         expect(Math.abs(analytic - fd)).toBeLessThan(2e-7 * (1 + Math.abs(fd)));
       };
       {
-        const p = clone(ch), m = clone(ch);
+        const p = clone(ch),
+          m = clone(ch);
         p.logDt += h;
         m.logDt -= h;
         check(g.logDt, p, m);
@@ -278,7 +299,8 @@ describe('S4 kernel backward: central finite differences in float64', () => {
       let nonzero = 0;
       for (const f of S4_MODE_FIELDS) {
         for (let n = 0; n < M; n++) {
-          const p = clone(ch), m = clone(ch);
+          const p = clone(ch),
+            m = clone(ch);
           p[f][n] += h;
           m[f][n] -= h;
           check(g[f][n]!, p, m);
@@ -303,7 +325,8 @@ describe('S4 step mode', () => {
     const d = discretizeChannel(ch, 0);
     const { A, B } = fullSystem(ch);
     const { Ab, Bb } = bilinear(A, B, Math.exp(ch.logDt));
-    const M = 3, N = 6;
+    const M = 3,
+      N = 6;
     // Ā₁ is the top-left block of the full Ā, Ā₂ the top-right; B̄ the top half.
     for (let i = 0; i < M; i++) {
       for (let j = 0; j < M; j++) {
@@ -323,7 +346,9 @@ describe('S4 step mode', () => {
   });
 
   it('conv mode (kernel + direct causal convolution) equals step mode within 1e-4 relative at L = 1024', () => {
-    const H = 4, N = 64, L = 1024;
+    const H = 4,
+      N = 64,
+      L = 1024;
     const init = initS4(H, N, { seed: 3 });
     // Move away from the identical-Λ init so channels differ in more than C and dt.
     const r = lcg(77);

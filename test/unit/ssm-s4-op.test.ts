@@ -11,21 +11,24 @@ const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 /** LegS init, then perturbed so the channels differ in every parameter; one Re Λ above the clamp. */
 function testArrays(H: number, N: number) {
   const a = initS4(H, N, { seed: 4, dtMin: 0.05, dtMax: 0.5 });
   const r = lcg(8);
-  for (const f of S4_MODE_FIELDS) for (let i = 0; i < a[f].length; i++) a[f][i] = a[f][i]! * (0.8 + 0.4 * r()) + 0.05 * (r() - 0.5);
+  for (const f of S4_MODE_FIELDS)
+    for (let i = 0; i < a[f].length; i++) a[f][i] = a[f][i]! * (0.8 + 0.4 * r()) + 0.05 * (r() - 0.5);
   a.lambdaRe[N / 2] = 0.2; // channel 1, mode 0
   return a;
 }
 
 for (const backend of ['cpu', 'wasm'] as const) {
   describe(`s4Kernel tfjs op on the ${backend} backend`, () => {
-    const H = 5, N = 8, L = 50;
+    const H = 5,
+      N = 8,
+      L = 50;
     const active = Int32Array.from([1, 2, 4]);
     const arrays = testArrays(H, N);
     let p: S4Params;
@@ -69,7 +72,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
         expect(Math.abs(values[0]![h]! - refLogDt)).toBeLessThan(1e-5 * (1 + Math.abs(refLogDt)));
         S4_MODE_FIELDS.forEach((f, j) => {
           const scale = 1 + Math.max(...ref[f].map(Math.abs));
-          for (let n = 0; n < M; n++) expect(Math.abs(values[j + 1]![h * M + n]! - ref[f][n]!)).toBeLessThan(1e-5 * scale);
+          for (let n = 0; n < M; n++)
+            expect(Math.abs(values[j + 1]![h * M + n]! - ref[f][n]!)).toBeLessThan(1e-5 * scale);
         });
       });
       for (let h = 0; h < H; h++) {
@@ -125,7 +129,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     it('float32 conv mode (op kernel + direct causal convolution) equals float64 step mode within 1e-4 at L = 1024', () => {
-      const Hc = 3, Lc = 1024;
+      const Hc = 3,
+        Lc = 1024;
       const init = initS4(Hc, 64, { seed: 12 }); // LegS: |Im Λ| up to ~1300, dt in [1e-3, 1e-1)
       const q = s4ParamsFromArrays(init);
       const act = Int32Array.from([0, 2]);
@@ -134,7 +139,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const u = Float64Array.from({ length: act.length * Lc }, () => 2 * r() - 1);
       const yStep = s4StepRun(s4Discretize(init, act), u, Lc);
       for (let row = 0; row < act.length; row++) {
-        let num = 0, den = 0;
+        let num = 0,
+          den = 0;
         for (let t = 0; t < Lc; t++) {
           let y = 0;
           for (let j = 0; j <= t; j++) y += K[row * Lc + t - j]! * u[row * Lc + j]!;

@@ -3,7 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv/conv.js';
 import { wasmAvailable } from '../../host/src/ssm/conv/engine-wasm.js';
-import { configureSsmThreads, loadCore, runParallel, ssmThreadInfo, splitRange } from '../../host/src/ssm/wasm/wasm-core.js';
+import {
+  configureSsmThreads,
+  loadCore,
+  runParallel,
+  ssmThreadInfo,
+  splitRange,
+} from '../../host/src/ssm/wasm/wasm-core.js';
 import { Rng } from '../../host/src/util/random.js';
 
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -70,8 +76,15 @@ describe('wasm engine of the S4D convolution', () => {
   );
 
   it('splits ranges evenly and validates its settings', () => {
-    expect(splitRange(7, 3)).toEqual([[0, 2], [2, 4], [4, 7]]);
-    expect(splitRange(1, 2)).toEqual([[0, 0], [0, 1]]);
+    expect(splitRange(7, 3)).toEqual([
+      [0, 2],
+      [2, 4],
+      [4, 7],
+    ]);
+    expect(splitRange(1, 2)).toEqual([
+      [0, 0],
+      [0, 1],
+    ]);
     expect(() => configureSsmThreads({ threads: 0 })).toThrow('positive integer');
   });
 

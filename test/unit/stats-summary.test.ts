@@ -53,7 +53,7 @@ describe('summary statistics', () => {
 
   it('covers the true median at about the stated rate (simulation)', () => {
     let seed = 12345;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     let covered = 0;
     const trials = 2000;
     for (let t = 0; t < trials; t++) {

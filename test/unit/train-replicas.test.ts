@@ -37,7 +37,10 @@ describe('data-parallel replicas', () => {
 
   it('the sharded gradient equals the full-batch gradient (continuous input, pruned operators)', () => {
     const data = addingProblem({ length: 48, train: 64, val: 8, test: 8, seed: 3 });
-    const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 4, nLayers: 2, inputSize: 2, numClasses: data.info.numClasses }), 1);
+    const model = new SequenceModel(
+      tinyConfig({ dModel: 8, dState: 4, nLayers: 2, inputSize: 2, numClasses: data.info.numClasses }),
+      1,
+    );
     model.setActive(1, [0, 2, 5]);
     const pool = new ReplicaPool(model, 3, { maxShard: 4, xShape: [48, 2] });
     pools.push(pool);
@@ -59,9 +62,22 @@ describe('data-parallel replicas', () => {
   }, 120_000);
 
   it('the sharded gradient equals the full-batch gradient (token input)', async () => {
-    const data = await loadDataset('listops', { minLength: 20, maxLength: 60, maxDepth: 4, maxArgs: 4, splits: { train: 32, val: 8, test: 8 } });
+    const data = await loadDataset('listops', {
+      minLength: 20,
+      maxLength: 60,
+      maxDepth: 4,
+      maxArgs: 4,
+      splits: { train: 32, val: 8, test: 8 },
+    });
     const model = new SequenceModel(
-      tinyConfig({ dModel: 8, dState: 4, inputKind: 'tokens', inputSize: 1, vocabSize: data.info.vocabSize, numClasses: data.info.numClasses }),
+      tinyConfig({
+        dModel: 8,
+        dState: 4,
+        inputKind: 'tokens',
+        inputSize: 1,
+        vocabSize: data.info.vocabSize,
+        numClasses: data.info.numClasses,
+      }),
       2,
     );
     const pool = new ReplicaPool(model, 2, { maxShard: 8, xShape: [data.info.length] });
@@ -75,7 +91,10 @@ describe('data-parallel replicas', () => {
   }, 120_000);
 
   it('the sharded gradient equals the full-batch gradient (multi-label targets)', () => {
-    const model = new SequenceModel(tinyConfig({ dModel: 6, dState: 4, inputSize: 2, numClasses: 3, multiLabel: true }), 5);
+    const model = new SequenceModel(
+      tinyConfig({ dModel: 6, dState: 4, inputSize: 2, numClasses: 3, multiLabel: true }),
+      5,
+    );
     const pool = new ReplicaPool(model, 2, { maxShard: 4, xShape: [12, 2] });
     pools.push(pool);
     const x = tf.randomNormal([7, 12, 2], 0, 1, 'float32', 1);
@@ -126,8 +145,11 @@ describe('data-parallel replicas', () => {
     pools.push(pool);
     const x = tf.zeros([8, 10, 3]);
     const y = tf.zeros([8], 'int32');
-    const local = (_x: tf.Tensor, ys: tf.Tensor, s: number) => computeGradients(model, tf.zeros([ys.shape[0]!, 10, 2]), ys, s);
-    expect(() => pool.gradients(x, y, 0, local)).toThrow(/data-parallel replica failed: model input: expected \[batch, length, 2\], got \[4,10,3\]/);
+    const local = (_x: tf.Tensor, ys: tf.Tensor, s: number) =>
+      computeGradients(model, tf.zeros([ys.shape[0]!, 10, 2]), ys, s);
+    expect(() => pool.gradients(x, y, 0, local)).toThrow(
+      /data-parallel replica failed: model input: expected \[batch, length, 2\], got \[4,10,3\]/,
+    );
     expect(() => pool.gradients(x, y, 0, local)).toThrow(/closed/);
     model.dispose();
   }, 120_000);
@@ -146,7 +168,9 @@ describe('data-parallel replicas', () => {
       process.env.S4OP_REPLICAS = '3';
       expect(resolveReplicas(undefined, model, 32, 100)).toBe(3);
       process.env.S4OP_REPLICAS = 'two';
-      expect(() => resolveReplicas(undefined, model, 32, 100)).toThrow(/S4OP_REPLICAS must be a positive integer, got "two"/);
+      expect(() => resolveReplicas(undefined, model, 32, 100)).toThrow(
+        /S4OP_REPLICAS must be a positive integer, got "two"/,
+      );
     } finally {
       if (before === undefined) delete process.env.S4OP_REPLICAS;
       else process.env.S4OP_REPLICAS = before;

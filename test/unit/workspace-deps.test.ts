@@ -59,7 +59,12 @@ describe('workspace dependencies', () => {
 
   it('the agent declares only shared, ws, systeminformation and the onnxruntimes', async () => {
     const pkg = JSON.parse(readFileSync(`${REPO}agent/package.json`, 'utf8'));
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@s4op/shared', 'onnxruntime-web', 'systeminformation', 'ws']);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual([
+      '@s4op/shared',
+      'onnxruntime-web',
+      'systeminformation',
+      'ws',
+    ]);
     expect(Object.keys(pkg.optionalDependencies ?? {})).toEqual(['onnxruntime-node']);
   });
 
@@ -92,7 +97,9 @@ describe('each workspace declares what it imports', () => {
   for (const ws of ['shared', 'host', 'agent'] as const) {
     it(`${ws}/src names only packages ${ws}/package.json declares`, () => {
       const missing = checkWorkspace(`${REPO}${ws}`, UNDECLARED_OK[ws]);
-      expect(missing.map((m) => `${m.file}:${m.line} imports ${m.specifier}, undeclared in ${ws}/package.json`)).toEqual([]);
+      expect(
+        missing.map((m) => `${m.file}:${m.line} imports ${m.specifier}, undeclared in ${ws}/package.json`),
+      ).toEqual([]);
     });
 
     it(`the lock records ${ws}'s declared dependencies (package-lock.json updated with package.json)`, () => {
@@ -105,7 +112,8 @@ describe('each workspace declares what it imports', () => {
 
   it('excuses only root devDependencies', () => {
     const root = JSON.parse(readFileSync(`${REPO}package.json`, 'utf8'));
-    for (const names of Object.values(UNDECLARED_OK)) for (const name of Object.keys(names)) expect(root.devDependencies).toHaveProperty([name]);
+    for (const names of Object.values(UNDECLARED_OK))
+      for (const name of Object.keys(names)) expect(root.devDependencies).toHaveProperty([name]);
   });
 });
 
@@ -122,30 +130,59 @@ describe('the import reader', () => {
     "const later = await import('zeta');",
     "const id = 'eta';",
     'await import(id);',
-    "const req = createRequire(import.meta.url);",
+    'const req = createRequire(import.meta.url);',
     "createRequire(import.meta.url)('theta');",
     "createRequire(import.meta.url).resolve('iota/package.json');",
     "require('kappa');",
     "require.resolve('lambda');",
     "type T = import('mu').T;",
     "// import('in-a-comment') and require('in-a-comment') do not count",
-    "const s = \"import x from 'in-a-string'\";",
+    'const s = "import x from \'in-a-string\'";',
     "path.resolve('not-a-module');",
   ].join('\n');
 
   it('finds static, type, dynamic and require-style imports, and nothing in comments or strings', () => {
-    expect(bareImports(fixture).map((i) => i.pkg)).toEqual(['alpha', '@scope/beta', 'gamma', 'delta', 'epsilon', 'zeta', 'eta', 'theta', 'iota', 'kappa', 'lambda', 'mu']);
+    expect(bareImports(fixture).map((i) => i.pkg)).toEqual([
+      'alpha',
+      '@scope/beta',
+      'gamma',
+      'delta',
+      'epsilon',
+      'zeta',
+      'eta',
+      'theta',
+      'iota',
+      'kappa',
+      'lambda',
+      'mu',
+    ]);
   });
 
   it('reports what the package does not declare, with file and line', () => {
     const pkg = {
       name: 'fixture',
-      dependencies: { alpha: '1', '@scope/beta': '1', gamma: '1', delta: '1', epsilon: '1', zeta: '1', theta: '1', iota: '1', kappa: '1', lambda: '1' },
+      dependencies: {
+        alpha: '1',
+        '@scope/beta': '1',
+        gamma: '1',
+        delta: '1',
+        epsilon: '1',
+        zeta: '1',
+        theta: '1',
+        iota: '1',
+        kappa: '1',
+        lambda: '1',
+      },
       optionalDependencies: { eta: '1' },
     };
     const missing = undeclaredImports([{ file: 'src/x.ts', source: fixture }], pkg);
     expect(missing.map((m) => `${m.file}:${m.line} ${m.specifier}`)).toEqual(['src/x.ts:17 mu']);
     expect(undeclaredImports([{ file: 'src/x.ts', source: fixture }], pkg, { mu: 'types only' })).toEqual([]);
-    expect(undeclaredImports([{ file: 'src/x.ts', source: "import { WebSocket } from 'ws';" }], { name: 'host', dependencies: {} })).toHaveLength(1);
+    expect(
+      undeclaredImports([{ file: 'src/x.ts', source: "import { WebSocket } from 'ws';" }], {
+        name: 'host',
+        dependencies: {},
+      }),
+    ).toHaveLength(1);
   });
 });

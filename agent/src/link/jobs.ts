@@ -5,7 +5,17 @@
  */
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Result as ResultSchema, withoutExtensions, type AgentMessage, type Job, type JobError, type Measurement, type Result, type RuntimeInfo, type RuntimeName } from '@s4op/shared';
+import {
+  Result as ResultSchema,
+  withoutExtensions,
+  type AgentMessage,
+  type Job,
+  type JobError,
+  type Measurement,
+  type Result,
+  type RuntimeInfo,
+  type RuntimeName,
+} from '@s4op/shared';
 import type { ModelCache } from '../models/cache.js';
 import type { MeasureOutcome, MeasureRequest } from '../measure/measure.js';
 import { pickRuntime } from '../runtimes/registry.js';
@@ -144,14 +154,16 @@ export class AgentJobs {
   /** A model the host sent is stored: jobs waiting on it may queue. */
   modelArrived(sha256: string): void {
     this.wanted.delete(sha256);
-    for (const [id, e] of this.entries) if (e.state === 'waiting_model' && e.job.models.some((m) => m.sha256 === sha256)) void this.checkModels(id);
+    for (const [id, e] of this.entries)
+      if (e.state === 'waiting_model' && e.job.models.some((m) => m.sha256 === sha256)) void this.checkModels(id);
   }
 
   /** A transfer failed (corrupt bytes, broken framing): jobs waiting on that model fail with the reason. */
   modelFailed(sha256: string, error: JobError): void {
     this.wanted.delete(sha256);
     for (const [id, e] of [...this.entries]) {
-      if (e.state === 'waiting_model' && e.job.models.some((m) => m.sha256 === sha256)) void this.finish(id, { ok: false, error });
+      if (e.state === 'waiting_model' && e.job.models.some((m) => m.sha256 === sha256))
+        void this.finish(id, { ok: false, error });
     }
   }
 
@@ -159,7 +171,11 @@ export class AgentJobs {
     const e = this.entries.get(id);
     if (!e) return false;
     if (e.state === 'running') e.abort.abort();
-    else void this.finish(id, { ok: false, error: { code: 'cancelled', message: `job ${id} was cancelled before it ran` } });
+    else
+      void this.finish(id, {
+        ok: false,
+        error: { code: 'cancelled', message: `job ${id} was cancelled before it ran` },
+      });
     return true;
   }
 
@@ -195,7 +211,13 @@ export class AgentJobs {
 
   private sendStatus(id: string): void {
     const e = this.entries.get(id);
-    if (e) this.deps.send({ type: 'job_status', job_id: id, state: e.state, position: e.state === 'running' ? 0 : this.position(id) });
+    if (e)
+      this.deps.send({
+        type: 'job_status',
+        job_id: id,
+        state: e.state,
+        position: e.state === 'running' ? 0 : this.position(id),
+      });
   }
 
   private pump(): void {
@@ -233,7 +255,9 @@ export class AgentJobs {
           await this.deps.cache.touch(m.sha256);
         }
         used = pick.name;
-        this.deps.log(`job ${job.job_id}: measuring ${job.models.map((m) => m.name ?? m.sha256.slice(0, 12)).join(' vs ')} on ${pick.name}`);
+        this.deps.log(
+          `job ${job.job_id}: measuring ${job.models.map((m) => m.name ?? m.sha256.slice(0, 12)).join(' vs ')} on ${pick.name}`,
+        );
         outcome = await this.deps.measure({
           runtime: pick.name,
           models: job.models.map((m) => ({ path: this.deps.cache.pathOf(m.sha256), sha256: m.sha256 })),
@@ -243,7 +267,10 @@ export class AgentJobs {
         });
       }
     } catch (err) {
-      outcome = { ok: false, error: { code: 'agent_error', message: err instanceof Error ? err.message : String(err) } };
+      outcome = {
+        ok: false,
+        error: { code: 'agent_error', message: err instanceof Error ? err.message : String(err) },
+      };
     }
     await this.finish(job.job_id, outcome);
     return used;
@@ -253,7 +280,10 @@ export class AgentJobs {
     return path.join(this.deps.resultsDir, `${id}.json`);
   }
 
-  private async finish(id: string, outcome: { ok: true; measurement: Measurement } | { ok: false; error: JobError }): Promise<void> {
+  private async finish(
+    id: string,
+    outcome: { ok: true; measurement: Measurement } | { ok: false; error: JobError },
+  ): Promise<void> {
     if (!this.entries.delete(id)) return;
     const result: Result = {
       type: 'result',
@@ -269,7 +299,9 @@ export class AgentJobs {
     } catch (err) {
       this.deps.log(`could not keep result ${id} on disk: ${err instanceof Error ? err.message : String(err)}`);
     }
-    this.deps.log(`job ${id}: ${outcome.ok ? `median ${outcome.measurement.models[0]!.latency_ms.median.toFixed(4)} ms` : `${outcome.error.code}: ${outcome.error.message}`}`);
+    this.deps.log(
+      `job ${id}: ${outcome.ok ? `median ${outcome.measurement.models[0]!.latency_ms.median.toFixed(4)} ms` : `${outcome.error.code}: ${outcome.error.message}`}`,
+    );
     this.deps.send(this.outgoing(result));
   }
 }

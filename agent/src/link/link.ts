@@ -7,7 +7,16 @@
  */
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { CloseCode, MAX_FRAME_BYTES, encodeMessage, parseHostMessage, type AgentMessage, type HostMessage, type ErrorMessage, PROTOCOL_VERSION } from '@s4op/shared';
+import {
+  CloseCode,
+  MAX_FRAME_BYTES,
+  encodeMessage,
+  parseHostMessage,
+  type AgentMessage,
+  type HostMessage,
+  type ErrorMessage,
+  PROTOCOL_VERSION,
+} from '@s4op/shared';
 
 export interface LinkOptions {
   url: string;
@@ -126,7 +135,11 @@ export class AgentLink extends EventEmitter<LinkEvents> {
       const m = parsed.message;
       if (m.type === 'welcome') {
         if (this.ready) {
-          this.sendError({ type: 'error', code: 'unexpected', message: 'welcome arrived twice on one connection; ignored' });
+          this.sendError({
+            type: 'error',
+            code: 'unexpected',
+            message: 'welcome arrived twice on one connection; ignored',
+          });
           return;
         }
         if (m.protocol !== PROTOCOL_VERSION) {

@@ -16,7 +16,10 @@ export interface TimedRuns {
   ratios: number[] | null;
 }
 
-type LoopSettings = Pick<MeasureSettings, 'warmup_ms' | 'warmup_runs' | 'min_duration_ms' | 'min_samples' | 'max_samples'>;
+type LoopSettings = Pick<
+  MeasureSettings,
+  'warmup_ms' | 'warmup_runs' | 'min_duration_ms' | 'min_samples' | 'max_samples'
+>;
 
 async function timeOne(run: RunOnce): Promise<number> {
   const t0 = performance.now();

@@ -24,7 +24,12 @@ export function declaredWork(bytes: Uint8Array, fed: { name: string; shape: numb
   let bySection: Record<string, number> | null = null;
   try {
     const parsed = JSON.parse(meta.declared_flops_by_section ?? 'null') as unknown;
-    if (parsed && typeof parsed === 'object' && Object.values(parsed).every((v) => typeof v === 'number' && Number.isFinite(v))) bySection = parsed as Record<string, number>;
+    if (
+      parsed &&
+      typeof parsed === 'object' &&
+      Object.values(parsed).every((v) => typeof v === 'number' && Number.isFinite(v))
+    )
+      bySection = parsed as Record<string, number>;
   } catch {
     // per-section work unreadable: the total still stands
   }

@@ -38,16 +38,23 @@ function fillFloat<T extends Float32Array | Float64Array>(a: T): T {
   return a;
 }
 
-export function resolveShape(input: InputInfo, settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>): number[] {
+export function resolveShape(
+  input: InputInfo,
+  settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>,
+): number[] {
   const declared = input.shape;
   const given = settings.shapes[input.name];
   if (given) {
     if (declared.length > 0 && given.length !== declared.length) {
-      throw new InputError(`input "${input.name}": shape [${given.join(', ')}] has rank ${given.length}, the model declares rank ${declared.length} [${declared.join(', ')}]`);
+      throw new InputError(
+        `input "${input.name}": shape [${given.join(', ')}] has rank ${given.length}, the model declares rank ${declared.length} [${declared.join(', ')}]`,
+      );
     }
     declared.forEach((d, i) => {
       if (typeof d === 'number' && d >= 0 && given[i] !== d) {
-        throw new InputError(`input "${input.name}": shape [${given.join(', ')}] does not match the declared [${declared.join(', ')}] (dimension ${i} is fixed at ${d})`);
+        throw new InputError(
+          `input "${input.name}": shape [${given.join(', ')}] does not match the declared [${declared.join(', ')}] (dimension ${i} is fixed at ${d})`,
+        );
       }
     });
     return [...given];
@@ -59,23 +66,39 @@ export function resolveShape(input: InputInfo, settings: Pick<MeasureSettings, '
   });
 }
 
-export function synthesiseInput(input: InputInfo, settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>): PlainTensor {
-  if (!input.isTensor) throw new InputError(`input "${input.name}" is not a tensor (a sequence, map or optional): it cannot be synthesised`);
+export function synthesiseInput(
+  input: InputInfo,
+  settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>,
+): PlainTensor {
+  if (!input.isTensor)
+    throw new InputError(
+      `input "${input.name}" is not a tensor (a sequence, map or optional): it cannot be synthesised`,
+    );
   const dtype = input.dtype ?? 'unknown';
   const info = findDtype(dtype);
   if (!info) {
-    throw new InputError(`input "${input.name}" has dtype ${dtype}, which cannot be synthesised (supported: ${SYNTHESISABLE_DTYPES.join(', ')})`);
+    throw new InputError(
+      `input "${input.name}" has dtype ${dtype}, which cannot be synthesised (supported: ${SYNTHESISABLE_DTYPES.join(', ')})`,
+    );
   }
   const dims = resolveShape(input, settings);
   const n = dims.reduce((a, b) => a * b, 1);
-  if (n > MAX_INPUT_ELEMENTS) throw new InputError(`input "${input.name}" of shape [${dims.join(', ')}] needs ${n} elements, more than the ${MAX_INPUT_ELEMENTS} allowed`);
+  if (n > MAX_INPUT_ELEMENTS)
+    throw new InputError(
+      `input "${input.name}" of shape [${dims.join(', ')}] needs ${n} elements, more than the ${MAX_INPUT_ELEMENTS} allowed`,
+    );
   return { dtype, data: makeData(info, n), dims };
 }
 
-export function synthesiseFeeds(inputs: InputInfo[], settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>): Feeds {
+export function synthesiseFeeds(
+  inputs: InputInfo[],
+  settings: Pick<MeasureSettings, 'dims' | 'default_dim' | 'shapes'>,
+): Feeds {
   for (const name of Object.keys(settings.shapes)) {
     if (!inputs.some((i) => i.name === name)) {
-      throw new InputError(`settings.shapes names input "${name}", which the model does not have (inputs: ${inputs.map((i) => i.name).join(', ')})`);
+      throw new InputError(
+        `settings.shapes names input "${name}", which the model does not have (inputs: ${inputs.map((i) => i.name).join(', ')})`,
+      );
     }
   }
   const feeds: Feeds = {};

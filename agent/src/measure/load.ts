@@ -93,7 +93,12 @@ export async function processCpuMs(pid: number): Promise<number | null> {
  * Other processes' CPU use between two readings. `excludedMs` is CPU time to count as ours besides this
  * process's own (the measurement process's, which it reports itself).
  */
-export function backgroundLoad(start: CpuReading, end: CpuReading, excludedMs: number, loadavg1m: number | null = currentLoadavg()): BackgroundLoad {
+export function backgroundLoad(
+  start: CpuReading,
+  end: CpuReading,
+  excludedMs: number,
+  loadavg1m: number | null = currentLoadavg(),
+): BackgroundLoad {
   const capacity = end.totalMs - start.totalMs;
   const cores = end.cores;
   const ours = end.selfMs - start.selfMs + Math.max(0, excludedMs);

@@ -24,8 +24,6 @@ export type ChildRequest =
   /** The device's MatMul and memory peak for a runtime and thread count (peak.ts). */
   | { kind: 'peak'; runtime: RuntimeName; threads: number };
 
-
-
 export interface ChildModelFigures {
   sha256: string;
   size_bytes: number;
@@ -61,10 +59,16 @@ export type ChildReply =
   | { kind: 'ready' };
 
 /** ONNX model y = Relu(x), x: float32[1] (65 bytes, IR 8, opset 13). */
-const PROBE_MODEL = Buffer.from('CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=', 'base64');
+const PROBE_MODEL = Buffer.from(
+  'CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=',
+  'base64',
+);
 
 class JobFailure extends Error {
-  constructor(readonly code: JobError['code'], message: string) {
+  constructor(
+    readonly code: JobError['code'],
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -106,13 +110,19 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   const runtime = runtimeByName(req.runtime);
   const avail = await runtime.available();
   if (!avail.ok) throw new JobFailure('runtime_unavailable', `${req.runtime} cannot load here: ${avail.reason}`);
-  const options: LoadOptions = { threads: req.settings.threads, graph_optimization: req.settings.graph_optimization, arena: req.settings.arena, spin: req.settings.spin };
+  const options: LoadOptions = {
+    threads: req.settings.threads,
+    graph_optimization: req.settings.graph_optimization,
+    arena: req.settings.arena,
+    spin: req.settings.spin,
+  };
 
   const bytes: Uint8Array[] = [];
   for (const m of req.models) {
     const b = await readFile(m.path);
     // Verified again right before use: the cache file could have been damaged since it was stored.
-    if (sha256Hex(b) !== m.sha256) throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
+    if (sha256Hex(b) !== m.sha256)
+      throw new JobFailure('hash_mismatch', `cached model ${m.sha256.slice(0, 12)}… no longer matches its hash`);
     bytes.push(b);
   }
   global.gc?.();
@@ -125,7 +135,10 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     try {
       sessions.push(await runtime.load(bytes[i]!, options));
     } catch (err) {
-      throw new JobFailure('bad_model', `${req.runtime} could not load model ${req.models[i]!.sha256.slice(0, 12)}… (${bytes[i]!.length} bytes): ${text(err)}`);
+      throw new JobFailure(
+        'bad_model',
+        `${req.runtime} could not load model ${req.models[i]!.sha256.slice(0, 12)}… (${bytes[i]!.length} bytes): ${text(err)}`,
+      );
     }
     loadMs.push(performance.now() - t0);
   }
@@ -137,7 +150,14 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     try {
       const f = synthesiseFeeds(s.inputs(), req.settings);
       feeds.push(f);
-      inputs.push(s.inputs().map((i) => ({ name: i.name, dtype: i.dtype ?? 'non-tensor', declared_shape: i.shape, shape: f[i.name]!.dims })));
+      inputs.push(
+        s.inputs().map((i) => ({
+          name: i.name,
+          dtype: i.dtype ?? 'non-tensor',
+          declared_shape: i.shape,
+          shape: f[i.name]!.dims,
+        })),
+      );
     } catch (err) {
       if (err instanceof InputError) throw new JobFailure('unsynthesisable_input', err.message);
       throw err;
@@ -150,7 +170,10 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
     try {
       await sessions[i]!.run(feeds[i]!);
     } catch (err) {
-      throw new JobFailure('run_failed', `first run of model ${req.models[i]!.sha256.slice(0, 12)}… failed: ${text(err)}`);
+      throw new JobFailure(
+        'run_failed',
+        `first run of model ${req.models[i]!.sha256.slice(0, 12)}… failed: ${text(err)}`,
+      );
     }
     firstMs.push(performance.now() - t0);
   }
@@ -158,7 +181,10 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
 
   let timed;
   try {
-    timed = await timeRuns(sessions.map((s, i) => () => s.run(feeds[i]!)), req.settings);
+    timed = await timeRuns(
+      sessions.map((s, i) => () => s.run(feeds[i]!)),
+      req.settings,
+    );
   } catch (err) {
     throw new JobFailure('run_failed', `a timed run failed: ${text(err)}`);
   }
@@ -212,9 +238,17 @@ async function handle(req: ChildRequest): Promise<ChildReply> {
     try {
       const runtime = runtimeByName(req.runtime);
       const a = await runtime.available();
-      if (!a.ok) return { kind: 'failed', error: { code: 'runtime_unavailable', message: `${req.runtime} cannot load here: ${a.reason}` } };
+      if (!a.ok)
+        return {
+          kind: 'failed',
+          error: { code: 'runtime_unavailable', message: `${req.runtime} cannot load here: ${a.reason}` },
+        };
       const cpu0 = cpuMs();
-      const peak = await measurePeak(runtime, a.version, { threads: req.threads, graph_optimization: 'all', arena: true });
+      const peak = await measurePeak(runtime, a.version, {
+        threads: req.threads,
+        graph_optimization: 'all',
+        arena: true,
+      });
       return { kind: 'peak', peak, cpu_ms: cpuMs() - cpu0 };
     } catch (err) {
       return { kind: 'failed', error: { code: 'run_failed', message: `device peak: ${text(err)}` } };
@@ -243,5 +277,10 @@ process.once('message', (req: ChildRequest) => {
 // `--preload <runtime>`, a spare process forked ahead of the next job imports its runtime first, so the
 // job does not wait for it; no model is loaded, so the job's memory figures stay clean.
 const preload = process.argv.indexOf('--preload');
-const warm = preload >= 0 ? runtimeByName(process.argv[preload + 1] as RuntimeName).available().catch(() => undefined) : Promise.resolve();
+const warm =
+  preload >= 0
+    ? runtimeByName(process.argv[preload + 1] as RuntimeName)
+        .available()
+        .catch(() => undefined)
+    : Promise.resolve();
 void warm.then(() => process.send!({ kind: 'ready' } satisfies ChildReply));

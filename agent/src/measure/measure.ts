@@ -5,7 +5,14 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { summarize, type DevicePeak, type JobError, type Measurement, type MeasureSettings, type RuntimeName } from '@s4op/shared';
+import {
+  summarize,
+  type DevicePeak,
+  type JobError,
+  type Measurement,
+  type MeasureSettings,
+  type RuntimeName,
+} from '@s4op/shared';
 import { backgroundLoad, readCpu, readCpuSync, type CpuReading } from './load.js';
 import type { ChildFigures, ChildReply, ChildRequest } from './measure-child.js';
 import type { PeakCache } from './peak-cache.js';
@@ -89,7 +96,13 @@ async function takeChild(runtime: RuntimeName | null): Promise<ChildProcess> {
  * Sends `req` to a measurement process and waits for its reply. `onSend` runs the instant the request goes
  * out, after the process is ready: a background-load window opened there leaves out its start-up.
  */
-async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSignal, onChild?: OnChild, onSend?: () => void): Promise<ChildReply> {
+async function runChild(
+  req: ChildRequest,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  onChild?: OnChild,
+  onSend?: () => void,
+): Promise<ChildReply> {
   const child = await takeChild(req.kind === 'probe' ? null : req.runtime);
   return new Promise((resolve) => {
     let stderr = '';
@@ -106,22 +119,31 @@ async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSign
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       resolve(r);
     };
-    const failed = (code: JobError['code'], message: string): ChildReply => ({ kind: 'failed', error: { code, message } });
-    const timer = setTimeout(() => finish(failed('timeout', `measurement exceeded the job's timeout of ${timeoutMs} ms and was stopped`)), timeoutMs);
+    const failed = (code: JobError['code'], message: string): ChildReply => ({
+      kind: 'failed',
+      error: { code, message },
+    });
+    const timer = setTimeout(
+      () => finish(failed('timeout', `measurement exceeded the job's timeout of ${timeoutMs} ms and was stopped`)),
+      timeoutMs,
+    );
     const onAbort = () => finish(failed('cancelled', 'the job was cancelled'));
     if (signal?.aborted) return onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     child.on('message', (m: ChildReply) => {
       if (m.kind !== 'ready') reply = m;
     });
-    child.on('error', (err) => finish(failed('runtime_crashed', `measurement process could not start: ${err.message}`)));
+    child.on('error', (err) =>
+      finish(failed('runtime_crashed', `measurement process could not start: ${err.message}`)),
+    );
     child.on('exit', (code, sig) => {
       if (reply) return finish(reply);
       const why = sig ? `was killed by ${sig}` : `exited with code ${code}`;
       const tail = stderr.trim().split('\n').slice(-3).join(' | ');
       finish(failed('runtime_crashed', `measurement process ${why} before reporting${tail ? `: ${tail}` : ''}`));
     });
-    if (child.exitCode !== null || child.signalCode !== null) return finish(failed('runtime_crashed', 'measurement process exited before the job started'));
+    if (child.exitCode !== null || child.signalCode !== null)
+      return finish(failed('runtime_crashed', 'measurement process exited before the job started'));
     onChild?.(child);
     onSend?.();
     child.send(req);
@@ -129,7 +151,10 @@ async function runChild(req: ChildRequest, timeoutMs: number, signal?: AbortSign
 }
 
 /** Asks a fresh process whether `runtime` loads and runs a tiny model here (generous timeout: emulated boards are slow). */
-export async function probeRuntime(runtime: RuntimeName, timeoutMs = Number(process.env.S4OP_PROBE_TIMEOUT_MS) || 180_000): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
+export async function probeRuntime(
+  runtime: RuntimeName,
+  timeoutMs = Number(process.env.S4OP_PROBE_TIMEOUT_MS) || 180_000,
+): Promise<{ ok: true; version: string } | { ok: false; reason: string }> {
   const r = await runChild({ kind: 'probe', runtime }, timeoutMs);
   if (r.kind === 'probe') return r.ok ? { ok: true, version: r.version } : { ok: false, reason: r.reason };
   return { ok: false, reason: r.kind === 'failed' ? r.error.message : 'unexpected reply' };
@@ -139,18 +164,36 @@ export async function probeRuntime(runtime: RuntimeName, timeoutMs = Number(proc
 const PEAK_TIMEOUT_MS = Number(process.env.S4OP_PEAK_TIMEOUT_MS) || 180_000;
 
 /** Measures the device peak of `runtime` at `threads` in a fresh measurement process. */
-export async function measurePeakInChild(runtime: RuntimeName, threads: number, signal?: AbortSignal): Promise<DevicePeak> {
+export async function measurePeakInChild(
+  runtime: RuntimeName,
+  threads: number,
+  signal?: AbortSignal,
+): Promise<DevicePeak> {
   const loadWindow: { start: CpuReading | null } = { start: null };
-  const r = await runChild({ kind: 'peak', runtime, threads }, PEAK_TIMEOUT_MS, signal, undefined, () => (loadWindow.start = readCpuSync()));
+  const r = await runChild(
+    { kind: 'peak', runtime, threads },
+    PEAK_TIMEOUT_MS,
+    signal,
+    undefined,
+    () => (loadWindow.start = readCpuSync()),
+  );
   const cpu1 = await readCpu();
-  if (r.kind === 'peak') return { ...r.peak, background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, r.cpu_ms) : null };
+  if (r.kind === 'peak')
+    return {
+      ...r.peak,
+      background_load: loadWindow.start && cpu1 ? backgroundLoad(loadWindow.start, cpu1, r.cpu_ms) : null,
+    };
   throw new Error(r.kind === 'failed' ? `${r.error.code}: ${r.error.message}` : 'unexpected reply to a peak request');
 }
 
 const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** A model's figures, with achieved GFLOP/s, the peak fraction and the profile's rates where they apply. */
-function modelFigures(m: ChildFigures['models'][number], settings: MeasureSettings, peak: DevicePeak | null): Measurement['models'][number] {
+function modelFigures(
+  m: ChildFigures['models'][number],
+  settings: MeasureSettings,
+  peak: DevicePeak | null,
+): Measurement['models'][number] {
   const latency = summarize(m.samples, settings.confidence);
   const out: Measurement['models'][number] = {
     sha256: m.sha256,
@@ -171,12 +214,15 @@ function modelFigures(m: ChildFigures['models'][number], settings: MeasureSettin
     const p = m.profile;
     // A section's time: its share of the profiled kernel time applied to the un-profiled median, since the
     // profiler's own overhead inflates small nodes the most.
-    const gflops = p && p.by_section && d?.by_section && p.kernel_ms > 0
-      ? Object.fromEntries(Object.entries(d.by_section).map(([s, f]) => {
-          const ms = ((p.by_section![s] ?? 0) / p.kernel_ms) * latency.median;
-          return [s, ms > 0 ? round((f * d.batch) / (ms * 1e6), 3) : 0];
-        }))
-      : null;
+    const gflops =
+      p && p.by_section && d?.by_section && p.kernel_ms > 0
+        ? Object.fromEntries(
+            Object.entries(d.by_section).map(([s, f]) => {
+              const ms = ((p.by_section![s] ?? 0) / p.kernel_ms) * latency.median;
+              return [s, ms > 0 ? round((f * d.batch) / (ms * 1e6), 3) : 0];
+            }),
+          )
+        : null;
     out.profile = p ? { ...p, gflops_by_section: gflops } : null;
     if (m.profile_error) out.profile_error = m.profile_error.slice(0, 1024);
   }
@@ -186,7 +232,8 @@ function modelFigures(m: ChildFigures['models'][number], settings: MeasureSettin
 export function toMeasurement(
   f: ChildFigures,
   settings: MeasureSettings,
-  extra: Pick<Measurement, 'thermal' | 'started_at' | 'duration_ms'> & Partial<Pick<Measurement, 'background_load' | 'device_peak'>>,
+  extra: Pick<Measurement, 'thermal' | 'started_at' | 'duration_ms'> &
+    Partial<Pick<Measurement, 'background_load' | 'device_peak'>>,
 ): Measurement {
   const conf = settings.confidence;
   return {
@@ -233,7 +280,8 @@ export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
     () => (loadWindow.start = readCpuSync()),
   );
   if (reply.kind === 'failed') return { ok: false, error: reply.error };
-  if (reply.kind !== 'figures') return { ok: false, error: { code: 'agent_error', message: 'measurement process gave an unexpected reply' } };
+  if (reply.kind !== 'figures')
+    return { ok: false, error: { code: 'agent_error', message: 'measurement process gave an unexpected reply' } };
   const cpu1 = await readCpu();
   const after = await thermalSnapshot();
   const duration = Date.now() - started.getTime();
@@ -245,10 +293,16 @@ export async function measure(req: MeasureRequest): Promise<MeasureOutcome> {
     devicePeak = null;
     if (req.peaks) {
       try {
-        devicePeak = (await req.peaks.obtain(req.runtime, f.runtime.version, req.settings.threads, (rt, threads) => measurePeakInChild(rt, threads, req.signal))).peak;
+        devicePeak = (
+          await req.peaks.obtain(req.runtime, f.runtime.version, req.settings.threads, (rt, threads) =>
+            measurePeakInChild(rt, threads, req.signal),
+          )
+        ).peak;
       } catch (err) {
         if (req.signal?.aborted) return { ok: false, error: { code: 'cancelled', message: 'the job was cancelled' } };
-        req.log?.(`device peak of ${req.runtime} at ${req.settings.threads} threads not measured: ${err instanceof Error ? err.message : String(err)}`);
+        req.log?.(
+          `device peak of ${req.runtime} at ${req.settings.threads} threads not measured: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
     }
   }

@@ -15,7 +15,8 @@ export const PEAK_FILE = 'device-peak.json';
 
 /** The file's peaks, or why it cannot be used. */
 function parseFile(raw: unknown): { ok: true; peaks: DevicePeak[] } | { ok: false; why: string } {
-  if (typeof raw !== 'object' || raw === null || (raw as { format?: unknown }).format !== 1) return { ok: false, why: 'expected {"format": 1, "peaks": [...]}' };
+  if (typeof raw !== 'object' || raw === null || (raw as { format?: unknown }).format !== 1)
+    return { ok: false, why: 'expected {"format": 1, "peaks": [...]}' };
   const peaks = (raw as { peaks?: unknown }).peaks;
   if (!Array.isArray(peaks)) return { ok: false, why: '"peaks" is not a list' };
   const out: DevicePeak[] = [];
@@ -52,7 +53,10 @@ export class PeakCache {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log(`warning: cannot read the device peak cache ${this.file} (${(err as Error).message}); peaks will be measured again`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.log(
+          `warning: cannot read the device peak cache ${this.file} (${(err as Error).message}); peaks will be measured again`,
+        );
       return (this.peaks = []);
     }
     let why: string;
@@ -63,17 +67,25 @@ export class PeakCache {
     } catch (err) {
       why = `not JSON: ${(err as Error).message}`;
     }
-    this.log(`warning: the device peak cache ${this.file} is damaged (${why.slice(0, 200)}); peaks will be measured again`);
+    this.log(
+      `warning: the device peak cache ${this.file} is damaged (${why.slice(0, 200)}); peaks will be measured again`,
+    );
     return (this.peaks = []);
   }
 
   async find(runtime: RuntimeName, version: string, threads: number): Promise<DevicePeak | null> {
-    return (await this.list()).find((p) => p.runtime === runtime && p.runtime_version === version && p.threads === threads) ?? null;
+    return (
+      (await this.list()).find(
+        (p) => p.runtime === runtime && p.runtime_version === version && p.threads === threads,
+      ) ?? null
+    );
   }
 
   /** Stores a peak (replacing the one for the same runtime, version and threads), atomically. */
   async put(peak: DevicePeak): Promise<void> {
-    const rest = (await this.list()).filter((p) => !(p.runtime === peak.runtime && p.runtime_version === peak.runtime_version && p.threads === peak.threads));
+    const rest = (await this.list()).filter(
+      (p) => !(p.runtime === peak.runtime && p.runtime_version === peak.runtime_version && p.threads === peak.threads),
+    );
     this.peaks = [...rest, peak];
     await mkdir(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -85,21 +97,30 @@ export class PeakCache {
    * The cached peak of `runtime` at `version` and `threads`, or a new measurement (stored) when there is
    * none. A measured peak whose version differs from `version` is stored under its own version.
    */
-  async obtain(runtime: RuntimeName, version: string, threads: number, measure: MeasurePeak): Promise<{ peak: DevicePeak; cached: boolean }> {
+  async obtain(
+    runtime: RuntimeName,
+    version: string,
+    threads: number,
+    measure: MeasurePeak,
+  ): Promise<{ peak: DevicePeak; cached: boolean }> {
     const hit = await this.find(runtime, version, threads);
     const key = `${runtime}@${version}/${threads}`;
     if (hit && !(hit.background_load?.busy && !this.retried.has(key))) return { peak: hit, cached: true };
     const t = `${threads} thread${threads === 1 ? '' : 's'}`;
     if (hit) {
       this.retried.add(key);
-      this.log(`the cached device peak of ${runtime} ${version} at ${t} was measured on a busy machine: measuring it again`);
+      this.log(
+        `the cached device peak of ${runtime} ${version} at ${t} was measured on a busy machine: measuring it again`,
+      );
     } else {
       this.log(`measuring the device peak of ${runtime} ${version} at ${t} (once; cached in ${this.file})`);
     }
     const fresh = await measure(runtime, threads);
     const peak = hit && better(hit, fresh) ? hit : fresh;
     await this.put(peak);
-    this.log(`device peak of ${runtime} at ${t}: MatMul ${fresh.matmul_gflops} GFLOP/s, memory ${fresh.bandwidth_gbs} GB/s${fresh.background_load?.busy ? ` (machine busy: ${Math.round(fresh.background_load.other_cpu_fraction * 100)} % used by other processes)` : ''}${peak !== fresh ? `; keeping the earlier ${peak.matmul_gflops} GFLOP/s` : ''}`);
+    this.log(
+      `device peak of ${runtime} at ${t}: MatMul ${fresh.matmul_gflops} GFLOP/s, memory ${fresh.bandwidth_gbs} GB/s${fresh.background_load?.busy ? ` (machine busy: ${Math.round(fresh.background_load.other_cpu_fraction * 100)} % used by other processes)` : ''}${peak !== fresh ? `; keeping the earlier ${peak.matmul_gflops} GFLOP/s` : ''}`,
+    );
     return { peak, cached: false };
   }
 }

@@ -37,10 +37,18 @@ function randomFloats(n: number, seed: number): Float32Array {
 }
 
 /** Median ms per run of `bytes` with `feeds`, after one warm-up run (two when runs are fast). */
-async function timeModel(runtime: Runtime, bytes: Uint8Array, options: LoadOptions, feeds: Record<string, { data: Float32Array; dims: number[] }>, budget: PeakBudget): Promise<number> {
+async function timeModel(
+  runtime: Runtime,
+  bytes: Uint8Array,
+  options: LoadOptions,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  budget: PeakBudget,
+): Promise<number> {
   const session = await runtime.load(bytes, options);
   try {
-    const plain = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, { dtype: 'float32', data: v.data, dims: v.dims }]));
+    const plain = Object.fromEntries(
+      Object.entries(feeds).map(([k, v]) => [k, { dtype: 'float32', data: v.data, dims: v.dims }]),
+    );
     const w0 = performance.now();
     await session.run(plain);
     if (performance.now() - w0 < budget.minMs / 10) await session.run(plain);
@@ -63,16 +71,33 @@ export function bandwidthElements(totalMemBytes = os.totalmem()): number {
 }
 
 /** Measures the peak figures of `runtime` at `options.threads` (the settings' other options as given). */
-export async function measurePeak(runtime: Runtime, version: string, options: LoadOptions, budget: PeakBudget = DEFAULT_PEAK_BUDGET): Promise<DevicePeak> {
+export async function measurePeak(
+  runtime: Runtime,
+  version: string,
+  options: LoadOptions,
+  budget: PeakBudget = DEFAULT_PEAK_BUDGET,
+): Promise<DevicePeak> {
   const bySize: Record<string, number> = {};
   for (const n of MATMUL_SIZES) {
-    const ms = await timeModel(runtime, matmulModel(n), options, { a: { data: randomFloats(n * n, n), dims: [n, n] }, b: { data: randomFloats(n * n, n + 1), dims: [n, n] } }, budget);
+    const ms = await timeModel(
+      runtime,
+      matmulModel(n),
+      options,
+      { a: { data: randomFloats(n * n, n), dims: [n, n] }, b: { data: randomFloats(n * n, n + 1), dims: [n, n] } },
+      budget,
+    );
     bySize[String(n)] = round((2 * n ** 3) / (ms * 1e6), 2);
     // Larger sizes would take seconds per run here and are already big enough to show the peak.
     if (ms > SLOW_RUN_MS) break;
   }
   const N = bandwidthElements();
-  const ms = await timeModel(runtime, bandwidthModel(N), options, { x: { data: randomFloats(N, 7), dims: [N] }, s: { data: Float32Array.of(0.5), dims: [1] } }, budget);
+  const ms = await timeModel(
+    runtime,
+    bandwidthModel(N),
+    options,
+    { x: { data: randomFloats(N, 7), dims: [N] }, s: { data: Float32Array.of(0.5), dims: [1] } },
+    budget,
+  );
   return {
     runtime: runtime.name,
     runtime_version: version,

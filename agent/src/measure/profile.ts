@@ -49,16 +49,29 @@ const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
  * and section. `sections` false: by_section is null.
  */
 export function summariseTrace(events: TraceEvent[], skip: number, sections: boolean): RawProfile {
-  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run' && typeof e.ts === 'number' && typeof e.dur === 'number').sort((a, b) => a.ts! - b.ts!).slice(skip);
+  const runs = events
+    .filter(
+      (e) => e.cat === 'Session' && e.name === 'model_run' && typeof e.ts === 'number' && typeof e.dur === 'number',
+    )
+    .sort((a, b) => a.ts! - b.ts!)
+    .slice(skip);
   if (runs.length === 0) throw new Error('the profile holds no model runs');
   const nodes = new Map<string, { op: string; perRun: number[] }>();
-  const kernels = events.filter((e) => e.cat === 'Node' && typeof e.name === 'string' && e.name.endsWith('_kernel_time') && typeof e.ts === 'number' && typeof e.dur === 'number');
+  const kernels = events.filter(
+    (e) =>
+      e.cat === 'Node' &&
+      typeof e.name === 'string' &&
+      e.name.endsWith('_kernel_time') &&
+      typeof e.ts === 'number' &&
+      typeof e.dur === 'number',
+  );
   runs.forEach((run, i) => {
     for (const e of kernels) {
       if (e.ts! < run.ts! || e.ts! > run.ts! + run.dur!) continue;
       const name = e.name!.slice(0, -'_kernel_time'.length);
       let n = nodes.get(name);
-      if (!n) nodes.set(name, (n = { op: e.args?.op_name ?? 'unknown', perRun: new Array<number>(runs.length).fill(0) }));
+      if (!n)
+        nodes.set(name, (n = { op: e.args?.op_name ?? 'unknown', perRun: new Array<number>(runs.length).fill(0) }));
       n.perRun[i]! += e.dur! / 1000;
     }
   });
@@ -71,7 +84,12 @@ export function summariseTrace(events: TraceEvent[], skip: number, sections: boo
     byOp[n.op] = (byOp[n.op] ?? 0) + ms;
     bySection[sectionOf(name)]! += ms;
   }
-  const sorted = (o: Record<string, number>) => Object.fromEntries(Object.entries(o).sort((a, b) => b[1] - a[1]).map(([k, v]) => [k, r4(v)]));
+  const sorted = (o: Record<string, number>) =>
+    Object.fromEntries(
+      Object.entries(o)
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => [k, r4(v)]),
+    );
   return {
     runs: runs.length,
     run_ms: r4(median(runs.map((r) => r.dur! / 1000))),
@@ -82,8 +100,15 @@ export function summariseTrace(events: TraceEvent[], skip: number, sections: boo
 }
 
 /** Profiles one model with `runtime`; a runtime that cannot profile gives the reason. */
-export async function profileModel(runtime: Runtime, bytes: Uint8Array, options: LoadOptions, feeds: Feeds, sections: boolean): Promise<ProfileOutcome> {
-  if (!runtime.loadProfiled) return { ok: false, reason: `${runtime.name} cannot write onnxruntime's profile here (only onnxruntime-node can)` };
+export async function profileModel(
+  runtime: Runtime,
+  bytes: Uint8Array,
+  options: LoadOptions,
+  feeds: Feeds,
+  sections: boolean,
+): Promise<ProfileOutcome> {
+  if (!runtime.loadProfiled)
+    return { ok: false, reason: `${runtime.name} cannot write onnxruntime's profile here (only onnxruntime-node can)` };
   const dir = await mkdtemp(path.join(os.tmpdir(), 's4op-profile-'));
   try {
     const { session, end } = await runtime.loadProfiled(bytes, options, path.join(dir, 'ort'));
@@ -94,12 +119,16 @@ export async function profileModel(runtime: Runtime, bytes: Uint8Array, options:
       await session.dispose();
     }
     const files = (await readdir(dir)).filter((f) => f.endsWith('.json'));
-    if (files.length !== 1) return { ok: false, reason: `onnxruntime wrote ${files.length} profile files, expected one` };
+    if (files.length !== 1)
+      return { ok: false, reason: `onnxruntime wrote ${files.length} profile files, expected one` };
     const events = JSON.parse(await readFile(path.join(dir, files[0]!), 'utf8')) as TraceEvent[];
     if (!Array.isArray(events)) return { ok: false, reason: 'the profile is not a list of trace events' };
     return { ok: true, profile: summariseTrace(events, PROFILE_WARMUP_RUNS, sections) };
   } catch (err) {
-    return { ok: false, reason: `profiling failed: ${(err instanceof Error ? err.message : String(err)).slice(0, 500)}` };
+    return {
+      ok: false,
+      reason: `profiling failed: ${(err instanceof Error ? err.message : String(err)).slice(0, 500)}`,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

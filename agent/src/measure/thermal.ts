@@ -109,7 +109,13 @@ export async function zoneThrottle(root = THERMAL): Promise<ThrottleState | null
   if (zs.length === 0 && cooling.length === 0) return null;
   const hot = zs.filter((z) => z.passive_milli_c !== null && z.milli_c >= z.passive_milli_c);
   const flags = [...hot.map((z) => `${z.type}-at-passive-trip`), ...(cooling.length ? ['cpu-cooling-active'] : [])];
-  const raw = [...zs.map((z) => `${z.name}(${z.type})=${z.milli_c / 1000}°C${z.passive_milli_c ? `/trip ${z.passive_milli_c / 1000}` : ''}`), ...cooling].join(' ');
+  const raw = [
+    ...zs.map(
+      (z) =>
+        `${z.name}(${z.type})=${z.milli_c / 1000}°C${z.passive_milli_c ? `/trip ${z.passive_milli_c / 1000}` : ''}`,
+    ),
+    ...cooling,
+  ].join(' ');
   return { source: 'thermal_zone', raw: raw.slice(0, 1024), now: flags.length > 0, since_boot: false, flags };
 }
 
@@ -126,7 +132,10 @@ async function cpuMhz(): Promise<number | null> {
     if (Number.isFinite(khz) && khz > 0) freqs.push(khz / 1000);
   }
   if (freqs.length) return Math.round(freqs.reduce((a, b) => a + b, 0) / freqs.length);
-  const speeds = os.cpus().map((c) => c.speed).filter((s) => s > 0);
+  const speeds = os
+    .cpus()
+    .map((c) => c.speed)
+    .filter((s) => s > 0);
   return speeds.length ? Math.round(speeds.reduce((a, b) => a + b, 0) / speeds.length) : null;
 }
 

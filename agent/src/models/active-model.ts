@@ -32,10 +32,13 @@ export class ActiveModelStore {
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${this.file} is not JSON (${(err as Error).message}); remove it to start with no deployed model`);
+      throw new Error(
+        `${this.file} is not JSON (${(err as Error).message}); remove it to start with no deployed model`,
+      );
     }
     const parsed = ActiveModelState.safeParse(raw);
-    if (!parsed.success) throw new Error(`${this.file} is not a model state: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    if (!parsed.success)
+      throw new Error(`${this.file} is not a model state: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     this.current = parsed.data;
     return this;
   }

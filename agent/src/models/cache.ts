@@ -79,13 +79,19 @@ export class ModelCache {
 
   /** Stores verified bytes atomically, then evicts down to the bound. */
   async put(sha256: string, bytes: Uint8Array, pinned: ReadonlySet<string> = new Set()): Promise<void> {
-    if (sha256Hex(bytes) !== sha256) throw new Error(`refusing to store bytes under ${sha256.slice(0, 12)}…: they hash differently`);
-    if (bytes.length > this.maxBytes) throw new Error(`model ${sha256.slice(0, 12)}… of ${bytes.length} bytes is larger than the whole cache (${this.maxBytes} bytes)`);
+    if (sha256Hex(bytes) !== sha256)
+      throw new Error(`refusing to store bytes under ${sha256.slice(0, 12)}…: they hash differently`);
+    if (bytes.length > this.maxBytes)
+      throw new Error(
+        `model ${sha256.slice(0, 12)}… of ${bytes.length} bytes is larger than the whole cache (${this.maxBytes} bytes)`,
+      );
     // The bound is hard: pinned models (active, previous, jobs in hand) cannot be evicted, so they count first.
     let pinnedBytes = 0;
     for (const [sha, e] of this.entries) if (sha !== sha256 && pinned.has(sha)) pinnedBytes += e.size;
     if (pinnedBytes + bytes.length > this.maxBytes) {
-      throw new Error(`model ${sha256.slice(0, 12)}… of ${bytes.length} bytes does not fit: ${pinnedBytes} bytes of the ${this.maxBytes}-byte cache hold models that cannot be evicted (active, previous, jobs in hand); raise --cache-max-mb`);
+      throw new Error(
+        `model ${sha256.slice(0, 12)}… of ${bytes.length} bytes does not fit: ${pinnedBytes} bytes of the ${this.maxBytes}-byte cache hold models that cannot be evicted (active, previous, jobs in hand); raise --cache-max-mb`,
+      );
     }
     const final = this.pathOf(sha256);
     const tmp = `${final}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;

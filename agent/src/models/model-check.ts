@@ -86,7 +86,13 @@ function attribute(buf: Uint8Array, where: string, depth: number): string | null
     const b = sub(f);
     if (!b) continue;
     const p =
-      f.no === 5 || f.no === 10 ? tensor(b, `${where} attribute`) : f.no === 6 || f.no === 11 ? graph(b, `${where} subgraph`, depth + 1) : f.no === 22 || f.no === 23 ? sparse(b, `${where} attribute`) : null;
+      f.no === 5 || f.no === 10
+        ? tensor(b, `${where} attribute`)
+        : f.no === 6 || f.no === 11
+          ? graph(b, `${where} subgraph`, depth + 1)
+          : f.no === 22 || f.no === 23
+            ? sparse(b, `${where} attribute`)
+            : null;
     if (p) return p;
   }
   return null;
@@ -108,7 +114,14 @@ function graph(buf: Uint8Array, where: string, depth: number): string | null {
   for (const f of fields(buf)) {
     const b = sub(f);
     if (!b) continue;
-    const p = f.no === 5 ? tensor(b, `${where} initializer`) : f.no === 15 ? sparse(b, `${where} sparse initializer`) : f.no === 1 ? node(b, `${where} node`, depth) : null;
+    const p =
+      f.no === 5
+        ? tensor(b, `${where} initializer`)
+        : f.no === 15
+          ? sparse(b, `${where} sparse initializer`)
+          : f.no === 1
+            ? node(b, `${where} node`, depth)
+            : null;
     if (p) return p;
   }
   return null;

@@ -28,7 +28,11 @@ export const nodeRuntime: Runtime = {
   },
   async loadProfiled(bytes: Uint8Array, options: LoadOptions, filePrefix: string) {
     const m = await ort();
-    const session = (await m.InferenceSession.create(bytes, { ...sessionOptions(options), enableProfiling: true, profileFilePrefix: filePrefix })) as unknown as { endProfiling(): void };
+    const session = (await m.InferenceSession.create(bytes, {
+      ...sessionOptions(options),
+      enableProfiling: true,
+      profileFilePrefix: filePrefix,
+    })) as unknown as { endProfiling(): void };
     return { session: wrapSession(m, session as never), end: () => session.endProfiling() };
   },
   describe(options: LoadOptions) {
@@ -48,11 +52,15 @@ export const nodeRuntime: Runtime = {
 const NATIVE_PLATFORMS = new Set(['darwin/arm64', 'linux/arm64', 'linux/x64', 'win32/arm64', 'win32/x64']);
 
 /** npm drops the optional package silently when its install script (a GPU download) fails. */
-const REINSTALL_HINT = '(npm dropped it: its install script failed; reinstall the agent with ONNXRUNTIME_NODE_INSTALL=skip npm install …)';
+const REINSTALL_HINT =
+  '(npm dropped it: its install script failed; reinstall the agent with ONNXRUNTIME_NODE_INSTALL=skip npm install …)';
 
 function missingHere(err: unknown): boolean {
   const code = (err as { code?: string } | undefined)?.code;
-  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && NATIVE_PLATFORMS.has(`${process.platform}/${process.arch}`);
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+    NATIVE_PLATFORMS.has(`${process.platform}/${process.arch}`)
+  );
 }
 
 function sessionOptions(options: LoadOptions): Record<string, unknown> {

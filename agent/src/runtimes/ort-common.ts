@@ -48,9 +48,13 @@ export function wrapSession(ort: OrtModule, session: OrtSession): Session {
     async infer(feeds: Feeds): Promise<Record<string, PlainTensor>> {
       const tensors: Record<string, unknown> = {};
       for (const [name, t] of Object.entries(feeds)) tensors[name] = new ort.Tensor(t.dtype, t.data, t.dims);
-      const out = (await session.run(tensors)) as Record<string, { type: string; data: unknown; dims: readonly number[] }>;
+      const out = (await session.run(tensors)) as Record<
+        string,
+        { type: string; data: unknown; dims: readonly number[] }
+      >;
       const plain: Record<string, PlainTensor> = {};
-      for (const [name, t] of Object.entries(out)) plain[name] = { dtype: t.type, data: t.data as TensorData, dims: [...t.dims] };
+      for (const [name, t] of Object.entries(out))
+        plain[name] = { dtype: t.type, data: t.data as TensorData, dims: [...t.dims] };
       return plain;
     },
     async dispose(): Promise<void> {
@@ -64,7 +68,9 @@ export function errorText(err: unknown): string {
 }
 
 /** The session config entry for spinning (set only when asked, so onnxruntime's default stays the default). */
-export function spinExtra(spin: boolean | undefined): { extra?: { session: { intra_op: { allow_spinning: string } } } } {
+export function spinExtra(spin: boolean | undefined): {
+  extra?: { session: { intra_op: { allow_spinning: string } } };
+} {
   // The Node binding takes only string values in `extra`; both bindings flatten it to "session.intra_op.allow_spinning".
   return spin === undefined ? {} : { extra: { session: { intra_op: { allow_spinning: spin ? '1' : '0' } } } };
 }

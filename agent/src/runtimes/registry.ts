@@ -8,10 +8,7 @@ import { nodeRuntime } from './node.js';
 import type { Runtime } from './runtime.js';
 import { webRuntime } from './web.js';
 
-export const RUNTIMES: readonly Runtime[] = [
-  nodeRuntime,
-  webRuntime,
-];
+export const RUNTIMES: readonly Runtime[] = [nodeRuntime, webRuntime];
 
 /** The runtimes' names, by priority (what the agent probes, and what its options accept). */
 export function runtimeNames(): RuntimeName[] {
@@ -28,7 +25,10 @@ export function runtimeByName(name: RuntimeName): Runtime {
  * Picks the runtime a job asked for, or for `auto` the first available one by priority. `probed` is the
  * availability found at start-up (in child processes, since a native runtime can crash its process).
  */
-export function pickRuntime(want: 'auto' | RuntimeName, probed: readonly RuntimeInfo[]): { ok: true; name: RuntimeName } | { ok: false; reason: string } {
+export function pickRuntime(
+  want: 'auto' | RuntimeName,
+  probed: readonly RuntimeInfo[],
+): { ok: true; name: RuntimeName } | { ok: false; reason: string } {
   const info = (name: RuntimeName) => probed.find((p) => p.name === name);
   if (want !== 'auto') {
     const p = info(want);
@@ -36,5 +36,8 @@ export function pickRuntime(want: 'auto' | RuntimeName, probed: readonly Runtime
     return { ok: false, reason: `runtime ${want} is not available on this agent${p?.reason ? `: ${p.reason}` : ''}` };
   }
   for (const r of RUNTIMES) if (info(r.name)?.available) return { ok: true, name: r.name };
-  return { ok: false, reason: `no runtime is available on this agent (${probed.map((p) => `${p.name}: ${p.reason ?? 'unavailable'}`).join('; ')})` };
+  return {
+    ok: false,
+    reason: `no runtime is available on this agent (${probed.map((p) => `${p.name}: ${p.reason ?? 'unavailable'}`).join('; ')})`,
+  };
 }

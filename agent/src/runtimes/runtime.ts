@@ -58,7 +58,11 @@ export interface Runtime {
    * Loads with onnxruntime's profiler on, writing its JSON trace to `<filePrefix>_<timestamp>.json` when
    * `end()` is called. Absent where the runtime cannot hand the trace back (onnxruntime-web).
    */
-  loadProfiled?(bytes: Uint8Array, options: LoadOptions, filePrefix: string): Promise<{ session: Session; end: () => void }>;
+  loadProfiled?(
+    bytes: Uint8Array,
+    options: LoadOptions,
+    filePrefix: string,
+  ): Promise<{ session: Session; end: () => void }>;
   /** The settings as this runtime applies them, for the result record. */
   describe(options: LoadOptions): Record<string, string | number | boolean>;
 }

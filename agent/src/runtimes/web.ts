@@ -34,6 +34,11 @@ export const webRuntime: Runtime = {
     return wrapSession(m, session as never);
   },
   describe(options: LoadOptions) {
-    return { execution_provider: 'wasm', wasm_threads: options.threads, graph_optimization: options.graph_optimization, intra_op_allow_spinning: describeSpin(options.spin) };
+    return {
+      execution_provider: 'wasm',
+      wasm_threads: options.threads,
+      graph_optimization: options.graph_optimization,
+      intra_op_allow_spinning: describeSpin(options.spin),
+    };
   },
 };

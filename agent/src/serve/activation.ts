@@ -49,7 +49,9 @@ export class Activation {
     const active = this.deps.store.state.active;
     if (!active) return;
     if (!(await this.deps.cache.verify(active.sha256))) {
-      this.deps.log(`active model ${active.sha256.slice(0, 12)}… is missing or damaged in the cache: not serving until the host re-deploys it`);
+      this.deps.log(
+        `active model ${active.sha256.slice(0, 12)}… is missing or damaged in the cache: not serving until the host re-deploys it`,
+      );
       return;
     }
     try {
@@ -64,14 +66,26 @@ export class Activation {
     return this.serial(async () => {
       const fail = (code: 'missing_model' | 'load_failed' | 'write_failed', message: string): Reply => {
         this.deps.log(`activate ${model.sha256.slice(0, 12)}… (${deployment_id}) failed: ${message}`);
-        return { deployment_id, request: 'activate', state: this.state, error: { code, message: message.slice(0, 4000) } };
+        return {
+          deployment_id,
+          request: 'activate',
+          state: this.state,
+          error: { code, message: message.slice(0, 4000) },
+        };
       };
-      if (!(await this.deps.cache.verify(model.sha256))) return fail('missing_model', `model ${model.sha256.slice(0, 12)}… is not in the cache (or no longer matches its hash)`);
+      if (!(await this.deps.cache.verify(model.sha256)))
+        return fail(
+          'missing_model',
+          `model ${model.sha256.slice(0, 12)}… is not in the cache (or no longer matches its hash)`,
+        );
       let served: ServedModel | null;
       try {
         served = await this.loadForServing(model.sha256);
       } catch (err) {
-        return fail('load_failed', `the inference API cannot load model ${model.sha256.slice(0, 12)}…: ${(err as Error).message}`);
+        return fail(
+          'load_failed',
+          `the inference API cannot load model ${model.sha256.slice(0, 12)}…: ${(err as Error).message}`,
+        );
       }
       try {
         await this.deps.store.save(this.deps.store.activated(model.sha256, deployment_id));
@@ -89,7 +103,10 @@ export class Activation {
     return this.serial(async () => {
       const before = this.state;
       const next = this.deps.store.rolledBack(deployment_id);
-      if (before.active?.sha256 === next.active?.sha256 && before.active?.deployment_id === next.active?.deployment_id) {
+      if (
+        before.active?.sha256 === next.active?.sha256 &&
+        before.active?.deployment_id === next.active?.deployment_id
+      ) {
         return { deployment_id, request: 'rollback', state: before, error: null };
       }
       let served: ServedModel | null = null;
@@ -107,10 +124,17 @@ export class Activation {
         await this.deps.store.save(next);
       } catch (err) {
         await served?.retire();
-        return { deployment_id, request: 'rollback', state: before, error: { code: 'write_failed', message: (err as Error).message } };
+        return {
+          deployment_id,
+          request: 'rollback',
+          state: before,
+          error: { code: 'write_failed', message: (err as Error).message },
+        };
       }
       await this.deps.server?.setModel(served);
-      this.deps.log(`rolled back deployment ${deployment_id}: active model is ${next.active ? `${next.active.sha256.slice(0, 12)}…` : 'none'}`);
+      this.deps.log(
+        `rolled back deployment ${deployment_id}: active model is ${next.active ? `${next.active.sha256.slice(0, 12)}…` : 'none'}`,
+      );
       return { deployment_id, request: 'rollback', state: this.state, error: null };
     });
   }

@@ -28,12 +28,18 @@ export class ServedModel {
   ) {
     this.inputs = session.inputs();
     this.outputs = session.outputNames();
-    this.states = this.inputs.filter((i) => this.outputs.includes(`${i.name}_next`)).map((i) => ({ input: i.name, output: `${i.name}_next` }));
+    this.states = this.inputs
+      .filter((i) => this.outputs.includes(`${i.name}_next`))
+      .map((i) => ({ input: i.name, output: `${i.name}_next` }));
   }
 
   static async load(sha256: string, file: string, opts: ServeLoadOptions): Promise<ServedModel> {
     const bytes = await readFile(file);
-    const session = await runtimeByName(opts.runtime).load(bytes, { threads: opts.threads, graph_optimization: 'all', arena: true });
+    const session = await runtimeByName(opts.runtime).load(bytes, {
+      threads: opts.threads,
+      graph_optimization: 'all',
+      arena: true,
+    });
     return new ServedModel(sha256, opts.runtime, session);
   }
 
@@ -67,7 +73,12 @@ export class ServedModel {
       sha256: this.sha256,
       runtime: this.runtime,
       mode: this.isStep ? 'step' : 'conv',
-      inputs: this.inputs.map((i) => ({ name: i.name, dtype: i.dtype ?? null, shape: i.shape, state: this.states.some((s) => s.input === i.name) })),
+      inputs: this.inputs.map((i) => ({
+        name: i.name,
+        dtype: i.dtype ?? null,
+        shape: i.shape,
+        state: this.states.some((s) => s.input === i.name),
+      })),
       outputs: this.outputs,
     };
   }

@@ -14,7 +14,15 @@ import type { AddressInfo } from 'node:net';
 import { BodyLimitError, boundedBodyReader, parseJsonObject, sendJson, type ActiveModelState } from '@s4op/shared';
 import type { ServedModel } from './model.js';
 import { StepSessions } from './sessions.js';
-import { ServeError, checkFeedNames, parseShape, tensorBytes, tensorFromBytes, tensorFromJson, tensorToJson } from './tensors.js';
+import {
+  ServeError,
+  checkFeedNames,
+  parseShape,
+  tensorBytes,
+  tensorFromBytes,
+  tensorFromJson,
+  tensorToJson,
+} from './tensors.js';
 import type { Feeds, InputInfo, PlainTensor } from '../runtimes/runtime.js';
 
 /** A hard ceiling whatever the model: a board has 1–8 GB and the agent's link must keep running. */
@@ -27,7 +35,8 @@ const DYNAMIC_INPUT_ELEMENTS = 1 << 20;
 
 /** Elements an input can hold: exact for a fixed shape, bounded for a dynamic one. */
 function inputElements(input: InputInfo): number {
-  if (input.shape.every((d) => typeof d === 'number' && d >= 0)) return (input.shape as number[]).reduce((a, b) => a * b, 1);
+  if (input.shape.every((d) => typeof d === 'number' && d >= 0))
+    return (input.shape as number[]).reduce((a, b) => a * b, 1);
   return DYNAMIC_INPUT_ELEMENTS;
 }
 
@@ -62,13 +71,17 @@ async function readBody(req: http.IncomingMessage, max = JSON_ENVELOPE_BYTES): P
 }
 
 /** The body as a JSON object (empty: `{}`). */
-const parseJson = (body: Buffer): Record<string, unknown> => parseJsonObject(body, (message) => new ServeError('bad_json', message));
+const parseJson = (body: Buffer): Record<string, unknown> =>
+  parseJsonObject(body, (message) => new ServeError('bad_json', message));
 
 /** Feeds from `{inputs: {...}}`, every one of `inputs` required. */
 function jsonFeeds(inputs: InputInfo[], body: Record<string, unknown>): Feeds {
   const given = body.inputs;
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-    throw new ServeError('bad_input', `body needs "inputs": {${inputs.map((i) => `"${i.name}": {"dims": [...], "data": [...]}`).join(', ')}}`);
+    throw new ServeError(
+      'bad_input',
+      `body needs "inputs": {${inputs.map((i) => `"${i.name}": {"dims": [...], "data": [...]}`).join(', ')}}`,
+    );
   }
   checkFeedNames(inputs, Object.keys(given));
   const feeds: Feeds = {};
@@ -76,7 +89,8 @@ function jsonFeeds(inputs: InputInfo[], body: Record<string, unknown>): Feeds {
   return feeds;
 }
 
-const outputsJson = (outputs: Record<string, PlainTensor>) => Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, tensorToJson(t)]));
+const outputsJson = (outputs: Record<string, PlainTensor>) =>
+  Object.fromEntries(Object.entries(outputs).map(([k, t]) => [k, tensorToJson(t)]));
 
 export class InferenceServer {
   private server: http.Server | null = null;
@@ -108,7 +122,10 @@ export class InferenceServer {
   async start(): Promise<this> {
     this.server = http.createServer((req, res) => {
       this.route(req, res).catch((err: unknown) => {
-        const e = err instanceof ServeError ? err : new ServeError('internal', err instanceof Error ? err.message : String(err), 500);
+        const e =
+          err instanceof ServeError
+            ? err
+            : new ServeError('internal', err instanceof Error ? err.message : String(err), 500);
         if (e.status >= 500) this.log(`inference API: ${req.method} ${req.url}: ${e.message}`);
         if (!res.headersSent) sendJson(res, e.status, { error: { code: e.code, message: e.message } });
         else res.end();
@@ -128,7 +145,12 @@ export class InferenceServer {
   }
 
   private need(): ServedModel {
-    if (!this.model) throw new ServeError('no_active_model', 'no model is deployed to this agent yet (or it failed to load): deploy one with s4op deploy', 503);
+    if (!this.model)
+      throw new ServeError(
+        'no_active_model',
+        'no model is deployed to this agent yet (or it failed to load): deploy one with s4op deploy',
+        503,
+      );
     return this.model;
   }
 
@@ -141,7 +163,12 @@ export class InferenceServer {
 
     if (method === 'GET' && route.join('/') === 'model') {
       const state = this.opts.state();
-      sendJson(res, 200, { ...(this.model ? this.model.describe() : { sha256: null }), deployment: state.active, previous: state.previous, sessions: this.sessions.size });
+      sendJson(res, 200, {
+        ...(this.model ? this.model.describe() : { sha256: null }),
+        deployment: state.active,
+        previous: state.previous,
+        sessions: this.sessions.size,
+      });
       return;
     }
     if (method === 'POST' && route.join('/') === 'infer') {
@@ -155,7 +182,10 @@ export class InferenceServer {
       const json = parseJson(body);
       const given = typeof json.inputs === 'object' && json.inputs !== null ? Object.keys(json.inputs) : [];
       if (model.isStep && model.states.some((s) => !given.includes(s.input))) {
-        throw new ServeError('bad_input', `the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time, or pass every state (${model.states.map((s) => s.input).join(', ')})`);
+        throw new ServeError(
+          'bad_input',
+          `the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time, or pass every state (${model.states.map((s) => s.input).join(', ')})`,
+        );
       }
       const outputs = await this.run(model, jsonFeeds(model.inputs, json));
       sendJson(res, 200, { model: model.sha256, outputs: outputsJson(outputs) });
@@ -164,16 +194,24 @@ export class InferenceServer {
     if (route[0] === 'sessions') {
       if (method === 'POST' && route.length === 1) {
         const body = parseJson(await readBody(req));
-        sendJson(res, 201, { ...this.sessions.open(this.need(), body.batch === undefined ? 1 : (body.batch as number)), model: this.model!.sha256 });
+        sendJson(res, 201, {
+          ...this.sessions.open(this.need(), body.batch === undefined ? 1 : (body.batch as number)),
+          model: this.model!.sha256,
+        });
         return;
       }
       const id = route[1] ?? '';
       if (method === 'POST' && route.length === 3 && route[2] === 'step') {
         const model = this.need();
         this.sessions.check(id, model);
-        const feeds = jsonFeeds(model.dataInputs, parseJson(await readBody(req, bodyLimit({ inputs: model.dataInputs }, false))));
+        const feeds = jsonFeeds(
+          model.dataInputs,
+          parseJson(await readBody(req, bodyLimit({ inputs: model.dataInputs }, false))),
+        );
         const r = await this.sessions.step(id, this.model, feeds).catch((err: unknown) => {
-          throw err instanceof ServeError ? err : new ServeError('run_failed', `step failed: ${err instanceof Error ? err.message : String(err)}`, 422);
+          throw err instanceof ServeError
+            ? err
+            : new ServeError('run_failed', `step failed: ${err instanceof Error ? err.message : String(err)}`, 422);
         });
         sendJson(res, 200, { id, step: r.step, model: model.sha256, outputs: outputsJson(r.outputs) });
         return;
@@ -193,30 +231,56 @@ export class InferenceServer {
 
   private async run(model: ServedModel, feeds: Feeds): Promise<Record<string, PlainTensor>> {
     if (model.isStep && model.states.some((s) => !(s.input in feeds))) {
-      throw new ServeError('bad_input', 'the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time');
+      throw new ServeError(
+        'bad_input',
+        'the active model is a step-mode export: open a session (POST /v1/sessions) and send one time step at a time',
+      );
     }
     try {
       return await model.infer(feeds);
     } catch (err) {
-      throw new ServeError('run_failed', `the runtime rejected the inputs: ${err instanceof Error ? err.message : String(err)}`, 422);
+      throw new ServeError(
+        'run_failed',
+        `the runtime rejected the inputs: ${err instanceof Error ? err.message : String(err)}`,
+        422,
+      );
     }
   }
 
   private async inferBinary(model: ServedModel, url: URL, body: Buffer, res: http.ServerResponse): Promise<void> {
     const named = url.searchParams.get('input');
     if (!named && model.inputs.length !== 1) {
-      throw new ServeError('bad_input', `raw bytes feed one input: name it with ?input= (inputs: ${model.inputs.map((i) => i.name).join(', ')}), or send JSON`);
+      throw new ServeError(
+        'bad_input',
+        `raw bytes feed one input: name it with ?input= (inputs: ${model.inputs.map((i) => i.name).join(', ')}), or send JSON`,
+      );
     }
     const input = named ? model.inputs.find((i) => i.name === named) : model.inputs[0];
-    if (!input) throw new ServeError('unknown_input', `the model has no input "${named}" (inputs: ${model.inputs.map((i) => i.name).join(', ')})`);
+    if (!input)
+      throw new ServeError(
+        'unknown_input',
+        `the model has no input "${named}" (inputs: ${model.inputs.map((i) => i.name).join(', ')})`,
+      );
     checkFeedNames(model.inputs, [input.name]);
-    const feeds = { [input.name]: tensorFromBytes(input, body, parseShape(url.searchParams.get('shape'), `input "${input.name}"`)) };
+    const feeds = {
+      [input.name]: tensorFromBytes(input, body, parseShape(url.searchParams.get('shape'), `input "${input.name}"`)),
+    };
     const outputs = await this.run(model, feeds);
     const want = url.searchParams.get('output') ?? model.outputs[0]!;
     // Own names only: "__proto__" or "constructor" must not reach Object.prototype.
     const out = Object.prototype.hasOwnProperty.call(outputs, want) ? outputs[want] : undefined;
-    if (!out) throw new ServeError('unknown_output', `the model has no output "${want}" (outputs: ${model.outputs.join(', ')})`);
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'x-s4op-model': model.sha256, 'x-s4op-output': want, 'x-s4op-dtype': out.dtype, 'x-s4op-shape': out.dims.join(',') });
+    if (!out)
+      throw new ServeError(
+        'unknown_output',
+        `the model has no output "${want}" (outputs: ${model.outputs.join(', ')})`,
+      );
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'x-s4op-model': model.sha256,
+      'x-s4op-output': want,
+      'x-s4op-dtype': out.dtype,
+      'x-s4op-shape': out.dims.join(','),
+    });
     res.end(tensorBytes(out));
   }
 }

@@ -23,12 +23,21 @@ interface StepSession {
 
 function zeros(model: ServedModel, input: string, batch: number): PlainTensor {
   const info = model.inputs.find((i) => i.name === input)!;
-  if (info.dtype !== 'float32') throw new ServeError('unsupported_input', `state input "${input}" is ${info.dtype}; only float32 states are supported`, 422);
+  if (info.dtype !== 'float32')
+    throw new ServeError(
+      'unsupported_input',
+      `state input "${input}" is ${info.dtype}; only float32 states are supported`,
+      422,
+    );
   // The batch is the one free dimension of a state; any other unnamed size cannot be guessed.
   const dims = info.shape.map((d, i) => {
     if (typeof d === 'number' && d >= 0) return d;
     if (i === 0) return batch;
-    throw new ServeError('unsupported_input', `state input "${input}" has a dynamic dimension ${i} (${String(d)}) other than the batch`, 422);
+    throw new ServeError(
+      'unsupported_input',
+      `state input "${input}" has a dynamic dimension ${i} (${String(d)}) other than the batch`,
+      422,
+    );
   });
   return { dtype: 'float32', data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims };
 }
@@ -37,11 +46,26 @@ export class StepSessions {
   private readonly sessions = new Map<string, StepSession>();
 
   open(model: ServedModel, batch: number): { id: string; batch: number; states: string[] } {
-    if (!model.isStep) throw new ServeError('not_step_model', `the active model ${model.sha256.slice(0, 12)}… is not a step-mode export (no <state>/<state>_next pairs): use POST /v1/infer`, 409);
-    if (!Number.isInteger(batch) || batch < 1 || batch > 4096) throw new ServeError('bad_request', `batch must be an integer in 1–4096, got ${JSON.stringify(batch)}`);
+    if (!model.isStep)
+      throw new ServeError(
+        'not_step_model',
+        `the active model ${model.sha256.slice(0, 12)}… is not a step-mode export (no <state>/<state>_next pairs): use POST /v1/infer`,
+        409,
+      );
+    if (!Number.isInteger(batch) || batch < 1 || batch > 4096)
+      throw new ServeError('bad_request', `batch must be an integer in 1–4096, got ${JSON.stringify(batch)}`);
     this.expire();
-    if (this.sessions.size >= MAX_SESSIONS) throw new ServeError('too_many_sessions', `${MAX_SESSIONS} sessions are open: delete one first`, 429);
-    const s: StepSession = { id: randomUUID(), model, batch, states: {}, steps: 0, usedAt: Date.now(), queue: Promise.resolve() };
+    if (this.sessions.size >= MAX_SESSIONS)
+      throw new ServeError('too_many_sessions', `${MAX_SESSIONS} sessions are open: delete one first`, 429);
+    const s: StepSession = {
+      id: randomUUID(),
+      model,
+      batch,
+      states: {},
+      steps: 0,
+      usedAt: Date.now(),
+      queue: Promise.resolve(),
+    };
     this.reset(s);
     this.sessions.set(s.id, s);
     return { id: s.id, batch, states: model.states.map((x) => x.input) };
@@ -54,10 +78,19 @@ export class StepSessions {
 
   private get(id: string, current: ServedModel | null): StepSession {
     const s = this.sessions.get(id);
-    if (!s) throw new ServeError('unknown_session', `no session "${id}" (expired after ${SESSION_IDLE_MS / 60_000} idle minutes, deleted, or never opened)`, 404);
+    if (!s)
+      throw new ServeError(
+        'unknown_session',
+        `no session "${id}" (expired after ${SESSION_IDLE_MS / 60_000} idle minutes, deleted, or never opened)`,
+        404,
+      );
     if (current?.sha256 !== s.model.sha256) {
       this.sessions.delete(id);
-      throw new ServeError('model_changed', `session "${id}" was opened on model ${s.model.sha256.slice(0, 12)}…, which is no longer active: open a new session`, 409);
+      throw new ServeError(
+        'model_changed',
+        `session "${id}" was opened on model ${s.model.sha256.slice(0, 12)}…, which is no longer active: open a new session`,
+        409,
+      );
     }
     s.usedAt = Date.now();
     return s;
@@ -69,10 +102,18 @@ export class StepSessions {
   }
 
   /** Runs one time step; `feeds` holds the data inputs only. Returns the outputs other than the next states. */
-  step(id: string, current: ServedModel | null, feeds: Feeds): Promise<{ step: number; outputs: Record<string, PlainTensor> }> {
+  step(
+    id: string,
+    current: ServedModel | null,
+    feeds: Feeds,
+  ): Promise<{ step: number; outputs: Record<string, PlainTensor> }> {
     const s = this.get(id, current);
     for (const [name, t] of Object.entries(feeds)) {
-      if (t.dims[0] !== s.batch) throw new ServeError('bad_shape', `input "${name}": batch ${t.dims[0]} differs from the session's batch ${s.batch}`);
+      if (t.dims[0] !== s.batch)
+        throw new ServeError(
+          'bad_shape',
+          `input "${name}": batch ${t.dims[0]} differs from the session's batch ${s.batch}`,
+        );
     }
     const run = s.queue.then(async () => {
       const out = await s.model.infer({ ...feeds, ...s.states });
@@ -82,7 +123,9 @@ export class StepSessions {
         s.states[x.input] = next;
       }
       s.steps++;
-      const outputs = Object.fromEntries(Object.entries(out).filter(([k]) => !s.model.states.some((x) => x.output === k)));
+      const outputs = Object.fromEntries(
+        Object.entries(out).filter(([k]) => !s.model.states.some((x) => x.output === k)),
+      );
       return { step: s.steps, outputs };
     });
     s.queue = run.catch(() => undefined);

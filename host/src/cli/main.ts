@@ -49,7 +49,8 @@ function buildProgram(): Command {
 }
 
 /** `-V` was the version flag before `-v` (which s4op-agent uses too): both keep working. */
-const versionAlias = (argv: string[]): string[] => (argv[2] === '-V' ? [...argv.slice(0, 2), '--version', ...argv.slice(3)] : argv);
+const versionAlias = (argv: string[]): string[] =>
+  argv[2] === '-V' ? [...argv.slice(0, 2), '--version', ...argv.slice(3)] : argv;
 
 async function main(argv: string[]): Promise<number> {
   argv = versionAlias(argv);

@@ -8,7 +8,8 @@ import { UserError } from './util.js';
 
 export function parseCount(value: string): number {
   const n = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('expected a non-negative integer');
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError('expected a non-negative integer');
   return n;
 }
 
@@ -27,12 +28,18 @@ export const oneOf =
 
 export function parsePort(value: string): number {
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port must be an integer in 0–65535, got "${value}"`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UserError(`--port must be an integer in 0–65535, got "${value}"`);
   return port;
 }
 
 /** The dataset flags: DatasetOptions' fields, with the split sizes as --train/--val/--test. */
-export type DatasetFlags = Omit<DatasetOptions, 'splits' | 'permutation' | 'sha256'> & { json?: boolean; train?: number; val?: number; test?: number };
+export type DatasetFlags = Omit<DatasetOptions, 'splits' | 'permutation' | 'sha256'> & {
+  json?: boolean;
+  train?: number;
+  val?: number;
+  test?: number;
+};
 
 const inputKind = oneOf('continuous', 'tokens');
 

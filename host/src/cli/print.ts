@@ -8,12 +8,22 @@ export function printRun(flags: { json?: boolean }, run: RunRecord, rows: Candid
   const final = rows.find((r) => r.id === summary?.final_candidate) ?? null;
   emit(
     flags,
-    { run: run.id, status: run.status, stop_reason: run.stop_reason, strategy: run.strategy, base_checkpoint: run.base_checkpoint, final, candidates: rows },
+    {
+      run: run.id,
+      status: run.status,
+      stop_reason: run.stop_reason,
+      strategy: run.strategy,
+      base_checkpoint: run.base_checkpoint,
+      final,
+      candidates: rows,
+    },
     () =>
       [
         `run ${run.id} (${run.strategy}) ${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ''}`,
         formatTable(rows),
-        final ? `final: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}` : '',
+        final
+          ? `final: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}`
+          : '',
       ]
         .filter(Boolean)
         .join('\n'),

@@ -20,7 +20,6 @@ export function log(message: string): void {
   process.stderr.write(`${message}\n`);
 }
 
-
 /** Runs `fn`; an error it throws becomes a UserError with the same message (after `prefix`). */
 export function userCheck<T>(fn: () => T, prefix = ''): T {
   try {

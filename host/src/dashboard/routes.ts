@@ -37,7 +37,8 @@ export function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): v
   opts.server.on('agent_down', markDirty);
   opts.server.on('message', markDirty);
 
-  const send = (res: http.ServerResponse, state: DashboardState) => res.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
+  const send = (res: http.ServerResponse, state: DashboardState) =>
+    res.write(`event: state\ndata: ${JSON.stringify(state)}\n\n`);
   const tick = async () => {
     if (busy || clients.size === 0) return;
     const key = source.storeKey();
@@ -49,7 +50,8 @@ export function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): v
       last = await source.snapshot();
       for (const c of clients) send(c, last);
     } catch (err) {
-      for (const c of clients) c.write(`event: failure\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
+      for (const c of clients)
+        c.write(`event: failure\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
     } finally {
       busy = false;
     }
@@ -63,9 +65,15 @@ export function dashboardRoutes(app: FastifyInstance, opts: DashboardOptions): v
     clients.clear();
   });
 
-  const page = async (_req: FastifyRequest, reply: FastifyReply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML);
+  const page = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML);
   const script = new URL('./browser/page-script.js', import.meta.url);
-  app.get(DASHBOARD_SCRIPT_PATH, async (_req, reply) => reply.header('content-type', 'text/javascript; charset=utf-8').header('cache-control', 'no-store').send(await readFile(script)));
+  app.get(DASHBOARD_SCRIPT_PATH, async (_req, reply) =>
+    reply
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(await readFile(script)),
+  );
   app.get('/', page);
   app.get('/dashboard', page);
   app.get('/v1/dashboard', async () => source.snapshot());

@@ -58,7 +58,9 @@ export class DashboardSource {
       .get() as Record<string, unknown>;
     let deployments = '';
     try {
-      deployments = String((this.store.db.prepare('SELECT max(updated_at) AS d FROM deployments').get() as { d: unknown }).d);
+      deployments = String(
+        (this.store.db.prepare('SELECT max(updated_at) AS d FROM deployments').get() as { d: unknown }).d,
+      );
     } catch {
       // No deployments table in this store.
     }
@@ -69,7 +71,16 @@ export class DashboardSource {
     const online = new Set(this.server.agents().map((a) => a.id));
     const agents = this.server.registry
       .list()
-      .map((r) => ({ id: r.id, name: r.name, online: online.has(r.id), tags: r.tags, device: r.device, runtimes: r.runtimes, agent_version: r.agent_version, last_seen: r.last_seen }))
+      .map((r) => ({
+        id: r.id,
+        name: r.name,
+        online: online.has(r.id),
+        tags: r.tags,
+        device: r.device,
+        runtimes: r.runtimes,
+        agent_version: r.agent_version,
+        last_seen: r.last_seen,
+      }))
       .sort((a, b) => Number(b.online) - Number(a.online) || a.name.localeCompare(b.name));
     const runs = this.store?.listRuns() ?? [];
     const current = runs.filter((r) => r.status === 'running').at(-1) ?? runs.at(-1);
@@ -81,7 +92,10 @@ export class DashboardSource {
       jobs: this.jobs.list().slice(0, DASHBOARD_JOBS),
       measurements: [...this.recent],
       run: current ? await this.runView(current.id) : null,
-      runs: runs.slice(-10).reverse().map((r) => ({ id: r.id, status: r.status, created_at: r.created_at })),
+      runs: runs
+        .slice(-10)
+        .reverse()
+        .map((r) => ({ id: r.id, status: r.status, created_at: r.created_at })),
       deployments: this.deployments(),
     };
   }

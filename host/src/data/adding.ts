@@ -20,7 +20,8 @@ export interface AddingOptions {
 
 export function addingProblem(opts: AddingOptions): Dataset {
   const { length: L, seed = 0, digits = 5 } = opts;
-  if (!Number.isInteger(digits) || digits < 2) throw new Error(`adding problem: digits must be an integer ≥ 2, got ${digits}`);
+  if (!Number.isInteger(digits) || digits < 2)
+    throw new Error(`adding problem: digits must be an integer ≥ 2, got ${digits}`);
   const numClasses = 2 * digits - 1;
   if (!Number.isInteger(L) || L < 20) throw new Error(`adding problem: length must be an integer ≥ 20, got ${L}`);
   const count = opts.train + opts.val + opts.test;
@@ -36,9 +37,22 @@ export function addingProblem(opts: AddingOptions): Dataset {
     x[base + 2 * second + 1] = 1;
     y[i] = Math.round((digits - 1) * (x[base + 2 * first]! + x[base + 2 * second]!));
   }
-  const store: ExampleStore = { count, length: L, inputSize: 2, inputKind: 'continuous', x, numClasses, multiLabel: false, y };
+  const store: ExampleStore = {
+    count,
+    length: L,
+    inputSize: 2,
+    inputKind: 'continuous',
+    x,
+    numClasses,
+    multiLabel: false,
+    y,
+  };
   const range = (a: number, b: number) => Int32Array.from({ length: b - a }, (_, k) => a + k);
-  const idx = { train: range(0, opts.train), val: range(opts.train, opts.train + opts.val), test: range(opts.train + opts.val, count) };
+  const idx = {
+    train: range(0, opts.train),
+    val: range(opts.train, opts.train + opts.val),
+    test: range(opts.train + opts.val, count),
+  };
   return {
     info: {
       name: 'adding',
@@ -48,8 +62,18 @@ export function addingProblem(opts: AddingOptions): Dataset {
       numClasses,
       multiLabel: false,
       splits: { train: opts.train, val: opts.val, test: opts.test },
-      classBalance: { train: classCounts(store, idx.train), val: classCounts(store, idx.val), test: classCounts(store, idx.test) },
-      spec: { source: 'adding', length: L, seed, digits, splits: { train: opts.train, val: opts.val, test: opts.test } },
+      classBalance: {
+        train: classCounts(store, idx.train),
+        val: classCounts(store, idx.val),
+        test: classCounts(store, idx.test),
+      },
+      spec: {
+        source: 'adding',
+        length: L,
+        seed,
+        digits,
+        splits: { train: opts.train, val: opts.val, test: opts.test },
+      },
     },
     train: new StoreSplit(store, idx.train),
     val: new StoreSplit(store, idx.val),

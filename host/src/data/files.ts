@@ -32,12 +32,12 @@ function resolveSources(spec: string, o: ParsedOptions): Sources {
   if (spec.endsWith('.jsonl')) return { format: 'jsonl', file: spec };
   if (spec.endsWith('.x.npy')) return { format: 'npy', x: spec, y: `${spec.slice(0, -'.x.npy'.length)}.y.npy` };
   if (spec.endsWith('.npy')) {
-    throw new DataError(`${spec}: name the pair as NAME.x.npy + NAME.y.npy (then give NAME), or pass x and y explicitly`);
+    throw new DataError(
+      `${spec}: name the pair as NAME.x.npy + NAME.y.npy (then give NAME), or pass x and y explicitly`,
+    );
   }
   if (existsSync(`${spec}.x.npy`)) return { format: 'npy', x: `${spec}.x.npy`, y: `${spec}.y.npy` };
-  throw new DataError(
-    `unknown dataset "${spec}": not one of ${BUILTINS}, and no ${spec}.x.npy or .jsonl file`,
-  );
+  throw new DataError(`unknown dataset "${spec}": not one of ${BUILTINS}, and no ${spec}.x.npy or .jsonl file`);
 }
 
 async function readBytes(file: string, role: string): Promise<Uint8Array> {
@@ -52,7 +52,9 @@ async function readBytes(file: string, role: string): Promise<Uint8Array> {
 function checkHashes(o: ParsedOptions, actual: Record<string, string>, files: Record<string, string>): void {
   for (const [role, want] of Object.entries(o.sha256 ?? {})) {
     if (actual[role] !== undefined && actual[role] !== want) {
-      throw new DataError(`${files[role]}: contents changed since the dataset spec was made (sha256 ${actual[role]}, expected ${want})`);
+      throw new DataError(
+        `${files[role]}: contents changed since the dataset spec was made (sha256 ${actual[role]}, expected ${want})`,
+      );
     }
   }
 }
@@ -108,12 +110,16 @@ function jsonlArrays(text: string, file: string, o: ParsedOptions): { x: RawArra
     const r = rows.x[i];
     const where = `${file} line ${rows.lines[i]}`;
     if (Array.isArray(r[0]) !== nested) {
-      throw new DataError(`${where}: x steps are ${nested ? 'numbers' : 'arrays'} but line ${rows.lines[0]} has ${nested ? 'arrays' : 'numbers'}`);
+      throw new DataError(
+        `${where}: x steps are ${nested ? 'numbers' : 'arrays'} but line ${rows.lines[0]} has ${nested ? 'arrays' : 'numbers'}`,
+      );
     }
     if (nested) {
       for (const step of r as number[][]) {
         if (step.length !== D) {
-          throw new DataError(`${where}: ragged features: a step has ${step.length} values, line ${rows.lines[0]} has ${D}`);
+          throw new DataError(
+            `${where}: ragged features: a step has ${step.length} values, line ${rows.lines[0]} has ${D}`,
+          );
         }
       }
     }
@@ -141,7 +147,9 @@ function jsonlArrays(text: string, file: string, o: ParsedOptions): { x: RawArra
     const yd = new Uint8Array(n * C);
     rows.y.forEach((v, i) => {
       if (!Array.isArray(v) || v.length !== C) {
-        throw new DataError(`${file} line ${rows.lines[i]}: y must be a multi-hot array of ${C} like line ${rows.lines[0]}`);
+        throw new DataError(
+          `${file} line ${rows.lines[i]}: y must be a multi-hot array of ${C} like line ${rows.lines[0]}`,
+        );
       }
       yd.set(v, i * C);
     });
@@ -193,13 +201,17 @@ function storeFromArrays(
   let vocabSize: number | undefined;
   if (tokens) {
     if (x.shape.length !== 2) {
-      throw new DataError(`${names.x}: integer x is read as token ids and must be [N, L]; store continuous features as float32`);
+      throw new DataError(
+        `${names.x}: integer x is read as token ids and must be [N, L]; store continuous features as float32`,
+      );
     }
     let max = 0;
     for (let i = 0; i < x.data.length; i++) {
       const v = num(x.data[i]);
       if (v < 0 || v > 0x7fffffff) {
-        throw new DataError(`${names.x}: token id ${v} at example ${Math.floor(i / L)}, step ${i % L} is out of range (must be ≥ 0)`);
+        throw new DataError(
+          `${names.x}: token id ${v} at example ${Math.floor(i / L)}, step ${i % L} is out of range (must be ≥ 0)`,
+        );
       }
       if (v > max) max = v;
     }
@@ -233,7 +245,9 @@ function storeFromArrays(
     for (let i = 0; i < y.data.length; i++) {
       const v = num(y.data[i]);
       if (v !== 0 && v !== 1) {
-        throw new DataError(`${names.y}: multi-hot y must hold 0 or 1, got ${v} at example ${Math.floor(i / numClasses)}`);
+        throw new DataError(
+          `${names.y}: multi-hot y must hold 0 or 1, got ${v} at example ${Math.floor(i / numClasses)}`,
+        );
       }
       ys[i] = v;
     }
@@ -255,7 +269,16 @@ function storeFromArrays(
     numClasses = o.numClasses ?? max + 1;
   }
   return {
-    store: { count: N, length: L, inputSize: tokens ? 1 : D, inputKind: tokens ? 'tokens' : 'continuous', x: xs, numClasses, multiLabel, y: ys },
+    store: {
+      count: N,
+      length: L,
+      inputSize: tokens ? 1 : D,
+      inputKind: tokens ? 'tokens' : 'continuous',
+      x: xs,
+      numClasses,
+      multiLabel,
+      y: ys,
+    },
     vocabSize,
   };
 }

@@ -40,7 +40,9 @@ export function parseJsonl(text: string, file: string): JsonlRows {
       (typeof y === 'number' && Number.isInteger(y)) ||
       (Array.isArray(y) && y.length > 0 && y.every((v) => v === 0 || v === 1));
     if (!yOk) {
-      throw new DataError(`${where}: "y" must be an integer class id or a multi-hot array of 0/1, got ${JSON.stringify(y)}`);
+      throw new DataError(
+        `${where}: "y" must be an integer class id or a multi-hot array of 0/1, got ${JSON.stringify(y)}`,
+      );
     }
     rows.x.push(x as number[] | number[][]);
     rows.y.push(y as number | number[]);

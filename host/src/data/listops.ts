@@ -65,7 +65,10 @@ export function toTokens(tree: ListOpsTree, out: string[] = []): string[] {
 
 /** Splits an expression into tokens; parentheses (as in the LRA .tsv files) are dropped. */
 export function splitTokens(text: string): string[] {
-  return text.replace(/[()]/g, ' ').split(/\s+/).filter((t) => t !== '');
+  return text
+    .replace(/[()]/g, ' ')
+    .split(/\s+/)
+    .filter((t) => t !== '');
 }
 
 /** Parses an expression (text or tokens) into a tree; errors name the token and its position. */
@@ -73,7 +76,9 @@ export function parseExpression(input: string | readonly string[]): ListOpsTree 
   const tokens = typeof input === 'string' ? splitTokens(input) : input;
   let at = 0;
   const fail = (why: string): never => {
-    throw new DataError(`ListOps expression: ${why} at token ${at} (${JSON.stringify(tokens.slice(at, at + 3).join(' '))})`);
+    throw new DataError(
+      `ListOps expression: ${why} at token ${at} (${JSON.stringify(tokens.slice(at, at + 3).join(' '))})`,
+    );
   };
   const node = (): ListOpsTree => {
     const t = tokens[at];
@@ -169,7 +174,12 @@ export interface ListOpsSamples {
  * `count` distinct expressions with minLength ≤ tokens ≤ maxLength (rejection sampling as in the recipe;
  * distinct so that no expression lands in two splits). Fails clearly when the range is too hard to hit.
  */
-export function generateListOps(rng: Rng, config: ListOpsConfig, count: number, maxAttempts = 10_000 + 2_000 * count): ListOpsSamples {
+export function generateListOps(
+  rng: Rng,
+  config: ListOpsConfig,
+  count: number,
+  maxAttempts = 10_000 + 2_000 * count,
+): ListOpsSamples {
   checkConfig(config);
   const L = config.maxLength;
   const tokens = new Uint8Array(count * L);

@@ -73,7 +73,9 @@ export function parseOptions(opts: DatasetOptions): ParsedOptions {
   checkInt('numClasses', opts.numClasses, 1);
   checkInt('vocabSize', opts.vocabSize, 1);
   if (opts.inputKind !== undefined && opts.inputKind !== 'continuous' && opts.inputKind !== 'tokens') {
-    throw new DataError(`dataset option inputKind must be "continuous" or "tokens", got ${JSON.stringify(opts.inputKind)}`);
+    throw new DataError(
+      `dataset option inputKind must be "continuous" or "tokens", got ${JSON.stringify(opts.inputKind)}`,
+    );
   }
   if (opts.permutation !== undefined && !Array.isArray(opts.permutation)) {
     throw new DataError('dataset option permutation must be an array of pixel indices');

@@ -102,9 +102,7 @@ export class StoreSplit implements Split {
     const row = s.length * s.inputSize;
     const view = s.x.subarray(k * row, (k + 1) * row);
     const x = s.inputKind === 'continuous' ? Float32Array.from(view) : Int32Array.from(view);
-    const y = s.multiLabel
-      ? Float32Array.from(s.y.subarray(k * s.numClasses, (k + 1) * s.numClasses))
-      : s.y[k];
+    const y = s.multiLabel ? Float32Array.from(s.y.subarray(k * s.numClasses, (k + 1) * s.numClasses)) : s.y[k];
     return { x, y };
   }
 }

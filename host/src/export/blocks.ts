@@ -50,7 +50,10 @@ function normNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x
   const shift = Float64Array.from(bias, (s, h) => s - mean[h]! * scale[h]!);
   const H = c.dModel;
   b.work(positions * H * 2);
-  return b.op('Add', [b.op('Mul', [x, b.initF32(`norms.${i}.scale`, scale, [H])]), b.initF32(`norms.${i}.shift`, shift, [H])]);
+  return b.op('Add', [
+    b.op('Mul', [x, b.initF32(`norms.${i}.scale`, scale, [H])]),
+    b.initF32(`norms.${i}.shift`, shift, [H]),
+  ]);
 }
 
 /**
@@ -58,11 +61,27 @@ function normNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, x
  * permutation is folded into the rows of the Linear's weight. The value and gate halves are two MatMuls,
  * which saves splitting a [.., 2H] result (a strided copy).
  */
-export function mixer(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, y: string, order: Int32Array | null, positions: number): string {
+export function mixer(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  i: number,
+  y: string,
+  order: Int32Array | null,
+  positions: number,
+): string {
   return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions));
 }
 
-function mixerNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, y: string, order: Int32Array | null, positions: number): string {
+function mixerNodes(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  i: number,
+  y: string,
+  order: Int32Array | null,
+  positions: number,
+): string {
   const H = c.dModel;
   const W = weight(snap, `s4_layers.${i}.output_linear.weight`).values;
   const bias = weight(snap, `s4_layers.${i}.output_linear.bias`).values;
@@ -73,7 +92,10 @@ function mixerNodes(b: GraphBuilder, snap: Snapshot, c: ModelConfig, i: number, 
       rows.set(W.subarray(h * 2 * H + k * H, h * 2 * H + (k + 1) * H), r * H);
     }
     const name = `s4_layers.${i}.output_linear.${k ? 'gate' : 'value'}`;
-    return b.op('Add', [b.op('MatMul', [g, b.initF32(`${name}.weight`, rows, [H, H])]), b.initF32(`${name}.bias`, bias.subarray(k * H, (k + 1) * H), [H])]);
+    return b.op('Add', [
+      b.op('MatMul', [g, b.initF32(`${name}.weight`, rows, [H, H])]),
+      b.initF32(`${name}.bias`, bias.subarray(k * H, (k + 1) * H), [H]),
+    ]);
   };
   const g = b.op('Gelu', [y]);
   const value = half(0);

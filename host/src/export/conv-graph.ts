@@ -18,11 +18,18 @@ export interface ConvGraphOptions {
   batch: BatchDim;
 }
 
-export function buildConvGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], o: ConvGraphOptions): void {
+export function buildConvGraph(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  ssms: LayerSsm[],
+  o: ConvGraphOptions,
+): void {
   const { L } = o;
-  const x = c.inputKind === 'tokens'
-    ? b.input('tokens', 'int64', [o.batch, L])
-    : b.input('x', 'float32', [o.batch, L, c.inputSize]);
+  const x =
+    c.inputKind === 'tokens'
+      ? b.input('tokens', 'int64', [o.batch, L])
+      : b.input('x', 'float32', [o.batch, L, c.inputSize]);
   let h = encoder(b, snap, c, x, L);
   for (let i = 0; i < c.nLayers; i++) {
     const ssm = ssms[i]!;

@@ -60,7 +60,9 @@ export function resolveVariant(mode: ExportMode, variant = 'auto'): string {
 
 export function checkLength(length: unknown): number {
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 1 || length > MAX_LENGTH) {
-    throw new Error(`unsupported sequence length ${String(length)}: conv mode needs an integer L in [1, ${MAX_LENGTH}]`);
+    throw new Error(
+      `unsupported sequence length ${String(length)}: conv mode needs an integer L in [1, ${MAX_LENGTH}]`,
+    );
   }
   return length;
 }
@@ -71,11 +73,16 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     throw new Error(`unknown export mode "${String(opts.mode)}"; expected ${EXPORT_MODES.join(' or ')}`);
   }
   const bypass = opts.bypass ?? 'fold';
-  if (!BYPASS_MODES.includes(bypass)) throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
+  if (!BYPASS_MODES.includes(bypass))
+    throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
   const ssms = layerSsms(model);
-  const variant = opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
-    ? autoConvVariant(c.ssm, ssms.map((s) => s.dirs * s.active.length))
-    : resolveVariant(opts.mode, opts.variant);
+  const variant =
+    opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
+      ? autoConvVariant(
+          c.ssm,
+          ssms.map((s) => s.dirs * s.active.length),
+        )
+      : resolveVariant(opts.mode, opts.variant);
   const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
   if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
     throw new Error(`batch must be a positive integer (or left out for a dynamic batch), got ${String(opts.batch)}`);
@@ -89,7 +96,12 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   if (opts.mode === 'conv') {
     const v = convVariant(variant);
     if (v.kinds && !v.kinds.includes(c.ssm)) {
-      throw new Error(`conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()].filter((w) => !w.kinds || w.kinds.includes(c.ssm)).map((w) => w.name).join(', ')}`);
+      throw new Error(
+        `conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()]
+          .filter((w) => !w.kinds || w.kinds.includes(c.ssm))
+          .map((w) => w.name)
+          .join(', ')}`,
+      );
     }
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
@@ -125,5 +137,12 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   };
   for (const [k, v] of Object.entries(metadata)) b.metadata(k, v);
   const bytes = b.encode({ name: PRODUCER, version: PACKAGE_VERSION });
-  return { bytes, mode: opts.mode, variant, metadata, stats: { ...b.stats(), activeOperators, totalOperators }, states };
+  return {
+    bytes,
+    mode: opts.mode,
+    variant,
+    metadata,
+    stats: { ...b.stats(), activeOperators, totalOperators },
+    states,
+  };
 }

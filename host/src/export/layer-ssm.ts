@@ -19,7 +19,8 @@ export function freeStep(st: ChannelStep, s: Float64Array, out: Float64Array): v
   let rho = 0;
   if (st.lowRank) for (let m = 0; m < M; m++) rho += st.lowRank.qRe[m]! * s[m]! - st.lowRank.qIm[m]! * s[M + m]!;
   for (let m = 0; m < M; m++) {
-    const xr = s[m]!, xi = s[M + m]!;
+    const xr = s[m]!,
+      xi = s[M + m]!;
     out[m] = st.eRe[m]! * xr - st.eIm[m]! * xi;
     out[M + m] = st.eRe[m]! * xi + st.eIm[m]! * xr;
     if (st.lowRank) {

@@ -18,7 +18,10 @@ export type ElemType = 'float32' | 'int64';
 export type Section = 'ssm' | 'mixing' | 'norm' | 'other';
 export const SECTIONS: readonly Section[] = ['ssm', 'mixing', 'norm', 'other'];
 
-const ELEM: Record<ElemType, number> = { float32: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
+const ELEM: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+};
 /** ONNX TensorProto data type numbers, for Cast's `to` attribute. */
 export const DTYPE = { float32: onnx.TensorProto.DataType.FLOAT, float64: onnx.TensorProto.DataType.DOUBLE } as const;
 const AT = onnx.AttributeProto.AttributeType;
@@ -114,7 +117,12 @@ export class GraphBuilder {
   initF64(base: string, values: ArrayLike<number>, dims: number[]): string {
     const data = values instanceof Float64Array ? values : Float64Array.from(values);
     checkSize(base, data.length, dims);
-    return this.addInit(base, dims, onnx.TensorProto.DataType.DOUBLE, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    return this.addInit(
+      base,
+      dims,
+      onnx.TensorProto.DataType.DOUBLE,
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
   }
 
   initI64(base: string, values: ArrayLike<number>, dims: number[]): string {
@@ -149,10 +157,16 @@ export class GraphBuilder {
    * Adds a node; returns its output names. `outputs` is a count (names derived from the op) or explicit
    * names. Empty-string inputs are ONNX's "omitted optional input".
    */
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
-    const outs = typeof outputs === 'number'
-      ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
-      : outputs.map((n) => (this.claim(n), n));
+  node(
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs: number | string[] = 1,
+  ): string[] {
+    const outs =
+      typeof outputs === 'number'
+        ? Array.from({ length: outputs }, () => this.fresh(opType.toLowerCase()))
+        : outputs.map((n) => (this.claim(n), n));
     this.nodes.push({
       opType,
       input: inputs,
@@ -232,7 +246,8 @@ export class GraphBuilder {
 }
 
 function checkSize(name: string, n: number, dims: number[]): void {
-  if (!dims.every((d) => Number.isInteger(d) && d >= 0)) throw new Error(`ONNX initializer ${name}: bad shape [${dims}]`);
+  if (!dims.every((d) => Number.isInteger(d) && d >= 0))
+    throw new Error(`ONNX initializer ${name}: bad shape [${dims}]`);
   const size = dims.reduce((a, b) => a * b, 1);
   if (n !== size) throw new Error(`ONNX initializer ${name}: ${n} values for shape [${dims}]`);
 }
@@ -251,7 +266,8 @@ function valueInfo(name: string, elem: ElemType, dims: Dim[]): OnnxNs.IValueInfo
 
 function attribute(name: string, v: AttrValue): OnnxNs.IAttributeProto {
   if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new Error(`ONNX attribute ${name}: ${v} is not an integer (wrap floats with float())`);
+    if (!Number.isInteger(v))
+      throw new Error(`ONNX attribute ${name}: ${v} is not an integer (wrap floats with float())`);
     return { name, type: AT.INT, i: v };
   }
   if (typeof v === 'string') return { name, type: AT.STRING, s: new TextEncoder().encode(v) };

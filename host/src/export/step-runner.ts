@@ -12,7 +12,11 @@ export interface StepTensor {
 export interface StepSession {
   run(feeds: Record<string, unknown>): Promise<Record<string, StepTensor>>;
 }
-export type TensorClass = new (type: 'float32' | 'int64', data: Float32Array | BigInt64Array, dims: readonly number[]) => unknown;
+export type TensorClass = new (
+  type: 'float32' | 'int64',
+  data: Float32Array | BigInt64Array,
+  dims: readonly number[],
+) => unknown;
 
 export interface StepSequence {
   batch: number;
@@ -31,9 +35,15 @@ export interface StepRun {
   states: Record<string, Float32Array>;
 }
 
-export async function runStepModel(session: StepSession, Tensor: TensorClass, states: StepState[], seq: StepSequence): Promise<StepRun> {
+export async function runStepModel(
+  session: StepSession,
+  Tensor: TensorClass,
+  states: StepState[],
+  seq: StepSequence,
+): Promise<StepRun> {
   const { batch: B, length: L } = seq;
-  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(L) || L < 1) throw new Error(`runStepModel: batch and length must be positive integers, got ${B}, ${L}`);
+  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(L) || L < 1)
+    throw new Error(`runStepModel: batch and length must be positive integers, got ${B}, ${L}`);
   const feeds: Record<string, unknown> = {};
   const current: Record<string, Float32Array> = {};
   for (const s of states) {
@@ -45,7 +55,8 @@ export async function runStepModel(session: StepSession, Tensor: TensorClass, st
   for (let t = 0; t < L; t++) {
     if (seq.x) {
       const D = seq.inputSize ?? 1;
-      if (seq.x.length !== B * L * D) throw new Error(`runStepModel: x has ${seq.x.length} values, expected batch·length·inputSize = ${B * L * D}`);
+      if (seq.x.length !== B * L * D)
+        throw new Error(`runStepModel: x has ${seq.x.length} values, expected batch·length·inputSize = ${B * L * D}`);
       const xt = new Float32Array(B * D);
       for (let b = 0; b < B; b++) xt.set(seq.x.subarray((b * L + t) * D, (b * L + t + 1) * D), b * D);
       feeds.x = new Tensor('float32', xt, [B, D]);

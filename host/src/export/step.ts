@@ -36,7 +36,15 @@ export type BatchDim = number | 'batch';
  */
 export type StepLayout = 'packed' | 'recurrent';
 
-export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim = 'batch', variant: StepLayout = 'packed'): StepState[] {
+export function buildStepGraph(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  ssms: LayerSsm[],
+  bypass: BypassMode,
+  batch: BatchDim = 'batch',
+  variant: StepLayout = 'packed',
+): StepState[] {
   if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
   const H = c.dModel;
   const M = c.dState / 2;
@@ -47,7 +55,8 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
     b.input(name, 'float32', dims);
     return s;
   };
-  const x = c.inputKind === 'tokens' ? b.input('tokens', 'int64', [batch]) : b.input('x', 'float32', [batch, c.inputSize]);
+  const x =
+    c.inputKind === 'tokens' ? b.input('tokens', 'int64', [batch]) : b.input('x', 'float32', [batch, c.inputSize]);
   const packed = variant === 'packed';
   // Packed: one state for every layer's SSM, split along the channel axis into the layers' parts.
   const sizes = ssms.map((s) => s.active.length).filter((n) => n > 0);
@@ -55,8 +64,21 @@ export function buildStepGraph(b: GraphBuilder, snap: Snapshot, c: ModelConfig, 
   const all = packed && total > 0 ? state('ssm_state', [batch, total, 2, M + 1]) : undefined;
   // The free evolution (transition, and S4's rank-one term) reads only the previous state: one set of nodes
   // for all layers, before the first; each layer then adds its input term and reads out.
-  const evolved = all ? b.within('ssm', () => freeEvolution(b, ssms.filter((s) => s.active.length > 0).map((s) => stepTables(s, true)), all.input)) : undefined;
-  const parts = evolved && sizes.length > 1 ? b.node('Split', [evolved, b.constI64(sizes)], { axis: 1 }, sizes.length) : evolved ? [evolved] : [];
+  const evolved = all
+    ? b.within('ssm', () =>
+        freeEvolution(
+          b,
+          ssms.filter((s) => s.active.length > 0).map((s) => stepTables(s, true)),
+          all.input,
+        ),
+      )
+    : undefined;
+  const parts =
+    evolved && sizes.length > 1
+      ? b.node('Split', [evolved, b.constI64(sizes)], { axis: 1 }, sizes.length)
+      : evolved
+        ? [evolved]
+        : [];
   const nexts: string[] = [];
   let h = encoder(b, snap, c, x, 1);
   for (let i = 0; i < c.nLayers; i++) {
@@ -130,7 +152,9 @@ function ssmStep(b: GraphBuilder, ssm: LayerSsm, u: string, x: string, nextName?
     b.op('Mul', [u4, b.initF32('step_input', bv, dims)]),
   ];
   if (low) {
-    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], { keepdims: 1 });
+    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', qv, dims)]), b.constI64([2, 3])], {
+      keepdims: 1,
+    });
     terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', wv, dims)]));
   }
   const next = b.op('Sum', terms, {}, nextName);
@@ -165,8 +189,12 @@ function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
   const n = Ha * 2 * K;
   const layout = ssmKind(ssm.kind).step;
   const low = layout.lowRank;
-  const e1 = new Float64Array(n), e2 = new Float64Array(n), bv = new Float64Array(n), cv = new Float64Array(low ? n : 0);
-  const wv = new Float64Array(low ? n : 0), qv = new Float64Array(low ? n : 0);
+  const e1 = new Float64Array(n),
+    e2 = new Float64Array(n),
+    bv = new Float64Array(n),
+    cv = new Float64Array(low ? n : 0);
+  const wv = new Float64Array(low ? n : 0),
+    qv = new Float64Array(low ? n : 0);
   const operands = { e2, bv, cv, wv, qv };
   ssm.steps.forEach((st, r) => {
     const re = r * 2 * K;
@@ -211,7 +239,11 @@ function freeEvolution(b: GraphBuilder, ts: StepTables[], x: string): string {
   ];
   b.work(2 * n);
   if (ts[0]!.low) {
-    const rho = b.op('ReduceSum', [b.op('Mul', [x, b.initF32('step_low_rank_q', concat(ts.map((t) => t.qv)), dims)]), b.constI64([2, 3])], { keepdims: 1 });
+    const rho = b.op(
+      'ReduceSum',
+      [b.op('Mul', [x, b.initF32('step_low_rank_q', concat(ts.map((t) => t.qv)), dims)]), b.constI64([2, 3])],
+      { keepdims: 1 },
+    );
     terms.push(b.op('Mul', [rho, b.initF32('step_low_rank_w', concat(ts.map((t) => t.wv)), dims)]));
     b.work(n + (n - rows) + n);
   }
@@ -220,7 +252,13 @@ function freeEvolution(b: GraphBuilder, ts: StepTables[], x: string): string {
 }
 
 /** next = evolved + b̄·u, y = read-out of next (ReduceSum over the slots; S4 after the read-out Mul). */
-function inputAndReadout(b: GraphBuilder, t: StepTables, u: string, evolved: string, nextName?: string): { y: string; next: string } {
+function inputAndReadout(
+  b: GraphBuilder,
+  t: StepTables,
+  u: string,
+  evolved: string,
+  nextName?: string,
+): { y: string; next: string } {
   const n = t.Ha * 2 * t.K;
   const dims = [t.Ha, 2, t.K];
   const u4 = b.op('Unsqueeze', [u, b.constI64([2, 3])]);
@@ -232,7 +270,8 @@ function inputAndReadout(b: GraphBuilder, t: StepTables, u: string, evolved: str
 }
 
 /** How the step states are laid out, for the model's metadata. */
-const PACKED_NOTE = '. Packed step variant: ssm_state [batch, Σ active, 2, M + 1], the layers stacked along axis 1 in layer order, slot M holding D·u of the last step (p row; 0 in the other); pool [batch, H + 1]: running sum of the last layer\'s outputs, then the step count';
+const PACKED_NOTE =
+  ". Packed step variant: ssm_state [batch, Σ active, 2, M + 1], the layers stacked along axis 1 in layer order, slot M holding D·u of the last step (p row; 0 in the other); pool [batch, H + 1]: running sum of the last layer's outputs, then the step count";
 
 export function stepStateBasis(kind: SsmKindName): string {
   return `${ssmKind(kind).step.basis}${PACKED_NOTE}`;

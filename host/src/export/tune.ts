@@ -71,17 +71,23 @@ function labelOf(variant: string, params: Record<string, number>): string {
 export function tuneCandidates(model: SequenceModel, o: CandidateOptions): TuneCandidate[] {
   const registry = variantNames(o.mode);
   for (const v of o.variants ?? []) {
-    if (!registry.includes(v)) throw new Error(`unknown ${o.mode} variant "${v}" to tune; known: ${registry.join(', ')}`);
+    if (!registry.includes(v))
+      throw new Error(`unknown ${o.mode} variant "${v}" to tune; known: ${registry.join(', ')}`);
   }
   const names = o.variants?.length ? registry.filter((v) => o.variants!.includes(v)) : [...registry];
   // The reference is what `auto` exports for this very model (its static rule depends on the active channels).
-  const auto = o.mode === 'conv' ? exportModel(model, { mode: o.mode, length: o.length, variant: 'auto', bypass: o.bypass }).variant : resolveVariant(o.mode, 'auto');
+  const auto =
+    o.mode === 'conv'
+      ? exportModel(model, { mode: o.mode, length: o.length, variant: 'auto', bypass: o.bypass }).variant
+      : resolveVariant(o.mode, 'auto');
   const refName = names.includes(auto) ? auto : names[0]!;
   const ssm = layerSsms(model).find((s) => s.active.length > 0);
   const L = o.length ?? 1;
   const describe = (variant: string, opts: VariantOptions): Record<string, number> =>
     o.mode === 'conv' && ssm ? convVariant(variant).describe(ssm, L, opts) : {};
-  const wanted: { variant: string; opts: VariantOptions }[] = [{ variant: refName, opts: o.block === undefined ? {} : { block: o.block } }];
+  const wanted: { variant: string; opts: VariantOptions }[] = [
+    { variant: refName, opts: o.block === undefined ? {} : { block: o.block } },
+  ];
   for (const variant of names) {
     const blocky = 'block' in describe(variant, {});
     if (!blocky) wanted.push({ variant, opts: {} });
@@ -100,8 +106,21 @@ export function tuneCandidates(model: SequenceModel, o: CandidateOptions): TuneC
     seen.add(key);
     // The block length is recorded as the variant resolved it, so the record reproduces the same graph.
     const variant_options: VariantOptions = params.block === undefined ? {} : { block: params.block };
-    const result = exportModel(model, { mode: o.mode, length: o.length, variant: w.variant, variantOptions: variant_options, bypass: o.bypass });
-    out.push({ label: labelOf(w.variant, params), variant: w.variant, variant_options, reference: out.length === 0, params, result });
+    const result = exportModel(model, {
+      mode: o.mode,
+      length: o.length,
+      variant: w.variant,
+      variantOptions: variant_options,
+      bypass: o.bypass,
+    });
+    out.push({
+      label: labelOf(w.variant, params),
+      variant: w.variant,
+      variant_options,
+      reference: out.length === 0,
+      params,
+      result,
+    });
   }
   return out;
 }
@@ -131,9 +150,16 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
   const shape = tuneShape(model.config, o.mode, o.length);
   const candidates = tuneCandidates(model, o);
   const ref = candidates[0]!;
-  const prep = (c: TuneCandidate): PreparedModel => ({ model_sha256: sha256Hex(c.result.bytes), bytes: c.result.bytes, name: `tune-${c.label.replace(/[^\w.-]+/g, '_')}.onnx` });
+  const prep = (c: TuneCandidate): PreparedModel => ({
+    model_sha256: sha256Hex(c.result.bytes),
+    bytes: c.result.bytes,
+    name: `tune-${c.label.replace(/[^\w.-]+/g, '_')}.onnx`,
+  });
   const measurer = candidates.length < 2 ? null : typeof o.measurer === 'function' ? await o.measurer() : o.measurer;
-  if (measurer) o.log?.(`tuning ${o.mode} export for class ${o.deviceClass} on ${measurer.agent}: ${candidates.map((c) => c.label).join(', ')}; each paired with ${ref.label}`);
+  if (measurer)
+    o.log?.(
+      `tuning ${o.mode} export for class ${o.deviceClass} on ${measurer.agent}: ${candidates.map((c) => c.label).join(', ')}; each paired with ${ref.label}`,
+    );
   else o.log?.(`one ${o.mode} export applies (${ref.label}): recorded for class ${o.deviceClass} without measuring`);
   const options: TuneOption[] = [];
   const measuredBy = new Set<string>();
@@ -167,11 +193,21 @@ export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneO
       job_id: out.job_id,
     };
     options.push(option);
-    o.log?.(`  ${c.label}: ${option.ratio.toFixed(3)} × ${ref.label} (${option.p50_ms!.toFixed(3)} vs ${option.reference_p50_ms!.toFixed(3)} ms, ${option.nodes} nodes)`);
+    o.log?.(
+      `  ${c.label}: ${option.ratio.toFixed(3)} × ${ref.label} (${option.p50_ms!.toFixed(3)} vs ${option.reference_p50_ms!.toFixed(3)} ms, ${option.nodes} nodes)`,
+    );
   }
   // The reference's own p50: the median of its p50s in the pairs.
-  const refP50s = options.map((x) => x.reference_p50_ms).filter((v): v is number => v !== null).sort((a, b) => a - b);
-  if (refP50s.length) options[0] = { ...options[0]!, p50_ms: refP50s[Math.floor(refP50s.length / 2)]!, reference_p50_ms: refP50s[Math.floor(refP50s.length / 2)]! };
+  const refP50s = options
+    .map((x) => x.reference_p50_ms)
+    .filter((v): v is number => v !== null)
+    .sort((a, b) => a - b);
+  if (refP50s.length)
+    options[0] = {
+      ...options[0]!,
+      p50_ms: refP50s[Math.floor(refP50s.length / 2)]!,
+      reference_p50_ms: refP50s[Math.floor(refP50s.length / 2)]!,
+    };
   const win = pickWinner(options, tie);
   return recordTuning(store, {
     device_class: o.deviceClass,
@@ -194,5 +230,8 @@ export function formatTuning(t: TuningRecord): string {
     const p50 = o.p50_ms === null ? '' : `, p50 ${o.p50_ms.toFixed(3)} ms`;
     return `${o.label === t.label ? '*' : ' '} ${o.label.padEnd(16)} ${o.reference ? 'reference' : `${o.ratio.toFixed(3)}${ci}`}${p50}, ${o.nodes} nodes`;
   });
-  return [`tuned for class ${t.device_class} on ${t.agent}: ${t.label} (ratio ${t.options.find((o) => o.label === t.label)!.ratio.toFixed(3)} × ${t.reference})`, ...lines].join('\n');
+  return [
+    `tuned for class ${t.device_class} on ${t.agent}: ${t.label} (ratio ${t.options.find((o) => o.label === t.label)!.ratio.toFixed(3)} × ${t.reference})`,
+    ...lines,
+  ].join('\n');
 }

@@ -70,7 +70,8 @@ export interface TuningRecord extends TuningInput {
 }
 
 export function tuneShape(config: ModelConfig, mode: ExportMode, length?: number | null): TuneShape {
-  if (mode === 'conv' && !(Number.isInteger(length) && length! >= 1)) throw new Error(`a conv-mode tuning shape needs the sequence length, got ${String(length)}`);
+  if (mode === 'conv' && !(Number.isInteger(length) && length! >= 1))
+    throw new Error(`a conv-mode tuning shape needs the sequence length, got ${String(length)}`);
   return {
     mode,
     length: mode === 'conv' ? length! : null,
@@ -88,7 +89,15 @@ export function describeShape(s: TuneShape): string {
 }
 
 export function shapeKey(s: TuneShape): string {
-  return canonicalJson({ mode: s.mode, length: s.length, d_model: s.d_model, d_state: s.d_state, n_layers: s.n_layers, ssm: s.ssm, bidirectional: s.bidirectional });
+  return canonicalJson({
+    mode: s.mode,
+    length: s.length,
+    d_model: s.d_model,
+    d_state: s.d_state,
+    n_layers: s.n_layers,
+    ssm: s.ssm,
+    bidirectional: s.bidirectional,
+  });
 }
 
 /** The device class of a measurement target: the tag, else the agent's name, else the local agent. */
@@ -99,13 +108,17 @@ export function deviceClassOf(target: { agent?: string; tag?: string; deviceClas
 }
 
 export function checkDeviceClass(cls: string): void {
-  if (!/^[\w.:@-]{1,128}$/.test(cls)) throw new Error(`device class "${cls}" must be 1–128 letters, digits, '.', ':', '@', '_' or '-' (a tag or an agent name)`);
+  if (!/^[\w.:@-]{1,128}$/.test(cls))
+    throw new Error(
+      `device class "${cls}" must be 1–128 letters, digits, '.', ':', '@', '_' or '-' (a tag or an agent name)`,
+    );
 }
 
 /** Records a tuning (a new row: earlier ones stay as history). */
 export function recordTuning(store: RunStore, t: TuningInput): TuningRecord {
   checkDeviceClass(t.device_class);
-  if (!t.options.some((o) => o.label === t.label)) throw new Error(`tuning winner "${t.label}" is not among its options`);
+  if (!t.options.some((o) => o.label === t.label))
+    throw new Error(`tuning winner "${t.label}" is not among its options`);
   const created = t.created_at ?? new Date().toISOString();
   const r = store.db
     .prepare(
@@ -113,8 +126,18 @@ export function recordTuning(store: RunStore, t: TuningInput): TuningRecord {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     .run(
-      t.device_class, shapeKey(t.shape), JSON.stringify(t.shape), t.variant, JSON.stringify(t.variant_options), t.label, t.reference,
-      JSON.stringify(t.options), t.agent, canonicalJson(t.settings), t.model ? JSON.stringify(t.model) : null, created,
+      t.device_class,
+      shapeKey(t.shape),
+      JSON.stringify(t.shape),
+      t.variant,
+      JSON.stringify(t.variant_options),
+      t.label,
+      t.reference,
+      JSON.stringify(t.options),
+      t.agent,
+      canonicalJson(t.settings),
+      t.model ? JSON.stringify(t.model) : null,
+      created,
     );
   return tuningById(store, Number(r.lastInsertRowid))!;
 }
@@ -122,7 +145,9 @@ export function recordTuning(store: RunStore, t: TuningInput): TuningRecord {
 /** The newest tuning of `deviceClass` for exports of `shape`, or undefined (then `auto` keeps its static choice). */
 export function tunedVariant(store: RunStore, deviceClass: string, shape: TuneShape): TuningRecord | undefined {
   const row = store.db
-    .prepare('SELECT * FROM export_tunings WHERE device_class = ? AND shape_key = ? ORDER BY created_at DESC, id DESC LIMIT 1')
+    .prepare(
+      'SELECT * FROM export_tunings WHERE device_class = ? AND shape_key = ? ORDER BY created_at DESC, id DESC LIMIT 1',
+    )
     .get(deviceClass, shapeKey(shape)) as Row | undefined;
   return row ? tuningFrom(row) : undefined;
 }
@@ -134,9 +159,13 @@ export function tuningById(store: RunStore, id: number): TuningRecord | undefine
 
 /** Every tuning (of one class, if given), newest first. */
 export function listTunings(store: RunStore, deviceClass?: string): TuningRecord[] {
-  const rows = (deviceClass === undefined
-    ? store.db.prepare('SELECT * FROM export_tunings ORDER BY created_at DESC, id DESC').all()
-    : store.db.prepare('SELECT * FROM export_tunings WHERE device_class = ? ORDER BY created_at DESC, id DESC').all(deviceClass)) as Row[];
+  const rows = (
+    deviceClass === undefined
+      ? store.db.prepare('SELECT * FROM export_tunings ORDER BY created_at DESC, id DESC').all()
+      : store.db
+          .prepare('SELECT * FROM export_tunings WHERE device_class = ? ORDER BY created_at DESC, id DESC')
+          .all(deviceClass)
+  ) as Row[];
   return rows.map(tuningFrom);
 }
 
@@ -157,8 +186,17 @@ export interface RunTuningNote {
 
 /** Notes in a run's config which tuning its measurer's `auto` exports follow, for the report. */
 export function noteTuningInRun(store: RunStore, runId: string, t: TuningRecord): void {
-  const note: RunTuningNote = { id: t.id, device_class: t.device_class, variant: t.variant, variant_options: t.variant_options, label: t.label, created_at: t.created_at };
-  const r = store.db.prepare("UPDATE runs SET config = json_set(config, '$.measure.tuned', json(?)) WHERE id = ?").run(JSON.stringify(note), runId);
+  const note: RunTuningNote = {
+    id: t.id,
+    device_class: t.device_class,
+    variant: t.variant,
+    variant_options: t.variant_options,
+    label: t.label,
+    created_at: t.created_at,
+  };
+  const r = store.db
+    .prepare("UPDATE runs SET config = json_set(config, '$.measure.tuned', json(?)) WHERE id = ?")
+    .run(JSON.stringify(note), runId);
   if (r.changes !== 1) throw new Error(`no run ${runId} in ${store.file}`);
 }
 

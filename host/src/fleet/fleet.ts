@@ -33,14 +33,28 @@ export interface StartFleetOptions extends Omit<FleetServerOptions, 'server' | '
 
 export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   const baseLog = opts.log ?? ((x: string) => process.stderr.write(`${new Date().toISOString()} s4op serve: ${x}\n`));
-  const registry = opts.workspace ? new StoreAgentRegistry(opts.workspace.store, { log: (l) => baseLog(l) }) : undefined;
+  const registry = opts.workspace
+    ? new StoreAgentRegistry(opts.workspace.store, { log: (l) => baseLog(l) })
+    : undefined;
   const app = createHttpServer({ token: opts.token, tls: opts.tls, log: (l) => server.logLine(l) });
   const server: FleetServer = new FleetServer({ ...opts, registry, server: app.server });
   const jobs: JobManager = new JobManager(server);
   const log = (l: string) => server.logLine(l);
-  const deploy = opts.workspace && registry ? new DeployController(server, jobs, registry, opts.workspace.store, opts.workspace.dir, log) : null;
-  jobsRoutes(app, () => server, () => jobs);
-  if (deploy) deployRoutes(app, () => server, () => deploy);
+  const deploy =
+    opts.workspace && registry
+      ? new DeployController(server, jobs, registry, opts.workspace.store, opts.workspace.dir, log)
+      : null;
+  jobsRoutes(
+    app,
+    () => server,
+    () => jobs,
+  );
+  if (deploy)
+    deployRoutes(
+      app,
+      () => server,
+      () => deploy,
+    );
   for (const r of opts.routes ?? []) r(app, { server, jobs, deploy });
   server.start();
   try {
@@ -53,10 +67,13 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
   }
   deploy?.resume();
   // A server that runs for weeks forgets long-gone agents as it goes, not only when it starts.
-  const prune = setInterval(() => {
-    const n = server.registry.prune(new Date(Date.now() - REGISTRY_TTL_MS));
-    if (n) log(`registry: forgot ${n} agent(s) offline for more than ${REGISTRY_TTL_MS / 86_400_000} days`);
-  }, 6 * 3600 * 1000);
+  const prune = setInterval(
+    () => {
+      const n = server.registry.prune(new Date(Date.now() - REGISTRY_TTL_MS));
+      if (n) log(`registry: forgot ${n} agent(s) offline for more than ${REGISTRY_TTL_MS / 86_400_000} days`);
+    },
+    6 * 3600 * 1000,
+  );
   prune.unref();
   return {
     server,

@@ -16,7 +16,14 @@ export { formatMeasurement } from './link/format.js';
 export { DeployController, DeployError, FIELD_SETTINGS } from './deploy/controller.js';
 export type { DeployRequest } from './deploy/controller.js';
 export { DeploymentStore } from './deploy/store.js';
-export type { DeploymentRecord, DeploymentAgentRecord, DeploymentStatus, AgentDeployState, LabRecord, ModelSource } from './deploy/store.js';
+export type {
+  DeploymentRecord,
+  DeploymentAgentRecord,
+  DeploymentStatus,
+  AgentDeployState,
+  LabRecord,
+  ModelSource,
+} from './deploy/store.js';
 export { parseGate, evaluateGate, checkGateAgainstLab, fieldFigures, GateError, GATE_METRICS } from './deploy/gate.js';
 export type { GateTerm, GateOutcome, GateCheck, Figures } from './deploy/gate.js';
 export { parseSelector, selectAgents, parseCanary, parseWaves, planStages, PlanError } from './deploy/plan.js';

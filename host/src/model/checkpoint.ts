@@ -76,8 +76,12 @@ export async function readCheckpointConfig(dir: string): Promise<CheckpointConfi
   } catch {
     throw new Error(`checkpoint ${dir}: ${CONFIG_FILE} is not valid JSON`);
   }
-  if (config.format !== CHECKPOINT_FORMAT) throw new Error(`checkpoint ${dir}: ${CONFIG_FILE} is not an s4op checkpoint (format "${String(config.format)}")`);
-  if (config.version > CHECKPOINT_VERSION) throw new Error(`checkpoint ${dir}: version ${config.version} is newer than this s4op reads (${CHECKPOINT_VERSION})`);
+  if (config.format !== CHECKPOINT_FORMAT)
+    throw new Error(`checkpoint ${dir}: ${CONFIG_FILE} is not an s4op checkpoint (format "${String(config.format)}")`);
+  if (config.version > CHECKPOINT_VERSION)
+    throw new Error(
+      `checkpoint ${dir}: version ${config.version} is newer than this s4op reads (${CHECKPOINT_VERSION})`,
+    );
   validateConfig(config.model);
   return config;
 }
@@ -94,7 +98,9 @@ export async function loadCheckpoint(dir: string): Promise<{ model: SequenceMode
   }
   const hash = sha256Hex(bytes);
   if (config.weights_sha256 && hash !== config.weights_sha256) {
-    throw new Error(`checkpoint ${dir}: ${WEIGHTS_FILE} is corrupt (sha256 ${hash.slice(0, 12)}… but config says ${config.weights_sha256.slice(0, 12)}…)`);
+    throw new Error(
+      `checkpoint ${dir}: ${WEIGHTS_FILE} is corrupt (sha256 ${hash.slice(0, 12)}… but config says ${config.weights_sha256.slice(0, 12)}…)`,
+    );
   }
   const { tensors } = await readSafetensors(file);
   const model = new SequenceModel(config.model);

@@ -45,20 +45,25 @@ export const DEFAULT_CONFIG: Omit<ModelConfig, 'inputKind' | 'inputSize' | 'numC
 /** Throws an error naming the first field that is out of range. */
 export function validateConfig(c: ModelConfig): ModelConfig {
   const positiveInt = (name: keyof ModelConfig, v: unknown) => {
-    if (!Number.isInteger(v) || (v as number) < 1) throw new Error(`model config: ${name} must be a positive integer, got ${String(v)}`);
+    if (!Number.isInteger(v) || (v as number) < 1)
+      throw new Error(`model config: ${name} must be a positive integer, got ${String(v)}`);
   };
   positiveInt('dModel', c.dModel);
   positiveInt('dState', c.dState);
   positiveInt('nLayers', c.nLayers);
   positiveInt('numClasses', c.numClasses);
   if (c.dState % 2 !== 0) throw new Error(`model config: dState must be even (N/2 complex modes), got ${c.dState}`);
-  if (!isSsmKind(c.ssm)) throw new Error(`model config: ssm must be ${orList(SSM_KIND_NAMES.map((n) => `"${n}"`))}, got "${String(c.ssm)}"`);
+  if (!isSsmKind(c.ssm))
+    throw new Error(`model config: ssm must be ${orList(SSM_KIND_NAMES.map((n) => `"${n}"`))}, got "${String(c.ssm)}"`);
   if (c.inputKind === 'continuous') positiveInt('inputSize', c.inputSize);
   else if (c.inputKind === 'tokens') positiveInt('vocabSize', c.vocabSize);
   else throw new Error(`model config: inputKind must be "continuous" or "tokens", got "${String(c.inputKind)}"`);
-  if (c.norm !== 'layer' && c.norm !== 'batch') throw new Error(`model config: norm must be "layer" or "batch", got "${String(c.norm)}"`);
+  if (c.norm !== 'layer' && c.norm !== 'batch')
+    throw new Error(`model config: norm must be "layer" or "batch", got "${String(c.norm)}"`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new Error(`model config: dropout must be in [0, 1), got ${c.dropout}`);
-  if (c.init !== 'lin' && c.init !== 'inv') throw new Error(`model config: init must be "lin" or "inv", got "${String(c.init)}"`);
-  if (!(c.dtMin > 0 && c.dtMax >= c.dtMin)) throw new Error(`model config: need 0 < dtMin <= dtMax, got ${c.dtMin}, ${c.dtMax}`);
+  if (c.init !== 'lin' && c.init !== 'inv')
+    throw new Error(`model config: init must be "lin" or "inv", got "${String(c.init)}"`);
+  if (!(c.dtMin > 0 && c.dtMax >= c.dtMin))
+    throw new Error(`model config: need 0 < dtMin <= dtMax, got ${c.dtMin}, ${c.dtMax}`);
   return c;
 }

@@ -44,7 +44,8 @@ export async function importStateSpaces(file: string, opts: ImportOptions = {}):
   const need = (key: string, rank: number): StoredTensor => {
     const t = tensors.get(key);
     if (!t) throw new Error(`${file}: missing tensor ${key} (expected the state-spaces S4D example layout)`);
-    if (t.shape.length !== rank) throw new Error(`${file}: tensor ${key} has shape [${t.shape}], expected rank ${rank}`);
+    if (t.shape.length !== rank)
+      throw new Error(`${file}: tensor ${key} has shape [${t.shape}], expected rank ${rank}`);
     return t;
   };
   const enc = need('encoder.weight', 2);

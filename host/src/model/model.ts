@@ -40,11 +40,21 @@ export class SequenceModel {
       this.params.add('encoder.bias', uniformInit(c.inputSize, H), [H], 'default');
     } else {
       const V = c.vocabSize!;
-      this.params.add('encoder.weight', Float32Array.from({ length: V * H }, () => rng.normal()), [V, H], 'default');
+      this.params.add(
+        'encoder.weight',
+        Float32Array.from({ length: V * H }, () => rng.normal()),
+        [V, H],
+        'default',
+      );
     }
     for (let i = 0; i < nLayers; i++) {
       this.ssm.push(createSsm(this.params, `s4_layers.${i}.kernel`, c, rng.fork()));
-      this.params.add(`s4_layers.${i}.D`, Float32Array.from({ length: H }, () => rng.normal()), [H], 'ssm');
+      this.params.add(
+        `s4_layers.${i}.D`,
+        Float32Array.from({ length: H }, () => rng.normal()),
+        [H],
+        'ssm',
+      );
       this.params.add(`s4_layers.${i}.output_linear.weight`, uniformInit(H, H * 2 * H), [H, 2 * H], 'default');
       this.params.add(`s4_layers.${i}.output_linear.bias`, uniformInit(H, 2 * H), [2 * H], 'default');
       this.params.add(`norms.${i}.weight`, new Float32Array(H).fill(1), [H], 'default');
@@ -70,7 +80,8 @@ export class SequenceModel {
   /** Sets layer `i`'s active operators; every other channel is bypassed (kernel 0, D 1). */
   setActive(i: number, channels: Iterable<number>): void {
     const H = this.config.dModel;
-    if (i < 0 || i >= this.config.nLayers) throw new Error(`layer ${i} out of range (model has ${this.config.nLayers})`);
+    if (i < 0 || i >= this.config.nLayers)
+      throw new Error(`layer ${i} out of range (model has ${this.config.nLayers})`);
     const set = Int32Array.from(new Set(channels)).sort();
     for (const h of set) {
       if (!Number.isInteger(h) || h < 0 || h >= H) throw new Error(`layer ${i}: channel ${h} out of range [0, ${H})`);
@@ -114,7 +125,11 @@ export class SequenceModel {
       z = ssmConv(z, kernel, P(`s4_layers.${i}.D`) as tf.Tensor1D, active, { bidirectional: c.bidirectional });
       z = gelu(z) as tf.Tensor3D;
       if (opts.training) z = channelDropout(z, c.dropout, dropSeed.fork());
-      z = linearGlu(z, P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D, P(`s4_layers.${i}.output_linear.bias`) as tf.Tensor1D) as tf.Tensor3D;
+      z = linearGlu(
+        z,
+        P(`s4_layers.${i}.output_linear.weight`) as tf.Tensor2D,
+        P(`s4_layers.${i}.output_linear.bias`) as tf.Tensor1D,
+      ) as tf.Tensor3D;
       if (opts.training) z = channelDropout(z, c.dropout, dropSeed.fork());
       h = tf.add(z, h);
       if (!c.prenorm) h = this.norm(i, h, opts.training);

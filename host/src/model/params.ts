@@ -68,7 +68,9 @@ export class ParamStore {
   }
 
   count(filter: (p: Param) => boolean = (p) => p.trainable): number {
-    return this.list().filter(filter).reduce((n, p) => n + p.variable.size, 0);
+    return this.list()
+      .filter(filter)
+      .reduce((n, p) => n + p.variable.size, 0);
   }
 
   dispose(): void {

@@ -12,7 +12,9 @@ import type { ParamStore } from './params.js';
 export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, seed: number): SsmKernel {
   const kind = ssmKind(c.ssm);
   if (c.bidirectional && !kind.bidirectional) {
-    const two = Object.values(SSM_KINDS).filter((k) => k.bidirectional).map((k) => k.title);
+    const two = Object.values(SSM_KINDS)
+      .filter((k) => k.bidirectional)
+      .map((k) => k.title);
     throw new Error(`model config: bidirectional is supported for ${orList(two)} only`);
   }
   return kind.create(params, prefix, { H: c.dModel, M: c.dState / 2 }, c, seed);

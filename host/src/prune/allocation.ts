@@ -8,7 +8,8 @@
 
 /** Bypassed channels for a rate in percent: round(p·H·n), capped at n·(H−1) (one channel stays per layer). */
 export function targetBypassed(ratePct: number, H: number, nLayers: number): number {
-  if (!Number.isFinite(ratePct) || ratePct < 0 || ratePct > 100) throw new Error(`pruning rate must be a percentage in [0, 100], got ${ratePct}`);
+  if (!Number.isFinite(ratePct) || ratePct < 0 || ratePct > 100)
+    throw new Error(`pruning rate must be a percentage in [0, 100], got ${ratePct}`);
   // Integer products before the division so 30 % of 1024 is 307.2 exactly, not 307.19999….
   const t = Math.round((ratePct * H * nLayers) / 100);
   return Math.min(t, nLayers * (H - 1));
@@ -18,9 +19,15 @@ export function targetBypassed(ratePct: number, H: number, nLayers: number): num
  * Bounded proportional apportionment: x_i = clamp(λ·w_i, lo_i, hi_i) with Σ x_i = total, then integers by
  * largest remainder (ties to the later index). Integer weights; all comparisons are exact (BigInt).
  */
-export function apportion(total: number, weights: readonly bigint[], lo: readonly number[], hi: readonly number[]): number[] {
+export function apportion(
+  total: number,
+  weights: readonly bigint[],
+  lo: readonly number[],
+  hi: readonly number[],
+): number[] {
   const n = weights.length;
-  if (lo.length !== n || hi.length !== n) throw new Error('apportion: weights, lower and upper bounds differ in length');
+  if (lo.length !== n || hi.length !== n)
+    throw new Error('apportion: weights, lower and upper bounds differ in length');
   const loSum = lo.reduce((a, b) => a + b, 0);
   const hiSum = hi.reduce((a, b) => a + b, 0);
   if (!Number.isInteger(total) || total < loSum || total > hiSum) {
@@ -28,7 +35,8 @@ export function apportion(total: number, weights: readonly bigint[], lo: readonl
   }
   for (let i = 0; i < n; i++) {
     if (weights[i]! < 0n) throw new Error(`apportion: weight ${i} is negative`);
-    if (!(Number.isInteger(lo[i]) && Number.isInteger(hi[i]) && lo[i]! <= hi[i]!)) throw new Error(`apportion: bounds of ${i} are not integers lo ≤ hi`);
+    if (!(Number.isInteger(lo[i]) && Number.isInteger(hi[i]) && lo[i]! <= hi[i]!))
+      throw new Error(`apportion: bounds of ${i} are not integers lo ≤ hi`);
   }
   const x = new Array<number>(n).fill(0);
   const fixed = new Array<boolean>(n).fill(false);
@@ -100,11 +108,19 @@ export function s4opAllocation(H: number, nLayers: number, target: number, floor
   const lo = floor ? [...floor] : new Array<number>(nLayers).fill(0);
   if (lo.length !== nLayers) throw new Error(`allocation: ${lo.length} floors for ${nLayers} layers`);
   lo.forEach((f, i) => {
-    if (!Number.isInteger(f) || f < 0 || f > cap) throw new Error(`allocation: layer ${i} already has ${f} bypassed, outside [0, ${cap}]`);
+    if (!Number.isInteger(f) || f < 0 || f > cap)
+      throw new Error(`allocation: layer ${i} already has ${f} bypassed, outside [0, ${cap}]`);
   });
-  if (!Number.isInteger(target) || target < 0) throw new Error(`allocation: target must be a non-negative integer, got ${target}`);
-  if (target > nLayers * cap) throw new Error(`allocation: target ${target} exceeds ${nLayers}·(H−1) = ${nLayers * cap}: one channel must stay active in every layer`);
-  const T = Math.max(target, lo.reduce((a, b) => a + b, 0));
+  if (!Number.isInteger(target) || target < 0)
+    throw new Error(`allocation: target must be a non-negative integer, got ${target}`);
+  if (target > nLayers * cap)
+    throw new Error(
+      `allocation: target ${target} exceeds ${nLayers}·(H−1) = ${nLayers * cap}: one channel must stay active in every layer`,
+    );
+  const T = Math.max(
+    target,
+    lo.reduce((a, b) => a + b, 0),
+  );
   if (nLayers === 1) return [T];
   const deeperLo = lo.slice(1);
   const deeperCap = (nLayers - 1) * cap;
@@ -119,15 +135,23 @@ export function s4opAllocation(H: number, nLayers: number, target: number, floor
  * Score-following allocation: the `target` lowest (per-layer-normalised) scores over all layers, counting
  * channels already bypassed, with one channel kept per layer. `scores[i][k]` belongs to `active[i][k]`.
  */
-export function scoreAllocation(scores: readonly (readonly number[])[], active: readonly (readonly number[])[], H: number, target: number): number[] {
+export function scoreAllocation(
+  scores: readonly (readonly number[])[],
+  active: readonly (readonly number[])[],
+  H: number,
+  target: number,
+): number[] {
   const nLayers = active.length;
-  if (scores.length !== nLayers) throw new Error(`allocation: scores for ${scores.length} layers, model has ${nLayers}`);
+  if (scores.length !== nLayers)
+    throw new Error(`allocation: scores for ${scores.length} layers, model has ${nLayers}`);
   const counts = active.map((a) => H - a.length);
   const already = counts.reduce((a, b) => a + b, 0);
-  if (target > nLayers * (H - 1)) throw new Error(`allocation: target ${target} exceeds ${nLayers}·(H−1) = ${nLayers * (H - 1)}`);
+  if (target > nLayers * (H - 1))
+    throw new Error(`allocation: target ${target} exceeds ${nLayers}·(H−1) = ${nLayers * (H - 1)}`);
   const pool: { layer: number; score: number }[] = [];
   active.forEach((a, i) => {
-    if (scores[i]!.length !== a.length) throw new Error(`allocation: layer ${i} has ${a.length} active channels but ${scores[i]!.length} scores`);
+    if (scores[i]!.length !== a.length)
+      throw new Error(`allocation: layer ${i} has ${a.length} active channels but ${scores[i]!.length} scores`);
     const sorted = [...scores[i]!].sort((p, q) => p - q);
     // The layer's highest score is never a candidate: one channel stays.
     for (const s of sorted.slice(0, sorted.length - 1)) {

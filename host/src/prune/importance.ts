@@ -46,7 +46,8 @@ export function randomScores(model: SequenceModel, seed: number): LayerScores {
  * With `delta`, of what bypassing changes: the kernel plus (D − 1) at lag 0 (the forward direction carries D).
  */
 export function kernelScores(model: SequenceModel, L: number, kind: 'hinf' | 'energy', delta = false): LayerScores {
-  if (!Number.isInteger(L) || L < 1) throw new Error(`importance: sequence length must be a positive integer, got ${L}`);
+  if (!Number.isInteger(L) || L < 1)
+    throw new Error(`importance: sequence length must be a positive integer, got ${L}`);
   return layerSsms(model).map((ssm) => {
     const A = ssm.active.length;
     const K = ssm.kernel(L);
@@ -88,7 +89,11 @@ export function dScores(model: SequenceModel): LayerScores {
  * Mean over batches of |dℒ/dε| for bypassing each active channel (see the header), from real gradients of
  * the loss in inference mode (no dropout).
  */
-export function taylorScores(model: SequenceModel, data: Dataset, opts: { batches?: number; batchSize?: number; seed?: number } = {}): LayerScores {
+export function taylorScores(
+  model: SequenceModel,
+  data: Dataset,
+  opts: { batches?: number; batchSize?: number; seed?: number } = {},
+): LayerScores {
   const { batches = 4, batchSize = 32, seed = 0 } = opts;
   const c = model.config;
   const H = c.dModel;
@@ -113,7 +118,10 @@ export function taylorScores(model: SequenceModel, data: Dataset, opts: { batche
       batch.y.dispose();
       break;
     }
-    const { value, grads } = tf.variableGrads(() => model.loss(model.forward(batch.x, { training: false }), batch.y), vars);
+    const { value, grads } = tf.variableGrads(
+      () => model.loss(model.forward(batch.x, { training: false }), batch.y),
+      vars,
+    );
     value.dispose();
     names.forEach((n, i) => {
       const gD = grads[model.params.get(n.D).name]!.dataSync();
@@ -141,7 +149,11 @@ export function taylorScores(model: SequenceModel, data: Dataset, opts: { batche
 }
 
 /** Loss increase (inference mode) when each active channel alone is bypassed, on `batches` training batches. */
-export function ablationScores(model: SequenceModel, data: Dataset, opts: { batches?: number; batchSize?: number; seed?: number } = {}): LayerScores {
+export function ablationScores(
+  model: SequenceModel,
+  data: Dataset,
+  opts: { batches?: number; batchSize?: number; seed?: number } = {},
+): LayerScores {
   const { batches = 2, batchSize = 32, seed = 0 } = opts;
   const kept: { x: tf.Tensor; y: tf.Tensor }[] = [];
   for (const batch of data.train.batches(batchSize, { seed })) {
@@ -153,14 +165,21 @@ export function ablationScores(model: SequenceModel, data: Dataset, opts: { batc
     kept.push({ x: batch.x, y: batch.y });
   }
   if (!kept.length) throw new Error('importance: the training split has no batch for the ablation scores');
-  const loss = () => kept.reduce((s, b) => s + tf.tidy(() => model.loss(model.forward(b.x, { training: false }), b.y).dataSync()[0]!), 0) / kept.length;
+  const loss = () =>
+    kept.reduce(
+      (s, b) => s + tf.tidy(() => model.loss(model.forward(b.x, { training: false }), b.y).dataSync()[0]!),
+      0,
+    ) / kept.length;
   try {
     const base = loss();
     return Array.from({ length: model.config.nLayers }, (_, i) => {
       const active = Array.from(model.active(i));
       try {
         return active.map((h) => {
-          model.setActive(i, active.filter((c) => c !== h));
+          model.setActive(
+            i,
+            active.filter((c) => c !== h),
+          );
           return loss() - base;
         });
       } finally {
@@ -182,7 +201,7 @@ export function rankNormalize(scores: LayerScores): LayerScores {
     if (n === 1) return [1];
     const order = layer.map((s, k) => ({ s, k })).sort((a, b) => a.s - b.s);
     const out = new Array<number>(n);
-    for (let i = 0; i < n; ) {
+    for (let i = 0; i < n;) {
       let j = i;
       while (j + 1 < n && order[j + 1]!.s === order[i]!.s) j++;
       const r = (i + j) / 2 / (n - 1);
@@ -208,14 +227,29 @@ export function normalizePerLayer(scores: LayerScores): LayerScores {
  * Channels to bypass: in layer i, the (counts[i] − already bypassed) active channels with the lowest scores
  * (ties to the higher channel index, so the choice is deterministic).
  */
-export function chooseBypass(active: readonly (readonly number[])[], scores: LayerScores, counts: readonly number[], H: number): number[][] {
+export function chooseBypass(
+  active: readonly (readonly number[])[],
+  scores: LayerScores,
+  counts: readonly number[],
+  H: number,
+): number[][] {
   return active.map((layer, i) => {
     const want = counts[i]! - (H - layer.length);
-    if (want < 0) throw new Error(`importance: layer ${i} already has ${H - layer.length} bypassed, more than the ${counts[i]} asked for`);
-    if (want >= layer.length) throw new Error(`importance: layer ${i} cannot bypass ${want} of its ${layer.length} active channels (one must stay)`);
+    if (want < 0)
+      throw new Error(
+        `importance: layer ${i} already has ${H - layer.length} bypassed, more than the ${counts[i]} asked for`,
+      );
+    if (want >= layer.length)
+      throw new Error(
+        `importance: layer ${i} cannot bypass ${want} of its ${layer.length} active channels (one must stay)`,
+      );
     const s = scores[i]!;
-    if (s.length !== layer.length) throw new Error(`importance: layer ${i} has ${layer.length} active channels but ${s.length} scores`);
+    if (s.length !== layer.length)
+      throw new Error(`importance: layer ${i} has ${layer.length} active channels but ${s.length} scores`);
     const order = layer.map((h, k) => ({ h, s: s[k]! })).sort((a, b) => a.s - b.s || b.h - a.h);
-    return order.slice(0, want).map((o) => o.h).sort((a, b) => a - b);
+    return order
+      .slice(0, want)
+      .map((o) => o.h)
+      .sort((a, b) => a - b);
   });
 }

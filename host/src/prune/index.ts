@@ -1,10 +1,39 @@
-export { allActive, applyOperators, activeCount, bypassedCounts, bypassedOf, checkOperators, keepsPruned, operatorsKey, prunedFraction, readOperators, withBypassed } from './operators.js';
+export {
+  allActive,
+  applyOperators,
+  activeCount,
+  bypassedCounts,
+  bypassedOf,
+  checkOperators,
+  keepsPruned,
+  operatorsKey,
+  prunedFraction,
+  readOperators,
+  withBypassed,
+} from './operators.js';
 export type { ActiveOperators } from './operators.js';
 export { apportion, s4opAllocation, scoreAllocation, targetBypassed } from './allocation.js';
 export { DEFAULT_RATES, checkRates, parseRates } from './schedule.js';
-export { ablationScores, chooseBypass, dScores, kernelScores, normalizePerLayer, randomScores, rankNormalize, taylorScores } from './importance.js';
+export {
+  ablationScores,
+  chooseBypass,
+  dScores,
+  kernelScores,
+  normalizePerLayer,
+  randomScores,
+  rankNormalize,
+  taylorScores,
+} from './importance.js';
 export type { LayerScores, ScoreContext } from './importance.js';
-export { CRITERIA, CRITERIA_LIST, criterionNames, criterionScores, importanceCriterion, importanceScores, parseCriteria } from './criteria/index.js';
+export {
+  CRITERIA,
+  CRITERIA_LIST,
+  criterionNames,
+  criterionScores,
+  importanceCriterion,
+  importanceScores,
+  parseCriteria,
+} from './criteria/index.js';
 export type { Criterion, ImportanceCriterion, WeightedCriterion } from './criteria/index.js';
 export { FlopEstimate, forwardFlops } from './cost/cost.js';
 export { fitCostModel, predictCost, steerRate } from './cost/steering.js';
@@ -16,7 +45,17 @@ export { runSearch, checkSearchOptions, S4OP_FINETUNE, STRATEGIES } from './sear
 export type { SearchEnv, SearchOptions, SearchResult, Strategy } from './search.js';
 export { candidateRows, formatTable, toCsv } from './report.js';
 export {
-  BASE_FIGURE, budgetRatio, chooseFinal, combineAttempts, dominates, figureOf, frontPoints, paretoFront, parseBudget, pooledP50, slowerThanParent,
+  BASE_FIGURE,
+  budgetRatio,
+  chooseFinal,
+  combineAttempts,
+  dominates,
+  figureOf,
+  frontPoints,
+  paretoFront,
+  parseBudget,
+  pooledP50,
+  slowerThanParent,
 } from './paired.js';
 export type { Budget, CandidatePaired, FinalRule, FrontPoint, RatioFigure } from './paired.js';
 export type { CandidateRow } from './report.js';

@@ -16,14 +16,17 @@ export function allActive(H: number, nLayers: number): ActiveOperators {
 /** Throws an error naming the first problem: layer count, range, order, duplicates, an empty layer. */
 export function checkOperators(active: ActiveOperators, H: number, nLayers: number): ActiveOperators {
   if (!Array.isArray(active) || active.length !== nLayers) {
-    throw new Error(`operators: expected ${nLayers} layers of active channels, got ${Array.isArray(active) ? active.length : typeof active}`);
+    throw new Error(
+      `operators: expected ${nLayers} layers of active channels, got ${Array.isArray(active) ? active.length : typeof active}`,
+    );
   }
   active.forEach((layer, i) => {
     if (!Array.isArray(layer)) throw new Error(`operators: layer ${i} is not a list of channels`);
     if (layer.length === 0) throw new Error(`operators: layer ${i} has no active channel (at least one must stay)`);
     let prev = -1;
     for (const h of layer) {
-      if (!Number.isInteger(h) || h < 0 || h >= H) throw new Error(`operators: layer ${i}: channel ${String(h)} out of range [0, ${H})`);
+      if (!Number.isInteger(h) || h < 0 || h >= H)
+        throw new Error(`operators: layer ${i}: channel ${String(h)} out of range [0, ${H})`);
       if (h <= prev) throw new Error(`operators: layer ${i}: channels must be sorted and unique (${prev} then ${h})`);
       prev = h;
     }
@@ -55,10 +58,12 @@ export function prunedFraction(active: ActiveOperators, H: number): number {
 
 /** `active` with `drop[i]` additionally bypassed in layer i; every dropped channel must be active. */
 export function withBypassed(active: ActiveOperators, drop: number[][]): ActiveOperators {
-  if (drop.length !== active.length) throw new Error(`operators: ${drop.length} layers to drop from, model has ${active.length}`);
+  if (drop.length !== active.length)
+    throw new Error(`operators: ${drop.length} layers to drop from, model has ${active.length}`);
   return active.map((layer, i) => {
     const gone = new Set(drop[i]);
-    for (const h of gone) if (!layer.includes(h)) throw new Error(`operators: layer ${i}: channel ${h} is already bypassed`);
+    for (const h of gone)
+      if (!layer.includes(h)) throw new Error(`operators: layer ${i}: channel ${h} is already bypassed`);
     const kept = layer.filter((h) => !gone.has(h));
     if (kept.length === 0) throw new Error(`operators: layer ${i} would have no active channel left`);
     return kept;

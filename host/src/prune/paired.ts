@@ -71,13 +71,19 @@ export type Budget = { ms: number } | { ratio: number };
 export function parseBudget(text: string): { ratio: number } {
   const m = /^\s*(\d*\.?\d+)\s*(x|%)?\s*$/i.exec(text);
   const v = m ? Number(m[1]) / (m[2] === '%' ? 100 : 1) : NaN;
-  if (!(v > 0) || !Number.isFinite(v)) throw new Error(`budget "${text}" is not a latency ratio to the base: write e.g. 0.6x or 60%`);
-  if (v >= 1) throw new Error(`budget "${text}" asks for no speed-up (ratio ${v} ≥ 1): write a ratio below 1, e.g. 0.6x`);
+  if (!(v > 0) || !Number.isFinite(v))
+    throw new Error(`budget "${text}" is not a latency ratio to the base: write e.g. 0.6x or 60%`);
+  if (v >= 1)
+    throw new Error(`budget "${text}" asks for no speed-up (ratio ${v} ≥ 1): write a ratio below 1, e.g. 0.6x`);
   return { ratio: v };
 }
 
 /** The budget as a ratio to the base, with the sentence that states the conversion. */
-export function budgetRatio(budget: Budget, baseP50s: readonly number[], agent: string): { ratio: number; text: string } {
+export function budgetRatio(
+  budget: Budget,
+  baseP50s: readonly number[],
+  agent: string,
+): { ratio: number; text: string } {
   if ('ratio' in budget) return { ratio: budget.ratio, text: `budget ${budget.ratio.toFixed(3)}× base` };
   const p50 = pooledP50(baseP50s);
   const ratio = budget.ms / p50;
@@ -103,7 +109,9 @@ export function dominates(a: FrontPoint, b: FrontPoint): boolean {
 
 /** The Pareto front (lower ratio, higher metric) of what the run measured, by ratio ascending. */
 export function paretoFront(points: readonly FrontPoint[]): FrontPoint[] {
-  return points.filter((p) => !points.some((q) => q !== p && dominates(q, p))).sort((a, b) => a.ratio - b.ratio || b.metric - a.metric);
+  return points
+    .filter((p) => !points.some((q) => q !== p && dominates(q, p)))
+    .sort((a, b) => a.ratio - b.ratio || b.metric - a.metric);
 }
 
 export interface FinalRule {
@@ -122,10 +130,13 @@ export interface FinalRule {
  * same rule, so the pick is never dominated. Null when nothing is eligible (the base always is, if present).
  */
 export function chooseFinal(points: readonly FrontPoint[], rule: FinalRule): FrontPoint | null {
-  const eligible = points.filter((p) => rule.maxDrop === undefined || 100 * (rule.baseMetric - p.metric) <= rule.maxDrop + 1e-9);
+  const eligible = points.filter(
+    (p) => rule.maxDrop === undefined || 100 * (rule.baseMetric - p.metric) <= rule.maxDrop + 1e-9,
+  );
   if (!eligible.length) return null;
   const inBudget = rule.budgetRatio === undefined ? [] : eligible.filter((p) => p.ratio <= rule.budgetRatio!);
-  if (inBudget.length) return inBudget.reduce((a, b) => (b.metric > a.metric || (b.metric === a.metric && b.ratio < a.ratio) ? b : a));
+  if (inBudget.length)
+    return inBudget.reduce((a, b) => (b.metric > a.metric || (b.metric === a.metric && b.ratio < a.ratio) ? b : a));
   return eligible.reduce((a, b) => (b.ratio < a.ratio || (b.ratio === a.ratio && b.metric > a.metric) ? b : a));
 }
 
@@ -154,4 +165,3 @@ export function frontPoints(candidates: readonly CandidateRecord[]): FrontPoint[
   }
   return out;
 }
-

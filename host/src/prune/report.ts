@@ -59,7 +59,10 @@ function row(store: RunStore, c: CandidateRecord): CandidateRow {
   const measuredBy = (c.extra?.measured_by as string | undefined) ?? m?.agent ?? null;
   const f = c.status === 'finished' ? figureOf(c) : null;
   const paired = c.extra?.paired as CandidatePaired | undefined;
-  const flags = [...(paired?.not_faster_than_parent ? ['not faster than its parent'] : []), ...(f?.busy ? ['board busy'] : [])];
+  const flags = [
+    ...(paired?.not_faster_than_parent ? ['not faster than its parent'] : []),
+    ...(f?.busy ? ['board busy'] : []),
+  ];
   return {
     id: c.id,
     step: c.step,
@@ -92,14 +95,33 @@ function row(store: RunStore, c: CandidateRecord): CandidateRow {
 }
 
 const pct = (v: number | null) => (v == null ? '-' : `${(100 * v).toFixed(2)}`);
-const ms = (v: number | null, kind: CandidateRow['cost_kind']) => (v == null ? '-' : `${v < 10 ? v.toFixed(3) : v.toFixed(1)}${kind === 'estimate' ? '*' : ''}`);
+const ms = (v: number | null, kind: CandidateRow['cost_kind']) =>
+  v == null ? '-' : `${v < 10 ? v.toFixed(3) : v.toFixed(1)}${kind === 'estimate' ? '*' : ''}`;
 
 const ratioCell = (r: CandidateRow) =>
-  r.ratio == null ? '-' : r.paired_jobs === 0 ? '1 (base)' : `${r.ratio.toFixed(3)} [${r.ratio_low!.toFixed(3)}–${r.ratio_high!.toFixed(3)}]${r.cost_kind === 'estimate' ? '*' : ''}`;
+  r.ratio == null
+    ? '-'
+    : r.paired_jobs === 0
+      ? '1 (base)'
+      : `${r.ratio.toFixed(3)} [${r.ratio_low!.toFixed(3)}–${r.ratio_high!.toFixed(3)}]${r.cost_kind === 'estimate' ? '*' : ''}`;
 
 /** The human table: one line per candidate; `*` marks estimated (not measured) latency; `!` a flagged figure. */
 export function formatTable(rows: readonly CandidateRow[]): string {
-  const head = ['step', 'rate%', 'seed', 'pruned%', 'val%', 'test%', 'ratio to base [95% CI]', 'p50 ms', 'p90 ms', 'mem MB', 'params', 'epochs', 'chosen'];
+  const head = [
+    'step',
+    'rate%',
+    'seed',
+    'pruned%',
+    'val%',
+    'test%',
+    'ratio to base [95% CI]',
+    'p50 ms',
+    'p90 ms',
+    'mem MB',
+    'params',
+    'epochs',
+    'chosen',
+  ];
   const body = rows.map((r) => [
     String(r.step),
     String(r.rate),
@@ -113,21 +135,53 @@ export function formatTable(rows: readonly CandidateRow[]): string {
     r.rss_mb == null ? '-' : r.rss_mb.toFixed(1),
     r.params == null ? '-' : String(r.params),
     r.finetune_epochs == null ? '-' : String(r.finetune_epochs),
-    [r.final ? 'answer' : '', r.chosen ? 'yes' : r.status === 'running' ? 'running' : '', r.pareto ? 'pareto' : ''].filter(Boolean).join(', '),
+    [r.final ? 'answer' : '', r.chosen ? 'yes' : r.status === 'running' ? 'running' : '', r.pareto ? 'pareto' : '']
+      .filter(Boolean)
+      .join(', '),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   const lines = [line(head), ...body.map(line)];
   if (rows.some((r) => r.cost_kind === 'estimate')) lines.push('* estimated from an operation count, not measured');
   for (const r of rows) if (r.flags.length) lines.push(`! step ${r.step} seed ${r.seed}: ${r.flags.join('; ')}`);
-  lines.push('ratio: latency / the base\'s, timed interleaved in one job on the same agent (what the search decides on); p50: that job\'s absolute');
+  lines.push(
+    "ratio: latency / the base's, timed interleaved in one job on the same agent (what the search decides on); p50: that job's absolute",
+  );
   return lines.join('\n');
 }
 
 const CSV_COLUMNS: (keyof CandidateRow)[] = [
-  'id', 'step', 'rate', 'seed', 'status', 'pruned', 'operators_active', 'operators_total', 'params', 'val_metric', 'test_metric',
-  'ratio', 'ratio_low', 'ratio_high', 'paired_jobs', 'p50_ms', 'p90_ms', 'rss_mb', 'cost_kind', 'measured_on', 'flags', 'finetune_epochs', 'chosen',
-  'pareto', 'final', 'model_sha256', 'checkpoint',
+  'id',
+  'step',
+  'rate',
+  'seed',
+  'status',
+  'pruned',
+  'operators_active',
+  'operators_total',
+  'params',
+  'val_metric',
+  'test_metric',
+  'ratio',
+  'ratio_low',
+  'ratio_high',
+  'paired_jobs',
+  'p50_ms',
+  'p90_ms',
+  'rss_mb',
+  'cost_kind',
+  'measured_on',
+  'flags',
+  'finetune_epochs',
+  'chosen',
+  'pareto',
+  'final',
+  'model_sha256',
+  'checkpoint',
 ];
 
 export function toCsv(rows: readonly CandidateRow[]): string {

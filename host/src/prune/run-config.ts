@@ -50,7 +50,14 @@ export type SearchRequest = Pick<SearchOptions, 'strategy' | 'seed' | 'taylorBat
 export function searchOptionsFor(r: SearchRequest): SearchOptions {
   const importance = r.strategy === 'importance';
   const f = r.fineTune ?? {};
-  const over: Partial<TrainOptions> = { epochs: f.epochs, patience: f.patience, lr: f.lr, lrSsm: f.lr, batchSize: f.batchSize, maxSteps: f.maxSteps };
+  const over: Partial<TrainOptions> = {
+    epochs: f.epochs,
+    patience: f.patience,
+    lr: f.lr,
+    lrSsm: f.lr,
+    batchSize: f.batchSize,
+    maxSteps: f.maxSteps,
+  };
   return {
     strategy: r.strategy,
     criteria: r.criteria ?? parseCriteria(importance ? 'taylor' : 'random'),
@@ -58,7 +65,10 @@ export function searchOptionsFor(r: SearchRequest): SearchOptions {
     rates: r.rates ?? [...DEFAULT_RATES],
     seeds: r.seeds ?? (importance ? 1 : 5),
     seed: r.seed,
-    fineTune: { ...defaultFineTune(r.strategy), ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) },
+    fineTune: {
+      ...defaultFineTune(r.strategy),
+      ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)),
+    },
     taylorBatches: r.taylorBatches,
     maxDrop: r.maxDrop,
     budgetMs: r.budgetMs,
@@ -72,7 +82,11 @@ export function searchOptionsFor(r: SearchRequest): SearchOptions {
  * The run's data: a dataset named here (`source`, with `options`; its split seed that of the checkpoint's own
  * data unless given), or else the checkpoint's own dataset spec.
  */
-export function runDataset(checkpoint: { dir: string; datasetSpec?: unknown }, source: string | undefined, options: DatasetOptions): PruneRunConfig['dataset'] {
+export function runDataset(
+  checkpoint: { dir: string; datasetSpec?: unknown },
+  source: string | undefined,
+  options: DatasetOptions,
+): PruneRunConfig['dataset'] {
   const spec = checkpoint.datasetSpec as Record<string, unknown> | undefined;
   if (source) return { source, options: { seed: (spec as { seed?: number } | undefined)?.seed ?? 0, ...options } };
   if (!spec) throw new InputError(`checkpoint ${checkpoint.dir} records no dataset spec: give --dataset`);
@@ -80,9 +94,18 @@ export function runDataset(checkpoint: { dir: string; datasetSpec?: unknown }, s
 }
 
 /** Records a new run of `baseCheckpoint` in the store. */
-export function createPruneRun(store: RunStore, o: { id?: string; baseCheckpoint: string; config: PruneRunConfig }): RunRecord {
+export function createPruneRun(
+  store: RunStore,
+  o: { id?: string; baseCheckpoint: string; config: PruneRunConfig },
+): RunRecord {
   try {
-    return store.createRun({ id: o.id, strategy: o.config.search.strategy, base_checkpoint: path.resolve(o.baseCheckpoint), dataset: o.config.dataset, config: o.config });
+    return store.createRun({
+      id: o.id,
+      strategy: o.config.search.strategy,
+      base_checkpoint: path.resolve(o.baseCheckpoint),
+      dataset: o.config.dataset,
+      config: o.config,
+    });
   } catch (err) {
     throw new InputError((err as Error).message);
   }
@@ -93,7 +116,9 @@ export function recordedRun(store: RunStore, id: string): { run: RunRecord; conf
   const run = store.getRun(id);
   if (!run) {
     const known = store.listRuns().map((r) => r.id);
-    throw new InputError(`no run ${id} in ${store.file}${known.length ? ` (runs: ${known.join(', ')})` : ' (it has no runs)'}`);
+    throw new InputError(
+      `no run ${id} in ${store.file}${known.length ? ` (runs: ${known.join(', ')})` : ' (it has no runs)'}`,
+    );
   }
   return { run, config: run.config as PruneRunConfig };
 }
@@ -113,7 +138,15 @@ export async function loadRunData(config: PruneRunConfig, run: RunRecord): Promi
  */
 export async function runMeasurer(
   config: PruneRunConfig,
-  o: { run: RunRecord; store: RunStore; length: number; cacheDir: string; token?: string; log: (line: string) => void; quiet?: boolean },
+  o: {
+    run: RunRecord;
+    store: RunStore;
+    length: number;
+    cacheDir: string;
+    token?: string;
+    log: (line: string) => void;
+    quiet?: boolean;
+  },
 ): Promise<CostMeasurer> {
   const m = config.measure;
   if (m.estimate) return new FlopEstimate({ mode: m.mode, length: o.length });
@@ -136,7 +169,9 @@ export async function runMeasurer(
       log: o.log,
       quiet: o.quiet,
       // One device class: `auto` exports follow its tuning, if the store has one.
-      tuning: m.tag?.includes(',') ? undefined : { store: o.store, deviceClass: deviceClassOf({ agent: m.agent, tag: m.tag }) },
+      tuning: m.tag?.includes(',')
+        ? undefined
+        : { store: o.store, deviceClass: deviceClassOf({ agent: m.agent, tag: m.tag }) },
     });
   } catch (err) {
     throw new InputError(`cannot start measuring: ${(err as Error).message}`);

@@ -7,8 +7,10 @@ export function checkRates(rates: readonly number[]): number[] {
   if (!rates.length) throw new Error('pruning rates: the schedule is empty');
   let prev = 0;
   for (const r of rates) {
-    if (!Number.isFinite(r) || r <= 0 || r >= 100) throw new Error(`pruning rates: ${String(r)} is not a percentage in (0, 100)`);
-    if (r <= prev) throw new Error(`pruning rates must increase strictly (${prev} then ${r}): channels pruned earlier stay pruned`);
+    if (!Number.isFinite(r) || r <= 0 || r >= 100)
+      throw new Error(`pruning rates: ${String(r)} is not a percentage in (0, 100)`);
+    if (r <= prev)
+      throw new Error(`pruning rates must increase strictly (${prev} then ${r}): channels pruned earlier stay pruned`);
     prev = r;
   }
   return [...rates];
@@ -19,7 +21,8 @@ export function parseRates(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim().replace(/%$/, ''));
   const rates = parts.map((s) => {
     const n = Number(s);
-    if (s === '' || !Number.isFinite(n)) throw new Error(`pruning rates: "${s}" in "${text}" is not a number (expected e.g. 10,30,50,70,90)`);
+    if (s === '' || !Number.isFinite(n))
+      throw new Error(`pruning rates: "${s}" in "${text}" is not a number (expected e.g. 10,30,50,70,90)`);
     return n;
   });
   return checkRates(rates);

@@ -25,8 +25,18 @@ import { pruneStep } from './prune-step.js';
 import { checkRates } from './schedule.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
-  BASE_FIGURE, budgetRatio, chooseFinal, combineAttempts, figureOf, frontPoints, paretoFront, pooledP50, slowerThanParent,
-  type Budget, type CandidatePaired, type RatioFigure,
+  BASE_FIGURE,
+  budgetRatio,
+  chooseFinal,
+  combineAttempts,
+  figureOf,
+  frontPoints,
+  paretoFront,
+  pooledP50,
+  slowerThanParent,
+  type Budget,
+  type CandidatePaired,
+  type RatioFigure,
 } from './paired.js';
 
 export type Strategy = 's4op' | 'importance';
@@ -79,7 +89,8 @@ export const S4OP_FINETUNE: Partial<TrainOptions> = {
 export const IMPORTANCE_FINETUNE: Partial<TrainOptions> = { ...S4OP_FINETUNE, lr: 4e-3, lrSsm: 4e-3 };
 
 /** The fine-tuning a strategy uses unless told otherwise. */
-export const defaultFineTune = (strategy: Strategy): Partial<TrainOptions> => (strategy === 'importance' ? IMPORTANCE_FINETUNE : S4OP_FINETUNE);
+export const defaultFineTune = (strategy: Strategy): Partial<TrainOptions> =>
+  strategy === 'importance' ? IMPORTANCE_FINETUNE : S4OP_FINETUNE;
 
 export interface SearchEnv {
   store: RunStore;
@@ -106,19 +117,27 @@ export interface SearchResult {
 }
 
 export function checkSearchOptions(o: SearchOptions): SearchOptions {
-  if (!STRATEGIES.includes(o.strategy)) throw new Error(`unknown strategy "${String(o.strategy)}"; expected ${STRATEGIES.join(' or ')}`);
-  if (o.allocation !== 's4op' && o.allocation !== 'scores') throw new Error(`unknown allocation "${String(o.allocation)}"; expected s4op or scores`);
+  if (!STRATEGIES.includes(o.strategy))
+    throw new Error(`unknown strategy "${String(o.strategy)}"; expected ${STRATEGIES.join(' or ')}`);
+  if (o.allocation !== 's4op' && o.allocation !== 'scores')
+    throw new Error(`unknown allocation "${String(o.allocation)}"; expected s4op or scores`);
   if (!o.criteria.length) throw new Error('the search needs at least one importance criterion');
   if (o.allocation === 'scores' && o.criteria.every((c) => c.criterion === 'random')) {
     throw new Error('score-following allocation needs a non-random criterion (random scores say nothing about depth)');
   }
   checkRates(o.rates);
-  if (!Number.isInteger(o.seeds) || o.seeds < 1) throw new Error(`seeds per rate must be a positive integer, got ${o.seeds}`);
-  if (o.maxDrop !== undefined && !(o.maxDrop >= 0)) throw new Error(`max-drop must be a non-negative number of points, got ${o.maxDrop}`);
-  if (o.budgetMs !== undefined && !(o.budgetMs > 0)) throw new Error(`budget-ms must be a positive number, got ${o.budgetMs}`);
-  if (o.budgetRatio !== undefined && !(o.budgetRatio > 0 && o.budgetRatio < 1)) throw new Error(`budget must be a latency ratio to the base in (0, 1), got ${o.budgetRatio}`);
-  if (o.budgetMs !== undefined && o.budgetRatio !== undefined) throw new Error('give one latency budget: budget-ms or a ratio (budget), not both');
-  if (o.steer && o.budgetMs === undefined && o.budgetRatio === undefined) throw new Error('steering needs a latency budget (budget-ms or budget)');
+  if (!Number.isInteger(o.seeds) || o.seeds < 1)
+    throw new Error(`seeds per rate must be a positive integer, got ${o.seeds}`);
+  if (o.maxDrop !== undefined && !(o.maxDrop >= 0))
+    throw new Error(`max-drop must be a non-negative number of points, got ${o.maxDrop}`);
+  if (o.budgetMs !== undefined && !(o.budgetMs > 0))
+    throw new Error(`budget-ms must be a positive number, got ${o.budgetMs}`);
+  if (o.budgetRatio !== undefined && !(o.budgetRatio > 0 && o.budgetRatio < 1))
+    throw new Error(`budget must be a latency ratio to the base in (0, 1), got ${o.budgetRatio}`);
+  if (o.budgetMs !== undefined && o.budgetRatio !== undefined)
+    throw new Error('give one latency budget: budget-ms or a ratio (budget), not both');
+  if (o.steer && o.budgetMs === undefined && o.budgetRatio === undefined)
+    throw new Error('steering needs a latency budget (budget-ms or budget)');
   return o;
 }
 
@@ -134,9 +153,17 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   if (!run) throw new Error(`no run ${runId} in ${store.file}`);
   const { base, reference } = await baseCandidate(env);
   const { dModel: H, nLayers } = (await readCheckpointConfig(env.baseCheckpoint)).model;
-  const budget: Budget | undefined = o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
+  const budget: Budget | undefined =
+    o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
-  const budgetNow = () => (budget ? budgetRatio(budget, store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings), env.measurer.agent) : undefined);
+  const budgetNow = () =>
+    budget
+      ? budgetRatio(
+          budget,
+          store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings),
+          env.measurer.agent,
+        )
+      : undefined;
   const b0 = budgetNow();
   if (b0) env.log(`${b0.text}: every candidate is timed interleaved with the base and judged by its ratio`);
   let parent = base;
@@ -150,7 +177,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       const model = fitCostModel(costPoints(store, runId));
       const r = model ? steerRate(model, b.ratio, H, nLayers, parent.rate, rate) : null;
       if (model && r !== null && r < rate) {
-        env.log(`step ${k}: cost model ratio ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(5)}·active (${model.points} points) meets the ${b.text} at ${r}%: pruning to ${r}% instead of ${rate}%`);
+        env.log(
+          `step ${k}: cost model ratio ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(5)}·active (${model.points} points) meets the ${b.text} at ${r}%: pruning to ${r}% instead of ${rate}%`,
+        );
         rate = r;
       }
     }
@@ -158,8 +187,14 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
     for (let j = 0; j < o.seeds; j++) {
       const prior = store.getCandidate(runId, k, j);
       if (prior?.status === 'finished') {
-        if (prior.rate !== rate) throw new Error(`run ${runId}: step ${k} seed ${j} was recorded at ${prior.rate}%, but this step is now at ${rate}%; the store is inconsistent`);
-        if (prior.parent_id !== parent.id) throw new Error(`run ${runId}: step ${k} seed ${j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`);
+        if (prior.rate !== rate)
+          throw new Error(
+            `run ${runId}: step ${k} seed ${j} was recorded at ${prior.rate}%, but this step is now at ${rate}%; the store is inconsistent`,
+          );
+        if (prior.parent_id !== parent.id)
+          throw new Error(
+            `run ${runId}: step ${k} seed ${j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`,
+          );
         env.log(`step ${k} (${rate}%) seed ${j}: finished earlier (val ${fmt(prior.val_metric)}), skipped`);
         done.push(prior);
         continue;
@@ -172,7 +207,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
     if (!best.chosen) store.choose(runId, k, best.id);
     const chosen = store.candidateById(best.id)!;
     const f = figureOf(chosen);
-    env.log(`step ${k} (${rate}%): chose seed ${chosen.seed}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`);
+    env.log(
+      `step ${k} (${rate}%): chose seed ${chosen.seed}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`,
+    );
     const drop = 100 * (base.val_metric! - chosen.val_metric!);
     if (o.maxDrop !== undefined && drop > o.maxDrop) {
       stop = `max-drop: validation metric ${drop.toFixed(2)} points below the base at ${rate}% (limit ${o.maxDrop})`;
@@ -194,7 +231,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const final = pick ? store.candidateById(pick.id)! : base;
   const front = paretoFront(points).map((p) => p.id);
   const pooled = store.referenceP50s(base.model_sha256!, env.measurer.agent, env.measurer.settings);
-  const profiled = o.profileAll ? store.candidates(runId).filter((c) => c.status === 'finished' && c.measurement_id != null) : [base, ...(final.id === base.id ? [] : [final])];
+  const profiled = o.profileAll
+    ? store.candidates(runId).filter((c) => c.status === 'finished' && c.measurement_id != null)
+    : [base, ...(final.id === base.id ? [] : [final])];
   const profiles = await profileCandidates(env, profiled, reference);
   store.updateRun(runId, {
     status,
@@ -211,7 +250,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   });
   env.log(`run ${runId} ${status}: ${stop}`);
   const ff = figureOf(final);
-  env.log(`answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`);
+  env.log(
+    `answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`,
+  );
   return { status, stop_reason: stop, final, base, front };
 }
 
@@ -220,7 +261,11 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
  * measurement, under the profile settings). Returns candidate id → measurement id. A failed profile is
  * logged and left out: it never fails the run.
  */
-async function profileCandidates(env: SearchEnv, candidates: readonly CandidateRecord[], reference: PreparedModel): Promise<Record<string, number>> {
+async function profileCandidates(
+  env: SearchEnv,
+  candidates: readonly CandidateRecord[],
+  reference: PreparedModel,
+): Promise<Record<string, number>> {
   const { measurer, store } = env;
   const out: Record<string, number> = {};
   if (!measurer.profile || !measurer.profileSettings) return out;
@@ -274,7 +319,9 @@ function costPoints(store: RunStore, runId: string): CostPoint[] {
 }
 
 const ratioText = (f: RatioFigure) =>
-  f.attempts === 0 ? 'ratio 1 (the base)' : `ratio ${f.ratio.toFixed(3)} [${f.low.toFixed(3)}, ${f.high.toFixed(3)}] to the base${f.attempts > 1 ? ` (${f.attempts} jobs)` : ''}${f.busy ? ' (board busy)' : ''}`;
+  f.attempts === 0
+    ? 'ratio 1 (the base)'
+    : `ratio ${f.ratio.toFixed(3)} [${f.low.toFixed(3)}, ${f.high.toFixed(3)}] to the base${f.attempts > 1 ? ` (${f.attempts} jobs)` : ''}${f.busy ? ' (board busy)' : ''}`;
 
 /** The base as the reference of every paired job, re-exported on a resume (the export is deterministic). */
 async function basePrepared(env: SearchEnv, base: CandidateRecord): Promise<PreparedModel> {
@@ -282,7 +329,9 @@ async function basePrepared(env: SearchEnv, base: CandidateRecord): Promise<Prep
   try {
     const p = env.measurer.prepare(model, 'base');
     if (base.model_sha256 && p.model_sha256 !== base.model_sha256) {
-      throw new Error(`the base exports to ${p.model_sha256.slice(0, 12)}… now, but the run measured ${base.model_sha256.slice(0, 12)}…: the export or the measurer changed since the run started`);
+      throw new Error(
+        `the base exports to ${p.model_sha256.slice(0, 12)}… now, but the run measured ${base.model_sha256.slice(0, 12)}…: the export or the measurer changed since the run started`,
+      );
     }
     return p;
   } finally {
@@ -301,23 +350,29 @@ async function baseCandidate(env: SearchEnv): Promise<{ base: CandidateRecord; r
     const val = evaluate(model, env.data.val);
     const test = evaluate(model, env.data.test);
     const cost = await measure(env, model, 'base');
-    env.log(`base: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters${costText(cost.m)}`);
+    env.log(
+      `base: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters${costText(cost.m)}`,
+    );
     const onnx = await keepOnnx(path.resolve(env.dir, 'base.onnx'), cost);
-    const rec = store.finishCandidate(started.id, {
-      ...operatorFacts(model),
-      checkpoint: path.resolve(env.baseCheckpoint),
-      weights_sha256: config.weights_sha256,
-      model_sha256: cost.prepared.model_sha256,
-      val_metric: val.metric,
-      val_loss: val.loss,
-      test_metric: test.metric,
-      test_loss: test.loss,
-      finetune_epochs: 0,
-      finetune_steps: 0,
-      finetune_seconds: 0,
-      measurement_id: cost.m.id,
-      extra: { measured_by: cost.measured_by },
-    }, onnx);
+    const rec = store.finishCandidate(
+      started.id,
+      {
+        ...operatorFacts(model),
+        checkpoint: path.resolve(env.baseCheckpoint),
+        weights_sha256: config.weights_sha256,
+        model_sha256: cost.prepared.model_sha256,
+        val_metric: val.metric,
+        val_loss: val.loss,
+        test_metric: test.metric,
+        test_loss: test.loss,
+        finetune_epochs: 0,
+        finetune_steps: 0,
+        finetune_seconds: 0,
+        measurement_id: cost.m.id,
+        extra: { measured_by: cost.measured_by },
+      },
+      onnx,
+    );
     store.choose(runId, 0, rec.id);
     env.onCandidate?.(rec);
     return { base: store.candidateById(rec.id)!, reference: cost.prepared };
@@ -332,15 +387,29 @@ async function runCandidate(
   c: { step: number; rate: number; j: number; parent: CandidateRecord; H: number; reference: PreparedModel },
 ): Promise<CandidateRecord> {
   const { store, runId } = env;
-  const started = store.startCandidate({ run_id: runId, step: c.step, rate: c.rate, seed: c.j, parent_id: c.parent.id });
+  const started = store.startCandidate({
+    run_id: runId,
+    step: c.step,
+    rate: c.rate,
+    seed: c.j,
+    parent_id: c.parent.id,
+  });
   const seed = candidateSeed(o, c.step, c.j);
   const { model, config } = await loadCheckpoint(c.parent.checkpoint!);
   try {
     const { nLayers } = model.config;
-    const ctx = { L: env.data.info.length, seed, data: env.data, taylorBatches: o.taylorBatches, batchSize: o.fineTune.batchSize };
+    const ctx = {
+      L: env.data.info.length,
+      seed,
+      data: env.data,
+      taylorBatches: o.taylorBatches,
+      batchSize: o.fineTune.batchSize,
+    };
     const { target, counts } = pruneStep(model, { rate: c.rate, criteria: o.criteria, allocation: o.allocation, ctx });
     const label = `step ${c.step} (${c.rate}%) seed ${c.j}`;
-    env.log(`${label}: ${target} of ${c.H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`);
+    env.log(
+      `${label}: ${target} of ${c.H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`,
+    );
     const record = train(model, env.data, { ...o.fineTune, seed, quiet: env.quiet, label: `${label} fine-tune` });
     const val = evaluate(model, env.data.val);
     const test = evaluate(model, env.data.test);
@@ -348,12 +417,22 @@ async function runCandidate(
     const saved = await saveCheckpoint(dir, model, {
       dataset: config.dataset,
       training: { finetune: record, val, test },
-      provenance: { run: runId, step: c.step, rate: c.rate, seed: c.j, parent_candidate: c.parent.id, parent_checkpoint: c.parent.checkpoint, strategy: o.strategy },
+      provenance: {
+        run: runId,
+        step: c.step,
+        rate: c.rate,
+        seed: c.j,
+        parent_candidate: c.parent.id,
+        parent_checkpoint: c.parent.checkpoint,
+        strategy: o.strategy,
+      },
     });
     const prepared = env.measurer.prepare(model, `${runId}-step${c.step}-seed${c.j}`);
     const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, label);
     const cost: Costed = { m: paired.m, measured_by: paired.measured_by, prepared };
-    env.log(`${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`);
+    env.log(
+      `${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`,
+    );
     const rec = store.finishCandidate(
       started.id,
       {
@@ -369,9 +448,19 @@ async function runCandidate(
         finetune_steps: record.steps,
         finetune_seconds: record.seconds,
         measurement_id: cost.m.id,
-        extra: { measured_by: cost.measured_by, per_layer: counts, target, seed_value: seed, stopped_early: record.stoppedEarly, paired: paired.figure },
+        extra: {
+          measured_by: cost.measured_by,
+          per_layer: counts,
+          target,
+          seed_value: seed,
+          stopped_early: record.stoppedEarly,
+          paired: paired.figure,
+        },
       },
-      [{ kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 }, ...(await keepOnnx(path.join(dir, 'model.onnx'), cost))],
+      [
+        { kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 },
+        ...(await keepOnnx(path.join(dir, 'model.onnx'), cost)),
+      ],
     );
     env.onCandidate?.(rec);
     return rec;
@@ -404,7 +493,12 @@ async function measure(env: SearchEnv, model: SequenceModel, name: string): Prom
   const { measurer, store } = env;
   const p = measurer.prepare(model, name);
   const cached = store.findMeasurement(p.model_sha256, measurer.agent, measurer.settings);
-  if (cached) return { m: cached, measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent, prepared: p };
+  if (cached)
+    return {
+      m: cached,
+      measured_by: (cached.raw as { measured_by?: string } | null)?.measured_by ?? cached.agent,
+      prepared: p,
+    };
   const f = await measurer.measure(p);
   const m = store.addMeasurement(measurementInput(measurer, p, f));
   return { m, measured_by: f.measured_by ?? measurer.agent, prepared: p };
@@ -445,23 +539,38 @@ async function measureAgainstBase(
   const rows = [first.m];
   let flagged = false;
   if (slowerThanParent(combineAttempts([first.m.paired!]), parentFigure)) {
-    env.log(`${label}: ${ratioText(combineAttempts([first.m.paired!]))} is slower than its parent's (${ratioText(parentFigure)}) beyond the intervals: measuring again`);
+    env.log(
+      `${label}: ${ratioText(combineAttempts([first.m.paired!]))} is slower than its parent's (${ratioText(parentFigure)}) beyond the intervals: measuring again`,
+    );
     const second = await measurePaired(env, reference, p, 1);
     rows.push(second.m);
     flagged = slowerThanParent(combineAttempts([second.m.paired!]), parentFigure);
-    if (flagged) env.log(`${label}: again slower than its parent (${ratioText(combineAttempts([second.m.paired!]))}): flagged "not faster than its parent"`);
+    if (flagged)
+      env.log(
+        `${label}: again slower than its parent (${ratioText(combineAttempts([second.m.paired!]))}): flagged "not faster than its parent"`,
+      );
   }
   const figure = combineAttempts(rows.map((m) => ({ ...m.paired!, busy: m.busy })));
   const last = rows[rows.length - 1]!;
   return {
     m: last,
     measured_by: (last.raw as { measured_by?: string } | null)?.measured_by ?? last.agent,
-    figure: { ...figure, reference_sha256: reference.model_sha256, measurements: rows.map((m) => m.id), not_faster_than_parent: flagged },
+    figure: {
+      ...figure,
+      reference_sha256: reference.model_sha256,
+      measurements: rows.map((m) => m.id),
+      not_faster_than_parent: flagged,
+    },
   };
 }
 
 /** Attempt `attempt` of the paired job (reference, candidate): from the store, else measured and stored. */
-async function measurePaired(env: SearchEnv, reference: PreparedModel, p: PreparedModel, attempt: number): Promise<{ m: MeasurementRecord }> {
+async function measurePaired(
+  env: SearchEnv,
+  reference: PreparedModel,
+  p: PreparedModel,
+  attempt: number,
+): Promise<{ m: MeasurementRecord }> {
   const { measurer, store } = env;
   const cached = store.findPaired(p.model_sha256, reference.model_sha256, measurer.agent, measurer.settings, attempt);
   if (cached) return { m: cached };
@@ -469,13 +578,23 @@ async function measurePaired(env: SearchEnv, reference: PreparedModel, p: Prepar
   const m = store.addMeasurement({
     ...measurementInput(measurer, p, f.candidate),
     busy: f.busy ?? null,
-    paired: { reference_sha256: reference.model_sha256, attempt, ratio: f.ratio, ratio_low: f.ratio_low, ratio_high: f.ratio_high, reference_p50_ms: f.reference_p50_ms },
+    paired: {
+      reference_sha256: reference.model_sha256,
+      attempt,
+      ratio: f.ratio,
+      ratio_low: f.ratio_low,
+      ratio_high: f.ratio_high,
+      reference_p50_ms: f.reference_p50_ms,
+    },
   });
   return { m };
 }
 
 /** Keeps the exported model next to the candidate (what a deployment ships); returns its artifact record. */
-async function keepOnnx(file: string, cost: Costed): Promise<{ kind: string; path: string; sha256: string; bytes: number }[]> {
+async function keepOnnx(
+  file: string,
+  cost: Costed,
+): Promise<{ kind: string; path: string; sha256: string; bytes: number }[]> {
   const { bytes, model_sha256 } = cost.prepared;
   if (!bytes) return [];
   await mkdir(path.dirname(file), { recursive: true });
@@ -487,4 +606,3 @@ function costText(m: MeasurementRecord): string {
   const tag = m.kind === 'estimate' ? ' (estimate)' : ` on ${m.agent}`;
   return `; p50 ${m.p50_ms.toFixed(3)} ms, p90 ${m.p90_ms.toFixed(3)} ms${m.rss_mb != null ? `, ${m.rss_mb.toFixed(1)} MB` : ''}${tag}`;
 }
-

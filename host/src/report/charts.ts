@@ -5,7 +5,8 @@
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunReport } from './data.js';
 
-export type ChartId = 'metric' | 'ratio' | 'latency' | 'pareto' | 'profile' | 'allocation' | 'distribution' | 'thermals';
+export type ChartId =
+  'metric' | 'ratio' | 'latency' | 'pareto' | 'profile' | 'allocation' | 'distribution' | 'thermals';
 
 export interface ChartSpec {
   id: ChartId;
@@ -82,9 +83,22 @@ export function metricChart(r: RunReport): ChartSpec {
   }
   const values = [
     ...points(r),
-    ...r.comparison.map((p) => ({ candidate: `${p.run_id}: ${p.label}`, strategy: labels.get(p.run_id)!, pruned_pct: pct(p.pruned), val_pct: pct(p.val_metric), picked: p.picked })),
+    ...r.comparison.map((p) => ({
+      candidate: `${p.run_id}: ${p.label}`,
+      strategy: labels.get(p.run_id)!,
+      pruned_pct: pct(p.pruned),
+      val_pct: pct(p.val_metric),
+      picked: p.picked,
+    })),
   ];
-  if (!values.length) return note('metric', 'Validation metric vs operators pruned', `${r.metric} of every candidate.`, 'Metric vs operators pruned', 'No finished candidate yet.');
+  if (!values.length)
+    return note(
+      'metric',
+      'Validation metric vs operators pruned',
+      `${r.metric} of every candidate.`,
+      'Metric vs operators pruned',
+      'No finished candidate yet.',
+    );
   return {
     id: 'metric',
     title: 'Validation metric vs operators pruned',
@@ -96,7 +110,12 @@ export function metricChart(r: RunReport): ChartSpec {
         {
           transform: [{ filter: 'datum.picked' }],
           mark: { type: 'line', point: false },
-          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'val_pct', type: 'quantitative' }, color: { field: 'strategy', type: 'nominal' }, order: { field: 'pruned_pct', type: 'quantitative' } },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative' },
+            y: { field: 'val_pct', type: 'quantitative' },
+            color: { field: 'strategy', type: 'nominal' },
+            order: { field: 'pruned_pct', type: 'quantitative' },
+          },
         },
         {
           mark: { type: 'point', filled: true, size: 60 },
@@ -128,7 +147,11 @@ export function ratioChart(r: RunReport): ChartSpec {
       layer: [
         {
           mark: { type: 'rule' },
-          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'ratio_low', type: 'quantitative' }, y2: { field: 'ratio_high' } },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative' },
+            y: { field: 'ratio_low', type: 'quantitative' },
+            y2: { field: 'ratio_high' },
+          },
         },
         {
           mark: { type: 'point', size: 60, filled: true },
@@ -136,7 +159,13 @@ export function ratioChart(r: RunReport): ChartSpec {
             x: { field: 'pruned_pct', type: 'quantitative', title: 'operators pruned (%)' },
             y: { field: 'ratio', type: 'quantitative', title: 'latency / base (paired)', scale: { zero: false } },
             color: { condition: { test: "datum.flags !== ''", value: '#d62728' }, value: '#1f77b4' },
-            tooltip: [{ field: 'candidate' }, { field: 'ratio' }, { field: 'ratio_low' }, { field: 'ratio_high' }, { field: 'flags' }],
+            tooltip: [
+              { field: 'candidate' },
+              { field: 'ratio' },
+              { field: 'ratio_low' },
+              { field: 'ratio_high' },
+              { field: 'flags' },
+            ],
           },
         },
       ],
@@ -146,7 +175,14 @@ export function ratioChart(r: RunReport): ChartSpec {
 
 export function latencyChart(r: RunReport): ChartSpec {
   const values = points(r).filter((p) => p.p50_ms != null);
-  if (!values.length) return note('latency', 'Absolute latency vs operators pruned', 'Median latency of each candidate.', 'Latency vs operators pruned', 'No candidate measured yet.');
+  if (!values.length)
+    return note(
+      'latency',
+      'Absolute latency vs operators pruned',
+      'Median latency of each candidate.',
+      'Latency vs operators pruned',
+      'No candidate measured yet.',
+    );
   return {
     id: 'latency',
     title: 'Absolute latency vs operators pruned',
@@ -158,7 +194,11 @@ export function latencyChart(r: RunReport): ChartSpec {
       layer: [
         {
           mark: { type: 'rule' },
-          encoding: { x: { field: 'pruned_pct', type: 'quantitative' }, y: { field: 'p50_min_ms', type: 'quantitative' }, y2: { field: 'p50_max_ms' } },
+          encoding: {
+            x: { field: 'pruned_pct', type: 'quantitative' },
+            y: { field: 'p50_min_ms', type: 'quantitative' },
+            y2: { field: 'p50_max_ms' },
+          },
         },
         {
           mark: { type: 'point', size: 60 },
@@ -167,7 +207,15 @@ export function latencyChart(r: RunReport): ChartSpec {
             y: { field: 'p50_ms', type: 'quantitative', title: 'p50 latency (ms)', scale: { zero: false } },
             fill: { condition: { test: "datum.kind === 'measured'", value: '#1f77b4' }, value: 'transparent' },
             color: { value: '#1f77b4' },
-            tooltip: [{ field: 'candidate' }, { field: 'p50_ms' }, { field: 'p90_ms' }, { field: 'jobs' }, { field: 'p50_min_ms' }, { field: 'p50_max_ms' }, { field: 'kind' }],
+            tooltip: [
+              { field: 'candidate' },
+              { field: 'p50_ms' },
+              { field: 'p90_ms' },
+              { field: 'jobs' },
+              { field: 'p50_min_ms' },
+              { field: 'p50_max_ms' },
+              { field: 'kind' },
+            ],
           },
         },
       ],
@@ -179,11 +227,19 @@ export function paretoChart(r: RunReport): ChartSpec {
   const values = points(r)
     .filter((p) => p.ratio != null && p.val_pct != null)
     .map((p) => ({ ...p, role: p.chosen ? 'chosen' : p.pareto ? 'Pareto front' : 'dominated' }));
-  if (!values.length) return note('pareto', 'Pareto front (metric vs paired latency ratio)', 'Candidates with both a metric and a paired latency ratio.', 'Pareto front', 'No finished, measured candidate yet.');
+  if (!values.length)
+    return note(
+      'pareto',
+      'Pareto front (metric vs paired latency ratio)',
+      'Candidates with both a metric and a paired latency ratio.',
+      'Pareto front',
+      'No finished, measured candidate yet.',
+    );
   return {
     id: 'pareto',
     title: 'Pareto front (metric vs paired latency ratio)',
-    caption: 'Candidates not beaten on both validation metric and latency ratio to the base form the front (line), the figures the search decided on; the chosen model is the star and is always on the front.',
+    caption:
+      'Candidates not beaten on both validation metric and latency ratio to the base form the front (line), the figures the search decided on; the chosen model is the star and is always on the front.',
     spec: {
       ...base('Pareto front'),
       data: { values },
@@ -191,15 +247,28 @@ export function paretoChart(r: RunReport): ChartSpec {
         {
           transform: [{ filter: 'datum.pareto' }],
           mark: { type: 'line', interpolate: 'step-after', color: '#888' },
-          encoding: { x: { field: 'ratio', type: 'quantitative', sort: 'ascending' }, y: { field: 'val_pct', type: 'quantitative' } },
+          encoding: {
+            x: { field: 'ratio', type: 'quantitative', sort: 'ascending' },
+            y: { field: 'val_pct', type: 'quantitative' },
+          },
         },
         {
           mark: { type: 'point', filled: true },
           encoding: {
             x: { field: 'ratio', type: 'quantitative', title: 'latency / base (paired)', scale: { zero: false } },
             y: { field: 'val_pct', type: 'quantitative', title: 'validation metric (%)', scale: { zero: false } },
-            color: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['#d62728', '#1f77b4', '#bbb'] } },
-            shape: { field: 'role', type: 'nominal', title: null, scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['diamond', 'circle', 'circle'] } },
+            color: {
+              field: 'role',
+              type: 'nominal',
+              title: null,
+              scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['#d62728', '#1f77b4', '#bbb'] },
+            },
+            shape: {
+              field: 'role',
+              type: 'nominal',
+              title: null,
+              scale: { domain: ['chosen', 'Pareto front', 'dominated'], range: ['diamond', 'circle', 'circle'] },
+            },
             size: { condition: { test: 'datum.chosen', value: 220 }, value: 60 },
             tooltip: [{ field: 'candidate' }, { field: 'val_pct' }, { field: 'ratio' }, { field: 'role' }],
           },
@@ -211,11 +280,20 @@ export function paretoChart(r: RunReport): ChartSpec {
 
 export function profileChart(r: RunReport): ChartSpec {
   const profiled = r.candidates.filter((c) => c.profile);
-  const values = profiled.flatMap((c) => Object.entries(c.profile!.ms).map(([part, ms]) => ({ candidate: c.label, part, ms: round(ms), by: c.profile!.by })));
+  const values = profiled.flatMap((c) =>
+    Object.entries(c.profile!.ms).map(([part, ms]) => ({ candidate: c.label, part, ms: round(ms), by: c.profile!.by })),
+  );
   const title = 'Where the time goes';
   const caption =
-    'onnxruntime\'s profiling pass on the agent after the timed runs (the base and the answer always; every candidate with --profile): each part\'s share of the kernel time applied to that job\'s p50. Parts are the sections of our export (SSM, mixing, norms, rest), or node types for other models.';
-  if (!values.length) return note('profile', title, caption, 'Time by part', 'No candidate profiled (estimates, or an agent whose runtime cannot profile).');
+    "onnxruntime's profiling pass on the agent after the timed runs (the base and the answer always; every candidate with --profile): each part's share of the kernel time applied to that job's p50. Parts are the sections of our export (SSM, mixing, norms, rest), or node types for other models.";
+  if (!values.length)
+    return note(
+      'profile',
+      title,
+      caption,
+      'Time by part',
+      'No candidate profiled (estimates, or an agent whose runtime cannot profile).',
+    );
   return {
     id: 'profile',
     title,
@@ -237,14 +315,27 @@ export function profileChart(r: RunReport): ChartSpec {
 
 export function allocationChart(r: RunReport): ChartSpec {
   const values = r.candidates.flatMap((c) =>
-    (c.active_per_layer ?? []).map((active, layer) => ({ candidate: c.label, id: c.id, layer: `layer ${layer}`, active })),
+    (c.active_per_layer ?? []).map((active, layer) => ({
+      candidate: c.label,
+      id: c.id,
+      layer: `layer ${layer}`,
+      active,
+    })),
   );
   const order = r.candidates.filter((c) => c.active_per_layer).map((c) => c.label);
-  if (!values.length) return note('allocation', 'Active operators per layer', 'Operators still active per layer.', 'Per-layer allocation of active operators', 'No finished candidate yet.');
+  if (!values.length)
+    return note(
+      'allocation',
+      'Active operators per layer',
+      'Operators still active per layer.',
+      'Per-layer allocation of active operators',
+      'No finished candidate yet.',
+    );
   return {
     id: 'allocation',
     title: 'Active operators per layer',
-    caption: 'How each candidate spreads its remaining operators over depth (cell = operators still active in that layer).',
+    caption:
+      'How each candidate spreads its remaining operators over depth (cell = operators still active in that layer).',
     spec: {
       ...base('Per-layer allocation of active operators'),
       width: Math.min(WIDTH, 70 * Math.max(1, ...r.candidates.map((c) => c.active_per_layer?.length ?? 0))),
@@ -255,7 +346,12 @@ export function allocationChart(r: RunReport): ChartSpec {
         y: { field: 'candidate', type: 'ordinal', title: null, sort: order },
       },
       layer: [
-        { mark: 'rect', encoding: { color: { field: 'active', type: 'quantitative', title: 'active', scale: { scheme: 'blues', zero: true } } } },
+        {
+          mark: 'rect',
+          encoding: {
+            color: { field: 'active', type: 'quantitative', title: 'active', scale: { scheme: 'blues', zero: true } },
+          },
+        },
         {
           mark: { type: 'text', fontSize: 10 },
           encoding: { text: { field: 'active', type: 'quantitative' }, color: { value: '#222' } },
@@ -268,11 +364,27 @@ export function allocationChart(r: RunReport): ChartSpec {
 export function distributionChart(r: RunReport): ChartSpec {
   const values = r.candidates
     .filter((c) => c.latency)
-    .map((c) => ({ candidate: c.label, n: c.latency!.n, min: round(c.latency!.min), median: round(c.latency!.median), p90: round(c.latency!.p90), p99: round(c.latency!.p99), max: round(c.latency!.max) }));
+    .map((c) => ({
+      candidate: c.label,
+      n: c.latency!.n,
+      min: round(c.latency!.min),
+      median: round(c.latency!.median),
+      p90: round(c.latency!.p90),
+      p99: round(c.latency!.p99),
+      max: round(c.latency!.max),
+    }));
   const order = values.map((v) => v.candidate);
   const title = 'Latency distribution per candidate';
-  const caption = 'Each candidate\'s timed runs as the agent summarised them: line min–p99, box median–p90, tick at the median (log scale).';
-  if (!values.length) return note('distribution', title, caption, 'Latency distributions', 'No candidate timed on an agent yet (estimates carry no distribution).');
+  const caption =
+    "Each candidate's timed runs as the agent summarised them: line min–p99, box median–p90, tick at the median (log scale).";
+  if (!values.length)
+    return note(
+      'distribution',
+      title,
+      caption,
+      'Latency distributions',
+      'No candidate timed on an agent yet (estimates carry no distribution).',
+    );
   return {
     id: 'distribution',
     title,
@@ -283,11 +395,31 @@ export function distributionChart(r: RunReport): ChartSpec {
       data: { values },
       encoding: { y: { field: 'candidate', type: 'ordinal', title: null, sort: order } },
       layer: [
-        { mark: { type: 'rule' }, encoding: { x: { field: 'min', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } }, x2: { field: 'p99' } } },
-        { mark: { type: 'bar', size: 12, color: '#9ecae1' }, encoding: { x: { field: 'median', type: 'quantitative' }, x2: { field: 'p90' } } },
+        {
+          mark: { type: 'rule' },
+          encoding: {
+            x: { field: 'min', type: 'quantitative', title: 'latency (ms)', scale: { type: 'log' } },
+            x2: { field: 'p99' },
+          },
+        },
+        {
+          mark: { type: 'bar', size: 12, color: '#9ecae1' },
+          encoding: { x: { field: 'median', type: 'quantitative' }, x2: { field: 'p90' } },
+        },
         {
           mark: { type: 'tick', color: '#08519c', thickness: 2, size: 14 },
-          encoding: { x: { field: 'median', type: 'quantitative' }, tooltip: [{ field: 'candidate' }, { field: 'n' }, { field: 'min' }, { field: 'median' }, { field: 'p90' }, { field: 'p99' }, { field: 'max' }] },
+          encoding: {
+            x: { field: 'median', type: 'quantitative' },
+            tooltip: [
+              { field: 'candidate' },
+              { field: 'n' },
+              { field: 'min' },
+              { field: 'median' },
+              { field: 'p90' },
+              { field: 'p99' },
+              { field: 'max' },
+            ],
+          },
         },
       ],
     } as TopLevelSpec,
@@ -296,14 +428,38 @@ export function distributionChart(r: RunReport): ChartSpec {
 
 export function thermalsChart(r: RunReport): ChartSpec {
   const readings = r.thermals.flatMap((t, i) => [
-    ...(t.temperature_c != null ? [{ i, candidate: t.candidate, phase: t.phase, quantity: 'temperature (°C)', value: t.temperature_c, throttled: t.throttled }] : []),
-    ...(t.cpu_mhz != null ? [{ i, candidate: t.candidate, phase: t.phase, quantity: 'CPU clock (MHz)', value: t.cpu_mhz, throttled: t.throttled }] : []),
+    ...(t.temperature_c != null
+      ? [
+          {
+            i,
+            candidate: t.candidate,
+            phase: t.phase,
+            quantity: 'temperature (°C)',
+            value: t.temperature_c,
+            throttled: t.throttled,
+          },
+        ]
+      : []),
+    ...(t.cpu_mhz != null
+      ? [
+          {
+            i,
+            candidate: t.candidate,
+            phase: t.phase,
+            quantity: 'CPU clock (MHz)',
+            value: t.cpu_mhz,
+            throttled: t.throttled,
+          },
+        ]
+      : []),
   ]);
   const caption = 'Temperature and CPU clock the agent read before and after each measurement; red = throttled.';
   if (!readings.length) {
     const n = r.candidates.filter((c) => c.cost_kind === 'measured').length;
     const throttled = new Set(r.thermals.filter((t) => t.throttled).map((t) => t.candidate)).size;
-    const text = n ? `${n} measured candidates: the device reported no temperature or clock readings; ${throttled} throttled.` : 'No candidate measured on a device yet.';
+    const text = n
+      ? `${n} measured candidates: the device reported no temperature or clock readings; ${throttled} throttled.`
+      : 'No candidate measured on a device yet.';
     return note('thermals', 'Thermals during the measurements', caption, 'Thermals', text);
   }
   return {
@@ -331,5 +487,14 @@ export function thermalsChart(r: RunReport): ChartSpec {
 }
 
 export function reportCharts(r: RunReport): ChartSpec[] {
-  return [metricChart(r), ratioChart(r), latencyChart(r), paretoChart(r), profileChart(r), allocationChart(r), distributionChart(r), thermalsChart(r)];
+  return [
+    metricChart(r),
+    ratioChart(r),
+    latencyChart(r),
+    paretoChart(r),
+    profileChart(r),
+    allocationChart(r),
+    distributionChart(r),
+    thermalsChart(r),
+  ];
 }

@@ -79,8 +79,12 @@ function profileOf(m: MeasurementRecord | undefined): CandidateProfile | null {
 }
 
 /** The optional figures of a stored agent measurement (raw.measurement: the protocol's Measurement). */
-function agentFigures(raw: unknown): Pick<ReportCandidate, 'achieved_gflops' | 'peak_fraction' | 'other_cpu_fraction' | 'busy' | 'time_by_section'> {
-  const m = (raw as { measurement?: { background_load?: { other_cpu_fraction?: number; busy?: boolean } | null } } | null)?.measurement;
+function agentFigures(
+  raw: unknown,
+): Pick<ReportCandidate, 'achieved_gflops' | 'peak_fraction' | 'other_cpu_fraction' | 'busy' | 'time_by_section'> {
+  const m = (
+    raw as { measurement?: { background_load?: { other_cpu_fraction?: number; busy?: boolean } | null } } | null
+  )?.measurement;
   // Device-class measurements keep one measurement per class: those have no single figure to show.
   const first = storedModelFigures(raw);
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -146,7 +150,7 @@ interface AgentRow {
 }
 
 function latencyOf(stats: unknown): LatencySummary | null {
-  const s = stats as Partial<Record<string, unknown>> & { median_ci?: { low?: number; high?: number } } | null;
+  const s = stats as (Partial<Record<string, unknown>> & { median_ci?: { low?: number; high?: number } }) | null;
   if (!s || typeof s.median !== 'number') return null;
   const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
   return {
@@ -181,7 +185,9 @@ export function candidateLabel(c: Pick<CandidateRow, 'step' | 'rate' | 'seed'>):
 function knownAgents(store: RunStore): Map<string, AgentRow> {
   const out = new Map<string, AgentRow>();
   try {
-    const rows = store.db.prepare('SELECT name, tags, device, runtimes FROM agents ORDER BY last_seen').all() as AgentRow[];
+    const rows = store.db
+      .prepare('SELECT name, tags, device, runtimes FROM agents ORDER BY last_seen')
+      .all() as AgentRow[];
     for (const r of rows) out.set(r.name, r);
   } catch {
     // A store from before the fleet migration has no agents table: facts are then unknown.
@@ -192,7 +198,9 @@ function knownAgents(store: RunStore): Map<string, AgentRow> {
 /** "s4op" or "importance (taylor)": what the charts call a run's strategy. */
 export function strategyLabel(run: RunRecord): string {
   const cfg = run.config as { search?: { criteria?: { criterion: string; weight: number }[] } } | null;
-  const criteria = cfg?.search?.criteria?.map((c) => (c.weight === 1 ? c.criterion : `${c.weight}*${c.criterion}`)).join('+');
+  const criteria = cfg?.search?.criteria
+    ?.map((c) => (c.weight === 1 ? c.criterion : `${c.weight}*${c.criterion}`))
+    .join('+');
   return run.strategy === 'importance' && criteria ? `importance (${criteria})` : run.strategy;
 }
 
@@ -204,7 +212,9 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
   const thermals: ThermalPoint[] = [];
   const perAgent = new Map<string, number>();
   const profileIds = (run.summary as { profiles?: Record<string, number> } | null)?.profiles ?? {};
-  const profiled = (id: number): Pick<ReportCandidate, 'profile'> & Partial<Pick<ReportCandidate, 'time_by_section'>> => {
+  const profiled = (
+    id: number,
+  ): Pick<ReportCandidate, 'profile'> & Partial<Pick<ReportCandidate, 'time_by_section'>> => {
     const pm = profileIds[String(id)] != null ? store.measurementById(profileIds[String(id)]!) : undefined;
     const bySection = storedModelFigures(pm?.raw)?.profile?.by_section;
     return { profile: profileOf(pm), ...(bySection ? { time_by_section: bySection } : {}) };
@@ -215,7 +225,11 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
     const label = candidateLabel(r);
     if (m && m.kind === 'measured') {
       perAgent.set(r.measured_on ?? m.agent, (perAgent.get(r.measured_on ?? m.agent) ?? 0) + 1);
-      const t = m.thermal as { before?: Record<string, unknown>; after?: Record<string, unknown>; throttled?: boolean } | null;
+      const t = m.thermal as {
+        before?: Record<string, unknown>;
+        after?: Record<string, unknown>;
+        throttled?: boolean;
+      } | null;
       for (const phase of ['before', 'after'] as const) {
         const p = t?.[phase];
         if (!p) continue;
@@ -256,14 +270,30 @@ export function loadRunReport(store: RunStore, runId: string): RunReport {
     if (other.id === run.id || other.base_checkpoint !== run.base_checkpoint) continue;
     for (const c of candidateRows(store, other.id)) {
       if (c.status !== 'finished' || c.val_metric == null) continue;
-      comparison.push({ run_id: other.id, strategy: strategyLabel(other), label: candidateLabel(c), pruned: c.pruned, val_metric: c.val_metric, p50_ms: c.p50_ms, picked: c.chosen || c.step === 0 });
+      comparison.push({
+        run_id: other.id,
+        strategy: strategyLabel(other),
+        label: candidateLabel(c),
+        pruned: c.pruned,
+        val_metric: c.val_metric,
+        p50_ms: c.p50_ms,
+        picked: c.chosen || c.step === 0,
+      });
     }
   }
   const summary = run.summary as { final_candidate?: number } | null;
-  const chosen = candidates.find((c) => c.id === summary?.final_candidate) ?? [...candidates].reverse().find((c) => c.chosen) ?? null;
+  const chosen =
+    candidates.find((c) => c.id === summary?.final_candidate) ??
+    [...candidates].reverse().find((c) => c.chosen) ??
+    null;
   const dataset = run.dataset as { spec?: { source?: string } } | null;
-  const measure = (run.config as { measure?: { estimate?: boolean; mode?: string; variant?: string; tuned?: RunTuningNote } } | null)?.measure;
-  const exportSettings = measure && !measure.estimate ? { mode: measure.mode ?? 'conv', variant: measure.variant ?? 'auto', tuned: measure.tuned ?? null } : null;
+  const measure = (
+    run.config as { measure?: { estimate?: boolean; mode?: string; variant?: string; tuned?: RunTuningNote } } | null
+  )?.measure;
+  const exportSettings =
+    measure && !measure.estimate
+      ? { mode: measure.mode ?? 'conv', variant: measure.variant ?? 'auto', tuned: measure.tuned ?? null }
+      : null;
   return {
     run,
     exportSettings,

@@ -11,13 +11,20 @@ export interface RenderedChart {
 }
 
 export function esc(v: unknown): string {
-  return String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return String(v ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 }
 
 const pct = (v: number | null) => (v == null ? '–' : (100 * v).toFixed(2));
 const ms = (v: number | null) => (v == null ? '–' : v < 10 ? v.toFixed(3) : v.toFixed(1));
 const ratioCell = (r: ReportCandidate) =>
-  r.ratio == null ? '–' : r.paired_jobs === 0 ? '1' : `${r.ratio.toFixed(3)} [${r.ratio_low!.toFixed(3)}, ${r.ratio_high!.toFixed(3)}]${r.paired_jobs! > 1 ? ` (${r.paired_jobs} jobs)` : ''}`;
+  r.ratio == null
+    ? '–'
+    : r.paired_jobs === 0
+      ? '1'
+      : `${r.ratio.toFixed(3)} [${r.ratio_low!.toFixed(3)}, ${r.ratio_high!.toFixed(3)}]${r.paired_jobs! > 1 ? ` (${r.paired_jobs} jobs)` : ''}`;
 
 export const STYLE = `
 body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1240px;color:#222;padding:0 16px}
@@ -39,11 +46,16 @@ export function chartFigure(c: RenderedChart): string {
 function sectionShares(t: Record<string, number> | null): string {
   if (!t) return '–';
   const total = Object.values(t).reduce((a, v) => a + v, 0);
-  return total > 0 ? Object.entries(t).map(([s, v]) => `${esc(s)} ${Math.round((100 * v) / total)} %`).join(' · ') : '–';
+  return total > 0
+    ? Object.entries(t)
+        .map(([s, v]) => `${esc(s)} ${Math.round((100 * v) / total)} %`)
+        .join(' · ')
+    : '–';
 }
 
 export function candidatesTable(rows: readonly ReportCandidate[], chosenId: number | null): string {
-  const head = '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>GFLOP/s</th><th>% of peak</th><th>other CPU</th><th class="l">time by section</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
+  const head =
+    '<tr><th class="l">candidate</th><th>pruned %</th><th>active</th><th>val %</th><th>test %</th><th>ratio to base [95% CI]</th><th>p50 ms</th><th>p90 ms</th><th>mem MB</th><th>GFLOP/s</th><th>% of peak</th><th>other CPU</th><th class="l">time by section</th><th>params</th><th class="l">measured on</th><th class="l">status</th></tr>';
   const body = rows
     .map(
       (r) =>
@@ -65,7 +77,10 @@ export function deviceTable(agents: readonly ReportAgent[]): string {
   if (!agents.length) return '<p id="devices">No candidate was measured by an agent (estimates only).</p>';
   const rows = agents.map((a) => {
     const d = a.device;
-    const rts = a.runtimes.filter((r) => r.available).map((r) => `${r.name} ${r.version ?? ''}`).join(', ');
+    const rts = a.runtimes
+      .filter((r) => r.available)
+      .map((r) => `${r.name} ${r.version ?? ''}`)
+      .join(', ');
     return d
       ? `<tr data-agent="${esc(a.name)}"><td class="l">${esc(a.name)}</td><td class="l">${esc(d.board_model ?? d.cpu_model)}</td><td>${d.cores}</td>` +
           `<td>${d.cpu_max_mhz ?? '–'}</td><td>${Math.round(d.memory_total_mb)}</td><td class="l">${esc(`${d.os} ${d.arch}`)}</td>` +
@@ -82,7 +97,9 @@ export function reportHtml(r: RunReport, charts: readonly RenderedChart[]): stri
     ? `Chosen: <b>${esc(c.label)}</b> — ${(100 * c.pruned).toFixed(1)} % of operators pruned, validation ${pct(c.val_metric)} % (base ${pct(r.base?.val_metric ?? null)} %), latency ${c.ratio == null ? '–' : `${c.ratio.toFixed(3)}×`} the base's, paired (p50 ${ms(c.p50_ms)} ms; base ${ms(r.base?.p50_ms ?? null)} ms).`
     : 'No candidate chosen yet.';
   const ex = r.exportSettings;
-  const exportLine = ex ? ` · <span id="export">export ${esc(ex.mode)}, variant ${esc(ex.tuned ? tunedLabel(ex.tuned) : ex.variant)}</span>` : '';
+  const exportLine = ex
+    ? ` · <span id="export">export ${esc(ex.mode)}, variant ${esc(ex.tuned ? tunedLabel(ex.tuned) : ex.variant)}</span>`
+    : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>S4oP run ${esc(r.run.id)}</title><style>${STYLE}</style></head>
 <body>

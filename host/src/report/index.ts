@@ -13,11 +13,15 @@ export { renderSvg } from './render.js';
 export async function renderCharts(report: RunReport): Promise<RenderedChart[]> {
   const out: RenderedChart[] = [];
   // One at a time: vega views are cheap, and order keeps the page stable.
-  for (const c of reportCharts(report)) out.push({ id: c.id, title: c.title, caption: c.caption, svg: await renderSvg(c.spec) });
+  for (const c of reportCharts(report))
+    out.push({ id: c.id, title: c.title, caption: c.caption, svg: await renderSvg(c.spec) });
   return out;
 }
 
-export async function renderRunReport(store: RunStore, runId: string): Promise<{ report: RunReport; html: string; charts: RenderedChart[] }> {
+export async function renderRunReport(
+  store: RunStore,
+  runId: string,
+): Promise<{ report: RunReport; html: string; charts: RenderedChart[] }> {
   const report = loadRunReport(store, runId);
   const charts = await renderCharts(report);
   return { report, html: reportHtml(report, charts), charts };

@@ -138,17 +138,23 @@ export class FFT {
         const x0i = j < len ? im[j]! : 0;
         const x1r = p1 < len ? re[p1]! : 0;
         const x1i = p1 < len ? im[p1]! : 0;
-        const w1r = twRe[2 * q + j]!, w1i = twIm[2 * q + j]!;
-        const w2r = twRe[q + j]!, w2i = twIm[q + j]!;
-        const w3r = t3r[q + j]!, w3i = t3i[q + j]!;
+        const w1r = twRe[2 * q + j]!,
+          w1i = twIm[2 * q + j]!;
+        const w2r = twRe[q + j]!,
+          w2i = twIm[q + j]!;
+        const w3r = t3r[q + j]!,
+          w3i = t3i[q + j]!;
         re[j] = x0r + x1r;
         im[j] = x0i + x1i;
-        const dr = x0r - x1r, di = x0i - x1i;
+        const dr = x0r - x1r,
+          di = x0i - x1i;
         re[p1] = dr * w2r - di * w2i;
         im[p1] = dr * w2i + di * w2r;
         // x0 − i·x1 and x0 + i·x1
-        const er = x0r + x1i, ei = x0i - x1r;
-        const fr = x0r - x1i, fi = x0i + x1r;
+        const er = x0r + x1i,
+          ei = x0i - x1r;
+        const fr = x0r - x1i,
+          fi = x0i + x1r;
         re[j + 2 * q] = er * w1r - ei * w1i;
         im[j + 2 * q] = er * w1i + ei * w1r;
         re[j + 3 * q] = fr * w3r - fi * w3i;
@@ -203,11 +209,16 @@ export class FFT {
     const twIm = this.twIm;
     for (let j = 0; j < half; j++) {
       const q = j + half;
-      const ar = re[j]!, ai = im[j]!, br = re[q]!, bi = im[q]!;
+      const ar = re[j]!,
+        ai = im[j]!,
+        br = re[q]!,
+        bi = im[q]!;
       re[j] = ar + br;
       im[j] = ai + bi;
-      const dr = ar - br, di = ai - bi;
-      const wr = twRe[half + j]!, wi = twIm[half + j]!;
+      const dr = ar - br,
+        di = ai - bi;
+      const wr = twRe[half + j]!,
+        wi = twIm[half + j]!;
       re[q] = dr * wr - di * wi;
       im[q] = dr * wi + di * wr;
     }
@@ -222,10 +233,22 @@ export class FFT {
     const n = this.n;
     if (q === 1) {
       for (let s = 0; s < n; s += 4) {
-        const x0r = re[s]!, x0i = im[s]!, x1r = re[s + 1]!, x1i = im[s + 1]!;
-        const x2r = re[s + 2]!, x2i = im[s + 2]!, x3r = re[s + 3]!, x3i = im[s + 3]!;
-        const ar = x0r + x2r, ai = x0i + x2i, br = x1r + x3r, bi = x1i + x3i;
-        const cr = x0r - x2r, ci = x0i - x2i, dr = x1r - x3r, di = x1i - x3i;
+        const x0r = re[s]!,
+          x0i = im[s]!,
+          x1r = re[s + 1]!,
+          x1i = im[s + 1]!;
+        const x2r = re[s + 2]!,
+          x2i = im[s + 2]!,
+          x3r = re[s + 3]!,
+          x3i = im[s + 3]!;
+        const ar = x0r + x2r,
+          ai = x0i + x2i,
+          br = x1r + x3r,
+          bi = x1i + x3i;
+        const cr = x0r - x2r,
+          ci = x0i - x2i,
+          dr = x1r - x3r,
+          di = x1i - x3i;
         re[s] = ar + br;
         im[s] = ai + bi;
         re[s + 1] = ar - br;
@@ -243,24 +266,44 @@ export class FFT {
     const t3i = this.tw3Im;
     const size = 4 * q;
     for (let j = 0; j < q; j++) {
-      const w1r = twRe[2 * q + j]!, w1i = twIm[2 * q + j]!;
-      const w2r = twRe[q + j]!, w2i = twIm[q + j]!;
-      const w3r = t3r[q + j]!, w3i = t3i[q + j]!;
+      const w1r = twRe[2 * q + j]!,
+        w1i = twIm[2 * q + j]!;
+      const w2r = twRe[q + j]!,
+        w2i = twIm[q + j]!;
+      const w3r = t3r[q + j]!,
+        w3i = t3i[q + j]!;
       for (let s = j; s < n; s += size) {
-        const p1 = s + q, p2 = p1 + q, p3 = p2 + q;
-        const x0r = re[s]!, x0i = im[s]!, x1r = re[p1]!, x1i = im[p1]!;
-        const x2r = re[p2]!, x2i = im[p2]!, x3r = re[p3]!, x3i = im[p3]!;
-        const ar = x0r + x2r, ai = x0i + x2i, br = x1r + x3r, bi = x1i + x3i;
-        const cr = x0r - x2r, ci = x0i - x2i, dr = x1r - x3r, di = x1i - x3i;
+        const p1 = s + q,
+          p2 = p1 + q,
+          p3 = p2 + q;
+        const x0r = re[s]!,
+          x0i = im[s]!,
+          x1r = re[p1]!,
+          x1i = im[p1]!;
+        const x2r = re[p2]!,
+          x2i = im[p2]!,
+          x3r = re[p3]!,
+          x3i = im[p3]!;
+        const ar = x0r + x2r,
+          ai = x0i + x2i,
+          br = x1r + x3r,
+          bi = x1i + x3i;
+        const cr = x0r - x2r,
+          ci = x0i - x2i,
+          dr = x1r - x3r,
+          di = x1i - x3i;
         re[s] = ar + br;
         im[s] = ai + bi;
-        const e1r = ar - br, e1i = ai - bi;
+        const e1r = ar - br,
+          e1i = ai - bi;
         re[p1] = e1r * w2r - e1i * w2i;
         im[p1] = e1r * w2i + e1i * w2r;
-        const e2r = cr + di, e2i = ci - dr;
+        const e2r = cr + di,
+          e2i = ci - dr;
         re[p2] = e2r * w1r - e2i * w1i;
         im[p2] = e2r * w1i + e2i * w1r;
-        const e3r = cr - di, e3i = ci + dr;
+        const e3r = cr - di,
+          e3i = ci + dr;
         re[p3] = e3r * w3r - e3i * w3i;
         im[p3] = e3r * w3i + e3i * w3r;
       }
@@ -279,10 +322,22 @@ export class FFT {
     const n = this.n;
     if (q === 1) {
       for (let s = 0; s < n; s += 4) {
-        const x0r = re[s]!, x0i = im[s]!, x1r = re[s + 1]!, x1i = im[s + 1]!;
-        const x2r = re[s + 2]!, x2i = im[s + 2]!, x3r = re[s + 3]!, x3i = im[s + 3]!;
-        const ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
-        const cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
+        const x0r = re[s]!,
+          x0i = im[s]!,
+          x1r = re[s + 1]!,
+          x1i = im[s + 1]!;
+        const x2r = re[s + 2]!,
+          x2i = im[s + 2]!,
+          x3r = re[s + 3]!,
+          x3i = im[s + 3]!;
+        const ar = x0r + x1r,
+          ai = x0i + x1i,
+          br = x0r - x1r,
+          bi = x0i - x1i;
+        const cr = x2r + x3r,
+          ci = x2i + x3i,
+          dr = x2r - x3r,
+          di = x2i - x3i;
         re[s] = ar + cr;
         im[s] = ai + ci;
         re[s + 2] = ar - cr;
@@ -301,20 +356,38 @@ export class FFT {
     const size = 4 * q;
     const head = limit < size; // only outputs 0 and 1 of the (single) block are wanted
     for (let j = 0; j < q; j++) {
-      const c1r = twRe[2 * q + j]!, c1i = -twIm[2 * q + j]!;
-      const c2r = twRe[q + j]!, c2i = -twIm[q + j]!;
-      const c3r = t3r[q + j]!, c3i = -t3i[q + j]!;
+      const c1r = twRe[2 * q + j]!,
+        c1i = -twIm[2 * q + j]!;
+      const c2r = twRe[q + j]!,
+        c2i = -twIm[q + j]!;
+      const c3r = t3r[q + j]!,
+        c3i = -t3i[q + j]!;
       for (let s = j; s < n; s += size) {
-        const p1 = s + q, p2 = p1 + q, p3 = p2 + q;
-        const x0r = re[s]!, x0i = im[s]!;
-        const y1r = re[p1]!, y1i = im[p1]!;
-        const y2r = re[p2]!, y2i = im[p2]!;
-        const y3r = re[p3]!, y3i = im[p3]!;
-        const t1r = y1r * c2r - y1i * c2i, t1i = y1r * c2i + y1i * c2r;
-        const t2r = y2r * c1r - y2i * c1i, t2i = y2r * c1i + y2i * c1r;
-        const t3rr = y3r * c3r - y3i * c3i, t3ii = y3r * c3i + y3i * c3r;
-        const ar = x0r + t1r, ai = x0i + t1i, br = x0r - t1r, bi = x0i - t1i;
-        const cr = t2r + t3rr, ci = t2i + t3ii, dr = t2r - t3rr, di = t2i - t3ii;
+        const p1 = s + q,
+          p2 = p1 + q,
+          p3 = p2 + q;
+        const x0r = re[s]!,
+          x0i = im[s]!;
+        const y1r = re[p1]!,
+          y1i = im[p1]!;
+        const y2r = re[p2]!,
+          y2i = im[p2]!;
+        const y3r = re[p3]!,
+          y3i = im[p3]!;
+        const t1r = y1r * c2r - y1i * c2i,
+          t1i = y1r * c2i + y1i * c2r;
+        const t2r = y2r * c1r - y2i * c1i,
+          t2i = y2r * c1i + y2i * c1r;
+        const t3rr = y3r * c3r - y3i * c3i,
+          t3ii = y3r * c3i + y3i * c3r;
+        const ar = x0r + t1r,
+          ai = x0i + t1i,
+          br = x0r - t1r,
+          bi = x0i - t1i;
+        const cr = t2r + t3rr,
+          ci = t2i + t3ii,
+          dr = t2r - t3rr,
+          di = t2i - t3ii;
         re[s] = ar + cr;
         im[s] = ai + ci;
         re[p1] = br - di;
@@ -337,11 +410,14 @@ export class FFT {
     const both = count > half;
     for (let j = 0; j < half; j++) {
       const q = j + half;
-      const wr = twRe[half + j]!, wi = -twIm[half + j]!;
-      const xr = re[q]!, xi = im[q]!;
+      const wr = twRe[half + j]!,
+        wi = -twIm[half + j]!;
+      const xr = re[q]!,
+        xi = im[q]!;
       const br = xr * wr - xi * wi;
       const bi = xr * wi + xi * wr;
-      const ar = re[j]!, ai = im[j]!;
+      const ar = re[j]!,
+        ai = im[j]!;
       re[j] = ar + br;
       im[j] = ai + bi;
       if (both) {

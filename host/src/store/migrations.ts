@@ -111,11 +111,15 @@ export function schemaVersion(db: Database): number {
 
 /** Brings `db` to the latest schema; refuses a file written by a newer s4op. Returns the versions applied. */
 export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS, file = 'the run store'): number[] {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)');
+  db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
   const current = schemaVersion(db);
   const latest = migrations[migrations.length - 1]?.version ?? 0;
   if (current > latest) {
-    throw new Error(`${file} has schema version ${current}, newer than this s4op knows (${latest}): upgrade s4op to open it`);
+    throw new Error(
+      `${file} has schema version ${current}, newer than this s4op knows (${latest}): upgrade s4op to open it`,
+    );
   }
   const applied: number[] = [];
   for (const m of migrations) {
@@ -124,7 +128,11 @@ export function migrate(db: Database, migrations: readonly Migration[] = MIGRATI
     db.transaction(() => {
       if (schemaVersion(db) >= m.version) return;
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(m.version, m.name, new Date().toISOString());
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      );
       db.pragma(`user_version = ${m.version}`);
       applied.push(m.version);
     }).immediate();

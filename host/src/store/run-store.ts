@@ -117,7 +117,9 @@ export interface ArtifactInput {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -149,7 +151,9 @@ export class RunStore {
     } catch (err) {
       this.db.close();
       const msg = (err as Error).message;
-      throw new Error(/file is not a database|malformed/i.test(msg) ? `${file} is not an s4op run store (${msg})` : msg);
+      throw new Error(
+        /file is not a database|malformed/i.test(msg) ? `${file} is not an s4op run store (${msg})` : msg,
+      );
     }
   }
 
@@ -168,13 +172,21 @@ export class RunStore {
 
   // ── runs ──
 
-  createRun(r: { id?: string; strategy: string; base_checkpoint: string; dataset: unknown; config: unknown }): RunRecord {
+  createRun(r: {
+    id?: string;
+    strategy: string;
+    base_checkpoint: string;
+    dataset: unknown;
+    config: unknown;
+  }): RunRecord {
     const id = r.id ?? `run-${randomBytes(4).toString('hex')}`;
     if (!/^[\w.-]{1,64}$/.test(id)) throw new Error(`run id "${id}" must be 1–64 letters, digits, '.', '_' or '-'`);
     if (this.getRun(id)) throw new Error(`run ${id} already exists in ${this.file}`);
     const t = now();
     this.db
-      .prepare('INSERT INTO runs (id, created_at, updated_at, status, strategy, base_checkpoint, dataset, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT INTO runs (id, created_at, updated_at, status, strategy, base_checkpoint, dataset, config) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(id, t, t, 'running', r.strategy, r.base_checkpoint, json(r.dataset), json(r.config));
     return this.getRun(id)!;
   }
@@ -194,7 +206,13 @@ export class RunStore {
     if (!run) throw new Error(`no run ${id} in ${this.file}`);
     this.db
       .prepare('UPDATE runs SET status = ?, summary = ?, stop_reason = ?, updated_at = ? WHERE id = ?')
-      .run(u.status ?? run.status, u.summary === undefined ? json(run.summary ?? undefined) : json(u.summary), u.stop_reason === undefined ? run.stop_reason : u.stop_reason, now(), id);
+      .run(
+        u.status ?? run.status,
+        u.summary === undefined ? json(run.summary ?? undefined) : json(u.summary),
+        u.stop_reason === undefined ? run.stop_reason : u.stop_reason,
+        now(),
+        id,
+      );
   }
 
   // ── candidates ──
@@ -202,18 +220,27 @@ export class RunStore {
   /** Records that a candidate started (or restarts one left running by a killed process). */
   startCandidate(c: CandidateStart): CandidateRecord {
     const existing = this.getCandidate(c.run_id, c.step, c.seed);
-    if (existing?.status === 'finished') throw new Error(`candidate step ${c.step} seed ${c.seed} of run ${c.run_id} is already finished`);
+    if (existing?.status === 'finished')
+      throw new Error(`candidate step ${c.step} seed ${c.seed} of run ${c.run_id} is already finished`);
     if (existing) {
-      this.db.prepare('UPDATE candidates SET started_at = ?, parent_id = ?, rate = ? WHERE id = ?').run(now(), c.parent_id ?? null, c.rate, existing.id);
+      this.db
+        .prepare('UPDATE candidates SET started_at = ?, parent_id = ?, rate = ? WHERE id = ?')
+        .run(now(), c.parent_id ?? null, c.rate, existing.id);
     } else {
       this.db
-        .prepare('INSERT INTO candidates (run_id, step, rate, seed, status, parent_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .prepare(
+          'INSERT INTO candidates (run_id, step, rate, seed, status, parent_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
         .run(c.run_id, c.step, c.rate, c.seed, 'running', c.parent_id ?? null, now());
     }
     return this.getCandidate(c.run_id, c.step, c.seed)!;
   }
 
-  finishCandidate(id: number, r: CandidateResult, artifacts: Omit<ArtifactInput, 'run_id' | 'candidate_id'>[] = []): CandidateRecord {
+  finishCandidate(
+    id: number,
+    r: CandidateResult,
+    artifacts: Omit<ArtifactInput, 'run_id' | 'candidate_id'>[] = [],
+  ): CandidateRecord {
     const done = this.db.transaction(() => {
       const c = this.candidateById(id);
       if (!c) throw new Error(`no candidate ${id}`);
@@ -226,9 +253,25 @@ export class RunStore {
              finished_at = ? WHERE id = ?`,
         )
         .run(
-          json(r.active_operators), json(r.bypassed), r.operators_active, r.operators_total, r.params, r.checkpoint, r.weights_sha256,
-          r.model_sha256, r.val_metric, r.val_loss, r.test_metric, r.test_loss, r.finetune_epochs, r.finetune_steps, r.finetune_seconds,
-          r.measurement_id, json(r.extra), now(), id,
+          json(r.active_operators),
+          json(r.bypassed),
+          r.operators_active,
+          r.operators_total,
+          r.params,
+          r.checkpoint,
+          r.weights_sha256,
+          r.model_sha256,
+          r.val_metric,
+          r.val_loss,
+          r.test_metric,
+          r.test_loss,
+          r.finetune_epochs,
+          r.finetune_steps,
+          r.finetune_seconds,
+          r.measurement_id,
+          json(r.extra),
+          now(),
+          id,
         );
       for (const a of artifacts) this.addArtifact({ ...a, run_id: c.run_id, candidate_id: id });
     });
@@ -237,7 +280,9 @@ export class RunStore {
   }
 
   getCandidate(run_id: string, step: number, seed: number): CandidateRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM candidates WHERE run_id = ? AND step = ? AND seed = ?').get(run_id, step, seed) as Row | undefined;
+    const row = this.db
+      .prepare('SELECT * FROM candidates WHERE run_id = ? AND step = ? AND seed = ?')
+      .get(run_id, step, seed) as Row | undefined;
     return row ? candidateFrom(row) : undefined;
   }
 
@@ -248,30 +293,49 @@ export class RunStore {
 
   /** A run's candidates in step, seed order. */
   candidates(run_id: string): CandidateRecord[] {
-    return (this.db.prepare('SELECT * FROM candidates WHERE run_id = ? ORDER BY step, seed').all(run_id) as Row[]).map(candidateFrom);
+    return (this.db.prepare('SELECT * FROM candidates WHERE run_id = ? ORDER BY step, seed').all(run_id) as Row[]).map(
+      candidateFrom,
+    );
   }
 
   /** Marks `id` as the step's chosen candidate (and no other of that step). */
   choose(run_id: string, step: number, id: number): void {
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE candidates SET chosen = 0 WHERE run_id = ? AND step = ?').run(run_id, step);
-      const r = this.db.prepare("UPDATE candidates SET chosen = 1 WHERE id = ? AND run_id = ? AND step = ? AND status = 'finished'").run(id, run_id, step);
-      if (r.changes !== 1) throw new Error(`candidate ${id} is not a finished candidate of run ${run_id} step ${step}`);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE candidates SET chosen = 0 WHERE run_id = ? AND step = ?').run(run_id, step);
+        const r = this.db
+          .prepare("UPDATE candidates SET chosen = 1 WHERE id = ? AND run_id = ? AND step = ? AND status = 'finished'")
+          .run(id, run_id, step);
+        if (r.changes !== 1)
+          throw new Error(`candidate ${id} is not a finished candidate of run ${run_id} step ${step}`);
+      })
+      .immediate();
   }
 
   // ── measurements ──
 
   /** A single (unpaired) measurement of the model under these settings. */
-  findMeasurement(model_sha256: string, agent: string, settings: Record<string, unknown>): MeasurementRecord | undefined {
+  findMeasurement(
+    model_sha256: string,
+    agent: string,
+    settings: Record<string, unknown>,
+  ): MeasurementRecord | undefined {
     const row = this.db
-      .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ? AND reference_sha256 IS NULL')
+      .prepare(
+        'SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ? AND reference_sha256 IS NULL',
+      )
       .get(model_sha256, agent, canonicalJson(settings)) as Row | undefined;
     return row ? measurementFrom(row) : undefined;
   }
 
   /** Attempt `attempt` of the paired job (model against reference) under these settings. */
-  findPaired(model_sha256: string, reference_sha256: string, agent: string, settings: Record<string, unknown>, attempt: number): MeasurementRecord | undefined {
+  findPaired(
+    model_sha256: string,
+    reference_sha256: string,
+    agent: string,
+    settings: Record<string, unknown>,
+    attempt: number,
+  ): MeasurementRecord | undefined {
     const row = this.db
       .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND agent = ? AND settings_key = ?')
       .get(model_sha256, agent, pairedKey(settings, reference_sha256, attempt)) as Row | undefined;
@@ -279,11 +343,18 @@ export class RunStore {
   }
 
   /** Every attempt of the paired job (model against reference), in attempt order. */
-  pairedAttempts(model_sha256: string, reference_sha256: string, agent: string, settings: Record<string, unknown>): MeasurementRecord[] {
+  pairedAttempts(
+    model_sha256: string,
+    reference_sha256: string,
+    agent: string,
+    settings: Record<string, unknown>,
+  ): MeasurementRecord[] {
     const key = canonicalJson(settings);
     return (
       this.db
-        .prepare('SELECT * FROM measurements WHERE model_sha256 = ? AND reference_sha256 = ? AND agent = ? AND settings = ? ORDER BY attempt')
+        .prepare(
+          'SELECT * FROM measurements WHERE model_sha256 = ? AND reference_sha256 = ? AND agent = ? AND settings = ? ORDER BY attempt',
+        )
         .all(model_sha256, reference_sha256, agent, key) as Row[]
     ).map(measurementFrom);
   }
@@ -312,16 +383,30 @@ export class RunStore {
 
   /** Stores a measurement; one that exists for the same (model hash, agent, settings) is kept and returned. */
   addMeasurement(m: MeasurementInput): MeasurementRecord {
-    for (const [k, v] of [['p50_ms', m.p50_ms], ['p90_ms', m.p90_ms]] as const) {
-      if (!Number.isFinite(v) || v < 0) throw new Error(`measurement ${k} must be a non-negative number, got ${String(v)}`);
+    for (const [k, v] of [
+      ['p50_ms', m.p50_ms],
+      ['p90_ms', m.p90_ms],
+    ] as const) {
+      if (!Number.isFinite(v) || v < 0)
+        throw new Error(`measurement ${k} must be a non-negative number, got ${String(v)}`);
     }
     const p = m.paired ?? null;
     if (p) {
-      for (const [k, v] of [['ratio', p.ratio], ['ratio_low', p.ratio_low], ['ratio_high', p.ratio_high], ['reference_p50_ms', p.reference_p50_ms]] as const) {
-        if (!Number.isFinite(v) || v <= 0) throw new Error(`paired measurement ${k} must be a positive number, got ${String(v)}`);
+      for (const [k, v] of [
+        ['ratio', p.ratio],
+        ['ratio_low', p.ratio_low],
+        ['ratio_high', p.ratio_high],
+        ['reference_p50_ms', p.reference_p50_ms],
+      ] as const) {
+        if (!Number.isFinite(v) || v <= 0)
+          throw new Error(`paired measurement ${k} must be a positive number, got ${String(v)}`);
       }
-      if (!(p.ratio_low <= p.ratio && p.ratio <= p.ratio_high)) throw new Error(`paired measurement: ratio ${p.ratio} lies outside its interval [${p.ratio_low}, ${p.ratio_high}]`);
-      if (!Number.isInteger(p.attempt) || p.attempt < 0) throw new Error(`paired measurement attempt must be a non-negative integer, got ${p.attempt}`);
+      if (!(p.ratio_low <= p.ratio && p.ratio <= p.ratio_high))
+        throw new Error(
+          `paired measurement: ratio ${p.ratio} lies outside its interval [${p.ratio_low}, ${p.ratio_high}]`,
+        );
+      if (!Number.isInteger(p.attempt) || p.attempt < 0)
+        throw new Error(`paired measurement attempt must be a non-negative integer, got ${p.attempt}`);
     }
     const settings = canonicalJson(m.settings);
     const key = p ? pairedKey(m.settings, p.reference_sha256, p.attempt) : settings;
@@ -332,12 +417,32 @@ export class RunStore {
            reference_p50_ms, busy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
-        m.model_sha256, m.agent, key, settings, m.kind, m.runtime ?? null, m.p50_ms, m.p90_ms, m.rss_mb ?? null, json(m.statistics),
-        json(m.memory), json(m.thermal), m.throttled == null ? null : Number(m.throttled), json(m.raw), now(),
-        p?.reference_sha256 ?? null, p?.attempt ?? 0, p?.ratio ?? null, p?.ratio_low ?? null, p?.ratio_high ?? null,
-        p?.reference_p50_ms ?? null, m.busy == null ? null : Number(m.busy),
+        m.model_sha256,
+        m.agent,
+        key,
+        settings,
+        m.kind,
+        m.runtime ?? null,
+        m.p50_ms,
+        m.p90_ms,
+        m.rss_mb ?? null,
+        json(m.statistics),
+        json(m.memory),
+        json(m.thermal),
+        m.throttled == null ? null : Number(m.throttled),
+        json(m.raw),
+        now(),
+        p?.reference_sha256 ?? null,
+        p?.attempt ?? 0,
+        p?.ratio ?? null,
+        p?.ratio_low ?? null,
+        p?.ratio_high ?? null,
+        p?.reference_p50_ms ?? null,
+        m.busy == null ? null : Number(m.busy),
       );
-    return p ? this.findPaired(m.model_sha256, p.reference_sha256, m.agent, m.settings, p.attempt)! : this.findMeasurement(m.model_sha256, m.agent, m.settings)!;
+    return p
+      ? this.findPaired(m.model_sha256, p.reference_sha256, m.agent, m.settings, p.attempt)!
+      : this.findMeasurement(m.model_sha256, m.agent, m.settings)!;
   }
 
   measurementCount(): number {
@@ -348,12 +453,17 @@ export class RunStore {
 
   addArtifact(a: ArtifactInput): void {
     this.db
-      .prepare('INSERT OR REPLACE INTO artifacts (run_id, candidate_id, kind, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .prepare(
+        'INSERT OR REPLACE INTO artifacts (run_id, candidate_id, kind, path, sha256, bytes, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      )
       .run(a.run_id, a.candidate_id ?? null, a.kind, a.path, a.sha256 ?? null, a.bytes ?? null, now());
   }
 
   artifacts(run_id: string): (ArtifactInput & { id: number; created_at: string })[] {
-    return this.db.prepare('SELECT * FROM artifacts WHERE run_id = ? ORDER BY id').all(run_id) as (ArtifactInput & { id: number; created_at: string })[];
+    return this.db.prepare('SELECT * FROM artifacts WHERE run_id = ? ORDER BY id').all(run_id) as (ArtifactInput & {
+      id: number;
+      created_at: string;
+    })[];
   }
 }
 

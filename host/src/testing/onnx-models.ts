@@ -105,7 +105,12 @@ export function mixedInputModel(): Uint8Array {
   return encode({
     name: 'mixed',
     node: [
-      { opType: 'Cast', input: ['k'], output: ['kf'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] },
+      {
+        opType: 'Cast',
+        input: ['k'],
+        output: ['kf'],
+        attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }],
+      },
       { opType: 'Add', input: ['x', 'kf'], output: ['y'] },
     ],
     input: [valueInfo('x', FLOAT, ['batch', 4]), valueInfo('k', INT64, ['batch', 4])],

@@ -34,7 +34,8 @@ async function start(): Promise<SequenceModel | undefined> {
     const model = new SequenceModel(d.config, 0);
     d.active.forEach((a, i) => model.setActive(i, a));
     const names = model.params.trainable().map((p) => p.name);
-    if (names.join() !== d.layout.map((e) => e.name).join()) throw new Error('the replica built a model with other parameters');
+    if (names.join() !== d.layout.map((e) => e.name).join())
+      throw new Error('the replica built a model with other parameters');
     Atomics.store(ctl, CTL.ready, 1);
     return model;
   } catch (err) {

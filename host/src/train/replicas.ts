@@ -75,14 +75,20 @@ interface Replica {
  * (its batch statistics would differ per shard), or when there is too little work per step to pay for
  * the hand-off.
  */
-export function resolveReplicas(requested: number | undefined, model: SequenceModel, batchSize: number, length: number): number {
+export function resolveReplicas(
+  requested: number | undefined,
+  model: SequenceModel,
+  batchSize: number,
+  length: number,
+): number {
   const env = process.env.S4OP_REPLICAS;
   let n = requested;
   if (n === undefined && env !== undefined && env !== '') {
     n = Number(env);
     if (!Number.isInteger(n) || n < 1) throw new Error(`S4OP_REPLICAS must be a positive integer, got "${env}"`);
   }
-  if (n !== undefined && (!Number.isInteger(n) || n < 1)) throw new Error(`replicas must be a positive integer, got ${n}`);
+  if (n !== undefined && (!Number.isInteger(n) || n < 1))
+    throw new Error(`replicas must be a positive integer, got ${n}`);
   if (model.config.norm === 'batch' || tf.getBackend() === 'tensorflow') return 1;
   if (n !== undefined) return Math.min(n, batchSize);
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
@@ -97,10 +103,14 @@ export function resolveReplicas(requested: number | undefined, model: SequenceMo
  * in-thread CommonJS hook instead.
  */
 function startWorker(data: ReplicaWorkerData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./replica-worker.js', import.meta.url), { workerData: data });
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./replica-worker.js', import.meta.url), { workerData: data });
   const hook = createRequire(import.meta.url).resolve('tsx/cjs');
   const file = fileURLToPath(new URL('./replica-worker.ts', import.meta.url));
-  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)});`, { eval: true, workerData: data });
+  return new Worker(`require(${JSON.stringify(hook)}); require(${JSON.stringify(file)});`, {
+    eval: true,
+    workerData: data,
+  });
 }
 
 export class ReplicaPool {
@@ -185,7 +195,12 @@ export class ReplicaPool {
    * Gradients of the mean loss over the whole batch, computed in shards: the same quantity a single
    * replica would compute (up to float rounding and the per-shard dropout masks).
    */
-  gradients(x: tf.Tensor, y: tf.Tensor, seed: number, local: (x: tf.Tensor, y: tf.Tensor, seed: number) => BatchGradients): BatchGradients {
+  gradients(
+    x: tf.Tensor,
+    y: tf.Tensor,
+    seed: number,
+    local: (x: tf.Tensor, y: tf.Tensor, seed: number) => BatchGradients,
+  ): BatchGradients {
     if (this.closed) throw new Error('data-parallel replicas are closed');
     const n = x.shape[0]!;
     const sizes = shardSizes(n, this.count);
@@ -221,7 +236,10 @@ export class ReplicaPool {
       own = local(x0!, y0!, shardSeed(seed, 0));
     } catch (err) {
       // The workers still hold this step's shards: let them finish before the buffers are reused.
-      this.wait(posted.map((p) => p.r), { quiet: true });
+      this.wait(
+        posted.map((p) => p.r),
+        { quiet: true },
+      );
       throw err;
     } finally {
       x0!.dispose();
@@ -263,7 +281,8 @@ export class ReplicaPool {
     const timeoutMs = opts.timeoutMs ?? 600_000;
     let failure = '';
     for (const r of replicas) {
-      if (waitWhile(r.ctl, CTL.done, r.seq - 1, Date.now() + timeoutMs) !== r.seq) failure ||= `a data-parallel replica did not finish its shard within ${timeoutMs / 1000} s`;
+      if (waitWhile(r.ctl, CTL.done, r.seq - 1, Date.now() + timeoutMs) !== r.seq)
+        failure ||= `a data-parallel replica did not finish its shard within ${timeoutMs / 1000} s`;
       else if (r.ctl[CTL.status] !== 0) failure ||= `a data-parallel replica failed: ${message(r)}`;
     }
     if (failure) {

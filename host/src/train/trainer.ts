@@ -125,11 +125,14 @@ export function computeGradients(model: SequenceModel, x: tf.Tensor, y: tf.Tenso
   const params = model.params.trainable();
   const byVar = new Map(params.map((p) => [p.variable.name, p.name]));
   let logits: tf.Tensor2D | undefined;
-  const { value, grads } = tf.variableGrads(() => {
-    const out = model.forward(x, { training: true, seed });
-    logits = tf.keep(out);
-    return model.loss(out, y);
-  }, params.map((p) => p.variable));
+  const { value, grads } = tf.variableGrads(
+    () => {
+      const out = model.forward(x, { training: true, seed });
+      logits = tf.keep(out);
+      return model.loss(out, y);
+    },
+    params.map((p) => p.variable),
+  );
   const hits = countHits(model, logits!, y);
   logits!.dispose();
   const named = new Map<string, tf.Tensor>();
@@ -140,7 +143,11 @@ export function computeGradients(model: SequenceModel, x: tf.Tensor, y: tf.Tenso
 }
 
 /** Clips (global norm) and applies gradients with the optimizer, then frees them. */
-export function applyGradients(optimizer: AdamW, grads: Map<string, tf.Tensor>, opts: { lrScale: number; clip: number }): void {
+export function applyGradients(
+  optimizer: AdamW,
+  grads: Map<string, tf.Tensor>,
+  opts: { lrScale: number; clip: number },
+): void {
   if (opts.clip > 0) clipByGlobalNorm(grads, opts.clip);
   optimizer.apply(grads, opts.lrScale);
   for (const g of grads.values()) g.dispose();
@@ -182,12 +189,17 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
   let step = 0;
   let stoppedEarly = false;
   const replicas = resolveReplicas(opts.replicas, model, opts.batchSize, data.info.length);
-  const pool = replicas > 1 ? new ReplicaPool(model, replicas, { maxShard: Math.ceil(opts.batchSize / replicas), xShape: exampleShape(data) }) : undefined;
+  const pool =
+    replicas > 1
+      ? new ReplicaPool(model, replicas, { maxShard: Math.ceil(opts.batchSize / replicas), xShape: exampleShape(data) })
+      : undefined;
   try {
     const t0 = performance.now();
     for (let epoch = 0; epoch < opts.epochs && step < totalSteps; epoch++) {
       const te = performance.now();
-      const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, { quiet: opts.quiet });
+      const bar = new Progress(`${opts.label ?? 'train'} epoch ${epoch + 1}/${opts.epochs}`, stepsPerEpoch, {
+        quiet: opts.quiet,
+      });
       let lossSum = 0;
       let hitSum = 0;
       let seen = 0;
@@ -212,7 +224,7 @@ export function train(model: SequenceModel, data: Dataset, options: Partial<Trai
         if (opts.timeBudgetS && step === PACE_STEPS) {
           // Validation costs about a forward pass per example: count it as a third of a training step each.
           const perStep = (performance.now() - t0) / 1000 / PACE_STEPS;
-          const perEpochEval = (data.val.size / opts.batchSize) * perStep / 3;
+          const perEpochEval = ((data.val.size / opts.batchSize) * perStep) / 3;
           const fit = Math.floor(opts.timeBudgetS / (perStep + perEpochEval / stepsPerEpoch));
           if (fit < totalSteps) {
             totalSteps = Math.max(PACE_STEPS, fit);

@@ -5,14 +5,22 @@
  */
 import { Progress } from './progress.js';
 
-export async function waitWithProgress<T>(work: Promise<T>, label: string, expectedMs: number, opts: { quiet?: boolean } = {}): Promise<T> {
+export async function waitWithProgress<T>(
+  work: Promise<T>,
+  label: string,
+  expectedMs: number,
+  opts: { quiet?: boolean } = {},
+): Promise<T> {
   if (opts.quiet) return work;
   const total = Math.max(1, Math.round(expectedMs / 100));
   const bar = new Progress(label, total, { quiet: opts.quiet });
   const started = Date.now();
   const timer = setInterval(() => {
     const elapsed = Date.now() - started;
-    bar.update(Math.min(total - 1, Math.floor(elapsed / 100)), `${(elapsed / 1000).toFixed(1)} s of ~${(expectedMs / 1000).toFixed(1)} s`);
+    bar.update(
+      Math.min(total - 1, Math.floor(elapsed / 100)),
+      `${(elapsed / 1000).toFixed(1)} s of ~${(expectedMs / 1000).toFixed(1)} s`,
+    );
   }, 250);
   try {
     const result = await work;

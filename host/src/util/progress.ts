@@ -36,6 +36,8 @@ export class Progress {
   done(summary = ''): void {
     if (this.opts.quiet) return;
     const secs = ((Date.now() - this.started) / 1000).toFixed(1);
-    process.stderr.write(`${this.tty ? '\r' : ''}${this.label} done in ${secs}s ${summary}${this.tty ? '\x1b[K' : ''}\n`);
+    process.stderr.write(
+      `${this.tty ? '\r' : ''}${this.label} done in ${secs}s ${summary}${this.tty ? '\x1b[K' : ''}\n`,
+    );
   }
 }

@@ -55,7 +55,8 @@ function settingsFrom(o: BenchOptions): MeasureSettings {
   for (const pair of (o.dims ?? '').split(',').filter(Boolean)) {
     const [k, v] = pair.split('=');
     const n = Number(v);
-    if (!k || !Number.isInteger(n)) throw new UserError(`--dims takes name=integer pairs like batch=4,seq=128; got "${pair}"`);
+    if (!k || !Number.isInteger(n))
+      throw new UserError(`--dims takes name=integer pairs like batch=4,seq=128; got "${pair}"`);
     dims[k] = n;
   }
   const flags: Record<string, unknown> = {
@@ -90,8 +91,13 @@ function readModel(file: string): { bytes: Buffer; name: string } {
 }
 
 /** Runs the job through a running `s4op serve` over its HTTP API. */
-async function viaServer(o: BenchOptions, models: { bytes: Buffer; name: string }[], settings: MeasureSettings): Promise<JobOutcome> {
-  if (!(o.token ?? process.env.S4OP_TOKEN)) throw new UserError('--server needs the server\'s token: --token T or S4OP_TOKEN');
+async function viaServer(
+  o: BenchOptions,
+  models: { bytes: Buffer; name: string }[],
+  settings: MeasureSettings,
+): Promise<JobOutcome> {
+  if (!(o.token ?? process.env.S4OP_TOKEN))
+    throw new UserError("--server needs the server's token: --token T or S4OP_TOKEN");
   try {
     return await hostApi.measure(serverRef(o.server, o.token), {
       agent: o.agent,
@@ -108,9 +114,18 @@ async function viaServer(o: BenchOptions, models: { bytes: Buffer; name: string 
 }
 
 /** Starts a server on loopback for this one job and, unless a remote agent is named, a local agent. */
-async function embedded(o: BenchOptions, models: { bytes: Buffer; name: string }[], settings: MeasureSettings): Promise<JobOutcome> {
+async function embedded(
+  o: BenchOptions,
+  models: { bytes: Buffer; name: string }[],
+  settings: MeasureSettings,
+): Promise<JobOutcome> {
   const token = o.token ?? process.env.S4OP_TOKEN ?? randomBytes(16).toString('hex');
-  const fleet = await startFleet({ port: agentTarget(o).port ?? 0, bind: o.bind, token, log: o.json ? () => undefined : log });
+  const fleet = await startFleet({
+    port: agentTarget(o).port ?? 0,
+    bind: o.bind,
+    token,
+    log: o.json ? () => undefined : log,
+  });
   const local = !o.tag && (!o.agent || o.agent === 'local');
   let child: ReturnType<typeof spawnLocalAgent> | null;
   try {
@@ -154,12 +169,24 @@ export function register(program: Command): void {
     .description('measure one ONNX model (or two, A/B interleaved) on an agent and print the figures')
     .requiredOption('--model <file>', 'ONNX model to measure (A in A/B mode)')
     .option('--model-b <file>', 'second model: paired A/B mode, runs interleaved, reports the ratio B/A')
-    .option('--runtime <name>', `auto or a runtime the agent has: ${KNOWN_RUNTIMES.join(', ')}, … (default ${DEFAULT_SETTINGS.runtime})`)
+    .option(
+      '--runtime <name>',
+      `auto or a runtime the agent has: ${KNOWN_RUNTIMES.join(', ')}, … (default ${DEFAULT_SETTINGS.runtime})`,
+    )
     .option('--threads <n>', `intra-op / WASM threads (default ${DEFAULT_SETTINGS.threads})`)
-    .option('--graph-optimization <level>', `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`)
+    .option(
+      '--graph-optimization <level>',
+      `disabled, basic, extended, all (default ${DEFAULT_SETTINGS.graph_optimization})`,
+    )
     .option('--no-arena', 'disable the CPU memory arena (onnxruntime-node)')
-    .option('--no-spin', 'idle intra-op threads sleep instead of spinning (default: onnxruntime\'s, spinning; faster on a busy machine with --threads > 1)')
-    .option('--profile', 'after the timed runs, profile each model: time per node type and, for S4oP exports, per section (SSM, mixing, norms, rest) with GFLOP/s (onnxruntime-node)')
+    .option(
+      '--no-spin',
+      "idle intra-op threads sleep instead of spinning (default: onnxruntime's, spinning; faster on a busy machine with --threads > 1)",
+    )
+    .option(
+      '--profile',
+      'after the timed runs, profile each model: time per node type and, for S4oP exports, per section (SSM, mixing, norms, rest) with GFLOP/s (onnxruntime-node)',
+    )
     .option('--warmup-ms <n>', `minimum warm-up time (default ${DEFAULT_SETTINGS.warmup_ms})`)
     .option('--warmup-runs <n>', `minimum warm-up runs (default ${DEFAULT_SETTINGS.warmup_runs})`)
     .option('--min-duration-ms <n>', `minimum timed duration (default ${DEFAULT_SETTINGS.min_duration_ms})`)
@@ -176,20 +203,29 @@ export function register(program: Command): void {
     tag: 'any agent with this tag',
     server: 'use a running `s4op serve` (http:// or ws:// URL of its port)',
   }).action(async (o: BenchOptions) => {
-      agentTarget(o);
-      const idProblem = o.jobId === undefined ? null : jobIdProblem(o.jobId);
-      if (idProblem) throw new UserError(`--job-id: ${idProblem}`);
-      const settings = settingsFrom(o);
-      const models = [readModel(o.model), ...(o.modelB ? [readModel(o.modelB)] : [])];
-      if (!o.json) log(`measuring ${models.map((m) => `${m.name} (${m.bytes.length} bytes)`).join(' vs ')}; settings ${JSON.stringify(settings)}`);
-      let outcome: JobOutcome;
-      try {
-        const work = o.server ? viaServer(o, models, settings) : embedded(o, models, settings);
-        outcome = await waitWithProgress(work, 'measure', expectedMeasureMs(settings, models.length), { quiet: o.json });
-      } catch (err) {
-        if (err instanceof JobFailed) throw new UserError(`${err.code}: ${err.message}`);
-        throw err;
-      }
-      emit(o, outcome, () => formatMeasurement(outcome.measurement, outcome.agent.name, models.map((m) => m.name)));
-    });
+    agentTarget(o);
+    const idProblem = o.jobId === undefined ? null : jobIdProblem(o.jobId);
+    if (idProblem) throw new UserError(`--job-id: ${idProblem}`);
+    const settings = settingsFrom(o);
+    const models = [readModel(o.model), ...(o.modelB ? [readModel(o.modelB)] : [])];
+    if (!o.json)
+      log(
+        `measuring ${models.map((m) => `${m.name} (${m.bytes.length} bytes)`).join(' vs ')}; settings ${JSON.stringify(settings)}`,
+      );
+    let outcome: JobOutcome;
+    try {
+      const work = o.server ? viaServer(o, models, settings) : embedded(o, models, settings);
+      outcome = await waitWithProgress(work, 'measure', expectedMeasureMs(settings, models.length), { quiet: o.json });
+    } catch (err) {
+      if (err instanceof JobFailed) throw new UserError(`${err.code}: ${err.message}`);
+      throw err;
+    }
+    emit(o, outcome, () =>
+      formatMeasurement(
+        outcome.measurement,
+        outcome.agent.name,
+        models.map((m) => m.name),
+      ),
+    );
+  });
 }

@@ -7,14 +7,17 @@ export function register(program: Command): void {
   const data = program.command('data').description('datasets: sMNIST, psMNIST, ListOps, and your .npy/.jsonl files');
   const info = data
     .command('info')
-    .argument('<name|path>', `a built-in name (smnist, smnist14, psmnist, psmnist14, listops), NAME for NAME.x.npy + NAME.y.npy, or a .jsonl file`)
+    .argument(
+      '<name|path>',
+      `a built-in name (smnist, smnist14, psmnist, psmnist14, listops), NAME for NAME.x.npy + NAME.y.npy, or a .jsonl file`,
+    )
     .description('print length, input kind, classes, split sizes and class balance')
     .option('--json', 'print JSON (the full DatasetInfo, with the spec that rebuilds the data)')
     .option('--seed <n>', 'split seed (and ListOps generation seed)', int);
   addDatasetOptions(info).action(async (spec: string, flags: DatasetFlags) => {
-      const dataset = await loadDataset(spec, datasetOptionsFromFlags(flags));
-      emit(flags, dataset.info, () => describe(dataset.info));
-    });
+    const dataset = await loadDataset(spec, datasetOptionsFromFlags(flags));
+    emit(flags, dataset.info, () => describe(dataset.info));
+  });
 }
 
 const MAX_ROWS = 20;
@@ -30,7 +33,9 @@ export function describe(info: DatasetInfo): string {
     `seed ${String(s.seed)}`,
     s.permutationSeed !== undefined ? `permutation seed ${String(s.permutationSeed)}` : undefined,
     s.permutation !== undefined && s.permutationSeed === undefined ? 'permutation given' : undefined,
-    info.name === 'listops' ? `${String(s.minLength)}–${String(s.maxLength)} tokens, depth ≤ ${String(s.maxDepth)}, ≤ ${String(s.maxArgs)} args` : undefined,
+    info.name === 'listops'
+      ? `${String(s.minLength)}–${String(s.maxLength)} tokens, depth ≤ ${String(s.maxDepth)}, ≤ ${String(s.maxArgs)} args`
+      : undefined,
   ].filter((v) => v !== undefined);
   const lines = [
     `dataset   ${info.name}  (${source.join(', ')})`,
@@ -57,7 +62,9 @@ export function describe(info: DatasetInfo): string {
   const nonzero = b.train.filter((n) => n > 0);
   if (nonzero.length) {
     const ratio = Math.max(...nonzero) / Math.min(...nonzero);
-    lines.push(`  largest / smallest class in train: ${ratio.toFixed(2)}×${nonzero.length < info.numClasses ? `; ${info.numClasses - nonzero.length} classes absent` : ''}`);
+    lines.push(
+      `  largest / smallest class in train: ${ratio.toFixed(2)}×${nonzero.length < info.numClasses ? `; ${info.numClasses - nonzero.length} classes absent` : ''}`,
+    );
   }
   return lines.join('\n');
 }

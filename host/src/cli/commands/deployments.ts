@@ -28,7 +28,8 @@ async function fromServer(o: DeploymentsFlags, id?: string): Promise<DeploymentV
 
 function fromStore(workspace: string, id?: string): DeploymentView[] {
   const file = path.join(workspace, STORE_FILE);
-  if (!existsSync(file)) throw new UserError(`no run store at ${file}: point --workspace at the one s4op serve uses, or give --server`);
+  if (!existsSync(file))
+    throw new UserError(`no run store at ${file}: point --workspace at the one s4op serve uses, or give --server`);
   const store = RunStore.open(file);
   try {
     const ds = new DeploymentStore(store);
@@ -49,9 +50,12 @@ export function register(program: Command): void {
     .argument('[id]', 'show this deployment with its per-agent outcome')
     .description('deployment history: model hash, lab measurement, gate, status with reason, per-agent outcome')
     .option('--server <url>', 'a running s4op serve (default S4OP_SERVER, else --workspace)')
-    .option('--token <t>', 'the server\'s token (or set S4OP_TOKEN)')
-    .option('--workspace <dir>', 'read the history from this workspace\'s run store instead of a server')
-    .option('--rollback', 'with an id: roll the deployment back (its agents restore their previous model; needs the server)')
+    .option('--token <t>', "the server's token (or set S4OP_TOKEN)")
+    .option('--workspace <dir>', "read the history from this workspace's run store instead of a server")
+    .option(
+      '--rollback',
+      'with an id: roll the deployment back (its agents restore their previous model; needs the server)',
+    )
     .option('--json', 'print JSON')
     .action(async (id: string | undefined, o: DeploymentsFlags) => {
       if (o.rollback) {
@@ -66,7 +70,8 @@ export function register(program: Command): void {
         emit(o, d, () => deploymentText(d));
         return;
       }
-      const list = o.server || process.env.S4OP_SERVER || !o.workspace ? await fromServer(o, id) : fromStore(o.workspace, id);
+      const list =
+        o.server || process.env.S4OP_SERVER || !o.workspace ? await fromServer(o, id) : fromStore(o.workspace, id);
       if (id) emit(o, list[0], () => deploymentText(list[0]!));
       else emit(o, { deployments: list }, () => deploymentsText(list));
     });

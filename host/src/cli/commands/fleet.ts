@@ -50,7 +50,8 @@ export async function readFleetPage(o: FleetFlags, dfltLimit = Number.MAX_SAFE_I
     }
   }
   const file = path.join(o.workspace, STORE_FILE);
-  if (!existsSync(file)) throw new UserError(`no run store at ${file}: point --workspace at the one s4op serve uses, or give --server`);
+  if (!existsSync(file))
+    throw new UserError(`no run store at ${file}: point --workspace at the one s4op serve uses, or give --server`);
   const store = RunStore.open(file);
   try {
     // Read-only view: a server that is not running leaves every agent offline here.
@@ -66,8 +67,8 @@ export function register(program: Command): void {
     .command('status')
     .description('agents, their active (and previous) model, the desired one, online/last seen and health')
     .option('--server <url>', 'a running s4op serve (default S4OP_SERVER, else --workspace)')
-    .option('--token <t>', 'the server\'s token (or set S4OP_TOKEN)')
-    .option('--workspace <dir>', 'read the registry from this workspace\'s run store instead of a server')
+    .option('--token <t>', "the server's token (or set S4OP_TOKEN)")
+    .option('--workspace <dir>', "read the registry from this workspace's run store instead of a server")
     .option('--limit <n>', 'show at most n agents (default 200 as text, all with --json)')
     .option('--offset <n>', 'skip the first n agents (by name)')
     .option('--json', 'print JSON')
@@ -77,10 +78,12 @@ export function register(program: Command): void {
     });
   fleet
     .command('forget <agent-id>')
-    .description('remove an offline agent from the registry: its name and key are free again (a re-flashed board registers afresh)')
+    .description(
+      'remove an offline agent from the registry: its name and key are free again (a re-flashed board registers afresh)',
+    )
     .option('--server <url>', 'a running s4op serve (default S4OP_SERVER, else --workspace)')
-    .option('--token <t>', 'the server\'s token (or set S4OP_TOKEN)')
-    .option('--workspace <dir>', 'edit this workspace\'s run store directly (no server running)')
+    .option('--token <t>', "the server's token (or set S4OP_TOKEN)")
+    .option('--workspace <dir>', "edit this workspace's run store directly (no server running)")
     .option('--json', 'print JSON')
     .action(async (id: string, o: FleetFlags) => {
       if (o.server || process.env.S4OP_SERVER || !o.workspace) {
@@ -95,7 +98,8 @@ export function register(program: Command): void {
         if (!existsSync(file)) throw new UserError(`no run store at ${file}`);
         const store = RunStore.open(file);
         try {
-          if (!new StoreAgentRegistry(store, { readOnly: true }).remove(id)) throw new UserError(`no registered agent with id ${id}`);
+          if (!new StoreAgentRegistry(store, { readOnly: true }).remove(id))
+            throw new UserError(`no registered agent with id ${id}`);
         } finally {
           store.close();
         }

@@ -3,7 +3,17 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { describeBackend, initBackend } from '../../backend.js';
 import { log, userCheck, userCheckAsync, UserError } from '../util.js';
-import { oneOf, parseCount as int, parseNumber as num, addAgentTargetOptions, addDatasetOptions, agentTarget, datasetOptionsFromFlags, type AgentTargetFlags, type DatasetFlags } from '../options.js';
+import {
+  oneOf,
+  parseCount as int,
+  parseNumber as num,
+  addAgentTargetOptions,
+  addDatasetOptions,
+  agentTarget,
+  datasetOptionsFromFlags,
+  type AgentTargetFlags,
+  type DatasetFlags,
+} from '../options.js';
 import { readCheckpointConfig } from '../../model/checkpoint.js';
 import { AgentMeasurer } from '../../prune/cost/agent.js';
 import { tuneForRun } from '../../prune/tune-run.js';
@@ -13,7 +23,15 @@ import { candidateRows, toCsv, type CandidateRow } from '../../prune/report.js';
 import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
 import { IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type Strategy } from '../../prune/search.js';
-import { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, searchOptionsFor, type PruneRunConfig } from '../../prune/run-config.js';
+import {
+  createPruneRun,
+  loadRunData,
+  recordedRun,
+  runDataset,
+  runMeasurer,
+  searchOptionsFor,
+  type PruneRunConfig,
+} from '../../prune/run-config.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
 import { printRun } from '../print.js';
 
@@ -55,32 +73,74 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFla
 export function register(program: Command): void {
   const cmd = program
     .command('prune')
-    .description('prune operators incrementally (fine-tune, keep the best by validation, measure on an agent) and record the run')
+    .description(
+      'prune operators incrementally (fine-tune, keep the best by validation, measure on an agent) and record the run',
+    )
     .option('--checkpoint <dir>', 'trained checkpoint to prune')
-    .option('--dataset <name|path>', 'data for fine-tuning and evaluation (default: the checkpoint\'s own dataset spec)')
+    .option('--dataset <name|path>', "data for fine-tuning and evaluation (default: the checkpoint's own dataset spec)")
     .option('--resume <run>', 'continue a run of this workspace where it stopped (finished candidates are kept)')
-    .option('--workspace <dir>', 'run store (runs.sqlite), candidate checkpoints and the local agent\'s cache', '.s4op')
+    .option('--workspace <dir>', "run store (runs.sqlite), candidate checkpoints and the local agent's cache", '.s4op')
     .option('--run-id <id>', 'id of the new run (default: run-<8 hex>)')
-    .option('--strategy <name>', `${STRATEGIES.join(' or ')}: random choice under several seeds (the paper), or importance criteria`, oneOf(...STRATEGIES), 's4op')
-    .option('--criteria <list>', `importance: ${criterionNames().join(', ')}, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)`)
-    .option('--allocation <rule>', 's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores); default s4op for --strategy s4op, scores for importance', oneOf('s4op', 'scores'))
+    .option(
+      '--strategy <name>',
+      `${STRATEGIES.join(' or ')}: random choice under several seeds (the paper), or importance criteria`,
+      oneOf(...STRATEGIES),
+      's4op',
+    )
+    .option(
+      '--criteria <list>',
+      `importance: ${criterionNames().join(', ')}, combined with + and weights, e.g. 2*taylor+hinf-delta (default taylor)`,
+    )
+    .option(
+      '--allocation <rule>',
+      's4op (the depth rule, 2^i over layers 1…n−1) or scores (global ranking of per-layer-normalised scores); default s4op for --strategy s4op, scores for importance',
+      oneOf('s4op', 'scores'),
+    )
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
     .option('--operators <kind>', 'what to prune: channels (states: not yet)', 'channels')
-    .option('--budget <ratio>', 'stop once the chosen candidate\'s paired latency ratio to the base is at or below this, e.g. 0.6x or 60%')
-    .option('--budget-ms <x>', 'the same in milliseconds, converted to a ratio through the base\'s p50 pooled over the run\'s jobs on that agent (stated in the output)', num)
-    .option('--steer', 'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it')
-    .option('--profile', 'profile every candidate on the agent (where the time goes: per section and node type); the base and the answer are profiled always')
-    .option('--max-drop <points>', 'stop once the validation metric drops more than this many points below the base', num)
-    .option('--class-quantile <q>', 'several tags: combine the classes\' latencies at this quantile (default 1: the worst class)', num)
+    .option(
+      '--budget <ratio>',
+      "stop once the chosen candidate's paired latency ratio to the base is at or below this, e.g. 0.6x or 60%",
+    )
+    .option(
+      '--budget-ms <x>',
+      "the same in milliseconds, converted to a ratio through the base's p50 pooled over the run's jobs on that agent (stated in the output)",
+      num,
+    )
+    .option(
+      '--steer',
+      'with a budget: prune only to the least rate a cost model fitted to the measured ratios says meets it',
+    )
+    .option(
+      '--profile',
+      'profile every candidate on the agent (where the time goes: per section and node type); the base and the answer are profiled always',
+    )
+    .option(
+      '--max-drop <points>',
+      'stop once the validation metric drops more than this many points below the base',
+      num,
+    )
+    .option(
+      '--class-quantile <q>',
+      "several tags: combine the classes' latencies at this quantile (default 1: the worst class)",
+      num,
+    )
     .option('--mode <mode>', 'export mode measured: conv or step', oneOf('conv', 'step'), 'conv')
-    .option('--variant <name>', 'export variant (default auto: the device class\'s tuned choice, else the static one)')
-    .option('--tune', 'first tune the export on the measuring agent\'s device class, once per class (see s4op export --tune)')
+    .option('--variant <name>', "export variant (default auto: the device class's tuned choice, else the static one)")
+    .option(
+      '--tune',
+      "first tune the export on the measuring agent's device class, once per class (see s4op export --tune)",
+    )
     .option('--settings <json>', 'measurement settings as JSON (see s4op bench --help)')
     .option('--estimate', 'no agent: estimate latency from an operation count (labelled as an estimate)')
     .option('--finetune-epochs <n>', `fine-tuning epochs per candidate (default ${S4OP_FINETUNE.epochs})`, int)
     .option('--patience <n>', `early-stopping patience (default ${S4OP_FINETUNE.patience})`, int)
-    .option('--lr <x>', `fine-tuning learning rate, SSM parameters too (default ${S4OP_FINETUNE.lr} for s4op as the paper, ${IMPORTANCE_FINETUNE.lr} for importance)`, num)
+    .option(
+      '--lr <x>',
+      `fine-tuning learning rate, SSM parameters too (default ${S4OP_FINETUNE.lr} for s4op as the paper, ${IMPORTANCE_FINETUNE.lr} for importance)`,
+      num,
+    )
     .option('--batch-size <n>', 'fine-tuning batch size (default 32)', int)
     .option('--max-steps <n>', 'cap on optimizer steps per fine-tune', int)
     .option('--taylor-batches <n>', 'training batches for the taylor criterion', int, 4)
@@ -99,19 +159,55 @@ export function register(program: Command): void {
       if (!fresh && (run.status === 'finished' || run.status === 'stopped')) {
         log(`run ${run.id} is already ${run.status} (${run.stop_reason ?? ''}); nothing to do`);
       } else {
-        log(`${fresh ? 'run' : 'resuming run'} ${run.id}: ${config.search.strategy}, rates ${config.search.rates.join(',')}%, ${config.search.seeds} seed(s) per rate; store ${store.file}`);
+        log(
+          `${fresh ? 'run' : 'resuming run'} ${run.id}: ${config.search.strategy}, rates ${config.search.rates.join(',')}%, ${config.search.seeds} seed(s) per rate; store ${store.file}`,
+        );
         const data = await loadRunData(config, run);
-        log(`data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`);
-        measurer = await runMeasurer(config, { run, store, length: data.info.length, cacheDir: path.resolve(flags.workspace, 'agent-cache'), token: agentTarget(flags).token, log, quiet: flags.json });
-        log(measurer.kind === 'estimate' ? 'cost: FLOP-count estimate (no agent; not a measurement)' : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`);
+        log(
+          `data ${data.info.name}: L ${data.info.length}, ${data.info.splits.train}/${data.info.splits.val}/${data.info.splits.test}`,
+        );
+        measurer = await runMeasurer(config, {
+          run,
+          store,
+          length: data.info.length,
+          cacheDir: path.resolve(flags.workspace, 'agent-cache'),
+          token: agentTarget(flags).token,
+          log,
+          quiet: flags.json,
+        });
+        log(
+          measurer.kind === 'estimate'
+            ? 'cost: FLOP-count estimate (no agent; not a measurement)'
+            : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`,
+        );
         if (!fresh) store.updateRun(run.id, { status: 'running', stop_reason: null });
         try {
           if (measurer instanceof AgentMeasurer && (config.measure.variant ?? 'auto') === 'auto') {
             const m = measurer;
-            await userCheckAsync(() => tuneForRun({ store, runId: run.id, baseCheckpoint: run.base_checkpoint, measurer: m, mode: config.measure.mode, length: data.info.length, tune: Boolean(config.measure.tune), log }));
+            await userCheckAsync(() =>
+              tuneForRun({
+                store,
+                runId: run.id,
+                baseCheckpoint: run.base_checkpoint,
+                measurer: m,
+                mode: config.measure.mode,
+                length: data.info.length,
+                tune: Boolean(config.measure.tune),
+                log,
+              }),
+            );
           }
           await runSearch(
-            { store, runId: run.id, dir: path.join(flags.workspace, 'runs', run.id), baseCheckpoint: run.base_checkpoint, data, measurer, log, quiet: flags.json },
+            {
+              store,
+              runId: run.id,
+              dir: path.join(flags.workspace, 'runs', run.id),
+              baseCheckpoint: run.base_checkpoint,
+              data,
+              measurer,
+              log,
+              quiet: flags.json,
+            },
             config.search,
           );
         } catch (err) {
@@ -132,21 +228,31 @@ export function register(program: Command): void {
   });
 }
 
-async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord; config: PruneRunConfig; fresh: boolean }> {
+async function newRun(
+  store: RunStore,
+  f: PruneFlags,
+): Promise<{ run: RunRecord; config: PruneRunConfig; fresh: boolean }> {
   if (!f.checkpoint) throw new UserError('give --checkpoint DIR (or --resume RUN)');
   if (f.operators !== 'channels') throw new UserError(`--operators ${f.operators}: only channels can be pruned so far`);
-  if (f.estimate && (f.agent || f.tag || f.server)) throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
-  if (f.estimate && f.budgetMs !== undefined) throw new UserError('--budget-ms needs measured latency: drop --estimate (or give a ratio with --budget)');
+  if (f.estimate && (f.agent || f.tag || f.server))
+    throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
+  if (f.estimate && f.budgetMs !== undefined)
+    throw new UserError('--budget-ms needs measured latency: drop --estimate (or give a ratio with --budget)');
   const target = agentTarget(f);
-  if (f.budget !== undefined && f.budgetMs !== undefined) throw new UserError('give one budget: --budget (a ratio to the base) or --budget-ms, not both');
-  if (f.steer && f.budgetMs === undefined && f.budget === undefined) throw new UserError('--steer needs a budget: --budget 0.6x or --budget-ms X');
+  if (f.budget !== undefined && f.budgetMs !== undefined)
+    throw new UserError('give one budget: --budget (a ratio to the base) or --budget-ms, not both');
+  if (f.steer && f.budgetMs === undefined && f.budget === undefined)
+    throw new UserError('--steer needs a budget: --budget 0.6x or --budget-ms X');
   const budgetRatio = f.budget === undefined ? undefined : userCheck(() => parseBudget(f.budget!).ratio, '--budget: ');
   if (f.tune && f.estimate) throw new UserError('--tune measures exports on an agent: drop --estimate');
-  if (f.tune && f.variant && f.variant !== 'auto') throw new UserError(`--tune chooses the variant: drop --variant ${f.variant}`);
-  if (f.tune && f.tag?.includes(',')) throw new UserError('--tune tunes one device class at a time: give one --tag (or --agent)');
+  if (f.tune && f.variant && f.variant !== 'auto')
+    throw new UserError(`--tune chooses the variant: drop --variant ${f.variant}`);
+  if (f.tune && f.tag?.includes(','))
+    throw new UserError('--tune tunes one device class at a time: give one --tag (or --agent)');
   const ck = await userCheckAsync(() => readCheckpointConfig(f.checkpoint!));
   const criteria = f.criteria === undefined ? undefined : userCheck(() => parseCriteria(f.criteria!));
-  if (f.strategy !== 'importance' && f.criteria && f.criteria !== 'random') throw new UserError('--criteria is for --strategy importance (s4op chooses at random)');
+  if (f.strategy !== 'importance' && f.criteria && f.criteria !== 'random')
+    throw new UserError('--criteria is for --strategy importance (s4op chooses at random)');
   const rates = f.rates ? userCheck(() => parseRates(f.rates!)) : undefined;
   const { seed: _s, ...dataFlags } = datasetOptionsFromFlags(f);
   const dataset = runDataset({ dir: f.checkpoint, datasetSpec: ck.dataset?.spec }, f.dataset, dataFlags);
@@ -157,7 +263,13 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     rates,
     seeds: f.seeds,
     seed: f.seed,
-    fineTune: { epochs: f.finetuneEpochs, patience: f.patience, lr: f.lr, batchSize: f.batchSize, maxSteps: f.maxSteps },
+    fineTune: {
+      epochs: f.finetuneEpochs,
+      patience: f.patience,
+      lr: f.lr,
+      batchSize: f.batchSize,
+      maxSteps: f.maxSteps,
+    },
     taylorBatches: f.taylorBatches,
     maxDrop: f.maxDrop,
     budgetMs: f.budgetMs,
@@ -165,18 +277,33 @@ async function newRun(store: RunStore, f: PruneFlags): Promise<{ run: RunRecord;
     steer: f.steer,
     profileAll: f.profile,
   });
-  const settings: unknown = f.settings ? userCheck(() => JSON.parse(f.settings!) as unknown, '--settings is not JSON: ') : {};
+  const settings: unknown = f.settings
+    ? userCheck(() => JSON.parse(f.settings!) as unknown, '--settings is not JSON: ')
+    : {};
   const config: PruneRunConfig = {
     search,
     dataset,
-    measure: { estimate: Boolean(f.estimate), mode: f.mode, variant: f.variant, tune: f.tune, settings, agent: target.agent, tag: target.tag, classQuantile: f.classQuantile, server: f.server, port: target.port, bind: target.bind },
+    measure: {
+      estimate: Boolean(f.estimate),
+      mode: f.mode,
+      variant: f.variant,
+      tune: f.tune,
+      settings,
+      agent: target.agent,
+      tag: target.tag,
+      classQuantile: f.classQuantile,
+      server: f.server,
+      port: target.port,
+      bind: target.bind,
+    },
     argv: process.argv.slice(2),
   };
   return { run: createPruneRun(store, { id: f.runId, baseCheckpoint: f.checkpoint, config }), config, fresh: true };
 }
 
 function resumeRun(store: RunStore, f: PruneFlags): { run: RunRecord; config: PruneRunConfig; fresh: boolean } {
-  if (f.checkpoint) throw new UserError('--resume continues a recorded run: drop --checkpoint (its settings come from the store)');
+  if (f.checkpoint)
+    throw new UserError('--resume continues a recorded run: drop --checkpoint (its settings come from the store)');
   return { ...recordedRun(store, f.resume!), fresh: false };
 }
 
@@ -188,4 +315,3 @@ async function writeCsv(file: string, rows: CandidateRow[]): Promise<void> {
   }
   log(`wrote ${rows.length} candidates to ${file}`);
 }
-

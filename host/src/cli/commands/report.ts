@@ -15,7 +15,7 @@ export function register(program: Command): void {
   program
     .command('report')
     .argument('<run>', 'run id (see s4op runs)')
-    .description('write a run\'s report: one self-contained HTML file with its charts and tables')
+    .description("write a run's report: one self-contained HTML file with its charts and tables")
     .option('--workspace <dir>', 'where runs.sqlite lives', '.s4op')
     .option('--out <file>', 'HTML file to write (default WORKSPACE/runs/RUN/report.html)')
     .option('--json', 'print where it went and what it holds as JSON')
@@ -29,7 +29,9 @@ export function register(program: Command): void {
       try {
         if (!store.getRun(runId)) {
           const known = store.listRuns().map((r) => r.id);
-          throw new UserError(`no run ${runId} in ${store.file}${known.length ? ` (runs: ${known.slice(-5).join(', ')})` : ' (it has no runs)'}`);
+          throw new UserError(
+            `no run ${runId} in ${store.file}${known.length ? ` (runs: ${known.slice(-5).join(', ')})` : ' (it has no runs)'}`,
+          );
         }
         const { report, html, charts } = await renderRunReport(store, runId);
         const out = path.resolve(flags.out ?? path.join(flags.workspace, 'runs', runId, 'report.html'));
@@ -43,7 +45,12 @@ export function register(program: Command): void {
           candidates: report.candidates.length,
           chosen: report.chosen?.label ?? null,
         };
-        emit(flags, summary, () => `wrote the report of run ${runId} (${summary.candidates} candidates, ${charts.length} charts) to ${out}`);
+        emit(
+          flags,
+          summary,
+          () =>
+            `wrote the report of run ${runId} (${summary.candidates} candidates, ${charts.length} charts) to ${out}`,
+        );
       } finally {
         store.close();
       }

@@ -14,8 +14,8 @@ interface RunsFlags {
 export function register(program: Command): void {
   program
     .command('runs')
-    .argument('[run]', 'show this run\'s candidates')
-    .description('list the pruning runs of a workspace, or show one run\'s candidates')
+    .argument('[run]', "show this run's candidates")
+    .description("list the pruning runs of a workspace, or show one run's candidates")
     .option('--workspace <dir>', 'where runs.sqlite lives', '.s4op')
     .option('--json', 'print JSON')
     .option('--csv <file>', 'with a run: write its candidates as CSV')
@@ -55,10 +55,37 @@ export function register(program: Command): void {
         emit(flags, runs, () => {
           if (!runs.length) return `no runs in ${store.file}`;
           const p = (v: number | null) => (v == null ? '-' : (100 * v).toFixed(2));
-          const head = ['run', 'created', 'status', 'strategy', 'candidates', 'base val%', 'final val%', 'pruned%', 'why it ended'];
-          const body = runs.map((r) => [r.id, r.created_at.slice(0, 19).replace('T', ' '), r.status, r.strategy, String(r.candidates), p(r.base_val), p(r.final_val), p(r.final_pruned), r.stop_reason ?? '']);
+          const head = [
+            'run',
+            'created',
+            'status',
+            'strategy',
+            'candidates',
+            'base val%',
+            'final val%',
+            'pruned%',
+            'why it ended',
+          ];
+          const body = runs.map((r) => [
+            r.id,
+            r.created_at.slice(0, 19).replace('T', ' '),
+            r.status,
+            r.strategy,
+            String(r.candidates),
+            p(r.base_val),
+            p(r.final_val),
+            p(r.final_pruned),
+            r.stop_reason ?? '',
+          ]);
           const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-          return [head, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+          return [head, ...body]
+            .map((row) =>
+              row
+                .map((c, i) => c.padEnd(widths[i]!))
+                .join('  ')
+                .trimEnd(),
+            )
+            .join('\n');
         });
       } finally {
         store.close();

@@ -35,17 +35,29 @@ export function register(program: Command): void {
     .option('--tls-cert <file>', 'PEM certificate: serve wss:// instead of ws://')
     .option('--tls-key <file>', 'PEM private key of --tls-cert')
     .option('--heartbeat-ms <n>', 'ping interval; a peer silent for 2.5 of them is dropped', '2000')
-    .option('--max-refusals <n>', 'refused handshakes per address in 10 s before its connections are turned away (429) until the window ends; 0: never', '20')
-    .option('--workspace <dir>', 'run store (runs.sqlite) holding the agent registry and deployments, and the deployed models', '.s4op')
+    .option(
+      '--max-refusals <n>',
+      'refused handshakes per address in 10 s before its connections are turned away (429) until the window ends; 0: never',
+      '20',
+    )
+    .option(
+      '--workspace <dir>',
+      'run store (runs.sqlite) holding the agent registry and deployments, and the deployed models',
+      '.s4op',
+    )
     .action(async (opts: ServeOptions) => {
       const token = opts.token ?? process.env.S4OP_TOKEN;
       if (!token) throw new UserError('no token: pass --token T or set S4OP_TOKEN (agents must present the same one)');
       if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new UserError('--tls-cert and --tls-key go together');
       const heartbeatMs = Number(opts.heartbeatMs);
-      if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100) throw new UserError(`--heartbeat-ms must be an integer ≥ 100, got "${opts.heartbeatMs}"`);
+      if (!Number.isInteger(heartbeatMs) || heartbeatMs < 100)
+        throw new UserError(`--heartbeat-ms must be an integer ≥ 100, got "${opts.heartbeatMs}"`);
       const maxRefusals = Number(opts.maxRefusals);
-      if (!Number.isInteger(maxRefusals) || maxRefusals < 0) throw new UserError(`--max-refusals must be a non-negative integer, got "${opts.maxRefusals}"`);
-      const tls = opts.tlsCert ? { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey!, '--tls-key') } : undefined;
+      if (!Number.isInteger(maxRefusals) || maxRefusals < 0)
+        throw new UserError(`--max-refusals must be a non-negative integer, got "${opts.maxRefusals}"`);
+      const tls = opts.tlsCert
+        ? { cert: readPem(opts.tlsCert, '--tls-cert'), key: readPem(opts.tlsKey!, '--tls-key') }
+        : undefined;
       let store: RunStore;
       try {
         store = RunStore.openWorkspace(opts.workspace);
@@ -54,7 +66,16 @@ export function register(program: Command): void {
       }
       let fleet;
       try {
-        fleet = await startFleet({ port: parsePort(opts.port), bind: opts.bind, token, tls, heartbeatMs, refusals: { max: maxRefusals, windowMs: 10_000 }, workspace: { store, dir: opts.workspace }, routes: [(app, f) => dashboardRoutes(app, { server: f.server, jobs: f.jobs, store })] });
+        fleet = await startFleet({
+          port: parsePort(opts.port),
+          bind: opts.bind,
+          token,
+          tls,
+          heartbeatMs,
+          refusals: { max: maxRefusals, windowMs: 10_000 },
+          workspace: { store, dir: opts.workspace },
+          routes: [(app, f) => dashboardRoutes(app, { server: f.server, jobs: f.jobs, store })],
+        });
       } catch (err) {
         store.close();
         throw new UserError(`cannot listen on ${opts.bind}:${opts.port}: ${(err as Error).message}`);

@@ -54,5 +54,13 @@ export interface DashboardState {
   measurements: RecentMeasurement[];
   run: DashboardRun | null;
   runs: { id: string; status: string; created_at: string }[];
-  deployments: { id: string; status: string; model: string; selector: string; stage: string; reason: string | null; updated_at: string }[];
+  deployments: {
+    id: string;
+    status: string;
+    model: string;
+    selector: string;
+    stage: string;
+    reason: string | null;
+    updated_at: string;
+  }[];
 }

@@ -28,7 +28,8 @@ export const MAX_BLOCKS = 128;
  */
 export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) {
-    if (!Number.isInteger(opts.block) || opts.block < 1) throw new Error(`chunked variant: block must be a positive integer, got ${opts.block}`);
+    if (!Number.isInteger(opts.block) || opts.block < 1)
+      throw new Error(`chunked variant: block must be a positive integer, got ${opts.block}`);
     return Math.min(opts.block, L);
   }
   const least = Math.ceil(L / MAX_BLOCKS);
@@ -119,7 +120,15 @@ function denseCarry(b: GraphBuilder, U: string, m: BlockMatrices, R: number, S: 
  * Returns the two parts' read-outs, [batch, 1, rows, nb, T] each, for the caller to add in one Sum
  * (a ReduceSum over the parts' axis measured several times slower).
  */
-function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number, M: number, T: number, nb: number): [string, string] {
+function diagonalCarry(
+  b: GraphBuilder,
+  U5: string,
+  m: BlockMatrices,
+  R: number,
+  M: number,
+  T: number,
+  nb: number,
+): [string, string] {
   const S = 2 * M;
   const diag = m.diag!;
   const { inParts, outParts } = partsLayout(m, R, M, T);
@@ -140,12 +149,19 @@ function diagonalCarry(b: GraphBuilder, U5: string, m: BlockMatrices, R: number,
   // The decay tables exist only when the scan has a step (nb > 2): an initializer no node reads makes
   // onnxruntime warn and drop it.
   const X = [b.op('Mul', [Vj[0]!, b.constF32([0])]), Vj[0]!];
-  const [E1, E2, swap] = nb > 2
-    ? [b.initF32('chunk_state_decay_re', e1, [2, R, 1, M]), b.initF32('chunk_state_decay_im', e2, [2, R, 1, M]), b.constI64([1, 0])]
-    : ['', '', ''];
+  const [E1, E2, swap] =
+    nb > 2
+      ? [
+          b.initF32('chunk_state_decay_re', e1, [2, R, 1, M]),
+          b.initF32('chunk_state_decay_im', e2, [2, R, 1, M]),
+          b.constI64([1, 0]),
+        ]
+      : ['', '', ''];
   for (let j = 1; j < nb - 1; j++) {
     const prev = X[j]!;
-    X.push(b.op('Sum', [b.op('Mul', [prev, E1]), b.op('Mul', [b.op('Gather', [prev, swap], { axis: 1 }), E2]), Vj[j]!]));
+    X.push(
+      b.op('Sum', [b.op('Mul', [prev, E1]), b.op('Mul', [b.op('Gather', [prev, swap], { axis: 1 }), E2]), Vj[j]!]),
+    );
   }
   b.work(R * S + R * (nb - 2) * 8 * M);
   const parts = b.op('MatMul', [b.op('Concat', X, { axis: 3 }), b.initF32('chunk_readout', outParts, [2, R, M, T])]);
@@ -165,14 +181,20 @@ export function reverseTime(b: GraphBuilder, x: string, L: number): string {
  * Input-to-state and read-out with the state's real and imaginary parts on their own leading axis:
  * inParts [2, R, T, M], outParts [2, R, M, T].
  */
-export function partsLayout(m: BlockMatrices, R: number, M: number, T: number): { inParts: Float64Array; outParts: Float64Array } {
+export function partsLayout(
+  m: BlockMatrices,
+  R: number,
+  M: number,
+  T: number,
+): { inParts: Float64Array; outParts: Float64Array } {
   const S = 2 * M;
   const inParts = new Float64Array(2 * R * T * M);
   const outParts = new Float64Array(2 * R * M * T);
   for (let c = 0; c < 2; c++) {
     for (let r = 0; r < R; r++) {
       for (let i = 0; i < T; i++) {
-        for (let k = 0; k < M; k++) inParts[((c * R + r) * T + i) * M + k] = m.inputToState[(r * T + i) * S + c * M + k]!;
+        for (let k = 0; k < M; k++)
+          inParts[((c * R + r) * T + i) * M + k] = m.inputToState[(r * T + i) * S + c * M + k]!;
       }
       for (let k = 0; k < M; k++) {
         for (let t = 0; t < T; t++) outParts[((c * R + r) * M + k) * T + t] = m.out[(r * S + c * M + k) * T + t]!;

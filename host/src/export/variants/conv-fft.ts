@@ -52,7 +52,10 @@ export const convFft: ConvVariant = {
     const u4 = b.op('Unsqueeze', [u, b.constI64([3])]);
     const X = b.op('DFT', [u4, len, axis], { onesided: 1 });
     const swapped = b.op('Gather', [X, b.constI64([1, 0])], { axis: 3 });
-    const Y = b.op('Add', [b.op('Mul', [X, b.initF32('fft_kernel_re', k1, [Ha, F, 2])]), b.op('Mul', [swapped, b.initF32('fft_kernel_im', k2, [Ha, F, 2])])]);
+    const Y = b.op('Add', [
+      b.op('Mul', [X, b.initF32('fft_kernel_re', k1, [Ha, F, 2])]),
+      b.op('Mul', [swapped, b.initF32('fft_kernel_im', k2, [Ha, F, 2])]),
+    ]);
     const y = b.op('DFT', [Y, len, axis], { onesided: 1, inverse: 1 });
     const head = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
     // Real FFT ≈ 2.5·n·log2(n) flops each way; the product is 6 flops per frequency.

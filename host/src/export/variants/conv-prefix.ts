@@ -43,8 +43,10 @@ export const MAX_PREFIX_BLOCKS = MAX_SEGMENT * MAX_SEGMENT;
  */
 export function prefixBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) {
-    if (!Number.isInteger(opts.block) || opts.block < 1) throw new Error(`prefix variant: block must be a positive integer, got ${opts.block}`);
-    if (Math.ceil(L / opts.block) > MAX_PREFIX_BLOCKS) throw new Error(`prefix variant: block ${opts.block} gives more than ${MAX_PREFIX_BLOCKS} blocks for L = ${L}`);
+    if (!Number.isInteger(opts.block) || opts.block < 1)
+      throw new Error(`prefix variant: block must be a positive integer, got ${opts.block}`);
+    if (Math.ceil(L / opts.block) > MAX_PREFIX_BLOCKS)
+      throw new Error(`prefix variant: block ${opts.block} gives more than ${MAX_PREFIX_BLOCKS} blocks for L = ${L}`);
     return Math.min(opts.block, L);
   }
   const least = Math.ceil(L / MAX_PREFIX_BLOCKS);
@@ -68,7 +70,8 @@ export const convPrefix: ConvVariant = {
   mode: 'conv',
   name: 'prefix',
   kinds: ['s4d'],
-  summary: 'blocks of T steps: Toeplitz MatMul within a block, the state carried across blocks by a two-level scaled CumSum (node count independent of L)',
+  summary:
+    'blocks of T steps: Toeplitz MatMul within a block, the state carried across blocks by a two-level scaled CumSum (node count independent of L)',
   describe: (ssm, L, opts): Record<string, number> => {
     const T = prefixBlock(ssm, L, opts);
     const nb = Math.ceil(L / T);
@@ -135,7 +138,8 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   const max1 = SPAN / (S / 2 + 1);
   const max2 = SPAN / (G / 2 + 1);
   for (let i = 0; i < n; i++) {
-    const re = diag.re[i]!, im = diag.im[i]!;
+    const re = diag.re[i]!,
+      im = diag.im[i]!;
     const mag = Math.hypot(re, im);
     rho1[i] = Math.min(mag > 0 ? -Math.log(mag) : Infinity, max1);
     th1[i] = Math.atan2(im, re);
@@ -143,20 +147,28 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
   }
   let maxLog = 0;
   /** Table [2, R, A, B, M] of ζ^{e1(a, b)}·ζ_S^{e2(a, b)} as (E1, E2) for the complex product (see cmul). */
-  const table = (name: string, A: number, B: number, e1: (a: number, k: number) => number, e2: (a: number, k: number) => number) => {
+  const table = (
+    name: string,
+    A: number,
+    B: number,
+    e1: (a: number, k: number) => number,
+    e2: (a: number, k: number) => number,
+  ) => {
     const t1 = new Float64Array(2 * R * A * B * M);
     const t2 = new Float64Array(2 * R * A * B * M);
     for (let r = 0; r < R; r++) {
       for (let a = 0; a < A; a++) {
         for (let k = 0; k < B; k++) {
-          const p1 = e1(a, k), p2 = e2(a, k);
+          const p1 = e1(a, k),
+            p2 = e2(a, k);
           for (let mm = 0; mm < M; mm++) {
             const i = r * M + mm;
             const logMag = -rho1[i]! * p1 - rho2[i]! * p2;
             maxLog = Math.max(maxLog, Math.abs(logMag));
             const ph = th1[i]! * (p1 + S * p2);
             const mag = Math.exp(logMag);
-            const cr = mag * Math.cos(ph), ci = mag * Math.sin(ph);
+            const cr = mag * Math.cos(ph),
+              ci = mag * Math.sin(ph);
             for (let part = 0; part < 2; part++) {
               const o = (((part * R + r) * A + a) * B + k) * M + mm;
               t1[o] = cr;
@@ -169,17 +181,44 @@ function carry(b: GraphBuilder, V: string, m: BlockMatrices, R: number, M: numbe
     return { name, t1, t2, dims: [2, R, A, B, M] };
   };
   const tables = [
-    table('prefix_scale_in', 1, S, (_, s) => c - s, () => 0),
-    table('prefix_segment_in', G, 1, () => S - 1 - c, (g) => c2 - g),
-    table('prefix_segment_out', G, 1, () => c + 1, (g) => g - 1 - c2),
-    table('prefix_scale_out', 1, S, (_, s) => s - 1 - c, () => 0),
+    table(
+      'prefix_scale_in',
+      1,
+      S,
+      (_, s) => c - s,
+      () => 0,
+    ),
+    table(
+      'prefix_segment_in',
+      G,
+      1,
+      () => S - 1 - c,
+      (g) => c2 - g,
+    ),
+    table(
+      'prefix_segment_out',
+      G,
+      1,
+      () => c + 1,
+      (g) => g - 1 - c2,
+    ),
+    table(
+      'prefix_scale_out',
+      1,
+      S,
+      (_, s) => s - 1 - c,
+      () => 0,
+    ),
   ];
   // Float32 when every table entry stays within e^{±SPAN32} (the scaled sums then within float32's e^{±88});
   // the usual case for blocks of about d_state steps at moderate L. Else float64.
   const narrow = maxLog <= SPAN32;
-  const [scaleIn, segmentIn, segmentOut, scaleOut] = tables.map(({ name, t1, t2, dims }) => (narrow
-    ? [b.initF32(`${name}_re`, t1, dims), b.initF32(`${name}_im`, t2, dims)]
-    : [b.initF64(`${name}_re`, t1, dims), b.initF64(`${name}_im`, t2, dims)]) as [string, string]);
+  const [scaleIn, segmentIn, segmentOut, scaleOut] = tables.map(
+    ({ name, t1, t2, dims }) =>
+      (narrow
+        ? [b.initF32(`${name}_re`, t1, dims), b.initF32(`${name}_im`, t2, dims)]
+        : [b.initF64(`${name}_re`, t1, dims), b.initF64(`${name}_im`, t2, dims)]) as [string, string],
+  );
   const swap = b.constI64([1, 0]);
   /** Complex product with a table, parts on axis 1: x⊙E1 + swap(x)⊙E2, E1 = [Re; Re], E2 = [−Im; Im]. */
   const cmul = (xv: string, [E1, E2]: readonly [string, string], size: number) => {

@@ -36,8 +36,12 @@ export function variantNames(mode: ExportMode): string[] {
 
 /** The --variant help: every mode's variants (conv ones limited to one SSM kind say which), or auto. */
 export function variantsHelp(): string {
-  const label = (v: ExportVariant) => (v.mode === 'conv' && v.kinds ? `${v.name} (${v.kinds.map((k) => k.toUpperCase()).join(', ')})` : v.name);
-  const list = (mode: ExportMode) => `${mode}: ${VARIANTS.filter((v) => v.mode === mode).map(label).join(', ')} or auto`;
+  const label = (v: ExportVariant) =>
+    v.mode === 'conv' && v.kinds ? `${v.name} (${v.kinds.map((k) => k.toUpperCase()).join(', ')})` : v.name;
+  const list = (mode: ExportMode) =>
+    `${mode}: ${VARIANTS.filter((v) => v.mode === mode)
+      .map(label)
+      .join(', ')} or auto`;
   return `${list('conv')}; ${list('step')}`;
 }
 

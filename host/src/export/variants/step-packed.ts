@@ -5,6 +5,6 @@ import type { StepVariant } from './variant.js';
 export const stepPacked: StepVariant = {
   mode: 'step',
   name: 'packed',
-  summary: 'all layers\' SSM states in one input ssm_state, the pooling state in pool (two state tensors)',
+  summary: "all layers' SSM states in one input ssm_state, the pooling state in pool (two state tensors)",
   build: (b, snap, c, ssms, bypass, batch) => buildStepGraph(b, snap, c, ssms, bypass, batch, 'packed'),
 };

@@ -41,7 +41,14 @@ export interface StepVariant {
   name: string;
   summary: string;
   /** Emits the whole step graph (inputs, state inputs and outputs, logits); returns the state pairs. */
-  build(b: GraphBuilder, snap: Snapshot, c: ModelConfig, ssms: LayerSsm[], bypass: BypassMode, batch: BatchDim): StepState[];
+  build(
+    b: GraphBuilder,
+    snap: Snapshot,
+    c: ModelConfig,
+    ssms: LayerSsm[],
+    bypass: BypassMode,
+    batch: BatchDim,
+  ): StepState[];
 }
 
 export type ExportVariant = ConvVariant | StepVariant;

@@ -9,18 +9,37 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { resolveSettings, sha256Hex, type ActiveModelState, type MeasureSettings, type ModelStateMessage } from '@s4op/shared';
+import {
+  resolveSettings,
+  sha256Hex,
+  type ActiveModelState,
+  type MeasureSettings,
+  type ModelStateMessage,
+} from '@s4op/shared';
 import type { RunStore } from '../../store/run-store.js';
 import { checkGateAgainstLab, gateText, parseGate, GateError, type GateTerm } from './gate.js';
 import { parseCanary, parseSelector, parseWaves, planStages, selectAgents, selectorText, PlanError } from './plan.js';
-import { convergeAgent, labFigures, runRollout, type ActivateOutcome, type AgentOps, type InstallOutcome } from './rollout.js';
+import {
+  convergeAgent,
+  labFigures,
+  runRollout,
+  type ActivateOutcome,
+  type AgentOps,
+  type InstallOutcome,
+} from './rollout.js';
 import { DeploymentStore, type DeploymentRecord, type LabRecord, type ModelSource } from './store.js';
 import { JobFailed, type JobManager, type JobOutcome } from '../link/jobs.js';
 import type { FleetAgentRecord, StoreAgentRegistry } from '../link/registry-store.js';
 import type { AgentConnection, FleetServer } from '../link/server.js';
 
 /** Field measurement defaults: short enough for a rollout, long enough for a p99 (any field can be overridden). */
-export const FIELD_SETTINGS = { warmup_ms: 250, warmup_runs: 10, min_duration_ms: 1000, min_samples: 100, timeout_ms: 120_000 };
+export const FIELD_SETTINGS = {
+  warmup_ms: 250,
+  warmup_runs: 10,
+  min_duration_ms: 1000,
+  min_samples: 100,
+  timeout_ms: 120_000,
+};
 const REPLY_TIMEOUT_MS = 60_000;
 const RESUME_GRACE_MS = 20_000;
 
@@ -93,9 +112,16 @@ export class DeployController {
    */
   resume(graceMs = RESUME_GRACE_MS): void {
     for (const d of this.deployments.running()) {
-      const waiting = this.deployments.agents(d.id).filter((r) => r.stage === d.current_stage && (r.state === 'pending' || r.state === 'installing'));
-      this.log(`deployment ${d.id}: resuming at ${d.plan[d.current_stage]?.name ?? 'the end'} once its ${waiting.length} agent(s) are back (at most ${graceMs} ms)`);
-      const gate = this.allOnline(waiting.map((r) => r.agent_id), graceMs).then(() => {
+      const waiting = this.deployments
+        .agents(d.id)
+        .filter((r) => r.stage === d.current_stage && (r.state === 'pending' || r.state === 'installing'));
+      this.log(
+        `deployment ${d.id}: resuming at ${d.plan[d.current_stage]?.name ?? 'the end'} once its ${waiting.length} agent(s) are back (at most ${graceMs} ms)`,
+      );
+      const gate = this.allOnline(
+        waiting.map((r) => r.agent_id),
+        graceMs,
+      ).then(() => {
         if (!this.closed) this.start(d.id);
       });
       this.running.set(d.id, gate);
@@ -168,7 +194,9 @@ export class DeployController {
       plan: plan.stages,
       agents: plan.picked.map((a) => ({ id: a.id, name: a.name, stage: stageOf.get(a.id)! })),
     });
-    this.log(`deployment ${id}: ${req.model.name ?? 'model'} ${sha256.slice(0, 12)}… to ${req.to}: ${plan.stages.map((s) => `${s.name} ${s.agents.length}`).join(', ')}; gate ${gateText(plan.gate)}`);
+    this.log(
+      `deployment ${id}: ${req.model.name ?? 'model'} ${sha256.slice(0, 12)}… to ${req.to}: ${plan.stages.map((s) => `${s.name} ${s.agents.length}`).join(', ')}; gate ${gateText(plan.gate)}`,
+    );
     this.start(id);
     return d;
   }
@@ -182,27 +210,56 @@ export class DeployController {
       checkGateAgainstLab(gate, labFigures(req.lab ?? null));
       const waves = parseWaves(req.waves);
       const online = new Set(this.server.agents().map((a) => a.id));
-      const picked = selectAgents(terms, this.registry.list().map((a) => ({ ...a, online: online.has(a.id) })));
+      const picked = selectAgents(
+        terms,
+        this.registry.list().map((a) => ({ ...a, online: online.has(a.id) })),
+      );
       if (!picked.some((a) => a.online)) {
-        throw new PlanError(`none of the ${picked.length} agent${picked.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${picked.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`);
+        throw new PlanError(
+          `none of the ${picked.length} agent${picked.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${picked.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`,
+        );
       }
       this.checkNotBusy(picked);
       const stages = planStages(picked, parseCanary(canary), waves);
       // The field measurement runs like the lab one (runtime, threads, shapes), unless told otherwise.
-      const fromLab = req.lab?.settings ? pick(req.lab.settings, ['runtime', 'threads', 'graph_optimization', 'arena', 'spin', 'dims', 'default_dim', 'shapes']) : {};
-      const settings: MeasureSettings = resolveSettings({ ...FIELD_SETTINGS, ...fromLab, ...((req.settings as object | undefined) ?? {}) });
+      const fromLab = req.lab?.settings
+        ? pick(req.lab.settings, [
+            'runtime',
+            'threads',
+            'graph_optimization',
+            'arena',
+            'spin',
+            'dims',
+            'default_dim',
+            'shapes',
+          ])
+        : {};
+      const settings: MeasureSettings = resolveSettings({
+        ...FIELD_SETTINGS,
+        ...fromLab,
+        ...((req.settings as object | undefined) ?? {}),
+      });
       return { canary, gate, waves, picked, stages, settings };
     } catch (err) {
-      if (err instanceof PlanError || err instanceof GateError) throw new DeployError(err instanceof GateError ? 'bad_gate' : 'bad_target', err.message);
-      if (err instanceof Error && err.message.startsWith('measurement settings')) throw new DeployError('bad_settings', err.message);
+      if (err instanceof PlanError || err instanceof GateError)
+        throw new DeployError(err instanceof GateError ? 'bad_gate' : 'bad_target', err.message);
+      if (err instanceof Error && err.message.startsWith('measurement settings'))
+        throw new DeployError('bad_settings', err.message);
       throw err;
     }
   }
 
   private checkNotBusy(picked: FleetAgentRecord[]): void {
     for (const d of this.deployments.running()) {
-      const busy = this.deployments.agents(d.id).filter((r) => picked.some((a) => a.id === r.agent_id)).map((r) => r.agent_name);
-      if (busy.length) throw new DeployError('busy', `${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} in deployment ${d.id}, still running: wait for it to finish`);
+      const busy = this.deployments
+        .agents(d.id)
+        .filter((r) => picked.some((a) => a.id === r.agent_id))
+        .map((r) => r.agent_name);
+      if (busy.length)
+        throw new DeployError(
+          'busy',
+          `${busy.join(', ')} ${busy.length === 1 ? 'is' : 'are'} in deployment ${d.id}, still running: wait for it to finish`,
+        );
     }
   }
 
@@ -213,30 +270,48 @@ export class DeployController {
   async rollback(id: string): Promise<DeploymentRecord> {
     const d = this.deployments.get(id);
     if (!d) throw new DeployError('unknown_deployment', `no deployment ${id}`);
-    if (d.status === 'running') throw new DeployError('still_running', `deployment ${id} is still running: wait for it to finish`);
+    if (d.status === 'running')
+      throw new DeployError('still_running', `deployment ${id} is still running: wait for it to finish`);
     if (d.status === 'rolled_back') return d;
     const notes: string[] = [];
     let restored = 0;
     for (const r of this.deployments.agents(id)) {
-      if (r.state === 'offline') this.deployments.updateAgent(id, r.agent_id, { state: 'skipped', reason: 'deployment rolled back before it converged' });
+      if (r.state === 'offline')
+        this.deployments.updateAgent(id, r.agent_id, {
+          state: 'skipped',
+          reason: 'deployment rolled back before it converged',
+        });
       if (r.state !== 'active') continue;
       if (!this.server.agent(r.agent_id)) {
         notes.push(`${r.agent_name} is away (it rolls back when it reconnects)`);
-        this.deployments.updateAgent(id, r.agent_id, { state: 'active', reason: 'rollback requested while away: it rolls back when it reconnects' });
+        this.deployments.updateAgent(id, r.agent_id, {
+          state: 'active',
+          reason: 'rollback requested while away: it rolls back when it reconnects',
+        });
         continue;
       }
       const out = await this.ops.rollback(d, r.agent_id);
       if (!out.ok) {
         notes.push(`${r.agent_name}: ${out.reason ?? 'rollback failed'}`);
-        this.deployments.updateAgent(id, r.agent_id, { state: 'active', reason: `rollback requested, but ${out.reason ?? 'it failed'}` });
+        this.deployments.updateAgent(id, r.agent_id, {
+          state: 'active',
+          reason: `rollback requested, but ${out.reason ?? 'it failed'}`,
+        });
         continue;
       }
       restored++;
       const rec = this.registry.get(r.agent_id);
       this.registry.setDesired(r.agent_id, rec?.active_sha256 ?? null, rec?.active_deployment ?? null);
-      this.deployments.updateAgent(id, r.agent_id, { state: 'rolled_back', reason: `rolled back on request to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}` });
+      this.deployments.updateAgent(id, r.agent_id, {
+        state: 'rolled_back',
+        reason: `rolled back on request to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}`,
+      });
     }
-    this.deployments.finish(id, 'rolled_back', `rolled back on request: ${restored} agent${restored === 1 ? '' : 's'} restored${notes.length ? `; not restored: ${notes.join('; ')}` : ''}`);
+    this.deployments.finish(
+      id,
+      'rolled_back',
+      `rolled back on request: ${restored} agent${restored === 1 ? '' : 's'} restored${notes.length ? `; not restored: ${notes.join('; ')}` : ''}`,
+    );
     this.log(`deployment ${id} rolled back (${restored} restored)`);
     return this.deployments.get(id)!;
   }
@@ -254,7 +329,10 @@ export class DeployController {
     return sha256;
   }
 
-  private wait(agent: string, pred: (m: ModelStateMessage) => boolean): Promise<ModelStateMessage | 'offline' | 'timeout'> {
+  private wait(
+    agent: string,
+    pred: (m: ModelStateMessage) => boolean,
+  ): Promise<ModelStateMessage | 'offline' | 'timeout'> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(w);
@@ -294,7 +372,13 @@ export class DeployController {
         } catch (err) {
           return { kind: 'failed', reason: `the server lost the model bytes (${(err as Error).message})` };
         }
-        job = this.jobs.submit({ target: { agent: id }, models: [{ bytes, name: d.model_name ?? undefined }], settings: d.settings, job_id, waitForAgentMs: 2000 });
+        job = this.jobs.submit({
+          target: { agent: id },
+          models: [{ bytes, name: d.model_name ?? undefined }],
+          settings: d.settings,
+          job_id,
+          waitForAgentMs: 2000,
+        });
         this.inflight.set(job_id, job);
         const forget = () => this.inflight.delete(job_id);
         job.then(forget, forget);
@@ -312,7 +396,8 @@ export class DeployController {
         return { kind: 'measured', measurement: r.measurement, pushed_bytes: pushed };
       } catch (err) {
         if (err instanceof JobFailed) {
-          if (err.code === 'no_agent' || (!this.server.agent(id) && err.code !== 'bad_model')) return { kind: 'offline' };
+          if (err.code === 'no_agent' || (!this.server.agent(id) && err.code !== 'bad_model'))
+            return { kind: 'offline' };
           return { kind: 'failed', reason: `${err.code}: ${err.message}` };
         }
         return { kind: 'failed', reason: err instanceof Error ? err.message : String(err) };
@@ -325,12 +410,24 @@ export class DeployController {
       const conn = this.server.agent(id);
       if (!conn) return { kind: 'offline' };
       const reply = this.wait(id, (m) => m.request === 'activate' && m.deployment_id === d.id);
-      conn.send({ type: 'activate', deployment_id: d.id, model: { sha256: d.model_sha256, size: d.model_bytes, ...(d.model_name ? { name: d.model_name.slice(0, 256) } : {}) } });
+      conn.send({
+        type: 'activate',
+        deployment_id: d.id,
+        model: {
+          sha256: d.model_sha256,
+          size: d.model_bytes,
+          ...(d.model_name ? { name: d.model_name.slice(0, 256) } : {}),
+        },
+      });
       const m = await reply;
       if (m === 'offline') return { kind: 'offline' };
       if (m === 'timeout') return { kind: 'failed', reason: `no answer to activate within ${REPLY_TIMEOUT_MS} ms` };
       if (m.error) return { kind: 'failed', reason: `${m.error.code}: ${m.error.message}` };
-      if (m.state.active?.sha256 !== d.model_sha256) return { kind: 'failed', reason: `the agent reports ${m.state.active?.sha256.slice(0, 12) ?? 'no model'} active` };
+      if (m.state.active?.sha256 !== d.model_sha256)
+        return {
+          kind: 'failed',
+          reason: `the agent reports ${m.state.active?.sha256.slice(0, 12) ?? 'no model'} active`,
+        };
       return { kind: 'active', previous_sha256: m.state.previous?.sha256 ?? null };
     },
     rollback: async (d, id) => {
@@ -361,30 +458,45 @@ export class DeployController {
           if (r.ok) this.registry.setDesired(agent.id, rec?.active_sha256 ?? null, rec?.active_deployment ?? null);
           this.deployments.updateAgent(from.id, agent.id, {
             state: r.ok ? 'rolled_back' : 'active',
-            reason: r.ok ? `rolled back on reconnect to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}` : `rollback on reconnect failed: ${r.reason ?? 'unknown'}`,
+            reason: r.ok
+              ? `rolled back on reconnect to ${rec?.active_sha256 ? `${rec.active_sha256.slice(0, 12)}…` : 'no model'}`
+              : `rollback on reconnect failed: ${r.reason ?? 'unknown'}`,
           });
         })
         .finally(() => this.converging.delete(agent.id));
       return;
     }
     // Rows this process is running right now are the rollout's own business; the rest wait for this agent.
-    let rows = this.deployments.waitingFor(agent.id).filter((r) => r.state === 'offline' || !this.running.has(r.deployment_id));
+    let rows = this.deployments
+      .waitingFor(agent.id)
+      .filter((r) => r.state === 'offline' || !this.running.has(r.deployment_id));
     const rec = this.registry.get(agent.id);
     if (!rows.length && rec?.desired_sha256 && rec.desired_deployment && state.active?.sha256 !== rec.desired_sha256) {
       const row = this.deployments.agent(rec.desired_deployment, agent.id);
       if (row) {
-        this.deployments.updateAgent(row.deployment_id, agent.id, { state: 'offline', reason: `${agent.name} reported ${state.active ? `${state.active.sha256.slice(0, 12)}…` : 'no model'} instead of the desired ${rec.desired_sha256.slice(0, 12)}…` });
+        this.deployments.updateAgent(row.deployment_id, agent.id, {
+          state: 'offline',
+          reason: `${agent.name} reported ${state.active ? `${state.active.sha256.slice(0, 12)}…` : 'no model'} instead of the desired ${rec.desired_sha256.slice(0, 12)}…`,
+        });
         rows = [this.deployments.agent(row.deployment_id, agent.id)!];
       }
     }
     if (!rows.length) return;
     // Only the newest deployment matters: converging to an older one first would be undone at once.
-    const newest = rows.sort((a, b) => (this.deployments.get(b.deployment_id)!.created_at > this.deployments.get(a.deployment_id)!.created_at ? 1 : -1))[0]!;
-    for (const r of rows.slice(1)) this.deployments.updateAgent(r.deployment_id, agent.id, { state: 'skipped', reason: `superseded by deployment ${newest.deployment_id}` });
+    const newest = rows.sort((a, b) =>
+      this.deployments.get(b.deployment_id)!.created_at > this.deployments.get(a.deployment_id)!.created_at ? 1 : -1,
+    )[0]!;
+    for (const r of rows.slice(1))
+      this.deployments.updateAgent(r.deployment_id, agent.id, {
+        state: 'skipped',
+        reason: `superseded by deployment ${newest.deployment_id}`,
+      });
     this.converging.add(agent.id);
     const d = this.deployments.get(newest.deployment_id)!;
     void convergeAgent(this.deployments, this.ops, d.id, agent.id, this.gateOf(d))
-      .catch((err: unknown) => this.log(`converging ${agent.name}: ${err instanceof Error ? err.message : String(err)}`))
+      .catch((err: unknown) =>
+        this.log(`converging ${agent.name}: ${err instanceof Error ? err.message : String(err)}`),
+      )
       .finally(() => this.converging.delete(agent.id));
   }
 }

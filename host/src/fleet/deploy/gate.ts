@@ -51,7 +51,9 @@ export function parseGate(text: string | undefined | null): GateTerm[] {
     if (!term) throw new GateError(`gate "${text}": an empty term (two commas in a row, or a trailing comma)`);
     const m = TERM.exec(term);
     if (!m) {
-      throw new GateError(`gate term "${term}" does not parse: expected metric op value unit, e.g. p99<=12ms, p50<=800us, rss<=200MB, p90<=1.5x (metrics ${GATE_METRICS.join(', ')}; ops <=, <, >=, >)`);
+      throw new GateError(
+        `gate term "${term}" does not parse: expected metric op value unit, e.g. p99<=12ms, p50<=800us, rss<=200MB, p90<=1.5x (metrics ${GATE_METRICS.join(', ')}; ops <=, <, >=, >)`,
+      );
     }
     const metric = (m[1]!.toLowerCase() === 'median' ? 'p50' : m[1]!.toLowerCase()) as GateMetric;
     const op = m[2] as Op;
@@ -59,8 +61,10 @@ export function parseGate(text: string | undefined | null): GateTerm[] {
     const unit = m[4]!.toLowerCase();
     if (!Number.isFinite(value)) throw new GateError(`gate term "${term}": ${m[3]} is not a finite number`);
     if (unit === 'x') return { text: term, metric, op, limit: value, relative: true };
-    if (metric === 'rss' && unit !== 'mb') throw new GateError(`gate term "${term}": rss is in MB (or x for a factor of the lab figure), not ${m[4]}`);
-    if (metric !== 'rss' && unit === 'mb') throw new GateError(`gate term "${term}": ${metric} is a latency, in ms or us (or x), not MB`);
+    if (metric === 'rss' && unit !== 'mb')
+      throw new GateError(`gate term "${term}": rss is in MB (or x for a factor of the lab figure), not ${m[4]}`);
+    if (metric !== 'rss' && unit === 'mb')
+      throw new GateError(`gate term "${term}": ${metric} is a latency, in ms or us (or x), not MB`);
     const limit = unit === 'us' || unit === 'µs' ? value / 1000 : value;
     return { text: term, metric, op, limit, relative: false };
   });
@@ -70,8 +74,12 @@ export function parseGate(text: string | undefined | null): GateTerm[] {
 export function checkGateAgainstLab(terms: GateTerm[], lab: Figures | null): void {
   for (const t of terms) {
     if (!t.relative) continue;
-    if (!lab) throw new GateError(`gate term "${t.text}" compares with the lab measurement, but there is none for this model: give an absolute limit or deploy a measured candidate`);
-    if (lab[t.metric] == null) throw new GateError(`gate term "${t.text}": the lab measurement of this model has no ${t.metric} figure`);
+    if (!lab)
+      throw new GateError(
+        `gate term "${t.text}" compares with the lab measurement, but there is none for this model: give an absolute limit or deploy a measured candidate`,
+      );
+    if (lab[t.metric] == null)
+      throw new GateError(`gate term "${t.text}": the lab measurement of this model has no ${t.metric} figure`);
   }
 }
 
@@ -87,12 +95,29 @@ function holds(op: Op, actual: number, limit: number): boolean {
 export function evaluateGate(terms: GateTerm[], field: Figures, lab: Figures | null): GateOutcome {
   const checks: GateCheck[] = terms.map((t) => {
     const actual = field[t.metric];
-    const base = t.relative ? lab?.[t.metric] ?? null : 1;
+    const base = t.relative ? (lab?.[t.metric] ?? null) : 1;
     const limit = base == null ? null : t.limit * base;
-    if (actual == null || limit == null) return { term: t.text, actual, limit, pass: false, why: `no ${actual == null ? 'field' : 'lab'} ${t.metric} figure` };
+    if (actual == null || limit == null)
+      return {
+        term: t.text,
+        actual,
+        limit,
+        pass: false,
+        why: `no ${actual == null ? 'field' : 'lab'} ${t.metric} figure`,
+      };
     const pass = holds(t.op, actual, limit);
     const unit = t.metric === 'rss' ? 'MB' : 'ms';
-    return { term: t.text, actual, limit, pass, ...(pass ? {} : { why: `${t.metric} ${actual.toFixed(4)} ${unit} fails ${t.op} ${limit.toFixed(4)} ${unit}${t.relative ? ` (${t.limit}× lab)` : ''}` }) };
+    return {
+      term: t.text,
+      actual,
+      limit,
+      pass,
+      ...(pass
+        ? {}
+        : {
+            why: `${t.metric} ${actual.toFixed(4)} ${unit} fails ${t.op} ${limit.toFixed(4)} ${unit}${t.relative ? ` (${t.limit}× lab)` : ''}`,
+          }),
+    };
   });
   const vs_lab: GateOutcome['vs_lab'] = {};
   for (const k of GATE_METRICS) {

@@ -30,7 +30,8 @@ export function onnxMetadata(bytes: Uint8Array, what: string): Record<string, st
   } catch (err) {
     throw new ModelRefError(`${what} is not an ONNX model: ${(err as Error).message}`);
   }
-  if (!model.graph || !model.graph.node?.length) throw new ModelRefError(`${what} is not an ONNX model (no graph with nodes)`);
+  if (!model.graph || !model.graph.node?.length)
+    throw new ModelRefError(`${what} is not an ONNX model (no graph with nodes)`);
   return Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
 }
 
@@ -56,29 +57,48 @@ export function labRecord(m: MeasurementRecord, meta: Record<string, string>): L
 }
 
 function latestMeasurement(store: RunStore, sha256: string): MeasurementRecord | undefined {
-  const row = store.db.prepare("SELECT id FROM measurements WHERE model_sha256 = ? AND kind = 'measured' ORDER BY created_at DESC, id DESC LIMIT 1").get(sha256) as { id: number } | undefined;
+  const row = store.db
+    .prepare(
+      "SELECT id FROM measurements WHERE model_sha256 = ? AND kind = 'measured' ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .get(sha256) as { id: number } | undefined;
   return row ? store.measurementById(row.id) : undefined;
 }
 
 export function resolveModel(spec: string, workspace: string): ResolvedModel {
   const storeFile = path.join(workspace, STORE_FILE);
   if (/^[0-9]+$/.test(spec) && !existsSync(spec)) {
-    if (!existsSync(storeFile)) throw new ModelRefError(`--model ${spec}: no run store at ${storeFile} to look the candidate up in (use --workspace, or give an .onnx file)`);
+    if (!existsSync(storeFile))
+      throw new ModelRefError(
+        `--model ${spec}: no run store at ${storeFile} to look the candidate up in (use --workspace, or give an .onnx file)`,
+      );
     const store = RunStore.open(storeFile);
     try {
       const c = store.candidateById(Number(spec));
-      if (!c) throw new ModelRefError(`--model ${spec}: no candidate ${spec} in ${storeFile} (s4op runs RUN lists a run's candidates)`);
-      if (c.status !== 'finished') throw new ModelRefError(`--model ${spec}: candidate ${spec} of run ${c.run_id} has not finished`);
+      if (!c)
+        throw new ModelRefError(
+          `--model ${spec}: no candidate ${spec} in ${storeFile} (s4op runs RUN lists a run's candidates)`,
+        );
+      if (c.status !== 'finished')
+        throw new ModelRefError(`--model ${spec}: candidate ${spec} of run ${c.run_id} has not finished`);
       const art = store.artifacts(c.run_id).find((a) => a.candidate_id === c.id && a.kind === 'onnx');
-      if (!art) throw new ModelRefError(`--model ${spec}: candidate ${spec} of run ${c.run_id} has no exported ONNX artifact (it was estimated, not measured)`);
+      if (!art)
+        throw new ModelRefError(
+          `--model ${spec}: candidate ${spec} of run ${c.run_id} has no exported ONNX artifact (it was estimated, not measured)`,
+        );
       let bytes: Buffer;
       try {
         bytes = readFileSync(art.path);
       } catch (err) {
-        throw new ModelRefError(`--model ${spec}: the candidate's ONNX ${art.path} cannot be read: ${(err as Error).message}`);
+        throw new ModelRefError(
+          `--model ${spec}: the candidate's ONNX ${art.path} cannot be read: ${(err as Error).message}`,
+        );
       }
       const sha256 = sha256Hex(bytes);
-      if (art.sha256 && art.sha256 !== sha256) throw new ModelRefError(`--model ${spec}: ${art.path} hashes to ${sha256.slice(0, 12)}…, the run store recorded ${art.sha256.slice(0, 12)}…: the file changed since`);
+      if (art.sha256 && art.sha256 !== sha256)
+        throw new ModelRefError(
+          `--model ${spec}: ${art.path} hashes to ${sha256.slice(0, 12)}…, the run store recorded ${art.sha256.slice(0, 12)}…: the file changed since`,
+        );
       const meta = onnxMetadata(bytes, art.path);
       const m = c.measurement_id != null ? store.measurementById(c.measurement_id) : undefined;
       return {
@@ -96,7 +116,9 @@ export function resolveModel(spec: string, workspace: string): ResolvedModel {
   try {
     bytes = readFileSync(spec);
   } catch (err) {
-    throw new ModelRefError(`--model ${spec}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (and not a candidate id)' : (err as Error).message}`);
+    throw new ModelRefError(
+      `--model ${spec}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file (and not a candidate id)' : (err as Error).message}`,
+    );
   }
   const meta = onnxMetadata(bytes, spec);
   const sha256 = sha256Hex(bytes);

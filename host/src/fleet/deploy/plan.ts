@@ -32,7 +32,10 @@ export function parseSelector(text: string | undefined): SelectorTerm[] {
   return text.split(',').map((raw) => {
     const term = raw.trim();
     const m = /^(tag|agent):(.+)$/.exec(term);
-    if (!m || !LABEL.test(m[2]!)) throw new PlanError(`target "${term}" is not tag:T or agent:NAME (names and tags are letters, digits, . _ - : @)`);
+    if (!m || !LABEL.test(m[2]!))
+      throw new PlanError(
+        `target "${term}" is not tag:T or agent:NAME (names and tags are letters, digits, . _ - : @)`,
+      );
     return { kind: m[1] as 'tag' | 'agent', value: m[2]! };
   });
 }
@@ -43,9 +46,12 @@ export function selectorText(terms: SelectorTerm[]): string {
 
 /** The agents a selector names, in name order; an empty selection is an error that lists who is known. */
 export function selectAgents<A extends PlannableAgent>(terms: SelectorTerm[], agents: A[]): A[] {
-  const picked = agents.filter((a) => terms.some((t) => (t.kind === 'tag' ? a.tags.includes(t.value) : a.name === t.value || a.id === t.value)));
+  const picked = agents.filter((a) =>
+    terms.some((t) => (t.kind === 'tag' ? a.tags.includes(t.value) : a.name === t.value || a.id === t.value)),
+  );
   if (!picked.length) {
-    const known = agents.map((a) => `${a.name}[${a.tags.join(',')}]${a.online ? '' : ' (offline)'}`).join(', ') || 'none';
+    const known =
+      agents.map((a) => `${a.name}[${a.tags.join(',')}]${a.online ? '' : ' (offline)'}`).join(', ') || 'none';
     throw new PlanError(`${selectorText(terms)} matches no known agent (known: ${known})`);
   }
   return [...picked].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1));
@@ -67,14 +73,16 @@ export function parseCanary(text: string | undefined): Canary {
 
 export function parseWaves(value: string | number | undefined): number {
   const n = Number(value ?? 1);
-  if (!Number.isInteger(n) || n < 1 || n > 100) throw new PlanError(`--waves must be an integer in 1–100, got "${String(value)}"`);
+  if (!Number.isInteger(n) || n < 1 || n > 100)
+    throw new PlanError(`--waves must be an integer in 1–100, got "${String(value)}"`);
   return n;
 }
 
 /** Canary first (online agents preferred), then the rest split into `waves` waves, larger ones first; empty stages dropped. */
 export function planStages(agents: PlannableAgent[], canary: Canary, waves: number): Stage[] {
   const n = agents.length;
-  const canaryCount = 'percent' in canary ? Math.min(n, Math.ceil((n * canary.percent) / 100 - 1e-9)) : Math.min(n, canary.count);
+  const canaryCount =
+    'percent' in canary ? Math.min(n, Math.ceil((n * canary.percent) / 100 - 1e-9)) : Math.min(n, canary.count);
   const ordered = [...agents.filter((a) => a.online), ...agents.filter((a) => !a.online)];
   const stages: Stage[] = [];
   if (canaryCount > 0) stages.push({ name: 'canary', agents: ordered.slice(0, canaryCount).map((a) => a.id) });

@@ -13,8 +13,12 @@ import { evaluateGate, fieldFigures, type Figures, type GateOutcome, type GateTe
 import type { DeploymentAgentRecord, DeploymentRecord, DeploymentStore, LabRecord } from './store.js';
 
 /** `pushed_bytes`: model bytes sent to the agent for this install (0 when it had the hash already). */
-export type InstallOutcome = { kind: 'measured'; measurement: Measurement; pushed_bytes?: number } | { kind: 'failed'; reason: string } | { kind: 'offline' };
-export type ActivateOutcome = { kind: 'active'; previous_sha256: string | null } | { kind: 'failed'; reason: string } | { kind: 'offline' };
+export type InstallOutcome =
+  | { kind: 'measured'; measurement: Measurement; pushed_bytes?: number }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'offline' };
+export type ActivateOutcome =
+  { kind: 'active'; previous_sha256: string | null } | { kind: 'failed'; reason: string } | { kind: 'offline' };
 
 /** What the rollout can ask of one agent of the fleet. */
 export interface AgentOps {
@@ -38,9 +42,18 @@ type Gated = { agent: DeploymentAgentRecord; result: 'passed' | 'failed' | 'offl
 const short = (sha: string) => `${sha.slice(0, 12)}…`;
 
 /** Install + field measurement + gate for one agent; records the outcome (failed agents are rolled back). */
-async function installAndGate(store: DeploymentStore, ops: AgentOps, d: DeploymentRecord, gate: GateTerm[], row: DeploymentAgentRecord): Promise<Gated> {
+async function installAndGate(
+  store: DeploymentStore,
+  ops: AgentOps,
+  d: DeploymentRecord,
+  gate: GateTerm[],
+  row: DeploymentAgentRecord,
+): Promise<Gated> {
   const offline = (): Gated => {
-    store.updateAgent(d.id, row.agent_id, { state: 'offline', reason: `${row.agent_name} was away when its stage ran: it converges when it reconnects` });
+    store.updateAgent(d.id, row.agent_id, {
+      state: 'offline',
+      reason: `${row.agent_name} was away when its stage ran: it converges when it reconnects`,
+    });
     return { agent: row, result: 'offline' };
   };
   if (!ops.online(row.agent_id)) return offline();
@@ -55,7 +68,10 @@ async function installAndGate(store: DeploymentStore, ops: AgentOps, d: Deployme
   const outcome: GateOutcome = evaluateGate(gate, fieldFigures(out.measurement), labFigures(d.lab));
   const field = { ...summarizeField(out.measurement), pushed_bytes: out.pushed_bytes ?? null };
   if (!outcome.pass) {
-    const reason = `gate failed on ${row.agent_name}: ${outcome.checks.filter((c) => !c.pass).map((c) => c.why ?? c.term).join('; ')}`;
+    const reason = `gate failed on ${row.agent_name}: ${outcome.checks
+      .filter((c) => !c.pass)
+      .map((c) => c.why ?? c.term)
+      .join('; ')}`;
     store.updateAgent(d.id, row.agent_id, { state: 'rolled_back', reason, field, gate_result: outcome });
     return { agent: row, result: 'failed', reason };
   }
@@ -81,10 +97,18 @@ export function summarizeField(m: Measurement) {
   };
 }
 
-async function activateOne(store: DeploymentStore, ops: AgentOps, d: DeploymentRecord, row: DeploymentAgentRecord): Promise<Gated> {
+async function activateOne(
+  store: DeploymentStore,
+  ops: AgentOps,
+  d: DeploymentRecord,
+  row: DeploymentAgentRecord,
+): Promise<Gated> {
   const out = await ops.activate(d, row.agent_id);
   if (out.kind === 'offline') {
-    store.updateAgent(d.id, row.agent_id, { state: 'offline', reason: `${row.agent_name} went away before activation: it converges when it reconnects` });
+    store.updateAgent(d.id, row.agent_id, {
+      state: 'offline',
+      reason: `${row.agent_name} went away before activation: it converges when it reconnects`,
+    });
     return { agent: row, result: 'offline' };
   }
   if (out.kind === 'failed') {
@@ -100,10 +124,16 @@ async function activateOne(store: DeploymentStore, ops: AgentOps, d: DeploymentR
 function stop(store: DeploymentStore, d: DeploymentRecord, stageIndex: number, reason: string, ops: AgentOps): void {
   for (const r of store.agents(d.id)) {
     if (r.stage > stageIndex && (r.state === 'pending' || r.state === 'offline')) {
-      store.updateAgent(d.id, r.agent_id, { state: 'skipped', reason: `rollout stopped at ${d.plan[stageIndex]?.name ?? `stage ${stageIndex}`}` });
+      store.updateAgent(d.id, r.agent_id, {
+        state: 'skipped',
+        reason: `rollout stopped at ${d.plan[stageIndex]?.name ?? `stage ${stageIndex}`}`,
+      });
     }
     if (r.stage === stageIndex && r.state === 'offline') {
-      store.updateAgent(d.id, r.agent_id, { state: 'skipped', reason: `rollout stopped at ${d.plan[stageIndex]?.name ?? `stage ${stageIndex}`} while ${r.agent_name} was away` });
+      store.updateAgent(d.id, r.agent_id, {
+        state: 'skipped',
+        reason: `rollout stopped at ${d.plan[stageIndex]?.name ?? `stage ${stageIndex}`} while ${r.agent_name} was away`,
+      });
     }
   }
   store.finish(d.id, 'failed', reason);
@@ -111,21 +141,32 @@ function stop(store: DeploymentStore, d: DeploymentRecord, stageIndex: number, r
 }
 
 /** Runs (or resumes, after a server restart) a deployment from its current stage to the end. */
-export async function runRollout(store: DeploymentStore, ops: AgentOps, deploymentId: string, gate: GateTerm[]): Promise<DeploymentRecord> {
+export async function runRollout(
+  store: DeploymentStore,
+  ops: AgentOps,
+  deploymentId: string,
+  gate: GateTerm[],
+): Promise<DeploymentRecord> {
   let d = store.get(deploymentId);
   if (!d) throw new Error(`no deployment ${deploymentId}`);
   for (let s = d.current_stage; s < d.plan.length; s++) {
     store.setStage(d.id, s);
     d = store.get(d.id)!;
     const stage = d.plan[s]!;
-    ops.log?.(`deployment ${d.id}: ${stage.name} (${stage.agents.length} agent${stage.agents.length === 1 ? '' : 's'}) installs ${short(d.model_sha256)}`);
+    ops.log?.(
+      `deployment ${d.id}: ${stage.name} (${stage.agents.length} agent${stage.agents.length === 1 ? '' : 's'}) installs ${short(d.model_sha256)}`,
+    );
     const rows = store.agents(d.id).filter((r) => r.stage === s && (r.state === 'pending' || r.state === 'installing'));
     const gated = await Promise.all(rows.map((r) => installAndGate(store, ops, d!, gate, r)));
     const failed = gated.filter((g) => g.result === 'failed');
     const passed = gated.filter((g) => g.result === 'passed');
     if (failed.length) {
       const why = failed.map((f) => f.reason).join('; ');
-      for (const p of passed) store.updateAgent(d.id, p.agent.agent_id, { state: 'held', reason: `passed, but not activated: ${stage.name} failed (${why})` });
+      for (const p of passed)
+        store.updateAgent(d.id, p.agent.agent_id, {
+          state: 'held',
+          reason: `passed, but not activated: ${stage.name} failed (${why})`,
+        });
       stop(store, d, s, `${stage.name}: ${why}`, ops);
       return store.get(d.id)!;
     }
@@ -142,7 +183,9 @@ export async function runRollout(store: DeploymentStore, ops: AgentOps, deployme
         const r = await ops.rollback(d, a.agent.agent_id);
         store.updateAgent(d.id, a.agent.agent_id, {
           state: r.ok ? 'rolled_back' : 'active',
-          reason: r.ok ? `rolled back: ${stage.name} failed (${why})` : `rollback failed (${r.reason ?? 'unknown'}) after ${stage.name} failed (${why})`,
+          reason: r.ok
+            ? `rolled back: ${stage.name} failed (${why})`
+            : `rollback failed (${r.reason ?? 'unknown'}) after ${stage.name} failed (${why})`,
         });
       }
       stop(store, d, s, `${stage.name}: ${why}`, ops);
@@ -151,8 +194,16 @@ export async function runRollout(store: DeploymentStore, ops: AgentOps, deployme
   }
   const rows = store.agents(d.id);
   const away = rows.filter((r) => r.state === 'offline').map((r) => r.agent_name);
-  store.finish(d.id, 'succeeded', away.length ? `${away.join(', ')} offline: ${away.length === 1 ? 'it converges' : 'they converge'} on reconnect` : null);
-  ops.log?.(`deployment ${d.id} succeeded on ${rows.filter((r) => r.state === 'active').length} of ${rows.length} agents${away.length ? ` (${away.length} offline)` : ''}`);
+  store.finish(
+    d.id,
+    'succeeded',
+    away.length
+      ? `${away.join(', ')} offline: ${away.length === 1 ? 'it converges' : 'they converge'} on reconnect`
+      : null,
+  );
+  ops.log?.(
+    `deployment ${d.id} succeeded on ${rows.filter((r) => r.state === 'active').length} of ${rows.length} agents${away.length ? ` (${away.length} offline)` : ''}`,
+  );
   return store.get(d.id)!;
 }
 
@@ -160,7 +211,13 @@ export async function runRollout(store: DeploymentStore, ops: AgentOps, deployme
  * Brings one reconnected agent to the deployment's model: install, gate, activate, as its stage would have.
  * A failure leaves its previous model active and is recorded on its row (the deployment's status stays).
  */
-export async function convergeAgent(store: DeploymentStore, ops: AgentOps, deploymentId: string, agent_id: string, gate: GateTerm[]): Promise<DeploymentAgentRecord | undefined> {
+export async function convergeAgent(
+  store: DeploymentStore,
+  ops: AgentOps,
+  deploymentId: string,
+  agent_id: string,
+  gate: GateTerm[],
+): Promise<DeploymentAgentRecord | undefined> {
   const d = store.get(deploymentId);
   const row = store.agent(deploymentId, agent_id);
   if (!d || !row || d.status === 'failed' || d.status === 'rolled_back') return row;
@@ -169,9 +226,16 @@ export async function convergeAgent(store: DeploymentStore, ops: AgentOps, deplo
   if (g.result === 'passed') await activateOne(store, ops, d, row);
   const after = store.agent(deploymentId, agent_id)!;
   if (d.status === 'succeeded') {
-    const away = store.agents(d.id).filter((r) => r.state === 'offline').map((r) => r.agent_name);
+    const away = store
+      .agents(d.id)
+      .filter((r) => r.state === 'offline')
+      .map((r) => r.agent_name);
     const failedHere = after.state === 'rolled_back' ? `; ${after.agent_name} failed to converge: ${after.reason}` : '';
-    store.finish(d.id, 'succeeded', (away.length ? `${away.join(', ')} offline: converge on reconnect` : '') + failedHere || null);
+    store.finish(
+      d.id,
+      'succeeded',
+      (away.length ? `${away.join(', ')} offline: converge on reconnect` : '') + failedHere || null,
+    );
   }
   return after;
 }

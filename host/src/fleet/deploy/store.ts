@@ -115,7 +115,10 @@ function agentFrom(r: Row): DeploymentAgentRecord {
 }
 
 /** What a new deployment is created with: the record less what the store sets as it runs. */
-export type NewDeployment = Omit<DeploymentRecord, 'created_at' | 'updated_at' | 'status' | 'current_stage' | 'reason'> & {
+export type NewDeployment = Omit<
+  DeploymentRecord,
+  'created_at' | 'updated_at' | 'status' | 'current_stage' | 'reason'
+> & {
   agents: { id: string; name: string; stage: number }[];
 };
 
@@ -124,19 +127,35 @@ export class DeploymentStore {
 
   create(d: NewDeployment): DeploymentRecord {
     const t = now();
-    this.store.db.transaction(() => {
-      this.store.db
-        .prepare(
-          `INSERT INTO deployments (id, created_at, updated_at, status, model_sha256, model_name, model_bytes, source, selector, canary, waves,
+    this.store.db
+      .transaction(() => {
+        this.store.db
+          .prepare(
+            `INSERT INTO deployments (id, created_at, updated_at, status, model_sha256, model_name, model_bytes, source, selector, canary, waves,
              gate, settings, lab, plan, current_stage) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-        )
-        .run(d.id, t, t, d.model_sha256, d.model_name, d.model_bytes, JSON.stringify(d.source), d.selector, d.canary, d.waves, d.gate,
-          JSON.stringify(d.settings), d.lab ? JSON.stringify(d.lab) : null, JSON.stringify(d.plan));
-      const ins = this.store.db.prepare(
-        "INSERT INTO deployment_agents (deployment_id, agent_id, agent_name, stage, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
-      );
-      for (const a of d.agents) ins.run(d.id, a.id, a.name, a.stage, t);
-    }).immediate();
+          )
+          .run(
+            d.id,
+            t,
+            t,
+            d.model_sha256,
+            d.model_name,
+            d.model_bytes,
+            JSON.stringify(d.source),
+            d.selector,
+            d.canary,
+            d.waves,
+            d.gate,
+            JSON.stringify(d.settings),
+            d.lab ? JSON.stringify(d.lab) : null,
+            JSON.stringify(d.plan),
+          );
+        const ins = this.store.db.prepare(
+          "INSERT INTO deployment_agents (deployment_id, agent_id, agent_name, stage, state, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)",
+        );
+        for (const a of d.agents) ins.run(d.id, a.id, a.name, a.stage, t);
+      })
+      .immediate();
     return this.get(d.id)!;
   }
 
@@ -147,49 +166,83 @@ export class DeploymentStore {
 
   /** Newest first. */
   list(): DeploymentRecord[] {
-    return (this.store.db.prepare('SELECT * FROM deployments ORDER BY created_at DESC, id DESC').all() as Row[]).map(deploymentFrom);
+    return (this.store.db.prepare('SELECT * FROM deployments ORDER BY created_at DESC, id DESC').all() as Row[]).map(
+      deploymentFrom,
+    );
   }
 
   running(): DeploymentRecord[] {
-    return (this.store.db.prepare("SELECT * FROM deployments WHERE status = 'running' ORDER BY created_at").all() as Row[]).map(deploymentFrom);
+    return (
+      this.store.db.prepare("SELECT * FROM deployments WHERE status = 'running' ORDER BY created_at").all() as Row[]
+    ).map(deploymentFrom);
   }
 
   agents(id: string): DeploymentAgentRecord[] {
-    return (this.store.db.prepare('SELECT * FROM deployment_agents WHERE deployment_id = ? ORDER BY stage, agent_name').all(id) as Row[]).map(agentFrom);
+    return (
+      this.store.db
+        .prepare('SELECT * FROM deployment_agents WHERE deployment_id = ? ORDER BY stage, agent_name')
+        .all(id) as Row[]
+    ).map(agentFrom);
   }
 
   agent(id: string, agent_id: string): DeploymentAgentRecord | undefined {
-    const row = this.store.db.prepare('SELECT * FROM deployment_agents WHERE deployment_id = ? AND agent_id = ?').get(id, agent_id) as Row | undefined;
+    const row = this.store.db
+      .prepare('SELECT * FROM deployment_agents WHERE deployment_id = ? AND agent_id = ?')
+      .get(id, agent_id) as Row | undefined;
     return row ? agentFrom(row) : undefined;
   }
 
   /** Rows of this agent still waiting to converge (it was away when its turn came). */
   waitingFor(agent_id: string): DeploymentAgentRecord[] {
-    return (this.store.db.prepare("SELECT * FROM deployment_agents WHERE agent_id = ? AND state IN ('offline', 'installing') ORDER BY updated_at").all(agent_id) as Row[]).map(agentFrom);
+    return (
+      this.store.db
+        .prepare(
+          "SELECT * FROM deployment_agents WHERE agent_id = ? AND state IN ('offline', 'installing') ORDER BY updated_at",
+        )
+        .all(agent_id) as Row[]
+    ).map(agentFrom);
   }
 
   setStage(id: string, stage: number): void {
-    this.store.db.prepare('UPDATE deployments SET current_stage = ?, updated_at = ? WHERE id = ?').run(stage, now(), id);
+    this.store.db
+      .prepare('UPDATE deployments SET current_stage = ?, updated_at = ? WHERE id = ?')
+      .run(stage, now(), id);
   }
 
   finish(id: string, status: Exclude<DeploymentStatus, 'running'>, reason: string | null): void {
-    this.store.db.prepare('UPDATE deployments SET status = ?, reason = ?, updated_at = ? WHERE id = ?').run(status, reason, now(), id);
+    this.store.db
+      .prepare('UPDATE deployments SET status = ?, reason = ?, updated_at = ? WHERE id = ?')
+      .run(status, reason, now(), id);
   }
 
   updateAgent(
     id: string,
     agent_id: string,
-    u: { state: AgentDeployState; reason?: string | null; field?: unknown; gate_result?: GateOutcome | null; previous_sha256?: string | null },
+    u: {
+      state: AgentDeployState;
+      reason?: string | null;
+      field?: unknown;
+      gate_result?: GateOutcome | null;
+      previous_sha256?: string | null;
+    },
   ): void {
     const cur = this.agent(id, agent_id);
     if (!cur) throw new Error(`agent ${agent_id} is not part of deployment ${id}`);
     this.store.db
-      .prepare('UPDATE deployment_agents SET state = ?, reason = ?, field = ?, gate_result = ?, previous_sha256 = ?, updated_at = ? WHERE deployment_id = ? AND agent_id = ?')
+      .prepare(
+        'UPDATE deployment_agents SET state = ?, reason = ?, field = ?, gate_result = ?, previous_sha256 = ?, updated_at = ? WHERE deployment_id = ? AND agent_id = ?',
+      )
       .run(
         u.state,
         u.reason === undefined ? cur.reason : u.reason,
         u.field === undefined ? (cur.field == null ? null : JSON.stringify(cur.field)) : JSON.stringify(u.field),
-        u.gate_result === undefined ? (cur.gate_result ? JSON.stringify(cur.gate_result) : null) : u.gate_result ? JSON.stringify(u.gate_result) : null,
+        u.gate_result === undefined
+          ? cur.gate_result
+            ? JSON.stringify(cur.gate_result)
+            : null
+          : u.gate_result
+            ? JSON.stringify(u.gate_result)
+            : null,
         u.previous_sha256 === undefined ? cur.previous_sha256 : u.previous_sha256,
         now(),
         id,

@@ -53,27 +53,53 @@ export function serverRef(url: string | undefined, token: string | undefined): S
 }
 
 /** One call: `body` as JSON, the answer parsed with `schema`; anything but a 2xx is a ServerCallError. */
-export async function callServer<S extends z.ZodType>(ref: ServerRef, method: 'GET' | 'POST' | 'DELETE', route: string, schema: S, body?: unknown): Promise<z.infer<S>> {
+export async function callServer<S extends z.ZodType>(
+  ref: ServerRef,
+  method: 'GET' | 'POST' | 'DELETE',
+  route: string,
+  schema: S,
+  body?: unknown,
+): Promise<z.infer<S>> {
   const res = await fetch(new URL(route, ref.base), {
     method,
-    headers: { authorization: `Bearer ${ref.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      authorization: `Bearer ${ref.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   }).catch((err: Error) => {
-    throw new ServerCallError('unreachable', `cannot reach s4op serve at ${ref.base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`, 0);
+    throw new ServerCallError(
+      'unreachable',
+      `cannot reach s4op serve at ${ref.base.origin}: ${err.cause instanceof Error ? err.cause.message : err.message}`,
+      0,
+    );
   });
   const text = await res.text();
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ServerCallError('bad_reply', `${ref.base.origin}${route} answered HTTP ${res.status} with something that is not JSON`, res.status);
+    throw new ServerCallError(
+      'bad_reply',
+      `${ref.base.origin}${route} answered HTTP ${res.status} with something that is not JSON`,
+      res.status,
+    );
   }
   if (!res.ok) {
     const e = ErrorResponse.safeParse(json);
-    throw new ServerCallError(e.success ? e.data.error.code : String(res.status), e.success ? e.data.error.message : res.statusText, res.status);
+    throw new ServerCallError(
+      e.success ? e.data.error.code : String(res.status),
+      e.success ? e.data.error.message : res.statusText,
+      res.status,
+    );
   }
   const parsed = schema.safeParse(json);
-  if (!parsed.success) throw new ServerCallError('bad_reply', `${ref.base.origin}${route} answered with an unexpected shape: ${describeIssues(parsed.error)}`, res.status);
+  if (!parsed.success)
+    throw new ServerCallError(
+      'bad_reply',
+      `${ref.base.origin}${route} answered with an unexpected shape: ${describeIssues(parsed.error)}`,
+      res.status,
+    );
   return parsed.data;
 }
 
@@ -83,14 +109,29 @@ export async function callServer<S extends z.ZodType>(ref: ServerRef, method: 'G
  */
 export const hostApi = {
   agents: (ref: ServerRef): Promise<AgentsResponse> => callServer(ref, 'GET', '/v1/agents', AgentsResponse),
-  measure: (ref: ServerRef, body: MeasureRequest): Promise<JobOutcome> => callServer(ref, 'POST', '/v1/measure', MeasureResponse, body),
-  deploy: (ref: ServerRef, body: Omit<z.input<typeof DeployRequest>, 'lab'> & { lab?: LabRecord | null }) => asView(callServer(ref, 'POST', '/v1/deployments', DeploymentResponse, body)),
-  deployments: async (ref: ServerRef): Promise<DeploymentView[]> => (await callServer(ref, 'GET', '/v1/deployments', DeploymentsResponse)).deployments as unknown as DeploymentView[],
-  deployment: (ref: ServerRef, id: string) => asView(callServer(ref, 'GET', `/v1/deployments/${encodeURIComponent(id)}`, DeploymentResponse)),
-  rollback: (ref: ServerRef, id: string) => asView(callServer(ref, 'POST', `/v1/deployments/${encodeURIComponent(id)}/rollback`, DeploymentResponse)),
-  fleet: async (ref: ServerRef, offset: number, limit: number): Promise<Partial<FleetPage> & { agents: FleetAgentView[] }> =>
-    (await callServer(ref, 'GET', `/v1/fleet?offset=${offset}&limit=${limit}`, FleetResponse)) as unknown as Partial<FleetPage> & { agents: FleetAgentView[] },
-  forget: (ref: ServerRef, id: string): Promise<ForgetResponse> => callServer(ref, 'DELETE', `/v1/fleet/agents/${encodeURIComponent(id)}`, ForgetResponse),
+  measure: (ref: ServerRef, body: MeasureRequest): Promise<JobOutcome> =>
+    callServer(ref, 'POST', '/v1/measure', MeasureResponse, body),
+  deploy: (ref: ServerRef, body: Omit<z.input<typeof DeployRequest>, 'lab'> & { lab?: LabRecord | null }) =>
+    asView(callServer(ref, 'POST', '/v1/deployments', DeploymentResponse, body)),
+  deployments: async (ref: ServerRef): Promise<DeploymentView[]> =>
+    (await callServer(ref, 'GET', '/v1/deployments', DeploymentsResponse)).deployments as unknown as DeploymentView[],
+  deployment: (ref: ServerRef, id: string) =>
+    asView(callServer(ref, 'GET', `/v1/deployments/${encodeURIComponent(id)}`, DeploymentResponse)),
+  rollback: (ref: ServerRef, id: string) =>
+    asView(callServer(ref, 'POST', `/v1/deployments/${encodeURIComponent(id)}/rollback`, DeploymentResponse)),
+  fleet: async (
+    ref: ServerRef,
+    offset: number,
+    limit: number,
+  ): Promise<Partial<FleetPage> & { agents: FleetAgentView[] }> =>
+    (await callServer(
+      ref,
+      'GET',
+      `/v1/fleet?offset=${offset}&limit=${limit}`,
+      FleetResponse,
+    )) as unknown as Partial<FleetPage> & { agents: FleetAgentView[] },
+  forget: (ref: ServerRef, id: string): Promise<ForgetResponse> =>
+    callServer(ref, 'DELETE', `/v1/fleet/agents/${encodeURIComponent(id)}`, ForgetResponse),
 };
 
 /** One page of `GET /v1/fleet`. */
@@ -101,4 +142,5 @@ export interface FleetPage {
   offset: number;
 }
 
-const asView = async (p: Promise<DeploymentResponse>): Promise<DeploymentView> => (await p) as unknown as DeploymentView;
+const asView = async (p: Promise<DeploymentResponse>): Promise<DeploymentView> =>
+  (await p) as unknown as DeploymentView;

@@ -21,21 +21,47 @@ function queryInt(query: unknown, k: string, dflt: number): number {
   if (v === undefined) return dflt;
   const s = String(v);
   const n = Number(s);
-  if (!Number.isInteger(n) || n < 0) throw new HttpError(400, 'bad_request', `query "${k}" must be a non-negative integer, got ${JSON.stringify(s.slice(0, 40))}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new HttpError(
+      400,
+      'bad_request',
+      `query "${k}" must be a non-negative integer, got ${JSON.stringify(s.slice(0, 40))}`,
+    );
   return n;
 }
 
-export function deployRoutes(app: FastifyInstance, server: () => FleetServer, controller: () => DeployController): void {
+export function deployRoutes(
+  app: FastifyInstance,
+  server: () => FleetServer,
+  controller: () => DeployController,
+): void {
   app.get('/v1/fleet', async (req) => {
     const offset = queryInt(req.query, 'offset', 0);
     const limit = queryInt(req.query, 'limit', Number.MAX_SAFE_INTEGER);
-    return pageFleet(fleetView(controller().registry, new Set(server().agents().map((a) => a.id))), offset, limit);
+    return pageFleet(
+      fleetView(
+        controller().registry,
+        new Set(
+          server()
+            .agents()
+            .map((a) => a.id),
+        ),
+      ),
+      offset,
+      limit,
+    );
   });
 
   app.delete<{ Params: { id: string } }>('/v1/fleet/agents/:id', async (req) => {
     const id = req.params.id;
-    if (server().agent(id)) throw new HttpError(409, 'online', `agent ${id} is connected: stop it (or let it go offline) before forgetting it`);
-    if (!controller().registry.remove(id)) throw new HttpError(404, 'unknown_agent', `no registered agent with id ${id}`);
+    if (server().agent(id))
+      throw new HttpError(
+        409,
+        'online',
+        `agent ${id} is connected: stop it (or let it go offline) before forgetting it`,
+      );
+    if (!controller().registry.remove(id))
+      throw new HttpError(404, 'unknown_agent', `no registered agent with id ${id}`);
     return { forgotten: id };
   });
 
@@ -56,7 +82,8 @@ export function deployRoutes(app: FastifyInstance, server: () => FleetServer, co
     try {
       return deploymentView(c.deployments, await c.rollback(req.params.id));
     } catch (err) {
-      if (err instanceof DeployError) throw new HttpError(err.code === 'unknown_deployment' ? 404 : 409, err.code, err.message);
+      if (err instanceof DeployError)
+        throw new HttpError(err.code === 'unknown_deployment' ? 404 : 409, err.code, err.message);
       throw err;
     }
   });

@@ -20,8 +20,17 @@ function jobStatus(code: JobFailed['code']): number {
 
 export function jobsRoutes(app: FastifyInstance, server: () => FleetServer, jobs: () => JobManager): void {
   app.get('/v1/agents', async () => {
-    const online = new Set(server().agents().map((a) => a.id));
-    return { agents: server().registry.list().map((r) => ({ ...r, online: online.has(r.id) })), jobs: jobs().list() };
+    const online = new Set(
+      server()
+        .agents()
+        .map((a) => a.id),
+    );
+    return {
+      agents: server()
+        .registry.list()
+        .map((r) => ({ ...r, online: online.has(r.id) })),
+      jobs: jobs().list(),
+    };
   });
 
   app.post('/v1/measure', async (req) => {
@@ -39,7 +48,8 @@ export function jobsRoutes(app: FastifyInstance, server: () => FleetServer, jobs
         waitForAgentMs: body.wait_for_agent_ms ?? undefined,
       });
     } catch (err) {
-      if (err instanceof JobFailed) throw new HttpError(jobStatus(err.code), err.code, err.message, { job_id: err.job_id });
+      if (err instanceof JobFailed)
+        throw new HttpError(jobStatus(err.code), err.code, err.message, { job_id: err.job_id });
       throw err;
     }
   });

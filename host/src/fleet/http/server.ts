@@ -6,7 +6,15 @@
  * the server without bound: 413 and 503), JSON errors `{error: {code, message}}` and 404s in that shape.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { BodyLimitError, bearerProblem, bodyLimitHeaders, busy, checkWith, parseJsonObject, tooLarge } from '@s4op/shared';
+import {
+  BodyLimitError,
+  bearerProblem,
+  bodyLimitHeaders,
+  busy,
+  checkWith,
+  parseJsonObject,
+  tooLarge,
+} from '@s4op/shared';
 import type { z } from 'zod';
 
 /** Largest body the API takes: a base64 model of 48 MiB (S4/S4D exports for boards are far smaller). */
@@ -40,20 +48,27 @@ export interface HttpServerOptions {
   log?: (line: string) => void;
 }
 
-const hasBody = (req: FastifyRequest) => req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+const hasBody = (req: FastifyRequest) =>
+  req.headers['transfer-encoding'] !== undefined ||
+  (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
 
 /** A fastify instance with the shared plumbing; routes are registered on it before it listens. */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   // No logger (the server logs its own lines); the body cap; open connections closed when it closes.
   const base = { logger: false, bodyLimit: MAX_BODY_BYTES, forceCloseConnections: true } as const;
-  const app = (opts.tls ? Fastify({ ...base, https: { cert: opts.tls.cert, key: opts.tls.key } }) : Fastify(base)) as unknown as FastifyInstance;
+  const app = (opts.tls
+    ? Fastify({ ...base, https: { cert: opts.tls.cert, key: opts.tls.key } })
+    : Fastify(base)) as unknown as FastifyInstance;
   let reading = 0;
 
   // Any content type is read as a JSON object (clients have always sent JSON, some without saying so).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => {
     try {
-      done(null, parseJsonObject(body as string, (message) => new HttpError(400, 'bad_request', message)));
+      done(
+        null,
+        parseJsonObject(body as string, (message) => new HttpError(400, 'bad_request', message)),
+      );
     } catch (err) {
       done(err as Error, undefined);
     }
@@ -86,24 +101,30 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     return payload;
   });
 
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number }, req: FastifyRequest, reply: FastifyReply) => {
-    let e: HttpError;
-    if (err instanceof HttpError) e = err;
-    else if (err instanceof BodyLimitError) e = new HttpError(err.status, err.code, err.message);
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      const declared = Number(req.headers['content-length']);
-      const limit = tooLarge(MAX_BODY_BYTES, Number.isFinite(declared) && declared > MAX_BODY_BYTES ? declared : undefined);
-      e = new HttpError(413, limit.code, limit.message);
-    } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) e = new HttpError(err.statusCode, 'bad_request', err.message);
-    else {
-      opts.log?.(`HTTP ${req.method} ${req.url}: ${err.message}`);
-      e = new HttpError(500, 'internal', err.message);
-    }
-    void reply
-      .code(e.status)
-      .headers(bodyLimitHeaders(e.status))
-      .send({ error: { code: e.code, message: e.message, ...e.extra } });
-  });
+  app.setErrorHandler(
+    (err: Error & { code?: string; statusCode?: number }, req: FastifyRequest, reply: FastifyReply) => {
+      let e: HttpError;
+      if (err instanceof HttpError) e = err;
+      else if (err instanceof BodyLimitError) e = new HttpError(err.status, err.code, err.message);
+      else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+        const declared = Number(req.headers['content-length']);
+        const limit = tooLarge(
+          MAX_BODY_BYTES,
+          Number.isFinite(declared) && declared > MAX_BODY_BYTES ? declared : undefined,
+        );
+        e = new HttpError(413, limit.code, limit.message);
+      } else if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500)
+        e = new HttpError(err.statusCode, 'bad_request', err.message);
+      else {
+        opts.log?.(`HTTP ${req.method} ${req.url}: ${err.message}`);
+        e = new HttpError(500, 'internal', err.message);
+      }
+      void reply
+        .code(e.status)
+        .headers(bodyLimitHeaders(e.status))
+        .send({ error: { code: e.code, message: e.message, ...e.extra } });
+    },
+  );
 
   app.setNotFoundHandler((req, reply) => {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });

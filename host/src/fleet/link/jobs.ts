@@ -13,19 +13,28 @@ export const JOB_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** A job id the protocol would refuse, or null when it is fine. */
 export function jobIdProblem(id: unknown): string | null {
   if (typeof id !== 'string') return 'job_id must be a string';
-  if (!JOB_ID_PATTERN.test(id)) return `job_id ${JSON.stringify(id.slice(0, 80))} is not 1–128 characters of A–Z a–z 0–9 . _ : @ - (no spaces or slashes)`;
+  if (!JOB_ID_PATTERN.test(id))
+    return `job_id ${JSON.stringify(id.slice(0, 80))} is not 1–128 characters of A–Z a–z 0–9 . _ : @ - (no spaces or slashes)`;
   return null;
 }
 
 /** One log line whatever a peer put in it: control characters (newlines, escapes) shown escaped. */
 export function oneLine(line: string): string {
   // eslint-disable-next-line no-control-regex
-  return line.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+  return line.replace(/[\u0000-\u001f\u007f]/g, (c) =>
+    c === '\n'
+      ? '\\n'
+      : c === '\r'
+        ? '\\r'
+        : c === '\t'
+          ? '\\t'
+          : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }
 
 /** Text from a peer, safe for one log line: control characters (newlines) escaped, length bounded. */
 export function logSafe(text: unknown, max = 80): string {
-  const s = typeof text === 'string' ? text : JSON.stringify(text) ?? String(text);
+  const s = typeof text === 'string' ? text : (JSON.stringify(text) ?? String(text));
   const cut = s.length > max ? `${s.slice(0, max)}…` : s;
   return JSON.stringify(cut).slice(1, -1);
 }
@@ -84,9 +93,11 @@ interface Pending {
 /** Why a measurement cannot be this job's result (its models are not the job's), or null. */
 function measurementProblem(p: Pending, m: Measurement): string | null {
   if (m.mode !== p.mode) return `mode ${m.mode}, the job is ${p.mode}`;
-  if (m.models.length !== p.models.length) return `${m.models.length} model(s) measured, the job has ${p.models.length}`;
+  if (m.models.length !== p.models.length)
+    return `${m.models.length} model(s) measured, the job has ${p.models.length}`;
   for (let i = 0; i < p.models.length; i++) {
-    if (m.models[i]!.sha256 !== p.models[i]!.sha256) return `model ${i} measured is ${m.models[i]!.sha256.slice(0, 12)}…, the job's is ${p.models[i]!.sha256.slice(0, 12)}…`;
+    if (m.models[i]!.sha256 !== p.models[i]!.sha256)
+      return `model ${i} measured is ${m.models[i]!.sha256.slice(0, 12)}…, the job's is ${p.models[i]!.sha256.slice(0, 12)}…`;
   }
   return null;
 }
@@ -123,12 +134,21 @@ export class JobManager {
         if (!p) {
           // Ack so the agent can drop it: no job of this host will ever want it (a restarted host forgets its jobs).
           agent.send({ type: 'ack', job_id: m.job_id });
-          this.log(`result for unknown job ${m.job_id} from ${agent.name} (${agent.id}) dropped: no job in flight has that id (the host restarted, or it timed out)`);
+          this.log(
+            `result for unknown job ${m.job_id} from ${agent.name} (${agent.id}) dropped: no job in flight has that id (the host restarted, or it timed out)`,
+          );
           return;
         }
         if (p.agentId !== agent.id) {
-          this.log(`result for job ${m.job_id} from ${agent.name} (${agent.id}) ignored: the job was sent to ${p.agentName} (${p.agentId})`);
-          agent.send({ type: 'error', code: 'unknown_job', message: `job ${m.job_id} was not sent to this agent; result ignored`, job_id: m.job_id });
+          this.log(
+            `result for job ${m.job_id} from ${agent.name} (${agent.id}) ignored: the job was sent to ${p.agentName} (${p.agentId})`,
+          );
+          agent.send({
+            type: 'error',
+            code: 'unknown_job',
+            message: `job ${m.job_id} was not sent to this agent; result ignored`,
+            job_id: m.job_id,
+          });
           return;
         }
         agent.send({ type: 'ack', job_id: m.job_id });
@@ -136,7 +156,11 @@ export class JobManager {
           const problem = measurementProblem(p, m.measurement);
           if (problem) {
             this.log(`result for job ${m.job_id} from ${agent.name} refused: ${problem}`);
-            this.fail(p, 'agent_error', `job ${m.job_id} on ${agent.name}: the result does not belong to this job: ${problem}`);
+            this.fail(
+              p,
+              'agent_error',
+              `job ${m.job_id} on ${agent.name}: the result does not belong to this job: ${problem}`,
+            );
             return;
           }
         }
@@ -161,7 +185,8 @@ export class JobManager {
         else this.arm(p);
       } else if (m.type === 'error' && m.job_id) {
         const p = this.pending.get(m.job_id);
-        if (p && p.agentId === agent.id && m.code === 'unknown_job') this.fail(p, 'cancelled', `job ${p.job_id} is not known to ${p.agentName}`);
+        if (p && p.agentId === agent.id && m.code === 'unknown_job')
+          this.fail(p, 'cancelled', `job ${p.job_id} is not known to ${p.agentName}`);
       }
     });
   }
@@ -177,7 +202,10 @@ export class JobManager {
       if (byId) return byId;
       const named = this.server.agentsNamed(target.agent);
       if (named.length > 1) {
-        throw new JobFailed('ambiguous_agent', `${named.length} connected agents are named "${target.agent}" (${named.map((a) => a.id).join(', ')}): address one by its id`);
+        throw new JobFailed(
+          'ambiguous_agent',
+          `${named.length} connected agents are named "${target.agent}" (${named.map((a) => a.id).join(', ')}): address one by its id`,
+        );
       }
       return named[0];
     }
@@ -214,7 +242,11 @@ export class JobManager {
         this.server.off('agent_up', onUp);
         const want = target.agent ? `named "${target.agent}"` : target.tag ? `tagged "${target.tag}"` : 'at all';
         const all = this.server.agents();
-        const have = all.slice(0, 10).map((a) => `${a.name}[${a.tags.slice(0, 4).join(',')}]`).join(', ') + (all.length > 10 ? `, … ${all.length - 10} more` : '') || 'none';
+        const have =
+          all
+            .slice(0, 10)
+            .map((a) => `${a.name}[${a.tags.slice(0, 4).join(',')}]`)
+            .join(', ') + (all.length > 10 ? `, … ${all.length - 10} more` : '') || 'none';
         reject(new JobFailed('no_agent', `no agent ${want} connected within ${ms} ms (connected: ${have})`));
       }, ms);
       this.server.on('agent_up', onUp);
@@ -246,7 +278,8 @@ export class JobManager {
 
   /** Sends one measurement job and resolves with its figures; rejects with JobFailed naming the problem. */
   async submit(req: JobRequest): Promise<JobOutcome> {
-    if (req.models.length < 1 || req.models.length > 2) throw new JobFailed('agent_error', `a job takes one model (or two for A/B), got ${req.models.length}`);
+    if (req.models.length < 1 || req.models.length > 2)
+      throw new JobFailed('agent_error', `a job takes one model (or two for A/B), got ${req.models.length}`);
     let settings: MeasureSettings;
     try {
       settings = resolveSettings(req.settings);
@@ -258,7 +291,8 @@ export class JobManager {
     if (idProblem) throw new JobFailed('bad_request', idProblem);
     const earlier = this.done.get(job_id);
     if (earlier) return earlier;
-    if (this.pending.has(job_id) || this.reserved.has(job_id)) throw new JobFailed('duplicate_job', `job ${job_id} is already in flight`, job_id);
+    if (this.pending.has(job_id) || this.reserved.has(job_id))
+      throw new JobFailed('duplicate_job', `job ${job_id} is already in flight`, job_id);
     this.reserved.add(job_id);
     let agent: AgentConnection;
     try {
@@ -293,7 +327,11 @@ export class JobManager {
   private arm(p: Pending): void {
     this.disarm(p);
     p.timer = setTimeout(() => {
-      this.fail(p, 'timeout', `job ${p.job_id} on ${p.agentName} got no result within ${p.limitMs} ms (last state: ${p.state}); cancelled`);
+      this.fail(
+        p,
+        'timeout',
+        `job ${p.job_id} on ${p.agentName} got no result within ${p.limitMs} ms (last state: ${p.state}); cancelled`,
+      );
       try {
         this.server.agent(p.agentId)?.send({ type: 'cancel', job_id: p.job_id });
       } catch (err) {
@@ -310,7 +348,8 @@ export class JobManager {
 
   /** Fails every job in flight (the server is stopping); agents keep their results for the next host. */
   close(): void {
-    for (const p of [...this.pending.values()]) this.fail(p, 'agent_error', `job ${p.job_id}: the host stopped before ${p.agentName} delivered a result`);
+    for (const p of [...this.pending.values()])
+      this.fail(p, 'agent_error', `job ${p.job_id}: the host stopped before ${p.agentName} delivered a result`);
   }
 
   /** Asks the agent to stop a job; the pending promise rejects with `cancelled` when the agent confirms. */

@@ -35,9 +35,22 @@ export interface LocalAgentOptions {
 }
 
 export function spawnLocalAgent(opts: LocalAgentOptions): ChildProcess {
-  const args = [localAgentCli(), '--host', opts.url, '--name', opts.name, '--cache-dir', opts.cacheDir, ...(opts.tags?.length ? ['--tags', opts.tags.join(',')] : []), ...(opts.extraArgs ?? [])];
+  const args = [
+    localAgentCli(),
+    '--host',
+    opts.url,
+    '--name',
+    opts.name,
+    '--cache-dir',
+    opts.cacheDir,
+    ...(opts.tags?.length ? ['--tags', opts.tags.join(',')] : []),
+    ...(opts.extraArgs ?? []),
+  ];
   // The token travels in the environment, not argv, so `ps` does not show it.
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, S4OP_TOKEN: opts.token } });
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, S4OP_TOKEN: opts.token },
+  });
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (d: string) => {
     for (const line of d.split('\n')) if (line.trim()) opts.onLog?.(line);

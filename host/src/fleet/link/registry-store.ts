@@ -46,9 +46,12 @@ export class StoreAgentRegistry implements AgentRegistry {
     if (!opts.readOnly) {
       store.db.prepare('UPDATE agents SET online = 0').run();
       // Agent keys live beside the registry (not in a numbered migration: only the fleet reads them).
-      store.db.exec('CREATE TABLE IF NOT EXISTS agent_keys (id TEXT PRIMARY KEY, key_sha256 TEXT NOT NULL, issued_at TEXT NOT NULL)');
+      store.db.exec(
+        'CREATE TABLE IF NOT EXISTS agent_keys (id TEXT PRIMARY KEY, key_sha256 TEXT NOT NULL, issued_at TEXT NOT NULL)',
+      );
       const pruned = this.prune(new Date(Date.now() - REGISTRY_TTL_MS));
-      if (pruned) opts.log?.(`registry: forgot ${pruned} agent(s) offline for more than ${REGISTRY_TTL_MS / 86_400_000} days`);
+      if (pruned)
+        opts.log?.(`registry: forgot ${pruned} agent(s) offline for more than ${REGISTRY_TTL_MS / 86_400_000} days`);
     }
   }
 
@@ -63,12 +66,17 @@ export class StoreAgentRegistry implements AgentRegistry {
 
   keyHashOf(id: string): string | undefined {
     if (!this.hasKeys()) return undefined;
-    const row = this.store.db.prepare('SELECT key_sha256 FROM agent_keys WHERE id = ?').get(id) as { key_sha256: string } | undefined;
+    const row = this.store.db.prepare('SELECT key_sha256 FROM agent_keys WHERE id = ?').get(id) as
+      { key_sha256: string } | undefined;
     return row?.key_sha256;
   }
 
   setKeyHash(id: string, hash: string): void {
-    this.store.db.prepare('INSERT INTO agent_keys (id, key_sha256, issued_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET key_sha256 = excluded.key_sha256, issued_at = excluded.issued_at').run(id, hash, new Date().toISOString());
+    this.store.db
+      .prepare(
+        'INSERT INTO agent_keys (id, key_sha256, issued_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET key_sha256 = excluded.key_sha256, issued_at = excluded.issued_at',
+      )
+      .run(id, hash, new Date().toISOString());
   }
 
   remove(id: string): boolean {
@@ -77,7 +85,11 @@ export class StoreAgentRegistry implements AgentRegistry {
   }
 
   prune(before: Date): number {
-    const ids = (this.store.db.prepare('SELECT id FROM agents WHERE online = 0 AND last_seen < ?').all(before.toISOString()) as { id: string }[]).map((r) => r.id);
+    const ids = (
+      this.store.db.prepare('SELECT id FROM agents WHERE online = 0 AND last_seen < ?').all(before.toISOString()) as {
+        id: string;
+      }[]
+    ).map((r) => r.id);
     for (const id of ids) this.remove(id);
     return ids.length;
   }
@@ -85,7 +97,9 @@ export class StoreAgentRegistry implements AgentRegistry {
   private keysTable: boolean | null = null;
   private hasKeys(): boolean {
     if (this.keysTable === null || !this.keysTable) {
-      this.keysTable = !!this.store.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agent_keys'").get();
+      this.keysTable = !!this.store.db
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'agent_keys'")
+        .get();
     }
     return this.keysTable;
   }
@@ -99,7 +113,13 @@ export class StoreAgentRegistry implements AgentRegistry {
            runtimes = excluded.runtimes, device = excluded.device, address = excluded.address, online = excluded.online,
            connected_at = excluded.connected_at, last_seen = excluded.last_seen`,
       )
-      .run({ ...r, tags: JSON.stringify(r.tags), runtimes: JSON.stringify(r.runtimes), device: JSON.stringify(r.device), online: r.online ? 1 : 0 });
+      .run({
+        ...r,
+        tags: JSON.stringify(r.tags),
+        runtimes: JSON.stringify(r.runtimes),
+        device: JSON.stringify(r.device),
+        online: r.online ? 1 : 0,
+      });
   }
 
   setOffline(id: string, at: Date): void {
@@ -134,6 +154,8 @@ export class StoreAgentRegistry implements AgentRegistry {
 
   /** What the host wants the agent to serve (set when a deployment activates the model there). */
   setDesired(id: string, sha256: string | null, deployment: string | null): void {
-    this.store.db.prepare('UPDATE agents SET desired_sha256 = ?, desired_deployment = ? WHERE id = ?').run(sha256, deployment, id);
+    this.store.db
+      .prepare('UPDATE agents SET desired_sha256 = ?, desired_deployment = ? WHERE id = ?')
+      .run(sha256, deployment, id);
   }
 }

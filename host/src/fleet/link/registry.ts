@@ -72,7 +72,8 @@ export class MemoryAgentRegistry implements AgentRegistry {
 
   prune(before: Date): number {
     let n = 0;
-    for (const r of [...this.records.values()]) if (!r.online && Date.parse(r.last_seen) < before.getTime() && this.remove(r.id)) n++;
+    for (const r of [...this.records.values()])
+      if (!r.online && Date.parse(r.last_seen) < before.getTime() && this.remove(r.id)) n++;
     return n;
   }
 

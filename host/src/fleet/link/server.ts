@@ -199,9 +199,14 @@ export class FleetServer extends EventEmitter<FleetEvents> {
         } else cb(true);
       },
     });
-    this.wss.on('connection', (ws, req) => this.onConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`));
+    this.wss.on('connection', (ws, req) =>
+      this.onConnection(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`),
+    );
     this.refusedWindow = setInterval(() => {
-      if (this.refusedUnlogged > 0) this.log(`${this.refusedUnlogged} more refused or turned-away handshake(s) in the last ${windowMs} ms (not logged one by one)`);
+      if (this.refusedUnlogged > 0)
+        this.log(
+          `${this.refusedUnlogged} more refused or turned-away handshake(s) in the last ${windowMs} ms (not logged one by one)`,
+        );
       this.refusedUnlogged = 0;
       this.refused = new Map();
     }, windowMs);
@@ -225,10 +230,16 @@ export class FleetServer extends EventEmitter<FleetEvents> {
   sendModel(agent: AgentConnection, sha256: string): boolean {
     const bytes = this.models.get(sha256);
     if (!bytes) {
-      agent.send({ type: 'error', code: 'unknown_model', message: `the host has no model ${sha256.slice(0, 12)}…`, sha256 });
+      agent.send({
+        type: 'error',
+        code: 'unknown_model',
+        message: `the host has no model ${sha256.slice(0, 12)}…`,
+        sha256,
+      });
       return false;
     }
-    for (const frame of encodeModel(bytes, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, sha256)) agent.sendBinary(frame);
+    for (const frame of encodeModel(bytes, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES, sha256))
+      agent.sendBinary(frame);
     return true;
   }
 
@@ -264,9 +275,16 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     const live: Live = { ws, lastHeard: Date.now(), conn: null, address };
     this.live.add(live);
     const refuse = (code: number, reason: string, name?: string) => {
-      if (this.noteRefusal(address)) this.log(`refused agent from ${address}${name !== undefined ? ` (${logSafe(name, 64)})` : ''}: ${logSafe(reason, 300)}`);
+      if (this.noteRefusal(address))
+        this.log(
+          `refused agent from ${address}${name !== undefined ? ` (${logSafe(name, 64)})` : ''}: ${logSafe(reason, 300)}`,
+        );
       this.emit('auth_failure', { address, name, reason });
-      const err: ErrorMessage = { type: 'error', code: code === CloseCode.protocolMismatch ? 'protocol_mismatch' : 'unauthorized', message: reason.slice(0, 4096) };
+      const err: ErrorMessage = {
+        type: 'error',
+        code: code === CloseCode.protocolMismatch ? 'protocol_mismatch' : 'unauthorized',
+        message: reason.slice(0, 4096),
+      };
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(err));
       ws.close(code, reason.slice(0, 120));
     };
@@ -307,7 +325,10 @@ export class FleetServer extends EventEmitter<FleetEvents> {
         return;
       }
       if (m.type === 'need_model') this.sendModel(conn, m.sha256);
-      else if (m.type === 'error') this.log(`agent ${conn.name} reports ${m.code}${m.field ? ` in ${logSafe(m.field, 100)}` : ''}: ${logSafe(m.message, 300)}`);
+      else if (m.type === 'error')
+        this.log(
+          `agent ${conn.name} reports ${m.code}${m.field ? ` in ${logSafe(m.field, 100)}` : ''}: ${logSafe(m.message, 300)}`,
+        );
       this.emit('message', conn, m);
     });
 
@@ -343,10 +364,15 @@ export class FleetServer extends EventEmitter<FleetEvents> {
       return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be a JSON hello');
     }
     const name = typeof raw.name === 'string' ? raw.name : undefined;
-    if (raw.type !== 'hello') return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be hello', name);
+    if (raw.type !== 'hello')
+      return refuse(CloseCode.unauthorized, 'authenticate first: the first message must be hello', name);
     // Version before anything else: a newer agent's hello may not even fit this host's schema.
     if (raw.protocol !== PROTOCOL_VERSION) {
-      return refuse(CloseCode.protocolMismatch, `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, agent speaks ${JSON.stringify(raw.protocol)}`, name);
+      return refuse(
+        CloseCode.protocolMismatch,
+        `protocol version mismatch: host speaks ${PROTOCOL_VERSION}, agent speaks ${JSON.stringify(raw.protocol)}`,
+        name,
+      );
     }
     if (typeof raw.token !== 'string' || raw.token === '') return refuse(CloseCode.unauthorized, 'missing token', name);
     if (!constantTimeEqual(raw.token, this.opts.token)) return refuse(CloseCode.unauthorized, 'wrong token', name);
@@ -359,13 +385,23 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     // Identity: the agent id, bound at its first registration to the agent's key (only its hash is kept here).
     const bound = this.registry.keyHashOf(hello.agent_id);
     if (bound) {
-      if (!hello.agent_key) return refuse(CloseCode.unauthorized, `agent id ${hello.agent_id} is registered with a key and this hello carries none (a board re-flashed? remove the old registration with s4op fleet forget ${hello.agent_id})`, hello.name);
-      if (!constantTimeEqual(keyHash(hello.agent_key), bound)) return refuse(CloseCode.unauthorized, `wrong agent key for agent id ${hello.agent_id}`, hello.name);
+      if (!hello.agent_key)
+        return refuse(
+          CloseCode.unauthorized,
+          `agent id ${hello.agent_id} is registered with a key and this hello carries none (a board re-flashed? remove the old registration with s4op fleet forget ${hello.agent_id})`,
+          hello.name,
+        );
+      if (!constantTimeEqual(keyHash(hello.agent_key), bound))
+        return refuse(CloseCode.unauthorized, `wrong agent key for agent id ${hello.agent_id}`, hello.name);
     }
     // A name belongs to the first agent registered with it: another id claiming it is an impostor or a mistake.
     const owner = this.registry.findByName(hello.name);
     if (owner && owner.id !== hello.agent_id) {
-      return refuse(CloseCode.unauthorized, `the name "${hello.name}" belongs to agent ${owner.id}; pick another --name (or remove that agent with s4op fleet forget ${owner.id})`, hello.name);
+      return refuse(
+        CloseCode.unauthorized,
+        `the name "${hello.name}" belongs to agent ${owner.id}; pick another --name (or remove that agent with s4op fleet forget ${owner.id})`,
+        hello.name,
+      );
     }
     let note = '';
     if (!bound && hello.agent_key) {
@@ -395,9 +431,20 @@ export class FleetServer extends EventEmitter<FleetEvents> {
     };
     this.registry.upsert(record);
     accept(conn);
-    conn.send({ type: 'welcome', protocol: PROTOCOL_VERSION, host_version: PACKAGE_VERSION, heartbeat_ms: this.heartbeatMs });
-    const rts = hello.runtimes.filter((r) => r.available).map((r) => `${r.name} ${r.version}`).join(', ') || 'none';
-    this.log(`agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${logSafe(hello.device.cpu_model)}, ${logSafe(hello.device.arch)}, runtimes ${rts}${note}`);
+    conn.send({
+      type: 'welcome',
+      protocol: PROTOCOL_VERSION,
+      host_version: PACKAGE_VERSION,
+      heartbeat_ms: this.heartbeatMs,
+    });
+    const rts =
+      hello.runtimes
+        .filter((r) => r.available)
+        .map((r) => `${r.name} ${r.version}`)
+        .join(', ') || 'none';
+    this.log(
+      `agent ${hello.name} (${hello.agent_id}) connected from ${address}: ${logSafe(hello.device.cpu_model)}, ${logSafe(hello.device.arch)}, runtimes ${rts}${note}`,
+    );
     this.emit('agent_up', conn);
   }
 }

@@ -93,6 +93,11 @@ export interface SsmKind {
    * The layer's float64 kernel and step form for the `active` channels; `value(field)` returns the
    * values of the parameter `paramNames[field]`.
    */
-  read(value: (field: string) => Float32Array, dims: { H: number; M: number }, active: Int32Array, bidirectional: boolean): SsmValues;
+  read(
+    value: (field: string) => Float32Array,
+    dims: { H: number; M: number },
+    active: Int32Array,
+    bidirectional: boolean,
+  ): SsmValues;
   readonly step: StepLayout;
 }

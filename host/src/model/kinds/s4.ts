@@ -16,7 +16,14 @@ import type { ChannelStep, SsmKind } from './kind.js';
 
 const NAMES: { logDt: string } & Record<S4ModeField, string> = {
   logDt: 'log_dt',
-  lambdaRe: 'Lambda_re', lambdaIm: 'Lambda_im', pRe: 'P_re', pIm: 'P_im', bRe: 'B_re', bIm: 'B_im', cRe: 'C_re', cIm: 'C_im',
+  lambdaRe: 'Lambda_re',
+  lambdaIm: 'Lambda_im',
+  pRe: 'P_re',
+  pIm: 'P_im',
+  bRe: 'B_re',
+  bIm: 'B_im',
+  cRe: 'C_re',
+  cIm: 'C_im',
 };
 
 export const s4: SsmKind = {
@@ -43,7 +50,10 @@ export const s4: SsmKind = {
       const eIm = bl.dIm.map((d) => 2 * d);
       const g = -4 * bl.gamma;
       return {
-        eRe, eIm, bRe, bIm,
+        eRe,
+        eIm,
+        bRe,
+        bIm,
         cRe: [Float64Array.from(ch.cRe)],
         cIm: [Float64Array.from(ch.cIm)],
         lowRank: { wRe: bl.uRe.map((v) => g * v), wIm: bl.uIm.map((v) => g * v), qRe: bl.qRe, qIm: bl.qIm },

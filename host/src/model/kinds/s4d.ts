@@ -17,7 +17,13 @@ import { initS4D, type S4DValues } from '../../ssm/s4d/params.js';
 import type { ChannelStep, SsmKind } from './kind.js';
 
 /** Field → parameter name (also what import-state-spaces.ts writes). */
-export const S4D_PARAM_NAMES = { logDt: 'log_dt', logAReal: 'log_A_real', aImag: 'A_imag', cRe: 'C_re', cIm: 'C_im' } as const;
+export const S4D_PARAM_NAMES = {
+  logDt: 'log_dt',
+  logAReal: 'log_A_real',
+  aImag: 'A_imag',
+  cRe: 'C_re',
+  cIm: 'C_im',
+} as const;
 const NAMES = S4D_PARAM_NAMES;
 type Field = keyof typeof NAMES;
 
@@ -28,7 +34,13 @@ export const s4d: SsmKind = {
   paramNames: NAMES,
 
   create(params, prefix, { H, M }, c, seed) {
-    const v = initS4D(H, c.dState, { init: c.init, seed, dtMin: c.dtMin, dtMax: c.dtMax, bidirectional: c.bidirectional });
+    const v = initS4D(H, c.dState, {
+      init: c.init,
+      seed,
+      dtMin: c.dtMin,
+      dtMax: c.dtMax,
+      bidirectional: c.bidirectional,
+    });
     const dirs = c.bidirectional ? 2 : 1;
     const add = (f: Field, shape: number[]) => params.add(`${prefix}.${NAMES[f]}`, v[f], shape, 'ssm');
     const p = {
@@ -56,7 +68,8 @@ export const s4d: SsmKind = {
     const disc = s4dDiscretize({ ...values, cRe: values.cRe.subarray(0, H * M), cIm: values.cIm.subarray(0, H * M) });
     const steps = Array.from(active, (h): ChannelStep => {
       const s = h * M;
-      const rows = (a: Float32Array) => Array.from({ length: dirs }, (_, d) => Float64Array.from(a.subarray(d * H * M + s, d * H * M + s + M)));
+      const rows = (a: Float32Array) =>
+        Array.from({ length: dirs }, (_, d) => Float64Array.from(a.subarray(d * H * M + s, d * H * M + s + M)));
       return {
         eRe: disc.dA_re.slice(s, s + M),
         eIm: disc.dA_im.slice(s, s + M),
@@ -71,12 +84,14 @@ export const s4d: SsmKind = {
 
   step: {
     lowRank: false,
-    basis: '[batch, active, 2, M]: rows p = Re(c∘x) + Im(c∘x) and q = Re(c∘x) − Im(c∘x) of the SSM state x; zeros to start',
+    basis:
+      '[batch, active, 2, M]: rows p = Re(c∘x) + Im(c∘x) and q = Re(c∘x) − Im(c∘x) of the SSM state x; zeros to start',
     fill(st, m, re, im, t) {
       t.e2[re + m] = st.eIm[m]!;
       t.e2[im + m] = -st.eIm[m]!;
       // c∘b̄ in the (p, q) rows.
-      const cr = st.cRe[0]![m]!, ci = st.cIm[0]![m]!;
+      const cr = st.cRe[0]![m]!,
+        ci = st.cIm[0]![m]!;
       const gr = cr * st.bRe[m]! - ci * st.bIm[m]!;
       const gi = cr * st.bIm[m]! + ci * st.bRe[m]!;
       t.bv[re + m] = gr + gi;

@@ -81,21 +81,30 @@ export class AgentMeasurer implements CostMeasurer {
     this.settings = resolveSettings(opts.settings ?? {});
     this.classes = opts.tag ? opts.tag.split(',').map((t) => t.trim()) : [];
     const q = opts.classQuantile ?? 1;
-    this.agent = opts.agent ?? (this.classes.length > 1 ? `tags:${this.classes.join(',')}@q${q}` : opts.tag ? `tag:${opts.tag}` : 'local');
+    this.agent =
+      opts.agent ??
+      (this.classes.length > 1 ? `tags:${this.classes.join(',')}@q${q}` : opts.tag ? `tag:${opts.tag}` : 'local');
   }
 
   private readonly classes: string[];
 
   static async start(opts: AgentMeasurerOptions): Promise<AgentMeasurer> {
     if (opts.agent && opts.tag) throw new Error('give an agent or a tag, not both');
-    if (opts.tag !== undefined && opts.tag.split(',').some((t) => !/^[\w.-]{1,64}$/.test(t.trim()))) throw new Error(`tags must be names separated by commas, got "${opts.tag}"`);
+    if (opts.tag !== undefined && opts.tag.split(',').some((t) => !/^[\w.-]{1,64}$/.test(t.trim())))
+      throw new Error(`tags must be names separated by commas, got "${opts.tag}"`);
     const q = opts.classQuantile ?? 1;
     if (!(q >= 0 && q <= 1)) throw new Error(`class quantile must be in [0, 1], got ${q}`);
     resolveSettings(opts.settings ?? {});
     if (opts.server) return new AgentMeasurer(opts, null);
     const token = opts.token ?? randomBytes(16).toString('hex');
     // A long heartbeat: fine-tuning blocks the event loop between measurements.
-    const fleet = await startFleet({ port: opts.port ?? 0, bind: opts.bind ?? '127.0.0.1', token, heartbeatMs: opts.heartbeatMs ?? 15_000, log: opts.log ?? (() => undefined) });
+    const fleet = await startFleet({
+      port: opts.port ?? 0,
+      bind: opts.bind ?? '127.0.0.1',
+      token,
+      heartbeatMs: opts.heartbeatMs ?? 15_000,
+      log: opts.log ?? (() => undefined),
+    });
     const m = new AgentMeasurer(opts, fleet);
     if (!opts.agent && !opts.tag) m.spawnLocal(fleet.server.url, token);
     else opts.log?.(`waiting for agent ${opts.agent ?? `tagged ${opts.tag}`} to dial ${fleet.server.url}`);
@@ -103,8 +112,22 @@ export class AgentMeasurer implements CostMeasurer {
   }
 
   private spawnLocal(url: string, token: string): void {
-    const args = ['-e', WATCHDOG, '--', localAgentCli(), '--host', url, '--name', 'local', '--cache-dir', this.opts.cacheDir];
-    const child = spawn(process.execPath, args, { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, S4OP_TOKEN: token } });
+    const args = [
+      '-e',
+      WATCHDOG,
+      '--',
+      localAgentCli(),
+      '--host',
+      url,
+      '--name',
+      'local',
+      '--cache-dir',
+      this.opts.cacheDir,
+    ];
+    const child = spawn(process.execPath, args, {
+      stdio: ['pipe', 'ignore', 'pipe'],
+      env: { ...process.env, S4OP_TOKEN: token },
+    });
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (d: string) => {
       for (const line of d.split('\n')) if (line.trim()) this.opts.log?.(`  [agent] ${line}`);
@@ -120,7 +143,10 @@ export class AgentMeasurer implements CostMeasurer {
 
   prepare(model: SequenceModel, name: string): PreparedModel {
     const t = this.opts.tuning;
-    const tuned = t && (this.opts.variant ?? 'auto') === 'auto' ? tunedVariant(t.store, t.deviceClass, tuneShape(model.config, this.opts.mode, this.opts.length)) : undefined;
+    const tuned =
+      t && (this.opts.variant ?? 'auto') === 'auto'
+        ? tunedVariant(t.store, t.deviceClass, tuneShape(model.config, this.opts.mode, this.opts.length))
+        : undefined;
     const r = exportModel(model, {
       mode: this.opts.mode,
       length: this.opts.length,
@@ -166,7 +192,12 @@ export class AgentMeasurer implements CostMeasurer {
   async profile(p: PreparedModel): Promise<CostFigures> {
     const settings = this.profileSettings;
     const tag = this.classes[0] ?? this.opts.tag;
-    const o = await this.measureOn([p], `pf-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}${tag ? `-${tag}` : ''}`, tag, settings);
+    const o = await this.measureOn(
+      [p],
+      `pf-${p.model_sha256.slice(0, 24)}-${this.settingsTag()}${tag ? `-${tag}` : ''}`,
+      tag,
+      settings,
+    );
     return figures(o.measurement, o.agent.name);
   }
 
@@ -178,15 +209,30 @@ export class AgentMeasurer implements CostMeasurer {
     return sha256Hex(canonicalJson(this.settings)).slice(0, 12);
   }
 
-  private async measureOn(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings = this.settings): Promise<JobOutcome> {
+  private async measureOn(
+    models: PreparedModel[],
+    job_id: string,
+    tag: string | undefined,
+    settings: MeasureSettings = this.settings,
+  ): Promise<JobOutcome> {
     for (const p of models) if (!p.bytes) throw new Error(`agent measurement: ${p.name} has no model bytes`);
     const what = models.map((p) => p.name).join(' vs ');
     let outcome: JobOutcome;
     try {
-      const work = this.fleet ? this.viaFleet(models, job_id, tag, settings) : this.viaServer(models, job_id, tag, settings);
-      outcome = await waitWithProgress(work, `${settings.profile ? 'profile' : 'measure'} ${what} on ${tag ? `tag ${tag}` : this.agent}`, models.length * expectedMeasureMs(settings), { quiet: this.opts.quiet });
+      const work = this.fleet
+        ? this.viaFleet(models, job_id, tag, settings)
+        : this.viaServer(models, job_id, tag, settings);
+      outcome = await waitWithProgress(
+        work,
+        `${settings.profile ? 'profile' : 'measure'} ${what} on ${tag ? `tag ${tag}` : this.agent}`,
+        models.length * expectedMeasureMs(settings),
+        { quiet: this.opts.quiet },
+      );
     } catch (err) {
-      if (err instanceof JobFailed) throw new Error(`measuring ${what} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`);
+      if (err instanceof JobFailed)
+        throw new Error(
+          `measuring ${what} on ${tag ? `tag ${tag}` : this.agent}: ${err.code}: ${err.message}${this.exited ? ` (${this.exited})` : ''}`,
+        );
       throw err;
     }
     return outcome;
@@ -197,11 +243,22 @@ export class AgentMeasurer implements CostMeasurer {
    * job also goes to another agent of the tag once its agent has been away `failoverMs`; the first result wins
    * and the other attempt is cancelled.
    */
-  private viaFleet(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
+  private viaFleet(
+    models: PreparedModel[],
+    job_id: string,
+    tag: string | undefined,
+    settings: MeasureSettings,
+  ): Promise<JobOutcome> {
     const { jobs, server } = this.fleet!;
     const p = models[models.length - 1]!;
     const submit = (id: string, target: { agent?: string; tag?: string }) =>
-      jobs.submit({ target, models: models.map((m) => ({ bytes: m.bytes!, name: m.name })), settings, job_id: id, waitForAgentMs: this.opts.waitForAgentMs ?? 60_000 });
+      jobs.submit({
+        target,
+        models: models.map((m) => ({ bytes: m.bytes!, name: m.name })),
+        settings,
+        job_id: id,
+        waitForAgentMs: this.opts.waitForAgentMs ?? 60_000,
+      });
     if (!tag) return submit(job_id, this.opts.agent ? { agent: this.opts.agent } : { agent: 'local' });
     return new Promise<JobOutcome>((resolve, reject) => {
       const attempts: string[] = [];
@@ -245,7 +302,9 @@ export class AgentMeasurer implements CostMeasurer {
             if (settled) return;
             const other = server.agents().find((a) => a.tags.includes(tag) && a.name !== agent.name);
             if (!other) return; // none to move to: the job waits for its agent (or any) within its deadline
-            this.opts.log?.(`agent ${agent.name} away ${this.opts.failoverMs ?? 10_000} ms: measuring ${p.name} on ${other.name} instead`);
+            this.opts.log?.(
+              `agent ${agent.name} away ${this.opts.failoverMs ?? 10_000} ms: measuring ${p.name} on ${other.name} instead`,
+            );
             start(`${job_id}-f${attempts.length}`, { agent: other.id });
           }, this.opts.failoverMs ?? 10_000),
         );
@@ -261,7 +320,12 @@ export class AgentMeasurer implements CostMeasurer {
     });
   }
 
-  private async viaServer(models: PreparedModel[], job_id: string, tag: string | undefined, settings: MeasureSettings): Promise<JobOutcome> {
+  private async viaServer(
+    models: PreparedModel[],
+    job_id: string,
+    tag: string | undefined,
+    settings: MeasureSettings,
+  ): Promise<JobOutcome> {
     const p = models[models.length - 1]!;
     const { url, token } = this.opts.server!;
     const ref = serverRef(url, token);
@@ -275,7 +339,8 @@ export class AgentMeasurer implements CostMeasurer {
         models: models.map((m) => ({ name: m.name, base64: Buffer.from(m.bytes!).toString('base64') })),
       });
     } catch (err) {
-      if (err instanceof ServerCallError) throw new Error(`measuring ${p.name} via ${ref.base.origin}: ${err.code}: ${err.message}`);
+      if (err instanceof ServerCallError)
+        throw new Error(`measuring ${p.name} via ${ref.base.origin}: ${err.code}: ${err.message}`);
       throw err;
     }
   }
@@ -321,7 +386,8 @@ export function figures(m: Measurement, agentName: string): CostFigures {
 
 /** The figures of a paired job (models: [reference, candidate]): the candidate's own and the ratio B/A. */
 export function pairFigures(m: Measurement, agentName: string): PairFigures {
-  if (m.mode !== 'ab' || m.models.length !== 2 || !m.ratio) throw new Error('a paired measurement needs an A/B result with its ratio');
+  if (m.mode !== 'ab' || m.models.length !== 2 || !m.ratio)
+    throw new Error('a paired measurement needs an A/B result with its ratio');
   const b: Measurement = { ...m, models: [m.models[1]!] };
   return {
     candidate: { ...figures(b, agentName), raw: m },
@@ -334,14 +400,28 @@ export function pairFigures(m: Measurement, agentName: string): PairFigures {
 }
 
 /** Paired figures per device class, combined at quantile q over the classes (ratio, interval ends and absolutes alike). */
-export function combinePairClasses(classes: readonly string[], perClass: readonly PairFigures[], q: number): PairFigures {
+export function combinePairClasses(
+  classes: readonly string[],
+  perClass: readonly PairFigures[],
+  q: number,
+): PairFigures {
   const at = (f: (p: PairFigures) => number) => quantile(perClass.map(f), q);
   return {
-    candidate: combineClasses(classes, perClass.map((p) => p.candidate), q),
+    candidate: combineClasses(
+      classes,
+      perClass.map((p) => p.candidate),
+      q,
+    ),
     reference_p50_ms: at((p) => p.reference_p50_ms),
     ratio: at((p) => p.ratio),
-    ratio_low: Math.min(at((p) => p.ratio_low), at((p) => p.ratio)),
-    ratio_high: Math.max(at((p) => p.ratio_high), at((p) => p.ratio)),
+    ratio_low: Math.min(
+      at((p) => p.ratio_low),
+      at((p) => p.ratio),
+    ),
+    ratio_high: Math.max(
+      at((p) => p.ratio_high),
+      at((p) => p.ratio),
+    ),
     busy: perClass.some((p) => p.busy === true) ? true : perClass.every((p) => p.busy === false) ? false : null,
   };
 }
@@ -350,13 +430,24 @@ export function combinePairClasses(classes: readonly string[], perClass: readonl
 export function combineClasses(classes: readonly string[], perClass: readonly CostFigures[], q: number): CostFigures {
   const rss = perClass.map((f) => f.rss_mb).filter((v): v is number => v != null);
   return {
-    p50_ms: quantile(perClass.map((f) => f.p50_ms), q),
-    p90_ms: quantile(perClass.map((f) => f.p90_ms), q),
+    p50_ms: quantile(
+      perClass.map((f) => f.p50_ms),
+      q,
+    ),
+    p90_ms: quantile(
+      perClass.map((f) => f.p90_ms),
+      q,
+    ),
     rss_mb: rss.length ? quantile(rss, q) : null,
     runtime: [...new Set(perClass.map((f) => f.runtime))].join(', '),
     throttled: perClass.some((f) => f.throttled),
     measured_by: classes.map((c, i) => `${c}:${perClass[i]!.measured_by}`).join(','),
-    statistics: Object.fromEntries(classes.map((c, i) => [c, { p50_ms: perClass[i]!.p50_ms, p90_ms: perClass[i]!.p90_ms, rss_mb: perClass[i]!.rss_mb }])),
+    statistics: Object.fromEntries(
+      classes.map((c, i) => [
+        c,
+        { p50_ms: perClass[i]!.p50_ms, p90_ms: perClass[i]!.p90_ms, rss_mb: perClass[i]!.rss_mb },
+      ]),
+    ),
     thermal: Object.fromEntries(classes.map((c, i) => [c, perClass[i]!.thermal])),
     raw: Object.fromEntries(classes.map((c, i) => [c, perClass[i]!.raw])),
   };

@@ -117,7 +117,8 @@ export class FlopEstimate implements CostMeasurer {
   readonly settings: Record<string, unknown>;
 
   constructor(private readonly opts: FlopEstimateOptions) {
-    if (!Number.isInteger(opts.length) || opts.length < 1) throw new Error(`flop estimate: length must be a positive integer, got ${opts.length}`);
+    if (!Number.isInteger(opts.length) || opts.length < 1)
+      throw new Error(`flop estimate: length must be a positive integer, got ${opts.length}`);
     this.settings = { mode: opts.mode, length: opts.length, gflops: opts.gflops ?? 1 };
   }
 

@@ -58,7 +58,15 @@ export function predictCost(m: CostModel, active: readonly number[]): number {
  * grid keeps the decision where the fit is precise: two runs whose ratios differ by a few tenths of a percent
  * would otherwise steer to neighbouring integer rates (44 % and 45 % measured) and answer differently.
  */
-export function steerRate(m: CostModel, budget: number, H: number, nLayers: number, after: number, upTo: number, grid = 5): number | null {
+export function steerRate(
+  m: CostModel,
+  budget: number,
+  H: number,
+  nLayers: number,
+  after: number,
+  upTo: number,
+  grid = 5,
+): number | null {
   if (!(m.b > 0)) return null;
   for (let r = Math.floor(after) + 1; r <= upTo; r++) {
     const active = nLayers * H - targetBypassed(r, H, nLayers);

@@ -37,10 +37,17 @@ export function criterionScores(model: SequenceModel, criterion: Criterion, ctx:
 }
 
 /** One criterion: its raw scores; several: the weighted mean of their per-layer ranks. */
-export function importanceScores(model: SequenceModel, criteria: readonly WeightedCriterion[], ctx: ScoreContext): LayerScores {
+export function importanceScores(
+  model: SequenceModel,
+  criteria: readonly WeightedCriterion[],
+  ctx: ScoreContext,
+): LayerScores {
   if (!criteria.length) throw new Error('importance: no criterion given');
   if (criteria.length === 1) return criterionScores(model, criteria[0]!.criterion, ctx);
   const total = criteria.reduce((a, c) => a + c.weight, 0);
-  const parts = criteria.map((c) => ({ w: c.weight / total, ranks: rankNormalize(criterionScores(model, c.criterion, ctx)) }));
+  const parts = criteria.map((c) => ({
+    w: c.weight / total,
+    ranks: rankNormalize(criterionScores(model, c.criterion, ctx)),
+  }));
   return parts[0]!.ranks.map((layer, i) => layer.map((_, k) => parts.reduce((a, p) => a + p.w * p.ranks[i]![k]!, 0)));
 }

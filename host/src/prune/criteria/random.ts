@@ -3,6 +3,6 @@ import type { ImportanceCriterion } from './criterion.js';
 
 export const random: ImportanceCriterion = {
   name: 'random',
-  summary: 'uniform scores from a seeded stream (the S4oP paper\'s choice)',
+  summary: "uniform scores from a seeded stream (the S4oP paper's choice)",
   score: (model, ctx) => randomScores(model, ctx.seed),
 };

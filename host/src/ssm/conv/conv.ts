@@ -63,7 +63,11 @@ export function convSize(L: number): number {
 
 export function checkConvArgs(u: Real, k: Real, d: Real, active: Int32Array, dims: ConvDims, dirs: number): void {
   const { B, L, H } = dims;
-  for (const [name, v] of [['batch B', B], ['length L', L], ['channels H', H]] as const) {
+  for (const [name, v] of [
+    ['batch B', B],
+    ['length L', L],
+    ['channels H', H],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new Error(`ssmConv: ${name} must be a positive integer, got ${v}`);
   }
   if (u.length !== B * L * H) throw new Error(`ssmConv: u has ${u.length} values, expected B·L·H = ${B * L * H}`);
@@ -106,10 +110,15 @@ export function releaseConvSaved(saved: ConvSaved): void {
   }
 }
 
-function chooseEngine(shape: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, want?: 'wasm' | 'js'): ConvEngine {
+function chooseEngine(
+  shape: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>,
+  f32Spectra: boolean,
+  want?: 'wasm' | 'js',
+): ConvEngine {
   if (want === 'js') return jsEngine;
   if (wasmAvailable(shape.n) && wasmFits(shape, f32Spectra)) return wasmEngine;
-  if (want === 'wasm' && shape.n >= 16) throw new Error('ssmConv: the wasm engine is unavailable for this call (no WebAssembly SIMD, or over 2 GiB)');
+  if (want === 'wasm' && shape.n >= 16)
+    throw new Error('ssmConv: the wasm engine is unavailable for this call (no WebAssembly SIMD, or over 2 GiB)');
   return jsEngine;
 }
 
@@ -160,10 +169,13 @@ export function ssmConvBackward(saved: ConvSaved, dy: Real, duOut: Real): ConvGr
   const { dims, active, dirs } = saved;
   const { B, L, H } = dims;
   if (saved.released) {
-    throw new Error('ssmConv backward: no saved forward state (forward ran with save: false, or it was released after a backward pass)');
+    throw new Error(
+      'ssmConv backward: no saved forward state (forward ran with save: false, or it was released after a backward pass)',
+    );
   }
   if (dy.length !== B * L * H) throw new Error(`ssmConv backward: dy has ${dy.length} values, expected ${B * L * H}`);
-  if (duOut.length !== dy.length) throw new Error(`ssmConv backward: du has ${duOut.length} values, expected ${dy.length}`);
+  if (duOut.length !== dy.length)
+    throw new Error(`ssmConv backward: du has ${duOut.length} values, expected ${dy.length}`);
   const A = active.length;
   const dk = new Float64Array(dirs * A * L);
   const dd = new Float64Array(H);

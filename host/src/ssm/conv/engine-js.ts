@@ -33,7 +33,9 @@ export const jsEngine: ConvEngine = {
     const invN = 1 / n;
     // Without saving (inference), spectra go to throw-away buffers of one channel / one pair.
     const keep = saved.kRe.length > 0;
-    const tmp = keep ? null : { kRe: new Float64Array(n), kIm: new Float64Array(n), uRe: new Float64Array(n), uIm: new Float64Array(n) };
+    const tmp = keep
+      ? null
+      : { kRe: new Float64Array(n), kIm: new Float64Array(n), uRe: new Float64Array(n), uIm: new Float64Array(n) };
     for (let r = 0; r < A; r++) {
       const kRe = tmp ? tmp.kRe : saved.kRe.subarray(r * n, (r + 1) * n);
       const kIm = tmp ? tmp.kIm : saved.kIm.subarray(r * n, (r + 1) * n);
@@ -108,8 +110,14 @@ export const jsEngine: ConvEngine = {
 
 /** Saves the spectrum (re, im) at `off`, then (re, im) ← (re, im)·K. */
 function saveAndMultiply(
-  re: Float64Array, im: Float64Array, kRe: Float64Array, kIm: Float64Array,
-  sRe: Spectra, sIm: Spectra, off: number, n: number,
+  re: Float64Array,
+  im: Float64Array,
+  kRe: Float64Array,
+  kIm: Float64Array,
+  sRe: Spectra,
+  sIm: Spectra,
+  off: number,
+  n: number,
 ): void {
   for (let f = 0; f < n; f++) {
     const ar = re[f]!;
@@ -125,8 +133,16 @@ function saveAndMultiply(
 
 /** acc += (re, im)·conj(saved U at off), then (re, im) ← (re, im)·conj(K). */
 function accumulateAndMultiply(
-  re: Float64Array, im: Float64Array, sRe: Spectra, sIm: Spectra, off: number,
-  accRe: Float64Array, accIm: Float64Array, kRe: Float64Array, kIm: Float64Array, n: number,
+  re: Float64Array,
+  im: Float64Array,
+  sRe: Spectra,
+  sIm: Spectra,
+  off: number,
+  accRe: Float64Array,
+  accIm: Float64Array,
+  kRe: Float64Array,
+  kIm: Float64Array,
+  n: number,
 ): void {
   for (let f = 0; f < n; f++) {
     const ar = re[f]!;

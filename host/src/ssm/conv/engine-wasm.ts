@@ -71,7 +71,11 @@ interface Regions {
 
 /** Region sizes; `single`: FFT data, rows and scratch in f32 (else f64). */
 function regions(
-  saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>, f32Spectra: boolean, single: boolean, threads: number, tensors = 2,
+  saved: Pick<ConvSaved, 'n' | 'dims' | 'active' | 'dirs'>,
+  f32Spectra: boolean,
+  single: boolean,
+  threads: number,
+  tensors = 2,
 ): Regions {
   const { n, dirs } = saved;
   const { B, L, H } = saved.dims;
@@ -211,7 +215,24 @@ export const wasmEngine: ConvEngine = {
     const f32Spectra = saved.uRe instanceof Float32Array ? 1 : 0;
     const jobs: Job[] = splitRange(A, m.threads).map(([r0, r1], t) => ({
       fn: 'forwardRange',
-      args: [r0, r1, A, dirs, m.kRows, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.single ? 1 : 0],
+      args: [
+        r0,
+        r1,
+        A,
+        dirs,
+        m.kRows,
+        m.kSpec,
+        m.rows,
+        m.out,
+        m.spec,
+        B,
+        L,
+        n,
+        m.plan,
+        m.work[t]!,
+        f32Spectra,
+        m.single ? 1 : 0,
+      ],
     }));
     runParallel(c, jobs);
     if (saved.kRe.length > 0) {
@@ -256,7 +277,23 @@ export const wasmEngine: ConvEngine = {
     const jobs: Job[] = splitRange(A, m.threads).map(([r0, r1], t) => ({
       fn: 'backwardRange',
       args: [
-        r0, r1, A, dirs, m.kSpec, m.rows, m.out, m.spec, B, L, n, m.plan, m.work[t]!, f32Spectra, m.acc[t]!, m.dk, m.single ? 1 : 0,
+        r0,
+        r1,
+        A,
+        dirs,
+        m.kSpec,
+        m.rows,
+        m.out,
+        m.spec,
+        B,
+        L,
+        n,
+        m.plan,
+        m.work[t]!,
+        f32Spectra,
+        m.acc[t]!,
+        m.dk,
+        m.single ? 1 : 0,
       ],
     }));
     runParallel(c, jobs);

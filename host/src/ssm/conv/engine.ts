@@ -39,7 +39,15 @@ export interface ConvEngine {
 }
 
 /** k' for active row r: k_f at lags 0..L−1, k_b (bidirectional) at positions n−1−l; imaginary part 0. */
-export function circularKernel(k: Real, r: number, A: number, L: number, dirs: number, re: Float64Array, im: Float64Array): void {
+export function circularKernel(
+  k: Real,
+  r: number,
+  A: number,
+  L: number,
+  dirs: number,
+  re: Float64Array,
+  im: Float64Array,
+): void {
   const n = re.length;
   re.fill(0);
   im.fill(0);

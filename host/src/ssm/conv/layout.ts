@@ -13,7 +13,14 @@ const TILE = 32;
  * in tiles of TILE time steps so the rows of x being read stay in cache. With `u` and `dd`, also
  * accumulates dd[h] += Σ x·u (the D gradient) on the way.
  */
-export function toChannelRows(x: Real, rows: Float64Array, active: Int32Array, dims: ConvDims, u?: Real, dd?: Float64Array): void {
+export function toChannelRows(
+  x: Real,
+  rows: Float64Array,
+  active: Int32Array,
+  dims: ConvDims,
+  u?: Real,
+  dd?: Float64Array,
+): void {
   const { B, L, H } = dims;
   const A = active.length;
   for (let b = 0; b < B; b++) {
@@ -40,7 +47,14 @@ export function toChannelRows(x: Real, rows: Float64Array, active: Int32Array, d
 }
 
 /** out[b, t, h] = rows[(r·B + b)·L + t] + d[h]·x[b, t, h] for active h (r its row); out = x for bypassed h. */
-export function fromChannelRows(rows: Float64Array, x: Real, d: Real, out: Real, active: Int32Array, dims: ConvDims): void {
+export function fromChannelRows(
+  rows: Float64Array,
+  x: Real,
+  d: Real,
+  out: Real,
+  active: Int32Array,
+  dims: ConvDims,
+): void {
   const { B, L, H } = dims;
   const A = active.length;
   if (A < H) out.set(x);

@@ -27,11 +27,15 @@ export interface BilinearNodes {
 const nodeCache = new Map<number, BilinearNodes>();
 
 export function bilinearNodes(Lp: number): BilinearNodes {
-  if (!Number.isInteger(Lp) || Lp < 2 || (Lp & (Lp - 1)) !== 0) throw new Error(`Cauchy nodes: L' must be a power of two ≥ 2, got ${Lp}`);
+  if (!Number.isInteger(Lp) || Lp < 2 || (Lp & (Lp - 1)) !== 0)
+    throw new Error(`Cauchy nodes: L' must be a power of two ≥ 2, got ${Lp}`);
   let nodes = nodeCache.get(Lp);
   if (!nodes) {
     const K = Lp / 2 + 1;
-    const aRe = new Float64Array(K), aIm = new Float64Array(K), bRe = new Float64Array(K), bIm = new Float64Array(K);
+    const aRe = new Float64Array(K),
+      aIm = new Float64Array(K),
+      bRe = new Float64Array(K),
+      bIm = new Float64Array(K);
     for (let k = 0; k < K; k++) {
       // Exact values at k = 0 and k = L'/2 (ω = ±1).
       const c = k === 0 ? 1 : k === Lp / 2 ? -1 : Math.cos((2 * Math.PI * k) / Lp);
@@ -56,32 +60,63 @@ export const CAUCHY_SUMS = 4;
  * four sums, and v·inv1 + v̄·inv2 = v_r·(inv1 + inv2) + i·v_i·(inv1 − inv2) in components.
  */
 export function cauchyConj(
-  vRe: Float64Array, vIm: Float64Array,
-  lamRe: Float64Array, lamIm: Float64Array, dt: number,
-  nodes: BilinearNodes, outRe: Float64Array, outIm: Float64Array,
+  vRe: Float64Array,
+  vIm: Float64Array,
+  lamRe: Float64Array,
+  lamIm: Float64Array,
+  dt: number,
+  nodes: BilinearNodes,
+  outRe: Float64Array,
+  outIm: Float64Array,
 ): void {
   const M = lamRe.length;
   checkSizes(vRe, vIm, M);
   const { K, aRe, aIm, bRe, bIm } = nodes;
-  const M2 = 2 * M, M3 = 3 * M;
-  const wRe = new Float64Array(M), wIm = new Float64Array(M);
+  const M2 = 2 * M,
+    M3 = 3 * M;
+  const wRe = new Float64Array(M),
+    wIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
     wRe[n] = dt * lamRe[n]!;
     wIm[n] = dt * lamIm[n]!;
   }
   for (let k = 0; k < K; k++) {
-    const br = bRe[k]!, bi = bIm[k]!, ar = aRe[k]!, ai = aIm[k]!;
-    let s0r = 0, s0i = 0, s1r = 0, s1i = 0, s2r = 0, s2i = 0, s3r = 0, s3i = 0;
+    const br = bRe[k]!,
+      bi = bIm[k]!,
+      ar = aRe[k]!,
+      ai = aIm[k]!;
+    let s0r = 0,
+      s0i = 0,
+      s1r = 0,
+      s1i = 0,
+      s2r = 0,
+      s2i = 0,
+      s3r = 0,
+      s3i = 0;
     for (let n = 0; n < M; n++) {
-      const wr = wRe[n]!, wi = wIm[n]!;
+      const wr = wRe[n]!,
+        wi = wIm[n]!;
       // den1 = α − β·w, den2 = α − β·w̄; inv = conj(den)/|den|²
-      const xr = br * wr, xi = br * wi, yr = bi * wr, yi = bi * wi;
-      const d1r = ar - xr + yi, d1i = ai - xi - yr;
-      const d2r = ar - xr - yi, d2i = ai + xi - yr;
-      const m1 = 1 / (d1r * d1r + d1i * d1i), m2 = 1 / (d2r * d2r + d2i * d2i);
-      const i1r = d1r * m1, i1i = -d1i * m1, i2r = d2r * m2, i2i = -d2i * m2;
-      const pr = i1r + i2r, pi = i1i + i2i, qr = i1r - i2r, qi = i1i - i2i;
-      let vr = vRe[n]!, vi = vIm[n]!;
+      const xr = br * wr,
+        xi = br * wi,
+        yr = bi * wr,
+        yi = bi * wi;
+      const d1r = ar - xr + yi,
+        d1i = ai - xi - yr;
+      const d2r = ar - xr - yi,
+        d2i = ai + xi - yr;
+      const m1 = 1 / (d1r * d1r + d1i * d1i),
+        m2 = 1 / (d2r * d2r + d2i * d2i);
+      const i1r = d1r * m1,
+        i1i = -d1i * m1,
+        i2r = d2r * m2,
+        i2i = -d2i * m2;
+      const pr = i1r + i2r,
+        pi = i1i + i2i,
+        qr = i1r - i2r,
+        qi = i1i - i2i;
+      let vr = vRe[n]!,
+        vi = vIm[n]!;
       s0r += vr * pr - vi * qi;
       s0i += vr * pi + vi * qr;
       vr = vRe[M + n]!;
@@ -110,7 +145,9 @@ export function cauchyConj(
 
 function checkSizes(vRe: Float64Array, vIm: Float64Array, M: number): void {
   if (vRe.length !== CAUCHY_SUMS * M || vIm.length !== CAUCHY_SUMS * M) {
-    throw new Error(`Cauchy sums: v must be [${CAUCHY_SUMS}, ${M}], got ${vRe.length} (re) and ${vIm.length} (im) values`);
+    throw new Error(
+      `Cauchy sums: v must be [${CAUCHY_SUMS}, ${M}], got ${vRe.length} (re) and ${vIm.length} (im) values`,
+    );
   }
 }
 
@@ -134,34 +171,79 @@ export interface CauchyGrads {
  * (∂inv1/∂λ = β dt inv1², ∂inv1/∂dt = β λ inv1², and the leading factor dt gives the inv terms.)
  */
 export function cauchyConjBackward(
-  vRe: Float64Array, vIm: Float64Array,
-  lamRe: Float64Array, lamIm: Float64Array, dt: number,
-  nodes: BilinearNodes, gRe: Float64Array, gIm: Float64Array,
+  vRe: Float64Array,
+  vIm: Float64Array,
+  lamRe: Float64Array,
+  lamIm: Float64Array,
+  dt: number,
+  nodes: BilinearNodes,
+  gRe: Float64Array,
+  gIm: Float64Array,
 ): CauchyGrads {
   const M = lamRe.length;
   checkSizes(vRe, vIm, M);
   const { K, aRe, aIm, bRe, bIm } = nodes;
-  const gvRe = new Float64Array(CAUCHY_SUMS * M), gvIm = new Float64Array(CAUCHY_SUMS * M);
-  const glRe = new Float64Array(M), glIm = new Float64Array(M);
-  const K2 = 2 * K, K3 = 3 * K;
+  const gvRe = new Float64Array(CAUCHY_SUMS * M),
+    gvIm = new Float64Array(CAUCHY_SUMS * M);
+  const glRe = new Float64Array(M),
+    glIm = new Float64Array(M);
+  const K2 = 2 * K,
+    K3 = 3 * K;
   let gdt = 0;
   for (let n = 0; n < M; n++) {
-    const wr = dt * lamRe[n]!, wi = dt * lamIm[n]!;
-    const v0r = vRe[n]!, v0i = vIm[n]!, v1r = vRe[M + n]!, v1i = vIm[M + n]!;
-    const v2r = vRe[2 * M + n]!, v2i = vIm[2 * M + n]!, v3r = vRe[3 * M + n]!, v3i = vIm[3 * M + n]!;
-    let a0r = 0, a0i = 0, a1r = 0, a1i = 0, a2r = 0, a2i = 0, a3r = 0, a3i = 0;
-    let lamAccRe = 0, lamAccIm = 0, dtAcc = 0;
+    const wr = dt * lamRe[n]!,
+      wi = dt * lamIm[n]!;
+    const v0r = vRe[n]!,
+      v0i = vIm[n]!,
+      v1r = vRe[M + n]!,
+      v1i = vIm[M + n]!;
+    const v2r = vRe[2 * M + n]!,
+      v2i = vIm[2 * M + n]!,
+      v3r = vRe[3 * M + n]!,
+      v3i = vIm[3 * M + n]!;
+    let a0r = 0,
+      a0i = 0,
+      a1r = 0,
+      a1i = 0,
+      a2r = 0,
+      a2i = 0,
+      a3r = 0,
+      a3i = 0;
+    let lamAccRe = 0,
+      lamAccIm = 0,
+      dtAcc = 0;
     for (let k = 0; k < K; k++) {
-      const br = bRe[k]!, bi = bIm[k]!, ar = aRe[k]!, ai = aIm[k]!;
-      const xr = br * wr, xi = br * wi, yr = bi * wr, yi = bi * wi;
-      const d1r = ar - xr + yi, d1i = ai - xi - yr;
-      const d2r = ar - xr - yi, d2i = ai + xi - yr;
-      const m1 = 1 / (d1r * d1r + d1i * d1i), m2 = 1 / (d2r * d2r + d2i * d2i);
-      const i1r = d1r * m1, i1i = -d1i * m1, i2r = d2r * m2, i2i = -d2i * m2;
+      const br = bRe[k]!,
+        bi = bIm[k]!,
+        ar = aRe[k]!,
+        ai = aIm[k]!;
+      const xr = br * wr,
+        xi = br * wi,
+        yr = bi * wr,
+        yi = bi * wi;
+      const d1r = ar - xr + yi,
+        d1i = ai - xi - yr;
+      const d2r = ar - xr - yi,
+        d2i = ai + xi - yr;
+      const m1 = 1 / (d1r * d1r + d1i * d1i),
+        m2 = 1 / (d2r * d2r + d2i * d2i);
+      const i1r = d1r * m1,
+        i1i = -d1i * m1,
+        i2r = d2r * m2,
+        i2i = -d2i * m2;
       // conj(inv1)·g + inv2·conj(g) = (P·g_r + Q·g_i) + i(P'·g_i + Q'·g_r) with
-      const pr = i1r + i2r, qi = i1i + i2i, pi = i1r - i2r, qr = i2i - i1i;
-      const g0r = gRe[k]!, g0i = gIm[k]!, g1r = gRe[K + k]!, g1i = gIm[K + k]!;
-      const g2r = gRe[K2 + k]!, g2i = gIm[K2 + k]!, g3r = gRe[K3 + k]!, g3i = gIm[K3 + k]!;
+      const pr = i1r + i2r,
+        qi = i1i + i2i,
+        pi = i1r - i2r,
+        qr = i2i - i1i;
+      const g0r = gRe[k]!,
+        g0i = gIm[k]!,
+        g1r = gRe[K + k]!,
+        g1i = gIm[K + k]!;
+      const g2r = gRe[K2 + k]!,
+        g2i = gIm[K2 + k]!,
+        g3r = gRe[K3 + k]!,
+        g3i = gIm[K3 + k]!;
       a0r += pr * g0r + qi * g0i;
       a0i += pi * g0i + qr * g0r;
       a1r += pr * g1r + qi * g1i;
@@ -176,16 +258,22 @@ export function cauchyConjBackward(
       const G3r = v0r * g0r - v0i * g0i + v1r * g1r - v1i * g1i + v2r * g2r - v2i * g2i + v3r * g3r - v3i * g3i;
       const G3i = v0r * g0i + v0i * g0r + v1r * g1i + v1i * g1r + v2r * g2i + v2i * g2r + v3r * g3i + v3i * g3r;
       // inv² and β·inv²
-      const s1r = i1r * i1r - i1i * i1i, s1i = 2 * i1r * i1i;
-      const s2r = i2r * i2r - i2i * i2i, s2i = 2 * i2r * i2i;
-      const t1r = br * s1r - bi * s1i, t1i = br * s1i + bi * s1r; // β inv1²
-      const t2r = br * s2r - bi * s2i, t2i = br * s2i + bi * s2r; // β inv2²
+      const s1r = i1r * i1r - i1i * i1i,
+        s1i = 2 * i1r * i1i;
+      const s2r = i2r * i2r - i2i * i2i,
+        s2i = 2 * i2r * i2i;
+      const t1r = br * s1r - bi * s1i,
+        t1i = br * s1i + bi * s1r; // β inv1²
+      const t2r = br * s2r - bi * s2i,
+        t2i = br * s2i + bi * s2r; // β inv2²
       // conj(t1)·G1 + t2·conj(G3)
       lamAccRe += t1r * G1r + t1i * G1i + t2r * G3r + t2i * G3i;
       lamAccIm += t1r * G1i - t1i * G1r + t2i * G3r - t2r * G3i;
       // X1 = inv1 + dt·λ·t1, X2 = inv2 + dt·λ̄·t2; Re(conj(G1) X1) + Re(conj(G3) X2)
-      const x1r = i1r + (wr * t1r - wi * t1i), x1i = i1i + (wr * t1i + wi * t1r);
-      const x2r = i2r + (wr * t2r + wi * t2i), x2i = i2i + (wr * t2i - wi * t2r);
+      const x1r = i1r + (wr * t1r - wi * t1i),
+        x1i = i1i + (wr * t1i + wi * t1r);
+      const x2r = i2r + (wr * t2r + wi * t2i),
+        x2i = i2i + (wr * t2i - wi * t2r);
       dtAcc += G1r * x1r + G1i * x1i + G3r * x2r + G3i * x2i;
     }
     gvRe[n] = dt * a0r;

@@ -15,7 +15,14 @@
  *   (Ā x)_n = (2d_n − 1) x_n − 2γ u_n · 2·Re Σ_m q_m x_m       (column action, the state update)
  *   (r Ā)_n = (2d_n − 1) r_n − 2γ q_n · 2·Re Σ_m r_m u_m       (row action, for C Ā^L)
  */
-import { LAMBDA_RE_MAX, s4Channel, s4ParamArrays, type S4Channel, type S4ParamArrays, type S4Params } from './params.js';
+import {
+  LAMBDA_RE_MAX,
+  s4Channel,
+  s4ParamArrays,
+  type S4Channel,
+  type S4ParamArrays,
+  type S4Params,
+} from './params.js';
 import { checkActive } from '../channels.js';
 
 export interface S4Bilinear {
@@ -40,13 +47,17 @@ export interface S4Bilinear {
 export function s4Bilinear(ch: S4Channel): S4Bilinear {
   const { M } = ch;
   const dt = Math.exp(ch.logDt);
-  if (!Number.isFinite(dt) || dt <= 0) throw new Error(`S4: dt = exp(logDt) must be positive and finite, got logDt = ${ch.logDt}`);
+  if (!Number.isFinite(dt) || dt <= 0)
+    throw new Error(`S4: dt = exp(logDt) must be positive and finite, got logDt = ${ch.logDt}`);
   const lamRe = new Float64Array(M);
   const lamIm = Float64Array.from(ch.lambdaIm);
   const clamped = new Uint8Array(M);
-  const dRe = new Float64Array(M), dIm = new Float64Array(M);
-  const uRe = new Float64Array(M), uIm = new Float64Array(M);
-  const qRe = new Float64Array(M), qIm = new Float64Array(M);
+  const dRe = new Float64Array(M),
+    dIm = new Float64Array(M);
+  const uRe = new Float64Array(M),
+    uIm = new Float64Array(M);
+  const qRe = new Float64Array(M),
+    qIm = new Float64Array(M);
   let S = 0;
   for (let n = 0; n < M; n++) {
     const lr = ch.lambdaRe[n]!;
@@ -56,10 +67,12 @@ export function s4Bilinear(ch: S4Channel): S4Bilinear {
     const xr = 1 - 0.5 * dt * lamRe[n]!;
     const xi = -0.5 * dt * lamIm[n]!;
     const m2 = xr * xr + xi * xi;
-    const dr = xr / m2, di = -xi / m2;
+    const dr = xr / m2,
+      di = -xi / m2;
     dRe[n] = dr;
     dIm[n] = di;
-    const pr = ch.pRe[n]!, pi = ch.pIm[n]!;
+    const pr = ch.pRe[n]!,
+      pi = ch.pIm[n]!;
     uRe[n] = dr * pr - di * pi;
     uIm[n] = dr * pi + di * pr;
     qRe[n] = pr * dr + pi * di;
@@ -71,15 +84,23 @@ export function s4Bilinear(ch: S4Channel): S4Bilinear {
 }
 
 /** out = r Ā (row vector, half form); returns s = 2·Re Σ r u. `out` must not alias `r`. */
-export function rowStep(bl: S4Bilinear, rRe: Float64Array, rIm: Float64Array, outRe: Float64Array, outIm: Float64Array): number {
+export function rowStep(
+  bl: S4Bilinear,
+  rRe: Float64Array,
+  rIm: Float64Array,
+  outRe: Float64Array,
+  outIm: Float64Array,
+): number {
   const { M, dRe, dIm, uRe, uIm, qRe, qIm, gamma } = bl;
   let s = 0;
   for (let n = 0; n < M; n++) s += rRe[n]! * uRe[n]! - rIm[n]! * uIm[n]!;
   s *= 2;
   const f = 2 * gamma * s;
   for (let n = 0; n < M; n++) {
-    const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
-    const xr = rRe[n]!, xi = rIm[n]!;
+    const er = 2 * dRe[n]! - 1,
+      ei = 2 * dIm[n]!;
+    const xr = rRe[n]!,
+      xi = rIm[n]!;
     outRe[n] = er * xr - ei * xi - f * qRe[n]!;
     outIm[n] = er * xi + ei * xr - f * qIm[n]!;
   }
@@ -87,14 +108,22 @@ export function rowStep(bl: S4Bilinear, rRe: Float64Array, rIm: Float64Array, ou
 }
 
 /** out = Ā x (column, half form). `out` must not alias `x`. */
-export function colStep(bl: S4Bilinear, xRe: Float64Array, xIm: Float64Array, outRe: Float64Array, outIm: Float64Array): void {
+export function colStep(
+  bl: S4Bilinear,
+  xRe: Float64Array,
+  xIm: Float64Array,
+  outRe: Float64Array,
+  outIm: Float64Array,
+): void {
   const { M, dRe, dIm, uRe, uIm, qRe, qIm, gamma } = bl;
   let s = 0;
   for (let n = 0; n < M; n++) s += qRe[n]! * xRe[n]! - qIm[n]! * xIm[n]!;
   const f = 4 * gamma * s;
   for (let n = 0; n < M; n++) {
-    const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
-    const xr = xRe[n]!, xi = xIm[n]!;
+    const er = 2 * dRe[n]! - 1,
+      ei = 2 * dIm[n]!;
+    const xr = xRe[n]!,
+      xi = xIm[n]!;
     outRe[n] = er * xr - ei * xi - f * uRe[n]!;
     outIm[n] = er * xi + ei * xr - f * uIm[n]!;
   }
@@ -106,7 +135,8 @@ export function bBar(bl: S4Bilinear, bRe: Float64Array, bIm: Float64Array): [Flo
   let s = 0;
   for (let n = 0; n < M; n++) s += qRe[n]! * bRe[n]! - qIm[n]! * bIm[n]!;
   const f = 2 * gamma * s;
-  const re = new Float64Array(M), im = new Float64Array(M);
+  const re = new Float64Array(M),
+    im = new Float64Array(M);
   for (let n = 0; n < M; n++) {
     re[n] = dt * (dRe[n]! * bRe[n]! - dIm[n]! * bIm[n]! - f * uRe[n]!);
     im[n] = dt * (dRe[n]! * bIm[n]! + dIm[n]! * bRe[n]! - f * uIm[n]!);
@@ -142,11 +172,16 @@ export function discretizeChannel(ch: S4Channel, channel: number): S4DiscreteCha
   const bl = s4Bilinear(ch);
   const { M, dRe, dIm, uRe, uIm, qRe, qIm, gamma } = bl;
   // Ā₁ = diag(2d − 1) − 2γ u qᵀ,  Ā₂ = −2γ u q̄ᵀ  (from 2·Re z = z + z̄).
-  const a1Re = new Float64Array(M * M), a1Im = new Float64Array(M * M);
-  const a2Re = new Float64Array(M * M), a2Im = new Float64Array(M * M);
+  const a1Re = new Float64Array(M * M),
+    a1Im = new Float64Array(M * M);
+  const a2Re = new Float64Array(M * M),
+    a2Im = new Float64Array(M * M);
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < M; j++) {
-      const ur = uRe[i]!, ui = uIm[i]!, qr = qRe[j]!, qi = qIm[j]!;
+      const ur = uRe[i]!,
+        ui = uIm[i]!,
+        qr = qRe[j]!,
+        qi = qIm[j]!;
       a1Re[i * M + j] = -2 * gamma * (ur * qr - ui * qi);
       a1Im[i * M + j] = -2 * gamma * (ur * qi + ui * qr);
       a2Re[i * M + j] = -2 * gamma * (ur * qr + ui * qi);
@@ -176,8 +211,19 @@ export function discretizeChannel(ch: S4Channel, channel: number): S4DiscreteCha
     C[M + n] = -2 * ch.cIm[n]!;
   }
   return {
-    channel, M, a1Re, a1Im, a2Re, a2Im, bBarRe, bBarIm,
-    cRe: Float64Array.from(ch.cRe), cIm: Float64Array.from(ch.cIm), A, B, C,
+    channel,
+    M,
+    a1Re,
+    a1Im,
+    a2Re,
+    a2Im,
+    bBarRe,
+    bBarIm,
+    cRe: Float64Array.from(ch.cRe),
+    cIm: Float64Array.from(ch.cIm),
+    A,
+    B,
+    C,
   };
 }
 
@@ -198,8 +244,10 @@ function isArrays(p: S4Params | S4ParamArrays): p is S4ParamArrays {
  */
 export function s4StepRun(channels: S4DiscreteChannel[], u: Float64Array, L: number, D?: Float64Array): Float64Array {
   if (!Number.isInteger(L) || L < 0) throw new Error(`s4StepRun: L must be a non-negative integer, got ${L}`);
-  if (u.length !== channels.length * L) throw new Error(`s4StepRun: u has ${u.length} values, expected ${channels.length}·${L}`);
-  if (D && D.length !== channels.length) throw new Error(`s4StepRun: D has ${D.length} values, expected ${channels.length}`);
+  if (u.length !== channels.length * L)
+    throw new Error(`s4StepRun: u has ${u.length} values, expected ${channels.length}·${L}`);
+  if (D && D.length !== channels.length)
+    throw new Error(`s4StepRun: D has ${D.length} values, expected ${channels.length}`);
   const y = new Float64Array(u.length);
   channels.forEach((c, row) => {
     const N = 2 * c.M;

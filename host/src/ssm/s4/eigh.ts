@@ -24,7 +24,9 @@ export function eigHermitian(
 ): HermitianEig {
   if (!Number.isInteger(n) || n < 1) throw new Error(`eigHermitian: n must be a positive integer, got ${n}`);
   if (hRe.length !== n * n || hIm.length !== n * n) {
-    throw new Error(`eigHermitian: expected ${n}×${n} = ${n * n} entries, got ${hRe.length} (re) and ${hIm.length} (im)`);
+    throw new Error(
+      `eigHermitian: expected ${n}×${n} = ${n * n} entries, got ${hRe.length} (re) and ${hIm.length} (im)`,
+    );
   }
   const ar = Float64Array.from(hRe);
   const ai = Float64Array.from(hIm);
@@ -49,7 +51,8 @@ export function eigHermitian(
       for (let q = p + 1; q < n; q++) off += ar[p * n + q]! ** 2 + ai[p * n + q]! ** 2;
     }
     if (off <= tol * tol * norm2) break;
-    if (sweep >= maxSweeps) throw new Error(`eigHermitian: no convergence after ${maxSweeps} sweeps (off-diagonal ${Math.sqrt(off)})`);
+    if (sweep >= maxSweeps)
+      throw new Error(`eigHermitian: no convergence after ${maxSweeps} sweeps (off-diagonal ${Math.sqrt(off)})`);
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
         const hr = ar[p * n + q]!;
@@ -64,13 +67,22 @@ export function eigHermitian(
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
         // W = [[wpp, wpq], [wqp, wqq]] = [[c, s], [−s·e^{−iφ}, c·e^{−iφ}]]
-        const wqpR = -s * er, wqpI = -s * ei;
-        const wqqR = c * er, wqqI = c * ei;
+        const wqpR = -s * er,
+          wqpI = -s * ei;
+        const wqqR = c * er,
+          wqqI = c * ei;
         // Columns: A ← A·W, V ← V·W.
-        for (const [mr, mi] of [[ar, ai], [vr, vi]] as const) {
+        for (const [mr, mi] of [
+          [ar, ai],
+          [vr, vi],
+        ] as const) {
           for (let k = 0; k < n; k++) {
-            const kp = k * n + p, kq = k * n + q;
-            const xr = mr[kp]!, xi = mi[kp]!, yr = mr[kq]!, yi = mi[kq]!;
+            const kp = k * n + p,
+              kq = k * n + q;
+            const xr = mr[kp]!,
+              xi = mi[kp]!,
+              yr = mr[kq]!,
+              yi = mi[kq]!;
             mr[kp] = c * xr + (yr * wqpR - yi * wqpI);
             mi[kp] = c * xi + (yr * wqpI + yi * wqpR);
             mr[kq] = s * xr + (yr * wqqR - yi * wqqI);
@@ -79,8 +91,12 @@ export function eigHermitian(
         }
         // Rows: A ← W*·A.
         for (let k = 0; k < n; k++) {
-          const pk = p * n + k, qk = q * n + k;
-          const xr = ar[pk]!, xi = ai[pk]!, yr = ar[qk]!, yi = ai[qk]!;
+          const pk = p * n + k,
+            qk = q * n + k;
+          const xr = ar[pk]!,
+            xi = ai[pk]!,
+            yr = ar[qk]!,
+            yi = ai[qk]!;
           ar[pk] = c * xr + (wqpR * yr + wqpI * yi);
           ai[pk] = c * xi + (wqpR * yi - wqpI * yr);
           ar[qk] = s * xr + (wqqR * yr + wqqI * yi);

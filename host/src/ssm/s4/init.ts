@@ -19,7 +19,8 @@ export type S4Init = { H: number; M: number; logDt: Float32Array } & Record<S4Mo
 
 export function initS4(H: number, N: number, { seed = 0, dtMin = 1e-3, dtMax = 1e-1 }: S4InitOptions = {}): S4Init {
   if (!Number.isInteger(H) || H < 1) throw new Error(`initS4: d_model H must be a positive integer, got ${H}`);
-  if (!Number.isInteger(N) || N < 2 || N % 2 !== 0) throw new Error(`initS4: d_state N must be an even integer ≥ 2, got ${N}`);
+  if (!Number.isInteger(N) || N < 2 || N % 2 !== 0)
+    throw new Error(`initS4: d_state N must be an even integer ≥ 2, got ${N}`);
   if (!(dtMin > 0) || !(dtMax >= dtMin) || !Number.isFinite(dtMax)) {
     throw new Error(`initS4: need 0 < dtMin ≤ dtMax < ∞, got dtMin = ${dtMin}, dtMax = ${dtMax}`);
   }
@@ -28,7 +29,8 @@ export function initS4(H: number, N: number, { seed = 0, dtMin = 1e-3, dtMax = 1
   const rng = new Rng(seed);
   const out = { H, M, logDt: new Float32Array(H) } as S4Init;
   for (const f of S4_MODE_FIELDS) out[f] = new Float32Array(H * M);
-  const lo = Math.log(dtMin), hi = Math.log(dtMax);
+  const lo = Math.log(dtMin),
+    hi = Math.log(dtMax);
   for (let h = 0; h < H; h++) out.logDt[h] = rng.uniform(lo, hi);
   const sd = Math.SQRT1_2;
   for (let h = 0; h < H; h++) {

@@ -50,9 +50,15 @@ export interface S4KernelCache {
 
 function cauchyVectors(ch: S4Channel, ctRe: Float64Array, ctIm: Float64Array): [Float64Array, Float64Array] {
   const { M, pRe, pIm, bRe, bIm } = ch;
-  const vRe = new Float64Array(NV * M), vIm = new Float64Array(NV * M);
+  const vRe = new Float64Array(NV * M),
+    vIm = new Float64Array(NV * M);
   for (let n = 0; n < M; n++) {
-    const cr = ctRe[n]!, ci = ctIm[n]!, pr = pRe[n]!, pi = pIm[n]!, br = bRe[n]!, bi = bIm[n]!;
+    const cr = ctRe[n]!,
+      ci = ctIm[n]!,
+      pr = pRe[n]!,
+      pi = pIm[n]!,
+      br = bRe[n]!,
+      bi = bIm[n]!;
     vRe[n] = cr * br - ci * bi; // c̃ b
     vIm[n] = cr * bi + ci * br;
     vRe[M + n] = cr * pr - ci * pi; // c̃ p
@@ -71,12 +77,14 @@ function cauchyVectors(ch: S4Channel, ctRe: Float64Array, ctIm: Float64Array): [
 function cTilde(ch: S4Channel, bl: S4Bilinear, Lp: number, history?: Float64Array): [Float64Array, Float64Array] {
   const { M } = ch;
   const { dRe, dIm, uRe, uIm, qRe, qIm, gamma } = bl;
-  const rRe = Float64Array.from(ch.cRe), rIm = Float64Array.from(ch.cIm);
+  const rRe = Float64Array.from(ch.cRe),
+    rIm = Float64Array.from(ch.cIm);
   for (let j = 0; j < Lp; j++) {
     let s = 0;
     const off = 2 * j * M;
     for (let n = 0; n < M; n++) {
-      const xr = rRe[n]!, xi = rIm[n]!;
+      const xr = rRe[n]!,
+        xi = rIm[n]!;
       if (history) {
         history[off + n] = xr;
         history[off + M + n] = xi;
@@ -85,13 +93,16 @@ function cTilde(ch: S4Channel, bl: S4Bilinear, Lp: number, history?: Float64Arra
     }
     const f = 4 * gamma * s;
     for (let n = 0; n < M; n++) {
-      const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
-      const xr = rRe[n]!, xi = rIm[n]!;
+      const er = 2 * dRe[n]! - 1,
+        ei = 2 * dIm[n]!;
+      const xr = rRe[n]!,
+        xi = rIm[n]!;
       rRe[n] = er * xr - ei * xi - f * qRe[n]!;
       rIm[n] = er * xi + ei * xr - f * qIm[n]!;
     }
   }
-  const ctRe = new Float64Array(M), ctIm = new Float64Array(M);
+  const ctRe = new Float64Array(M),
+    ctIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
     ctRe[n] = ch.cRe[n]! - rRe[n]!;
     ctIm[n] = ch.cIm[n]! - rIm[n]!;
@@ -107,9 +118,11 @@ export function s4KernelForward(ch: S4Channel, L: number): { k: Float64Array; ca
   const [vRe, vIm] = cauchyVectors(ch, ctRe, ctIm);
   const nodes = bilinearNodes(Lp);
   const { K, bRe, bIm } = nodes;
-  const sumRe = new Float64Array(NV * K), sumIm = new Float64Array(NV * K);
+  const sumRe = new Float64Array(NV * K),
+    sumIm = new Float64Array(NV * K);
   cauchyConj(vRe, vIm, bl.lamRe, bl.lamIm, bl.dt, nodes, sumRe, sumIm);
-  const re = new Float64Array(Lp), im = new Float64Array(Lp);
+  const re = new Float64Array(Lp),
+    im = new Float64Array(Lp);
   for (let k = 0; k < K; k++) {
     const [hr, hi] = woodbury(sumRe, sumIm, K, k, bRe[k]!, bIm[k]!);
     re[k] = hr;
@@ -124,23 +137,48 @@ export function s4KernelForward(ch: S4Channel, L: number): { k: Float64Array; ca
 }
 
 /** K̂_k = 2·[k00 − β k01 k10 / (1 + β k11)] */
-function woodbury(sRe: Float64Array, sIm: Float64Array, K: number, k: number, br: number, bi: number): [number, number] {
+function woodbury(
+  sRe: Float64Array,
+  sIm: Float64Array,
+  K: number,
+  k: number,
+  br: number,
+  bi: number,
+): [number, number] {
   const [a00r, a00i, a01r, a01i, a10r, a10i, a11r, a11i] = blocks(sRe, sIm, K, k);
-  const er = 1 + br * a11r - bi * a11i, ei = br * a11i + bi * a11r;
+  const er = 1 + br * a11r - bi * a11i,
+    ei = br * a11i + bi * a11r;
   // β k01 k10 / E
-  const pr = a01r * a10r - a01i * a10i, pi = a01r * a10i + a01i * a10r;
-  const nr = br * pr - bi * pi, ni = br * pi + bi * pr;
+  const pr = a01r * a10r - a01i * a10i,
+    pi = a01r * a10i + a01i * a10r;
+  const nr = br * pr - bi * pi,
+    ni = br * pi + bi * pr;
   const e2 = er * er + ei * ei;
-  const qr = (nr * er + ni * ei) / e2, qi = (ni * er - nr * ei) / e2;
+  const qr = (nr * er + ni * ei) / e2,
+    qi = (ni * er - nr * ei) / e2;
   return [2 * (a00r - qr), 2 * (a00i - qi)];
 }
 
 function blocks(sRe: Float64Array, sIm: Float64Array, K: number, k: number): number[] {
-  return [sRe[k]!, sIm[k]!, sRe[K + k]!, sIm[K + k]!, sRe[2 * K + k]!, sIm[2 * K + k]!, sRe[3 * K + k]!, sIm[3 * K + k]!];
+  return [
+    sRe[k]!,
+    sIm[k]!,
+    sRe[K + k]!,
+    sIm[K + k]!,
+    sRe[2 * K + k]!,
+    sIm[2 * K + k]!,
+    sRe[3 * K + k]!,
+    sIm[3 * K + k]!,
+  ];
 }
 
 /** Gradient of ℒ with respect to the channel's parameters, given gK = ∂ℒ/∂K[0 … L−1]. */
-export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>, cache?: S4KernelCache): S4ChannelGrad {
+export function s4KernelBackward(
+  ch: S4Channel,
+  L: number,
+  gK: ArrayLike<number>,
+  cache?: S4KernelCache,
+): S4ChannelGrad {
   const { M } = ch;
   if (gK.length !== L) throw new Error(`S4 kernel backward: gradient has ${gK.length} values, expected L = ${L}`);
   const Lp = s4TruncationLength(L);
@@ -162,25 +200,35 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
   const g = zeroChannelGrad(M);
 
   // 4ᵀ: adjoint of the real inverse DFT.
-  const fr = new Float64Array(Lp), fi = new Float64Array(Lp);
+  const fr = new Float64Array(Lp),
+    fi = new Float64Array(Lp);
   for (let l = 0; l < L; l++) fr[l] = gK[l]!;
   fftFor(Lp).forward(fr, fi);
   // 3ᵀ: Woodbury.
-  const gsRe = new Float64Array(NV * K), gsIm = new Float64Array(NV * K);
+  const gsRe = new Float64Array(NV * K),
+    gsIm = new Float64Array(NV * K);
   for (let k = 0; k < K; k++) {
     const w = (k === 0 || k === Lp / 2 ? 1 : 2) / Lp;
-    const gr = w * fr[k]!, gi = w * fi[k]!;
+    const gr = w * fr[k]!,
+      gi = w * fi[k]!;
     const [, , a01r, a01i, a10r, a10i, a11r, a11i] = blocks(sumRe, sumIm, K, k);
-    const br = bRe[k]!, bi = bIm[k]!;
-    const er = 1 + br * a11r - bi * a11i, ei = br * a11i + bi * a11r;
+    const br = bRe[k]!,
+      bi = bIm[k]!;
+    const er = 1 + br * a11r - bi * a11i,
+      ei = br * a11i + bi * a11r;
     const e2 = er * er + ei * ei;
     // 1/E, −2β/E
-    const ier = er / e2, iei = -ei / e2;
-    const mr = -2 * (br * ier - bi * iei), mi = -2 * (br * iei + bi * ier);
+    const ier = er / e2,
+      iei = -ei / e2;
+    const mr = -2 * (br * ier - bi * iei),
+      mi = -2 * (br * iei + bi * ier);
     // f01 = −2β k10/E, f10 = −2β k01/E, f11 = −f01·f10/2·… = 2β² k01 k10 / E²
-    const f01r = mr * a10r - mi * a10i, f01i = mr * a10i + mi * a10r;
-    const f10r = mr * a01r - mi * a01i, f10i = mr * a01i + mi * a01r;
-    const f11r = 0.5 * (f01r * f10r - f01i * f10i), f11i = 0.5 * (f01r * f10i + f01i * f10r);
+    const f01r = mr * a10r - mi * a10i,
+      f01i = mr * a10i + mi * a10r;
+    const f10r = mr * a01r - mi * a01i,
+      f10i = mr * a01i + mi * a01r;
+    const f11r = 0.5 * (f01r * f10r - f01i * f10i),
+      f11i = 0.5 * (f01r * f10i + f01i * f10r);
     gsRe[k] = 2 * gr;
     gsIm[k] = 2 * gi;
     // conj(f)·g
@@ -195,12 +243,24 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
   const [vRe, vIm] = cauchyVectors(ch, ctRe, ctIm);
   const cg = cauchyConjBackward(vRe, vIm, bl.lamRe, bl.lamIm, dt, nodes, gsRe, gsIm);
   let gdt = cg.dt;
-  const glRe = cg.lamRe, glIm = cg.lamIm;
-  const gctRe = new Float64Array(M), gctIm = new Float64Array(M);
+  const glRe = cg.lamRe,
+    glIm = cg.lamIm;
+  const gctRe = new Float64Array(M),
+    gctIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
-    const v0r = cg.vRe[n]!, v0i = cg.vIm[n]!, v1r = cg.vRe[M + n]!, v1i = cg.vIm[M + n]!;
-    const v2r = cg.vRe[2 * M + n]!, v2i = cg.vIm[2 * M + n]!, v3r = cg.vRe[3 * M + n]!;
-    const cr = ctRe[n]!, ci = ctIm[n]!, pr = ch.pRe[n]!, pi = ch.pIm[n]!, br = ch.bRe[n]!, bi = ch.bIm[n]!;
+    const v0r = cg.vRe[n]!,
+      v0i = cg.vIm[n]!,
+      v1r = cg.vRe[M + n]!,
+      v1i = cg.vIm[M + n]!;
+    const v2r = cg.vRe[2 * M + n]!,
+      v2i = cg.vIm[2 * M + n]!,
+      v3r = cg.vRe[3 * M + n]!;
+    const cr = ctRe[n]!,
+      ci = ctIm[n]!,
+      pr = ch.pRe[n]!,
+      pi = ch.pIm[n]!,
+      br = ch.bRe[n]!,
+      bi = ch.bIm[n]!;
     // ḡ(c̃) = b̄ ḡ(v00) + p̄ ḡ(v01)
     gctRe[n] = br * v0r + bi * v0i + pr * v1r + pi * v1i;
     gctIm[n] = br * v0i - bi * v0r + pr * v1i - pi * v1r;
@@ -212,18 +272,24 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
     g.pIm[n] = cr * v1i - ci * v1r + bi * v2r - br * v2i + 2 * pi * v3r;
   }
   // 1ᵀ: back through C̃ = c − c Ā^{L'}.
-  const geRe = new Float64Array(M), geIm = new Float64Array(M);
-  const gqRe = new Float64Array(M), gqIm = new Float64Array(M);
-  const guRe = new Float64Array(M), guIm = new Float64Array(M);
+  const geRe = new Float64Array(M),
+    geIm = new Float64Array(M);
+  const gqRe = new Float64Array(M),
+    gqIm = new Float64Array(M);
+  const guRe = new Float64Array(M),
+    guIm = new Float64Array(M);
   let gGamma = 0;
-  const rhoRe = new Float64Array(M), rhoIm = new Float64Array(M);
+  const rhoRe = new Float64Array(M),
+    rhoIm = new Float64Array(M);
   for (let n = 0; n < M; n++) {
     rhoRe[n] = -gctRe[n]!;
     rhoIm[n] = -gctIm[n]!;
   }
   for (let j = Lp - 1; j >= 0; j--) {
-    const rOff = 2 * j * M, iOff = rOff + M;
-    let s = 0, tRe = 0;
+    const rOff = 2 * j * M,
+      iOff = rOff + M;
+    let s = 0,
+      tRe = 0;
     for (let n = 0; n < M; n++) {
       s += history[rOff + n]! * uRe[n]! - history[iOff + n]! * uIm[n]!;
       tRe += rhoRe[n]! * qRe[n]! + rhoIm[n]! * qIm[n]!;
@@ -234,15 +300,18 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
     const fq = -2 * gamma * s;
     // Elementwise once s and t are known: ρ is updated in place.
     for (let n = 0; n < M; n++) {
-      const rr = history[rOff + n]!, ri = history[iOff + n]!;
-      const pr = rhoRe[n]!, pi = rhoIm[n]!;
+      const rr = history[rOff + n]!,
+        ri = history[iOff + n]!;
+      const pr = rhoRe[n]!,
+        pi = rhoIm[n]!;
       gqRe[n] += fq * pr;
       gqIm[n] += fq * pi;
       geRe[n] += rr * pr + ri * pi;
       geIm[n] += rr * pi - ri * pr;
       guRe[n] += gS2 * rr;
       guIm[n] -= gS2 * ri;
-      const er = 2 * dRe[n]! - 1, ei = 2 * dIm[n]!;
+      const er = 2 * dRe[n]! - 1,
+        ei = 2 * dIm[n]!;
       rhoRe[n] = er * pr + ei * pi + gS2 * uRe[n]!;
       rhoIm[n] = er * pi - ei * pr - gS2 * uIm[n]!;
     }
@@ -255,9 +324,15 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
   const gS = -gamma * gamma * gGamma;
   gdt += ((2 * gamma * gamma) / (dt * dt)) * gGamma;
   for (let n = 0; n < M; n++) {
-    const pr = ch.pRe[n]!, pi = ch.pIm[n]!, dr = dRe[n]!, di = dIm[n]!;
+    const pr = ch.pRe[n]!,
+      pi = ch.pIm[n]!,
+      dr = dRe[n]!,
+      di = dIm[n]!;
     const p2 = pr * pr + pi * pi;
-    const gqr = gqRe[n]!, gqi = gqIm[n]!, gur = guRe[n]!, gui = guIm[n]!;
+    const gqr = gqRe[n]!,
+      gqi = gqIm[n]!,
+      gur = guRe[n]!,
+      gui = guIm[n]!;
     // ḡ(d) = 2ḡ(e) + p ḡ(q) + p̄ ḡ(u) + 2 gS |p|²
     const gdr = 2 * geRe[n]! + (pr * gqr - pi * gqi) + (pr * gur + pi * gui) + 2 * gS * p2;
     const gdi = 2 * geIm[n]! + (pr * gqi + pi * gqr) + (pr * gui - pi * gur);
@@ -265,12 +340,16 @@ export function s4KernelBackward(ch: S4Channel, L: number, gK: ArrayLike<number>
     g.pRe[n] += dr * gqr + di * gqi + (dr * gur + di * gui) + 4 * gS * dr * pr;
     g.pIm[n] += di * gqr - dr * gqi + (dr * gui - di * gur) + 4 * gS * dr * pi;
     // d² and ḡ(λ) += conj((dt/2) d²) ḡ(d); ∂ℒ/∂dt += Re(conj(ḡ(d)) (λ/2) d²)
-    const d2r = dr * dr - di * di, d2i = 2 * dr * di;
-    const hr = 0.5 * dt * d2r, hi = 0.5 * dt * d2i;
+    const d2r = dr * dr - di * di,
+      d2i = 2 * dr * di;
+    const hr = 0.5 * dt * d2r,
+      hi = 0.5 * dt * d2i;
     glRe[n] += hr * gdr + hi * gdi;
     glIm[n] += hr * gdi - hi * gdr;
-    const lr = bl.lamRe[n]!, li = bl.lamIm[n]!;
-    const xr = 0.5 * (lr * d2r - li * d2i), xi = 0.5 * (lr * d2i + li * d2r);
+    const lr = bl.lamRe[n]!,
+      li = bl.lamIm[n]!;
+    const xr = 0.5 * (lr * d2r - li * d2i),
+      xi = 0.5 * (lr * d2i + li * d2r);
     gdt += gdr * xr + gdi * xi;
   }
   for (let n = 0; n < M; n++) {

@@ -10,9 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { checkActive } from '../channels.js';
 import { s4KernelBackward, s4KernelForward, s4TruncationLength, type S4KernelCache } from './kernel.js';
-import {
-  S4_MODE_FIELDS, s4Channel, s4ParamArrays, type S4Channel, type S4Params,
-} from './params.js';
+import { S4_MODE_FIELDS, s4Channel, s4ParamArrays, type S4Channel, type S4Params } from './params.js';
 
 const FIELDS = ['logDt', ...S4_MODE_FIELDS] as const;
 

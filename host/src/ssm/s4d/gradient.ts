@@ -28,7 +28,13 @@ export interface S4DGrads {
  *   ∂ℒ/∂dt = Σ_m Re(conj(g_dtA)·A) + Σ_dir Re(conj(g_C')·C·z)      (∂C'/∂dt = C·z)
  *   ∂ℒ/∂logDt = dt·∂ℒ/∂dt;  ∂ℒ/∂logAReal = −exp(logAReal)·Re g_A;  ∂ℒ/∂aImag = Im g_A.
  */
-export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, dK: Real, opts: KernelOptions = {}): S4DGrads {
+export function s4dKernelBackward(
+  p: S4DValues,
+  L: number,
+  active: Int32Array,
+  dK: Real,
+  opts: KernelOptions = {},
+): S4DGrads {
   const dirs = s4dDirections(p);
   checkLength(L);
   checkActive(active, p.H);
@@ -85,7 +91,10 @@ export function s4dKernelBackward(p: S4DValues, L: number, active: Int32Array, d
       let gaI = 0;
       for (let d = 0; d < dirs; d++) {
         const at = ((r * M + m) * dirs + d) * 4;
-        const s0r = sums[at]!, s0i = sums[at + 1]!, s1r = sums[at + 2]!, s1i = sums[at + 3]!;
+        const s0r = sums[at]!,
+          s0i = sums[at + 1]!,
+          s1r = sums[at + 2]!,
+          s1i = sums[at + 3]!;
         const c = d * H * M + i;
         const cr = p.cRe[c]!;
         const ci = p.cIm[c]!;
@@ -130,19 +139,52 @@ function modeSums(dK: Real, row: number, L: number, zr: number, zi: number, sums
   const z2i = 2 * zr * zi;
   const z4r = z2r * z2r - z2i * z2i;
   const z4i = 2 * z2r * z2i;
-  let p0r = 1, p0i = 0;
-  let p1r = zr, p1i = zi;
-  let p2r = z2r, p2i = z2i;
-  let p3r = zr * z2r - zi * z2i, p3i = zr * z2i + zi * z2r;
-  let a0r = 0, a0i = 0, a1r = 0, a1i = 0, a2r = 0, a2i = 0, a3r = 0, a3i = 0;
-  let b0r = 0, b0i = 0, b1r = 0, b1i = 0, b2r = 0, b2i = 0, b3r = 0, b3i = 0;
+  let p0r = 1,
+    p0i = 0;
+  let p1r = zr,
+    p1i = zi;
+  let p2r = z2r,
+    p2i = z2i;
+  let p3r = zr * z2r - zi * z2i,
+    p3i = zr * z2i + zi * z2r;
+  let a0r = 0,
+    a0i = 0,
+    a1r = 0,
+    a1i = 0,
+    a2r = 0,
+    a2i = 0,
+    a3r = 0,
+    a3i = 0;
+  let b0r = 0,
+    b0i = 0,
+    b1r = 0,
+    b1i = 0,
+    b2r = 0,
+    b2i = 0,
+    b3r = 0,
+    b3i = 0;
   let l = 0;
   for (; l + 3 < L; l += 4) {
-    const k0 = dK[row + l]!, k1 = dK[row + l + 1]!, k2 = dK[row + l + 2]!, k3 = dK[row + l + 3]!;
-    a0r += k0 * p0r; a0i += k0 * p0i; b0r += k0 * l * p0r; b0i += k0 * l * p0i;
-    a1r += k1 * p1r; a1i += k1 * p1i; b1r += k1 * (l + 1) * p1r; b1i += k1 * (l + 1) * p1i;
-    a2r += k2 * p2r; a2i += k2 * p2i; b2r += k2 * (l + 2) * p2r; b2i += k2 * (l + 2) * p2i;
-    a3r += k3 * p3r; a3i += k3 * p3i; b3r += k3 * (l + 3) * p3r; b3i += k3 * (l + 3) * p3i;
+    const k0 = dK[row + l]!,
+      k1 = dK[row + l + 1]!,
+      k2 = dK[row + l + 2]!,
+      k3 = dK[row + l + 3]!;
+    a0r += k0 * p0r;
+    a0i += k0 * p0i;
+    b0r += k0 * l * p0r;
+    b0i += k0 * l * p0i;
+    a1r += k1 * p1r;
+    a1i += k1 * p1i;
+    b1r += k1 * (l + 1) * p1r;
+    b1i += k1 * (l + 1) * p1i;
+    a2r += k2 * p2r;
+    a2i += k2 * p2i;
+    b2r += k2 * (l + 2) * p2r;
+    b2i += k2 * (l + 2) * p2i;
+    a3r += k3 * p3r;
+    a3i += k3 * p3i;
+    b3r += k3 * (l + 3) * p3r;
+    b3i += k3 * (l + 3) * p3i;
     let t = p0r * z4r - p0i * z4i;
     p0i = p0r * z4i + p0i * z4r;
     p0r = t;

@@ -83,15 +83,27 @@ export function modeTable(p: S4DValues, active: Int32Array, dirs: number): Float
  * out[row + l] += 2·Re(c·z^l) for l < L. Four independent chains (powers l ≡ 0..3 mod 4, each stepped
  * by z⁴) instead of one: the loop is bound by the latency of the complex multiply, not its throughput.
  */
-function addModePowers(out: Float64Array, row: number, L: number, cr: number, ci: number, zr: number, zi: number): void {
+function addModePowers(
+  out: Float64Array,
+  row: number,
+  L: number,
+  cr: number,
+  ci: number,
+  zr: number,
+  zi: number,
+): void {
   const z2r = zr * zr - zi * zi;
   const z2i = 2 * zr * zi;
   const z4r = z2r * z2r - z2i * z2i;
   const z4i = 2 * z2r * z2i;
-  let w0r = cr, w0i = ci;
-  let w1r = cr * zr - ci * zi, w1i = cr * zi + ci * zr;
-  let w2r = cr * z2r - ci * z2i, w2i = cr * z2i + ci * z2r;
-  let w3r = w1r * z2r - w1i * z2i, w3i = w1r * z2i + w1i * z2r;
+  let w0r = cr,
+    w0i = ci;
+  let w1r = cr * zr - ci * zi,
+    w1i = cr * zi + ci * zr;
+  let w2r = cr * z2r - ci * z2i,
+    w2i = cr * z2i + ci * z2r;
+  let w3r = w1r * z2r - w1i * z2i,
+    w3i = w1r * z2i + w1i * z2r;
   let l = 0;
   for (; l + 3 < L; l += 4) {
     const o = row + l;

@@ -32,7 +32,9 @@ export function s4dKernel(p: S4DParams, L: number, activeIn: Int32Array): tf.Ten
   checkShape('aImag', p.aImag, 2, [H, M]);
   const cRows = checkShape('cRe', p.cRe, 2)[0]!;
   if ((cRows !== H && cRows !== 2 * H) || p.cRe.shape[1] !== M) {
-    throw new Error(`s4dKernel: cRe has shape [${p.cRe.shape}], expected [${H}, ${M}] or [${2 * H}, ${M}] (bidirectional)`);
+    throw new Error(
+      `s4dKernel: cRe has shape [${p.cRe.shape}], expected [${H}, ${M}] or [${2 * H}, ${M}] (bidirectional)`,
+    );
   }
   checkShape('cIm', p.cIm, 2, [cRows, M]);
   const dirs = cRows / H;

@@ -30,10 +30,14 @@ export function s4dDirections(p: S4DValues): 1 | 2 {
   if (!Number.isInteger(H) || H < 1) throw new Error(`S4D: d_model H must be a positive integer, got ${H}`);
   if (!Number.isInteger(M) || M < 1) throw new Error(`S4D: modes per channel M must be a positive integer, got ${M}`);
   if (p.logDt.length !== H) throw new Error(`S4D: logDt has ${p.logDt.length} values, expected H = ${H}`);
-  for (const [name, a] of [['logAReal', p.logAReal], ['aImag', p.aImag]] as const) {
+  for (const [name, a] of [
+    ['logAReal', p.logAReal],
+    ['aImag', p.aImag],
+  ] as const) {
     if (a.length !== H * M) throw new Error(`S4D: ${name} has ${a.length} values, expected H·M = ${H * M}`);
   }
-  if (p.cIm.length !== p.cRe.length) throw new Error(`S4D: cRe and cIm differ in length (${p.cRe.length} vs ${p.cIm.length})`);
+  if (p.cIm.length !== p.cRe.length)
+    throw new Error(`S4D: cRe and cIm differ in length (${p.cRe.length} vs ${p.cIm.length})`);
   if (p.cRe.length === H * M) return 1;
   if (p.cRe.length === 2 * H * M) return 2;
   throw new Error(`S4D: C has ${p.cRe.length} values, expected H·M = ${H * M} or 2·H·M = ${2 * H * M} (bidirectional)`);
@@ -60,7 +64,8 @@ export interface S4DInit {
 export function initS4D(H: number, N: number, opts: InitOptions = {}): S4DInit {
   const { init = 'lin', seed = 0, dtMin = 1e-3, dtMax = 1e-1, bidirectional = false } = opts;
   if (!Number.isInteger(H) || H < 1) throw new Error(`initS4D: d_model must be a positive integer, got ${H}`);
-  if (!Number.isInteger(N) || N < 2 || N % 2 !== 0) throw new Error(`initS4D: d_state must be an even integer ≥ 2, got ${N}`);
+  if (!Number.isInteger(N) || N < 2 || N % 2 !== 0)
+    throw new Error(`initS4D: d_state must be an even integer ≥ 2, got ${N}`);
   if (init !== 'lin' && init !== 'inv') throw new Error(`initS4D: init must be "lin" or "inv", got "${String(init)}"`);
   if (!(dtMin > 0 && dtMax >= dtMin)) throw new Error(`initS4D: need 0 < dtMin ≤ dtMax, got ${dtMin}, ${dtMax}`);
   const M = N / 2;

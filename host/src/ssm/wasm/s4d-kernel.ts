@@ -27,14 +27,22 @@ export function wasmKernelForward(modes: Float64Array, A: number, M: number, L: 
   f64.set(modes, modesAt / 8);
   runParallel(
     c,
-    splitRange(A, threads(A, M, L)).map(([r0, r1]) => ({ fn: 'kernelForwardRange', args: [r0, r1, A, M, L, dirs, modesAt, outAt] })),
+    splitRange(A, threads(A, M, L)).map(([r0, r1]) => ({
+      fn: 'kernelForwardRange',
+      args: [r0, r1, A, M, L, dirs, modesAt, outAt],
+    })),
   );
   return f64.slice(outAt / 8, end / 8);
 }
 
 /** sums [A, M, dirs, 4] = Re S0, Im S0, Re S1, Im S1 with S0 = Σ_l dK·z^l, S1 = Σ_l dK·l·z^l. */
 export function wasmKernelSums(
-  modes: Float64Array, A: number, M: number, L: number, dirs: number, dK: ArrayLike<number>,
+  modes: Float64Array,
+  A: number,
+  M: number,
+  L: number,
+  dirs: number,
+  dK: ArrayLike<number>,
 ): Float64Array {
   const c = loadCore()!;
   const modesAt = 0;

@@ -15,29 +15,100 @@ export const MAX_BYTES = 32768 * 65536;
 
 export interface CoreExports {
   gatherRows(
-    x: number, rows: number, active: number, A: number, B: number, L: number, H: number, u: number, dd: number,
-    b0: number, b1: number, single: number,
+    x: number,
+    rows: number,
+    active: number,
+    A: number,
+    B: number,
+    L: number,
+    H: number,
+    u: number,
+    dd: number,
+    b0: number,
+    b1: number,
+    single: number,
   ): void;
   scatterRows(
-    rows: number, x: number, d: number, out: number, active: number, A: number, B: number, L: number, H: number,
-    b0: number, b1: number, single: number,
+    rows: number,
+    x: number,
+    d: number,
+    out: number,
+    active: number,
+    A: number,
+    B: number,
+    L: number,
+    H: number,
+    b0: number,
+    b1: number,
+    single: number,
   ): void;
   forwardRange(
-    r0: number, r1: number, A: number, dirs: number, kRows: number, kSpec: number, rows: number, out: number, spec: number,
-    B: number, L: number, n: number, plan: number, work: number, f32: number, single: number,
+    r0: number,
+    r1: number,
+    A: number,
+    dirs: number,
+    kRows: number,
+    kSpec: number,
+    rows: number,
+    out: number,
+    spec: number,
+    B: number,
+    L: number,
+    n: number,
+    plan: number,
+    work: number,
+    f32: number,
+    single: number,
   ): void;
   backwardRange(
-    r0: number, r1: number, A: number, dirs: number, kSpec: number, rows: number, out: number, spec: number,
-    B: number, L: number, n: number, plan: number, work: number, f32: number, acc: number, dk: number, single: number,
+    r0: number,
+    r1: number,
+    A: number,
+    dirs: number,
+    kSpec: number,
+    rows: number,
+    out: number,
+    spec: number,
+    B: number,
+    L: number,
+    n: number,
+    plan: number,
+    work: number,
+    f32: number,
+    acc: number,
+    dk: number,
+    single: number,
   ): void;
-  kernelForwardRange(r0: number, r1: number, A: number, M: number, L: number, dirs: number, modes: number, out: number): void;
+  kernelForwardRange(
+    r0: number,
+    r1: number,
+    A: number,
+    M: number,
+    L: number,
+    dirs: number,
+    modes: number,
+    out: number,
+  ): void;
   kernelSumsRange(
-    r0: number, r1: number, A: number, M: number, L: number, dirs: number, modes: number, dK: number, sums: number,
+    r0: number,
+    r1: number,
+    A: number,
+    M: number,
+    L: number,
+    dirs: number,
+    modes: number,
+    dK: number,
+    sums: number,
   ): void;
 }
 export type CoreFunction = keyof CoreExports;
 const FUNCTIONS: CoreFunction[] = [
-  'gatherRows', 'scatterRows', 'forwardRange', 'backwardRange', 'kernelForwardRange', 'kernelSumsRange',
+  'gatherRows',
+  'scatterRows',
+  'forwardRange',
+  'backwardRange',
+  'kernelForwardRange',
+  'kernelSumsRange',
 ];
 
 /** The part of the WebAssembly JS API used here (the Node typings in use do not declare it). */
@@ -142,7 +213,8 @@ function defaultThreads(): number {
 /** Threads for the S4D convolution (default: cores, at most 4; S4OP_SSM_THREADS overrides). */
 export function configureSsmThreads(opts: { threads?: number; minWork?: number }): void {
   if (opts.threads !== undefined) {
-    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new Error(`threads must be a positive integer, got ${opts.threads}`);
+    if (!Number.isInteger(opts.threads) || opts.threads < 1)
+      throw new Error(`threads must be a positive integer, got ${opts.threads}`);
     settings.threads = opts.threads;
     while (helpers.length > opts.threads - 1) stopHelper(helpers.pop()!);
   }
@@ -219,13 +291,16 @@ export function runParallel(c: Core, jobs: Job[]): void {
   for (let i = posted.length + 1; i < jobs.length; i++) call(c, jobs[i]!);
   let failure = '';
   for (const h of posted) {
-    if (waitWhile(h.ctl, 1, h.seq - 1, Date.now() + settings.timeoutMs) !== h.seq) failure ||= `a worker did not finish within ${settings.timeoutMs} ms`;
+    if (waitWhile(h.ctl, 1, h.seq - 1, Date.now() + settings.timeoutMs) !== h.seq)
+      failure ||= `a worker did not finish within ${settings.timeoutMs} ms`;
     else if (h.ctl[2] !== 0) failure ||= 'a worker threw while running the wasm core';
   }
   if (failure) {
     threadsBroken = failure;
     while (helpers.length) stopHelper(helpers.pop()!);
-    throw new Error(`ssmConv: ${failure}; threading is now off for this process (S4OP_SSM_THREADS=1 to start without it)`);
+    throw new Error(
+      `ssmConv: ${failure}; threading is now off for this process (S4OP_SSM_THREADS=1 to start without it)`,
+    );
   }
 }
 
