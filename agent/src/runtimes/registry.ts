@@ -8,7 +8,10 @@ import { nodeRuntime } from './node.js';
 import type { Runtime } from './runtime.js';
 import { webRuntime } from './web.js';
 
-export const RUNTIMES: readonly Runtime[] = [nodeRuntime, webRuntime];
+export const RUNTIMES: readonly Runtime[] = [
+  nodeRuntime, // native, fastest where its binary ships
+  webRuntime, // wasm: runs anywhere Node does
+];
 
 /** The runtimes' names, by priority (what the agent probes, and what its options accept). */
 export function runtimeNames(): RuntimeName[] {
