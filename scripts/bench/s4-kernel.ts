@@ -9,11 +9,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../host/src/backend.js';
-import { s4KernelBackward, s4KernelForward } from '../../host/src/ssm/s4/kernel.js';
-import { initS4, s4ParamsFromArrays } from '../../host/src/ssm/s4/init.js';
-import { s4Channel, type S4Params } from '../../host/src/ssm/s4/params.js';
-import { s4Kernel } from '../../host/src/ssm/s4/op.js';
+import { initBackend } from '@s4op/host';
+import {
+  s4KernelBackward,
+  s4KernelForward,
+  initS4,
+  s4ParamsFromArrays,
+  s4Channel,
+  type S4Params,
+  s4Kernel,
+} from '@s4op/host/ssm';
 import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 7);

@@ -9,14 +9,19 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../../host/src/backend.js';
-import { convSize, releaseConvSaved, ssmConvBackward, ssmConvForward } from '../../host/src/ssm/conv/conv.js';
-import { wasmAvailable } from '../../host/src/ssm/conv/engine-wasm.js';
-import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm/wasm-core.js';
-import { ssmConv } from '../../host/src/ssm/conv/op.js';
-import { s4dKernel } from '../../host/src/ssm/s4d/op.js';
-import { initS4D } from '../../host/src/ssm/s4d/params.js';
-import { Rng } from '../../host/src/util/random.js';
+import { initBackend, Rng } from '@s4op/host';
+import {
+  convSize,
+  releaseConvSaved,
+  ssmConvBackward,
+  ssmConvForward,
+  wasmAvailable,
+  configureSsmThreads,
+  ssmThreadInfo,
+  ssmConv,
+  s4dKernel,
+  initS4D,
+} from '@s4op/host/ssm';
 import { intArg as arg, median } from './common.js';
 
 const repeats = arg('repeats', 9);
