@@ -193,7 +193,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       }
     }
     const done: CandidateRecord[] = [];
-    const pending: { j: number; job: CandidateJob; dir: string; id: number }[] = [];
+    const pending: { j: number; job: CandidateJob; dir: string }[] = [];
     for (let j = 0; j < o.seeds; j++) {
       const prior = store.getCandidate(runId, k, j);
       if (prior?.status === 'finished') {
@@ -209,23 +209,27 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
         done.push(prior);
         continue;
       }
-      const started = store.startCandidate({ run_id: runId, step: k, rate, seed: j, parent_id: parent.id });
       const job = candidateJob(o, runId, { step: k, rate, j, parent });
-      pending.push({ j, job, dir: path.resolve(env.dir, `step${k}-seed${j}`), id: started.id });
+      pending.push({ j, job, dir: path.resolve(env.dir, `step${k}-seed${j}`) });
     }
     // Through a queue every pending seed of the rate is in flight at once; locally they run one after another.
     const remote = env.fineTuner;
+    // A candidate is recorded as running when its fine-tune starts: all of the rate's at once through a queue.
+    const start = (j: number) =>
+      store.startCandidate({ run_id: runId, step: k, rate, seed: j, parent_id: parent.id }).id;
+    const ids = remote ? pending.map((p) => start(p.j)) : [];
     const inFlight = remote
       ? pending.map((p) => settled(remote.fineTune(parent.checkpoint!, p.dir, p.job)))
       : undefined;
     for (const [i, p] of pending.entries()) {
+      const id = remote ? ids[i]! : start(p.j);
       const label = candidateLabel(p.job);
       let tuned: FineTuned;
       if (inFlight) {
         const r = await inFlight[i]!;
         if (!r.ok) {
           if (!(r.error instanceof CandidateFailure)) throw r.error;
-          store.failCandidate(p.id, r.error.message);
+          store.failCandidate(id, r.error.message);
           env.log(`${label}: failed, left out: ${r.error.message}`);
           continue;
         }
@@ -233,7 +237,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       } else {
         tuned = await fineTuneCandidate(parent.checkpoint!, p.dir, p.job, env.data, { log: env.log, quiet: env.quiet });
       }
-      done.push(await finishCandidate(env, { ...p, label, parent, H, reference }, tuned));
+      done.push(await finishCandidate(env, { ...p, id, label, parent, H, reference }, tuned));
     }
     if (!done.length) {
       stop = `every candidate of step ${k} (${rate}%) failed`;

@@ -26,6 +26,28 @@ const POLL_MS = 20;
 /** Retries of a job whose worker failed for a reason that may pass (Redis gone mid-upload, …). */
 const ATTEMPTS = 3;
 
+/**
+ * Waits for job `id` to complete or fail for good (retries pending are waited for); 'gone' when the job
+ * vanished (Redis lost it). Polled every POLL_MS: events would be faster by a few ms but are lost across a
+ * Redis restart, and a poll also sees a job that is no longer there.
+ */
+export async function settleJob(
+  queue: Queue<JobData>,
+  id: string,
+  closed: () => boolean = () => false,
+): Promise<'gone' | { result?: unknown; failed?: string }> {
+  for (;;) {
+    if (closed()) throw new Error('the queue was closed');
+    const j: Job<JobData> | undefined = await queue.getJob(id);
+    if (!j) return 'gone';
+    if (j.finishedOn) {
+      if (j.failedReason && !j.returnvalue) return { failed: j.failedReason };
+      if (j.returnvalue) return { result: j.returnvalue };
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
 export class QueueFineTuner implements FineTuner {
   readonly queue: Queue<JobData>;
   private readonly redis: Redis;
@@ -81,7 +103,7 @@ export class QueueFineTuner implements FineTuner {
         });
         this.o.log(`step ${job.step} (${job.rate}%) seed ${job.j}: queued as job ${id}`);
       }
-      const end = await this.settle(id);
+      const end = await settleJob(this.queue, id, () => this.closed);
       if (end === 'gone') {
         this.o.log(`job ${id} is gone from Redis (restarted?): queueing it again`);
         continue;
@@ -103,20 +125,6 @@ export class QueueFineTuner implements FineTuner {
       if (weights !== r.weights_sha256 || cfg.weights_sha256 !== weights)
         throw new CandidateFailure(`job ${id}: the returned weights do not match their recorded sha256`);
       return { ...r, dir };
-    }
-  }
-
-  /** Waits for job `id` to complete or fail for good; 'gone' when it vanished (Redis lost it). */
-  private async settle(id: string): Promise<'gone' | { result?: unknown; failed?: string }> {
-    for (;;) {
-      if (this.closed) throw new Error('the queue was closed');
-      const j: Job<JobData> | undefined = await this.queue.getJob(id);
-      if (!j) return 'gone';
-      if (j.finishedOn) {
-        if (j.failedReason && !j.returnvalue) return { failed: j.failedReason };
-        if (j.returnvalue) return { result: j.returnvalue };
-      }
-      await new Promise((r) => setTimeout(r, POLL_MS));
     }
   }
 
