@@ -1,7 +1,7 @@
 /**
  * Fine-tunes through BullMQ (issue 16) with a real redis-server and real `s4op worker` processes: a run
  * through the queue equals the same run done locally; a worker SIGKILLed mid-job has its job retried by the
- * other and the run ends with one candidate per seed; a Redis restart mid-run is survived; a job from another
+ * other and the run ends with one candidate per seed; a host killed with jobs in flight resumes them; a Redis restart mid-run is survived; a job from another
  * version is refused with a clear reason; a corrupt checkpoint blob fails its candidates, not the run.
  * Latency comes from --estimate: what travels is the fine-tune, the measurement path is prune-cli.test.ts's.
  */
@@ -201,6 +201,33 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
     expect(w1.lines.some((l) => l.startsWith(`job ${victim} done`))).toBe(true);
     const c = candidates(ws);
     expect(c.map((r) => [r.step, r.seed, r.status])).toEqual([
+      [0, 0, 'finished'],
+      [1, 0, 'finished'],
+      [1, 1, 'finished'],
+    ]);
+  }, 90_000);
+
+  it('a host killed with jobs in flight resumes them with --resume: each job runs once, one candidate per seed', async () => {
+    await twoWorkers();
+    const ws = path.join(dir, 'ws-resume');
+    const host = startCli(HOST_CLI, [...pruneArgs(ws, 'resume', ['--queue', url]), ...slow]);
+    const started = /job (resume\.s1\.\S+) started/;
+    await Promise.all(workers.map((w) => w.waitFor(started)));
+    await host.stop('SIGKILL');
+    const r = await runCli(
+      HOST_CLI,
+      ['prune', '--resume', 'resume', '--workspace', ws, '--queue', url, '--backend', 'cpu'],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    // The resumed host found the jobs in flight instead of queueing new ones.
+    expect(r.stderr).not.toMatch(/queued as job/);
+    const starts = workers.flatMap((w) => w.lines.filter((l) => started.test(l)));
+    expect(starts.length).toBe(2);
+    expect(new Set(starts.map((l) => started.exec(l)![1])).size).toBe(2);
+    expect(candidates(ws).map((c) => [c.step, c.seed, c.status])).toEqual([
       [0, 0, 'finished'],
       [1, 0, 'finished'],
       [1, 1, 'finished'],
