@@ -6,7 +6,7 @@
  * Latency comes from --estimate: what travels is the fine-tune, the measurement path is prune-cli.test.ts's.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -185,6 +185,56 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
     const c = candidates(ws).filter((r) => r.step === 1);
     expect(c.map((r) => r.status)).toEqual(['running', 'running']);
     expect((JSON.parse(c[0]!.extra!) as { failed: string }).failed).toMatch(/is corrupt/);
+  }, 60_000);
+
+  it("a worker that lacks the run's dataset file says so; the candidates fail, not the run", async () => {
+    const file = path.join(dir, 'user.jsonl');
+    const rows = Array.from({ length: 120 }, (_, i) =>
+      JSON.stringify({
+        x: Array.from({ length: 12 }, (_, t) => Math.round(100 * Math.sin(t * (1 + (i % 2)) + i)) / 100),
+        y: i % 2,
+      }),
+    );
+    await writeFile(file, `${rows.join('\n')}\n`);
+    const userCk = path.join(dir, 'user-base');
+    const t = await runCli(HOST_CLI, [
+      'train',
+      '--model',
+      's4d',
+      '--dataset',
+      file,
+      '--d-model',
+      '8',
+      '--d-state',
+      '4',
+      '--layers',
+      '2',
+      '--epochs',
+      '1',
+      '--backend',
+      'cpu',
+      '--out',
+      userCk,
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    await Promise.all(workers.map((w) => w.kill()));
+    workers = [];
+    const ws = path.join(dir, 'ws-nofile');
+    const host = startCli(HOST_CLI, [
+      ...pruneArgs(ws, 'nofile', ['--queue', url]),
+      '--checkpoint',
+      userCk,
+      '--rates',
+      '30',
+    ]);
+    await host.waitFor(/queued as job nofile\.s1\.j1/, 30_000);
+    // The host has its data; the worker (here: the same machine, later) finds no file at that path.
+    await rename(file, `${file}.away`);
+    workers = [await startWorker(url)];
+    expect(await host.exited).toBe(0);
+    expect(host.lines.join('\n')).toMatch(
+      /seed 0: failed, left out: job nofile\.\S+ failed: this worker cannot rebuild the run's dataset: \S+user\.jsonl: cannot read the data file \(no such file\)/,
+    );
   }, 60_000);
 
   it('a worker SIGKILLed mid-fine-tune: its job is retried on the other, one candidate per seed', async () => {

@@ -9,7 +9,6 @@ import { readCheckpointConfig } from '../model/checkpoint.js';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CandidateFailure, type CandidateJob, type FineTuned, type FineTuner } from '../prune/candidate.js';
-import type { PruneRunConfig } from '../prune/run-config.js';
 import { BlobError, bundle, getBlob, putBlob, sha256, unbundle } from './blobs.js';
 import {
   QUEUE_NAME,
@@ -59,7 +58,8 @@ export class QueueFineTuner implements FineTuner {
     private readonly o: {
       runId: string;
       backend: string;
-      dataset: PruneRunConfig['dataset'];
+      /** The run's dataset spec (data.info.spec). */
+      dataset: Record<string, unknown>;
       log: (line: string) => void;
     },
   ) {

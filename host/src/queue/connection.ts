@@ -7,7 +7,6 @@ import os from 'node:os';
 import { PACKAGE_VERSION, PROTOCOL_VERSION } from '@s4op/shared';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { CandidateJob, FineTuned } from '../prune/candidate.js';
-import type { PruneRunConfig } from '../prune/run-config.js';
 import { InputError } from '../errors.js';
 
 export const QUEUE_NAME = 's4op-finetune';
@@ -28,7 +27,11 @@ export interface FineTuneJobData {
   backend: string;
   /** sha256 of the parent checkpoint's bundle (blobs.ts). */
   parent_sha256: string;
-  dataset: PruneRunConfig['dataset'];
+  /**
+   * The host's dataset spec (data.info.spec): the worker rebuilds exactly that dataset; user files are named
+   * by path and sha256, so a worker without the file, or with other contents, says so instead of training.
+   */
+  dataset: Record<string, unknown>;
   job: CandidateJob;
 }
 

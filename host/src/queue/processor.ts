@@ -10,7 +10,7 @@ import path from 'node:path';
 import { UnrecoverableError, type SandboxedJob } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { initBackend } from '../backend.js';
-import { loadDataset, reloadDataset, type Dataset } from '../data/dataset.js';
+import { reloadDataset, type Dataset } from '../data/dataset.js';
 import { fineTuneCandidate } from '../prune/candidate.js';
 import { BlobError, bundle, getBlob, putBlob, unbundle } from './blobs.js';
 import {
@@ -88,7 +88,7 @@ function dataset(spec: FineTuneJobData['dataset']): Promise<Dataset> {
   const key = JSON.stringify(spec);
   let p = datasets.get(key);
   if (!p) {
-    p = (spec.source ? loadDataset(spec.source, spec.options) : reloadDataset(spec.spec!)).catch((err: Error) => {
+    p = reloadDataset(spec).catch((err: Error) => {
       datasets.delete(key);
       throw new UnrecoverableError(`this worker cannot rebuild the run's dataset: ${err.message}`);
     });

@@ -193,7 +193,7 @@ export function register(program: Command): void {
           fineTuner = new QueueFineTuner(flags.queue, {
             runId: run.id,
             backend: choice.name,
-            dataset: config.dataset,
+            dataset: data.info.spec,
             log,
           });
           await userCheckAsync(() => fineTuner!.ready(), `--queue ${flags.queue}: `);
