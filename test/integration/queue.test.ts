@@ -6,6 +6,7 @@
  * Latency comes from --estimate: what travels is the fine-tune, the measurement path is prune-cli.test.ts's.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -143,6 +144,18 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
     expect(done.length).toBe(4);
     expect(done.every((j) => j.run_ms !== null && j.run_ms > 0)).toBe(true);
   }, 90_000);
+
+  it('an unreachable queue is refused before a run is recorded', async () => {
+    const ws = path.join(dir, 'ws-unreachable');
+    const closed = await freePort();
+    const r = await runCli(HOST_CLI, pruneArgs(ws, 'nowhere', ['--queue', `redis://:secret@127.0.0.1:${closed}`]));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(
+      /--queue: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+ does not answer: connect ECONNREFUSED/,
+    );
+    expect(r.stderr).not.toMatch(/secret/);
+    expect(existsSync(path.join(ws, 'runs.sqlite'))).toBe(false);
+  });
 
   it('refuses a job from another s4op version with a clear reason', async () => {
     const connection = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: null });

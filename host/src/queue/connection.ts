@@ -91,3 +91,26 @@ export function redisOptions(url: string): RedisOptions {
 
 /** A connection to the queue's Redis (BullMQ in an ES module takes a constructed client); close it with quit(). */
 export const redisClient = (url: string, over: RedisOptions = {}) => new Redis({ ...redisOptions(url), ...over });
+
+/** Resolves once Redis at `url` answers a PING; rejects with a clear reason within `timeoutMs` otherwise. */
+export async function checkRedis(url: string, timeoutMs = 5000): Promise<void> {
+  const r = redisClient(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
+  let cause = '';
+  r.on('error', (err: Error) => (cause ||= err.message));
+  try {
+    await r.connect();
+    await r.ping();
+  } catch (err) {
+    throw new Error(`Redis at ${u(url)} does not answer: ${cause || (err as Error).message}`);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** The URL without its password, for messages. */
+const u = (url: string) => url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');

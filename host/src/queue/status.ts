@@ -1,6 +1,6 @@
 /** What `s4op workers` shows: the workers connected to the queue, its jobs by state and their timings. */
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, redisClient, type FineTuneResult, type JobData } from './connection.js';
+import { checkRedis, QUEUE_NAME, redisClient, type FineTuneResult, type JobData } from './connection.js';
 
 export interface JobView {
   id: string;
@@ -21,9 +21,12 @@ export interface QueueStatus {
 }
 
 export async function queueStatus(url: string, limit = 50): Promise<QueueStatus> {
+  await checkRedis(url);
   // Fails fast when Redis is away: this is a look, not a run.
   const connection = redisClient(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
+  connection.on('error', () => undefined);
   const queue = new Queue<JobData>(QUEUE_NAME, { connection });
+  queue.on('error', () => undefined);
   try {
     const workers = (await queue.getWorkers()).map((w) => ({
       name: w.name ?? '?',

@@ -42,7 +42,13 @@ export async function startWorker(o: WorkerOptions): Promise<{ worker: Worker<Jo
     o.log(`job ${job.id} done in ${((job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now())) / 1000} s`),
   );
   worker.on('failed', (job, err) => o.log(`job ${job?.id ?? '?'} failed: ${err.message}`));
-  worker.on('error', (err) => o.log(`worker error: ${err.message}`));
+  // While Redis is away the same error repeats at every reconnect: said once, until it changes.
+  let lastError = '';
+  worker.on('error', (err) => {
+    if (err.message !== lastError) o.log(`worker error (retrying): ${err.message}`);
+    lastError = err.message;
+  });
+  worker.on('ready', () => (lastError = ''));
   await worker.waitUntilReady();
   o.log(
     `worker ${name} (s4op ${WIRE_VERSION.package}, protocol ${WIRE_VERSION.protocol}) ready on queue ${QUEUE_NAME}: concurrency ${o.concurrency}${o.replicas ? `, ${o.replicas} replica(s)` : ''}`,

@@ -34,7 +34,7 @@ import {
 } from '../../prune/run-config.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
 import { QueueFineTuner } from '../../queue/client.js';
-import { redisOptions } from '../../queue/connection.js';
+import { checkRedis, redisOptions } from '../../queue/connection.js';
 import { printRun } from '../print.js';
 
 interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFlags {
@@ -159,10 +159,14 @@ export function register(program: Command): void {
   addDatasetOptions(cmd).action(async (flags: PruneFlags) => {
     const choice = await initBackend(flags.backend);
     log(describeBackend(choice));
+    if (flags.queue) {
+      userCheck(() => redisOptions(flags.queue!), '--queue: ');
+      // Before a run is recorded: an unreachable queue is a bad argument, not a failed run.
+      await userCheckAsync(() => checkRedis(flags.queue!), '--queue: ');
+    }
     const store = RunStore.openWorkspace(flags.workspace);
     let measurer: CostMeasurer | undefined;
     let fineTuner: QueueFineTuner | undefined;
-    if (flags.queue) userCheck(() => redisOptions(flags.queue!), '--queue: ');
     try {
       const { run, config, fresh } = flags.resume ? resumeRun(store, flags) : await newRun(store, flags);
       if (!fresh && (run.status === 'finished' || run.status === 'stopped')) {
@@ -196,7 +200,6 @@ export function register(program: Command): void {
             dataset: data.info.spec,
             log,
           });
-          await userCheckAsync(() => fineTuner!.ready(), `--queue ${flags.queue}: `);
           log(`fine-tunes go to the workers of queue ${flags.queue}`);
         }
         if (!fresh) store.updateRun(run.id, { status: 'running', stop_reason: null });

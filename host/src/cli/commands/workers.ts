@@ -14,10 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { redis: string; limit: number; json?: boolean }) => {
       userCheck(() => redisOptions(opts.redis), '--redis: ');
-      const s = await userCheckAsync(
-        () => queueStatus(opts.redis, opts.limit),
-        `cannot read the queue at ${opts.redis}: `,
-      );
+      const s = await userCheckAsync(() => queueStatus(opts.redis, opts.limit), 'cannot read the queue: ');
       emit(opts, s, () => {
         const c = s.counts;
         const lines = [
