@@ -140,6 +140,8 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
       jobs: { state: string; run_ms: number | null; id: string }[];
     };
     expect(status.workers.length).toBe(2);
+    // Named host:pid, as the workers call themselves.
+    for (const w of status.workers as { name: string }[]) expect(w.name).toMatch(/^.+:\d+$/);
     const done = status.jobs.filter((j) => j.state === 'completed' && j.id.startsWith('same.'));
     expect(done.length).toBe(4);
     expect(done.every((j) => j.run_ms !== null && j.run_ms > 0)).toBe(true);

@@ -28,8 +28,9 @@ export async function queueStatus(url: string, limit = 50): Promise<QueueStatus>
   const queue = new Queue<JobData>(QUEUE_NAME, { connection });
   queue.on('error', () => undefined);
   try {
+    // BullMQ reports the queue's name as `name`; the worker's own is after ":w:" in the client's raw name.
     const workers = (await queue.getWorkers()).map((w) => ({
-      name: w.name ?? '?',
+      name: (w as { rawname?: string }).rawname?.split(':w:')[1] ?? '?',
       addr: w.addr ?? '?',
       age_s: Number(w.age ?? 0),
     }));
