@@ -1,11 +1,12 @@
 /**
  * The host's side of the queue: fine-tunes a candidate by a worker. The job id is the candidate's
- * (run, step, seed, parent), so a host restarted with `--resume` finds the job it left in flight (or its
+ * (run, step, seed, and a digest of the job's inputs), so a host restarted with `--resume` finds the job it left in flight (or its
  * result) instead of adding a second one, and a job retried after a worker died yields one candidate.
  * The host polls the job's state rather than trusting events alone: a job lost with a Redis restart (no
  * persistence) is seen gone and enqueued again, blobs and all.
  */
 import { readCheckpointConfig } from '../model/checkpoint.js';
+import { canonicalJson } from '../store/run-store.js';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { CandidateFailure, type CandidateJob, type FineTuned, type FineTuner } from '../prune/candidate.js';
@@ -73,7 +74,6 @@ export class QueueFineTuner implements FineTuner {
 
   async fineTune(parentDir: string, dir: string, job: CandidateJob): Promise<FineTuned> {
     const parent = await this.parent(parentDir);
-    const id = `${this.o.runId}.s${job.step}.j${job.j}.r${job.rate}.p${parent.hash.slice(0, 16)}`;
     const data: FineTuneJobData = {
       kind: 'finetune',
       version: WIRE_VERSION,
@@ -82,6 +82,10 @@ export class QueueFineTuner implements FineTuner {
       dataset: this.o.dataset,
       job,
     };
+    // The id names everything the result depends on (parent, data, options, version): a resumed host finds
+    // its own job, and a run of the same id elsewhere with other settings never picks up this one's result.
+    const digest = sha256(Buffer.from(canonicalJson(data))).slice(0, 16);
+    const id = `${this.o.runId}.s${job.step}.j${job.j}.r${job.rate}.${digest}`;
     let fresh = true;
     for (;;) {
       // (Re-)stored each round: cheap, refreshes the expiry, and restores it after a Redis restart.
