@@ -104,8 +104,8 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
   });
 
   it('a run through two workers equals the same run done locally', async () => {
-    const local = path.join(dir, 'ws-local');
-    const queued = path.join(dir, 'ws-queue');
+    const local = await mkdtemp(path.join(dir, 'ws-local-'));
+    const queued = await mkdtemp(path.join(dir, 'ws-queue-'));
     const [a, b] = await Promise.all([
       runCli(HOST_CLI, pruneArgs(local, 'same'), { timeoutMs: 60_000 }),
       runCli(HOST_CLI, pruneArgs(queued, 'same', ['--queue', url]), { timeoutMs: 60_000 }),
@@ -148,7 +148,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
   }, 90_000);
 
   it('an unreachable queue is refused before a run is recorded', async () => {
-    const ws = path.join(dir, 'ws-unreachable');
+    const ws = await mkdtemp(path.join(dir, 'ws-unreachable-'));
     const closed = await freePort();
     const r = await runCli(HOST_CLI, pruneArgs(ws, 'nowhere', ['--queue', `redis://:secret@127.0.0.1:${closed}`]));
     expect(r.code).toBe(2);
@@ -184,7 +184,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
     await Promise.all(workers.map((w) => w.kill()));
     workers = [];
     redisCli('FLUSHALL');
-    const ws = path.join(dir, 'ws-corrupt');
+    const ws = await mkdtemp(path.join(dir, 'ws-corrupt-'));
     const host = startCli(HOST_CLI, pruneArgs(ws, 'corrupt', ['--queue', url]));
     await host.waitFor(/queued as job corrupt\.s1\.j1/, 30_000);
     const keys = redisCli('--scan', '--pattern', 's4op:blob:*').split('\n').filter(Boolean);
@@ -234,7 +234,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
     expect(t.code, t.stderr).toBe(0);
     await Promise.all(workers.map((w) => w.kill()));
     workers = [];
-    const ws = path.join(dir, 'ws-nofile');
+    const ws = await mkdtemp(path.join(dir, 'ws-nofile-'));
     const host = startCli(HOST_CLI, [
       ...pruneArgs(ws, 'nofile', ['--queue', url]),
       '--checkpoint',
@@ -254,7 +254,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
 
   it('a worker SIGKILLed mid-fine-tune: its job is retried on the other, one candidate per seed', async () => {
     await twoWorkers();
-    const ws = path.join(dir, 'ws-kill');
+    const ws = await mkdtemp(path.join(dir, 'ws-kill-'));
     const host = startCli(HOST_CLI, [...pruneArgs(ws, 'kill', ['--queue', url]), ...slow]);
     const [w0, w1] = workers as [Live, Live];
     await Promise.all([w0.waitFor(/job kill\.s1\.\S+ started/), w1.waitFor(/job kill\.s1\.\S+ started/)]);
@@ -274,7 +274,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
 
   it('a host killed with jobs in flight resumes them with --resume: each job runs once, one candidate per seed', async () => {
     await twoWorkers();
-    const ws = path.join(dir, 'ws-resume');
+    const ws = await mkdtemp(path.join(dir, 'ws-resume-'));
     const host = startCli(HOST_CLI, [...pruneArgs(ws, 'resume', ['--queue', url]), ...slow]);
     const started = /job (resume\.s1\.\S+) started/;
     await Promise.all(workers.map((w) => w.waitFor(started)));
@@ -301,7 +301,7 @@ describe.skipIf(!hasRedis() && !process.env.CI)('fine-tunes through the queue', 
 
   it('Redis restarted mid-run: host and workers reconnect, lost jobs are queued again, the run finishes', async () => {
     await twoWorkers();
-    const ws = path.join(dir, 'ws-restart');
+    const ws = await mkdtemp(path.join(dir, 'ws-restart-'));
     const host = startCli(HOST_CLI, [...pruneArgs(ws, 'restart', ['--queue', url]), ...slow]);
     await workers[0]!.waitFor(/job restart\.s1\.\S+ started/);
     await redis.kill();
