@@ -23,6 +23,8 @@ const COMMANDS: Record<string, () => Promise<CommandModule>> = {
   fleet: () => import('./commands/fleet.js'),
   deployments: () => import('./commands/deployments.js'),
   report: () => import('./commands/report.js'),
+  worker: () => import('./commands/worker.js'),
+  workers: () => import('./commands/workers.js'),
 };
 
 /**

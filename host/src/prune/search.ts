@@ -14,14 +14,21 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Dataset } from '../data/dataset.js';
-import { loadCheckpoint, readCheckpointConfig, saveCheckpoint } from '../model/checkpoint.js';
+import { loadCheckpoint, readCheckpointConfig } from '../model/checkpoint.js';
 import type { SequenceModel } from '../model/model.js';
 import type { CandidateRecord, MeasurementInput, MeasurementRecord, RunStore } from '../store/run-store.js';
-import { evaluate, train, type TrainOptions } from '../train/trainer.js';
+import { evaluate, type TrainOptions } from '../train/trainer.js';
+import {
+  candidateLabel,
+  CandidateFailure,
+  fineTuneCandidate,
+  type CandidateJob,
+  type FineTuned,
+  type FineTuner,
+} from './candidate.js';
 import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedModel } from './cost/cost.js';
 import type { WeightedCriterion } from './criteria/index.js';
 import { activeCount, bypassedCounts } from './operators.js';
-import { pruneStep } from './prune-step.js';
 import { checkRates } from './schedule.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
@@ -104,6 +111,8 @@ export interface SearchEnv {
   /** No training progress bars. */
   quiet?: boolean;
   onCandidate?: (c: CandidateRecord) => void;
+  /** Fine-tunes elsewhere (a queue of workers); without it, fine-tunes run here, one after another. */
+  fineTuner?: FineTuner;
 }
 
 export interface SearchResult {
@@ -184,6 +193,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       }
     }
     const done: CandidateRecord[] = [];
+    const pending: { j: number; job: CandidateJob; dir: string }[] = [];
     for (let j = 0; j < o.seeds; j++) {
       const prior = store.getCandidate(runId, k, j);
       if (prior?.status === 'finished') {
@@ -199,8 +209,40 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
         done.push(prior);
         continue;
       }
-      const c = await runCandidate(env, o, { step: k, rate, j, parent, H, reference });
-      done.push(c);
+      const job = candidateJob(o, runId, { step: k, rate, j, parent });
+      pending.push({ j, job, dir: path.resolve(env.dir, `step${k}-seed${j}`) });
+    }
+    // Through a queue every pending seed of the rate is in flight at once; locally they run one after another.
+    const remote = env.fineTuner;
+    // A candidate is recorded as running when its fine-tune starts: all of the rate's at once through a queue.
+    const start = (j: number) =>
+      store.startCandidate({ run_id: runId, step: k, rate, seed: j, parent_id: parent.id }).id;
+    const ids = remote ? pending.map((p) => start(p.j)) : [];
+    const inFlight = remote
+      ? pending.map((p) => settled(remote.fineTune(parent.checkpoint!, p.dir, p.job)))
+      : undefined;
+    for (const [i, p] of pending.entries()) {
+      const id = remote ? ids[i]! : start(p.j);
+      const label = candidateLabel(p.job);
+      let tuned: FineTuned;
+      if (inFlight) {
+        const r = await inFlight[i]!;
+        if (!r.ok) {
+          if (!(r.error instanceof CandidateFailure)) throw r.error;
+          store.failCandidate(id, r.error.message);
+          env.log(`${label}: failed, left out: ${r.error.message}`);
+          continue;
+        }
+        tuned = r.value;
+      } else {
+        tuned = await fineTuneCandidate(parent.checkpoint!, p.dir, p.job, env.data, { log: env.log, quiet: env.quiet });
+      }
+      done.push(await finishCandidate(env, { ...p, id, label, parent, H, reference }, tuned));
+    }
+    if (!done.length) {
+      stop = `every candidate of step ${k} (${rate}%) failed`;
+      status = 'stopped';
+      break;
     }
     // Best by validation metric; ties go to the lower seed.
     const best = done.reduce((a, b) => (b.val_metric! > a.val_metric! ? b : a));
@@ -381,85 +423,59 @@ async function baseCandidate(env: SearchEnv): Promise<{ base: CandidateRecord; r
   }
 }
 
-async function runCandidate(
+/** The candidate as the search keeps it: fine-tuned (here or by a worker), exported, measured, recorded. */
+async function finishCandidate(
   env: SearchEnv,
-  o: SearchOptions,
-  c: { step: number; rate: number; j: number; parent: CandidateRecord; H: number; reference: PreparedModel },
+  c: {
+    id: number;
+    j: number;
+    job: CandidateJob;
+    label: string;
+    parent: CandidateRecord;
+    H: number;
+    reference: PreparedModel;
+  },
+  t: FineTuned,
 ): Promise<CandidateRecord> {
   const { store, runId } = env;
-  const started = store.startCandidate({
-    run_id: runId,
-    step: c.step,
-    rate: c.rate,
-    seed: c.j,
-    parent_id: c.parent.id,
-  });
-  const seed = candidateSeed(o, c.step, c.j);
-  const { model, config } = await loadCheckpoint(c.parent.checkpoint!);
+  const { step } = c.job;
+  // Read back from disk on both paths, so a local and a queued candidate are exported from the same bytes.
+  const { model } = await loadCheckpoint(t.dir);
   try {
-    const { nLayers } = model.config;
-    const ctx = {
-      L: env.data.info.length,
-      seed,
-      data: env.data,
-      taylorBatches: o.taylorBatches,
-      batchSize: o.fineTune.batchSize,
-    };
-    const { target, counts } = pruneStep(model, { rate: c.rate, criteria: o.criteria, allocation: o.allocation, ctx });
-    const label = `step ${c.step} (${c.rate}%) seed ${c.j}`;
-    env.log(
-      `${label}: ${target} of ${c.H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`,
-    );
-    const record = train(model, env.data, { ...o.fineTune, seed, quiet: env.quiet, label: `${label} fine-tune` });
-    const val = evaluate(model, env.data.val);
-    const test = evaluate(model, env.data.test);
-    const dir = path.resolve(env.dir, `step${c.step}-seed${c.j}`);
-    const saved = await saveCheckpoint(dir, model, {
-      dataset: config.dataset,
-      training: { finetune: record, val, test },
-      provenance: {
-        run: runId,
-        step: c.step,
-        rate: c.rate,
-        seed: c.j,
-        parent_candidate: c.parent.id,
-        parent_checkpoint: c.parent.checkpoint,
-        strategy: o.strategy,
-      },
-    });
-    const prepared = env.measurer.prepare(model, `${runId}-step${c.step}-seed${c.j}`);
-    const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, label);
+    const prepared = env.measurer.prepare(model, `${runId}-step${step}-seed${c.j}`);
+    const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, c.label);
     const cost: Costed = { m: paired.m, measured_by: paired.measured_by, prepared };
     env.log(
-      `${label}: val ${fmt(val.metric)} test ${fmt(test.metric)}, ${model.parameterCount(true)} parameters, ${record.epochs.length} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`,
+      `${c.label}: val ${fmt(t.val.metric)} test ${fmt(t.test.metric)}, ${model.parameterCount(true)} parameters, ${t.epochs} epochs; ${ratioText(paired.figure)}${costText(cost.m)}`,
     );
     const rec = store.finishCandidate(
-      started.id,
+      c.id,
       {
         ...operatorFacts(model),
-        checkpoint: dir,
-        weights_sha256: saved.weights_sha256,
+        checkpoint: t.dir,
+        weights_sha256: t.weights_sha256,
         model_sha256: cost.prepared.model_sha256,
-        val_metric: val.metric,
-        val_loss: val.loss,
-        test_metric: test.metric,
-        test_loss: test.loss,
-        finetune_epochs: record.epochs.length,
-        finetune_steps: record.steps,
-        finetune_seconds: record.seconds,
+        val_metric: t.val.metric,
+        val_loss: t.val.loss,
+        test_metric: t.test.metric,
+        test_loss: t.test.loss,
+        finetune_epochs: t.epochs,
+        finetune_steps: t.steps,
+        finetune_seconds: t.seconds,
         measurement_id: cost.m.id,
         extra: {
           measured_by: cost.measured_by,
-          per_layer: counts,
-          target,
-          seed_value: seed,
-          stopped_early: record.stoppedEarly,
+          per_layer: t.counts,
+          target: t.target,
+          seed_value: c.job.seed,
+          stopped_early: t.stoppedEarly,
           paired: paired.figure,
+          ...(t.worker ? { fine_tuned_by: t.worker } : {}),
         },
       },
       [
-        { kind: 'checkpoint', path: dir, sha256: saved.weights_sha256 },
-        ...(await keepOnnx(path.join(dir, 'model.onnx'), cost)),
+        { kind: 'checkpoint', path: t.dir, sha256: t.weights_sha256 },
+        ...(await keepOnnx(path.join(t.dir, 'model.onnx'), cost)),
       ],
     );
     env.onCandidate?.(rec);
@@ -468,6 +484,40 @@ async function runCandidate(
     model.dispose();
   }
 }
+
+/** What the fine-tune of candidate (step, j) needs, as plain JSON. */
+function candidateJob(
+  o: SearchOptions,
+  runId: string,
+  c: { step: number; rate: number; j: number; parent: CandidateRecord },
+): CandidateJob {
+  return {
+    step: c.step,
+    rate: c.rate,
+    j: c.j,
+    seed: candidateSeed(o, c.step, c.j),
+    criteria: o.criteria,
+    allocation: o.allocation,
+    taylorBatches: o.taylorBatches,
+    fineTune: o.fineTune,
+    provenance: {
+      run: runId,
+      step: c.step,
+      rate: c.rate,
+      seed: c.j,
+      parent_candidate: c.parent.id,
+      parent_checkpoint: c.parent.checkpoint,
+      strategy: o.strategy,
+    },
+  };
+}
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settled = <T>(p: Promise<T>): Promise<Settled<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
 
 function operatorFacts(model: SequenceModel) {
   const active = model.activeOperators();

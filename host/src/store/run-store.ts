@@ -279,6 +279,17 @@ export class RunStore {
     return this.candidateById(id)!;
   }
 
+  /**
+   * A candidate that could not be fine-tuned (a queued job failed for good): it stays unfinished, with the
+   * reason in `extra.failed`, so the run goes on without it and a resume tries it again.
+   */
+  failCandidate(id: number, reason: string): void {
+    const c = this.candidateById(id);
+    if (!c) throw new Error(`no candidate ${id}`);
+    if (c.status === 'finished') throw new Error(`candidate ${id} is already finished`);
+    this.db.prepare('UPDATE candidates SET extra = ? WHERE id = ?').run(json({ failed: reason }), id);
+  }
+
   getCandidate(run_id: string, step: number, seed: number): CandidateRecord | undefined {
     const row = this.db
       .prepare('SELECT * FROM candidates WHERE run_id = ? AND step = ? AND seed = ?')

@@ -33,6 +33,8 @@ import {
   type PruneRunConfig,
 } from '../../prune/run-config.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
+import { QueueFineTuner } from '../../queue/client.js';
+import { checkRedis, redisOptions } from '../../queue/connection.js';
 import { printRun } from '../print.js';
 
 interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFlags {
@@ -68,6 +70,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFla
   backend?: string;
   json?: boolean;
   csv?: string;
+  queue?: string;
 }
 
 export function register(program: Command): void {
@@ -147,13 +150,23 @@ export function register(program: Command): void {
     .option('--seed <n>', 'base seed of the choices and fine-tuning', int, 0)
     .option('--backend <name>', 'force a tfjs backend (tensorflow, wasm, cpu)')
     .option('--json', 'print the result as JSON')
-    .option('--csv <file>', 'write every candidate as CSV');
+    .option('--csv <file>', 'write every candidate as CSV')
+    .option(
+      '--queue <url>',
+      "fine-tune each rate's candidates on workers (s4op worker) through this Redis: redis://HOST:PORT or rediss://… (give it again with --resume)",
+    );
   addAgentTargetOptions(cmd, { tag: 'measure on any agent with this tag; a,b: on one agent of every device class' });
   addDatasetOptions(cmd).action(async (flags: PruneFlags) => {
     const choice = await initBackend(flags.backend);
     log(describeBackend(choice));
+    if (flags.queue) {
+      userCheck(() => redisOptions(flags.queue!), '--queue: ');
+      // Before a run is recorded: an unreachable queue is a bad argument, not a failed run.
+      await userCheckAsync(() => checkRedis(flags.queue!), '--queue: ');
+    }
     const store = RunStore.openWorkspace(flags.workspace);
     let measurer: CostMeasurer | undefined;
+    let fineTuner: QueueFineTuner | undefined;
     try {
       const { run, config, fresh } = flags.resume ? resumeRun(store, flags) : await newRun(store, flags);
       if (!fresh && (run.status === 'finished' || run.status === 'stopped')) {
@@ -180,6 +193,15 @@ export function register(program: Command): void {
             ? 'cost: FLOP-count estimate (no agent; not a measurement)'
             : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`,
         );
+        if (flags.queue) {
+          fineTuner = new QueueFineTuner(flags.queue, {
+            runId: run.id,
+            backend: choice.name,
+            dataset: data.info.spec,
+            log,
+          });
+          log(`fine-tunes go to the workers of queue ${flags.queue}`);
+        }
         if (!fresh) store.updateRun(run.id, { status: 'running', stop_reason: null });
         try {
           if (measurer instanceof AgentMeasurer && (config.measure.variant ?? 'auto') === 'auto') {
@@ -207,6 +229,7 @@ export function register(program: Command): void {
               measurer,
               log,
               quiet: flags.json,
+              fineTuner,
             },
             config.search,
           );
@@ -223,6 +246,7 @@ export function register(program: Command): void {
       printRun(flags, store.getRun(run.id)!, rows);
     } finally {
       await measurer?.close();
+      await fineTuner?.close();
       store.close();
     }
   });
