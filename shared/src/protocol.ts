@@ -72,6 +72,14 @@ export const DeviceFacts = z.strictObject({
 });
 export type DeviceFacts = z.infer<typeof DeviceFacts>;
 
+/**
+ * How a browser agent's board_model begins ("browser: Chrome 140"): a node agent's comes from the device tree
+ * and never does, so the registry (which keeps the device facts, not the hello) can tell a tab for good.
+ */
+export const BROWSER_BOARD_PREFIX = 'browser: ';
+export const isBrowserDevice = (device: Pick<DeviceFacts, 'board_model'>): boolean =>
+  device.board_model?.startsWith(BROWSER_BOARD_PREFIX) === true;
+
 export const RuntimeInfo = z.strictObject({
   name: RuntimeName,
   version: z.string().max(64).nullable(),

@@ -17,7 +17,7 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { mlpModel } from '../../host/src/testing/onnx-models.js';
-import { killAll, startServe, type LiveProcess } from '../helpers/processes.js';
+import { HOST_CLI, killAll, runCli, startServe, type LiveProcess } from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -132,7 +132,7 @@ describe('browser agent in headless Chromium', () => {
     const cores = await tab.evaluate(() => navigator.hardwareConcurrency);
     expect(row.device.cores).toBe(cores);
     expect(row.device.board_model).toMatch(/^browser: /);
-    expect(row.device.cpu_model).toMatch(/tab/);
+    expect(row.device.cpu_model).toMatch(/^(Chromium|HeadlessChrome|Google Chrome) \d+.* tab/);
     expect(row.runtimes.find((r) => r.name === 'onnxruntime-web')).toMatchObject({ available: true });
     expect(row.runtimes.map((r) => r.name)).toContain('onnxruntime-web-webgpu');
     expect(await tab.evaluate(() => crossOriginIsolated)).toBe(true);
@@ -217,6 +217,36 @@ describe('browser agent in headless Chromium', () => {
     expect(m.models[0]!.latency_ms.n).toBeGreaterThan(0);
     await second.locator('#figures', { hasText: 'median' }).waitFor({ timeout: 20_000 });
   }, 120_000);
+
+  it('appears in s4op fleet status as a browser; a deployment to it is refused, naming it', async () => {
+    const status = await runCli(HOST_CLI, ['fleet', 'status', '--server', http, '--token', TOKEN]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/tab-1.*browser: /);
+    const res = await fetch(`${http}/v1/deployments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: { base64: b64(ours), name: 'demo' }, to: 'tag:e2e' }),
+    });
+    const body = await res.text();
+    expect(res.status, body).toBe(400);
+    expect(body).toMatch(/selects browser agents? .*tab-1.*cannot hold or serve a deployed model/);
+  }, 60_000);
+
+  it('serve prints the page URL without the token; the dashboard shows the URL and a QR code of it', async () => {
+    await serve.waitFor(/a browser tab joins as an agent at http:\/\/127\.0\.0\.1:\d+\/agent#token=<token>/);
+    expect(serve.lines.join('\n')).not.toContain(TOKEN);
+    const link = await api<{ url: string; qr_svg: string }>('GET', '/v1/agent-link');
+    expect(link.url).toBe(`${http}/agent#token=${TOKEN}`);
+    expect(link.qr_svg).toMatch(/^<svg/);
+    const res = await fetch(`${http}/v1/agent-link`);
+    expect(res.status).toBe(401);
+    const context = await browser.newContext();
+    contexts.push(context);
+    const dash = await context.newPage();
+    await dash.goto(`${http}/dashboard#token=${TOKEN}`);
+    await dash.locator('#agent-qr svg').waitFor({ timeout: 20_000 });
+    expect(await dash.locator('#agent-url').getAttribute('href')).toBe(link.url);
+  }, 60_000);
 
   it('WebGPU: measured where the browser has an adapter, else says it was not available', async () => {
     const { agents } = await api<{ agents: AgentRow[] }>('GET', '/v1/agents');

@@ -8,6 +8,7 @@
  * A tab that reloads keeps its agent id and key (localStorage), so the host re-sends it the jobs it owed.
  */
 import {
+  BROWSER_BOARD_PREFIX,
   CloseCode,
   Measurement as MeasurementSchema,
   PACKAGE_VERSION,
@@ -114,7 +115,9 @@ async function deviceFacts(gpu: string | null): Promise<DeviceFacts> {
   } catch {
     // client hints refused: the user agent string still tells something
   }
-  const brand = ua?.brands?.find((b) => !/not.?a.?brand/i.test(b.brand) && b.brand !== 'Chromium') ?? ua?.brands?.[0];
+  // GREASE brands ("Not:A-Brand") are there to be ignored; a named browser wins over the engine's name.
+  const real = (ua?.brands ?? []).filter((b) => !/not.?a.?brand/i.test(b.brand));
+  const brand = real.find((b) => b.brand !== 'Chromium') ?? real[0];
   const browser = brand ? `${brand.brand} ${brand.version}` : navigator.userAgent.slice(0, 120);
   // deviceMemory is rounded by the browser (and absent outside Chromium): 0 means not told, not no memory.
   const deviceMemory = (navigator as unknown as { deviceMemory?: number }).deviceMemory;
@@ -131,7 +134,7 @@ async function deviceFacts(gpu: string | null): Promise<DeviceFacts> {
     ),
     arch: (high.architecture || 'unknown').slice(0, 32),
     temperature_c: null,
-    board_model: `browser: ${browser}`.slice(0, 256),
+    board_model: `${BROWSER_BOARD_PREFIX}${browser}`.slice(0, 256),
   };
 }
 

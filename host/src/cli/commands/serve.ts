@@ -85,7 +85,9 @@ export function register(program: Command): void {
       process.stdout.write(`listening on ${fleet.server.url}\n`);
       log(`s4op serve: agents connect with: s4op-agent --host ${fleet.server.url} --token <token> --name <name>`);
       log(`s4op serve: dashboard at ${fleet.server.url.replace(/^ws/, 'http')}/dashboard#token=<token>`);
-      log(`s4op serve: a browser tab joins as an agent at ${agentPageUrl(fleet.server.url, '<token>')}`);
+      log(
+        `s4op serve: a browser tab joins as an agent at ${agentPageUrl(fleet.server.url, '').replace(/#token=$/, '#token=<token>')}`,
+      );
       // The QR code carries the token, so it goes to a person's terminal only, never into a captured log.
       if (process.stderr.isTTY)
         process.stderr.write(`${terminalQr(agentPageUrl(fleet.server.url, token))}
