@@ -17,7 +17,17 @@ import { initBackend } from '../../host/src/backend.js';
 import { exportModel } from '../../host/src/export/export.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { mlpModel } from '../../host/src/testing/onnx-models.js';
-import { HOST_CLI, killAll, runCli, startServe, type LiveProcess } from '../helpers/processes.js';
+import Database from 'better-sqlite3';
+import {
+  AGENT_CLI,
+  HOST_CLI,
+  killAll,
+  runCli,
+  startCli,
+  startServe,
+  trainTinyListops,
+  type LiveProcess,
+} from '../helpers/processes.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -247,6 +257,66 @@ describe('browser agent in headless Chromium', () => {
     await dash.locator('#agent-qr svg').waitFor({ timeout: 20_000 });
     expect(await dash.locator('#agent-url').getAttribute('href')).toBe(link.url);
   }, 60_000);
+
+  it('a prune run with --tag spanning a node agent and the browser agent measures every candidate on both', async () => {
+    const node = startCli(AGENT_CLI, [
+      '--host',
+      serve.url,
+      '--token',
+      TOKEN,
+      '--name',
+      'node-mix',
+      '--tags',
+      'node-class',
+      '--cache-dir',
+      path.join(dir, 'node-agent'),
+    ]);
+    await node.waitFor(/connected to /, 60_000);
+    const ck = path.join(dir, 'base');
+    const trained = await trainTinyListops(ck, { train: 128, val: 32, test: 32, dModel: 8, epochs: 1 });
+    expect(trained.code, trained.stderr).toBe(0);
+    const ws = path.join(dir, 'prune-ws');
+    const r = await runCli(
+      HOST_CLI,
+      [
+        'prune',
+        '--checkpoint',
+        ck,
+        '--workspace',
+        ws,
+        '--run-id',
+        'mix',
+        '--server',
+        http,
+        '--token',
+        TOKEN,
+        '--tag',
+        'node-class,browser',
+        '--rates',
+        '50',
+        '--seeds',
+        '1',
+        '--finetune-epochs',
+        '1',
+        '--max-steps',
+        '2',
+        '--settings',
+        JSON.stringify(FAST),
+        '--backend',
+        'cpu',
+      ],
+      { timeoutMs: 150_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const db = new Database(path.join(ws, 'runs.sqlite'), { readonly: true });
+    try {
+      const text = JSON.stringify(db.prepare("SELECT * FROM candidates WHERE run_id = 'mix'").all());
+      expect(text).toMatch(/node-class:node-mix/);
+      expect(text).toMatch(/browser:(tab-1|plain-tab|flaky-tab)/);
+    } finally {
+      db.close();
+    }
+  }, 240_000);
 
   it('WebGPU: measured where the browser has an adapter, else says it was not available', async () => {
     const { agents } = await api<{ agents: AgentRow[] }>('GET', '/v1/agents');
