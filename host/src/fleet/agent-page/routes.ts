@@ -9,6 +9,7 @@
  * The page then dials the same port's WebSocket like any agent. The token is never in these URLs' paths or
  * queries: the page reads it from the fragment.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -19,7 +20,13 @@ import { agentPageHtml } from './page.js';
 const require = createRequire(import.meta.url);
 const ORT_DIR = path.dirname(require.resolve('onnxruntime-web'));
 const ORT_VERSION = (require(path.join(ORT_DIR, '..', 'package.json')) as { version: string }).version;
-const BUNDLE_DIR = path.join(path.dirname(require.resolve('@s4op/agent')), 'browser');
+/** The agent package's root: its entry may resolve to dist/ or (under tsx, through tsconfig paths) src/. */
+function packageRoot(entry: string): string {
+  let dir = path.dirname(entry);
+  while (!existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+}
+const BUNDLE_DIR = path.join(packageRoot(require.resolve('@s4op/agent')), 'dist', 'browser');
 /** onnxruntime-web's files the page may fetch; nothing else of node_modules is reachable. */
 const ORT_FILE = /^ort[a-z0-9.-]*\.(mjs|wasm)$/;
 
