@@ -201,6 +201,34 @@ describe('browser agent in headless Chromium', () => {
     expect(agents.map((a) => a.name)).not.toContain('intruder');
   }, 60_000);
 
+  it('a name that is not a label is refused in the tab, before it dials', async () => {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(`${http}/agent#token=${TOKEN}&name=${encodeURIComponent('no spaces!')}`);
+    await state(page, 'bad input');
+    await page.locator('#detail', { hasText: '"no spaces!"' }).waitFor({ timeout: 5_000 });
+  }, 30_000);
+
+  it('a job during which the tab was hidden is flagged', async () => {
+    const pending = measure('tab-1', [mlpModel({ width: 32, layers: 2 })], { min_duration_ms: 1500 });
+    await tab.locator('#progress', { hasText: 'timing' }).waitFor({ timeout: 30_000 });
+    // Headless Chromium never hides a tab by itself: the page sees what a switched-away tab would show it.
+    await tab.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { value: true, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    const m = await pending;
+    expect(m.browser!.hidden).toBe(true);
+    await tab.locator('#figures', { hasText: 'tab hidden: flagged' }).waitFor({ timeout: 10_000 });
+    await tab.evaluate(() => {
+      Object.defineProperty(document, 'hidden', { value: false, configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    const again = await measure('tab-1', [mlpModel({ width: 32, layers: 2 })]);
+    expect(again.browser!.hidden).toBe(false);
+  }, 90_000);
+
   it('a page served without isolation runs one thread and says so', async () => {
     const page = await openTab('/agent/no-isolation', 'plain-tab');
     await state(page, 'connected');
