@@ -21,6 +21,29 @@ export const CHUNK_HEADER_BYTES = 52;
 export const DEFAULT_CHUNK_BYTES = 256 * 1024;
 export const MAX_MODEL_BYTES = 0xffffffff;
 
+// Plain-array helpers rather than Buffer: the browser agent decodes chunks with this same code.
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+function fromHex(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 export interface Chunk {
   sha256: string;
   index: number;
@@ -47,7 +70,7 @@ export function encodeChunk(chunk: Chunk): Uint8Array {
   const view = new DataView(frame.buffer);
   frame.set(new TextEncoder().encode(CHUNK_MAGIC), 0);
   frame[4] = CHUNK_FRAME_VERSION;
-  frame.set(Buffer.from(chunk.sha256, 'hex'), 8);
+  frame.set(fromHex(chunk.sha256), 8);
   view.setUint32(40, chunk.index);
   view.setUint32(44, chunk.count);
   view.setUint32(48, chunk.total);
@@ -93,7 +116,7 @@ export function decodeChunk(frame: Uint8Array): Chunk {
   if (frame[4] !== CHUNK_FRAME_VERSION)
     throw new FramingError('bad_frame', `chunk frame version ${frame[4]} is not the supported ${CHUNK_FRAME_VERSION}`);
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const sha256 = Buffer.from(frame.subarray(8, 40)).toString('hex');
+  const sha256 = toHex(frame.subarray(8, 40));
   const index = view.getUint32(40);
   const count = view.getUint32(44);
   const total = view.getUint32(48);
@@ -151,7 +174,7 @@ export class ChunkAssembler {
     if (this.next < this.count) return null;
     if (this.received !== this.total)
       throw new FramingError('size_mismatch', `model ${short}… ended after ${this.received} of ${this.total} bytes`);
-    const bytes = Buffer.concat(this.parts);
+    const bytes = concatBytes(this.parts);
     this.parts = [];
     const actual = sha256Hex(bytes);
     if (actual !== this.sha256)

@@ -72,6 +72,14 @@ export const DeviceFacts = z.strictObject({
 });
 export type DeviceFacts = z.infer<typeof DeviceFacts>;
 
+/**
+ * How a browser agent's board_model begins ("browser: Chrome 140"): a node agent's comes from the device tree
+ * and never does, so the registry (which keeps the device facts, not the hello) can tell a tab for good.
+ */
+export const BROWSER_BOARD_PREFIX = 'browser: ';
+export const isBrowserDevice = (device: Pick<DeviceFacts, 'board_model'>): boolean =>
+  device.board_model?.startsWith(BROWSER_BOARD_PREFIX) === true;
+
 export const RuntimeInfo = z.strictObject({
   name: RuntimeName,
   version: z.string().max(64).nullable(),
@@ -277,6 +285,24 @@ export const DevicePeak = z.strictObject({
 });
 export type DevicePeak = z.infer<typeof DevicePeak>;
 
+/** What a browser tab can tell about the conditions of a job (a node agent sends none of this). */
+export const BrowserConditions = z.strictObject({
+  /** The tab was hidden at some point of the job: the browser may have throttled it, so the figures are suspect. */
+  hidden: z.boolean(),
+  /** Served with COOP/COEP: WASM threads and measureUserAgentSpecificMemory are possible only then. */
+  cross_origin_isolated: z.boolean(),
+  /** The page's memory (all its workers) by performance.measureUserAgentSpecificMemory, or null with the reason. */
+  memory: z
+    .strictObject({
+      before_load_mb: Ms,
+      after_runs_mb: Ms,
+    })
+    .nullable(),
+  memory_unavailable: z.string().max(512).optional(),
+  user_agent: z.string().max(512),
+});
+export type BrowserConditions = z.infer<typeof BrowserConditions>;
+
 export const Measurement = z.strictObject({
   runtime: z.strictObject({
     name: RuntimeName,
@@ -290,14 +316,17 @@ export const Measurement = z.strictObject({
   /** A/B only: per-pair ratio latency(B) / latency(A) of interleaved runs. */
   ratio: LatencyStats.nullable(),
   warmup: z.strictObject({ runs: z.number().int().nonnegative(), ms: Ms }),
-  memory_mb: z.strictObject({
-    baseline_rss: Ms,
-    after_load_rss: Ms,
-    after_first_run_rss: Ms,
-    peak_rss: Ms,
-    load_added: z.number().finite(),
-    first_run_added: z.number().finite(),
-  }),
+  /** Null where the agent cannot read the process's memory (a browser tab: see `browser.memory`). */
+  memory_mb: z
+    .strictObject({
+      baseline_rss: Ms,
+      after_load_rss: Ms,
+      after_first_run_rss: Ms,
+      peak_rss: Ms,
+      load_added: z.number().finite(),
+      first_run_added: z.number().finite(),
+    })
+    .nullable(),
   thermal: z.strictObject({
     before: ThermalSnapshot,
     after: ThermalSnapshot,
@@ -310,6 +339,8 @@ export const Measurement = z.strictObject({
   background_load: BackgroundLoad.nullable().optional(),
   /** The peak that models' `peak_fraction` refers to (S4oP exports only); null when it could not be measured. */
   device_peak: DevicePeak.nullable().optional(),
+  /** Browser agents only: how the tab ran the job. */
+  browser: BrowserConditions.optional(),
 });
 export type Measurement = z.infer<typeof Measurement>;
 
@@ -318,7 +349,7 @@ export type Measurement = z.infer<typeof Measurement>;
  * that carries them (`error bad_field` naming e.g. `measurement.background_load`); the agent then sends its
  * results without them for the rest of that connection (see PROTOCOL.md).
  */
-export const MEASUREMENT_EXTENSIONS = ['background_load', 'device_peak'] as const;
+export const MEASUREMENT_EXTENSIONS = ['background_load', 'device_peak', 'browser'] as const;
 export const MODEL_FIGURES_EXTENSIONS = [
   'declared_flops',
   'achieved_gflops',
@@ -401,6 +432,8 @@ export const Hello = z.strictObject({
    * than per-agent keys (their ids are not protected).
    */
   agent_key: AgentKey.optional(),
+  /** A browser tab (the page `s4op serve` serves at /agent) rather than `s4op-agent`: it measures but takes no deployment. */
+  agent_kind: z.enum(['node', 'browser']).optional(),
 });
 
 export const JobStatus = z.strictObject({
@@ -551,7 +584,8 @@ function parseWith<S extends Record<string, z.ZodType>>(
   schemas: S,
   text: string,
 ): ParseOutcome<{ [K in keyof S]: z.infer<S[K]> }[keyof S]> {
-  const bytes = Buffer.byteLength(text, 'utf8');
+  // TextEncoder, not Buffer: the browser agent validates with this same code.
+  const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_TEXT_FRAME_BYTES)
     return fail('frame_too_large', `text frame of ${bytes} bytes exceeds the ${MAX_TEXT_FRAME_BYTES}-byte limit`);
   let raw: unknown;

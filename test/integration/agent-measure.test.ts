@@ -62,9 +62,9 @@ describe('measurement process', () => {
       expect(m.warmup.ms).toBeGreaterThanOrEqual(20);
       expect(f.load_ms).toBeGreaterThan(0);
       expect(f.first_run_ms).toBeGreaterThan(0);
-      expect(m.memory_mb.baseline_rss).toBeGreaterThan(10);
-      expect(m.memory_mb.peak_rss).toBeGreaterThanOrEqual(m.memory_mb.after_first_run_rss);
-      expect(m.memory_mb.load_added).toBeCloseTo(m.memory_mb.after_load_rss - m.memory_mb.baseline_rss, 9);
+      expect(m.memory_mb!.baseline_rss).toBeGreaterThan(10);
+      expect(m.memory_mb!.peak_rss).toBeGreaterThanOrEqual(m.memory_mb!.after_first_run_rss);
+      expect(m.memory_mb!.load_added).toBeCloseTo(m.memory_mb!.after_load_rss - m.memory_mb!.baseline_rss, 9);
       expect(typeof m.thermal.throttled).toBe('boolean');
     });
   }

@@ -20,6 +20,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <section><h2>Measurements</h2><div id="jobs"></div></section>
 <section id="run"><h2 id="run-title">Pruning run</h2><div class="meta" id="run-meta"></div><div class="charts" id="charts"></div><h2>Candidates</h2><div id="candidates"></div></section>
 <section><h2>Deployments</h2><div id="deployments"></div></section>
+<section><h2>A browser tab as an agent</h2><p>Open <a id="agent-url" href="#"></a> on any device (or scan the code): the tab joins the fleet and measures.</p><div id="agent-qr" style="width:180px"></div></section>
 <script type="module" src="${DASHBOARD_SCRIPT_PATH}"></script>
 </body></html>
 `;

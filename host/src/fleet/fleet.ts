@@ -1,6 +1,7 @@
 /** A fleet server with its job manager and HTTP API wired together: what `s4op serve` and `s4op bench` start. */
 import type { FastifyInstance } from 'fastify';
 import type { RunStore } from '../store/run-store.js';
+import { agentPageRoutes } from './agent-page/routes.js';
 import { DeployController } from './deploy/controller.js';
 import { deployRoutes } from './http/deploy-routes.js';
 import { jobsRoutes } from './http/jobs-routes.js';
@@ -55,6 +56,8 @@ export async function startFleet(opts: StartFleetOptions): Promise<Fleet> {
       () => server,
       () => deploy,
     );
+  // Every fleet serves the browser agent's page, so a tab can join `serve`, `bench --tag` and `prune --tag` alike.
+  agentPageRoutes(app, { link: () => ({ url: server.url, token: opts.token }) });
   for (const r of opts.routes ?? []) r(app, { server, jobs, deploy });
   server.start();
   try {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { UserError, log } from '../util.js';
 import { parsePort } from '../options.js';
 import { dashboardRoutes } from '../../dashboard/routes.js';
+import { agentPageUrl, terminalQr } from '../../fleet/agent-page/index.js';
 import { startFleet } from '../../fleet/fleet.js';
 import { RunStore } from '../../store/run-store.js';
 
@@ -84,6 +85,15 @@ export function register(program: Command): void {
       process.stdout.write(`listening on ${fleet.server.url}\n`);
       log(`s4op serve: agents connect with: s4op-agent --host ${fleet.server.url} --token <token> --name <name>`);
       log(`s4op serve: dashboard at ${fleet.server.url.replace(/^ws/, 'http')}/dashboard#token=<token>`);
+      log(
+        `s4op serve: a browser tab joins as an agent at ${agentPageUrl(fleet.server.url, '').replace(/#token=$/, '#token=<token>')}`,
+      );
+      // The QR code carries the token, so it goes to a person's terminal only, never into a captured log.
+      if (process.stderr.isTTY)
+        process.stderr.write(`${terminalQr(agentPageUrl(fleet.server.url, token))}
+`);
+      else
+        log('s4op serve: its QR code (with the token) is on the dashboard, and printed here when stderr is a terminal');
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log(`s4op serve: ${sig}, stopping`);

@@ -203,6 +203,22 @@ function render(s: DashboardState): void {
   document.body.dataset.updates = String(Number(document.body.dataset.updates || 0) + 1);
 }
 
+/** The browser agent's URL (with the token: this page has it already) and its QR code, rendered by the host. */
+async function agentLink(): Promise<void> {
+  try {
+    const res = await fetch('/v1/agent-link', { headers: { Authorization: 'Bearer ' + token } });
+    if (!res.ok) return;
+    const link = (await res.json()) as { url: string; qr_svg: string };
+    const a = $<HTMLAnchorElement>('agent-url');
+    a.href = link.url;
+    a.textContent = link.url.replace(/#.*/, '#token=…');
+    // The SVG comes from our own server (uqr), not from a peer: safe to place as markup.
+    $('agent-qr').innerHTML = link.qr_svg;
+  } catch {
+    // the section stays empty; the stream reports connection problems
+  }
+}
+
 async function stream(): Promise<void> {
   if (!token) {
     $('status').textContent = 'enter the server token';
@@ -221,6 +237,7 @@ async function stream(): Promise<void> {
     }
     sessionStorage.setItem('s4op-token', token);
     $('status').textContent = 'live';
+    void agentLink();
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
     let buf = '';
     for (;;) {

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  isBrowserDevice,
   resolveSettings,
   sha256Hex,
   type ActiveModelState,
@@ -214,6 +215,12 @@ export class DeployController {
         terms,
         this.registry.list().map((a) => ({ ...a, online: online.has(a.id) })),
       );
+      const tabs = picked.filter((a) => isBrowserDevice(a.device));
+      if (tabs.length) {
+        throw new PlanError(
+          `${selectorText(terms)} selects browser agent${tabs.length === 1 ? '' : 's'} ${tabs.map((a) => a.name).join(', ')}: a browser tab measures but cannot hold or serve a deployed model; deploy to board agents only (browser tabs carry the tag "browser")`,
+        );
+      }
       if (!picked.some((a) => a.online)) {
         throw new PlanError(
           `none of the ${picked.length} agent${picked.length === 1 ? '' : 's'} that ${selectorText(terms)} selects is online (${picked.map((a) => `${a.name}, last seen ${a.last_seen}`).join('; ')}): a rollout needs an online canary`,

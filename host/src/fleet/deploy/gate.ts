@@ -85,7 +85,7 @@ export function checkGateAgainstLab(terms: GateTerm[], lab: Figures | null): voi
 
 export function fieldFigures(m: Measurement): Figures {
   const l = m.models[0]!.latency_ms;
-  return { p50: l.median, p90: l.p90, p99: l.p99, mean: l.mean, rss: m.memory_mb.peak_rss };
+  return { p50: l.median, p90: l.p90, p99: l.p99, mean: l.mean, rss: m.memory_mb?.peak_rss ?? null };
 }
 
 function holds(op: Op, actual: number, limit: number): boolean {

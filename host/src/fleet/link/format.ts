@@ -47,9 +47,20 @@ export function formatMeasurement(m: Measurement, agentName: string, names: stri
     );
   }
   const mem = m.memory_mb;
-  lines.push(
-    `memory MB: baseline ${mem.baseline_rss.toFixed(1)}, +${mem.load_added.toFixed(1)} by load, +${mem.first_run_added.toFixed(1)} by first run, peak ${mem.peak_rss.toFixed(1)}`,
-  );
+  if (mem)
+    lines.push(
+      `memory MB: baseline ${mem.baseline_rss.toFixed(1)}, +${mem.load_added.toFixed(1)} by load, +${mem.first_run_added.toFixed(1)} by first run, peak ${mem.peak_rss.toFixed(1)}`,
+    );
+  else lines.push('memory MB: not available from this agent');
+  const br = m.browser;
+  if (br) {
+    const mm = br.memory
+      ? `page memory ${br.memory.before_load_mb.toFixed(1)} MB before load, ${br.memory.after_runs_mb.toFixed(1)} MB after the runs`
+      : `page memory not available (${br.memory_unavailable ?? 'no reason given'})`;
+    lines.push(
+      `browser: ${br.cross_origin_isolated ? 'cross-origin isolated' : 'not isolated'}; ${mm}${br.hidden ? '  ** TAB HIDDEN during the job: figures may be throttled **' : ''}`,
+    );
+  }
   const t = m.thermal;
   const snap = (x: typeof t.before) =>
     `${x.temperature_c ?? '?'} °C, ${x.cpu_mhz ?? '?'} MHz${x.throttle ? `, ${x.throttle.source} ${x.throttle.flags.join('+') || 'ok'}` : ''}`;

@@ -373,7 +373,7 @@ export function figures(m: Measurement, agentName: string): CostFigures {
   return {
     p50_ms: model.latency_ms.median,
     p90_ms: model.latency_ms.p90,
-    rss_mb: m.memory_mb.peak_rss,
+    rss_mb: m.memory_mb?.peak_rss ?? null,
     runtime: `${m.runtime.name} ${m.runtime.version}`,
     statistics: model.latency_ms,
     memory: m.memory_mb,
