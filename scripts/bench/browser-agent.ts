@@ -109,6 +109,14 @@ for (const c of Object.keys(configs)) {
     };
   }
 }
+function byConfig(key: 'p50_ms' | 'between_job_cv'): Record<string, Record<string, unknown>> {
+  return Object.fromEntries(
+    Object.entries(results).map(([c, byModel]) => [
+      c,
+      Object.fromEntries(Object.entries(byModel).map(([m, r]) => [m, (r as Record<string, unknown>)[key]])),
+    ]),
+  );
+}
 const file = writeResult('browser-agent', {
   description:
     'p50_ms: median over rounds of each job median; between_job_cv: CV of the job medians across rounds (interleaved, rotated order)',
@@ -121,6 +129,9 @@ const file = writeResult('browser-agent', {
     large: 'S4D d_model 128, d_state 64, 4 layers, L 784',
   },
   browser_webgpu: gpu?.available ? 'measured' : `not available: ${gpu?.reason ?? 'no WebGPU runtime reported'}`,
+  // The issue's keys: each figure by configuration (node, node_web, browser_wasm_1, …), then by model.
+  p50_ms: byConfig('p50_ms'),
+  between_job_cv: byConfig('between_job_cv'),
   results,
   wall_s: Math.round((Date.now() - t0) / 1000),
 });
