@@ -8,11 +8,10 @@
 import { timeRuns } from '../measure/bench.js';
 import { declaredWork } from '../measure/declared.js';
 import { toMeasurement } from '../measure/figures.js';
-import { InputError, synthesiseFeeds } from '../measure/inputs.js';
+import { JobFailure, errorText as text, firstRuns, prepareFeeds } from '../measure/job-steps.js';
 import { wrapSession, type OrtModule } from '../runtimes/ort-common.js';
-import type { Feeds, Session } from '../runtimes/runtime.js';
+import type { Session } from '../runtimes/runtime.js';
 import { BROWSER_WEBGPU, type WorkerReply, type WorkerRequest } from './messages.js';
-import type { JobError } from '@s4op/shared';
 
 // The DOM lib types `self` as a Window; in a dedicated worker it is the worker's own scope.
 const scope = self as unknown as {
@@ -21,16 +20,6 @@ const scope = self as unknown as {
   crossOriginIsolated: boolean;
 };
 
-class JobFailure extends Error {
-  constructor(
-    readonly code: JobError['code'],
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const text = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
 const progress = (t: string) => scope.postMessage({ kind: 'progress', text: t });
 
 type OrtWeb = OrtModule & {
@@ -70,36 +59,8 @@ async function measure(req: WorkerRequest): Promise<WorkerReply> {
     loadMs.push(performance.now() - t0);
   }
 
-  const feeds: Feeds[] = [];
-  const inputs = sessions.map((s) => {
-    try {
-      const f = synthesiseFeeds(s.inputs(), req.settings);
-      feeds.push(f);
-      return s.inputs().map((i) => ({
-        name: i.name,
-        dtype: i.dtype ?? 'non-tensor',
-        declared_shape: i.shape,
-        shape: f[i.name]!.dims,
-      }));
-    } catch (err) {
-      if (err instanceof InputError) throw new JobFailure('unsynthesisable_input', err.message);
-      throw err;
-    }
-  });
-
-  const firstMs: number[] = [];
-  for (let i = 0; i < sessions.length; i++) {
-    const t0 = performance.now();
-    try {
-      await sessions[i]!.run(feeds[i]!);
-    } catch (err) {
-      throw new JobFailure(
-        'run_failed',
-        `first run of model ${req.models[i]!.sha256.slice(0, 12)}… failed: ${text(err)}`,
-      );
-    }
-    firstMs.push(performance.now() - t0);
-  }
+  const { feeds, inputs } = prepareFeeds(sessions, req.settings);
+  const firstMs = await firstRuns(sessions, feeds, req.models);
 
   progress('timing');
   let timed;

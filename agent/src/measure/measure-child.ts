@@ -9,12 +9,12 @@ import { readFile } from 'node:fs/promises';
 // Types only from @s4op/shared: importing it at run time would load zod and add ~200 ms to every job.
 import { sha256Hex, type DevicePeak, type JobError, type MeasureSettings, type RuntimeName } from '@s4op/shared';
 import { timeRuns } from './bench.js';
-import { InputError, synthesiseFeeds } from './inputs.js';
+import { JobFailure, errorText as text, firstRuns, prepareFeeds, type ModelInputs } from './job-steps.js';
 import { declaredWork, type DeclaredWork } from './declared.js';
 import { measurePeak } from './peak.js';
 import { profileModel, type RawProfile } from './profile.js';
 import { runtimeByName } from '../runtimes/registry.js';
-import type { Feeds, LoadOptions, Session } from '../runtimes/runtime.js';
+import type { LoadOptions, Session } from '../runtimes/runtime.js';
 
 export type { DeclaredWork };
 
@@ -27,7 +27,7 @@ export type ChildRequest =
 export interface ChildModelFigures {
   sha256: string;
   size_bytes: number;
-  inputs: { name: string; dtype: string; declared_shape: (number | string)[]; shape: number[] }[];
+  inputs: ModelInputs[];
   load_ms: number;
   first_run_ms: number;
   samples: number[];
@@ -63,17 +63,6 @@ const PROBE_MODEL = Buffer.from(
   'CAg6NwoMCgF4EgF5IgRSZWx1EgVwcm9iZVoPCgF4EgoKCAgBEgQKAggBYg8KAXkSCgoICAESBAoCCAFCBAoAEA0=',
   'base64',
 );
-
-class JobFailure extends Error {
-  constructor(
-    readonly code: JobError['code'],
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const text = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 2000);
 
 /** Peak resident set in bytes: the kernel's high-water mark where readable, else libuv's maxRSS. */
 async function peakRss(): Promise<number> {
@@ -144,39 +133,8 @@ async function measure(req: Extract<ChildRequest, { kind: 'measure' }>): Promise
   }
   const afterLoad = rss();
 
-  const feeds: Feeds[] = [];
-  const inputs: ChildModelFigures['inputs'][] = [];
-  for (const s of sessions) {
-    try {
-      const f = synthesiseFeeds(s.inputs(), req.settings);
-      feeds.push(f);
-      inputs.push(
-        s.inputs().map((i) => ({
-          name: i.name,
-          dtype: i.dtype ?? 'non-tensor',
-          declared_shape: i.shape,
-          shape: f[i.name]!.dims,
-        })),
-      );
-    } catch (err) {
-      if (err instanceof InputError) throw new JobFailure('unsynthesisable_input', err.message);
-      throw err;
-    }
-  }
-
-  const firstMs: number[] = [];
-  for (let i = 0; i < sessions.length; i++) {
-    const t0 = performance.now();
-    try {
-      await sessions[i]!.run(feeds[i]!);
-    } catch (err) {
-      throw new JobFailure(
-        'run_failed',
-        `first run of model ${req.models[i]!.sha256.slice(0, 12)}… failed: ${text(err)}`,
-      );
-    }
-    firstMs.push(performance.now() - t0);
-  }
+  const { feeds, inputs } = prepareFeeds(sessions, req.settings);
+  const firstMs = await firstRuns(sessions, feeds, req.models);
   const afterFirst = rss();
 
   let timed;
