@@ -13,6 +13,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { modelConfig } from './model/config.js';
 import { SequenceModel } from './model/model.js';
 import { s4dKernel, ssmConv } from './ssm/index.js';
 import { AdamW } from './train/optimizer.js';
@@ -177,23 +178,7 @@ async function runOn(backend: string): Promise<Map<string, Float32Array>> {
   // In a tidy: ParamStore and AdamW leave the initial values of their variables undisposed.
   tf.tidy(() => {
     model = new SequenceModel(
-      {
-        ssm: 's4d',
-        dModel: 4,
-        dState: 4,
-        nLayers: 2,
-        inputKind: 'continuous',
-        inputSize: 2,
-        numClasses: 3,
-        multiLabel: false,
-        prenorm: false,
-        norm: 'layer',
-        dropout: 0,
-        bidirectional: false,
-        init: 'lin',
-        dtMin: 1e-3,
-        dtMax: 1e-1,
-      },
+      modelConfig({ ssm: 's4d', dModel: 4, dState: 4, nLayers: 2, inputSize: 2, numClasses: 3, dropout: 0 }),
       7,
     );
     optimizer = new AdamW(model.params.trainable(), {

@@ -97,6 +97,7 @@ export * from './store/index.js';
 export { SequenceModel } from './model/model.js';
 export { DEFAULT_CONFIG } from './model/config.js';
 export type { ModelConfig } from './model/config.js';
+export { modelConfig } from './model/config.js';
 export { loadCheckpoint, saveCheckpoint, readCheckpointConfig } from './model/checkpoint.js';
 export { train, evaluate, trainStep, computeGradients, applyGradients, DEFAULT_TRAIN } from './train/trainer.js';
 export type { TrainOptions } from './train/trainer.js';

@@ -10,6 +10,7 @@ import {
   evaluate,
   initBackend,
   loadDataset,
+  modelConfig,
   SequenceModel,
   train,
   type ModelConfig,
@@ -35,25 +36,16 @@ async function run(
   trainOpts: Partial<TrainOptions>,
 ) {
   const data = await loadDataset(dataset, dataOpts);
-  const config: ModelConfig = {
+  const config = modelConfig({
     ssm: 's4d',
-    dModel: 64,
-    dState: 64,
-    nLayers: 4,
-    prenorm: false,
-    norm: 'layer',
-    dropout: 0.1,
-    bidirectional: false,
-    init: 'lin',
-    dtMin: 1e-3,
-    dtMax: 1e-1,
     ...model,
     inputKind: data.info.inputKind,
     inputSize: data.info.inputSize,
     vocabSize: data.info.vocabSize,
     numClasses: data.info.numClasses,
     multiLabel: data.info.multiLabel,
-  };
+  });
+
   const m = new SequenceModel(config, 0);
   const t0 = performance.now();
   const record = train(m, data, { seed: 0, label: dataset, ...trainOpts });

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Rng, type ModelConfig, type SequenceModel } from '@s4op/host';
+import { modelConfig, Rng, type ModelConfig, type SequenceModel } from '@s4op/host';
 
 /** Helpers every benchmark script shares: medians, the PyTorch reference, and writing results. */
 
@@ -83,21 +83,5 @@ export function pruneSeeded(model: SequenceModel, rate: number): void {
 
 /** The benchmarks' S4D classifier: one continuous input feature, 10 classes, post-LayerNorm, S4D-Lin. */
 export function benchS4dConfig(dModel: number, dState: number, nLayers = 4): ModelConfig {
-  return {
-    ssm: 's4d',
-    dModel,
-    dState,
-    nLayers,
-    inputKind: 'continuous',
-    inputSize: 1,
-    numClasses: 10,
-    multiLabel: false,
-    prenorm: false,
-    norm: 'layer',
-    dropout: 0,
-    bidirectional: false,
-    init: 'lin',
-    dtMin: 1e-3,
-    dtMax: 1e-1,
-  };
+  return modelConfig({ ssm: 's4d', dModel, dState, nLayers, dropout: 0 });
 }

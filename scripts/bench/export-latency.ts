@@ -17,15 +17,8 @@
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import {
-  exportModel,
-  initBackend,
-  SequenceModel,
-  type BypassMode,
-  type ExportResult,
-  type ModelConfig,
-} from '@s4op/host';
-import { median, pruneSeeded, runTorch, writeResult } from './common.js';
+import { exportModel, initBackend, SequenceModel, type BypassMode, type ExportResult } from '@s4op/host';
+import { benchS4dConfig, median, pruneSeeded, runTorch, writeResult } from './common.js';
 import { profileSections, round } from './ort-profile.js';
 
 const { values: args } = parseArgs({
@@ -46,23 +39,7 @@ const VARIANTS = ['chunked', 'fft', 'direct'];
 const PER_ROUND: Record<string, number> = { chunked: 5, fft: 1, direct: 1 };
 
 await initBackend('cpu');
-const config: ModelConfig = {
-  ssm: 's4d',
-  dModel: shape.dModel,
-  dState: shape.dState,
-  nLayers: shape.nLayers,
-  inputKind: 'continuous',
-  inputSize: 1,
-  numClasses: 10,
-  multiLabel: false,
-  prenorm: false,
-  norm: 'layer',
-  dropout: 0,
-  bidirectional: false,
-  init: 'lin',
-  dtMin: 1e-3,
-  dtMax: 1e-1,
-};
+const config = benchS4dConfig(shape.dModel, shape.dState, shape.nLayers);
 const model = new SequenceModel(config, 0);
 const sessionOptions = {
   executionProviders: ['cpu'],

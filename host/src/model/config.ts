@@ -42,6 +42,14 @@ export const DEFAULT_CONFIG: Omit<ModelConfig, 'inputKind' | 'inputSize' | 'numC
   dtMax: 1e-1,
 };
 
+/**
+ * A full config from the defaults: one continuous input feature, 10 classes, single-label (the sMNIST
+ * shape), then `over`. The one place programs, tests and benchmarks start a config from.
+ */
+export function modelConfig(over: Partial<ModelConfig> = {}): ModelConfig {
+  return { ...DEFAULT_CONFIG, inputKind: 'continuous', inputSize: 1, numClasses: 10, multiLabel: false, ...over };
+}
+
 /** Throws an error naming the first field that is out of range. */
 export function validateConfig(c: ModelConfig): ModelConfig {
   const positiveInt = (name: keyof ModelConfig, v: unknown) => {
