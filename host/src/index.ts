@@ -108,5 +108,3 @@ export { renderRunReport, renderCharts, loadRunReport, reportCharts, reportHtml,
 export type { RunReport, ReportCandidate, ReportAgent, ChartId, ChartSpec, RenderedChart } from './report/index.js';
 export { dashboardRoutes, DashboardSource, DASHBOARD_HTML } from './dashboard/index.js';
 export type { DashboardOptions, DashboardState } from './dashboard/index.js';
-export { QueueFineTuner, settleJob } from './queue/client.js';
-export { QUEUE_NAME, WIRE_VERSION, redisClient, type JobData } from './queue/connection.js';

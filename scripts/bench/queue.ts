@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
-import { QUEUE_NAME, redisClient, settleJob, WIRE_VERSION, type JobData } from '@s4op/host';
+import { QUEUE_NAME, redisClient, settleJob, WIRE_VERSION, type JobData } from '@s4op/host/queue';
 import { BENCH_DIR, median, writeResult } from './common.js';
 
 const { values: a } = parseArgs({

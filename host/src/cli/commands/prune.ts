@@ -33,8 +33,7 @@ import {
   type PruneRunConfig,
 } from '../../prune/run-config.js';
 import { RunStore, type RunRecord } from '../../store/run-store.js';
-import { QueueFineTuner } from '../../queue/client.js';
-import { checkRedis, redisOptions } from '../../queue/connection.js';
+import type { QueueFineTuner } from '../../queue/client.js';
 import { printRun } from '../print.js';
 
 interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFlags {
@@ -159,10 +158,14 @@ export function register(program: Command): void {
   addDatasetOptions(cmd).action(async (flags: PruneFlags) => {
     const choice = await initBackend(flags.backend);
     log(describeBackend(choice));
-    if (flags.queue) {
-      userCheck(() => redisOptions(flags.queue!), '--queue: ');
+    // BullMQ and ioredis load only for --queue (~0.25 s a run without it would pay for nothing).
+    const queue = flags.queue
+      ? { ...(await import('../../queue/connection.js')), ...(await import('../../queue/client.js')) }
+      : undefined;
+    if (queue) {
+      userCheck(() => queue.redisOptions(flags.queue!), '--queue: ');
       // Before a run is recorded: an unreachable queue is a bad argument, not a failed run.
-      await userCheckAsync(() => checkRedis(flags.queue!), '--queue: ');
+      await userCheckAsync(() => queue.checkRedis(flags.queue!), '--queue: ');
     }
     const store = RunStore.openWorkspace(flags.workspace);
     let measurer: CostMeasurer | undefined;
@@ -193,8 +196,8 @@ export function register(program: Command): void {
             ? 'cost: FLOP-count estimate (no agent; not a measurement)'
             : `cost: measured on ${measurer.agent}, ${config.measure.mode} mode`,
         );
-        if (flags.queue) {
-          fineTuner = new QueueFineTuner(flags.queue, {
+        if (queue) {
+          fineTuner = new queue.QueueFineTuner(flags.queue!, {
             runId: run.id,
             backend: choice.name,
             dataset: data.info.spec,
