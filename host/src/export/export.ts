@@ -116,6 +116,8 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     architecture: JSON.stringify(c),
     active_operators: JSON.stringify(active),
     pruning_rate: String(1 - activeOperators / totalOperators),
+    // Per layer: modes kept by the active channels, and the width the step form is padded to (states pruned).
+    state_modes: JSON.stringify(ssms.map((s) => ({ kept: s.modesKept.reduce((a, k) => a + k, 0), width: s.M }))),
     source_sha256: opts.source?.weightsSha256 ?? '',
     source_checkpoint: opts.source?.checkpoint ?? '',
     mode: opts.mode,

@@ -47,7 +47,8 @@ export function buildStepGraph(
 ): StepState[] {
   if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
   const H = c.dModel;
-  const M = c.dState / 2;
+  // The packed state is one tensor: every layer's modes padded to the widest layer's (pruned states).
+  const M = Math.max(1, ...ssms.map((s) => s.M));
   const states: StepState[] = [];
   const state = (name: string, dims: (number | 'batch')[]) => {
     const s = { input: name, output: `${name}_next`, dims };
@@ -68,7 +69,7 @@ export function buildStepGraph(
     ? b.within('ssm', () =>
         freeEvolution(
           b,
-          ssms.filter((s) => s.active.length > 0).map((s) => stepTables(s, true)),
+          ssms.filter((s) => s.active.length > 0).map((s) => stepTables(s, true, M)),
           all.input,
         ),
       )
@@ -85,12 +86,12 @@ export function buildStepGraph(
     const ssm = ssms[i]!;
     const z = c.prenorm ? norm(b, snap, c, i, h, 1) : h;
     const Ha = ssm.active.length;
-    const s = Ha > 0 && !packed ? state(`state_${i}`, [batch, Ha, 2, M]) : undefined;
+    const s = Ha > 0 && !packed ? state(`state_${i}`, [batch, Ha, 2, ssm.M]) : undefined;
     const { y, order } = withBypass(b, z, 1, 2, ssm, bypass, (ua) => {
       if (packed) {
         // The last layer's next state is the packed output itself when no Concat is needed.
         const single = sizes.length === 1 ? all!.output : undefined;
-        const { y: ya, next } = inputAndReadout(b, stepTables(ssm, true), ua, parts[nexts.length]!, single);
+        const { y: ya, next } = inputAndReadout(b, stepTables(ssm, true, M), ua, parts[nexts.length]!, single);
         nexts.push(next);
         return ya;
       }
@@ -180,9 +181,10 @@ interface StepTables {
   qv: Float64Array;
 }
 
-function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
+function stepTables(ssm: LayerSsm, skipSlot: boolean, width = ssm.M): StepTables {
   const Ha = ssm.active.length;
-  const M = ssm.M;
+  // Slots beyond the layer's own modes (a packed state wider than this layer) stay 0: empty modes.
+  const M = width;
   // Slots per row: the M modes, and with skipSlot one more that holds D·u (transition 0, input D, read-out 1),
   // so that the read-out's ReduceSum includes the skip term and D·u needs no nodes of its own.
   const K = M + (skipSlot ? 1 : 0);
@@ -203,7 +205,7 @@ function stepTables(ssm: LayerSsm, skipSlot: boolean): StepTables {
       bv[re + M] = ssm.D[r]!;
       if (low) cv[re + M] = 1;
     }
-    for (let m = 0; m < M; m++) {
+    for (let m = 0; m < ssm.M; m++) {
       // Re E on both rows: a full-shape operand (a [Ha, 1, M] one broadcasts mid-tensor, measured 2× slower).
       e1[re + m] = st.eRe[m]!;
       e1[im + m] = st.eRe[m]!;

@@ -20,6 +20,8 @@ export interface CheckpointConfig {
   model: ModelConfig;
   /** Sorted active channel indices per layer. */
   active_operators: number[][];
+  /** Pruned states (mode indices h·M + m) per layer; absent when none is pruned. */
+  pruned_states?: number[][];
   /** sha256 of model.safetensors, so exports and runs can name their source exactly. */
   weights_sha256: string;
   created: string;
@@ -41,6 +43,7 @@ export async function saveCheckpoint(
     version: CHECKPOINT_VERSION,
     model: model.config,
     active_operators: model.activeOperators(),
+    ...(model.prunedStates().some((l) => l.length) ? { pruned_states: model.prunedStates() } : {}),
     weights_sha256: sha256Hex(weights),
     created: new Date().toISOString(),
     ...extra,
@@ -111,6 +114,18 @@ export async function loadCheckpoint(dir: string): Promise<{ model: SequenceMode
       model.params.set(p.name, t.values, t.shape);
     }
     config.active_operators.forEach((channels, i) => model.setActive(i, channels));
+    config.pruned_states?.forEach((pruned, i) => {
+      if (!pruned.length) return;
+      const mask = new Uint8Array(config.model.dModel * (config.model.dState / 2)).fill(1);
+      for (const j of pruned) {
+        if (!Number.isInteger(j) || j < 0 || j >= mask.length)
+          throw new Error(
+            `checkpoint ${dir}: ${CONFIG_FILE} prunes state ${j} of layer ${i}, out of range [0, ${mask.length})`,
+          );
+        mask[j] = 0;
+      }
+      model.setStateMask(i, mask);
+    });
   } catch (err) {
     model.dispose();
     throw err;

@@ -4,6 +4,7 @@ import { validateConfig, type ModelConfig } from './config.js';
 import { batchNorm, channelDropout, gelu, layerNorm, linear, linearGlu, type BatchNormState } from './layers.js';
 import { ParamStore } from './params.js';
 import type { SsmKernel } from './kinds/kind.js';
+import { ssmKind } from './kinds/registry.js';
 import { createSsm } from './ssm-layer.js';
 import { ssmConv } from '../ssm/conv/op.js';
 
@@ -24,6 +25,8 @@ export class SequenceModel {
   private readonly ssm: SsmKernel[] = [];
   private readonly bn: BatchNormState[] = [];
   private readonly activeSets: Int32Array[] = [];
+  /** Per layer: kept modes [H·M] (1 = kept), or null when every mode is kept. */
+  private readonly stateMasks: (Uint8Array | null)[] = [];
 
   constructor(config: ModelConfig, seed = 0) {
     this.config = validateConfig({ ...config });
@@ -67,6 +70,7 @@ export class SequenceModel {
         });
       }
       this.activeSets.push(Int32Array.from({ length: H }, (_, h) => h));
+      this.stateMasks.push(null);
     }
     this.params.add('decoder.weight', uniformInit(H, H * c.numClasses), [H, c.numClasses], 'default');
     this.params.add('decoder.bias', uniformInit(H, c.numClasses), [c.numClasses], 'default');
@@ -89,9 +93,54 @@ export class SequenceModel {
     this.activeSets[i] = set;
   }
 
+  /** Layer `i`'s kept modes ([H·M], index h·M + m, 1 = kept), or null when no state is pruned. */
+  stateMask(i: number): Uint8Array | null {
+    return this.stateMasks[i] ?? null;
+  }
+
+  /**
+   * Prunes states of layer `i`: modes whose `mask` entry is 0 are removed (their read-out C set to 0 here,
+   * held at 0 by the kernel through training, and absent from exports). Null keeps every mode. Only for SSM
+   * kinds whose modes are independent (S4D).
+   */
+  setStateMask(i: number, mask: ArrayLike<number> | null): void {
+    const c = this.config;
+    if (i < 0 || i >= c.nLayers) throw new Error(`layer ${i} out of range (model has ${c.nLayers})`);
+    if (mask === null) {
+      this.stateMasks[i] = null;
+      return;
+    }
+    const kind = ssmKind(c.ssm);
+    if (!kind.statePruning) {
+      throw new Error(
+        `state pruning is not available for ${kind.title}: its modes are coupled by the low-rank term of A = Λ − PQ*, so one cannot be removed alone; prune states of an S4D model`,
+      );
+    }
+    const n = c.dModel * (c.dState / 2);
+    if (mask.length !== n)
+      throw new Error(`layer ${i}: state mask has ${mask.length} entries, expected d_model·d_state/2 = ${n}`);
+    const kept = Uint8Array.from(mask, (v) => {
+      if (v !== 0 && v !== 1) throw new Error(`layer ${i}: state mask entries must be 0 or 1, got ${v}`);
+      return v;
+    });
+    this.stateMasks[i] = kept.every((v) => v === 1) ? null : kept;
+    // Zero the masked modes' C in the weights too, so a checkpoint holds the model it describes.
+    for (const field of kind.statePruning.readout) {
+      const name = `s4_layers.${i}.kernel.${kind.paramNames[field]}`;
+      const t = this.params.get(name);
+      const values = Float32Array.from(t.dataSync() as Float32Array, (v, j) => (kept[j % n] ? v : 0));
+      this.params.set(name, values, t.shape);
+    }
+  }
+
+  /** Pruned mode indices (h·M + m) per layer, as plain arrays (for checkpoints and metadata). */
+  prunedStates(): number[][] {
+    return this.stateMasks.map((m) => (m ? Array.from(m.keys()).filter((j) => m[j] === 0) : []));
+  }
+
   /** Layer `i`'s kernel rows for its active operators ([dirs·active, L]); differentiable. */
   layerKernel(i: number, L: number): tf.Tensor2D {
-    return this.ssm[i]!.kernel(L, this.activeSets[i]!);
+    return this.ssm[i]!.kernel(L, this.activeSets[i]!, this.stateMasks[i]);
   }
 
   /** Active operators of every layer, as plain arrays (for configs and metadata). */
@@ -163,6 +212,13 @@ export class SequenceModel {
     for (let i = 0; i < this.config.nLayers; i++) {
       const bypassed = this.config.dModel - this.activeSets[i]!.length;
       removed += bypassed * this.ssm[i]!.paramsPerChannel + bypassed; // + D
+      const mask = this.stateMasks[i];
+      if (mask) {
+        // A pruned mode of an active channel: its A (real, imaginary) and C (per direction).
+        const M = this.config.dState / 2;
+        const perMode = 2 + 2 * (this.config.bidirectional ? 2 : 1);
+        for (const h of this.activeSets[i]!) for (let m = 0; m < M; m++) if (!mask[h * M + m]) removed += perMode;
+      }
     }
     return total - removed;
   }

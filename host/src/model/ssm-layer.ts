@@ -23,9 +23,14 @@ export function createSsm(params: ParamStore, prefix: string, c: ModelConfig, se
 export interface LayerSsm {
   layer: number;
   kind: SsmKindName;
-  /** d_model and complex modes per channel (d_state / 2). */
+  /**
+   * d_model and the complex modes per channel in the step form: d_state / 2, or with pruned states the
+   * most any active channel keeps (channels that keep fewer are padded with empty modes: E, b̄, c = 0).
+   */
   H: number;
   M: number;
+  /** Modes each active channel keeps (in the order of `active`). */
+  modesKept: Int32Array;
   dirs: 1 | 2;
   /** Sorted active operators, and the bypassed rest (sorted). */
   active: Int32Array;
@@ -59,7 +64,60 @@ export function layerSsms(model: SequenceModel): LayerSsm[] {
     const D = Float64Array.from(active, (h) => Dall[h]!);
     const prefix = `s4_layers.${i}.kernel`;
     const dims = { H: c.dModel, M: c.dState / 2 };
-    const ssm = kind.read((field) => get(`${prefix}.${kind.paramNames[field]}`), dims, active, c.bidirectional);
-    return { layer: i, kind: c.ssm, ...dims, active, bypassed, D, ...ssm };
+    const mask = model.stateMask(i);
+    const readout = new Set(kind.statePruning?.readout ?? []);
+    const value = (field: string) => {
+      const v = get(`${prefix}.${kind.paramNames[field]}`);
+      // The masked model is the model with the masked modes' C at 0 (held there by training, made sure here).
+      if (!mask || !readout.has(field)) return v;
+      return Float32Array.from(v, (x, j) => (mask[j % mask.length] ? x : 0));
+    };
+    const ssm = kind.read(value, dims, active, c.bidirectional);
+    const modesKept = Int32Array.from(active, (h) => (mask ? keptModes(mask, h, dims.M).length : dims.M));
+    if (!mask) return { layer: i, kind: c.ssm, ...dims, modesKept, active, bypassed, D, ...ssm };
+    const M = Math.max(1, ...modesKept);
+    const steps = ssm.steps.map((st, r) => compactStep(st, keptModes(mask, active[r]!, dims.M), M));
+    return {
+      layer: i,
+      kind: c.ssm,
+      H: dims.H,
+      M,
+      modesKept,
+      active,
+      bypassed,
+      D,
+      dirs: ssm.dirs,
+      kernel: ssm.kernel,
+      steps,
+    };
   });
+}
+
+/** Kept mode indices of channel `h` under `mask` ([H·M], 1 = kept). */
+function keptModes(mask: Uint8Array, h: number, M: number): number[] {
+  const out: number[] = [];
+  for (let m = 0; m < M; m++) if (mask[h * M + m]) out.push(m);
+  return out;
+}
+
+/**
+ * The channel's step form with only the `kept` modes, padded to `width` modes with empty ones (E, b̄, c = 0:
+ * a state that stays 0 and reads out nothing). Pruned modes are then absent from every exported tensor, and
+ * the layer's tensors stay rectangular at its widest channel.
+ */
+function compactStep(st: ChannelStep, kept: number[], width: number): ChannelStep {
+  const pick = (a: Float64Array) => {
+    const out = new Float64Array(width);
+    kept.forEach((m, k) => (out[k] = a[m]!));
+    return out;
+  };
+  if (st.lowRank) throw new Error('state pruning: a rank-1 step form cannot drop modes');
+  return {
+    eRe: pick(st.eRe),
+    eIm: pick(st.eIm),
+    bRe: pick(st.bRe),
+    bIm: pick(st.bIm),
+    cRe: st.cRe.map(pick),
+    cIm: st.cIm.map(pick),
+  };
 }

@@ -17,8 +17,12 @@ import type { ParamStore } from '../params.js';
 
 /** A layer's SSM as the model trains it. */
 export interface SsmKernel {
-  /** Kernel rows of the active channels ([dirs·active.length, L]); differentiable. */
-  kernel(L: number, active: Int32Array): tf.Tensor2D;
+  /**
+   * Kernel rows of the active channels ([dirs·active.length, L]); differentiable. With a state mask
+   * ([H·M], 1 = kept; kinds with `statePruning` only) the masked modes' read-out is 0, so they add nothing
+   * and get no gradient.
+   */
+  kernel(L: number, active: Int32Array, stateMask?: Uint8Array | null): tf.Tensor2D;
   /** SSM parameters owned by one channel (what bypassing it removes, D excluded). */
   readonly paramsPerChannel: number;
 }
@@ -100,4 +104,10 @@ export interface SsmKind {
     bidirectional: boolean,
   ): SsmValues;
   readonly step: StepLayout;
+  /**
+   * Present when one mode of a channel can be removed alone (state pruning): the fields laid out
+   * [dirs·H·M] that read a mode out (a masked mode's entries are 0 there). Absent for S4, whose modes are
+   * coupled by the rank-1 term.
+   */
+  readonly statePruning?: { readonly readout: readonly string[] };
 }

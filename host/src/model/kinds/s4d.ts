@@ -9,7 +9,7 @@
  * (x̃' = E∘x̃ + c∘b̄·u, so [p; q]' = Re E⊙[p; q] + [Im E; −Im E]⊙[q; p] + [p, q of c∘b̄]·u) and the
  * read-out 2·Re Σ x̃ = Σ (p + q) is one ReduceSum.
  */
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { s4dDiscretize } from '../../ssm/s4d/discrete.js';
 import { s4dKernelForward } from '../../ssm/s4d/kernel.js';
 import { s4dKernel } from '../../ssm/s4d/op.js';
@@ -50,7 +50,20 @@ export const s4d: SsmKind = {
       cRe: add('cRe', [dirs * H, M]) as tf.Tensor2D,
       cIm: add('cIm', [dirs * H, M]) as tf.Tensor2D,
     };
-    return { kernel: (L, active) => s4dKernel(p, L, active), paramsPerChannel: 1 + M * (2 + 2 * dirs) };
+    return {
+      kernel: (L, active, mask) => {
+        if (!mask) return s4dKernel(p, L, active);
+        // C·mask: masked modes read out nothing, and the product's gradient keeps their C where it is.
+        return tf.tidy(() => {
+          const m = tf.tensor2d(
+            Float32Array.from({ length: dirs * H * M }, (_, i) => mask[i % (H * M)]!),
+            [dirs * H, M],
+          );
+          return s4dKernel({ ...p, cRe: tf.mul(p.cRe, m), cIm: tf.mul(p.cIm, m) }, L, active);
+        });
+      },
+      paramsPerChannel: 1 + M * (2 + 2 * dirs),
+    };
   },
 
   read(value, { H, M }, active, bidirectional) {
@@ -81,6 +94,8 @@ export const s4d: SsmKind = {
     });
     return { dirs, kernel: (L) => s4dKernelForward(values, L, active), steps };
   },
+
+  statePruning: { readout: ['cRe', 'cIm'] },
 
   step: {
     lowRank: false,
