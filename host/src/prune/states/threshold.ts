@@ -11,7 +11,11 @@ import type { SequenceModel } from '../../model/model.js';
 import { checkActive } from '../../ssm/channels.js';
 import { stateScores } from './scores.js';
 
-/** LAST's normalisation of one layer's scores (finite, ≥ 0); an all-zero layer normalises to all 1. */
+/**
+ * LAST's normalisation of one layer's scores (finite, ≥ 0). Equal scores are ranked by index, lower first,
+ * as the cumulative sum over sorted scores in the LAST code does, so the largest is exactly 1 (the
+ * formula's "h_j ≥ h_i" would give two tied maxima ½ each). A layer of zeros normalises to zeros.
+ */
 export function lastNormalize(scores: ArrayLike<number>): Float64Array {
   const n = scores.length;
   for (let i = 0; i < n; i++) {
@@ -19,16 +23,12 @@ export function lastNormalize(scores: ArrayLike<number>): Float64Array {
     if (!(Number.isFinite(s) && s >= 0))
       throw new Error(`state pruning: scores must be finite and ≥ 0, got ${s} at index ${i}`);
   }
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const out = new Float64Array(n);
   let cum = 0;
-  for (let g = 0; g < n;) {
-    // A group of equal scores: each one's denominator holds the whole group (h_j ≥ h_i).
-    const s = scores[order[g]!]!;
-    let e = g;
-    while (e < n && scores[order[e]!]! === s) cum += scores[order[e++]!]!;
-    for (let k = g; k < e; k++) out[order[k]!] = cum > 0 ? s / cum : 1;
-    g = e;
+  for (const i of order) {
+    cum += scores[i]!;
+    out[i] = cum > 0 ? scores[i]! / cum : 0;
   }
   return out;
 }
