@@ -63,3 +63,23 @@ export { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, sear
 export type { PruneRunConfig, SearchRequest } from './run-config.js';
 export { pruneStep } from './prune-step.js';
 export type { PruneStepOptions } from './prune-step.js';
+export {
+  STATE_CRITERIA,
+  STATE_CRITERIA_LIST,
+  checkStatePrunable,
+  chooseStateMasks,
+  lastNormalize,
+  layerS4DValues,
+  s4dStateScores,
+  stateCriterion,
+  stateCriterionNames,
+  stateScores,
+} from './states/index.js';
+export type {
+  S4DStateKind,
+  StateContext,
+  StateCriterion,
+  StateLayers,
+  StateMaskOptions,
+  StateMasks,
+} from './states/index.js';
