@@ -63,3 +63,5 @@ export { createPruneRun, loadRunData, recordedRun, runDataset, runMeasurer, sear
 export type { PruneRunConfig, SearchRequest } from './run-config.js';
 export { pruneStep } from './prune-step.js';
 export type { PruneStepOptions } from './prune-step.js';
+export { evaluateOnnx } from './onnx-eval.js';
+export type { OnnxEvalOptions, OnnxEvalResult } from './onnx-eval.js';
