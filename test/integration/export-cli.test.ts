@@ -1,7 +1,7 @@
 /**
  * `s4op export` as a real process on checkpoints written to disk: conv and step exports that load in
  * onnxruntime-node and match the model, the JSON summary, and clear errors (exit 2) for a missing or
- * corrupt checkpoint, an unsupported length and an unknown variant.
+ * corrupt checkpoint, an unsupported length, an unknown variant and an unknown precision; an int8 export.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -108,6 +108,20 @@ describe('s4op export', () => {
     expect(relErr(run.logits[L - 1]!, ref)).toBeLessThan(1e-4);
   });
 
+  it('--precision int8: the quantised conv export runs and stays within 3 % of the model', async () => {
+    const out = join(dir, 'int8.onnx');
+    const args = ['export', '--checkpoint', ckpt, '--mode', 'conv', '--precision', 'int8', '--out', out];
+    const r = await runCli(HOST_CLI, [...args, '--json', '--backend', 'cpu']);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { precision: string }).precision).toBe('int8');
+    const s = await ort.InferenceSession.create(readFileSync(out));
+    const got = (await s.run({ x: new ort.Tensor('float32', x, [2, L, cfg.inputSize]) })).logits!.data as Float32Array;
+    await s.release();
+    const err = relErr(got, ref);
+    expect(err).toBeLessThan(0.03);
+    expect(err).toBeGreaterThan(1e-5); // quantised, not the float graph
+  });
+
   it.each([
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
     [
@@ -118,6 +132,10 @@ describe('s4op export', () => {
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],
     [['--checkpoint', ckpt, '--mode', 'sideways'], /unknown --mode "sideways"; expected conv or step/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--block', '-3'], /--block must be a positive integer, got "-3"/],
+    [
+      ['--checkpoint', ckpt, '--mode', 'conv', '--precision', 'int4'],
+      /unknown --precision "int4"; expected float32, int8, int8-qdq/,
+    ],
   ])('rejects %j with a clear error', async (args, message) => {
     const r = await runCli(HOST_CLI, ['export', ...args, '--out', join(dir, 'bad.onnx'), '--backend', 'cpu']);
     expect(r.code).toBe(2);

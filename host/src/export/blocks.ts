@@ -6,9 +6,17 @@
  */
 import type { ModelConfig } from '../model/config.js';
 import { LAYER_NORM_EPS } from '../model/layers.js';
-import { float, type GraphBuilder } from './onnx-builder.js';
+import { DTYPE, float, type GraphBuilder } from './onnx-builder.js';
 
 export type Snapshot = Map<string, { shape: number[]; values: Float32Array }>;
+
+/**
+ * Arithmetic of the Linears around the SSM (encoder, mixing, decoder). int8: weights quantised at export,
+ * activations at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by the scales); int8-qdq: the
+ * same numbers written as DequantizeLinear on both operands of a float MatMul, left to onnxruntime to fuse.
+ */
+export type Precision = 'float32' | 'int8' | 'int8-qdq';
+export const PRECISIONS: readonly Precision[] = ['float32', 'int8', 'int8-qdq'];
 
 export function weight(snap: Snapshot, name: string): { shape: number[]; values: Float32Array } {
   const t = snap.get(name);
@@ -22,11 +30,69 @@ function init(b: GraphBuilder, snap: Snapshot, name: string): string {
 }
 
 /** Continuous x [..., inputSize] → Linear; tokens (int64) → rows of the embedding (the model's one-hot matmul). */
-export function encoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, x: string, positions: number): string {
+export function encoder(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  x: string,
+  positions: number,
+  precision: Precision = 'float32',
+): string {
   if (c.inputKind === 'tokens') return b.op('Gather', [init(b, snap, 'encoder.weight'), x], { axis: 0 });
+  if (precision !== 'float32') {
+    b.work(positions * (2 * c.inputSize * c.dModel + c.dModel));
+    const w = weight(snap, 'encoder.weight');
+    const h = quantizedMatMul(b, x, 'encoder', w.values, c.inputSize, c.dModel, precision);
+    return b.op('Add', [h, init(b, snap, 'encoder.bias')]);
+  }
   const h = b.op('MatMul', [x, init(b, snap, 'encoder.weight')]);
   b.work(positions * (2 * c.inputSize * c.dModel + c.dModel));
   return b.op('Add', [h, init(b, snap, 'encoder.bias')]);
+}
+
+/**
+ * x [..., K] · W [K, N] (row-major) with W quantised here and x at run time; float32 result, no bias.
+ * Weights: int8, symmetric (zero point 0, so MatMulInteger needs no b_zero_point), one scale per output
+ * column; activations: uint8 with DynamicQuantizeLinear's per-tensor scale and zero point. uint8 × int8 is
+ * what onnxruntime's CPU kernels (MLAS) and its quantize_dynamic default take the fast path on.
+ */
+export function quantizedMatMul(
+  b: GraphBuilder,
+  x: string,
+  name: string,
+  W: Float32Array,
+  K: number,
+  N: number,
+  precision: Exclude<Precision, 'float32'>,
+): string {
+  const { q, scale } = quantizeColumns(W, K, N);
+  const [xq, xScale, xZero] = b.node('DynamicQuantizeLinear', [x], {}, 3) as [string, string, string];
+  const wq = b.initI8(`${name}.weight_quantized`, q, [K, N]);
+  const wScale = b.initF32(`${name}.weight_scale`, scale, [N]);
+  if (precision === 'int8-qdq') {
+    const xf = b.op('DequantizeLinear', [xq, xScale, xZero]);
+    const wf = b.op('DequantizeLinear', [wq, wScale], { axis: 1 });
+    return b.op('MatMul', [xf, wf]);
+  }
+  // The order of onnxruntime's quantize_dynamic (Cast, then Mul by x_scale · w_scale), which its CPU
+  // graph optimizer fuses into one DynamicQuantizeMatMul / MatMulIntegerToFloat.
+  const acc = b.op('MatMulInteger', [xq, wq, xZero]);
+  return b.op('Mul', [b.op('Cast', [acc], { to: DTYPE.float32 }), b.op('Mul', [xScale, wScale])]);
+}
+
+/** Symmetric per-column int8: scale_n = max_k |W[k, n]| / 127 (1 for an all-zero column), q = round(W / scale). */
+export function quantizeColumns(W: ArrayLike<number>, K: number, N: number): { q: Int8Array; scale: Float32Array } {
+  if (W.length !== K * N) throw new Error(`quantize: ${W.length} weights for [${K}, ${N}]`);
+  const scale = new Float32Array(N);
+  for (let n = 0; n < N; n++) {
+    let m = 0;
+    for (let k = 0; k < K; k++) m = Math.max(m, Math.abs(W[k * N + n]!));
+    scale[n] = m > 0 ? m / 127 : 1;
+  }
+  const q = new Int8Array(K * N);
+  for (let k = 0; k < K; k++)
+    for (let n = 0; n < N; n++) q[k * N + n] = Math.max(-127, Math.min(127, Math.round(W[k * N + n]! / scale[n]!)));
+  return { q, scale };
 }
 
 /** LayerNorm over channels, or BatchNorm with running statistics (eval) folded into a scale and shift. */
@@ -69,8 +135,9 @@ export function mixer(
   y: string,
   order: Int32Array | null,
   positions: number,
+  precision: Precision = 'float32',
 ): string {
-  return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions));
+  return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions, precision));
 }
 
 function mixerNodes(
@@ -81,6 +148,7 @@ function mixerNodes(
   y: string,
   order: Int32Array | null,
   positions: number,
+  precision: Precision,
 ): string {
   const H = c.dModel;
   const W = weight(snap, `s4_layers.${i}.output_linear.weight`).values;
@@ -92,6 +160,10 @@ function mixerNodes(
       rows.set(W.subarray(h * 2 * H + k * H, h * 2 * H + (k + 1) * H), r * H);
     }
     const name = `s4_layers.${i}.output_linear.${k ? 'gate' : 'value'}`;
+    if (precision !== 'float32') {
+      const m = quantizedMatMul(b, g, name, rows, H, H, precision);
+      return b.op('Add', [m, b.initF32(`${name}.bias`, bias.subarray(k * H, (k + 1) * H), [H])]);
+    }
     return b.op('Add', [
       b.op('MatMul', [g, b.initF32(`${name}.weight`, rows, [H, H])]),
       b.initF32(`${name}.bias`, bias.subarray(k * H, (k + 1) * H), [H]),
@@ -114,7 +186,19 @@ export function residual(b: GraphBuilder, c: ModelConfig, z: string, h: string, 
 }
 
 /** Linear on pooled features [batch, H] → logits [batch, classes]. */
-export function decoder(b: GraphBuilder, snap: Snapshot, c: ModelConfig, pooled: string, name?: string): string {
+export function decoder(
+  b: GraphBuilder,
+  snap: Snapshot,
+  c: ModelConfig,
+  pooled: string,
+  name?: string,
+  precision: Precision = 'float32',
+): string {
   b.work(2 * c.dModel * c.numClasses + c.numClasses);
+  if (precision !== 'float32') {
+    const w = weight(snap, 'decoder.weight');
+    const m = quantizedMatMul(b, pooled, 'decoder', w.values, c.dModel, c.numClasses, precision);
+    return b.op('Add', [m, init(b, snap, 'decoder.bias')], {}, name);
+  }
   return b.op('Gemm', [pooled, init(b, snap, 'decoder.weight'), init(b, snap, 'decoder.bias')], {}, name);
 }

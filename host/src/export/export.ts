@@ -4,6 +4,7 @@
  */
 import { PACKAGE_VERSION } from '@s4op/shared';
 import type { SequenceModel } from '../model/model.js';
+import { PRECISIONS, type Precision } from './blocks.js';
 import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
@@ -33,6 +34,11 @@ export interface ExportOptions {
   /** A fixed batch size (static shapes let onnxruntime plan memory once); default dynamic. */
   batch?: number;
   variantOptions?: VariantOptions;
+  /**
+   * Arithmetic of the Linears around the SSM (encoder, mixing, decoder); the SSM part stays float32.
+   * 'int8': dynamically quantised (blocks.ts quantizedMatMul); 'int8-qdq': the same as a QDQ graph. Default float32.
+   */
+  precision?: Precision;
   /** Provenance recorded in the metadata. */
   source?: { checkpoint?: string; weightsSha256?: string };
 }
@@ -67,6 +73,13 @@ export function checkLength(length: unknown): number {
   return length;
 }
 
+/** The precision named, or an error naming the value and the choices. */
+export function checkPrecision(precision: unknown): Precision {
+  if (!(PRECISIONS as readonly unknown[]).includes(precision))
+    throw new Error(`unknown precision "${String(precision)}"; expected ${PRECISIONS.join(', ')}`);
+  return precision as Precision;
+}
+
 export function exportModel(model: SequenceModel, opts: ExportOptions): ExportResult {
   const c = model.config;
   if (!(EXPORT_MODES as readonly string[]).includes(opts.mode)) {
@@ -75,6 +88,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   const bypass = opts.bypass ?? 'fold';
   if (!BYPASS_MODES.includes(bypass))
     throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
+  const precision = checkPrecision(opts.precision ?? 'float32');
   const ssms = layerSsms(model);
   const variant =
     opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
@@ -103,10 +117,10 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
           .join(', ')}`,
       );
     }
-    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch });
+    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch, precision });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = stepVariant(variant).build(b, snap, c, ssms, bypass, batch);
+    states = stepVariant(variant).build(b, snap, c, ssms, bypass, batch, precision);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);
@@ -125,6 +139,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     variant_requested: opts.variant ?? 'auto',
     variant_params: JSON.stringify(variantParams),
     bypass,
+    precision,
     opset: String(OPSET),
     producer_version: PACKAGE_VERSION,
     length: L === undefined ? '' : String(L),

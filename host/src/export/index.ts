@@ -1,4 +1,5 @@
-export { exportModel, resolveVariant, checkLength, EXPORT_MODES, OPSET, MAX_LENGTH } from './export.js';
+export { exportModel, resolveVariant, checkLength, checkPrecision, EXPORT_MODES, OPSET, MAX_LENGTH } from './export.js';
+export { PRECISIONS, quantizeColumns, type Precision } from './blocks.js';
 export type { ExportMode, ExportOptions, ExportResult, ExportStats } from './export.js';
 export { runStepModel } from './step-runner.js';
 export type { StepRun, StepSequence, StepSession, TensorClass } from './step-runner.js';

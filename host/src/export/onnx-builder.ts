@@ -23,7 +23,12 @@ const ELEM: Record<ElemType, number> = {
   int64: onnx.TensorProto.DataType.INT64,
 };
 /** ONNX TensorProto data type numbers, for Cast's `to` attribute. */
-export const DTYPE = { float32: onnx.TensorProto.DataType.FLOAT, float64: onnx.TensorProto.DataType.DOUBLE } as const;
+export const DTYPE = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  float64: onnx.TensorProto.DataType.DOUBLE,
+  int8: onnx.TensorProto.DataType.INT8,
+  uint8: onnx.TensorProto.DataType.UINT8,
+} as const;
 const AT = onnx.AttributeProto.AttributeType;
 
 /** A float attribute (plain numbers are INT attributes). */
@@ -129,6 +134,20 @@ export class GraphBuilder {
     checkSize(base, values.length, dims);
     const data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
     return this.addInit(base, dims, ELEM.int64, new Uint8Array(data.buffer));
+  }
+
+  /** An int8 initializer (quantised weights); values must be integers in [-128, 127]. */
+  initI8(base: string, values: ArrayLike<number>, dims: number[]): string {
+    checkSize(base, values.length, dims);
+    const data = Int8Array.from(values, (v) => checkRange(base, v, -128, 127));
+    return this.addInit(base, dims, onnx.TensorProto.DataType.INT8, new Uint8Array(data.buffer));
+  }
+
+  /** A uint8 initializer (quantised weights or zero points); values must lie in [0, 255]. */
+  initU8(base: string, values: ArrayLike<number>, dims: number[]): string {
+    checkSize(base, values.length, dims);
+    const data = Uint8Array.from(values, (v) => checkRange(base, v, 0, 255));
+    return this.addInit(base, dims, onnx.TensorProto.DataType.UINT8, data);
   }
 
   /** Small int64 constants (shapes, axes), shared by value. Tagged 'other': bookkeeping, not SSM work. */
@@ -250,6 +269,12 @@ function checkSize(name: string, n: number, dims: number[]): void {
     throw new Error(`ONNX initializer ${name}: bad shape [${dims}]`);
   const size = dims.reduce((a, b) => a * b, 1);
   if (n !== size) throw new Error(`ONNX initializer ${name}: ${n} values for shape [${dims}]`);
+}
+
+function checkRange(name: string, v: number, lo: number, hi: number): number {
+  if (!Number.isInteger(v) || v < lo || v > hi)
+    throw new Error(`ONNX initializer ${name}: ${v} is not an integer in [${lo}, ${hi}]`);
+  return v;
 }
 
 function valueInfo(name: string, elem: ElemType, dims: Dim[]): OnnxNs.IValueInfoProto {

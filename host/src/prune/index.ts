@@ -70,6 +70,9 @@ export {
   chooseStateMasks,
   lastNormalize,
   layerS4DValues,
+  modelStateMasks,
+  pruneStates,
+  stateRateOf,
   s4dStateScores,
   stateCriterion,
   stateCriterionNames,
@@ -83,3 +86,8 @@ export type {
   StateMaskOptions,
   StateMasks,
 } from './states/index.js';
+export { evaluateOnnx } from './onnx-eval.js';
+export type { OnnxEvalOptions, OnnxEvalResult } from './onnx-eval.js';
+export { AXES, AXIS_SLOT, DEFAULT_STATE_RATES, MIN_POINTS, chooseAxis, parseAxes, proposeAxes } from './axes.js';
+export type { AxesPlan, AxesPosition, AxisCandidate, AxisChoice, Proposal } from './axes.js';
+export { evaluateAt } from './evaluate-at.js';

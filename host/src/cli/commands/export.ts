@@ -6,6 +6,7 @@ import { initBackend } from '../../backend.js';
 import { emit, log, userCheck, userCheckAsync, UserError } from '../util.js';
 import { addAgentTargetOptions, agentTarget, parseNumber, type AgentTargetFlags } from '../options.js';
 import { BYPASS_MODES, type BypassMode } from '../../export/bypass.js';
+import { PRECISIONS, type Precision } from '../../export/blocks.js';
 import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../../export/export.js';
 import { formatTuning, tuneExport } from '../../export/tune.js';
 import {
@@ -30,6 +31,7 @@ interface ExportFlags extends AgentTargetFlags {
   out?: string;
   length?: string;
   bypass: string;
+  precision: string;
   block?: string;
   backend?: string;
   json?: boolean;
@@ -62,6 +64,12 @@ export function register(program: Command): void {
       '--bypass <how>',
       'how bypassed operators pass through: fold (permutation folded into the next Linear) or scatter',
       'fold',
+    )
+    .option(
+      '--precision <p>',
+      'float32, or int8: the encoder, mixing and decoder Linears dynamically quantised (int8 weights, activations quantised at run time; the SSM stays float32)' +
+        '; int8-qdq: the same as a QDQ graph',
+      'float32',
     )
     .option(
       '--block <T>',
@@ -107,6 +115,9 @@ export function register(program: Command): void {
     let variant = flags.variant;
     if (!(BYPASS_MODES as readonly string[]).includes(flags.bypass)) {
       throw new UserError(`unknown --bypass "${flags.bypass}"; expected ${BYPASS_MODES.join(' or ')}`);
+    }
+    if (!(PRECISIONS as readonly string[]).includes(flags.precision)) {
+      throw new UserError(`unknown --precision "${flags.precision}"; expected ${PRECISIONS.join(', ')}`);
     }
     const block = flags.block === undefined ? undefined : positiveInt('--block', flags.block);
     const tuneReq = checkTuneFlags(flags);
@@ -174,6 +185,7 @@ export function register(program: Command): void {
           length,
           bypass: flags.bypass as BypassMode,
           variantOptions,
+          precision: flags.precision as Precision,
           source: { checkpoint: path.resolve(flags.checkpoint!), weightsSha256: config.weights_sha256 },
         }),
       );
@@ -186,6 +198,7 @@ export function register(program: Command): void {
         bytes: result.bytes.length,
         sha256,
         mode,
+        precision: result.metadata.precision,
         variant: result.variant,
         variant_params: JSON.parse(result.metadata.variant_params!) as unknown,
         tuned: tuned
@@ -213,7 +226,7 @@ export function register(program: Command): void {
       emit(flags, summary, () =>
         [
           `wrote ${out} (${(result.bytes.length / 1e6).toFixed(2)} MB, sha256 ${sha256.slice(0, 16)}…)`,
-          `${mode} mode, variant ${tuned ? tunedLabel(tuned) : result.variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
+          `${mode} mode${flags.precision === 'float32' ? '' : ` (${flags.precision})`}, variant ${tuned ? tunedLabel(tuned) : result.variant}${length ? `, L = ${length}` : ''}; ${s.activeOperators}/${s.totalOperators} operators active (${(100 * summary.pruning_rate).toFixed(1)} % pruned)`,
           `${s.nodes} nodes (${s.ssmNodes} SSM), initializers ${(s.initializerBytes / 1e6).toFixed(2)} MB (${(s.ssmInitializerBytes / 1e6).toFixed(2)} MB SSM); exported in ${Math.round(ms)} ms`,
         ].join('\n'),
       );
