@@ -22,6 +22,10 @@ export interface CheckpointConfig {
   active_operators: number[][];
   /** Pruned states (mode indices h·M + m) per layer; absent when none is pruned. */
   pruned_states?: number[][];
+  /** How the model is exported and deployed (a candidate of the int8 axis); absent: float32. */
+  precision?: 'float32' | 'int8';
+  /** The state schedule's point this candidate reached (percent of states pruned); absent: 0. */
+  state_rate?: number;
   /** sha256 of model.safetensors, so exports and runs can name their source exactly. */
   weights_sha256: string;
   created: string;
@@ -35,7 +39,7 @@ export interface CheckpointConfig {
 export async function saveCheckpoint(
   dir: string,
   model: SequenceModel,
-  extra: Pick<CheckpointConfig, 'dataset' | 'training' | 'provenance'> = {},
+  extra: Pick<CheckpointConfig, 'dataset' | 'training' | 'provenance' | 'precision' | 'state_rate'> = {},
 ): Promise<CheckpointConfig> {
   const weights = encodeSafetensors(model.params.snapshot(), { format: 'pt' });
   const config: CheckpointConfig = {

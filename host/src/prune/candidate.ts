@@ -6,14 +6,24 @@
  */
 import type { Dataset } from '../data/dataset.js';
 import { loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
-import { evaluate, train, type EvalResult, type TrainOptions } from '../train/trainer.js';
+import { train, type EvalResult, type TrainOptions } from '../train/trainer.js';
+import type { Axis, Precision } from '../store/run-store.js';
 import type { WeightedCriterion } from './criteria/index.js';
+import { bypassedCounts } from './operators.js';
 import { pruneStep } from './prune-step.js';
+import { pruneStates } from './states/apply.js';
+import { evaluateAt } from './evaluate-at.js';
 
 /** Everything a fine-tune needs besides the parent's weights and the data: plain JSON, so it can travel. */
 export interface CandidateJob {
   step: number;
+  /** Percent of operators bypassed after the step (the parent's when the step moves along another axis). */
   rate: number;
+  /** What the step moves along (default operators: the search of one axis). */
+  axis?: Axis;
+  /** Percent of the active channels' states pruned after the step (states axis), and by which criterion. */
+  stateRate?: number;
+  stateCriterion?: string;
   /** Seed index within the step. */
   j: number;
   /** The seed value of choices and fine-tuning (search.ts, candidateSeed). */
@@ -39,12 +49,19 @@ export interface FineTuned {
   /** Bypassed operators per layer after the step, and their total. */
   counts: number[];
   target: number;
+  /** Export precision of the candidate, and the percent of states pruned (the schedule's point). */
+  precision: Precision;
+  stateRate: number;
   /** The worker that fine-tuned it, through a queue. */
   worker?: string;
 }
 
-export const candidateLabel = (c: Pick<CandidateJob, 'step' | 'rate' | 'j'>) =>
-  `step ${c.step} (${c.rate}%) seed ${c.j}`;
+export const candidateLabel = (c: Pick<CandidateJob, 'step' | 'rate' | 'j' | 'axis' | 'stateRate'>) =>
+  c.axis === undefined || c.axis === 'operators'
+    ? `step ${c.step} (${c.rate}%) seed ${c.j}`
+    : c.axis === 'states'
+      ? `step ${c.step} (states ${c.stateRate}%)`
+      : `step ${c.step} (int8)`;
 
 /** Fine-tunes the candidate `job` of the checkpoint in `parentDir` and saves it to `dir`. */
 export async function fineTuneCandidate(
@@ -57,40 +74,66 @@ export async function fineTuneCandidate(
   const { model, config } = await loadCheckpoint(parentDir);
   try {
     const { dModel: H, nLayers } = model.config;
-    const ctx = {
-      L: data.info.length,
-      seed: job.seed,
-      data,
-      taylorBatches: job.taylorBatches,
-      batchSize: job.fineTune.batchSize,
-    };
-    const { target, counts } = pruneStep(model, {
-      rate: job.rate,
-      criteria: job.criteria,
-      allocation: job.allocation,
-      ctx,
-    });
+    const axis = job.axis ?? 'operators';
     const label = candidateLabel(job);
-    o.log(`${label}: ${target} of ${H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`);
-    const record = train(model, data, { ...job.fineTune, seed: job.seed, quiet: o.quiet, label: `${label} fine-tune` });
-    const val = evaluate(model, data.val);
-    const test = evaluate(model, data.test);
+    let precision: Precision = config.precision ?? 'float32';
+    let stateRate = config.state_rate ?? 0;
+    let target = bypassedCounts(model.activeOperators(), H).reduce((a, n) => a + n, 0);
+    let counts = bypassedCounts(model.activeOperators(), H);
+    if (axis === 'operators') {
+      const ctx = {
+        L: data.info.length,
+        seed: job.seed,
+        data,
+        taylorBatches: job.taylorBatches,
+        batchSize: job.fineTune.batchSize,
+      };
+      ({ target, counts } = pruneStep(model, {
+        rate: job.rate,
+        criteria: job.criteria,
+        allocation: job.allocation,
+        ctx,
+      }));
+      o.log(`${label}: ${target} of ${H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`);
+    } else if (axis === 'states') {
+      stateRate = job.stateRate ?? 0;
+      const r = pruneStates(model, { rate: stateRate, criterion: job.stateCriterion, seed: job.seed });
+      o.log(
+        `${label}: ${r.pruned} of ${r.total} states of the active channels pruned by ${job.stateCriterion ?? 'last'}${r.pruned < r.requested ? ` (${r.requested} asked; one per layer stays)` : ''}; fine-tuning`,
+      );
+    } else {
+      precision = 'int8';
+      o.log(
+        `${label}: encoder, mixing and decoder MatMuls to int8 (post-training, no fine-tune); evaluating the ONNX model`,
+      );
+    }
+    const record =
+      axis === 'int8'
+        ? null
+        : train(model, data, { ...job.fineTune, seed: job.seed, quiet: o.quiet, label: `${label} fine-tune` });
+    // A quantised candidate's accuracy is its exported model's, run by onnxruntime.
+    const val = await evaluateAt(model, data, 'val', precision);
+    const test = await evaluateAt(model, data, 'test', precision);
     const saved = await saveCheckpoint(dir, model, {
       dataset: config.dataset,
       training: { finetune: record, val, test },
       provenance: job.provenance,
+      ...(precision !== 'float32' ? { precision } : {}),
+      ...(stateRate ? { state_rate: stateRate } : {}),
     });
     return {
       dir,
       weights_sha256: saved.weights_sha256,
       val,
       test,
-      epochs: record.epochs.length,
-      steps: record.steps,
-      seconds: record.seconds,
-      stoppedEarly: record.stoppedEarly,
+      epochs: record?.epochs.length ?? 0,
+      steps: record?.steps ?? 0,
+      seconds: record?.seconds ?? 0,
+      stoppedEarly: record?.stoppedEarly ?? false,
       counts,
       target,
+      precision,
+      stateRate,
     };
   } finally {
     model.dispose();

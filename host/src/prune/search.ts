@@ -30,6 +30,9 @@ import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedM
 import type { WeightedCriterion } from './criteria/index.js';
 import { activeCount, bypassedCounts } from './operators.js';
 import { checkRates } from './schedule.js';
+import { AXES, chooseAxis, DEFAULT_STATE_RATES, proposeAxes, type AxesPlan, type Axis, type Proposal } from './axes.js';
+import { stateCriterion } from './states/registry.js';
+import { ssmKind } from '../model/kinds/registry.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
   BASE_FIGURE,
@@ -74,6 +77,11 @@ export interface SearchOptions {
   steer?: boolean;
   /** Profile every measured candidate (where the time goes); the base and the answer are profiled always. */
   profileAll?: boolean;
+  /** What each step may move along (axes.ts); default operators alone, the schedule of `rates`. */
+  axes?: Axis[];
+  /** States axis: percent of states pruned at each of its steps (default DEFAULT_STATE_RATES), and the criterion. */
+  stateRates?: number[];
+  stateCriterion?: string;
 }
 
 /** The paper's fine-tuning: AdamW lr 1e-4, weight decay 1e-5 (0 for SSM parameters), short warm-up, cosine. */
@@ -147,7 +155,28 @@ export function checkSearchOptions(o: SearchOptions): SearchOptions {
     throw new Error('give one latency budget: budget-ms or a ratio (budget), not both');
   if (o.steer && o.budgetMs === undefined && o.budgetRatio === undefined)
     throw new Error('steering needs a latency budget (budget-ms or budget)');
+  if (o.axes !== undefined) {
+    if (!o.axes.length) throw new Error('axes: give at least one of operators, states, int8');
+    for (const a of o.axes)
+      if (!AXES.includes(a)) throw new Error(`axes: unknown axis "${String(a)}"; known: ${AXES.join(', ')}`);
+  }
+  if (o.steer && isJoint(o))
+    throw new Error('steering follows the operator schedule: use it with --axes operators only');
+  if (o.stateRates !== undefined) checkRates(o.stateRates);
+  if (o.stateCriterion !== undefined) stateCriterion(o.stateCriterion);
   return o;
+}
+
+/** Whether the run searches more than the operator schedule. */
+export const isJoint = (o: Pick<SearchOptions, 'axes'>) =>
+  o.axes !== undefined && !(o.axes.length === 1 && o.axes[0] === 'operators');
+
+/** "operators to 30 % (5 seeds)", "states to 40 %", "int8" for a step's log line. */
+function axisText(axis: Axis, proposals: readonly Proposal[]): string {
+  const ps = proposals.filter((p) => p.axis === axis);
+  if (axis === 'operators') return `operators to ${ps[0]!.rate} % (${ps.length} seed${ps.length > 1 ? 's' : ''})`;
+  if (axis === 'states') return `states to ${ps[0]!.stateRate} %`;
+  return 'int8';
 }
 
 /** Seed of candidate (step, j): distinct per candidate, reproducible from the run's seed. */
@@ -161,7 +190,12 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const run = store.getRun(runId);
   if (!run) throw new Error(`no run ${runId} in ${store.file}`);
   const { base, reference } = await baseCandidate(env);
-  const { dModel: H, nLayers } = (await readCheckpointConfig(env.baseCheckpoint)).model;
+  const baseConfig = (await readCheckpointConfig(env.baseCheckpoint)).model;
+  const { dModel: H, nLayers } = baseConfig;
+  if (o.axes?.includes('states') && !ssmKind(baseConfig.ssm).statePruning)
+    throw new Error(
+      `the states axis needs an S4D model: ${ssmKind(baseConfig.ssm).title}'s modes are coupled by its low-rank term (A = Λ − PQ*), so one cannot be pruned alone`,
+    );
   const budget: Budget | undefined =
     o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.
@@ -178,51 +212,81 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   let parent = base;
   let stop = 'last rate';
   let status: SearchResult['status'] = 'finished';
-  for (let k = 1; k <= o.rates.length; k++) {
-    let rate = o.rates[k - 1]!;
-    if (o.steer) {
-      // Recomputed from the stored measurements on a resume, so the steered rate is the same.
-      const b = budgetNow()!;
-      const model = fitCostModel(costPoints(store, runId));
-      const r = model ? steerRate(model, b.ratio, H, nLayers, parent.rate, rate) : null;
-      if (model && r !== null && r < rate) {
-        env.log(
-          `step ${k}: cost model ratio ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(5)}·active (${model.points} points) meets the ${b.text} at ${r}%: pruning to ${r}% instead of ${rate}%`,
-        );
-        rate = r;
+  const joint = isJoint(o);
+  const plan: AxesPlan = {
+    axes: o.axes ?? ['operators'],
+    rates: o.rates,
+    stateRates: o.stateRates ?? DEFAULT_STATE_RATES,
+    seeds: o.seeds,
+  };
+  // Axes whose candidate went past the drop limit: further along them loses more.
+  const closed = new Set<Axis>();
+  for (let k = 1; ; k++) {
+    let proposals: Proposal[];
+    if (!joint) {
+      if (k > o.rates.length) break;
+      let rate = o.rates[k - 1]!;
+      if (o.steer) {
+        // Recomputed from the stored measurements on a resume, so the steered rate is the same.
+        const b = budgetNow()!;
+        const model = fitCostModel(costPoints(store, runId));
+        const r = model ? steerRate(model, b.ratio, H, nLayers, parent.rate, rate) : null;
+        if (model && r !== null && r < rate) {
+          env.log(
+            `step ${k}: cost model ratio ≈ ${model.a.toFixed(3)} + ${model.b.toFixed(5)}·active (${model.points} points) meets the ${b.text} at ${r}%: pruning to ${r}% instead of ${rate}%`,
+          );
+          rate = r;
+        }
       }
+      proposals = Array.from({ length: o.seeds }, (_, j) => ({ axis: 'operators' as const, j, rate, stateRate: 0 }));
+    } else {
+      proposals = proposeAxes(plan, parent, closed);
+      if (!proposals.length) {
+        stop = 'every axis is at the end of its schedule';
+        break;
+      }
+      env.log(`step ${k}: ${[...new Set(proposals.map((p) => p.axis))].map((a) => axisText(a, proposals)).join('; ')}`);
     }
     const done: CandidateRecord[] = [];
     const pending: { j: number; job: CandidateJob; dir: string }[] = [];
-    for (let j = 0; j < o.seeds; j++) {
-      const prior = store.getCandidate(runId, k, j);
+    for (const p of proposals) {
+      const prior = store.getCandidate(runId, k, p.j);
       if (prior?.status === 'finished') {
-        if (prior.rate !== rate)
+        if (prior.rate !== p.rate || (prior.axis ?? 'operators') !== p.axis)
           throw new Error(
-            `run ${runId}: step ${k} seed ${j} was recorded at ${prior.rate}%, but this step is now at ${rate}%; the store is inconsistent`,
+            `run ${runId}: step ${k} candidate ${p.j} was recorded as ${prior.axis} at ${prior.rate}%, but this step proposes ${p.axis} at ${p.rate}%; the store is inconsistent`,
           );
         if (prior.parent_id !== parent.id)
           throw new Error(
-            `run ${runId}: step ${k} seed ${j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`,
+            `run ${runId}: step ${k} seed ${p.j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`,
           );
-        env.log(`step ${k} (${rate}%) seed ${j}: finished earlier (val ${fmt(prior.val_metric)}), skipped`);
+        env.log(
+          `${candidateLabel({ step: k, rate: p.rate, j: p.j, axis: p.axis })}: finished earlier (val ${fmt(prior.val_metric)}), skipped`,
+        );
         done.push(prior);
         continue;
       }
-      const job = candidateJob(o, runId, { step: k, rate, j, parent });
-      pending.push({ j, job, dir: path.resolve(env.dir, `step${k}-seed${j}`) });
+      const job = candidateJob(o, runId, { step: k, proposal: p, parent });
+      pending.push({ j: p.j, job, dir: path.resolve(env.dir, `step${k}-seed${p.j}`) });
     }
-    // Through a queue every pending seed of the rate is in flight at once; locally they run one after another.
+    // Through a queue every pending candidate of the step is in flight at once; locally they run one after another.
     const remote = env.fineTuner;
-    // A candidate is recorded as running when its fine-tune starts: all of the rate's at once through a queue.
-    const start = (j: number) =>
-      store.startCandidate({ run_id: runId, step: k, rate, seed: j, parent_id: parent.id }).id;
-    const ids = remote ? pending.map((p) => start(p.j)) : [];
+    // A candidate is recorded as running when its fine-tune starts: all of the step's at once through a queue.
+    const start = (p: (typeof pending)[number]) =>
+      store.startCandidate({
+        run_id: runId,
+        step: k,
+        rate: p.job.rate,
+        seed: p.j,
+        parent_id: parent.id,
+        axis: p.job.axis,
+      }).id;
+    const ids = remote ? pending.map((p) => start(p)) : [];
     const inFlight = remote
       ? pending.map((p) => settled(remote.fineTune(parent.checkpoint!, p.dir, p.job)))
       : undefined;
     for (const [i, p] of pending.entries()) {
-      const id = remote ? ids[i]! : start(p.j);
+      const id = remote ? ids[i]! : start(p);
       const label = candidateLabel(p.job);
       let tuned: FineTuned;
       if (inFlight) {
@@ -240,28 +304,54 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       done.push(await finishCandidate(env, { ...p, id, label, parent, H, reference }, tuned));
     }
     if (!done.length) {
-      stop = `every candidate of step ${k} (${rate}%) failed`;
+      stop = `every candidate of step ${k} failed`;
       status = 'stopped';
       break;
     }
-    // Best by validation metric; ties go to the lower seed.
-    const best = done.reduce((a, b) => (b.val_metric! > a.val_metric! ? b : a));
-    if (!best.chosen) store.choose(runId, k, best.id);
-    const chosen = store.candidateById(best.id)!;
+    let chosen: CandidateRecord;
+    if (!joint) {
+      // Best by validation metric; ties go to the lower seed.
+      const best = done.reduce((a, b) => (b.val_metric! > a.val_metric! ? b : a));
+      if (!best.chosen) store.choose(runId, k, best.id);
+      chosen = store.candidateById(best.id)!;
+    } else {
+      const parentFigure = figureOf(parent) ?? BASE_FIGURE;
+      const measured = done.flatMap((c) => {
+        const f = figureOf(c);
+        return f ? [{ id: c.id, axis: c.axis ?? ('operators' as const), ratio: f.ratio, metric: c.val_metric! }] : [];
+      });
+      const { chosen: move, verdicts } = chooseAxis(
+        { ratio: parentFigure.ratio, metric: parent.val_metric! },
+        base.val_metric!,
+        measured,
+        o.maxDrop,
+      );
+      for (const v of verdicts) {
+        env.log(`step ${k} ${v.axis}: ${v.value === null ? 'not a move: ' : ''}${v.reason}`);
+        if (v.value === null && /below the base/.test(v.reason)) closed.add(v.axis);
+      }
+      if (!move) {
+        stop = `no axis buys latency within the limit at step ${k}`;
+        break;
+      }
+      const best = done.find((c) => c.id === move.id)!;
+      if (!best.chosen) store.choose(runId, k, best.id);
+      chosen = store.candidateById(best.id)!;
+    }
     const f = figureOf(chosen);
     env.log(
-      `step ${k} (${rate}%): chose seed ${chosen.seed}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`,
+      `step ${k}: chose ${candidateLabel({ step: k, rate: chosen.rate, j: chosen.seed, axis: chosen.axis })}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`,
     );
     const drop = 100 * (base.val_metric! - chosen.val_metric!);
-    if (o.maxDrop !== undefined && drop > o.maxDrop) {
-      stop = `max-drop: validation metric ${drop.toFixed(2)} points below the base at ${rate}% (limit ${o.maxDrop})`;
+    if (!joint && o.maxDrop !== undefined && drop > o.maxDrop) {
+      stop = `max-drop: validation metric ${drop.toFixed(2)} points below the base at ${chosen.rate}% (limit ${o.maxDrop})`;
       status = 'stopped';
       break;
     }
     parent = chosen;
     const b = budgetNow();
     if (b && f && f.ratio <= b.ratio) {
-      stop = `budget: ratio ${f.ratio.toFixed(3)} to the base ≤ ${b.text} at ${rate}%`;
+      stop = `budget: ratio ${f.ratio.toFixed(3)} to the base ≤ ${b.text} at step ${k}`;
       status = 'stopped';
       break;
     }
@@ -318,7 +408,7 @@ async function profileCandidates(
       if (c.step !== 0) {
         const { model } = await loadCheckpoint(c.checkpoint!);
         try {
-          p = measurer.prepare(model, `${env.runId}-step${c.step}-seed${c.seed}`);
+          p = measurer.prepare(model, `${env.runId}-step${c.step}-seed${c.seed}`, { precision: c.precision });
         } finally {
           model.dispose();
         }
@@ -442,7 +532,7 @@ async function finishCandidate(
   // Read back from disk on both paths, so a local and a queued candidate are exported from the same bytes.
   const { model } = await loadCheckpoint(t.dir);
   try {
-    const prepared = env.measurer.prepare(model, `${runId}-step${step}-seed${c.j}`);
+    const prepared = env.measurer.prepare(model, `${runId}-step${step}-seed${c.j}`, { precision: t.precision });
     const paired = await measureAgainstBase(env, c.reference, prepared, c.parent, c.label);
     const cost: Costed = { m: paired.m, measured_by: paired.measured_by, prepared };
     env.log(
@@ -463,9 +553,12 @@ async function finishCandidate(
         finetune_steps: t.steps,
         finetune_seconds: t.seconds,
         measurement_id: cost.m.id,
+        precision: t.precision,
+        state_rate: t.stateRate,
         extra: {
           measured_by: cost.measured_by,
           per_layer: t.counts,
+          states_pruned: model.prunedStates().reduce((a, l) => a + l.length, 0),
           target: t.target,
           seed_value: c.job.seed,
           stopped_early: t.stoppedEarly,
@@ -489,13 +582,16 @@ async function finishCandidate(
 function candidateJob(
   o: SearchOptions,
   runId: string,
-  c: { step: number; rate: number; j: number; parent: CandidateRecord },
+  c: { step: number; proposal: Proposal; parent: CandidateRecord },
 ): CandidateJob {
+  const p = c.proposal;
   return {
     step: c.step,
-    rate: c.rate,
-    j: c.j,
-    seed: candidateSeed(o, c.step, c.j),
+    rate: p.rate,
+    j: p.j,
+    ...(isJoint(o) ? { axis: p.axis } : {}),
+    ...(p.axis === 'states' ? { stateRate: p.stateRate, stateCriterion: o.stateCriterion ?? 'last' } : {}),
+    seed: candidateSeed(o, c.step, p.j),
     criteria: o.criteria,
     allocation: o.allocation,
     taylorBatches: o.taylorBatches,
@@ -503,8 +599,9 @@ function candidateJob(
     provenance: {
       run: runId,
       step: c.step,
-      rate: c.rate,
-      seed: c.j,
+      rate: p.rate,
+      seed: p.j,
+      axis: p.axis,
       parent_candidate: c.parent.id,
       parent_checkpoint: c.parent.checkpoint,
       strategy: o.strategy,

@@ -1,4 +1,4 @@
-export { RunStore, STORE_FILE, canonicalJson } from './run-store.js';
+export { RunStore, STORE_FILE, canonicalJson, AXES } from './run-store.js';
 export type {
   RunRecord,
   RunStatus,
@@ -8,5 +8,7 @@ export type {
   MeasurementInput,
   MeasurementRecord,
   ArtifactInput,
+  Axis,
+  Precision,
 } from './run-store.js';
 export { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion, type Migration } from './migrations.js';

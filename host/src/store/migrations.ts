@@ -7,6 +7,7 @@ import type { Database } from 'better-sqlite3';
 import { FLEET_MIGRATION } from './migration-fleet.js';
 import { PAIRED_MIGRATION } from './migration-paired.js';
 import { TUNING_MIGRATION } from './migration-tuning.js';
+import { AXES_MIGRATION } from './migration-axes.js';
 
 export interface Migration {
   version: number;
@@ -97,6 +98,7 @@ export const MIGRATIONS: readonly Migration[] = [
   FLEET_MIGRATION,
   PAIRED_MIGRATION,
   TUNING_MIGRATION,
+  AXES_MIGRATION,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

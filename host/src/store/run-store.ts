@@ -26,12 +26,20 @@ export interface RunRecord {
   stop_reason: string | null;
 }
 
+/** What a search step moves along: bypassed operators, pruned states, or int8 precision (issue 15). */
+export type Axis = 'operators' | 'states' | 'int8';
+export const AXES: readonly Axis[] = ['operators', 'states', 'int8'];
+export type Precision = 'float32' | 'int8';
+
 export interface CandidateStart {
   run_id: string;
   step: number;
+  /** Percent of operators bypassed. */
   rate: number;
   seed: number;
   parent_id?: number | null;
+  /** Default operators. */
+  axis?: Axis;
 }
 
 /** What a finished candidate records (all at once, in one transaction). */
@@ -52,6 +60,10 @@ export interface CandidateResult {
   finetune_steps: number;
   finetune_seconds: number;
   measurement_id: number | null;
+  /** Export precision (default float32). */
+  precision?: Precision;
+  /** Percent of the active channels' states pruned (default 0). */
+  state_rate?: number;
   extra?: Record<string, unknown>;
 }
 
@@ -224,14 +236,14 @@ export class RunStore {
       throw new Error(`candidate step ${c.step} seed ${c.seed} of run ${c.run_id} is already finished`);
     if (existing) {
       this.db
-        .prepare('UPDATE candidates SET started_at = ?, parent_id = ?, rate = ? WHERE id = ?')
-        .run(now(), c.parent_id ?? null, c.rate, existing.id);
+        .prepare('UPDATE candidates SET started_at = ?, parent_id = ?, rate = ?, axis = ? WHERE id = ?')
+        .run(now(), c.parent_id ?? null, c.rate, c.axis ?? 'operators', existing.id);
     } else {
       this.db
         .prepare(
-          'INSERT INTO candidates (run_id, step, rate, seed, status, parent_id, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          'INSERT INTO candidates (run_id, step, rate, seed, status, parent_id, axis, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
         )
-        .run(c.run_id, c.step, c.rate, c.seed, 'running', c.parent_id ?? null, now());
+        .run(c.run_id, c.step, c.rate, c.seed, 'running', c.parent_id ?? null, c.axis ?? 'operators', now());
     }
     return this.getCandidate(c.run_id, c.step, c.seed)!;
   }
@@ -249,8 +261,8 @@ export class RunStore {
         .prepare(
           `UPDATE candidates SET status = 'finished', active_operators = ?, bypassed = ?, operators_active = ?, operators_total = ?,
              params = ?, checkpoint = ?, weights_sha256 = ?, model_sha256 = ?, val_metric = ?, val_loss = ?, test_metric = ?,
-             test_loss = ?, finetune_epochs = ?, finetune_steps = ?, finetune_seconds = ?, measurement_id = ?, extra = ?,
-             finished_at = ? WHERE id = ?`,
+             test_loss = ?, finetune_epochs = ?, finetune_steps = ?, finetune_seconds = ?, measurement_id = ?, precision = ?,
+             state_rate = ?, extra = ?, finished_at = ? WHERE id = ?`,
         )
         .run(
           json(r.active_operators),
@@ -269,6 +281,8 @@ export class RunStore {
           r.finetune_steps,
           r.finetune_seconds,
           r.measurement_id,
+          r.precision ?? 'float32',
+          r.state_rate ?? 0,
           json(r.extra),
           now(),
           id,
@@ -503,6 +517,9 @@ function candidateFrom(r: Row): CandidateRecord {
     seed: r.seed as number,
     status: r.status as 'running' | 'finished',
     parent_id: (r.parent_id as number | null) ?? null,
+    axis: (r.axis as Axis | undefined) ?? 'operators',
+    precision: (r.precision as Precision | undefined) ?? 'float32',
+    state_rate: (r.state_rate as number | undefined) ?? 0,
     active_operators: (parse(r.active_operators) as number[][] | null) ?? undefined,
     bypassed: (parse(r.bypassed) as number[] | null) ?? undefined,
     operators_active: num('operators_active'),

@@ -15,7 +15,7 @@ import { JobFailed, type JobOutcome } from '../../fleet/link/jobs.js';
 import { localAgentCli } from '../../fleet/link/local-agent.js';
 import type { SequenceModel } from '../../model/model.js';
 import { canonicalJson, type RunStore } from '../../store/run-store.js';
-import type { CostFigures, CostMeasurer, PairFigures, PreparedModel } from './cost.js';
+import type { CostFigures, CostMeasurer, PairFigures, PrepareOptions, PreparedModel } from './cost.js';
 import { expectedMeasureMs, waitWithProgress } from '../../util/progress-wait.js';
 
 export interface AgentMeasurerOptions {
@@ -141,7 +141,7 @@ export class AgentMeasurer implements CostMeasurer {
     return this.classes.length > 1 ? null : (this.classes[0] ?? this.opts.agent ?? 'local');
   }
 
-  prepare(model: SequenceModel, name: string): PreparedModel {
+  prepare(model: SequenceModel, name: string, opts: PrepareOptions = {}): PreparedModel {
     const t = this.opts.tuning;
     const tuned =
       t && (this.opts.variant ?? 'auto') === 'auto'
@@ -153,6 +153,7 @@ export class AgentMeasurer implements CostMeasurer {
       variant: tuned?.variant ?? this.opts.variant,
       variantOptions: tuned?.variant_options,
       source: this.opts.source,
+      precision: opts.precision,
     });
     return { model_sha256: sha256Hex(r.bytes), bytes: r.bytes, name: `${name}.onnx` };
   }

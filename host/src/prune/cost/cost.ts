@@ -11,6 +11,7 @@
  */
 import { sha256Hex, type ModelFigures } from '@s4op/shared';
 import type { SequenceModel } from '../../model/model.js';
+import type { Precision } from '../../store/run-store.js';
 import { nextPow2 } from '../../ssm/fft.js';
 
 export interface PreparedModel {
@@ -21,6 +22,10 @@ export interface PreparedModel {
   name: string;
   /** Arithmetic count of one forward pass (what an estimate is made of). */
   flops?: number;
+}
+
+export interface PrepareOptions {
+  precision?: Precision;
 }
 
 export interface CostFigures {
@@ -66,7 +71,8 @@ export interface CostMeasurer {
   readonly kind: 'measured' | 'estimate';
   /** Settings that change the figures (part of the cache key). */
   readonly settings: Record<string, unknown>;
-  prepare(model: SequenceModel, name: string): PreparedModel;
+  /** Exports (or keys) the model as it would be deployed: `precision` is the candidate's (default float32). */
+  prepare(model: SequenceModel, name: string, opts?: PrepareOptions): PreparedModel;
   measure(model: PreparedModel): Promise<CostFigures>;
   /** One paired job; `attempt` distinguishes a re-measure of the same pair (a new job, not a cached answer). */
   measurePair(reference: PreparedModel, candidate: PreparedModel, attempt: number): Promise<PairFigures>;
@@ -99,8 +105,11 @@ export function forwardFlops(model: SequenceModel, mode: 'conv' | 'step', L: num
       const n = nextPow2(2 * L);
       flops += dirs * A * (7.5 * n * Math.log2(n) + 6 * n) + 2 * L * A;
     } else {
-      // Per step and mode: complex state update (8) and read-out (4); plus the D skip.
-      flops += L * A * (12 * M * dirs + 2);
+      // Per step and kept mode: complex state update (8) and read-out (4); plus the D skip.
+      const mask = model.stateMask(i);
+      let modes = A * M;
+      if (mask) for (const h of model.active(i)) for (let m = 0; m < M; m++) modes -= mask[h * M + m] ? 0 : 1;
+      flops += L * (12 * modes * dirs + 2 * A);
     }
     flops += L * H * 8; // GELU
     flops += 2 * L * H * 2 * H + 2 * L * H; // Linear H→2H and bias
@@ -122,9 +131,15 @@ export class FlopEstimate implements CostMeasurer {
     this.settings = { mode: opts.mode, length: opts.length, gflops: opts.gflops ?? 1 };
   }
 
-  prepare(model: SequenceModel, name: string): PreparedModel {
-    // The estimate depends only on the architecture and the active operators.
-    const key = JSON.stringify({ config: model.config, active: model.activeOperators() });
+  prepare(model: SequenceModel, name: string, opts: PrepareOptions = {}): PreparedModel {
+    // The estimate depends only on the architecture, the active operators and pruned states, and the
+    // precision (which it cannot see: int8 is counted as float32, so the estimate never favours it).
+    const key = JSON.stringify({
+      config: model.config,
+      active: model.activeOperators(),
+      ...(model.prunedStates().some((l) => l.length) ? { states: model.prunedStates() } : {}),
+      ...(opts.precision && opts.precision !== 'float32' ? { precision: opts.precision } : {}),
+    });
     return { model_sha256: sha256Hex(key), name, flops: forwardFlops(model, this.opts.mode, this.opts.length) };
   }
 

@@ -5,3 +5,4 @@ export type { S4DStateKind } from './modes.js';
 export { checkStatePrunable, layerS4DValues, stateScores } from './scores.js';
 export { chooseStateMasks, lastNormalize } from './threshold.js';
 export type { StateLayers, StateMaskOptions, StateMasks } from './threshold.js';
+export { modelStateMasks, pruneStates, stateRateOf } from './apply.js';

@@ -1,0 +1,39 @@
+/**
+ * A state-pruning step on a model (the states axis of the search, and the one-shot benchmark): score the
+ * modes, choose the masks by the global threshold (threshold.ts), set them on the model. Cumulative: modes
+ * pruned before stay pruned.
+ */
+import type { SequenceModel } from '../../model/model.js';
+import { chooseStateMasks, type StateMasks } from './threshold.js';
+
+/** The model's masks per layer, all kept where a layer has none. */
+export function modelStateMasks(model: SequenceModel): Uint8Array[] {
+  const n = model.config.dModel * (model.config.dState / 2);
+  return Array.from({ length: model.config.nLayers }, (_, i) => model.stateMask(i) ?? new Uint8Array(n).fill(1));
+}
+
+/** Prunes `model` in place to `rate` percent of its active channels' modes; returns what was chosen. */
+export function pruneStates(model: SequenceModel, o: { rate: number; criterion?: string; seed?: number }): StateMasks {
+  const r = chooseStateMasks(model, o.rate / 100, {
+    criterion: o.criterion ?? 'last',
+    seed: o.seed ?? 0,
+    masks: modelStateMasks(model),
+  });
+  r.masks.forEach((m, i) => model.setStateMask(i, m));
+  return r;
+}
+
+/** Percent of the active channels' modes that are pruned. */
+export function stateRateOf(model: SequenceModel): number {
+  const M = model.config.dState / 2;
+  let total = 0;
+  let pruned = 0;
+  for (let i = 0; i < model.config.nLayers; i++) {
+    const mask = model.stateMask(i);
+    for (const h of model.active(i)) {
+      total += M;
+      if (mask) for (let m = 0; m < M; m++) pruned += mask[h * M + m] ? 0 : 1;
+    }
+  }
+  return total ? (100 * pruned) / total : 0;
+}
