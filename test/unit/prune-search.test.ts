@@ -15,7 +15,13 @@ import { train } from '../../host/src/train/trainer.js';
 import { Rng } from '../../host/src/util/random.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { s4opAllocation, targetBypassed } from '../../host/src/prune/allocation.js';
-import { FlopEstimate, forwardFlops, type CostMeasurer, type PreparedModel } from '../../host/src/prune/cost/cost.js';
+import {
+  FlopEstimate,
+  forwardFlops,
+  type CostMeasurer,
+  type PrepareOptions,
+  type PreparedModel,
+} from '../../host/src/prune/cost/cost.js';
 import { parseCriteria } from '../../host/src/prune/criteria/index.js';
 import { kernelScores } from '../../host/src/prune/importance.js';
 import { bypassedCounts, bypassedOf, keepsPruned } from '../../host/src/prune/operators.js';
@@ -130,12 +136,18 @@ function setup(measurer: CostMeasurer = new FlopEstimate({ mode: 'conv', length:
 class CountingEstimate implements CostMeasurer {
   readonly kind = 'estimate' as const;
   readonly agent = 'estimate:flops';
-  private readonly inner = new FlopEstimate({ mode: 'conv', length: L });
-  readonly settings = this.inner.settings;
+  private readonly inner: FlopEstimate;
+  readonly settings: Record<string, unknown>;
   calls = 0;
-  constructor(private readonly failAt = Infinity) {}
-  prepare(model: SequenceModel, name: string) {
-    return this.inner.prepare(model, name);
+  constructor(
+    private readonly failAt = Infinity,
+    mode: 'conv' | 'step' = 'conv',
+  ) {
+    this.inner = new FlopEstimate({ mode, length: L });
+    this.settings = this.inner.settings;
+  }
+  prepare(model: SequenceModel, name: string, opts?: PrepareOptions) {
+    return this.inner.prepare(model, name, opts);
   }
   async measure(p: PreparedModel) {
     if (++this.calls === this.failAt) throw new Error('simulated crash');
@@ -339,6 +351,91 @@ describe('runSearch (s4op, random choice)', () => {
     await expect(runSearch(env, options({ rates: [50, 30] }))).rejects.toThrow(/increase strictly/);
     await expect(runSearch(env, options({ seeds: 0 }))).rejects.toThrow(/seeds per rate/);
     await expect(runSearch(env, options({ allocation: 'scores' }))).rejects.toThrow(/non-random criterion/);
+    store.close();
+  });
+});
+
+describe('runSearch over axes (operators and states; the FLOP estimate in step mode, which counts kept modes)', () => {
+  const joint = (over: Partial<SearchOptions> = {}) =>
+    options({ axes: ['operators', 'states'], rates: [30, 60], stateRates: [50], seeds: 1, ...over });
+  const path3 = (store: RunStore) =>
+    store
+      .candidates('r')
+      .filter((c) => c.chosen)
+      .map((c) => [c.step, c.axis, c.rate, c.state_rate]);
+  let reference: ReturnType<typeof shape>;
+  let refPath: ReturnType<typeof path3>;
+
+  it('proposes every axis each step, moves along one, records the axis, keeps pruned states pruned', async () => {
+    const { store, env, lines } = setup(new FlopEstimate({ mode: 'step', length: L }));
+    const res = await runSearch(env, joint());
+    expect(res.status).toBe('finished');
+    expect(res.stop_reason).toBe('every axis is at the end of its schedule');
+    const cands = store.candidates('r');
+    // Step 1 tries operators at 30 % (slot 0) and states at 50 % (slot 100).
+    expect(cands.filter((c) => c.step === 1).map((c) => [c.seed, c.axis, c.rate, c.state_rate])).toEqual([
+      [0, 'operators', 30, 0],
+      [100, 'states', 0, 50],
+    ]);
+    const chosen = cands.filter((c) => c.chosen).sort((a, b) => a.step - b.step);
+    // Three moves (two operator rates, one state rate) in some order: both axes taken, each schedule to its end.
+    expect(
+      chosen
+        .map((c) => c.axis)
+        .slice(1)
+        .sort(),
+    ).toEqual(['operators', 'operators', 'states']);
+    const last = chosen[chosen.length - 1]!;
+    expect([last.rate, last.state_rate]).toEqual([60, 50]);
+    // Each move from its parent: states pruned before stay pruned, operators bypassed before stay bypassed.
+    for (let k = 1; k < chosen.length; k++) {
+      const [prev, cur] = [chosen[k - 1]!, chosen[k]!];
+      expect(cur.parent_id).toBe(prev.id);
+      expect(keepsPruned(cur.active_operators!, prev.active_operators!)).toBe(true);
+      const a = await loadCheckpoint(prev.checkpoint!);
+      const b = await loadCheckpoint(cur.checkpoint!);
+      a.model.prunedStates().forEach((l, i) => expect(b.model.prunedStates()[i]).toEqual(expect.arrayContaining(l)));
+      a.model.dispose();
+      b.model.dispose();
+    }
+    // The states candidate pruned half of the active channels' modes.
+    const st = chosen.find((c) => c.axis === 'states')!;
+    const { model } = await loadCheckpoint(st.checkpoint!);
+    const M = config.dState / 2;
+    const activeModes = model.activeOperators().reduce((a, l) => a + l.length, 0) * M;
+    const prunedActive = model
+      .prunedStates()
+      .reduce((a, l, i) => a + l.filter((j) => model.active(i).includes(Math.floor(j / M))).length, 0);
+    expect(prunedActive / activeModes).toBeGreaterThanOrEqual(0.49);
+    model.dispose();
+    expect(lines.some((l) => /per point/.test(l))).toBe(true);
+    const rows = candidateRows(store, 'r');
+    expect(formatTable(rows).split('\n')[0]).toMatch(/axis .* states% +prec/);
+    expect(toCsv(rows).split('\n')[0]).toContain('axis,precision,state_rate');
+    reference = shape(store);
+    refPath = path3(store);
+    expect(res.final.step).toBeGreaterThan(0);
+    store.close();
+  });
+
+  it('a crash mid-run, then a resume: the same candidates and path', async () => {
+    const crash = new CountingEstimate(4, 'step');
+    const a = setup(crash);
+    await expect(runSearch(a.env, joint())).rejects.toThrow(/simulated crash/);
+    const again = new CountingEstimate(Infinity, 'step');
+    const res = await runSearch({ ...a.env, measurer: again }, joint());
+    expect(res.status).toBe('finished');
+    expect(shape(a.store)).toEqual(reference);
+    expect(path3(a.store)).toEqual(refPath);
+    a.store.close();
+  });
+
+  it('refuses steering with several axes, and unknown axes', async () => {
+    const { store, env } = setup();
+    await expect(runSearch(env, joint({ steer: true, budgetRatio: 0.5 }))).rejects.toThrow(/--axes operators only/);
+    await expect(runSearch(env, joint({ axes: ['operators', 'bogus' as never] }))).rejects.toThrow(
+      /unknown axis "bogus"/,
+    );
     store.close();
   });
 });

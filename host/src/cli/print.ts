@@ -1,5 +1,5 @@
 /** Printing shared by commands: a pruning run and its candidates (`s4op prune` at its end, `s4op runs RUN`). */
-import { formatTable, type CandidateRow } from '../prune/report.js';
+import { axisPathText, formatTable, type CandidateRow } from '../prune/report.js';
 import type { RunRecord } from '../store/run-store.js';
 import { emit } from './util.js';
 
@@ -21,8 +21,9 @@ export function printRun(flags: { json?: boolean }, run: RunRecord, rows: Candid
       [
         `run ${run.id} (${run.strategy}) ${run.status}${run.stop_reason ? `: ${run.stop_reason}` : ''}`,
         formatTable(rows),
+        rows.some((r) => r.step > 0 && r.axis !== 'operators') ? `path: ${axisPathText(rows)}` : '',
         final
-          ? `final: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}`
+          ? `final: step ${final.step} (${final.axis === 'operators' ? `${final.rate}%) seed ${final.seed}` : `${final.axis}: ${final.rate}% operators, ${final.state_rate}% states, ${final.precision})`}, val ${((final.val_metric ?? NaN) * 100).toFixed(2)}%, test ${((final.test_metric ?? NaN) * 100).toFixed(2)}%, ${final.checkpoint}`
           : '',
       ]
         .filter(Boolean)

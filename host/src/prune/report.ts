@@ -2,7 +2,7 @@
  * A run's candidates as rows: the final table, the Pareto front of (validation metric, paired latency ratio
  * to the base — the figures the search decided on), CSV.
  */
-import type { CandidateRecord, RunStore } from '../store/run-store.js';
+import type { Axis, CandidateRecord, Precision, RunStore } from '../store/run-store.js';
 import { figureOf, frontPoints, paretoFront, type CandidatePaired } from './paired.js';
 
 export interface CandidateRow {
@@ -10,6 +10,10 @@ export interface CandidateRow {
   step: number;
   rate: number;
   seed: number;
+  /** What the candidate's step moved along, its export precision, and the percent of states pruned. */
+  axis: Axis;
+  precision: Precision;
+  state_rate: number;
   status: 'running' | 'finished';
   /** Fraction of operators bypassed (measured from the candidate, not the nominal rate). */
   pruned: number;
@@ -68,6 +72,9 @@ function row(store: RunStore, c: CandidateRecord): CandidateRow {
     step: c.step,
     rate: c.rate,
     seed: c.seed,
+    axis: c.axis ?? 'operators',
+    precision: c.precision ?? 'float32',
+    state_rate: c.state_rate ?? 0,
     status: c.status,
     pruned: c.operators_total ? 1 - c.operators_active! / c.operators_total : 0,
     operators_active: c.operators_active ?? null,
@@ -109,9 +116,12 @@ const ratioCell = (r: CandidateRow) =>
 export function formatTable(rows: readonly CandidateRow[]): string {
   const head = [
     'step',
+    'axis',
     'rate%',
     'seed',
     'pruned%',
+    'states%',
+    'prec',
     'val%',
     'test%',
     'ratio to base [95% CI]',
@@ -124,9 +134,12 @@ export function formatTable(rows: readonly CandidateRow[]): string {
   ];
   const body = rows.map((r) => [
     String(r.step),
+    r.step === 0 ? '-' : r.axis,
     String(r.rate),
     String(r.seed),
     (100 * r.pruned).toFixed(1),
+    r.state_rate ? String(r.state_rate) : '0',
+    r.precision,
     pct(r.val_metric),
     pct(r.test_metric),
     `${ratioCell(r)}${r.flags.length ? ' !' : ''}`,
@@ -159,6 +172,9 @@ const CSV_COLUMNS: (keyof CandidateRow)[] = [
   'step',
   'rate',
   'seed',
+  'axis',
+  'precision',
+  'state_rate',
   'status',
   'pruned',
   'operators_active',
@@ -190,4 +206,27 @@ export function toCsv(rows: readonly CandidateRow[]): string {
     return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [CSV_COLUMNS.join(','), ...rows.map((r) => CSV_COLUMNS.map((k) => cell(r[k])).join(','))].join('\n') + '\n';
+}
+
+/** The chosen candidate of every step in order, from the base: the path a run took through its axes. */
+export function axisPath(rows: readonly CandidateRow[]): CandidateRow[] {
+  return rows.filter((r) => r.chosen && r.status === 'finished').sort((a, b) => a.step - b.step);
+}
+
+/** "base → states 20 % → int8 → operators 30 %", with each step's paired ratio and validation metric. */
+export function axisPathText(rows: readonly CandidateRow[]): string {
+  return axisPath(rows)
+    .map((r) => {
+      const what =
+        r.step === 0
+          ? 'base'
+          : r.axis === 'operators'
+            ? `operators ${r.rate} %`
+            : r.axis === 'states'
+              ? `states ${r.state_rate} %`
+              : 'int8';
+      const ratio = r.ratio == null ? '' : ` ×${r.ratio.toFixed(3)}`;
+      return `${what} (${ratio.trim() || '–'}, val ${pct(r.val_metric)})`;
+    })
+    .join(' → ');
 }

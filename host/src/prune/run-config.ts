@@ -75,6 +75,9 @@ export function searchOptionsFor(r: SearchRequest): SearchOptions {
     budgetRatio: r.budgetRatio,
     steer: r.steer,
     profileAll: r.profileAll,
+    ...(r.axes ? { axes: r.axes } : {}),
+    ...(r.stateRates ? { stateRates: r.stateRates } : {}),
+    ...(r.stateCriterion ? { stateCriterion: r.stateCriterion } : {}),
   };
 }
 

@@ -177,8 +177,11 @@ function jobP50s(store: RunStore, c: CandidateRecord, m: MeasurementRecord): num
   return ids.map((id) => store.measurementById(id)?.p50_ms).filter((v): v is number => v != null);
 }
 
-export function candidateLabel(c: Pick<CandidateRow, 'step' | 'rate' | 'seed'>): string {
-  return c.step === 0 ? 'base' : `step ${c.step} · ${c.rate}% · seed ${c.seed}`;
+export function candidateLabel(c: Pick<CandidateRow, 'step' | 'rate' | 'seed' | 'axis' | 'state_rate'>): string {
+  if (c.step === 0) return 'base';
+  if (c.axis === 'states') return `step ${c.step} · states ${c.state_rate}%`;
+  if (c.axis === 'int8') return `step ${c.step} · int8`;
+  return `step ${c.step} · ${c.rate}% · seed ${c.seed}`;
 }
 
 /** Agents known to the workspace (registered by `s4op serve`), by name; empty when the table is absent. */

@@ -73,6 +73,20 @@ export function candidatesTable(rows: readonly ReportCandidate[], chosenId: numb
   return `<table id="candidates">${head}${body}</table>`;
 }
 
+/** The path through the axes (a run with more than one axis): each step's move, its ratio and metric. */
+export function pathSection(rows: readonly ReportCandidate[]): string {
+  const path = rows.filter((r) => r.chosen && r.status === 'finished').sort((a, b) => a.step - b.step);
+  if (!path.some((r) => r.axis !== 'operators' && r.step > 0)) return '';
+  const cells = path
+    .map(
+      (r) =>
+        `<tr data-step="${r.step}"><td>${r.step}</td><td class="l">${r.step === 0 ? 'base' : esc(r.axis)}</td><td class="l">${esc(r.label)}</td>` +
+        `<td>${(100 * r.pruned).toFixed(1)}</td><td>${r.state_rate}</td><td class="l">${esc(r.precision)}</td><td>${pct(r.val_metric)}</td><td>${ratioCell(r)}</td></tr>`,
+    )
+    .join('');
+  return `<h2>Path through the axes</h2>\n<table id="axis-path"><tr><th>step</th><th class="l">axis</th><th class="l">candidate</th><th>operators pruned %</th><th>states pruned %</th><th class="l">precision</th><th>val %</th><th>ratio to base</th></tr>${cells}</table>\n`;
+}
+
 export function deviceTable(agents: readonly ReportAgent[]): string {
   if (!agents.length) return '<p id="devices">No candidate was measured by an agent (estimates only).</p>';
   const rows = agents.map((a) => {
@@ -107,7 +121,7 @@ export function reportHtml(r: RunReport, charts: readonly RenderedChart[]): stri
 <div class="meta">status <b>${esc(r.run.status)}</b>${r.run.stop_reason ? ` (${esc(r.run.stop_reason)})` : ''} · strategy ${esc(r.strategy)} · dataset ${esc(dataset)} · base checkpoint <code>${esc(r.run.base_checkpoint)}</code>${exportLine} · started ${esc(r.run.created_at)} · report ${esc(r.generated_at)}</div>
 <p id="chosen">${chosenLine}</p>
 <div class="charts">${charts.map(chartFigure).join('\n')}</div>
-<h2>Candidates</h2>
+${pathSection(r.candidates)}<h2>Candidates</h2>
 ${candidatesTable(r.candidates, c?.id ?? null)}
 <h2>Measuring agents</h2>
 ${deviceTable(r.agents)}

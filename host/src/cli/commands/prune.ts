@@ -22,6 +22,8 @@ import { criterionNames, parseCriteria } from '../../prune/criteria/index.js';
 import { candidateRows, toCsv, type CandidateRow } from '../../prune/report.js';
 import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
+import { DEFAULT_STATE_RATES, parseAxes } from '../../prune/axes.js';
+import { stateCriterion, stateCriterionNames } from '../../prune/states/registry.js';
 import { IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type Strategy } from '../../prune/search.js';
 import {
   createPruneRun,
@@ -47,7 +49,9 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFla
   allocation?: 's4op' | 'scores';
   rates?: string;
   seeds?: number;
-  operators: string;
+  axes: string;
+  stateRates?: string;
+  stateCriterion?: string;
   budgetMs?: number;
   budget?: string;
   steer?: boolean;
@@ -100,7 +104,16 @@ export function register(program: Command): void {
     )
     .option('--rates <list>', `percent of operators bypassed per step (default ${DEFAULT_RATES.join(',')})`)
     .option('--seeds <n>', 'candidates per rate (default 5 for s4op, 1 for importance)', int)
-    .option('--operators <kind>', 'what to prune: channels (states: not yet)', 'channels')
+    .option(
+      '--axes <list>',
+      'what the steps may move along: operators, states (S4D modes), int8, or several (e.g. operators,states,int8): each step then tries every axis and takes the one that buys the most measured latency per validation point lost',
+      'operators',
+    )
+    .option(
+      '--state-rates <list>',
+      `states axis: percent of states pruned per step (default ${DEFAULT_STATE_RATES.join(',')})`,
+    )
+    .option('--state-criterion <name>', `states axis: ${stateCriterionNames().join(', ')} (default last)`)
     .option(
       '--budget <ratio>',
       "stop once the chosen candidate's paired latency ratio to the base is at or below this, e.g. 0.6x or 60%",
@@ -260,7 +273,13 @@ async function newRun(
   f: PruneFlags,
 ): Promise<{ run: RunRecord; config: PruneRunConfig; fresh: boolean }> {
   if (!f.checkpoint) throw new UserError('give --checkpoint DIR (or --resume RUN)');
-  if (f.operators !== 'channels') throw new UserError(`--operators ${f.operators}: only channels can be pruned so far`);
+  const axes = userCheck(() => parseAxes(f.axes), '--axes: ');
+  if (f.steer && !(axes.length === 1 && axes[0] === 'operators'))
+    throw new UserError('--steer follows the operator schedule: use it with --axes operators only');
+  const stateRates = f.stateRates ? userCheck(() => parseRates(f.stateRates!), '--state-rates: ') : undefined;
+  if (f.stateCriterion) userCheck(() => stateCriterion(f.stateCriterion!), '--state-criterion: ');
+  if ((stateRates || f.stateCriterion) && !axes.includes('states'))
+    throw new UserError('--state-rates and --state-criterion are for the states axis: add states to --axes');
   if (f.estimate && (f.agent || f.tag || f.server))
     throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
   if (f.estimate && f.budgetMs !== undefined)
@@ -303,6 +322,9 @@ async function newRun(
     budgetRatio,
     steer: f.steer,
     profileAll: f.profile,
+    axes,
+    stateRates,
+    stateCriterion: f.stateCriterion,
   });
   const settings: unknown = f.settings
     ? userCheck(() => JSON.parse(f.settings!) as unknown, '--settings is not JSON: ')
