@@ -313,7 +313,15 @@ describe('s4op prune', () => {
         ['prune', '--workspace', ws, '--checkpoint', ck, '--estimate', '--budget-ms', '3'],
         /--budget-ms needs measured latency/,
       ],
-      [['prune', '--workspace', ws, '--checkpoint', ck, '--operators', 'states'], /only channels/],
+      [
+        ['prune', '--workspace', ws, '--checkpoint', ck, '--axes', 'operators,weights'],
+        /--axes: .*unknown axis "weights"/,
+      ],
+      [['prune', '--workspace', ws, '--checkpoint', ck, '--state-rates', '20'], /add states to --axes/],
+      [
+        ['prune', '--workspace', ws, '--checkpoint', ck, '--axes', 'states', '--state-criterion', 'x'],
+        /--state-criterion: state pruning: unknown criterion "x"; known: last, aire, random/,
+      ],
       [['runs', 'nope', '--workspace', ws], /no run nope/],
     ];
     for (const [args, message] of cases) {

@@ -115,7 +115,7 @@ describe('the extractor', () => {
     const md = [
       'text',
       '```sh',
-      'npx s4op prune --checkpoint ck --rates 10,30 --operators channels', // 3: fine
+      'npx s4op prune --checkpoint ck --rates 10,30 --axes operators', // 3: fine
       'npx s4op prune --checkpoint ck --bogus-option 3', // 4
       'npx s4op fleet frobnicate', // 5
       's4op-agent info --json --bogus', // 6

@@ -261,7 +261,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
             `run ${runId}: step ${k} seed ${p.j} was built on candidate ${prior.parent_id}, but the chosen parent is ${parent.id}; the store is inconsistent`,
           );
         env.log(
-          `${candidateLabel({ step: k, rate: p.rate, j: p.j, axis: p.axis })}: finished earlier (val ${fmt(prior.val_metric)}), skipped`,
+          `${candidateLabel({ step: k, rate: p.rate, j: p.j, axis: p.axis, stateRate: p.stateRate })}: finished earlier (val ${fmt(prior.val_metric)}), skipped`,
         );
         done.push(prior);
         continue;
@@ -340,7 +340,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
     }
     const f = figureOf(chosen);
     env.log(
-      `step ${k}: chose ${candidateLabel({ step: k, rate: chosen.rate, j: chosen.seed, axis: chosen.axis })}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`,
+      `step ${k}: chose ${candidateLabel({ step: k, rate: chosen.rate, j: chosen.seed, axis: chosen.axis, stateRate: chosen.state_rate })}: val ${fmt(chosen.val_metric)} test ${fmt(chosen.test_metric)}${f ? `, ${ratioText(f)}` : ''}`,
     );
     const drop = 100 * (base.val_metric! - chosen.val_metric!);
     if (!joint && o.maxDrop !== undefined && drop > o.maxDrop) {
