@@ -134,7 +134,7 @@ describe('s4op export', () => {
     [['--checkpoint', ckpt, '--mode', 'conv', '--block', '-3'], /--block must be a positive integer, got "-3"/],
     [
       ['--checkpoint', ckpt, '--mode', 'conv', '--precision', 'int4'],
-      /unknown --precision "int4"; expected float32, int8, int8-qdq/,
+      /unknown --precision "int4"; expected float32 or int8/,
     ],
   ])('rejects %j with a clear error', async (args, message) => {
     const r = await runCli(HOST_CLI, ['export', ...args, '--out', join(dir, 'bad.onnx'), '--backend', 'cpu']);

@@ -85,13 +85,14 @@ const opTypes = (bytes: Uint8Array) => new Set(decodeModel(bytes).graph!.node!.m
 describe('int8 export', () => {
   it.each(RUNTIMES.flatMap(([name, ort]) => (['int8', 'int8-qdq'] as const).map((p) => [p, name, ort] as const)))(
     '%s conv mode runs in %s, logits within 3 % of the float export',
-    async (precision, _name, ort) => {
+    async (form, _name, ort) => {
       const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes);
-      const r = exportModel(model, { mode: 'conv', length: L, precision });
-      expect(r.metadata.precision).toBe(precision);
+      const r = exportModel(model, { mode: 'conv', length: L, precision: 'int8', qdq: form === 'int8-qdq' });
+      expect(r.metadata.precision).toBe(form);
       const ops = opTypes(r.bytes);
       expect(ops.has('DynamicQuantizeLinear')).toBe(true);
-      expect(ops.has(precision === 'int8' ? 'MatMulInteger' : 'DequantizeLinear')).toBe(true);
+      expect(ops.has('MatMulInteger')).toBe(form === 'int8');
+      expect(ops.has('DequantizeLinear')).toBe(form === 'int8-qdq');
       expect(ops.has('Gemm')).toBe(false); // the decoder is quantised too
       const got = await runConv(ort, r.bytes);
       const err = relErr(got, float);
@@ -219,7 +220,11 @@ describe('evaluateOnnx', () => {
 describe('bad precision', () => {
   it('is an error naming the value and the choices', () => {
     expect(() => exportModel(model, { mode: 'conv', length: L, precision: 'int4' as never })).toThrow(
-      'unknown precision "int4"; expected float32, int8, int8-qdq',
+      'unknown precision "int4"; expected float32 or int8',
     );
+    expect(() => exportModel(model, { mode: 'conv', length: L, precision: 'int8-qdq' as never })).toThrow(
+      'unknown precision "int8-qdq"',
+    );
+    expect(() => exportModel(model, { mode: 'conv', length: L, qdq: true })).toThrow(/give precision int8/);
   });
 });

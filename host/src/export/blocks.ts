@@ -13,10 +13,10 @@ export type Snapshot = Map<string, { shape: number[]; values: Float32Array }>;
 /**
  * Arithmetic of the Linears around the SSM (encoder, mixing, decoder). int8: weights quantised at export,
  * activations at run time (DynamicQuantizeLinear → MatMulInteger → Cast → Mul by the scales); int8-qdq: the
- * same numbers written as DequantizeLinear on both operands of a float MatMul, left to onnxruntime to fuse.
+ * same numbers written as DequantizeLinear on both operands of a float MatMul, left to onnxruntime to fuse
+ * (kept for scripts/bench/int8.ts: measured no faster, see docs/onnx-export.md).
  */
-export type Precision = 'float32' | 'int8' | 'int8-qdq';
-export const PRECISIONS: readonly Precision[] = ['float32', 'int8', 'int8-qdq'];
+export type Arithmetic = 'float32' | 'int8' | 'int8-qdq';
 
 export function weight(snap: Snapshot, name: string): { shape: number[]; values: Float32Array } {
   const t = snap.get(name);
@@ -36,13 +36,13 @@ export function encoder(
   c: ModelConfig,
   x: string,
   positions: number,
-  precision: Precision = 'float32',
+  arithmetic: Arithmetic = 'float32',
 ): string {
   if (c.inputKind === 'tokens') return b.op('Gather', [init(b, snap, 'encoder.weight'), x], { axis: 0 });
-  if (precision !== 'float32') {
+  if (arithmetic !== 'float32') {
     b.work(positions * (2 * c.inputSize * c.dModel + c.dModel));
     const w = weight(snap, 'encoder.weight');
-    const h = quantizedMatMul(b, x, 'encoder', w.values, c.inputSize, c.dModel, precision);
+    const h = quantizedMatMul(b, x, 'encoder', w.values, c.inputSize, c.dModel, arithmetic);
     return b.op('Add', [h, init(b, snap, 'encoder.bias')]);
   }
   const h = b.op('MatMul', [x, init(b, snap, 'encoder.weight')]);
@@ -63,13 +63,13 @@ export function quantizedMatMul(
   W: Float32Array,
   K: number,
   N: number,
-  precision: Exclude<Precision, 'float32'>,
+  arithmetic: Exclude<Arithmetic, 'float32'>,
 ): string {
   const { q, scale } = quantizeColumns(W, K, N);
   const [xq, xScale, xZero] = b.node('DynamicQuantizeLinear', [x], {}, 3) as [string, string, string];
   const wq = b.initI8(`${name}.weight_quantized`, q, [K, N]);
   const wScale = b.initF32(`${name}.weight_scale`, scale, [N]);
-  if (precision === 'int8-qdq') {
+  if (arithmetic === 'int8-qdq') {
     const xf = b.op('DequantizeLinear', [xq, xScale, xZero]);
     const wf = b.op('DequantizeLinear', [wq, wScale], { axis: 1 });
     return b.op('MatMul', [xf, wf]);
@@ -135,9 +135,9 @@ export function mixer(
   y: string,
   order: Int32Array | null,
   positions: number,
-  precision: Precision = 'float32',
+  arithmetic: Arithmetic = 'float32',
 ): string {
-  return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions, precision));
+  return b.within('mixing', () => mixerNodes(b, snap, c, i, y, order, positions, arithmetic));
 }
 
 function mixerNodes(
@@ -148,7 +148,7 @@ function mixerNodes(
   y: string,
   order: Int32Array | null,
   positions: number,
-  precision: Precision,
+  arithmetic: Arithmetic,
 ): string {
   const H = c.dModel;
   const W = weight(snap, `s4_layers.${i}.output_linear.weight`).values;
@@ -160,8 +160,8 @@ function mixerNodes(
       rows.set(W.subarray(h * 2 * H + k * H, h * 2 * H + (k + 1) * H), r * H);
     }
     const name = `s4_layers.${i}.output_linear.${k ? 'gate' : 'value'}`;
-    if (precision !== 'float32') {
-      const m = quantizedMatMul(b, g, name, rows, H, H, precision);
+    if (arithmetic !== 'float32') {
+      const m = quantizedMatMul(b, g, name, rows, H, H, arithmetic);
       return b.op('Add', [m, b.initF32(`${name}.bias`, bias.subarray(k * H, (k + 1) * H), [H])]);
     }
     return b.op('Add', [
@@ -192,12 +192,12 @@ export function decoder(
   c: ModelConfig,
   pooled: string,
   name?: string,
-  precision: Precision = 'float32',
+  arithmetic: Arithmetic = 'float32',
 ): string {
   b.work(2 * c.dModel * c.numClasses + c.numClasses);
-  if (precision !== 'float32') {
+  if (arithmetic !== 'float32') {
     const w = weight(snap, 'decoder.weight');
-    const m = quantizedMatMul(b, pooled, 'decoder', w.values, c.dModel, c.numClasses, precision);
+    const m = quantizedMatMul(b, pooled, 'decoder', w.values, c.dModel, c.numClasses, arithmetic);
     return b.op('Add', [m, init(b, snap, 'decoder.bias')], {}, name);
   }
   return b.op('Gemm', [pooled, init(b, snap, 'decoder.weight'), init(b, snap, 'decoder.bias')], {}, name);

@@ -3,7 +3,7 @@
  * ([batch, classes]); the batch dimension is dynamic, L is fixed by the precomputed kernels.
  */
 import type { ModelConfig } from '../model/config.js';
-import { decoder, encoder, mixer, norm, residual, type Precision, type Snapshot } from './blocks.js';
+import { decoder, encoder, mixer, norm, residual, type Arithmetic, type Snapshot } from './blocks.js';
 import { withBypass, type BypassMode } from './bypass.js';
 import type { LayerSsm } from './layer-ssm.js';
 import type { BatchDim } from './step.js';
@@ -16,7 +16,7 @@ export interface ConvGraphOptions {
   variantOptions: VariantOptions;
   bypass: BypassMode;
   batch: BatchDim;
-  precision?: Precision;
+  arithmetic?: Arithmetic;
 }
 
 export function buildConvGraph(
@@ -31,8 +31,8 @@ export function buildConvGraph(
     c.inputKind === 'tokens'
       ? b.input('tokens', 'int64', [o.batch, L])
       : b.input('x', 'float32', [o.batch, L, c.inputSize]);
-  const precision = o.precision ?? 'float32';
-  let h = encoder(b, snap, c, x, L, precision);
+  const arithmetic = o.arithmetic ?? 'float32';
+  let h = encoder(b, snap, c, x, L, arithmetic);
   for (let i = 0; i < c.nLayers; i++) {
     const ssm = ssms[i]!;
     const z = c.prenorm ? norm(b, snap, c, i, h, L) : h;
@@ -47,10 +47,10 @@ export function buildConvGraph(
       y = b.op('Transpose', [bypassed.y], { perm: [0, 2, 1] });
       order = bypassed.order;
     }
-    h = residual(b, c, mixer(b, snap, c, i, y, order, L, precision), h, L);
+    h = residual(b, c, mixer(b, snap, c, i, y, order, L, arithmetic), h, L);
     if (!c.prenorm) h = norm(b, snap, c, i, h, L);
   }
   const pooled = b.op('ReduceMean', [h, b.constI64([1])], { keepdims: 0 });
   b.work(L * c.dModel);
-  b.output(decoder(b, snap, c, pooled, 'logits', precision), 'logits', 'float32', [o.batch, c.numClasses]);
+  b.output(decoder(b, snap, c, pooled, 'logits', arithmetic), 'logits', 'float32', [o.batch, c.numClasses]);
 }

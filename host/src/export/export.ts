@@ -4,7 +4,7 @@
  */
 import { PACKAGE_VERSION } from '@s4op/shared';
 import type { SequenceModel } from '../model/model.js';
-import { PRECISIONS, type Precision } from './blocks.js';
+import type { Arithmetic } from './blocks.js';
 import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
 import { layerSsms } from './layer-ssm.js';
@@ -15,6 +15,8 @@ import type { VariantOptions } from './variants/variant.js';
 
 export type ExportMode = 'conv' | 'step';
 export const EXPORT_MODES: readonly ExportMode[] = ['conv', 'step'];
+export type Precision = 'float32' | 'int8';
+export const PRECISIONS: readonly Precision[] = ['float32', 'int8'];
 /** DFT needs opset 20 for its axis input; Gelu is an opset-20 op. */
 export const OPSET = 20;
 /** Longest sequence conv mode accepts (the direct variant alone holds active·L kernel taps per layer). */
@@ -36,9 +38,11 @@ export interface ExportOptions {
   variantOptions?: VariantOptions;
   /**
    * Arithmetic of the Linears around the SSM (encoder, mixing, decoder); the SSM part stays float32.
-   * 'int8': dynamically quantised (blocks.ts quantizedMatMul); 'int8-qdq': the same as a QDQ graph. Default float32.
+   * 'int8': dynamically quantised, int8 weights and uint8 activations (blocks.ts quantizedMatMul). Default float32.
    */
   precision?: Precision;
+  /** int8 only: the QDQ form (DequantizeLinear → MatMul) instead of MatMulInteger; for the benchmark, measured no faster. */
+  qdq?: boolean;
   /** Provenance recorded in the metadata. */
   source?: { checkpoint?: string; weightsSha256?: string };
 }
@@ -76,7 +80,7 @@ export function checkLength(length: unknown): number {
 /** The precision named, or an error naming the value and the choices. */
 export function checkPrecision(precision: unknown): Precision {
   if (!(PRECISIONS as readonly unknown[]).includes(precision))
-    throw new Error(`unknown precision "${String(precision)}"; expected ${PRECISIONS.join(', ')}`);
+    throw new Error(`unknown precision "${String(precision)}"; expected ${PRECISIONS.join(' or ')}`);
   return precision as Precision;
 }
 
@@ -89,6 +93,9 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   if (!BYPASS_MODES.includes(bypass))
     throw new Error(`unknown bypass "${String(bypass)}"; expected ${BYPASS_MODES.join(' or ')}`);
   const precision = checkPrecision(opts.precision ?? 'float32');
+  if (opts.qdq && precision !== 'int8') throw new Error('qdq is a form of the int8 precision: give precision int8');
+  // What the graph does; the metadata's `precision` names it (int8-qdq for the QDQ form).
+  const arithmetic: Arithmetic = precision === 'int8' && opts.qdq ? 'int8-qdq' : precision;
   const ssms = layerSsms(model);
   const variant =
     opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
@@ -117,10 +124,10 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
           .join(', ')}`,
       );
     }
-    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch, precision });
+    buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch, arithmetic });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));
   } else {
-    states = stepVariant(variant).build(b, snap, c, ssms, bypass, batch, precision);
+    states = stepVariant(variant).build(b, snap, c, ssms, bypass, batch, arithmetic);
   }
   const active = ssms.map((s) => Array.from(s.active));
   const activeOperators = active.reduce((n, a) => n + a.length, 0);
@@ -139,7 +146,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     variant_requested: opts.variant ?? 'auto',
     variant_params: JSON.stringify(variantParams),
     bypass,
-    precision,
+    precision: arithmetic,
     opset: String(OPSET),
     producer_version: PACKAGE_VERSION,
     length: L === undefined ? '' : String(L),

@@ -1,6 +1,15 @@
-export { exportModel, resolveVariant, checkLength, checkPrecision, EXPORT_MODES, OPSET, MAX_LENGTH } from './export.js';
-export { PRECISIONS, quantizeColumns, type Precision } from './blocks.js';
-export type { ExportMode, ExportOptions, ExportResult, ExportStats } from './export.js';
+export {
+  exportModel,
+  resolveVariant,
+  checkLength,
+  checkPrecision,
+  EXPORT_MODES,
+  PRECISIONS,
+  OPSET,
+  MAX_LENGTH,
+} from './export.js';
+export { quantizeColumns } from './blocks.js';
+export type { ExportMode, ExportOptions, ExportResult, ExportStats, Precision } from './export.js';
 export { runStepModel } from './step-runner.js';
 export type { StepRun, StepSequence, StepSession, TensorClass } from './step-runner.js';
 export type { StepState } from './step.js';

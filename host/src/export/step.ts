@@ -9,7 +9,7 @@
  */
 import type { ModelConfig } from '../model/config.js';
 import { ssmKind, type SsmKindName } from '../model/kinds/registry.js';
-import { decoder, encoder, mixer, norm, residual, type Precision, type Snapshot } from './blocks.js';
+import { decoder, encoder, mixer, norm, residual, type Arithmetic, type Snapshot } from './blocks.js';
 import { withBypass, type BypassMode } from './bypass.js';
 import type { LayerSsm } from './layer-ssm.js';
 import type { GraphBuilder } from './onnx-builder.js';
@@ -44,7 +44,7 @@ export function buildStepGraph(
   bypass: BypassMode,
   batch: BatchDim = 'batch',
   variant: StepLayout = 'packed',
-  precision: Precision = 'float32',
+  arithmetic: Arithmetic = 'float32',
 ): StepState[] {
   if (c.bidirectional) throw new Error('step mode needs a causal model: bidirectional layers read the future');
   const H = c.dModel;
@@ -82,7 +82,7 @@ export function buildStepGraph(
         ? [evolved]
         : [];
   const nexts: string[] = [];
-  let h = encoder(b, snap, c, x, 1, precision);
+  let h = encoder(b, snap, c, x, 1, arithmetic);
   for (let i = 0; i < c.nLayers; i++) {
     const ssm = ssms[i]!;
     const z = c.prenorm ? norm(b, snap, c, i, h, 1) : h;
@@ -100,7 +100,7 @@ export function buildStepGraph(
       b.output(next, s!.output, 'float32', s!.dims);
       return ya;
     });
-    h = residual(b, c, mixer(b, snap, c, i, y, order, 1, precision), h, 1);
+    h = residual(b, c, mixer(b, snap, c, i, y, order, 1, arithmetic), h, 1);
     if (!c.prenorm) h = norm(b, snap, c, i, h, 1);
   }
   if (all) {
@@ -117,7 +117,7 @@ export function buildStepGraph(
       b.op('Slice', [poolNext, b.constI64([H]), b.constI64([H + 1]), b.constI64([1])]),
     ]);
     b.work(2 * H + 1);
-    b.output(decoder(b, snap, c, mean, 'logits', precision), 'logits', 'float32', [batch, c.numClasses]);
+    b.output(decoder(b, snap, c, mean, 'logits', arithmetic), 'logits', 'float32', [batch, c.numClasses]);
     b.output(poolNext, pool.output, 'float32', pool.dims);
     return states;
   }
@@ -127,7 +127,7 @@ export function buildStepGraph(
   const countNext = b.op('Add', [count.input, b.constF32([1])], {}, count.output);
   const mean = b.op('Div', [sumNext, countNext]);
   b.work(2 * H + 1);
-  b.output(decoder(b, snap, c, mean, 'logits', precision), 'logits', 'float32', [batch, c.numClasses]);
+  b.output(decoder(b, snap, c, mean, 'logits', arithmetic), 'logits', 'float32', [batch, c.numClasses]);
   b.output(sumNext, sum.output, 'float32', sum.dims);
   b.output(countNext, count.output, 'float32', count.dims);
   return states;

@@ -6,8 +6,15 @@ import { initBackend } from '../../backend.js';
 import { emit, log, userCheck, userCheckAsync, UserError } from '../util.js';
 import { addAgentTargetOptions, agentTarget, parseNumber, type AgentTargetFlags } from '../options.js';
 import { BYPASS_MODES, type BypassMode } from '../../export/bypass.js';
-import { PRECISIONS, type Precision } from '../../export/blocks.js';
-import { checkLength, EXPORT_MODES, exportModel, resolveVariant, type ExportMode } from '../../export/export.js';
+import {
+  checkLength,
+  EXPORT_MODES,
+  exportModel,
+  PRECISIONS,
+  resolveVariant,
+  type ExportMode,
+  type Precision,
+} from '../../export/export.js';
 import { formatTuning, tuneExport } from '../../export/tune.js';
 import {
   checkDeviceClass,
@@ -67,8 +74,7 @@ export function register(program: Command): void {
     )
     .option(
       '--precision <p>',
-      'float32, or int8: the encoder, mixing and decoder Linears dynamically quantised (int8 weights, activations quantised at run time; the SSM stays float32)' +
-        '; int8-qdq: the same as a QDQ graph',
+      'float32, or int8: the encoder, mixing and decoder Linears dynamically quantised (int8 weights, activations quantised at run time; the SSM stays float32)',
       'float32',
     )
     .option(
@@ -117,7 +123,7 @@ export function register(program: Command): void {
       throw new UserError(`unknown --bypass "${flags.bypass}"; expected ${BYPASS_MODES.join(' or ')}`);
     }
     if (!(PRECISIONS as readonly string[]).includes(flags.precision)) {
-      throw new UserError(`unknown --precision "${flags.precision}"; expected ${PRECISIONS.join(', ')}`);
+      throw new UserError(`unknown --precision "${flags.precision}"; expected ${PRECISIONS.join(' or ')}`);
     }
     const block = flags.block === undefined ? undefined : positiveInt('--block', flags.block);
     const tuneReq = checkTuneFlags(flags);

@@ -6,6 +6,6 @@ export const stepPacked: StepVariant = {
   mode: 'step',
   name: 'packed',
   summary: "all layers' SSM states in one input ssm_state, the pooling state in pool (two state tensors)",
-  build: (b, snap, c, ssms, bypass, batch, precision) =>
-    buildStepGraph(b, snap, c, ssms, bypass, batch, 'packed', precision),
+  build: (b, snap, c, ssms, bypass, batch, arithmetic) =>
+    buildStepGraph(b, snap, c, ssms, bypass, batch, 'packed', arithmetic),
 };

@@ -6,6 +6,6 @@ export const stepRecurrent: StepVariant = {
   mode: 'step',
   name: 'recurrent',
   summary: 'one state_<i> per layer, pool_sum and pool_count (the first layout)',
-  build: (b, snap, c, ssms, bypass, batch, precision) =>
-    buildStepGraph(b, snap, c, ssms, bypass, batch, 'recurrent', precision),
+  build: (b, snap, c, ssms, bypass, batch, arithmetic) =>
+    buildStepGraph(b, snap, c, ssms, bypass, batch, 'recurrent', arithmetic),
 };

@@ -5,7 +5,7 @@
  *   y[b, h, t] = Σ_{l ≤ t} k_f[h, l]·u[b, h, t−l] (+ Σ_l k_b[h, l]·u[b, h, t+1+l] if bidirectional) + D[h]·u[b, h, t]
  */
 import type { ModelConfig } from '../../model/config.js';
-import type { Precision, Snapshot } from '../blocks.js';
+import type { Arithmetic, Snapshot } from '../blocks.js';
 import type { BypassMode } from '../bypass.js';
 import type { GraphBuilder } from '../onnx-builder.js';
 import type { LayerSsm } from '../layer-ssm.js';
@@ -48,7 +48,7 @@ export interface StepVariant {
     ssms: LayerSsm[],
     bypass: BypassMode,
     batch: BatchDim,
-    precision?: Precision,
+    arithmetic?: Arithmetic,
   ): StepState[];
 }
 
