@@ -4,6 +4,8 @@
 # with onnxruntime-web. Needs root (apt-get, unshare, mount) and Debian's package archive.
 #
 #   sudo bash scripts/agent-arm64/run.sh            # output also goes to scripts/bench/results/agent-arm64.txt
+#   S4OP_ARM64_PAIRS=DIR S4OP_ARM64_TUNE=0 S4OP_ARM64_OUT=out.txt sudo -E bash scripts/agent-arm64/run.sh
+#                                                   # also: every DIR/*.onnx paired with DIR/base.onnx
 #
 # Then, on the same emulated board: its MatMul peak (s4op-agent peak) and the export tuner on a model of the
 # demo's shape (s4op export --tune: every conv variant and block length, paired against the static choice),
@@ -120,6 +122,18 @@ if [ "${S4OP_ARM64_TUNE:-1}" != 0 ]; then
   node "$REPO/host/dist/cli/main.js" export --checkpoint "$CK" --mode conv --length 196 --device-class arm64 --workspace "$WORK/ws" \
     --out "$WORK/demo-tuned.onnx" 2>&1 | grep -v '^\s*$' || true
   "${BENCH[@]}" --model "$WORK/demo-tuned.onnx" --runtime onnxruntime-node 2>/dev/null || echo "bench of the tuned export failed (exit $?)"
+fi
+
+if [ -n "${S4OP_ARM64_PAIRS:-}" ]; then
+  # A folder with base.onnx and candidates (scripts/bench/axes.ts --export-dir): each timed interleaved with
+  # the base on the emulated board, the ratio B/A being what the search decides on.
+  for m in "$S4OP_ARM64_PAIRS"/*.onnx; do
+    [ "$(basename "$m")" = base.onnx ] && continue
+    say "paired on the emulated board: $(basename "$m") vs base.onnx (onnxruntime-node)"
+    "${BENCH[@]}" --model "$S4OP_ARM64_PAIRS/base.onnx" --model-b "$m" --runtime onnxruntime-node --json 2>/dev/null \
+      | node -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{const r=JSON.parse(t).measurement.ratio;console.log("pair",process.argv[1],JSON.stringify({ratio:r.median,low:r.median_ci.low,high:r.median_ci.high,pairs:r.n}))})' "$(basename "$m" .onnx)" \
+      || echo "paired bench of $(basename "$m") failed (exit $?)"
+  done
 fi
 
 say "agent log"
