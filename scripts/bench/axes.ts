@@ -4,7 +4,9 @@
  *
  * 1. One-shot state pruning, no retraining: test accuracy at every fraction of states (5 % grid) pruned by
  *    LAST, AIRE and random (3 seeds, median); per criterion the largest fraction within 0.5 test points of the
- *    base. The layer-padded export's cost is recorded at LAST's fraction (kept modes vs. the padded width).
+ *    base — with the papers' per-state threshold (`one_shot_states`: channels keep different counts, the export
+ *    pads each layer to its widest channel, whose cost is `state_padding` at LAST's fraction) and with the
+ *    balanced layout the search uses (`one_shot_states_balanced`: same count per channel of a layer).
  * 2. Four searches on a local agent (onnxruntime-node, conv mode, every candidate paired with the base):
  *    operators alone, states alone, int8 alone, and the joint search (--axes operators,states,int8), each with
  *    a 1-point validation drop limit; per search the answer's paired latency ratio (at_1pt_ratio) and its
@@ -37,6 +39,7 @@ import {
   S4OP_FINETUNE,
   type Axis,
   type SearchOptions,
+  type StateLayout,
 } from '@s4op/host';
 import { median, writeResult } from './common.js';
 
@@ -76,11 +79,11 @@ const FRACTIONS = Array.from({ length: 19 }, (_, k) => Math.round((k + 1) * 5) /
 const RANDOM_SEEDS = [0, 1, 2];
 type Curve = { fraction: number; test_acc: number; drop_points: number }[];
 
-async function oneShot(criterion: string, seed: number): Promise<Curve> {
+async function oneShot(criterion: string, seed: number, layout: StateLayout): Promise<Curve> {
   const curve: Curve = [];
   for (const f of FRACTIONS) {
     const { model } = await loadCheckpoint(base);
-    const r = chooseStateMasks(model, f, { criterion, seed });
+    const r = chooseStateMasks(model, f, { criterion, seed, layout });
     r.masks.forEach((m, i) => model.setStateMask(i, m));
     const acc = evaluate(model, data.test).metric;
     model.dispose();
@@ -105,9 +108,9 @@ function within(curve: Curve, limit = 0.5) {
 }
 
 /** What the rectangular export costs at a mask: modes of active channels kept vs. the padded width. */
-async function padding(criterion: string, fraction: number) {
+async function padding(criterion: string, fraction: number, layout: StateLayout) {
   const { model } = await loadCheckpoint(base);
-  const r = chooseStateMasks(model, fraction, { criterion });
+  const r = chooseStateMasks(model, fraction, { criterion, layout });
   r.masks.forEach((m, i) => model.setStateMask(i, m));
   const x = exportModel(model, { mode: 'conv', length: data.info.length, variant: 'chunked' });
   const full = exportModel(baseModel, { mode: 'conv', length: data.info.length, variant: 'chunked' });
@@ -118,6 +121,7 @@ async function padding(criterion: string, fraction: number) {
   const padded = layers.reduce((s, l) => s + l.width * c.dModel, 0);
   return {
     criterion,
+    layout,
     fraction,
     per_layer: layers,
     kept_modes: kept,
@@ -127,27 +131,37 @@ async function padding(criterion: string, fraction: number) {
   };
 }
 
-let oneShotResult: Record<string, unknown> | undefined;
+// Per layout: 'free' is the papers' per-state threshold (channels keep different counts, the export pads each
+// layer to its widest channel); 'balanced' is what the search's states axis uses by default.
 const oneShotFile = path.join(ws, 'one-shot.json');
-if (a['skip-one-shot'] && existsSync(oneShotFile)) oneShotResult = JSON.parse(readFileSync(oneShotFile, 'utf8'));
+const oneShotResult: Record<string, unknown> = existsSync(oneShotFile)
+  ? JSON.parse(readFileSync(oneShotFile, 'utf8'))
+  : {};
 if (!a['skip-one-shot']) {
   mkdirSync(ws, { recursive: true });
-  const last = await oneShot('last', 0);
-  const aire = await oneShot('aire', 0);
-  const randoms = [];
-  for (const s of RANDOM_SEEDS) randoms.push(await oneShot('random', s));
-  const randomFractions = randoms.map((r) => within(r).largest);
-  oneShotResult = {
-    one_shot_states: { last: within(last).largest, aire: within(aire).largest, random: median(randomFractions) },
-    one_shot_detail: {
+  for (const layout of ['free', 'balanced'] as const) {
+    const key = layout === 'free' ? 'one_shot_states' : 'one_shot_states_balanced';
+    if (oneShotResult[key]) continue;
+    const last = await oneShot('last', 0, layout);
+    const aire = await oneShot('aire', 0, layout);
+    const randoms = [];
+    for (const s of RANDOM_SEEDS) randoms.push(await oneShot('random', s, layout));
+    const randomFractions = randoms.map((r) => within(r).largest);
+    oneShotResult[key] = { last: within(last).largest, aire: within(aire).largest, random: median(randomFractions) };
+    oneShotResult[`${key}_detail`] = {
+      layout,
       limit_points: 0.5,
       last: { ...within(last), curve: last },
       aire: { ...within(aire), curve: aire },
       random: { seeds: RANDOM_SEEDS, largest_by_seed: randomFractions, curves: randoms },
-    },
-    state_padding: await padding('last', within(last).largest),
-  };
-  writeFileSync(oneShotFile, `${JSON.stringify(oneShotResult, null, 2)}\n`);
+    };
+    oneShotResult[layout === 'free' ? 'state_padding' : 'state_padding_balanced'] = await padding(
+      'last',
+      within(last).largest,
+      layout,
+    );
+    writeFileSync(oneShotFile, `${JSON.stringify(oneShotResult, null, 2)}\n`);
+  }
 }
 
 // ── 2. searches ──
@@ -275,7 +289,7 @@ const file = writeResult('axes', {
   model: { ssm: c.ssm, d_model: c.dModel, d_state: c.dState, layers: c.nLayers, length: data.info.length },
   data: data.info.splits,
   backend: backend.name,
-  ...(oneShotResult ?? {}),
+  ...oneShotResult,
   ...(searchResult ?? {}),
   load_average: { samples: load, median: median(load) },
 });

@@ -323,3 +323,47 @@ describe('global state threshold', () => {
     );
   });
 });
+
+describe('balanced layout', () => {
+  it('every active channel of a layer keeps the same count, its highest-scored modes; cumulative', () => {
+    const M = 4;
+    const rng = new Rng(21);
+    // Two layers of 5 channels; layer 1's channel 2 bypassed.
+    const scores = [0, 1].map(() => Float64Array.from({ length: 5 * M }, () => rng.uniform(0, 1)));
+    const active = [
+      [0, 1, 2, 3, 4],
+      [0, 1, 3, 4],
+    ];
+    const layers = { scores, active, M };
+    const free = chooseStateMasks(layers, 0.5);
+    const r = chooseStateMasks(layers, 0.5, { layout: 'balanced' });
+    r.masks.forEach((mask, l) => {
+      let keptByThreshold = 0;
+      for (const h of active[l]!) for (let m = 0; m < M; m++) keptByThreshold += free.masks[l]![h * M + m]!;
+      const k = Math.max(1, Math.round(keptByThreshold / active[l]!.length));
+      for (const h of active[l]!) {
+        const kept = Array.from({ length: M }, (_, m) => m).filter((m) => mask[h * M + m]);
+        expect(kept.length, `layer ${l} channel ${h}`).toBe(k);
+        // The kept ones are the channel's k highest scores.
+        const best = Array.from({ length: M }, (_, m) => m)
+          .sort((a, b) => scores[l]![h * M + b]! - scores[l]![h * M + a]!)
+          .slice(0, k)
+          .sort();
+        expect(kept).toEqual(best);
+      }
+    });
+    // The bypassed channel's modes are untouched.
+    expect(Array.from(r.masks[1]!.subarray(2 * M, 3 * M))).toEqual([1, 1, 1, 1]);
+    expect(r.pruned).toBe(
+      r.masks.reduce(
+        (a, mask, l) =>
+          a + active[l]!.reduce((b, h) => b + M - mask.subarray(h * M, (h + 1) * M).reduce((x, v) => x + v, 0), 0),
+        0,
+      ),
+    );
+    // Cumulative: from these masks to 75 %, nothing pruned comes back.
+    const more = chooseStateMasks(layers, 0.75, { layout: 'balanced', masks: r.masks });
+    more.masks.forEach((mask, l) => mask.forEach((v, i) => expect(v <= r.masks[l]![i]!).toBe(true)));
+    expect(more.pruned).toBeGreaterThan(r.pruned);
+  });
+});

@@ -12,6 +12,7 @@ import type { WeightedCriterion } from './criteria/index.js';
 import { bypassedCounts } from './operators.js';
 import { pruneStep } from './prune-step.js';
 import { pruneStates } from './states/apply.js';
+import type { StateLayout } from './states/threshold.js';
 import { evaluateAt } from './evaluate-at.js';
 
 /** Everything a fine-tune needs besides the parent's weights and the data: plain JSON, so it can travel. */
@@ -24,6 +25,8 @@ export interface CandidateJob {
   /** Percent of the active channels' states pruned after the step (states axis), and by which criterion. */
   stateRate?: number;
   stateCriterion?: string;
+  /** How kept modes spread over a layer's channels (states/threshold.ts); default balanced. */
+  stateLayout?: StateLayout;
   /** Seed index within the step. */
   j: number;
   /** The seed value of choices and fine-tuning (search.ts, candidateSeed). */
@@ -97,7 +100,12 @@ export async function fineTuneCandidate(
       o.log(`${label}: ${target} of ${H * nLayers} operators bypassed, per layer [${counts.join(', ')}]; fine-tuning`);
     } else if (axis === 'states') {
       stateRate = job.stateRate ?? 0;
-      const r = pruneStates(model, { rate: stateRate, criterion: job.stateCriterion, seed: job.seed });
+      const r = pruneStates(model, {
+        rate: stateRate,
+        criterion: job.stateCriterion,
+        seed: job.seed,
+        layout: job.stateLayout,
+      });
       o.log(
         `${label}: ${r.pruned} of ${r.total} states of the active channels pruned by ${job.stateCriterion ?? 'last'}${r.pruned < r.requested ? ` (${r.requested} asked; one per layer stays)` : ''}; fine-tuning`,
       );

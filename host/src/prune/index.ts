@@ -77,12 +77,14 @@ export {
   stateCriterion,
   stateCriterionNames,
   stateScores,
+  STATE_LAYOUTS,
 } from './states/index.js';
 export type {
   S4DStateKind,
   StateContext,
   StateCriterion,
   StateLayers,
+  StateLayout,
   StateMaskOptions,
   StateMasks,
 } from './states/index.js';

@@ -78,6 +78,7 @@ export function searchOptionsFor(r: SearchRequest): SearchOptions {
     ...(r.axes ? { axes: r.axes } : {}),
     ...(r.stateRates ? { stateRates: r.stateRates } : {}),
     ...(r.stateCriterion ? { stateCriterion: r.stateCriterion } : {}),
+    ...(r.stateLayout ? { stateLayout: r.stateLayout } : {}),
   };
 }
 

@@ -32,6 +32,7 @@ import { activeCount, bypassedCounts } from './operators.js';
 import { checkRates } from './schedule.js';
 import { AXES, chooseAxis, DEFAULT_STATE_RATES, proposeAxes, type AxesPlan, type Axis, type Proposal } from './axes.js';
 import { stateCriterion } from './states/registry.js';
+import { STATE_LAYOUTS, type StateLayout } from './states/threshold.js';
 import { ssmKind } from '../model/kinds/registry.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
@@ -82,6 +83,8 @@ export interface SearchOptions {
   /** States axis: percent of states pruned at each of its steps (default DEFAULT_STATE_RATES), and the criterion. */
   stateRates?: number[];
   stateCriterion?: string;
+  /** States axis: every channel of a layer keeps the same count ('balanced', default) or not ('free'). */
+  stateLayout?: StateLayout;
 }
 
 /** The paper's fine-tuning: AdamW lr 1e-4, weight decay 1e-5 (0 for SSM parameters), short warm-up, cosine. */
@@ -164,6 +167,8 @@ export function checkSearchOptions(o: SearchOptions): SearchOptions {
     throw new Error('steering follows the operator schedule: use it with --axes operators only');
   if (o.stateRates !== undefined) checkRates(o.stateRates);
   if (o.stateCriterion !== undefined) stateCriterion(o.stateCriterion);
+  if (o.stateLayout !== undefined && !STATE_LAYOUTS.includes(o.stateLayout))
+    throw new Error(`unknown state layout "${String(o.stateLayout)}"; expected ${STATE_LAYOUTS.join(' or ')}`);
   return o;
 }
 
@@ -590,7 +595,9 @@ function candidateJob(
     rate: p.rate,
     j: p.j,
     ...(isJoint(o) ? { axis: p.axis } : {}),
-    ...(p.axis === 'states' ? { stateRate: p.stateRate, stateCriterion: o.stateCriterion ?? 'last' } : {}),
+    ...(p.axis === 'states'
+      ? { stateRate: p.stateRate, stateCriterion: o.stateCriterion ?? 'last', stateLayout: o.stateLayout ?? 'balanced' }
+      : {}),
     seed: candidateSeed(o, c.step, p.j),
     criteria: o.criteria,
     allocation: o.allocation,

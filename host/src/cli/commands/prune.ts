@@ -24,6 +24,7 @@ import { parseBudget } from '../../prune/paired.js';
 import { parseRates, DEFAULT_RATES } from '../../prune/schedule.js';
 import { DEFAULT_STATE_RATES, parseAxes } from '../../prune/axes.js';
 import { stateCriterion, stateCriterionNames } from '../../prune/states/registry.js';
+import { STATE_LAYOUTS, type StateLayout } from '../../prune/states/threshold.js';
 import { IMPORTANCE_FINETUNE, runSearch, S4OP_FINETUNE, STRATEGIES, type Strategy } from '../../prune/search.js';
 import {
   createPruneRun,
@@ -52,6 +53,7 @@ interface PruneFlags extends Omit<DatasetFlags, 'json' | 'seed'>, AgentTargetFla
   axes: string;
   stateRates?: string;
   stateCriterion?: string;
+  stateLayout?: StateLayout;
   budgetMs?: number;
   budget?: string;
   steer?: boolean;
@@ -114,6 +116,11 @@ export function register(program: Command): void {
       `states axis: percent of states pruned per step (default ${DEFAULT_STATE_RATES.join(',')})`,
     )
     .option('--state-criterion <name>', `states axis: ${stateCriterionNames().join(', ')} (default last)`)
+    .option(
+      '--state-layout <kind>',
+      'states axis: balanced (every channel of a layer keeps the same count: nothing padded in the export) or free (the threshold as is)',
+      oneOf(...STATE_LAYOUTS),
+    )
     .option(
       '--budget <ratio>',
       "stop once the chosen candidate's paired latency ratio to the base is at or below this, e.g. 0.6x or 60%",
@@ -278,8 +285,10 @@ async function newRun(
     throw new UserError('--steer follows the operator schedule: use it with --axes operators only');
   const stateRates = f.stateRates ? userCheck(() => parseRates(f.stateRates!), '--state-rates: ') : undefined;
   if (f.stateCriterion) userCheck(() => stateCriterion(f.stateCriterion!), '--state-criterion: ');
-  if ((stateRates || f.stateCriterion) && !axes.includes('states'))
-    throw new UserError('--state-rates and --state-criterion are for the states axis: add states to --axes');
+  if ((stateRates || f.stateCriterion || f.stateLayout) && !axes.includes('states'))
+    throw new UserError(
+      '--state-rates, --state-criterion and --state-layout are for the states axis: add states to --axes',
+    );
   if (f.estimate && (f.agent || f.tag || f.server))
     throw new UserError('--estimate measures nothing: drop --agent/--tag/--server');
   if (f.estimate && f.budgetMs !== undefined)
@@ -325,6 +334,7 @@ async function newRun(
     axes,
     stateRates,
     stateCriterion: f.stateCriterion,
+    stateLayout: f.stateLayout,
   });
   const settings: unknown = f.settings
     ? userCheck(() => JSON.parse(f.settings!) as unknown, '--settings is not JSON: ')

@@ -4,7 +4,7 @@
  * pruned before stay pruned.
  */
 import type { SequenceModel } from '../../model/model.js';
-import { chooseStateMasks, type StateMasks } from './threshold.js';
+import { chooseStateMasks, type StateLayout, type StateMasks } from './threshold.js';
 
 /** The model's masks per layer, all kept where a layer has none. */
 export function modelStateMasks(model: SequenceModel): Uint8Array[] {
@@ -12,12 +12,19 @@ export function modelStateMasks(model: SequenceModel): Uint8Array[] {
   return Array.from({ length: model.config.nLayers }, (_, i) => model.stateMask(i) ?? new Uint8Array(n).fill(1));
 }
 
-/** Prunes `model` in place to `rate` percent of its active channels' modes; returns what was chosen. */
-export function pruneStates(model: SequenceModel, o: { rate: number; criterion?: string; seed?: number }): StateMasks {
+/**
+ * Prunes `model` in place to `rate` percent of its active channels' modes (layout 'balanced' by default: every
+ * channel of a layer keeps the same count, so the export pads nothing); returns what was chosen.
+ */
+export function pruneStates(
+  model: SequenceModel,
+  o: { rate: number; criterion?: string; seed?: number; layout?: StateLayout },
+): StateMasks {
   const r = chooseStateMasks(model, o.rate / 100, {
     criterion: o.criterion ?? 'last',
     seed: o.seed ?? 0,
     masks: modelStateMasks(model),
+    layout: o.layout ?? 'balanced',
   });
   r.masks.forEach((m, i) => model.setStateMask(i, m));
   return r;

@@ -3,6 +3,6 @@ export type { StateContext, StateCriterion } from './criterion.js';
 export { s4dStateScores } from './modes.js';
 export type { S4DStateKind } from './modes.js';
 export { checkStatePrunable, layerS4DValues, stateScores } from './scores.js';
-export { chooseStateMasks, lastNormalize } from './threshold.js';
-export type { StateLayers, StateMaskOptions, StateMasks } from './threshold.js';
+export { chooseStateMasks, lastNormalize, STATE_LAYOUTS } from './threshold.js';
+export type { StateLayers, StateLayout, StateMaskOptions, StateMasks } from './threshold.js';
 export { modelStateMasks, pruneStates, stateRateOf } from './apply.js';

@@ -50,7 +50,16 @@ export interface StateMaskOptions {
   seed?: number;
   /** Current masks per layer ([H·M], 1 = kept, 0 = pruned); default all kept. They stay pruned. */
   masks?: readonly Uint8Array[];
+  /**
+   * 'free' (default): the threshold's choice as it is, channels keeping different counts (the export pads each
+   * layer to its widest channel). 'balanced': the threshold decides how many modes each layer keeps, and every
+   * active channel of the layer keeps the same count, its highest-scored modes, so nothing is padded.
+   */
+  layout?: StateLayout;
 }
+
+export type StateLayout = 'free' | 'balanced';
+export const STATE_LAYOUTS: readonly StateLayout[] = ['free', 'balanced'];
 
 export interface StateMasks {
   /** Per layer [H·M]: 1 = kept, 0 = pruned. Bypassed channels' entries are copied from the input masks. */
@@ -136,6 +145,41 @@ export function chooseStateMasks(
     left[c.l]!--;
     pruned++;
   }
+  if ((opts.layout ?? 'free') === 'free') return { masks, pruned, requested, total };
+  return balance(masks, layers, opts.masks, total, requested);
+}
+
+/**
+ * Per layer, the count the threshold kept over the active channels, spread evenly: each channel keeps
+ * max(1, round(kept / channels)) of its modes still kept, the highest-scored first (ties: lower index).
+ * Modes pruned before stay pruned (a channel can keep no more than it has).
+ */
+function balance(
+  free: Uint8Array[],
+  layers: StateLayers,
+  prior: readonly Uint8Array[] | undefined,
+  total: number,
+  requested: number,
+): StateMasks {
+  const { M } = layers;
+  let pruned = 0;
+  const masks = free.map((mask, l) => {
+    const active = Array.from(layers.active[l]!);
+    const out = prior?.[l] ? Uint8Array.from(prior[l]!) : new Uint8Array(mask.length).fill(1);
+    if (!active.length) return out;
+    let kept = 0;
+    for (const h of active) for (let m = 0; m < M; m++) kept += mask[h * M + m]!;
+    const k = Math.max(1, Math.round(kept / active.length));
+    const scores = layers.scores[l]!;
+    for (const h of active) {
+      const live = Array.from({ length: M }, (_, m) => h * M + m)
+        .filter((i) => out[i] === 1)
+        .sort((a, b) => scores[b]! - scores[a]! || a - b);
+      for (const i of live.slice(k)) out[i] = 0;
+      pruned += M - Math.min(k, live.length);
+    }
+    return out;
+  });
   return { masks, pruned, requested, total };
 }
 
