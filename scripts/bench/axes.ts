@@ -89,7 +89,7 @@ async function oneShot(criterion: string, seed: number, layout: StateLayout): Pr
     model.dispose();
     curve.push({ fraction: f, test_acc: acc, drop_points: 100 * (baseTest - acc) });
     log(
-      `one-shot ${criterion}${criterion === 'random' ? ` seed ${seed}` : ''}: ${f} of states → test ${(100 * acc).toFixed(2)}`,
+      `one-shot ${layout} ${criterion}${criterion === 'random' ? ` seed ${seed}` : ''}: ${f} of states → test ${(100 * acc).toFixed(2)}`,
     );
     // Past 10 points lost the rest of the curve says nothing more.
     if (100 * (baseTest - acc) > 10) break;

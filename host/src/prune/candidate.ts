@@ -107,7 +107,7 @@ export async function fineTuneCandidate(
         layout: job.stateLayout,
       });
       o.log(
-        `${label}: ${r.pruned} of ${r.total} states of the active channels pruned by ${job.stateCriterion ?? 'last'}${r.pruned < r.requested ? ` (${r.requested} asked; one per layer stays)` : ''}; fine-tuning`,
+        `${label}: ${r.pruned} of ${r.total} states of the active channels pruned by ${job.stateCriterion ?? 'last'}${r.pruned !== r.requested ? ` (${r.requested} asked; ${(job.stateLayout ?? 'balanced') === 'balanced' ? 'the same count for every channel of a layer' : 'one per layer stays'})` : ''}; fine-tuning`,
       );
     } else {
       precision = 'int8';
