@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { modelConfig, Rng, type ModelConfig, type SequenceModel } from '@s4op/host';
 
@@ -44,9 +45,13 @@ export function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
-export function writeResult(name: string, result: Record<string, unknown>): string {
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = `${RESULTS_DIR}${name}.json`;
+/** Writes results/<name>.json, or `file` when given (a smoke run that must not replace the committed figures). */
+export function writeResult(
+  name: string,
+  result: Record<string, unknown>,
+  file = `${RESULTS_DIR}${name}.json`,
+): string {
+  mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(
     file,
     `${JSON.stringify({ ...result, date: new Date().toISOString(), node: process.version }, null, 2)}\n`,
