@@ -13,7 +13,11 @@
  *    test drop. The searches are resumable runs in the workspace's store.
  *
  *   npx tsx scripts/bench/axes.ts --base DIR [--workspace .s4op/bench-axes] [--seeds 2] [--finetune-epochs 1]
- *     [--lr 1e-3] [--skip-one-shot] [--skip-search] [--export-dir DIR]
+ *     [--lr 1e-3] [--skip-one-shot] [--skip-search] [--export-dir DIR] [--strategy s4op|importance]
+ *
+ * --strategy importance reruns the two searches whose operator choice it changes (operators alone, joint) with
+ * our importance strategy (Taylor scores, score-following allocation, one candidate per rate) and records them
+ * as at_1pt_ratio_importance next to the s4op figures.
  *
  * --base: a checkpoint of that shape trained on smnist14 (train 4000 / val 1000 / test 2000), e.g.
  *   npx s4op train --model s4d --dataset smnist14 --d-model 64 --d-state 64 --layers 4 --epochs 15 --lr 1e-2 \
@@ -41,7 +45,7 @@ import {
   type SearchOptions,
   type StateLayout,
 } from '@s4op/host';
-import { median, writeResult } from './common.js';
+import { median, RESULTS_DIR, writeResult } from './common.js';
 
 const { values: a } = parseArgs({
   options: {
@@ -53,6 +57,8 @@ const { values: a } = parseArgs({
     'skip-one-shot': { type: 'boolean', default: false },
     'skip-search': { type: 'boolean', default: false },
     'export-dir': { type: 'string' },
+    /** s4op (the paper's: random channels under the depth rule) or importance (Taylor scores, score allocation). */
+    strategy: { type: 'string', default: 's4op' },
     backend: { type: 'string' },
   },
 });
@@ -175,14 +181,16 @@ if (!a['skip-search']) {
     cacheDir: path.join(ws, 'agent-cache'),
     log: () => undefined,
   });
+  const importance = a.strategy === 'importance';
   const options = (axes: Axis[]): SearchOptions => ({
-    strategy: 's4op',
-    criteria: parseCriteria('random'),
-    allocation: 's4op',
+    strategy: importance ? 'importance' : 's4op',
+    // Ours: Taylor scores with score-following allocation, one candidate per rate (README, Pruning).
+    criteria: parseCriteria(importance ? 'taylor' : 'random'),
+    allocation: importance ? 'scores' : 's4op',
     rates: [10, 30, 50, 70, 90],
     stateRates: [20, 40, 50, 60, 70, 80, 90],
     stateCriterion: 'last',
-    seeds: Number(a.seeds),
+    seeds: importance ? 1 : Number(a.seeds),
     seed: 0,
     fineTune: {
       ...S4OP_FINETUNE,
@@ -191,22 +199,23 @@ if (!a['skip-search']) {
       lrSsm: Number(a.lr),
       patience: 0,
     },
-    taylorBatches: 1,
+    taylorBatches: importance ? 16 : 1,
     maxDrop: 1,
     axes,
   });
-  const runs: Record<string, Axis[]> = {
-    operators: ['operators'],
-    states: ['states'],
-    int8: ['int8'],
-    joint: ['operators', 'states', 'int8'],
-  };
+  // States and int8 alone do not depend on how operators are chosen: the importance strategy reruns the two
+  // searches that do.
+  const runs: Record<string, Axis[]> = importance
+    ? { operators: ['operators'], joint: ['operators', 'states', 'int8'] }
+    : { operators: ['operators'], states: ['states'], int8: ['int8'], joint: ['operators', 'states', 'int8'] };
+  const prefix = importance ? 'importance-' : '';
   const out: Record<string, unknown> = {};
   const ratios: Record<string, number> = {};
   for (const [name, axes] of Object.entries(runs)) {
-    const id = `axes-${name}`;
+    const id = `axes-${prefix}${name}`;
     const o = options(axes);
-    if (!store.getRun(id)) store.createRun({ id, strategy: 's4op', base_checkpoint: base, dataset: spec, config: o });
+    if (!store.getRun(id))
+      store.createRun({ id, strategy: o.strategy, base_checkpoint: base, dataset: spec, config: o });
     const t = performance.now();
     const res = await runSearch(
       { store, runId: id, dir: path.join(ws, 'runs', id), baseCheckpoint: base, data, measurer, log, quiet: true },
@@ -255,7 +264,7 @@ if (!a['skip-search']) {
       mkdirSync(a['export-dir'], { recursive: true });
       const { model } = await loadCheckpoint(f.checkpoint!);
       const bytes = exportModel(model, { mode: 'conv', length: data.info.length, precision: f.precision }).bytes;
-      writeFileSync(path.join(a['export-dir'], `${name}.onnx`), bytes);
+      writeFileSync(path.join(a['export-dir'], `${prefix}${name}.onnx`), bytes);
       model.dispose();
     }
   }
@@ -266,24 +275,40 @@ if (!a['skip-search']) {
     );
   await measurer.close();
   store.close();
-  searchResult = {
-    at_1pt_ratio: ratios,
-    joint_over_operators: ratios.joint! / ratios.operators!,
-    target_joint_over_operators: 0.6,
-    target_met: ratios.joint! / ratios.operators! <= 0.6,
-    searches: out,
-    search_settings: {
-      fine_tune: options(['operators']).fineTune,
-      seeds: Number(a.seeds),
-      rates: options(['operators']).rates,
-      state_rates: options(['states']).stateRates,
-      max_drop_val_points: 1,
-      measured_on: 'local agent (onnxruntime-node, 1 thread), conv mode, auto variant; paired with the base',
-    },
+  const settings = {
+    strategy: options(['operators']).strategy,
+    criteria: options(['operators']).criteria,
+    allocation: options(['operators']).allocation,
+    fine_tune: options(['operators']).fineTune,
+    seeds: options(['operators']).seeds,
+    rates: options(['operators']).rates,
+    state_rates: options(['states']).stateRates,
+    state_layout: 'balanced',
+    max_drop_val_points: 1,
+    measured_on: 'local agent (onnxruntime-node, 1 thread), conv mode, auto variant; paired with the base',
   };
+  searchResult = importance
+    ? {
+        at_1pt_ratio_importance: ratios,
+        joint_over_operators_importance: ratios.joint! / ratios.operators!,
+        searches_importance: out,
+        search_settings_importance: settings,
+      }
+    : {
+        at_1pt_ratio: ratios,
+        joint_over_operators: ratios.joint! / ratios.operators!,
+        target_joint_over_operators: 0.6,
+        target_met: ratios.joint! / ratios.operators! <= 0.6,
+        searches: out,
+        search_settings: settings,
+      };
 }
 
+// Keys of the other strategy's searches (and the board's figures) stay as the last run wrote them.
+const resultFile = path.join(RESULTS_DIR, 'axes.json');
+const previous: Record<string, unknown> = existsSync(resultFile) ? JSON.parse(readFileSync(resultFile, 'utf8')) : {};
 const file = writeResult('axes', {
+  ...previous,
   base_test_acc: baseTest,
   base_val_acc: baseVal,
   model: { ssm: c.ssm, d_model: c.dModel, d_state: c.dState, layers: c.nLayers, length: data.info.length },
@@ -291,7 +316,9 @@ const file = writeResult('axes', {
   backend: backend.name,
   ...oneShotResult,
   ...(searchResult ?? {}),
-  load_average: { samples: load, median: median(load) },
+  ...(a.strategy === 'importance'
+    ? { load_average_importance: { samples: load, median: median(load) } }
+    : { load_average: { samples: load, median: median(load) } }),
 });
 log(`wrote ${file}`);
 baseModel.dispose();

@@ -388,7 +388,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   env.log(`run ${runId} ${status}: ${stop}`);
   const ff = figureOf(final);
   env.log(
-    `answer: step ${final.step} (${final.rate}%) seed ${final.seed}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`,
+    `answer: ${final.step === 0 ? 'the base' : candidateLabel({ step: final.step, rate: final.rate, j: final.seed, axis: final.axis, stateRate: final.state_rate })}${final.axis !== 'operators' ? ` (${final.rate}% operators, ${final.state_rate}% states, ${final.precision})` : ''}, val ${fmt(final.val_metric)}${ff ? `, ${ratioText(ff)}` : ''}; on the front of ${points.length} measured candidates (${front.length} on it)${b ? `; ${b.text}` : ''}`,
   );
   return { status, stop_reason: stop, final, base, front };
 }
