@@ -28,6 +28,7 @@ import { bypassedCounts, bypassedOf, keepsPruned } from '../../host/src/prune/op
 import { candidateRows, formatTable, toCsv } from '../../host/src/prune/report.js';
 import { S4OP_FINETUNE, runSearch, type SearchOptions } from '../../host/src/prune/search.js';
 import { RunStore } from '../../host/src/store/run-store.js';
+import { renderRunReport } from '../../host/src/report/index.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 's4op-search-'));
@@ -412,6 +413,16 @@ describe('runSearch over axes (operators and states; the FLOP estimate in step m
     const rows = candidateRows(store, 'r');
     expect(formatTable(rows).split('\n')[0]).toMatch(/axis .* states% +prec/);
     expect(toCsv(rows).split('\n')[0]).toContain('axis,precision,state_rate');
+    // The report's path through the axes: one row per chosen step, base first, each with its axis.
+    const { html } = await renderRunReport(store, 'r');
+    const table = html.slice(html.indexOf('<table id="axis-path">'));
+    expect(table.length).toBeGreaterThan(0);
+    const steps = [
+      ...table
+        .slice(0, table.indexOf('</table>'))
+        .matchAll(/<tr data-step="(\d+)"><td>\d+<\/td><td class="l">([a-z0-9]+)</g),
+    ];
+    expect(steps.map((m) => [Number(m[1]), m[2]])).toEqual(chosen.map((c) => [c.step, c.step === 0 ? 'base' : c.axis]));
     reference = shape(store);
     refPath = path3(store);
     expect(res.final.step).toBeGreaterThan(0);
