@@ -23,7 +23,8 @@
  *   npx s4op train --model s4d --dataset smnist14 --d-model 64 --d-state 64 --layers 4 --epochs 15 --lr 1e-2 \
  *     --patience 0 --train 4000 --val 1000 --test 2000 --out checkpoints/s4d-h64-n64
  * --export-dir: writes base.onnx and each answer's ONNX there, for measuring on a board
- *   (scripts/agent-arm64/run.sh with S4OP_ARM64_PAIRS=DIR measures each paired with base.onnx).
+ *   (scripts/agent-arm64/run.sh with S4OP_ARM64_PAIRS=DIR measures each paired with base.onnx; its output
+ *   goes back in with --board-file FILE --skip-one-shot --skip-search).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -59,6 +60,8 @@ const { values: a } = parseArgs({
     'export-dir': { type: 'string' },
     /** s4op (the paper's: random channels under the depth rule) or importance (Taylor scores, score allocation). */
     strategy: { type: 'string', default: 's4op' },
+    /** The output of scripts/agent-arm64/run.sh with S4OP_ARM64_PAIRS: its "pair NAME {…}" lines become `board`. */
+    'board-file': { type: 'string' },
     backend: { type: 'string' },
   },
 });
@@ -304,6 +307,23 @@ if (!a['skip-search']) {
       };
 }
 
+// The emulated board's paired ratios of the answers (run.sh prints one "pair NAME {ratio, low, high, pairs}" each).
+let board: Record<string, unknown> | undefined;
+if (a['board-file']) {
+  const ratios: Record<string, unknown> = {};
+  for (const line of readFileSync(a['board-file'], 'utf8').split('\n')) {
+    const m = /^pair (\S+) (\{.*\})$/.exec(line.trim());
+    if (m) ratios[m[1]!] = JSON.parse(m[2]!);
+  }
+  if (!Object.keys(ratios).length) throw new Error(`${a['board-file']} has no "pair NAME {…}" lines`);
+  board = {
+    device: 'emulated aarch64 board (qemu-user, Cortex-A72 / Raspberry Pi 4 style; scripts/agent-arm64/run.sh)',
+    runtime: 'onnxruntime-node, 1 thread; s4op bench A/B: the answer timed interleaved with base.onnx',
+    note: 'emulated time: relative work of the arm64 code paths, not a real board’s timings',
+    ratios,
+  };
+}
+
 // Keys of the other strategy's searches (and the board's figures) stay as the last run wrote them.
 const resultFile = path.join(RESULTS_DIR, 'axes.json');
 const previous: Record<string, unknown> = existsSync(resultFile) ? JSON.parse(readFileSync(resultFile, 'utf8')) : {};
@@ -316,9 +336,13 @@ const file = writeResult('axes', {
   backend: backend.name,
   ...oneShotResult,
   ...(searchResult ?? {}),
-  ...(a.strategy === 'importance'
-    ? { load_average_importance: { samples: load, median: median(load) } }
-    : { load_average: { samples: load, median: median(load) } }),
+  ...(board ? { board } : {}),
+  // The load during the searches (what the figures were taken under); a board-only call keeps the last.
+  ...(!searchResult
+    ? {}
+    : a.strategy === 'importance'
+      ? { load_average_importance: { samples: load, median: median(load) } }
+      : { load_average: { samples: load, median: median(load) } }),
 });
 log(`wrote ${file}`);
 baseModel.dispose();
