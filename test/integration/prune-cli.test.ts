@@ -118,7 +118,7 @@ describe('s4op prune', () => {
     expect(r.stderr).toMatch(/cost: measured on local, conv mode/);
     expect(r.stdout).toMatch(/run ref \(s4op\) finished: last rate/);
     expect(r.stdout).toMatch(
-      /step\s+rate%\s+seed\s+pruned%\s+val%\s+test%\s+ratio to base \[95% CI\]\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/,
+      /step\s+axis\s+rate%\s+seed\s+pruned%\s+states%\s+prec\s+val%\s+test%\s+ratio to base \[95% CI\]\s+p50 ms\s+p90 ms\s+mem MB\s+params\s+epochs\s+chosen/,
     );
     expect(r.stdout).not.toMatch(/estimated/);
     const lines = (await readFile(csv, 'utf8')).trim().split('\n');

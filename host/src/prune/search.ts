@@ -309,7 +309,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       done.push(await finishCandidate(env, { ...p, id, label, parent, H, reference }, tuned));
     }
     if (!done.length) {
-      stop = `every candidate of step ${k} failed`;
+      stop = `every candidate of step ${k} (${joint ? 'every axis' : `${proposals[0]!.rate}%`}) failed`;
       status = 'stopped';
       break;
     }
