@@ -7,7 +7,6 @@
  */
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import type { onnx as OnnxNs } from 'onnx-proto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { evaluateOnnx } from '../../host/src/prune/onnx-eval.js';
 import { evaluate, train } from '../../host/src/train/trainer.js';
 import { relErr } from '../helpers/numeric.js';
+import { ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
@@ -33,12 +33,6 @@ const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof 
 const TOL_INT8 = 0.03;
 const L = 40;
 const B = 8;
-
-type Ort = typeof ortNode;
-const RUNTIMES: [string, Ort][] = [
-  ['onnxruntime-node', ortNode],
-  ['onnxruntime-web', ortWeb as unknown as Ort],
-];
 
 let data: Dataset;
 let model: SequenceModel;
@@ -66,27 +60,13 @@ beforeAll(async () => {
   for (let i = 0; i < B; i++) x.set(data.test.example(i).x as Float32Array, i * L * 2);
 }, 120_000);
 
-async function session(ort: Ort, bytes: Uint8Array) {
-  return ort.InferenceSession.create(bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
-}
-
-async function runConv(ort: Ort, bytes: Uint8Array): Promise<Float32Array> {
-  const s = await session(ort, bytes);
-  try {
-    const out = await s.run({ x: new ort.Tensor('float32', x, [B, L, 2]) });
-    return out.logits!.data as Float32Array;
-  } finally {
-    await s.release();
-  }
-}
-
 const opTypes = (bytes: Uint8Array) => new Set(decodeModel(bytes).graph!.node!.map((n) => n.opType!));
 
 describe('int8 export', () => {
   it.each(RUNTIMES.flatMap(([name, ort]) => (['int8', 'int8-qdq'] as const).map((p) => [p, name, ort] as const)))(
     '%s conv mode runs in %s, logits within 3 % of the float export',
     async (form, _name, ort) => {
-      const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes);
+      const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes, x, B, 2);
       const r = exportModel(model, { mode: 'conv', length: L, precision: 'int8', qdq: form === 'int8-qdq' });
       expect(r.metadata.precision).toBe(form);
       const ops = opTypes(r.bytes);
@@ -94,7 +74,7 @@ describe('int8 export', () => {
       expect(ops.has('MatMulInteger')).toBe(form === 'int8');
       expect(ops.has('DequantizeLinear')).toBe(form === 'int8-qdq');
       expect(ops.has('Gemm')).toBe(false); // the decoder is quantised too
-      const got = await runConv(ort, r.bytes);
+      const got = await runConv(ort, r.bytes, x, B, 2);
       const err = relErr(got, float);
       expect(err).toBeLessThan(TOL_INT8);
       // Quantised for real: the logits move, by more than float rounding.
@@ -107,7 +87,7 @@ describe('int8 export', () => {
     async (_name, ort) => {
       const step = exportModel(model, { mode: 'step', precision: 'int8' });
       expect(opTypes(step.bytes).has('MatMulInteger')).toBe(true);
-      const s = await session(ort, step.bytes);
+      const s = await ortSession(ort, step.bytes);
       const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
         batch: B,
         length: L,
@@ -115,7 +95,7 @@ describe('int8 export', () => {
         inputSize: 2,
       });
       await s.release();
-      const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes);
+      const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes, x, B, 2);
       // Step mode quantises each step's activations on their own scale: compared with the float logits.
       expect(relErr(run.logits[L - 1]!, float)).toBeLessThan(TOL_INT8);
     },

@@ -19,6 +19,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 import { relErr } from '../helpers/numeric.js';
+import { hostLogits, ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
 
 const TOL = 1e-4;
 const B = 2;
@@ -38,12 +39,6 @@ const variantsFor = (ssm: 's4d' | 's4') =>
 const label = (v: { variant: string; variantOptions: VariantOptions }) =>
   `${v.variant}${v.variantOptions.block === undefined ? '' : ` T=${v.variantOptions.block}`}`;
 const RATES = [0, 0.3, 0.7, 0.9];
-
-type Ort = typeof ortNode;
-const RUNTIMES: [string, Ort][] = [
-  ['onnxruntime-node', ortNode],
-  ['onnxruntime-web', ortWeb as unknown as Ort],
-];
 
 beforeAll(async () => {
   await initBackend('cpu');
@@ -74,25 +69,6 @@ function input(cfg: ModelConfig, length = L): Float32Array {
   );
 }
 
-function hostLogits(model: SequenceModel, x: Float32Array, length: number): Float32Array {
-  return tf.tidy(
-    () =>
-      model
-        .forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false })
-        .dataSync() as Float32Array,
-  );
-}
-
-async function runConv(ort: Ort, bytes: Uint8Array, x: Float32Array, cfg: ModelConfig): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
-  try {
-    const out = await s.run({ x: new ort.Tensor('float32', x, [B, x.length / B / cfg.inputSize, cfg.inputSize]) });
-    return out.logits!.data as Float32Array;
-  } finally {
-    await s.release();
-  }
-}
-
 describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
   const cfg = tinyConfig({ ssm, dModel: 10, dState: 8, nLayers: 2 });
   const x = input(cfg);
@@ -100,14 +76,14 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
     const model = prunedModel(cfg, rate);
     let ref: Float32Array;
     beforeAll(() => {
-      ref = hostLogits(model, x, L);
+      ref = hostLogits(model, x, B, L);
     });
 
     it.each(RUNTIMES.flatMap(([name, ort]) => variantsFor(ssm).map((v) => [label(v), name, ort, v] as const)))(
       'conv variant %s matches the host forward in %s',
       async (_label, _name, ort, v) => {
         const r = exportModel(model, { mode: 'conv', length: L, ...v });
-        const got = await runConv(ort, r.bytes, x, cfg);
+        const got = await runConv(ort, r.bytes, x, B, cfg.inputSize);
         expect(relErr(got, ref), `${v.variant} ${JSON.stringify(v.variantOptions)}`).toBeLessThan(TOL);
       },
     );
@@ -116,9 +92,7 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
       'step mode over the sequence matches conv mode in %s, %s variant (final and running logits)',
       async (_name, ort, variant) => {
         const step = exportModel(model, { mode: 'step', variant });
-        const s = await ort.InferenceSession.create(step.bytes, {
-          executionProviders: [ort === ortNode ? 'cpu' : 'wasm'],
-        });
+        const s = await ortSession(ort, step.bytes);
         const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
           batch: B,
           length: L,
@@ -130,7 +104,8 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
           ort,
           exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes,
           x,
-          cfg,
+          B,
+          cfg.inputSize,
         );
         expect(relErr(run.logits[L - 1]!, conv)).toBeLessThan(TOL);
         // The running prediction after t + 1 steps is the model's output on that prefix.
@@ -138,7 +113,7 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
         const D = cfg.inputSize;
         const prefix = new Float32Array(B * (t + 1) * D);
         for (let b = 0; b < B; b++) prefix.set(x.subarray(b * L * D, (b * L + t + 1) * D), b * (t + 1) * D);
-        expect(relErr(run.logits[t]!, hostLogits(model, prefix, t + 1))).toBeLessThan(TOL);
+        expect(relErr(run.logits[t]!, hostLogits(model, prefix, B, t + 1))).toBeLessThan(TOL);
       },
     );
   });
@@ -149,10 +124,16 @@ describe('export parity: other architectures', () => {
     const cfg = tinyConfig({ dModel: 8, dState: 6, bidirectional: true });
     const model = prunedModel(cfg, 0.5, 4);
     const x = input(cfg);
-    const ref = hostLogits(model, x, L);
+    const ref = hostLogits(model, x, B, L);
     for (const v of variantsFor('s4d')) {
       for (const bypass of ['fold', 'scatter'] as const) {
-        const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, bypass, ...v }).bytes, x, cfg);
+        const got = await runConv(
+          ortNode,
+          exportModel(model, { mode: 'conv', length: L, bypass, ...v }).bytes,
+          x,
+          B,
+          cfg.inputSize,
+        );
         expect(relErr(got, ref), `${v.variant} ${bypass}`).toBeLessThan(TOL);
       }
     }
@@ -222,9 +203,15 @@ describe('export parity: other architectures', () => {
       const model = prunedModel(cfg, 0.5, 6);
       for (const length of [1, 2, 3]) {
         const x = input(cfg, length);
-        const ref = hostLogits(model, x, length);
+        const ref = hostLogits(model, x, B, length);
         for (const variant of variantNames('conv')) {
-          const got = await runConv(ortNode, exportModel(model, { mode: 'conv', length, variant }).bytes, x, cfg);
+          const got = await runConv(
+            ortNode,
+            exportModel(model, { mode: 'conv', length, variant }).bytes,
+            x,
+            B,
+            cfg.inputSize,
+          );
           expect(relErr(got, ref), `${variant} L=${length} bidirectional=${bidirectional}`).toBeLessThan(TOL);
         }
       }
@@ -241,10 +228,10 @@ describe('export parity: other architectures', () => {
     ] as const) {
       const model = prunedModel({ ...cfg, bidirectional }, 0.25, 8);
       const x = input(cfg, length);
-      const ref = hostLogits(model, x, length);
+      const ref = hostLogits(model, x, B, length);
       for (const variant of ['prefix', 'chunked']) {
         const r = exportModel(model, { mode: 'conv', length, variant });
-        const got = await runConv(ortNode, r.bytes, x, cfg);
+        const got = await runConv(ortNode, r.bytes, x, B, cfg.inputSize);
         expect(
           relErr(got, ref),
           `${variant} L=${length} bidirectional=${bidirectional} ${r.metadata.variant_params}`,
@@ -264,7 +251,9 @@ describe('export parity: other architectures', () => {
       const r = exportModel(model, { mode: 'conv', length, variant: 'prefix', variantOptions: { block: 8 } });
       const doubles = decodeModel(r.bytes).graph!.initializer!.filter((t) => t.dataType === 11);
       expect(doubles.length).toBeGreaterThan(0);
-      expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(model, x, length))).toBeLessThan(TOL);
+      expect(relErr(await runConv(ort, r.bytes, x, B, cfg.inputSize), hostLogits(model, x, B, length))).toBeLessThan(
+        TOL,
+      );
     },
   );
 
@@ -274,11 +263,17 @@ describe('export parity: other architectures', () => {
     const unpruned = exportModel(model, { mode: 'conv', length: L, variant: 'chunked' });
     model.setActive(0, [0, 1, 2]);
     const x = input(cfg);
-    const ref = hostLogits(model, x, L);
-    expect(relErr(await runConv(ortNode, unpruned.bytes, x, cfg), ref)).toBeGreaterThan(1e-3);
+    const ref = hostLogits(model, x, B, L);
+    expect(relErr(await runConv(ortNode, unpruned.bytes, x, B, cfg.inputSize), ref)).toBeGreaterThan(1e-3);
     expect(
       relErr(
-        await runConv(ortNode, exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes, x, cfg),
+        await runConv(
+          ortNode,
+          exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes,
+          x,
+          B,
+          cfg.inputSize,
+        ),
         ref,
       ),
     ).toBeLessThan(TOL);

@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,17 +21,12 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { train } from '../../host/src/train/trainer.js';
 import { Rng } from '../../host/src/util/random.js';
 import { relErr } from '../helpers/numeric.js';
+import { hostLogits, ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const TOL = 1e-4;
 const B = 2;
 const L = 30;
-
-type Ort = typeof ortNode;
-const RUNTIMES: [string, Ort][] = [
-  ['onnxruntime-node', ortNode],
-  ['onnxruntime-web', ortWeb as unknown as Ort],
-];
 
 let dir: string;
 beforeAll(async () => {
@@ -90,36 +84,17 @@ function input(cfg: ModelConfig, length = L): Float32Array {
   );
 }
 
-function hostLogits(model: SequenceModel, x: Float32Array, length = L): Float32Array {
-  return tf.tidy(
-    () =>
-      model
-        .forward(tf.tensor3d(x, [B, length, model.config.inputSize]), { training: false })
-        .dataSync() as Float32Array,
-  );
-}
-
-async function runConv(ort: Ort, bytes: Uint8Array, x: Float32Array, cfg: ModelConfig): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(bytes, { executionProviders: [ort === ortNode ? 'cpu' : 'wasm'] });
-  try {
-    const out = await s.run({ x: new ort.Tensor('float32', x, [B, x.length / B / cfg.inputSize, cfg.inputSize]) });
-    return out.logits!.data as Float32Array;
-  } finally {
-    await s.release();
-  }
-}
-
 describe.each([false, true])('state masks (bidirectional %s)', (bidirectional) => {
   const cfg = tinyConfig({ dModel: 6, dState: 8, nLayers: 2, bidirectional });
   const { masked, zeroed } = pair(cfg, 3);
   const x = input(cfg);
 
   it('the masked model equals the model with the masked modes’ C at 0 on the host (and differs from the unmasked)', () => {
-    const ref = hostLogits(zeroed, x);
-    expect(relErr(hostLogits(masked, x), ref)).toBeLessThan(1e-6);
+    const ref = hostLogits(zeroed, x, B, L);
+    expect(relErr(hostLogits(masked, x, B, L), ref)).toBeLessThan(1e-6);
     const unmasked = new SequenceModel(cfg, 3);
     unmasked.setActive(0, [0, 1, 2, 4, 5]);
-    expect(relErr(hostLogits(unmasked, x), ref)).toBeGreaterThan(1e-3);
+    expect(relErr(hostLogits(unmasked, x, B, L), ref)).toBeGreaterThan(1e-3);
     unmasked.dispose();
   });
 
@@ -127,7 +102,10 @@ describe.each([false, true])('state masks (bidirectional %s)', (bidirectional) =
     'conv variant %s of the masked model matches the zeroed host model in %s',
     async (variant, _name, ort) => {
       const r = exportModel(masked, { mode: 'conv', length: L, variant });
-      expect(relErr(await runConv(ort, r.bytes, x, cfg), hostLogits(zeroed, x)), variant).toBeLessThan(TOL);
+      expect(
+        relErr(await runConv(ort, r.bytes, x, B, cfg.inputSize), hostLogits(zeroed, x, B, L)),
+        variant,
+      ).toBeLessThan(TOL);
       const widths = (JSON.parse(r.metadata.state_modes!) as { width: number }[]).map((s) => s.width);
       // Kept modes per channel are 0..M (h mod (M + 1)); the widest active channel keeps all M = 4.
       expect(widths).toEqual([4, 4]);
@@ -139,9 +117,7 @@ describe.each([false, true])('state masks (bidirectional %s)', (bidirectional) =
       'step variant %s of the masked model matches the zeroed host model in %s',
       async (variant, _name, ort) => {
         const step = exportModel(masked, { mode: 'step', variant });
-        const s = await ort.InferenceSession.create(step.bytes, {
-          executionProviders: [ort === ortNode ? 'cpu' : 'wasm'],
-        });
+        const s = await ortSession(ort, step.bytes);
         const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
           batch: B,
           length: L,
@@ -149,7 +125,7 @@ describe.each([false, true])('state masks (bidirectional %s)', (bidirectional) =
           inputSize: cfg.inputSize,
         });
         await s.release();
-        expect(relErr(run.logits[L - 1]!, hostLogits(zeroed, x))).toBeLessThan(TOL);
+        expect(relErr(run.logits[L - 1]!, hostLogits(zeroed, x, B, L))).toBeLessThan(TOL);
       },
     );
   }
@@ -190,9 +166,10 @@ describe('pruned modes are absent from the export', () => {
       ortNode,
       exportModel(pruned, { mode: 'conv', length: 64, variant: 'chunked' }).bytes,
       x,
-      cfg,
+      B,
+      cfg.inputSize,
     );
-    expect(relErr(got, hostLogits(pruned, x, 64))).toBeLessThan(TOL);
+    expect(relErr(got, hostLogits(pruned, x, B, 64))).toBeLessThan(TOL);
     full.dispose();
     pruned.dispose();
   });
@@ -223,7 +200,7 @@ describe('masks through fine-tuning and checkpoints', () => {
     expect(config.pruned_states).toEqual(expected);
     expect(loaded.prunedStates()).toEqual(expected);
     const x = input(cfg);
-    expect(relErr(hostLogits(loaded, x), hostLogits(masked, x))).toBeLessThan(1e-6);
+    expect(relErr(hostLogits(loaded, x, B, L), hostLogits(masked, x, B, L))).toBeLessThan(1e-6);
     // Fewer active parameters: each pruned mode of an active channel drops A (2) and C (2).
     const pruned = expected.reduce(
       (a, l, i) => a + l.filter((j) => loaded.active(i).includes(Math.floor(j / M))).length,
