@@ -135,12 +135,25 @@ export async function startServe(
 }
 
 /**
- * Trains a tiny S4D on a small ListOps (10–40 tokens) with the built CLI into `out`, as the prune tests' base:
- * a few seconds on the CPU backend. Returns the CLI's result (code 0 expected).
+ * Trains a tiny S4D on a small ListOps (10–40 tokens, depth 3, 4 arguments unless told) with the built CLI into
+ * `out`, as the prune tests' base: a few seconds on the CPU backend. Returns the CLI's result (code 0 expected).
  */
 export function trainTinyListops(
   out: string,
-  o: { train: number; val: number; test: number; dModel: number; epochs: number },
+  o: {
+    train: number;
+    val: number;
+    test: number;
+    dModel: number;
+    epochs: number;
+    dState?: number;
+    lr?: number;
+    minLength?: number;
+    maxLength?: number;
+    maxDepth?: number;
+    maxArgs?: number;
+    timeoutMs?: number;
+  },
 ): Promise<RunResult> {
   return runCli(
     HOST_CLI,
@@ -151,13 +164,13 @@ export function trainTinyListops(
       '--dataset',
       'listops',
       '--min-length',
-      '10',
+      String(o.minLength ?? 10),
       '--max-length',
-      '40',
+      String(o.maxLength ?? 40),
       '--max-depth',
-      '3',
+      String(o.maxDepth ?? 3),
       '--max-args',
-      '4',
+      String(o.maxArgs ?? 4),
       '--train',
       String(o.train),
       '--val',
@@ -167,7 +180,7 @@ export function trainTinyListops(
       '--d-model',
       String(o.dModel),
       '--d-state',
-      '4',
+      String(o.dState ?? 4),
       '--layers',
       '2',
       '--epochs',
@@ -175,13 +188,13 @@ export function trainTinyListops(
       '--batch-size',
       '32',
       '--lr',
-      '0.01',
+      String(o.lr ?? 0.01),
       '--out',
       out,
       '--backend',
       'cpu',
       '--json',
     ],
-    { timeoutMs: 120_000 },
+    { timeoutMs: o.timeoutMs ?? 120_000 },
   );
 }

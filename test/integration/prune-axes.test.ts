@@ -11,7 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
-import { HOST_CLI, killAll, runCli } from '../helpers/processes.js';
+import { HOST_CLI, killAll, runCli, trainTinyListops } from '../helpers/processes.js';
 import { readFile } from 'node:fs/promises';
 
 let dir: string;
@@ -21,46 +21,21 @@ const SETTINGS = JSON.stringify({ min_duration_ms: 250, warmup_ms: 50, warmup_ru
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 's4op-axes-'));
   ck = path.join(dir, 'base');
-  const r = await runCli(
-    HOST_CLI,
-    [
-      'train',
-      '--model',
-      's4d',
-      '--dataset',
-      'listops',
-      '--min-length',
-      '30',
-      '--max-length',
-      '64',
-      '--max-depth',
-      '4',
-      '--max-args',
-      '5',
-      '--train',
-      '64',
-      '--val',
-      '48',
-      '--test',
-      '48',
-      '--d-model',
-      '48',
-      '--d-state',
-      '64',
-      '--layers',
-      '2',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '32',
-      '--out',
-      ck,
-      '--backend',
-      'cpu',
-      '--json',
-    ],
-    { timeoutMs: 180_000 },
-  );
+  // An SSM-heavy model (d_state 64) on 30–64 tokens; lr as `s4op train`'s default.
+  const r = await trainTinyListops(ck, {
+    train: 64,
+    val: 48,
+    test: 48,
+    dModel: 48,
+    dState: 64,
+    epochs: 1,
+    lr: 0.004,
+    minLength: 30,
+    maxLength: 64,
+    maxDepth: 4,
+    maxArgs: 5,
+    timeoutMs: 180_000,
+  });
   expect(r.code, r.stderr).toBe(0);
 }, 200_000);
 
