@@ -42,12 +42,13 @@ export async function saveCheckpoint(
   extra: Pick<CheckpointConfig, 'dataset' | 'training' | 'provenance' | 'precision' | 'state_rate'> = {},
 ): Promise<CheckpointConfig> {
   const weights = encodeSafetensors(model.params.snapshot(), { format: 'pt' });
+  const prunedStates = model.prunedStates();
   const config: CheckpointConfig = {
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     model: model.config,
     active_operators: model.activeOperators(),
-    ...(model.prunedStates().some((l) => l.length) ? { pruned_states: model.prunedStates() } : {}),
+    ...(prunedStates.some((l) => l.length) ? { pruned_states: prunedStates } : {}),
     weights_sha256: sha256Hex(weights),
     created: new Date().toISOString(),
     ...extra,

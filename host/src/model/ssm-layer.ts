@@ -73,10 +73,14 @@ export function layerSsms(model: SequenceModel): LayerSsm[] {
       return Float32Array.from(v, (x, j) => (mask[j % mask.length] ? x : 0));
     };
     const ssm = kind.read(value, dims, active, c.bidirectional);
-    const modesKept = Int32Array.from(active, (h) => (mask ? keptModes(mask, h, dims.M).length : dims.M));
-    if (!mask) return { layer: i, kind: c.ssm, ...dims, modesKept, active, bypassed, D, ...ssm };
+    if (!mask) {
+      const modesKept = new Int32Array(active.length).fill(dims.M);
+      return { layer: i, kind: c.ssm, ...dims, modesKept, active, bypassed, D, ...ssm };
+    }
+    const kept = Array.from(active, (h) => keptModes(mask, h, dims.M));
+    const modesKept = Int32Array.from(kept, (k) => k.length);
     const M = Math.max(1, ...modesKept);
-    const steps = ssm.steps.map((st, r) => compactStep(st, keptModes(mask, active[r]!, dims.M), M));
+    const steps = ssm.steps.map((st, r) => compactStep(st, kept[r]!, M));
     return {
       layer: i,
       kind: c.ssm,

@@ -86,8 +86,11 @@ export interface AxisCandidate {
 export interface AxisChoice {
   /** The move, or null when no axis buys latency within the limit. */
   chosen: AxisCandidate | null;
-  /** Per axis: its best candidate and its value, or why it is not a move. */
-  verdicts: { axis: Axis; id: number; value: number | null; reason: string }[];
+  /**
+   * Per axis: its best candidate and its value, or why it is not a move; `beyondLimit` when the candidate is
+   * past the drop limit (further along that axis loses more, so the search closes it).
+   */
+  verdicts: { axis: Axis; id: number; value: number | null; beyondLimit: boolean; reason: string }[];
 }
 
 /**
@@ -117,6 +120,7 @@ export function chooseAxis(
         axis,
         id: c.id,
         value: null,
+        beyondLimit: true,
         reason: `${dropToBase.toFixed(2)} points below the base (limit ${maxDrop})`,
       });
     } else if (!(gain > 0)) {
@@ -124,6 +128,7 @@ export function chooseAxis(
         axis,
         id: c.id,
         value: null,
+        beyondLimit: false,
         reason: `no faster than its parent (ratio ${c.ratio.toFixed(3)} vs ${parent.ratio.toFixed(3)})`,
       });
     } else {
@@ -132,6 +137,7 @@ export function chooseAxis(
         axis,
         id: c.id,
         value,
+        beyondLimit: false,
         reason: `ratio −${gain.toFixed(3)} for ${lost.toFixed(2)} points: ${value.toFixed(4)} per point`,
       });
       if (value > top) {

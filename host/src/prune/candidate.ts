@@ -81,8 +81,8 @@ export async function fineTuneCandidate(
     const label = candidateLabel(job);
     let precision: Precision = config.precision ?? 'float32';
     let stateRate = config.state_rate ?? 0;
-    let target = bypassedCounts(model.activeOperators(), H).reduce((a, n) => a + n, 0);
     let counts = bypassedCounts(model.activeOperators(), H);
+    let target = counts.reduce((a, n) => a + n, 0);
     if (axis === 'operators') {
       const ctx = {
         L: data.info.length,

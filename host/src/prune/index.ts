@@ -72,7 +72,6 @@ export {
   layerS4DValues,
   modelStateMasks,
   pruneStates,
-  stateRateOf,
   s4dStateScores,
   stateCriterion,
   stateCriterionNames,

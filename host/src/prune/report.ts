@@ -209,7 +209,7 @@ export function toCsv(rows: readonly CandidateRow[]): string {
 }
 
 /** The chosen candidate of every step in order, from the base: the path a run took through its axes. */
-export function axisPath(rows: readonly CandidateRow[]): CandidateRow[] {
+export function axisPath<R extends CandidateRow>(rows: readonly R[]): R[] {
   return rows.filter((r) => r.chosen && r.status === 'finished').sort((a, b) => a.step - b.step);
 }
 

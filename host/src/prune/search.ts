@@ -333,7 +333,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       );
       for (const v of verdicts) {
         env.log(`step ${k} ${v.axis}: ${v.value === null ? 'not a move: ' : ''}${v.reason}`);
-        if (v.value === null && /below the base/.test(v.reason)) closed.add(v.axis);
+        if (v.beyondLimit) closed.add(v.axis);
       }
       if (!move) {
         stop = `no axis buys latency within the limit at step ${k}`;

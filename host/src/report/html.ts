@@ -1,6 +1,7 @@
 /** The run report as one self-contained HTML file: inline SVG charts, tables, no scripts or links out. */
 import type { ReportAgent, ReportCandidate, RunReport } from './data.js';
 import { tunedLabel } from '../export/tuned.js';
+import { axisPath } from '../prune/report.js';
 import type { ChartId } from './charts.js';
 
 export interface RenderedChart {
@@ -75,7 +76,7 @@ export function candidatesTable(rows: readonly ReportCandidate[], chosenId: numb
 
 /** The path through the axes (a run with more than one axis): each step's move, its ratio and metric. */
 export function pathSection(rows: readonly ReportCandidate[]): string {
-  const path = rows.filter((r) => r.chosen && r.status === 'finished').sort((a, b) => a.step - b.step);
+  const path = axisPath(rows);
   if (!path.some((r) => r.axis !== 'operators' && r.step > 0)) return '';
   const cells = path
     .map(

@@ -134,10 +134,11 @@ export class FlopEstimate implements CostMeasurer {
   prepare(model: SequenceModel, name: string, opts: PrepareOptions = {}): PreparedModel {
     // The estimate depends only on the architecture, the active operators and pruned states, and the
     // precision (which it cannot see: int8 is counted as float32, so the estimate never favours it).
+    const states = model.prunedStates();
     const key = JSON.stringify({
       config: model.config,
       active: model.activeOperators(),
-      ...(model.prunedStates().some((l) => l.length) ? { states: model.prunedStates() } : {}),
+      ...(states.some((l) => l.length) ? { states } : {}),
       ...(opts.precision && opts.precision !== 'float32' ? { precision: opts.precision } : {}),
     });
     return { model_sha256: sha256Hex(key), name, flops: forwardFlops(model, this.opts.mode, this.opts.length) };

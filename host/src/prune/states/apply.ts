@@ -29,18 +29,3 @@ export function pruneStates(
   r.masks.forEach((m, i) => model.setStateMask(i, m));
   return r;
 }
-
-/** Percent of the active channels' modes that are pruned. */
-export function stateRateOf(model: SequenceModel): number {
-  const M = model.config.dState / 2;
-  let total = 0;
-  let pruned = 0;
-  for (let i = 0; i < model.config.nLayers; i++) {
-    const mask = model.stateMask(i);
-    for (const h of model.active(i)) {
-      total += M;
-      if (mask) for (let m = 0; m < M; m++) pruned += mask[h * M + m] ? 0 : 1;
-    }
-  }
-  return total ? (100 * pruned) / total : 0;
-}

@@ -5,4 +5,4 @@ export type { S4DStateKind } from './modes.js';
 export { checkStatePrunable, layerS4DValues, stateScores } from './scores.js';
 export { chooseStateMasks, lastNormalize, STATE_LAYOUTS } from './threshold.js';
 export type { StateLayers, StateLayout, StateMaskOptions, StateMasks } from './threshold.js';
-export { modelStateMasks, pruneStates, stateRateOf } from './apply.js';
+export { modelStateMasks, pruneStates } from './apply.js';
