@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
 import { benchS4dConfig, median, writeResult } from './common.js';
+import { relErr } from '@s4op/host/testing';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,16 +61,6 @@ ortWeb.env.wasm.numThreads = 1;
 
 const loads: number[] = [loadavg()[0]!];
 const round = (x: number, d = 4) => Number(x.toFixed(d));
-
-function relErr(got: Float32Array, want: Float32Array): number {
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return err / scale;
-}
 
 const out: Record<string, unknown> = {};
 const ratios: Record<string, Record<string, number>> = {};

@@ -1,13 +1,8 @@
 import { expect } from 'vitest';
+import { relErr as maxRelErr } from '../../host/src/testing/numeric.js';
 
-/** max |got − want| / max |want|: the largest error relative to the reference's scale (lengths must match). */
+/** max |got − want| / max |want| (host/src/testing/numeric.ts), after checking that the lengths match. */
 export function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
   expect(got.length).toBe(want.length);
-  let err = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    err = Math.max(err, Math.abs(got[i]! - want[i]!));
-    scale = Math.max(scale, Math.abs(want[i]!));
-  }
-  return err / scale;
+  return maxRelErr(got, want);
 }

@@ -11,3 +11,4 @@ export {
   stringInputModel,
 } from './onnx-models.js';
 export type { MlpOptions } from './onnx-models.js';
+export { relErr } from './numeric.js';
