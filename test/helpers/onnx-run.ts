@@ -1,10 +1,13 @@
 /**
  * Running an exported model and its host model on the same input, for the parity tests: both onnxruntime
- * flavours by name, a session on the right execution provider, a conv-mode run, and the host's logits.
+ * flavours by name, a session on the right execution provider, a conv-mode run, a step-mode run over a
+ * sequence, and the host's logits.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as ortNode from 'onnxruntime-node';
 import * as ortWeb from 'onnxruntime-web';
+import { runStepModel, type StepRun, type TensorClass } from '../../host/src/export/step-runner.js';
+import type { StepState } from '../../host/src/export/step.js';
 import type { SequenceModel } from '../../host/src/model/model.js';
 
 export type Ort = typeof ortNode;
@@ -44,4 +47,26 @@ export function hostLogits(model: SequenceModel, x: Float32Array, batch: number,
         .forward(tf.tensor3d(x, [batch, length, model.config.inputSize]), { training: false })
         .dataSync() as Float32Array,
   );
+}
+
+/** A step-mode export run over continuous x [batch, length, inputSize] from zero states (runStepModel). */
+export async function runStep(
+  ort: Ort,
+  exported: { bytes: Uint8Array; states: StepState[] },
+  x: Float32Array,
+  batch: number,
+  length: number,
+  inputSize: number,
+): Promise<StepRun> {
+  const s = await ortSession(ort, exported.bytes);
+  try {
+    return await runStepModel(s as never, ort.Tensor as unknown as TensorClass, exported.states, {
+      batch,
+      length,
+      x,
+      inputSize,
+    });
+  } finally {
+    await s.release();
+  }
 }

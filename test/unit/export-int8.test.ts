@@ -16,12 +16,11 @@ import type { Dataset } from '../../host/src/data/dataset.js';
 import { quantizeColumns } from '../../host/src/export/blocks.js';
 import { exportModel, type ExportOptions } from '../../host/src/export/export.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
-import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { evaluateOnnx } from '../../host/src/prune/onnx-eval.js';
 import { evaluate, train } from '../../host/src/train/trainer.js';
 import { relErr } from '../helpers/numeric.js';
-import { ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
+import { RUNTIMES, runConv, runStep } from '../helpers/onnx-run.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const { onnx } = createRequire(import.meta.url)('onnx-proto') as { onnx: typeof OnnxNs };
@@ -87,14 +86,7 @@ describe('int8 export', () => {
     async (_name, ort) => {
       const step = exportModel(model, { mode: 'step', precision: 'int8' });
       expect(opTypes(step.bytes).has('MatMulInteger')).toBe(true);
-      const s = await ortSession(ort, step.bytes);
-      const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
-        batch: B,
-        length: L,
-        x,
-        inputSize: 2,
-      });
-      await s.release();
+      const run = await runStep(ort, step, x, B, L, 2);
       const float = await runConv(ort, exportModel(model, { mode: 'conv', length: L }).bytes, x, B, 2);
       // Step mode quantises each step's activations on their own scale: compared with the float logits.
       expect(relErr(run.logits[L - 1]!, float)).toBeLessThan(TOL_INT8);

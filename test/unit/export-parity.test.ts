@@ -19,7 +19,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { Rng } from '../../host/src/util/random.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 import { relErr } from '../helpers/numeric.js';
-import { hostLogits, ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
+import { hostLogits, RUNTIMES, runConv, runStep } from '../helpers/onnx-run.js';
 
 const TOL = 1e-4;
 const B = 2;
@@ -92,14 +92,7 @@ describe.each(['s4d', 's4'] as const)('%s export parity', (ssm) => {
       'step mode over the sequence matches conv mode in %s, %s variant (final and running logits)',
       async (_name, ort, variant) => {
         const step = exportModel(model, { mode: 'step', variant });
-        const s = await ortSession(ort, step.bytes);
-        const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
-          batch: B,
-          length: L,
-          x,
-          inputSize: cfg.inputSize,
-        });
-        await s.release();
+        const run = await runStep(ort, step, x, B, L, cfg.inputSize);
         const conv = await runConv(
           ort,
           exportModel(model, { mode: 'conv', length: L, variant: 'chunked' }).bytes,

@@ -7,17 +7,11 @@ import { s4dKernelForward, ssmWork } from '../../host/src/ssm/s4d/kernel.js';
 import { initS4D, type S4DValues } from '../../host/src/ssm/s4d/params.js';
 import { Rng } from '../../host/src/util/random.js';
 import { configureSsmThreads, ssmThreadInfo } from '../../host/src/ssm/wasm/wasm-core.js';
+import { cdiv, cexp, cmul, type C } from '../helpers/complex.js';
 
 const initialThreads = ssmThreadInfo().threads;
 
 // --- independent float64 reference: the direct S4D formula with explicit complex arithmetic ---
-type C = [number, number];
-const cmul = (a: C, b: C): C => [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]];
-const cdiv = (a: C, b: C): C => {
-  const d = b[0] * b[0] + b[1] * b[1];
-  return [(a[0] * b[0] + a[1] * b[1]) / d, (a[1] * b[0] - a[0] * b[1]) / d];
-};
-const cexp = (a: C): C => [Math.exp(a[0]) * Math.cos(a[1]), Math.exp(a[0]) * Math.sin(a[1])];
 
 /** K[row, l] = 2·Re Σ_m C·(exp(dtA) − 1)/A·exp(dtA·l), computed with exp per l (no recurrence). */
 function referenceKernel(p: S4DValues, L: number, active: number[]): Float64Array {

@@ -13,20 +13,11 @@ import {
 import type { S4DValues } from '../../host/src/ssm/s4d/params.js';
 import { Rng } from '../../host/src/util/random.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
+import { cabs, cdiv, cexp, cmul, type C } from '../helpers/complex.js';
 
 beforeAll(async () => {
   await initBackend('cpu');
 });
-
-// Complex numbers as [re, im], for a reference that shares no code with the implementation.
-type C = [number, number];
-const cmul = (a: C, b: C): C => [a[0] * b[0] - a[1] * b[1], a[0] * b[1] + a[1] * b[0]];
-const cdiv = (a: C, b: C): C => {
-  const d = b[0] * b[0] + b[1] * b[1];
-  return [(a[0] * b[0] + a[1] * b[1]) / d, (a[1] * b[0] - a[0] * b[1]) / d];
-};
-const cexp = (a: C): C => [Math.exp(a[0]) * Math.cos(a[1]), Math.exp(a[0]) * Math.sin(a[1])];
-const cabs = (a: C) => Math.sqrt(a[0] * a[0] + a[1] * a[1]);
 
 /** The criteria straight from their definitions: λ̄ = exp(dt·A), B̄ = (λ̄ − 1)/A, C norm ((|C1| + |C2|)/2)². */
 function reference(

@@ -13,7 +13,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
 import { addingProblem } from '../../host/src/data/adding.js';
 import { exportModel } from '../../host/src/export/export.js';
-import { runStepModel, type TensorClass } from '../../host/src/export/step-runner.js';
 import { variantNames } from '../../host/src/export/variants/registry.js';
 import { loadCheckpoint, saveCheckpoint } from '../../host/src/model/checkpoint.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
@@ -21,7 +20,7 @@ import { SequenceModel } from '../../host/src/model/model.js';
 import { train } from '../../host/src/train/trainer.js';
 import { Rng } from '../../host/src/util/random.js';
 import { relErr } from '../helpers/numeric.js';
-import { hostLogits, ortSession, RUNTIMES, runConv } from '../helpers/onnx-run.js';
+import { hostLogits, RUNTIMES, runConv, runStep } from '../helpers/onnx-run.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
 
 const TOL = 1e-4;
@@ -117,14 +116,7 @@ describe.each([false, true])('state masks (bidirectional %s)', (bidirectional) =
       'step variant %s of the masked model matches the zeroed host model in %s',
       async (variant, _name, ort) => {
         const step = exportModel(masked, { mode: 'step', variant });
-        const s = await ortSession(ort, step.bytes);
-        const run = await runStepModel(s as never, ort.Tensor as unknown as TensorClass, step.states, {
-          batch: B,
-          length: L,
-          x,
-          inputSize: cfg.inputSize,
-        });
-        await s.release();
+        const run = await runStep(ort, step, x, B, L, cfg.inputSize);
         expect(relErr(run.logits[L - 1]!, hostLogits(zeroed, x, B, L))).toBeLessThan(TOL);
       },
     );
