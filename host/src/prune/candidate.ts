@@ -120,8 +120,7 @@ export async function fineTuneCandidate(
         ? null
         : train(model, data, { ...job.fineTune, seed: job.seed, quiet: o.quiet, label: `${label} fine-tune` });
     // A quantised candidate's accuracy is its exported model's, run by onnxruntime.
-    const val = await evaluateAt(model, data, 'val', precision);
-    const test = await evaluateAt(model, data, 'test', precision);
+    const { val, test } = await evaluateAt(model, data, precision);
     const saved = await saveCheckpoint(dir, model, {
       dataset: config.dataset,
       training: { finetune: record, val, test },

@@ -10,14 +10,17 @@ import type { Precision } from '../store/run-store.js';
 import { evaluate, type EvalResult } from '../train/trainer.js';
 import { evaluateOnnx } from './onnx-eval.js';
 
+/** Validation and test figures of `model` at `precision` (an int8 model is exported once for both). */
 export async function evaluateAt(
   model: SequenceModel,
   data: Dataset,
-  split: 'val' | 'test',
   precision: Precision,
-): Promise<EvalResult> {
-  if (precision === 'float32') return evaluate(model, data[split]);
+): Promise<{ val: EvalResult; test: EvalResult }> {
+  if (precision === 'float32') return { val: evaluate(model, data.val), test: evaluate(model, data.test) };
   const { bytes } = exportModel(model, { mode: 'conv', length: data.info.length, precision });
-  const r = await evaluateOnnx(bytes, data, split);
-  return { metric: r.accuracy, loss: r.loss ?? Number.NaN, count: r.count };
+  const onnx = async (split: 'val' | 'test'): Promise<EvalResult> => {
+    const r = await evaluateOnnx(bytes, data, split);
+    return { metric: r.accuracy, loss: r.loss ?? Number.NaN, count: r.count };
+  };
+  return { val: await onnx('val'), test: await onnx('test') };
 }
