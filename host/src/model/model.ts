@@ -4,7 +4,7 @@ import { validateConfig, type ModelConfig } from './config.js';
 import { batchNorm, channelDropout, gelu, layerNorm, linear, linearGlu, type BatchNormState } from './layers.js';
 import { ParamStore } from './params.js';
 import type { SsmKernel } from './kinds/kind.js';
-import { ssmKind } from './kinds/registry.js';
+import { ssmKind, statePruningRefusal } from './kinds/registry.js';
 import { createSsm } from './ssm-layer.js';
 import { ssmConv } from '../ssm/conv/op.js';
 
@@ -111,11 +111,8 @@ export class SequenceModel {
       return;
     }
     const kind = ssmKind(c.ssm);
-    if (!kind.statePruning) {
-      throw new Error(
-        `state pruning is not available for ${kind.title}: its modes are coupled by the low-rank term of A = Λ − PQ*, so one cannot be removed alone; prune states of an S4D model`,
-      );
-    }
+    const pruning = kind.statePruning;
+    if (!pruning) throw new Error(statePruningRefusal(c.ssm));
     const n = c.dModel * (c.dState / 2);
     if (mask.length !== n)
       throw new Error(`layer ${i}: state mask has ${mask.length} entries, expected d_model·d_state/2 = ${n}`);
@@ -125,7 +122,7 @@ export class SequenceModel {
     });
     this.stateMasks[i] = kept.every((v) => v === 1) ? null : kept;
     // Zero the masked modes' C in the weights too, so a checkpoint holds the model it describes.
-    for (const field of kind.statePruning.readout) {
+    for (const field of pruning.readout) {
       const name = `s4_layers.${i}.kernel.${kind.paramNames[field]}`;
       const t = this.params.get(name);
       const values = Float32Array.from(t.dataSync() as Float32Array, (v, j) => (kept[j % n] ? v : 0));

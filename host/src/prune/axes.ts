@@ -151,15 +151,21 @@ export function chooseAxis(
 
 /** Parses "operators,states,int8" (any order, no repeats) into the axes in canonical order. */
 export function parseAxes(text: string): Axis[] {
-  const names = text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  return checkAxes(
+    text
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+}
+
+/** Checks a list of axis names (at least one, each known, none twice); returns them in canonical order. */
+export function checkAxes(names: readonly string[]): Axis[] {
   const known: readonly string[] = AXES;
   for (const n of names) {
-    if (!known.includes(n)) throw new Error(`axes: unknown axis "${n}"; known: ${known.join(', ')}`);
+    if (!known.includes(n)) throw new Error(`axes: unknown axis "${String(n)}"; known: ${known.join(', ')}`);
   }
-  if (new Set(names).size !== names.length) throw new Error(`axes: "${text}" names an axis twice`);
-  if (!names.length) throw new Error('axes: give at least one of operators, states, int8');
+  if (new Set(names).size !== names.length) throw new Error(`axes: "${names.join(',')}" names an axis twice`);
+  if (!names.length) throw new Error(`axes: give at least one of ${known.join(', ')}`);
   return AXES.filter((a) => names.includes(a));
 }

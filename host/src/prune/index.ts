@@ -89,6 +89,15 @@ export type {
 } from './states/index.js';
 export { evaluateOnnx } from './onnx-eval.js';
 export type { OnnxEvalOptions, OnnxEvalResult } from './onnx-eval.js';
-export { AXES, AXIS_SLOT, DEFAULT_STATE_RATES, MIN_POINTS, chooseAxis, parseAxes, proposeAxes } from './axes.js';
+export {
+  AXES,
+  AXIS_SLOT,
+  DEFAULT_STATE_RATES,
+  MIN_POINTS,
+  checkAxes,
+  chooseAxis,
+  parseAxes,
+  proposeAxes,
+} from './axes.js';
 export type { AxesPlan, AxesPosition, AxisCandidate, AxisChoice, Proposal } from './axes.js';
 export { evaluateAt } from './evaluate-at.js';

@@ -30,10 +30,18 @@ import { storedModelFigures, type CostFigures, type CostMeasurer, type PreparedM
 import type { WeightedCriterion } from './criteria/index.js';
 import { activeCount, bypassedCounts } from './operators.js';
 import { checkRates } from './schedule.js';
-import { AXES, chooseAxis, DEFAULT_STATE_RATES, proposeAxes, type AxesPlan, type Axis, type Proposal } from './axes.js';
+import {
+  checkAxes,
+  chooseAxis,
+  DEFAULT_STATE_RATES,
+  proposeAxes,
+  type AxesPlan,
+  type Axis,
+  type Proposal,
+} from './axes.js';
 import { stateCriterion } from './states/registry.js';
 import { STATE_LAYOUTS, type StateLayout } from './states/threshold.js';
-import { ssmKind } from '../model/kinds/registry.js';
+import { statePruningRefusal } from '../model/kinds/registry.js';
 import { fitCostModel, steerRate, type CostPoint } from './cost/steering.js';
 import {
   BASE_FIGURE,
@@ -158,11 +166,7 @@ export function checkSearchOptions(o: SearchOptions): SearchOptions {
     throw new Error('give one latency budget: budget-ms or a ratio (budget), not both');
   if (o.steer && o.budgetMs === undefined && o.budgetRatio === undefined)
     throw new Error('steering needs a latency budget (budget-ms or budget)');
-  if (o.axes !== undefined) {
-    if (!o.axes.length) throw new Error('axes: give at least one of operators, states, int8');
-    for (const a of o.axes)
-      if (!AXES.includes(a)) throw new Error(`axes: unknown axis "${String(a)}"; known: ${AXES.join(', ')}`);
-  }
+  if (o.axes !== undefined) checkAxes(o.axes);
   if (o.steer && isJoint(o))
     throw new Error('steering follows the operator schedule: use it with --axes operators only');
   if (o.stateRates !== undefined) checkRates(o.stateRates);
@@ -197,10 +201,8 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   const { base, reference } = await baseCandidate(env);
   const baseConfig = (await readCheckpointConfig(env.baseCheckpoint)).model;
   const { dModel: H, nLayers } = baseConfig;
-  if (o.axes?.includes('states') && !ssmKind(baseConfig.ssm).statePruning)
-    throw new Error(
-      `the states axis needs an S4D model: ${ssmKind(baseConfig.ssm).title}'s modes are coupled by its low-rank term (A = Λ − PQ*), so one cannot be pruned alone`,
-    );
+  const refusal = o.axes?.includes('states') ? statePruningRefusal(baseConfig.ssm) : undefined;
+  if (refusal) throw new Error(`the states axis: ${refusal}`);
   const budget: Budget | undefined =
     o.budgetRatio !== undefined ? { ratio: o.budgetRatio } : o.budgetMs !== undefined ? { ms: o.budgetMs } : undefined;
   // Converted at each decision: the base's pooled p50 gains a job with every paired measurement.

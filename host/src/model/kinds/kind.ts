@@ -110,4 +110,6 @@ export interface SsmKind {
    * coupled by the rank-1 term.
    */
   readonly statePruning?: { readonly readout: readonly string[] };
+  /** Without `statePruning`: why this kind's modes cannot be removed one by one (for the refusal's message). */
+  readonly modesCoupled?: string;
 }

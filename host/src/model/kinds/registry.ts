@@ -27,6 +27,19 @@ export function ssmKind(name: string): SsmKind {
   return SSM_KINDS[name];
 }
 
+/**
+ * Why states of kind `name` cannot be pruned one by one, or undefined when they can: the one refusal that the
+ * model, the state criteria and the search give.
+ */
+export function statePruningRefusal(name: string): string | undefined {
+  const kind = ssmKind(name);
+  if (kind.statePruning) return undefined;
+  const able = Object.values(SSM_KINDS)
+    .filter((k) => k.statePruning)
+    .map((k) => k.title);
+  return `state pruning is not available for ${kind.title}: ${kind.modesCoupled ?? 'its modes are not independent'} (state pruning is ${orList(able)} only: prune channels instead, or train an ${able[0]} model)`;
+}
+
 /** The kinds for prose and help texts: `orList(['a', 'b', 'c'])` is "a, b or c". */
 export function orList(items: readonly string[]): string {
   return items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items[items.length - 1]}`;

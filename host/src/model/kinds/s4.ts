@@ -31,6 +31,8 @@ export const s4: SsmKind = {
   title: 'S4',
   bidirectional: false,
   paramNames: NAMES,
+  modesCoupled:
+    'its DPLR state matrix A = Λ − PQ* couples its modes through the low-rank term PQ*, so one mode cannot be removed without changing the others',
 
   create(params, prefix, { H, M }, c, seed) {
     const v = initS4(H, c.dState, { seed, dtMin: c.dtMin, dtMax: c.dtMax });

@@ -2,25 +2,20 @@
  * State scores of a whole model: each layer's S4D parameters read from the model, scored by a criterion
  * of registry.ts. Only S4D has removable states; see checkStatePrunable.
  */
+import { statePruningRefusal } from '../../model/kinds/registry.js';
 import { S4D_PARAM_NAMES } from '../../model/kinds/s4d.js';
 import type { SequenceModel } from '../../model/model.js';
 import type { S4DValues } from '../../ssm/s4d/params.js';
 import { stateCriterion } from './registry.js';
 
 /**
- * Throws unless the model is S4D. S4's state matrix is DPLR, A = Λ − PQ*: the low-rank term couples every
- * mode to every other, so removing one mode changes the rest and the per-mode scores mean nothing.
+ * Throws unless the model's kind has removable states (S4D). S4's state matrix is DPLR, A = Λ − PQ*: the
+ * low-rank term couples every mode to every other, so removing one mode changes the rest and the per-mode
+ * scores mean nothing.
  */
 export function checkStatePrunable(model: SequenceModel): void {
-  const kind = model.config.ssm;
-  if (kind === 's4d') return;
-  if (kind === 's4')
-    throw new Error(
-      'state pruning is S4D only: this model is S4, whose DPLR state matrix A = Λ − PQ* couples its modes ' +
-        'through the low-rank term PQ*, so one mode cannot be removed without changing the others. ' +
-        "Prune channels instead, or train an S4D model (ssm: 's4d').",
-    );
-  throw new Error(`state pruning is S4D only; this model's SSM kind is "${String(kind)}" (use ssm: 's4d')`);
+  const refusal = statePruningRefusal(model.config.ssm);
+  if (refusal) throw new Error(refusal);
 }
 
 /** Layer i's S4D parameters (float32 copies from the model's variables). */
