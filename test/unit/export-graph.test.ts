@@ -11,7 +11,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
-import { PREFIX_MAX_ROWS } from '../../host/src/export/variants/registry.js';
+import { PREFIX_MAX_ROWS, SCAN_MAX_MODES } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -108,8 +108,8 @@ describe('export metadata and interface', () => {
     expect(meta.producer_version).toBe(PACKAGE_VERSION);
     expect(meta.length).toBe(String(L));
     expect(JSON.parse(meta.variant_params!)).toEqual([
-      { block: 16, blocks: 3 },
-      { block: 16, blocks: 3 },
+      { block: 24, blocks: 2 },
+      { block: 24, blocks: 2 },
     ]);
     expect(proto.producerName).toBe('s4op');
     expect(proto.opsetImport.map((o) => [o.domain, Number(o.version)])).toEqual([['', 20]]);
@@ -160,12 +160,12 @@ describe('export metadata and interface', () => {
     const model = withActive(tinyConfig({ dModel: 2, dState: 4, nLayers: 1 }), 2);
     const params = (length: number) =>
       JSON.parse(exportModel(model, { mode: 'conv', variant: 'chunked', length }).metadata.variant_params!)[0];
-    expect(params(784)).toEqual({ block: 16, blocks: 49 });
+    expect(params(784)).toEqual({ block: 28, blocks: 28 });
     expect(params(5000)).toEqual({ block: 40, blocks: 125 });
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
   });
 
-  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else chunked', () => {
+  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else scan with at most SCAN_MAX_MODES modes per channel, else chunked', () => {
     const variantOf = (cfg: ModelConfig, keep: number[]) => {
       const model = new SequenceModel(cfg, 1);
       keep.forEach((k, i) =>
@@ -178,14 +178,28 @@ describe('export metadata and interface', () => {
       expect(r.metadata.variant_requested).toBe('auto');
       return r.variant;
     };
-    const cfg = tinyConfig({ dModel: 32, dState: 8, nLayers: 2 });
+    const cfg = tinyConfig({ dModel: 32, dState: 16, nLayers: 2 });
     expect(variantOf(cfg, [32, 32])).toBe('chunked');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS, PREFIX_MAX_ROWS])).toBe('prefix');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
     // A layer with no active channel does not count; both directions do.
     expect(variantOf(cfg, [4, 0])).toBe('prefix');
-    expect(variantOf(tinyConfig({ dModel: 32, dState: 8, nLayers: 2, bidirectional: true }), [12, 12])).toBe('chunked');
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 16, nLayers: 2, bidirectional: true }), [12, 12])).toBe(
+      'chunked',
+    );
     expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
+    // Few modes per channel: d_state 2·SCAN_MAX_MODES, or d_state 16 with states pruned to SCAN_MAX_MODES.
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 }), [32, 32])).toBe('scan');
+    expect(variantOf(tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 }), [8, 8])).toBe('prefix');
+    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [32, 32])).toBe('chunked');
+    const pruned = (keep: number) => {
+      const model = new SequenceModel(cfg, 1);
+      const mask = new Uint8Array(32 * 8).map((_, j) => (j % 8 < keep ? 1 : 0));
+      for (let i = 0; i < 2; i++) model.setStateMask(i, mask);
+      return exportModel(model, { mode: 'conv', length: L }).variant;
+    };
+    expect(pruned(SCAN_MAX_MODES)).toBe('scan');
+    expect(pruned(SCAN_MAX_MODES + 1)).toBe('chunked');
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {
@@ -297,7 +311,7 @@ describe('export errors name the problem', () => {
   it.each([
     [
       { mode: 'conv', variant: 'winograd', length: 8 },
-      /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/,
+      /unknown conv variant "winograd"; known: chunked, prefix, scan, fft, direct, or auto/,
     ],
     [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: packed, recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],

@@ -3,6 +3,8 @@
  * is covered without touching this file) and step mode, S4D and S4, causal and bidirectional, unpruned and
  * pruned, the SSM part's node count per layer is the same at L = 196, 784, 4,096 and 16,384. A variant
  * flagged `legacy` (kept for comparison) is the exception, and this asserts that it is one: its count grows.
+ * One flagged `logBlocks` grows with log₂ of its blocks: by at most its nodes per level times its levels, and
+ * not past them (4,096 and 16,384 both reach the most levels).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
@@ -45,6 +47,11 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
       expect(perLayer[0]).toBeGreaterThan(0);
       if (v.legacy) {
         expect(perLayer[3]).toBeGreaterThan(perLayer[0]!);
+      } else if (v.logBlocks) {
+        const { nodesPerLevel, maxLevels } = v.logBlocks;
+        for (let i = 1; i < LENGTHS.length; i++) expect(perLayer[i]).toBeGreaterThanOrEqual(perLayer[i - 1]!);
+        expect(perLayer[3]! - perLayer[0]!).toBeLessThanOrEqual(nodesPerLevel * maxLevels);
+        expect(perLayer[3]).toBe(perLayer[2]);
       } else {
         expect(perLayer, `${v.name}: ${perLayer.join(', ')}`).toEqual(LENGTHS.map(() => perLayer[0]));
       }
@@ -68,7 +75,7 @@ it('the counts per layer (S4D, unpruned; recorded here so a change shows in revi
       exportModel(m, { mode: 'conv', variant: v, length: 784 }).stats.ssmNodes / 2,
     ]),
   );
-  expect(perLayer).toMatchObject({ prefix: 33, fft: 9, direct: 1 });
+  expect(perLayer).toMatchObject({ prefix: 33, scan: 37, fft: 9, direct: 1 });
   // packed: 4 nodes of free evolution for both layers, then 4 per layer.
   expect(exportModel(m, { mode: 'step' }).stats.ssmNodes / 2).toBe(6);
   expect(exportModel(m, { mode: 'step', variant: 'recurrent' }).stats.ssmNodes / 2).toBe(9);

@@ -137,7 +137,7 @@ describe('the tuner', () => {
       // The reference is what auto exports for this model: prefix, it being narrow.
       expect(c[0]).toMatchObject({ reference: true, variant: 'prefix' });
       expect(new Set(c.map((x) => x.variant))).toEqual(new Set(CONV_VARIANTS.keys()));
-      expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([14, 8, 16, 32, 64]);
+      expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([28, 8, 16, 32, 64]);
       expect(new Set(c.map((x) => x.label)).size).toBe(c.length);
       expect(
         tuneCandidates(model, { mode: 'conv', length: 196, block: 16, variants: ['direct', 'chunked'] }).map(
@@ -146,7 +146,7 @@ describe('the tuner', () => {
       ).toEqual(['chunked T=16', 'direct']);
       expect(tuneCandidates(model, { mode: 'step' }).map((x) => x.label)).toEqual(['packed', 'recurrent']);
       expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(
-        /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/,
+        /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, fft, direct/,
       );
     } finally {
       model.dispose();

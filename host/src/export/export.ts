@@ -102,6 +102,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
       ? autoConvVariant(
           c.ssm,
           ssms.map((s) => s.dirs * s.active.length),
+          Math.max(...ssms.map((s) => s.M)),
         )
       : resolveVariant(opts.mode, opts.variant);
   const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;

@@ -15,33 +15,32 @@
  */
 import type { GraphBuilder } from '../onnx-builder.js';
 import { freeStep, inputColumn, readout, type LayerSsm } from '../layer-ssm.js';
+import { explicitBlock, nearDivisor } from './block.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Most blocks a layer is cut into by default: each block boundary is a few scan nodes. */
 export const MAX_BLOCKS = 128;
 
 /**
- * Block length: `opts.block`, else about M (d_state/2) — 2M when the scan step is a dense 2M×2M MatMul (S4) —
- * at least 16 and at least L/MAX_BLOCKS, preferring a divisor of L. Smaller blocks mean less Toeplitz work
- * and smaller weights (T² + 4MT floats per channel: at batch 1 the SSM weights are streamed from memory once
- * per sequence) but more scan steps; these measured best at L = 784.
+ * Shortest default block (S4D). Measured on onnxruntime-node 1.30 (x64, 1 thread, interleaved), S4D d_state 64,
+ * block 28 against the M-sized block (14 or 16) with states pruned to M = 16, 10, 8, 3: 0.90–0.95 of the time
+ * at L = 196 (d_model 32 and 64) and 0.90–0.91 at L = 784 (d_model 64); 28 is what M = 32 gets at both
+ * lengths. Below it the scan's nodes per block cost more than the Toeplitz work saved.
+ */
+export const MIN_BLOCK = 24;
+
+/**
+ * Block length: `opts.block`, else about M (d_state/2, or the most modes a channel keeps with states pruned)
+ * and at least MIN_BLOCK — for S4, whose scan step is a dense 2M×2M MatMul, 2M and at least 16 — and at
+ * least L/MAX_BLOCKS, preferring a divisor of L. Smaller blocks mean less Toeplitz work and smaller weights (T² + 4MT floats per
+ * channel: at batch 1 the SSM weights are streamed from memory once per sequence) but more scan steps.
  */
 export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: VariantOptions): number {
-  if (opts.block !== undefined) {
-    if (!Number.isInteger(opts.block) || opts.block < 1)
-      throw new Error(`chunked variant: block must be a positive integer, got ${opts.block}`);
-    return Math.min(opts.block, L);
-  }
+  if (opts.block !== undefined) return explicitBlock('chunked', opts.block, L);
   const least = Math.ceil(L / MAX_BLOCKS);
   const dense = ssm.steps.some((st) => st.lowRank);
-  const target = Math.max(16, dense ? 2 * ssm.M : ssm.M, least);
-  if (L <= target) return L;
-  // A block length that divides L saves padding the input and slicing the output.
-  let divisor = 0;
-  for (let T = Math.max(least, Math.ceil(target / 2)); T <= 2 * target; T++) {
-    if (L % T === 0 && (!divisor || Math.abs(T - target) < Math.abs(divisor - target))) divisor = T;
-  }
-  return divisor || Math.ceil(L / Math.ceil(L / target));
+  const target = dense ? Math.max(16, 2 * ssm.M, least) : Math.max(MIN_BLOCK, ssm.M, least);
+  return nearDivisor(L, target, Math.max(least, Math.ceil(target / 2)), 2 * target);
 }
 
 export const convChunked: ConvVariant = {

@@ -25,6 +25,7 @@
 import { DTYPE, type GraphBuilder } from '../onnx-builder.js';
 import { type LayerSsm } from '../layer-ssm.js';
 import { blockMatrices, partsLayout, reverseTime, type BlockMatrices } from './conv-chunked.js';
+import { explicitBlock, nearDivisor } from './block.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Largest |exponent| (natural log) of a power table entry: products of two stay within float64. */
@@ -42,21 +43,10 @@ export const MAX_PREFIX_BLOCKS = MAX_SEGMENT * MAX_SEGMENT;
  * divisor of L. Larger than the chunked variant's: the carry here is elementwise work per block.
  */
 export function prefixBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOptions): number {
-  if (opts.block !== undefined) {
-    if (!Number.isInteger(opts.block) || opts.block < 1)
-      throw new Error(`prefix variant: block must be a positive integer, got ${opts.block}`);
-    if (Math.ceil(L / opts.block) > MAX_PREFIX_BLOCKS)
-      throw new Error(`prefix variant: block ${opts.block} gives more than ${MAX_PREFIX_BLOCKS} blocks for L = ${L}`);
-    return Math.min(opts.block, L);
-  }
+  if (opts.block !== undefined) return explicitBlock('prefix', opts.block, L, MAX_PREFIX_BLOCKS);
   const least = Math.ceil(L / MAX_PREFIX_BLOCKS);
   const target = Math.max(16, 2 * ssm.M, least);
-  if (L <= target) return L;
-  let divisor = 0;
-  for (let T = Math.max(least, Math.ceil((3 * target) / 4)); T <= Math.floor((3 * target) / 2); T++) {
-    if (L % T === 0 && (!divisor || Math.abs(T - target) < Math.abs(divisor - target))) divisor = T;
-  }
-  return divisor || Math.ceil(L / Math.ceil(L / target));
+  return nearDivisor(L, target, Math.max(least, Math.ceil((3 * target) / 4)), Math.floor((3 * target) / 2));
 }
 
 /** Segments: S blocks each (S ≤ MAX_SEGMENT), G of them (G ≤ MAX_SEGMENT), G·S ≥ nb. */

@@ -9,6 +9,7 @@ import { convChunked } from './conv-chunked.js';
 import { convDirect } from './conv-direct.js';
 import { convFft } from './conv-fft.js';
 import { convPrefix } from './conv-prefix.js';
+import { convScan } from './conv-scan.js';
 import { stepPacked } from './step-packed.js';
 import { stepRecurrent } from './step-recurrent.js';
 import type { ConvVariant, ExportVariant, StepVariant } from './variant.js';
@@ -17,6 +18,7 @@ import type { ConvVariant, ExportVariant, StepVariant } from './variant.js';
 export const VARIANTS: readonly ExportVariant[] = [
   convChunked,
   convPrefix,
+  convScan,
   convFft,
   convDirect,
   stepPacked,
@@ -61,10 +63,18 @@ export const AUTO_ORDER: readonly string[] = ['chunked', 'fft', 'direct'];
  */
 export const PREFIX_MAX_ROWS = 20;
 
-export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[]): string {
+/**
+ * Most complex modes per channel (the widest layer's, after state pruning) for which `auto` takes `scan` over
+ * `chunked` (S4D, more than PREFIX_MAX_ROWS rows): conv-scan.ts has the measurements.
+ */
+export const SCAN_MAX_MODES = 4;
+
+/** `auto`'s static choice from the layers' active rows (both directions) and the widest layer's modes. */
+export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[], modes: number): string {
   const rows = rowsPerLayer.filter((r) => r > 0);
   const mean = rows.length ? rows.reduce((a, r) => a + r, 0) / rows.length : 0;
   if (kind === 's4d' && mean > 0 && mean <= PREFIX_MAX_ROWS) return 'prefix';
+  if (kind === 's4d' && modes <= SCAN_MAX_MODES) return 'scan';
   return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
 }
 

@@ -32,6 +32,11 @@ export interface ConvVariant {
    * every other variant emits a number of nodes per layer that does not depend on L.
    */
   legacy?: string;
+  /**
+   * Set on a variant whose node count grows with log₂ of the number of blocks: at most `nodesPerLevel` more
+   * nodes per level and `maxLevels` levels (past them the block length grows instead); tests check the bound.
+   */
+  logBlocks?: { nodesPerLevel: number; maxLevels: number };
   /** Parameters worth recording in the model's metadata (e.g. FFT size, block length). */
   describe(ssm: LayerSsm, L: number, opts: VariantOptions): Record<string, number>;
 }
