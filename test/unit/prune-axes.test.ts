@@ -1,9 +1,10 @@
 /**
  * The axes' rules (prune/axes.ts): what each axis proposes from a parent, and which move a step takes —
- * the most paired latency per validation point lost, nothing beyond the drop limit or no faster than the parent.
+ * the most paired latency per validation point lost, nothing beyond the drop limit or no faster than the parent
+ * (and then, from the same parent, the next point past it).
  */
 import { describe, expect, it } from 'vitest';
-import { AXIS_SLOT, chooseAxis, parseAxes, proposeAxes } from '../../host/src/prune/axes.js';
+import { AXIS_SLOT, axisPoint, chooseAxis, parseAxes, proposeAxes } from '../../host/src/prune/axes.js';
 
 const plan = { axes: ['operators', 'states', 'int8'] as const, rates: [30, 60], stateRates: [25, 50], seeds: 2 };
 
@@ -30,6 +31,37 @@ describe('proposeAxes', () => {
     expect(proposeAxes({ ...plan, axes: [...plan.axes] }, { rate: 0 }, new Set(['operators', 'int8']))).toEqual([
       { axis: 'states', j: AXIS_SLOT.states, rate: 0, stateRate: 25 },
     ]);
+  });
+
+  it('goes past the points already tried from the same parent that were no faster', () => {
+    const all = { ...plan, axes: [...plan.axes] };
+    const at = (passed: ['operators' | 'states' | 'int8', number][]) =>
+      proposeAxes(all, { rate: 0 }, new Set(), new Map(passed)).map((p) => [p.axis, p.rate, p.stateRate]);
+    expect(at([['states', 25]])).toEqual([
+      ['operators', 30, 0],
+      ['operators', 30, 0],
+      ['states', 0, 50],
+      ['int8', 0, 0],
+    ]);
+    expect(
+      at([
+        ['operators', 30],
+        ['states', 50],
+        ['int8', axisPoint('int8', { rate: 0, stateRate: 0 })],
+      ]),
+    ).toEqual([
+      ['operators', 60, 0],
+      ['operators', 60, 0],
+    ]);
+    expect(
+      at([
+        ['operators', 60],
+        ['states', 50],
+        ['int8', 1],
+      ]),
+    ).toEqual([]);
+    expect(axisPoint('operators', { rate: 30, stateRate: 50 })).toBe(30);
+    expect(axisPoint('states', { rate: 30, stateRate: 50 })).toBe(50);
   });
 });
 

@@ -441,6 +441,22 @@ describe('runSearch over axes (operators and states; the FLOP estimate in step m
     a.store.close();
   });
 
+  it('a point no faster than its parent is not the end: the next step goes past it from the same parent', async () => {
+    // d_state 4 (two modes): 1 % of the states prunes nothing under the balanced layout, so the estimate
+    // sees the parent's work again; 50 % prunes one mode per channel.
+    const { store, env, lines } = setup(new FlopEstimate({ mode: 'step', length: L }));
+    const res = await runSearch(env, joint({ axes: ['states'], stateRates: [1, 50] }));
+    const cands = store.candidates('r').filter((c) => c.step > 0);
+    expect(cands.map((c) => [c.step, c.state_rate, c.parent_id, c.chosen])).toEqual([
+      [1, 1, res.base.id, false],
+      [2, 50, res.base.id, true],
+    ]);
+    expect(lines.some((l) => /step 1: no move; from the same parent, states go one point further/.test(l))).toBe(true);
+    expect(res.stop_reason).toBe('every axis is at the end of its schedule');
+    expect(res.final.state_rate).toBe(50);
+    store.close();
+  });
+
   it('refuses steering with several axes, and unknown axes', async () => {
     const { store, env } = setup();
     await expect(runSearch(env, joint({ steer: true, budgetRatio: 0.5 }))).rejects.toThrow(/--axes operators only/);

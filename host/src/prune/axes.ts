@@ -12,8 +12,11 @@
  *
  *   value = (ratio_parent − ratio_candidate) / max(points lost to the parent, MIN_POINTS)
  *
- * A candidate beyond the drop limit (to the base) or no faster than its parent is not a move; a step with no
- * move ends the search. The floor MIN_POINTS keeps a candidate that loses nothing from scoring infinitely:
+ * A candidate beyond the drop limit (to the base) is not a move and closes its axis. One no faster than its
+ * parent is not a move either, but its axis stays open: the next step tries that axis's following point from
+ * the same parent (a narrower tensor can run no faster than the one before it — 13 modes against 16 measured
+ * so, the GEMM width filling the same vector registers — while the one after is faster). A step with no move
+ * and nothing further to try ends the search. The floor MIN_POINTS keeps a candidate that loses nothing from scoring infinitely:
  * below a tenth of a point the validation split cannot tell losses apart.
  */
 import { AXES, type Axis, type Precision } from '../store/run-store.js';
@@ -54,24 +57,38 @@ export interface AxesPosition {
   precision?: Precision;
 }
 
-/** The candidates of one step from `parent`: the next point of every axis that has one. */
-export function proposeAxes(plan: AxesPlan, parent: AxesPosition, closed: ReadonlySet<Axis> = new Set()): Proposal[] {
+/**
+ * The candidates of one step from `parent`: the next point of every axis that has one, past `passed` (per axis,
+ * the furthest point already tried from this parent that was no faster: its rate or state rate; any for int8).
+ */
+export function proposeAxes(
+  plan: AxesPlan,
+  parent: AxesPosition,
+  closed: ReadonlySet<Axis> = new Set(),
+  passed: ReadonlyMap<Axis, number> = new Map(),
+): Proposal[] {
   const stateRate = parent.state_rate ?? 0;
+  const beyond = (axis: Axis, at: number) => Math.max(at, passed.get(axis) ?? -Infinity);
   const out: Proposal[] = [];
   for (const axis of plan.axes) {
     if (closed.has(axis)) continue;
     if (axis === 'operators') {
-      const rate = plan.rates.find((r) => r > parent.rate);
+      const rate = plan.rates.find((r) => r > beyond(axis, parent.rate));
       if (rate === undefined) continue;
       for (let s = 0; s < plan.seeds; s++) out.push({ axis, j: AXIS_SLOT.operators + s, rate, stateRate });
     } else if (axis === 'states') {
-      const next = plan.stateRates.find((r) => r > stateRate);
+      const next = plan.stateRates.find((r) => r > beyond(axis, stateRate));
       if (next !== undefined) out.push({ axis, j: AXIS_SLOT.states, rate: parent.rate, stateRate: next });
-    } else if ((parent.precision ?? 'float32') !== 'int8') {
+    } else if ((parent.precision ?? 'float32') !== 'int8' && !passed.has(axis)) {
       out.push({ axis, j: AXIS_SLOT.int8, rate: parent.rate, stateRate });
     }
   }
   return out;
+}
+
+/** Where a candidate of `axis` stands on it, as `passed` records it. */
+export function axisPoint(axis: Axis, c: { rate: number; stateRate: number }): number {
+  return axis === 'operators' ? c.rate : axis === 'states' ? c.stateRate : 1;
 }
 
 export interface AxisCandidate {
@@ -88,7 +105,8 @@ export interface AxisChoice {
   chosen: AxisCandidate | null;
   /**
    * Per axis: its best candidate and its value, or why it is not a move; `beyondLimit` when the candidate is
-   * past the drop limit (further along that axis loses more, so the search closes it).
+   * past the drop limit (further along that axis loses more, so the search closes it); value null without it:
+   * no faster than the parent.
    */
   verdicts: { axis: Axis; id: number; value: number | null; beyondLimit: boolean; reason: string }[];
 }

@@ -32,6 +32,7 @@ import { activeCount, bypassedCounts } from './operators.js';
 import { checkRates } from './schedule.js';
 import {
   checkAxes,
+  axisPoint,
   chooseAxis,
   DEFAULT_STATE_RATES,
   proposeAxes,
@@ -228,6 +229,9 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
   };
   // Axes whose candidate went past the drop limit: further along them loses more.
   const closed = new Set<Axis>();
+  // Per axis, the furthest point tried from the current parent that was no faster (axes.ts: the next step goes
+  // past it from the same parent).
+  const passed = new Map<Axis, number>();
   for (let k = 1; ; k++) {
     let proposals: Proposal[];
     if (!joint) {
@@ -247,7 +251,7 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
       }
       proposals = Array.from({ length: o.seeds }, (_, j) => ({ axis: 'operators' as const, j, rate, stateRate: 0 }));
     } else {
-      proposals = proposeAxes(plan, parent, closed);
+      proposals = proposeAxes(plan, parent, closed, passed);
       if (!proposals.length) {
         stop = 'every axis is at the end of its schedule';
         break;
@@ -333,14 +337,25 @@ export async function runSearch(env: SearchEnv, options: SearchOptions): Promise
         measured,
         o.maxDrop,
       );
+      const skipped: string[] = [];
       for (const v of verdicts) {
         env.log(`step ${k} ${v.axis}: ${v.value === null ? 'not a move: ' : ''}${v.reason}`);
         if (v.beyondLimit) closed.add(v.axis);
+        else if (v.value === null) {
+          const c = done.find((d) => d.id === v.id)!;
+          passed.set(v.axis, axisPoint(v.axis, { rate: c.rate, stateRate: c.state_rate ?? 0 }));
+          skipped.push(v.axis);
+        }
       }
       if (!move) {
+        if (skipped.length && proposeAxes(plan, parent, closed, passed).length) {
+          env.log(`step ${k}: no move; from the same parent, ${skipped.join(' and ')} go one point further`);
+          continue;
+        }
         stop = `no axis buys latency within the limit at step ${k}`;
         break;
       }
+      passed.clear();
       const best = done.find((c) => c.id === move.id)!;
       if (!best.chosen) store.choose(runId, k, best.id);
       chosen = store.candidateById(best.id)!;
