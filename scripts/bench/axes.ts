@@ -7,13 +7,17 @@
  *    base — with the papers' per-state threshold (`one_shot_states`: channels keep different counts, the export
  *    pads each layer to its widest channel, whose cost is `state_padding` at LAST's fraction) and with the
  *    balanced layout the search uses (`one_shot_states_balanced`: same count per channel of a layer).
- * 2. Four searches on a local agent (onnxruntime-node, conv mode, every candidate paired with the base):
+ * 2. Latency by fraction of states pruned, no fine-tune (`state_latency`): the base with LAST's balanced masks at
+ *    each state rate, exported by `auto` (the variant it picks is recorded), paired with the base on a local
+ *    agent — what the states axis can buy before accuracy decides.
+ * 3. Four searches on a local agent (onnxruntime-node, conv mode, every candidate paired with the base):
  *    operators alone, states alone, int8 alone, and the joint search (--axes operators,states,int8), each with
  *    a 1-point validation drop limit; per search the answer's paired latency ratio (at_1pt_ratio) and its
  *    test drop. The searches are resumable runs in the workspace's store.
  *
  *   npx tsx scripts/bench/axes.ts --base DIR [--workspace .s4op/bench-axes] [--seeds 2] [--finetune-epochs 1]
- *     [--lr 1e-3] [--skip-one-shot] [--skip-search] [--export-dir DIR] [--strategy s4op|importance]
+ *     [--lr 1e-3] [--skip-one-shot] [--skip-state-latency] [--skip-search] [--export-dir DIR]
+ *     [--strategy s4op|importance]
  *
  * --strategy importance reruns the two searches whose operator choice it changes (operators alone, joint) with
  * our importance strategy (Taylor scores, score-following allocation, one candidate per rate) and records them
@@ -57,6 +61,7 @@ const { values: a } = parseArgs({
     lr: { type: 'string', default: '1e-3' },
     'skip-one-shot': { type: 'boolean', default: false },
     'skip-search': { type: 'boolean', default: false },
+    'skip-state-latency': { type: 'boolean', default: false },
     'export-dir': { type: 'string' },
     /** s4op (the paper's: random channels under the depth rule) or importance (Taylor scores, score allocation). */
     strategy: { type: 'string', default: 's4op' },
@@ -173,7 +178,53 @@ if (!a['skip-one-shot']) {
   }
 }
 
-// ── 2. searches ──
+// ── 2. latency by state rate, no fine-tune ──
+let stateLatency: Record<string, unknown> | undefined;
+const STATE_RATES = [20, 40, 50, 60, 70, 75, 80, 88, 90];
+if (!a['skip-state-latency']) {
+  const measurer = await AgentMeasurer.start({
+    mode: 'conv',
+    length: data.info.length,
+    cacheDir: path.join(ws, 'agent-cache'),
+    log: () => undefined,
+  });
+  try {
+    const reference = measurer.prepare(baseModel, 'state-latency-base');
+    const rows: Record<string, unknown>[] = [];
+    for (const rate of STATE_RATES) {
+      const { model } = await loadCheckpoint(base);
+      chooseStateMasks(model, rate / 100, { criterion: 'last', layout: 'balanced' }).masks.forEach((m, i) =>
+        model.setStateMask(i, m),
+      );
+      const x = exportModel(model, { mode: 'conv', length: data.info.length });
+      const modes = (JSON.parse(x.metadata.state_modes!) as { width: number }[]).map((l) => l.width);
+      const pair = await measurer.measurePair(reference, measurer.prepare(model, `state-latency-${rate}`), 0);
+      model.dispose();
+      rows.push({
+        state_rate: rate,
+        modes_per_channel: modes,
+        variant: x.variant,
+        ratio: pair.ratio,
+        ratio_low: pair.ratio_low,
+        ratio_high: pair.ratio_high,
+      });
+      log(
+        `states ${rate} %: ${modes.join('/')} modes per channel, ${x.variant}, ratio ${pair.ratio.toFixed(3)} to the base`,
+      );
+    }
+    load.push(loadavg()[0]!);
+    stateLatency = {
+      state_latency: {
+        note: 'no fine-tune: LAST balanced masks on the base, auto export, paired with the base on a local agent (onnxruntime-node, 1 thread)',
+        rows,
+      },
+    };
+  } finally {
+    await measurer.close();
+  }
+}
+
+// ── 3. searches ──
 let searchResult: Record<string, unknown> | undefined;
 if (!a['skip-search']) {
   mkdirSync(ws, { recursive: true });
@@ -336,6 +387,7 @@ const file = writeResult('axes', {
   backend: backend.name,
   ...oneShotResult,
   ...(searchResult ?? {}),
+  ...(stateLatency ?? {}),
   ...(board ? { board } : {}),
   // The load during the searches (what the figures were taken under); a board-only call keeps the last.
   ...(!searchResult
