@@ -60,10 +60,10 @@ describe('s4op export', () => {
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     const bytes = readFileSync(out);
-    // auto: four active channels per layer, S4D → prefix (few channels; registry.ts autoConvVariant).
+    // auto: S4D with 3 modes per channel at L 32 → scan (registry.ts autoConvVariant).
     expect(summary).toMatchObject({
       mode: 'conv',
-      variant: 'prefix',
+      variant: 'scan',
       length: L,
       active_operators: 8,
       total_operators: 16,
@@ -126,7 +126,7 @@ describe('s4op export', () => {
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
     [
       ['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'],
-      /unknown conv variant "winograd"; known: chunked, prefix, fft, direct, or auto/,
+      /unknown conv variant "winograd"; known: chunked, prefix, scan, fft, direct, or auto/,
     ],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', '0'], /unsupported sequence length 0/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],

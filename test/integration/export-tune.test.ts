@@ -196,8 +196,8 @@ describe('s4op export --tune', () => {
       exportArgs(256, ['--tag', 'lab', '--out', path.join(dir, 'static.onnx'), '--json']),
     );
     expect(none.code).toBe(0);
-    // (Its static rule takes prefix for a model this narrow.)
-    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'prefix', tuned: null });
+    // (Its static rule takes scan for 4 modes per channel at L 256, shorter than prefix's PREFIX_MIN_LENGTH.)
+    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'scan', tuned: null });
     expect(none.stderr).toMatch(
       /no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps its static rule/,
     );
@@ -288,7 +288,7 @@ describe('s4op export --tune', () => {
     [exportArgs(32, ['--tune', '--variant', 'direct']), /--tune chooses the variant: drop --variant direct/],
     [
       exportArgs(32, ['--tune', '--variants', 'winograd']),
-      /unknown conv variant "winograd" to tune; known: chunked, prefix, fft, direct/,
+      /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, fft, direct/,
     ],
     [exportArgs(32, ['--variants', 'direct', '--out', path.join(dir, 'x.onnx')]), /--variants is for --tune/],
     [exportArgs(32, ['--tune', '--agent', 'a', '--tag', 'b']), /give --agent or --tag, not both/],

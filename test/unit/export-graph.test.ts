@@ -11,7 +11,7 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
-import { PREFIX_MAX_ROWS, SCAN_MAX_MODES } from '../../host/src/export/variants/registry.js';
+import { PREFIX_MAX_ROWS, PREFIX_MIN_LENGTH, SCAN_MAX_MODES } from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -165,8 +165,9 @@ describe('export metadata and interface', () => {
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
   });
 
-  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average), else scan with at most SCAN_MAX_MODES modes per channel, else chunked', () => {
-    const variantOf = (cfg: ModelConfig, keep: number[]) => {
+  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average) from PREFIX_MIN_LENGTH on, else scan with at most SCAN_MAX_MODES modes per channel, else chunked', () => {
+    const long = PREFIX_MIN_LENGTH;
+    const variantOf = (cfg: ModelConfig, keep: number[], length = long) => {
       const model = new SequenceModel(cfg, 1);
       keep.forEach((k, i) =>
         model.setActive(
@@ -174,7 +175,7 @@ describe('export metadata and interface', () => {
           Array.from({ length: k }, (_, h) => h),
         ),
       );
-      const r = exportModel(model, { mode: 'conv', length: L });
+      const r = exportModel(model, { mode: 'conv', length });
       expect(r.metadata.variant_requested).toBe('auto');
       return r.variant;
     };
@@ -182,6 +183,8 @@ describe('export metadata and interface', () => {
     expect(variantOf(cfg, [32, 32])).toBe('chunked');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS, PREFIX_MAX_ROWS])).toBe('prefix');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
+    // Shorter sequences: chunked whatever the rows.
+    expect(variantOf(cfg, [4, 4], PREFIX_MIN_LENGTH - 1)).toBe('chunked');
     // A layer with no active channel does not count; both directions do.
     expect(variantOf(cfg, [4, 0])).toBe('prefix');
     expect(variantOf(tinyConfig({ dModel: 32, dState: 16, nLayers: 2, bidirectional: true }), [12, 12])).toBe(
@@ -189,9 +192,11 @@ describe('export metadata and interface', () => {
     );
     expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
     // Few modes per channel: d_state 2·SCAN_MAX_MODES, or d_state 16 with states pruned to SCAN_MAX_MODES.
-    expect(variantOf(tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 }), [32, 32])).toBe('scan');
-    expect(variantOf(tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 }), [8, 8])).toBe('prefix');
-    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [32, 32])).toBe('chunked');
+    const few = tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 });
+    expect(variantOf(few, [32, 32], L)).toBe('scan');
+    expect(variantOf(few, [8, 8], L)).toBe('scan');
+    expect(variantOf(few, [8, 8])).toBe('prefix');
+    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [32, 32], L)).toBe('chunked');
     const pruned = (keep: number) => {
       const model = new SequenceModel(cfg, 1);
       const mask = new Uint8Array(32 * 8).map((_, j) => (j % 8 < keep ? 1 : 0));

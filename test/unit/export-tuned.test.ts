@@ -134,8 +134,8 @@ describe('the tuner', () => {
     const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 32, nLayers: 2 }), 3);
     try {
       const c = tuneCandidates(model, { mode: 'conv', length: 196 });
-      // The reference is what auto exports for this model: prefix, it being narrow.
-      expect(c[0]).toMatchObject({ reference: true, variant: 'prefix' });
+      // The reference is what auto exports for this model: chunked (narrow, but L 196 is short for prefix).
+      expect(c[0]).toMatchObject({ reference: true, variant: 'chunked' });
       expect(new Set(c.map((x) => x.variant))).toEqual(new Set(CONV_VARIANTS.keys()));
       expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([28, 8, 16, 32, 64]);
       expect(new Set(c.map((x) => x.label)).size).toBe(c.length);
@@ -186,7 +186,7 @@ describe("the pruning loop's measurer", () => {
       });
     try {
       const untuned = await start('bench-7');
-      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'prefix' }); // auto's static rule for a narrow model
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'scan' }); // auto's static rule: 4 modes, L 64
       recordTuning(store, { ...tuning('bench-7', s, 'chunked T=8', '2026-12-01T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({
         variant: 'chunked',
@@ -194,7 +194,7 @@ describe("the pruning loop's measurer", () => {
       });
       recordTuning(store, { ...tuning('bench-7', s, 'direct', '2026-12-02T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
-      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('prefix');
+      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('scan');
       expect(meta((await start('bench-7', 'fft')).prepare(model, 'c').bytes!).variant).toBe('fft');
     } finally {
       model.dispose();

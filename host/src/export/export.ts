@@ -97,15 +97,16 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   // What the graph does; the metadata's `precision` names it (int8-qdq for the QDQ form).
   const arithmetic: Arithmetic = precision === 'int8' && opts.qdq ? 'int8-qdq' : precision;
   const ssms = layerSsms(model);
+  const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
   const variant =
     opts.mode === 'conv' && (opts.variant ?? 'auto') === 'auto'
       ? autoConvVariant(
           c.ssm,
           ssms.map((s) => s.dirs * s.active.length),
           Math.max(...ssms.map((s) => s.M)),
+          L!,
         )
       : resolveVariant(opts.mode, opts.variant);
-  const L = opts.mode === 'conv' ? checkLength(opts.length) : undefined;
   if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) {
     throw new Error(`batch must be a positive integer (or left out for a dynamic batch), got ${String(opts.batch)}`);
   }

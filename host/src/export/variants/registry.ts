@@ -55,25 +55,33 @@ export const AUTO_ORDER: readonly string[] = ['chunked', 'fft', 'direct'];
 
 /**
  * Most active channels (rows, both directions counted) per layer, on average over the layers that have any,
- * for which `auto` takes `prefix` over `chunked` (S4D): with few channels the chunked scan's unrolled nodes
- * dominate and prefix's fixed node count wins. Measured prefix ÷ chunked on onnxruntime-node, 1 thread,
- * interleaved (float32 carry): L 196, d_state 32: 1.06 at 32 rows, 1.00 at 22, 0.95 at 16, 0.89 at 10;
- * d_state 16: 1.07 at 32, 0.98 at 19; L 784, d_state 64: 1.10 at 38, 0.98 at 13; L 4,096: 1.07 at 32,
- * 0.80–0.91 at 6–19; L 16,384 (float64 carry): 1.34 at 32, 0.96–0.99 at 6–19.
+ * for which `auto` takes `prefix` over `chunked` (S4D, L ≥ PREFIX_MIN_LENGTH): with few channels the chunked
+ * scan's unrolled nodes dominate and prefix's fixed node count wins. Measured prefix ÷ chunked on
+ * onnxruntime-node, 1 thread, interleaved (float32 carry; chunked blocks of at least 24 steps): L 784, d_state 64:
+ * 0.94 at 6 rows, 1.04 at 19; d_state 32: 0.86 at 10; L 4,096, d_state 64: 0.91 at 13 (before, 0.80–0.91 at
+ * 6–19; 1.07 at 32); L 16,384 (float64 carry): 0.96–0.99 at 6–19, 1.34 at 32.
  */
 export const PREFIX_MAX_ROWS = 20;
+/**
+ * Shortest L for which `auto` takes `prefix`: at L 196 (d_state 32) chunked's blocks of 28 steps beat it with
+ * any number of rows (prefix ÷ chunked 1.16 at 16 rows, 1.08 at 10, 1.06 at 3).
+ */
+export const PREFIX_MIN_LENGTH = 512;
 
 /**
  * Most complex modes per channel (the widest layer's, after state pruning) for which `auto` takes `scan` over
- * `chunked` (S4D, more than PREFIX_MAX_ROWS rows): conv-scan.ts has the measurements.
+ * `chunked` (S4D, where prefix does not apply): conv-scan.ts has the measurements.
  */
 export const SCAN_MAX_MODES = 4;
 
-/** `auto`'s static choice from the layers' active rows (both directions) and the widest layer's modes. */
-export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[], modes: number): string {
+/**
+ * `auto`'s static choice from the layers' active rows (both directions), the widest layer's modes and the
+ * sequence length.
+ */
+export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[], modes: number, L: number): string {
   const rows = rowsPerLayer.filter((r) => r > 0);
   const mean = rows.length ? rows.reduce((a, r) => a + r, 0) / rows.length : 0;
-  if (kind === 's4d' && mean > 0 && mean <= PREFIX_MAX_ROWS) return 'prefix';
+  if (kind === 's4d' && mean > 0 && mean <= PREFIX_MAX_ROWS && L >= PREFIX_MIN_LENGTH) return 'prefix';
   if (kind === 's4d' && modes <= SCAN_MAX_MODES) return 'scan';
   return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
 }
