@@ -61,9 +61,7 @@ export const convChunked: ConvVariant = {
     const R = ssm.dirs * Ha;
     const m = blockMatrices(ssm, T);
 
-    // Rows: the forward rows of the active channels, then (bidirectional) the same channels time-reversed.
-    let x = u;
-    if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
+    let x = directionRows(b, u, ssm, L);
     if (Lp > L) x = b.op('Pad', [x, b.constI64([0, 0, 0, 0, 0, Lp - L])]);
     const U = b.op('Reshape', [x, b.constI64([0, R, nb, T])]);
     const toeplitz = b.initF32('chunk_toeplitz', m.toeplitz, [R, T, T]);
@@ -83,14 +81,29 @@ export const convChunked: ConvVariant = {
         b.work(R * Lp);
       }
     }
-    let y = b.op('Reshape', [Y, b.constI64([0, R, Lp])]);
-    if (Lp > L) y = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
-    if (ssm.dirs === 1) return y;
-    const [yf, yb] = b.node('Split', [y, b.constI64([Ha, Ha])], { axis: 1 }, 2) as [string, string];
-    b.work(Ha * L);
-    return b.op('Add', [yf, reverseTime(b, yb, L)]);
+    return joinRows(b, Y, ssm, L, Lp);
   },
 };
+
+/** A layer's rows: its active channels, then (bidirectional) the same channels time-reversed; [batch, R, L]. */
+export function directionRows(b: GraphBuilder, u: string, ssm: LayerSsm, L: number): string {
+  return ssm.dirs === 2 ? b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 }) : u;
+}
+
+/**
+ * The rows' outputs (R·Lp values per batch element, in row order) → [batch, active, L]: flattened, the padding
+ * past L sliced off (always with `slice`, so that the node count does not depend on L), and a bidirectional
+ * layer's backward rows turned back in time and added to the forward ones.
+ */
+export function joinRows(b: GraphBuilder, Y: string, ssm: LayerSsm, L: number, Lp: number, slice = false): string {
+  const Ha = ssm.active.length;
+  let y = b.op('Reshape', [Y, b.constI64([0, ssm.dirs * Ha, Lp])]);
+  if (slice || Lp > L) y = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
+  if (ssm.dirs === 1) return y;
+  const [yf, yb] = b.node('Split', [y, b.constI64([Ha, Ha])], { axis: 1 }, 2) as [string, string];
+  b.work(Ha * L);
+  return b.op('Add', [yf, reverseTime(b, yb, L)]);
+}
 
 /**
  * Read-out of the carried state with a dense transition (S4: A^T has no structure): input-to-state

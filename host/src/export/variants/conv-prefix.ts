@@ -24,7 +24,7 @@
  */
 import { DTYPE, type GraphBuilder } from '../onnx-builder.js';
 import { type LayerSsm } from '../layer-ssm.js';
-import { blockMatrices, partsLayout, reverseTime, type BlockMatrices } from './conv-chunked.js';
+import { blockMatrices, directionRows, joinRows, partsLayout, type BlockMatrices } from './conv-chunked.js';
 import { explicitBlock, nearDivisor } from './block.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
@@ -80,8 +80,7 @@ export const convPrefix: ConvVariant = {
     const R = ssm.dirs * Ha;
     const m = blockMatrices(ssm, T);
 
-    let x = u;
-    if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
+    let x = directionRows(b, u, ssm, L);
     // Pad and Slice even when L = nb·T: the node count is the same for every L. The input is padded to
     // whole segments of blocks (at most G − 1 blocks of zeros), so the carry needs no padding of its own.
     x = b.op('Pad', [x, b.constI64([0, 0, 0, 0, 0, Lp - L])]);
@@ -101,12 +100,7 @@ export const convPrefix: ConvVariant = {
       Y = b.op('Sum', [own, re, im]);
       b.work(2 * R * Lp);
     }
-    let y = b.op('Reshape', [Y, b.constI64([0, R, Lp])]);
-    y = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
-    if (ssm.dirs === 1) return y;
-    const [yf, yb] = b.node('Split', [y, b.constI64([Ha, Ha])], { axis: 1 }, 2) as [string, string];
-    b.work(Ha * L);
-    return b.op('Add', [yf, reverseTime(b, yb, L)]);
+    return joinRows(b, Y, ssm, L, Lp, true);
   },
 };
 

@@ -32,7 +32,7 @@
 import type { GraphBuilder } from '../onnx-builder.js';
 import type { LayerSsm } from '../layer-ssm.js';
 import { explicitBlock, nearDivisor } from './block.js';
-import { blockMatrices, MIN_BLOCK, reverseTime, type BlockMatrices } from './conv-chunked.js';
+import { blockMatrices, directionRows, joinRows, MIN_BLOCK, type BlockMatrices } from './conv-chunked.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Most doubling levels: up to 2^7 + 1 blocks. */
@@ -77,13 +77,12 @@ export const convScan: ConvVariant = {
     const R = ssm.dirs * Ha;
     const m = blockMatrices(ssm, T);
 
-    let x = u;
-    if (ssm.dirs === 2) x = b.op('Concat', [u, reverseTime(b, u, L)], { axis: 1 });
+    let x = directionRows(b, u, ssm, L);
     if (nb === 1) {
       const U = b.op('Reshape', [x, b.constI64([0, R, 1, T])]);
       const Y = b.op('MatMul', [U, b.initF32('scan_toeplitz', m.toeplitz, [R, T, T])]);
       b.work(R * 2 * T * T);
-      return finish(b, Y, ssm, R, Ha, L, Lp);
+      return joinRows(b, Y, ssm, L, Lp);
     }
     // One block of zeros in front: its input-to-state is the (zero) state entering block 0.
     x = b.op('Pad', [x, b.constI64([0, 0, T, 0, 0, Lp - L])]);
@@ -109,7 +108,7 @@ export const convScan: ConvVariant = {
     b.work(R * 2 * nb * S * T);
     const Y = b.op('Add', [own, carried]);
     b.work(R * Lp);
-    return finish(b, Y, ssm, R, Ha, L, Lp);
+    return joinRows(b, Y, ssm, L, Lp);
   },
 };
 
@@ -132,16 +131,6 @@ function scan(b: GraphBuilder, X: string, m: BlockMatrices, R: number, M: number
     b.work(4 * nb * R * S);
   }
   return X;
-}
-
-/** [batch, R, blocks, T] → [batch, active, L]: flatten, drop the padding, add the backward rows. */
-function finish(b: GraphBuilder, Y: string, ssm: LayerSsm, R: number, Ha: number, L: number, Lp: number): string {
-  let y = b.op('Reshape', [Y, b.constI64([0, R, Lp])]);
-  if (Lp > L) y = b.op('Slice', [y, b.constI64([0]), b.constI64([L]), b.constI64([2])]);
-  if (ssm.dirs === 1) return y;
-  const [yf, yb] = b.node('Split', [y, b.constI64([Ha, Ha])], { axis: 1 }, 2) as [string, string];
-  b.work(Ha * L);
-  return b.op('Add', [yf, reverseTime(b, yb, L)]);
 }
 
 /**
