@@ -32,6 +32,7 @@ export {
   recordTuning,
   listTunings,
   tuneShape,
+  modelTuneShape,
   deviceClassOf,
 } from './export/index.js';
 export type {

@@ -12,6 +12,9 @@ import {
   deviceClassOf,
   listTunings,
   recordTuning,
+  keptStateWidth,
+  modelTuneShape,
+  shapeKey,
   tunedVariant,
   tuneShape,
   type TuneOption,
@@ -196,6 +199,43 @@ describe("the pruning loop's measurer", () => {
       expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
       expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('scan');
       expect(meta((await start('bench-7', 'fft')).prepare(model, 'c').bytes!).variant).toBe('fft');
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('holds a tuning to the kept state width it was measured at (states pruned: another shape)', async () => {
+    const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 16, nLayers: 2 }), 4);
+    const meta = (bytes: Uint8Array) =>
+      Object.fromEntries(decodeModel(bytes).metadataProps.map((p) => [p.key!, p.value!]));
+    const full = tuneShape(model.config, 'conv', 64);
+    // No pruned state: the config's shape, and the key of a record made before the width was part of it.
+    expect(modelTuneShape(model, 'conv', 64)).toEqual(full);
+    expect(shapeKey(full)).not.toContain('modes');
+    recordTuning(store, { ...tuning('bench-9', full, 'direct', '2026-12-01T00:00:00.000Z') });
+    const measurer = await AgentMeasurer.start({
+      mode: 'conv',
+      length: 64,
+      server: { url: 'http://127.0.0.1:9', token: 't' },
+      cacheDir: dir,
+      tuning: { store, deviceClass: 'bench-9' },
+    });
+    try {
+      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('direct');
+      // Three of eight modes kept in layer 0, two in layer 1: width 3, a shape with no record → the static rule.
+      const mask = (keep: number) => Uint8Array.from({ length: 8 * 8 }, (_, j) => (j % 8 < keep ? 1 : 0));
+      model.setStateMask(0, mask(3));
+      model.setStateMask(1, mask(2));
+      expect(keptStateWidth(model)).toBe(3);
+      const pruned = modelTuneShape(model, 'conv', 64);
+      expect(pruned).toEqual({ ...full, modes: 3 });
+      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('scan');
+      recordTuning(store, { ...tuning('bench-9', pruned, 'fft', '2026-12-02T00:00:00.000Z') });
+      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('fft');
+      // A layer that keeps every mode makes the width full again: the full shape's record.
+      model.setStateMask(1, null);
+      expect(keptStateWidth(model)).toBeUndefined();
+      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('direct');
     } finally {
       model.dispose();
     }

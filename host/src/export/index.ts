@@ -33,6 +33,8 @@ export {
   recordTuning,
   listTunings,
   tuneShape,
+  modelTuneShape,
+  keptStateWidth,
   deviceClassOf,
   describeShape,
   tunedLabel,

@@ -15,7 +15,7 @@ import type { RunStore } from '../store/run-store.js';
 import type { BypassMode } from './bypass.js';
 import { exportModel, resolveVariant, type ExportMode, type ExportResult } from './export.js';
 import { layerSsms } from './layer-ssm.js';
-import { recordTuning, tuneShape, type TuneOption, type TuningRecord } from './tuned.js';
+import { modelTuneShape, recordTuning, type TuneOption, type TuningRecord } from './tuned.js';
 import { convVariant, variantNames } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
@@ -147,7 +147,7 @@ export interface TuneOptions extends CandidateOptions {
 export async function tuneExport(store: RunStore, model: SequenceModel, o: TuneOptions): Promise<TuningRecord> {
   const tie = o.tie ?? DEFAULT_TIE;
   if (!(tie >= 0 && tie < 1)) throw new Error(`tie must be in [0, 1), got ${tie}`);
-  const shape = tuneShape(model.config, o.mode, o.length);
+  const shape = modelTuneShape(model, o.mode, o.length);
   const candidates = tuneCandidates(model, o);
   const ref = candidates[0]!;
   const prep = (c: TuneCandidate): PreparedModel => ({

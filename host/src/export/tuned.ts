@@ -3,9 +3,12 @@
  * model shape on a device class, as `s4op export --tune` found it. A device class is a tag (any agent with
  * it), or an agent's name when it has no tag. Records are kept in the run store (table export_tunings); the
  * newest one for a class and shape is the one `auto` exports use. The pruning rate is not part of the shape:
- * a class tuned on the base model keeps its choice for the pruned candidates of that model.
+ * a class tuned on the base model keeps its choice for the pruned candidates of that model. The kept state
+ * width is: with states pruned, the widest channel's kept modes are part of the shape (the best variant moves
+ * with them — conv-scan.ts), so a record holds for the width it was measured at.
  */
 import type { ModelConfig } from '../model/config.js';
+import type { SequenceModel } from '../model/model.js';
 import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { ExportMode } from './export.js';
 import type { VariantOptions } from './variants/variant.js';
@@ -20,6 +23,8 @@ export interface TuneShape {
   n_layers: number;
   ssm: ModelConfig['ssm'];
   bidirectional: boolean;
+  /** With states pruned: the most modes an active channel keeps (absent when every mode is kept). */
+  modes?: number;
 }
 
 /** One option the tuner measured, with its figures (paired against the common reference). */
@@ -69,7 +74,7 @@ export interface TuningRecord extends TuningInput {
   created_at: string;
 }
 
-export function tuneShape(config: ModelConfig, mode: ExportMode, length?: number | null): TuneShape {
+export function tuneShape(config: ModelConfig, mode: ExportMode, length?: number | null, modes?: number): TuneShape {
   if (mode === 'conv' && !(Number.isInteger(length) && length! >= 1))
     throw new Error(`a conv-mode tuning shape needs the sequence length, got ${String(length)}`);
   return {
@@ -80,12 +85,37 @@ export function tuneShape(config: ModelConfig, mode: ExportMode, length?: number
     n_layers: config.nLayers,
     ssm: config.ssm,
     bidirectional: config.bidirectional,
+    ...(modes === undefined ? {} : { modes }),
   };
+}
+
+/** A model's tuning shape: its config's, with the kept state width when states are pruned. */
+export function modelTuneShape(model: SequenceModel, mode: ExportMode, length?: number | null): TuneShape {
+  return tuneShape(model.config, mode, length, keptStateWidth(model));
+}
+
+/** The most modes an active channel keeps, over the layers; undefined when no layer has pruned states. */
+export function keptStateWidth(model: SequenceModel): number | undefined {
+  const M = model.config.dState / 2;
+  let widest: number | undefined;
+  for (let i = 0; i < model.config.nLayers; i++) {
+    const mask = model.stateMask(i);
+    if (!mask) {
+      if (model.active(i).length) widest = M;
+      continue;
+    }
+    for (const h of model.active(i)) {
+      let kept = 0;
+      for (let m = 0; m < M; m++) kept += mask[h * M + m]!;
+      widest = Math.max(widest ?? 0, kept);
+    }
+  }
+  return widest === undefined || widest === M ? undefined : widest;
 }
 
 /** "conv L 196, S4D d_model 32 d_state 32, 4 layers": how messages name a shape. */
 export function describeShape(s: TuneShape): string {
-  return `${s.mode}${s.length === null ? '' : ` L ${s.length}`}, ${s.ssm.toUpperCase()}${s.bidirectional ? ' bidirectional' : ''} d_model ${s.d_model} d_state ${s.d_state}, ${s.n_layers} layers`;
+  return `${s.mode}${s.length === null ? '' : ` L ${s.length}`}, ${s.ssm.toUpperCase()}${s.bidirectional ? ' bidirectional' : ''} d_model ${s.d_model} d_state ${s.d_state}${s.modes === undefined ? '' : ` (${s.modes} modes kept)`}, ${s.n_layers} layers`;
 }
 
 export function shapeKey(s: TuneShape): string {
@@ -97,6 +127,8 @@ export function shapeKey(s: TuneShape): string {
     n_layers: s.n_layers,
     ssm: s.ssm,
     bidirectional: s.bidirectional,
+    // Absent for unpruned states, so that records made before the field existed still match.
+    ...(s.modes === undefined ? {} : { modes: s.modes }),
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import type { ExportMode } from '../export/export.js';
 import { formatTuning, tuneExport } from '../export/tune.js';
-import { noteTuningInRun, tunedLabel, tunedVariant, tuneShape, type TuningRecord } from '../export/tuned.js';
+import { modelTuneShape, noteTuningInRun, tunedLabel, tunedVariant, type TuningRecord } from '../export/tuned.js';
 import { loadCheckpoint, readCheckpointConfig } from '../model/checkpoint.js';
 import type { RunStore } from '../store/run-store.js';
 import type { AgentMeasurer } from './cost/agent.js';
@@ -30,11 +30,13 @@ export async function tuneForRun(o: RunTuningOptions): Promise<TuningRecord | un
     return undefined;
   }
   const ck = await readCheckpointConfig(o.baseCheckpoint);
-  let rec = tunedVariant(o.store, cls, tuneShape(ck.model, o.mode, o.length));
-  if (rec && o.tune) o.log(`class ${cls} is tuned already (${rec.created_at}): not measuring again`);
-  if (!rec && o.tune) {
-    const { model } = await loadCheckpoint(o.baseCheckpoint);
-    try {
+  // The base's shape with its kept state width (a base with pruned states is tuned at that width).
+  const { model } = await loadCheckpoint(o.baseCheckpoint);
+  let rec: TuningRecord | undefined;
+  try {
+    rec = tunedVariant(o.store, cls, modelTuneShape(model, o.mode, o.length));
+    if (rec && o.tune) o.log(`class ${cls} is tuned already (${rec.created_at}): not measuring again`);
+    if (!rec && o.tune) {
       rec = await tuneExport(o.store, model, {
         mode: o.mode,
         length: o.length,
@@ -43,10 +45,10 @@ export async function tuneForRun(o: RunTuningOptions): Promise<TuningRecord | un
         model: { checkpoint: o.baseCheckpoint, weights_sha256: ck.weights_sha256, run: o.runId },
         log: o.log,
       });
-    } finally {
-      model.dispose();
+      o.log(formatTuning(rec));
     }
-    o.log(formatTuning(rec));
+  } finally {
+    model.dispose();
   }
   if (rec) {
     noteTuningInRun(o.store, o.runId, rec);

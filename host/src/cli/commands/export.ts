@@ -22,7 +22,7 @@ import {
   describeShape,
   tunedLabel,
   tunedVariant,
-  tuneShape,
+  modelTuneShape,
   type TuningRecord,
 } from '../../export/tuned.js';
 import { variantsHelp } from '../../export/variants/registry.js';
@@ -152,7 +152,7 @@ export function register(program: Command): void {
       let tuning: TuningRecord | undefined;
       if (tuneReq) {
         store = userCheck(() => RunStore.openWorkspace(flags.workspace));
-        const shape = userCheck(() => tuneShape(model.config, mode, length));
+        const shape = userCheck(() => modelTuneShape(model, mode, length));
         if (tuneReq.measure) {
           tuning = await runTuning(
             flags,

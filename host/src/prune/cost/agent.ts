@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { quantile, resolveSettings, sha256Hex, type Measurement, type MeasureSettings } from '@s4op/shared';
 import { exportModel, type ExportMode } from '../../export/export.js';
-import { tuneShape, tunedVariant } from '../../export/tuned.js';
+import { modelTuneShape, tunedVariant } from '../../export/tuned.js';
 import { startFleet, type Fleet } from '../../fleet/fleet.js';
 import { ServerCallError, hostApi, serverRef } from '../../fleet/http/client.js';
 import { JobFailed, type JobOutcome } from '../../fleet/link/jobs.js';
@@ -145,7 +145,7 @@ export class AgentMeasurer implements CostMeasurer {
     const t = this.opts.tuning;
     const tuned =
       t && (this.opts.variant ?? 'auto') === 'auto'
-        ? tunedVariant(t.store, t.deviceClass, tuneShape(model.config, this.opts.mode, this.opts.length))
+        ? tunedVariant(t.store, t.deviceClass, modelTuneShape(model, this.opts.mode, this.opts.length))
         : undefined;
     const r = exportModel(model, {
       mode: this.opts.mode,
