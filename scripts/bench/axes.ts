@@ -37,6 +37,7 @@ import { parseArgs } from 'node:util';
 import {
   AgentMeasurer,
   chooseStateMasks,
+  decodeModel,
   evaluate,
   exportModel,
   initBackend,
@@ -196,20 +197,23 @@ if (!a['skip-state-latency']) {
       chooseStateMasks(model, rate / 100, { criterion: 'last', layout: 'balanced' }).masks.forEach((m, i) =>
         model.setStateMask(i, m),
       );
-      const x = exportModel(model, { mode: 'conv', length: data.info.length });
-      const modes = (JSON.parse(x.metadata.state_modes!) as { width: number }[]).map((l) => l.width);
-      const pair = await measurer.measurePair(reference, measurer.prepare(model, `state-latency-${rate}`), 0);
+      // The measured export's own metadata says which variant auto took and how wide the states are.
+      const prepared = measurer.prepare(model, `state-latency-${rate}`);
       model.dispose();
+      const meta = Object.fromEntries(decodeModel(prepared.bytes!).metadataProps.map((p) => [p.key!, p.value!]));
+      const modes = (JSON.parse(meta.state_modes!) as { width: number }[]).map((l) => l.width);
+      const variant = meta.variant!;
+      const pair = await measurer.measurePair(reference, prepared, 0);
       rows.push({
         state_rate: rate,
         modes_per_channel: modes,
-        variant: x.variant,
+        variant,
         ratio: pair.ratio,
         ratio_low: pair.ratio_low,
         ratio_high: pair.ratio_high,
       });
       log(
-        `states ${rate} %: ${modes.join('/')} modes per channel, ${x.variant}, ratio ${pair.ratio.toFixed(3)} to the base`,
+        `states ${rate} %: ${modes.join('/')} modes per channel, ${variant}, ratio ${pair.ratio.toFixed(3)} to the base`,
       );
     }
     load.push(loadavg()[0]!);

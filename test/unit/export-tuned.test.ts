@@ -12,7 +12,6 @@ import {
   deviceClassOf,
   listTunings,
   recordTuning,
-  keptStateWidth,
   modelTuneShape,
   shapeKey,
   tunedVariant,
@@ -22,6 +21,7 @@ import {
   type TuningInput,
 } from '../../host/src/export/tuned.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
+import { keptStateWidth } from '../../host/src/export/layer-ssm.js';
 import { CONV_VARIANTS } from '../../host/src/export/variants/registry.js';
 import { AgentMeasurer } from '../../host/src/prune/cost/agent.js';
 import { SequenceModel } from '../../host/src/model/model.js';

@@ -7,7 +7,7 @@ import type { SequenceModel } from '../model/model.js';
 import type { Arithmetic } from './blocks.js';
 import { BYPASS_MODES, type BypassMode } from './bypass.js';
 import { buildConvGraph } from './conv-graph.js';
-import { layerSsms } from './layer-ssm.js';
+import { keptStateWidth, layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
 import { stepStateBasis, type StepState } from './step.js';
 import { AUTO_ORDER, CONV_VARIANTS, autoConvVariant, convVariant, stepVariant } from './variants/registry.js';
@@ -103,7 +103,7 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
       ? autoConvVariant(
           c.ssm,
           ssms.map((s) => s.dirs * s.active.length),
-          Math.max(...ssms.map((s) => s.M)),
+          keptStateWidth(model) ?? c.dState / 2,
           L!,
         )
       : resolveVariant(opts.mode, opts.variant);

@@ -34,7 +34,6 @@ export {
   listTunings,
   tuneShape,
   modelTuneShape,
-  keptStateWidth,
   deviceClassOf,
   describeShape,
   tunedLabel,

@@ -8,7 +8,7 @@
  */
 import type { ChannelStep } from '../model/kinds/kind.js';
 
-export { layerSsms, type LayerSsm } from '../model/ssm-layer.js';
+export { keptStateWidth, layerSsms, type LayerSsm } from '../model/ssm-layer.js';
 
 /**
  * Real form of a channel's free dynamics s ← A·s on s = [Re x; Im x]: applies one step (u = 0) to `s`,

@@ -11,6 +11,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { SequenceModel } from '../model/model.js';
 import { canonicalJson, type RunStore } from '../store/run-store.js';
 import type { ExportMode } from './export.js';
+import { keptStateWidth } from './layer-ssm.js';
 import type { VariantOptions } from './variants/variant.js';
 
 /** What a tuning applies to: exports of this mode, length and architecture. */
@@ -92,25 +93,6 @@ export function tuneShape(config: ModelConfig, mode: ExportMode, length?: number
 /** A model's tuning shape: its config's, with the kept state width when states are pruned. */
 export function modelTuneShape(model: SequenceModel, mode: ExportMode, length?: number | null): TuneShape {
   return tuneShape(model.config, mode, length, keptStateWidth(model));
-}
-
-/** The most modes an active channel keeps, over the layers; undefined when no layer has pruned states. */
-export function keptStateWidth(model: SequenceModel): number | undefined {
-  const M = model.config.dState / 2;
-  let widest: number | undefined;
-  for (let i = 0; i < model.config.nLayers; i++) {
-    const mask = model.stateMask(i);
-    if (!mask) {
-      if (model.active(i).length) widest = M;
-      continue;
-    }
-    for (const h of model.active(i)) {
-      let kept = 0;
-      for (let m = 0; m < M; m++) kept += mask[h * M + m]!;
-      widest = Math.max(widest ?? 0, kept);
-    }
-  }
-  return widest === undefined || widest === M ? undefined : widest;
 }
 
 /** "conv L 196, S4D d_model 32 d_state 32, 4 layers": how messages name a shape. */

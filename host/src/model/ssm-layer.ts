@@ -97,6 +97,22 @@ export function layerSsms(model: SequenceModel): LayerSsm[] {
   });
 }
 
+/**
+ * The most modes an active channel keeps, over the layers that have active channels; undefined when every
+ * active channel keeps all its modes (the width a layer's exported step form is padded to, LayerSsm.M).
+ */
+export function keptStateWidth(model: SequenceModel): number | undefined {
+  const M = model.config.dState / 2;
+  let widest: number | undefined;
+  for (let i = 0; i < model.config.nLayers; i++) {
+    const active = model.active(i);
+    if (!active.length) continue;
+    const mask = model.stateMask(i);
+    for (const h of active) widest = Math.max(widest ?? 0, mask ? keptModes(mask, h, M).length : M);
+  }
+  return widest === undefined || widest === M ? undefined : widest;
+}
+
 /** Kept mode indices of channel `h` under `mask` ([H·M], 1 = kept). */
 function keptModes(mask: Uint8Array, h: number, M: number): number[] {
   const out: number[] = [];

@@ -16,8 +16,8 @@
  * parent is not a move either, but its axis stays open: the next step tries that axis's following point from
  * the same parent (a narrower tensor can run no faster than the one before it — 13 modes against 16 measured
  * so, the GEMM width filling the same vector registers — while the one after is faster). A step with no move
- * and nothing further to try ends the search. The floor MIN_POINTS keeps a candidate that loses nothing from scoring infinitely:
- * below a tenth of a point the validation split cannot tell losses apart.
+ * and nothing further to try ends the search. The floor MIN_POINTS keeps a candidate that loses nothing from
+ * scoring infinitely: below a tenth of a point the validation split cannot tell losses apart.
  */
 import { AXES, type Axis, type Precision } from '../store/run-store.js';
 

@@ -32,8 +32,9 @@ export const MIN_BLOCK = 24;
 /**
  * Block length: `opts.block`, else about M (d_state/2, or the most modes a channel keeps with states pruned)
  * and at least MIN_BLOCK — for S4, whose scan step is a dense 2M×2M MatMul, 2M and at least 16 — and at
- * least L/MAX_BLOCKS, preferring a divisor of L. Smaller blocks mean less Toeplitz work and smaller weights (T² + 4MT floats per
- * channel: at batch 1 the SSM weights are streamed from memory once per sequence) but more scan steps.
+ * least L/MAX_BLOCKS, preferring a divisor of L. Smaller blocks mean less Toeplitz work and smaller weights
+ * (T² + 4MT floats per channel: at batch 1 the SSM weights are streamed from memory once per sequence) but
+ * more scan steps.
  */
 export function chunkBlock(ssm: Pick<LayerSsm, 'M' | 'steps'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) return explicitBlock('chunked', opts.block, L);
