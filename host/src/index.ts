@@ -20,6 +20,7 @@ export {
   runStepModel,
   decodeModel,
   CONV_VARIANTS,
+  convVariantApplies,
   STEP_VARIANTS,
   VARIANTS,
   variantNames,

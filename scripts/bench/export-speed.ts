@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import {
   CONV_VARIANTS,
+  convVariantApplies,
   exportModel,
   initBackend,
   SequenceModel,
@@ -137,7 +138,7 @@ async function sizeBench(name: string, cfg: ModelConfig, L: number, n: number, p
     cands.push(await candidate(`previous@${rate}`, previous(model, { mode: 'conv', length: L })));
     cands.push(await candidate(`auto@${rate}`, exportModel(model, { mode: 'conv', length: L })));
     for (const v of CONV_VARIANTS.values()) {
-      if (v.kinds && !v.kinds.includes(cfg.ssm)) continue;
+      if (!convVariantApplies(v, cfg.ssm, L)) continue;
       if (v.name === 'fft' || v.name === 'direct') continue; // 4–20× slower at these sizes (export-latency.json)
       cands.push(
         await candidate(`${v.name}@${rate}`, exportModel(model, { mode: 'conv', variant: v.name, length: L })),
@@ -240,9 +241,11 @@ const nodesPerLayer: Record<string, Record<string, number>> = {};
 const perLength: Record<string, Record<string, unknown>> = {};
 for (const L of LENGTHS) {
   nodesPerLayer[L] = {};
-  for (const v of CONV_VARIANTS.keys())
-    nodesPerLayer[L]![v] =
-      exportModel(longModel, { mode: 'conv', variant: v, length: L }).stats.ssmNodes / longCfg.nLayers;
+  for (const v of CONV_VARIANTS.values()) {
+    if (!convVariantApplies(v, longCfg.ssm, L)) continue; // toeplitz: up to its maxLength
+    nodesPerLayer[L]![v.name] =
+      exportModel(longModel, { mode: 'conv', variant: v.name, length: L }).stats.ssmNodes / longCfg.nLayers;
+  }
   nodesPerLayer[L]!.step = exportModel(longModel, { mode: 'step' }).stats.ssmNodes / longCfg.nLayers;
 }
 if (!args['skip-long']) {

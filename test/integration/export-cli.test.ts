@@ -60,10 +60,10 @@ describe('s4op export', () => {
     expect(r.code).toBe(0);
     const summary = JSON.parse(r.stdout);
     const bytes = readFileSync(out);
-    // auto: S4D with 3 modes per channel at L 32 → scan (registry.ts autoConvVariant).
+    // auto: 4 active rows per layer on average at L 32 → toeplitz (registry.ts autoConvVariant).
     expect(summary).toMatchObject({
       mode: 'conv',
-      variant: 'scan',
+      variant: 'toeplitz',
       length: L,
       active_operators: 8,
       total_operators: 16,

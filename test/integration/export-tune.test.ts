@@ -196,8 +196,8 @@ describe('s4op export --tune', () => {
       exportArgs(256, ['--tag', 'lab', '--out', path.join(dir, 'static.onnx'), '--json']),
     );
     expect(none.code).toBe(0);
-    // (Its static rule takes scan for 4 modes per channel at L 256, shorter than prefix's PREFIX_MIN_LENGTH.)
-    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'scan', tuned: null });
+    // (Its static rule takes toeplitz for 8 rows at L 256, shorter than prefix's PREFIX_MIN_LENGTH.)
+    expect(JSON.parse(none.stdout)).toMatchObject({ variant: 'toeplitz', tuned: null });
     expect(none.stderr).toMatch(
       /no tuning of class lab for conv L 256, S4D d_model 8 d_state 8, 2 layers .*: auto keeps its static rule/,
     );

@@ -11,7 +11,14 @@ import { exportModel, type ExportResult } from '../../host/src/export/export.js'
 import { freeStep, inputColumn, layerSsms, readout, type LayerSsm } from '../../host/src/export/layer-ssm.js';
 import { decodeModel } from '../../host/src/export/onnx-builder.js';
 import { blockMatrices, MAX_BLOCKS } from '../../host/src/export/variants/conv-chunked.js';
-import { PREFIX_MAX_ROWS, PREFIX_MIN_LENGTH, SCAN_MAX_MODES } from '../../host/src/export/variants/registry.js';
+import {
+  autoConvVariant,
+  PREFIX_MAX_ROWS,
+  PREFIX_MIN_LENGTH,
+  SCAN_MAX_MODES,
+  SCAN_MAX_MODES_SHORT,
+  SHORT_LENGTH,
+} from '../../host/src/export/variants/registry.js';
 import type { ModelConfig } from '../../host/src/model/config.js';
 import { SequenceModel } from '../../host/src/model/model.js';
 import { tinyConfig } from '../helpers/tiny-model.js';
@@ -165,8 +172,10 @@ describe('export metadata and interface', () => {
     expect(params(5000).blocks).toBeLessThanOrEqual(MAX_BLOCKS);
   });
 
-  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average) from PREFIX_MIN_LENGTH on, else scan with at most SCAN_MAX_MODES modes per channel, else chunked', () => {
+  it('auto: prefix for S4D with at most PREFIX_MAX_ROWS active rows per layer (on average) from PREFIX_MIN_LENGTH on; toeplitz at short L within its row budget; else scan with few modes per channel; else chunked', () => {
     const long = PREFIX_MIN_LENGTH;
+    // Between the short-sequence rules and prefix's.
+    const mid = SHORT_LENGTH + 44;
     const variantOf = (cfg: ModelConfig, keep: number[], length = long) => {
       const model = new SequenceModel(cfg, 1);
       keep.forEach((k, i) =>
@@ -183,7 +192,7 @@ describe('export metadata and interface', () => {
     expect(variantOf(cfg, [32, 32])).toBe('chunked');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS, PREFIX_MAX_ROWS])).toBe('prefix');
     expect(variantOf(cfg, [PREFIX_MAX_ROWS + 1, PREFIX_MAX_ROWS + 1])).toBe('chunked');
-    // Shorter sequences: chunked whatever the rows.
+    // Shorter sequences: not prefix whatever the rows.
     expect(variantOf(cfg, [4, 4], PREFIX_MIN_LENGTH - 1)).toBe('chunked');
     // A layer with no active channel does not count; both directions do.
     expect(variantOf(cfg, [4, 0])).toBe('prefix');
@@ -193,18 +202,37 @@ describe('export metadata and interface', () => {
     expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [4, 4])).toBe('chunked');
     // Few modes per channel: d_state 2·SCAN_MAX_MODES, or d_state 16 with states pruned to SCAN_MAX_MODES.
     const few = tinyConfig({ dModel: 32, dState: 2 * SCAN_MAX_MODES, nLayers: 2 });
-    expect(variantOf(few, [32, 32], L)).toBe('scan');
-    expect(variantOf(few, [8, 8], L)).toBe('scan');
+    expect(variantOf(few, [32, 32], mid)).toBe('scan');
+    expect(variantOf(few, [8, 8], mid)).toBe('scan');
     expect(variantOf(few, [8, 8])).toBe('prefix');
-    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [32, 32], L)).toBe('chunked');
+    expect(variantOf(tinyConfig({ ssm: 's4', dModel: 32, dState: 8, nLayers: 2 }), [32, 32], mid)).toBe('chunked');
     const pruned = (keep: number) => {
       const model = new SequenceModel(cfg, 1);
       const mask = new Uint8Array(32 * 8).map((_, j) => (j % 8 < keep ? 1 : 0));
       for (let i = 0; i < 2; i++) model.setStateMask(i, mask);
-      return exportModel(model, { mode: 'conv', length: L }).variant;
+      return exportModel(model, { mode: 'conv', length: mid }).variant;
     };
     expect(pruned(SCAN_MAX_MODES)).toBe('scan');
     expect(pruned(SCAN_MAX_MODES + 1)).toBe('chunked');
+    // Short sequences (the measured points of registry.ts, L 196): toeplitz while rows·(L − 28 − 4M) stays within
+    // TOEPLITZ_ROW_BUDGET, then scan up to SCAN_MAX_MODES_SHORT modes, else chunked.
+    const at196 = (rows: number, modes: number, kind: 's4d' | 's4' = 's4d') =>
+      autoConvVariant(kind, [rows, rows, rows, rows], modes, 196);
+    expect(at196(32, 16)).toBe('chunked');
+    expect(at196(22, 16)).toBe('toeplitz');
+    expect(at196(10, 16)).toBe('toeplitz');
+    expect(at196(64, 32)).toBe('toeplitz');
+    expect(at196(64, 26)).toBe('chunked');
+    expect(at196(64, 13)).toBe('chunked');
+    expect(at196(64, SCAN_MAX_MODES_SHORT)).toBe('scan');
+    expect(at196(64, SCAN_MAX_MODES_SHORT, 's4')).toBe('chunked');
+    expect(at196(8, 4, 's4')).toBe('toeplitz');
+    expect(autoConvVariant('s4d', [64, 64], SCAN_MAX_MODES_SHORT, SHORT_LENGTH + 1)).toBe('chunked');
+    // The budget scales with L: 4 rows of 16 modes take toeplitz at L 256, not 64 rows.
+    expect(autoConvVariant('s4d', [4, 4], 16, SHORT_LENGTH)).toBe('toeplitz');
+    expect(autoConvVariant('s4d', [64, 64], 16, SHORT_LENGTH)).toBe('chunked');
+    // The rule's exports at a short L.
+    expect(variantOf(few, [32, 32], 48)).toBe('toeplitz');
   });
 
   it('uses standard ONNX ops of the default domain only; each variant its own kind of convolution', () => {
@@ -316,7 +344,7 @@ describe('export errors name the problem', () => {
   it.each([
     [
       { mode: 'conv', variant: 'winograd', length: 8 },
-      /unknown conv variant "winograd"; known: chunked, prefix, scan, fft, direct, or auto/,
+      /unknown conv variant "winograd"; known: chunked, prefix, scan, toeplitz, fft, direct, or auto/,
     ],
     [{ mode: 'step', variant: 'fft' }, /unknown step variant "fft"; known: packed, recurrent, or auto/],
     [{ mode: 'stream' }, /unknown export mode "stream"/],

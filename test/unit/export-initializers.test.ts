@@ -47,7 +47,8 @@ function cases(over: Partial<ModelConfig>): [string, ExportOptions][] {
           { mode: 'conv', variant: v.name, length, bypass, variantOptions: { block: 16 } },
         ]);
     }
-    out.push([`${v.name}-L784-default`, { mode: 'conv', variant: v.name, length: 784 }]);
+    const long = Math.min(784, v.maxLength ?? 784);
+    out.push([`${v.name}-L${long}-default`, { mode: 'conv', variant: v.name, length: long }]);
   }
   if (!over.bidirectional) {
     for (const variant of variantNames('step'))

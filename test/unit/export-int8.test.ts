@@ -140,8 +140,9 @@ describe('float32 default', () => {
 
   it.each(['s4d', 's4'] as const)('%s: the graph is byte-for-byte what it was, explicit float32 the same', (ssm) => {
     const m = new SequenceModel(tinyConfig({ ssm, dModel: 8, dState: 4, nLayers: 2 }), 3);
-    // S4D: prefix, what auto took for this model when the hashes were pinned (now scan: few modes, short L).
-    const conv: ExportOptions = { mode: 'conv', length: 24, variant: ssm === 's4d' ? 'prefix' : 'auto' };
+    // What auto took for this model when the hashes were pinned: prefix (S4D) and chunked (S4); auto now takes
+    // toeplitz for both (few rows, short L).
+    const conv: ExportOptions = { mode: 'conv', length: 24, variant: ssm === 's4d' ? 'prefix' : 'chunked' };
     const modes: ExportOptions[] = [conv, { mode: 'step' }];
     for (const o of modes) {
       const r = exportModel(m, o);

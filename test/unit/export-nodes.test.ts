@@ -4,7 +4,8 @@
  * pruned, the SSM part's node count per layer is the same at L = 196, 784, 4,096 and 16,384. A variant
  * flagged `legacy` (kept for comparison) is the exception, and this asserts that it is one: its count grows.
  * One flagged `logBlocks` grows with log₂ of its blocks: by at most its nodes per level times its levels, and
- * not past them (4,096 and 16,384 both reach the most levels).
+ * not past them (4,096 and 16,384 both reach the most levels). One with a `maxLength` keeps its count up to that
+ * length and refuses longer sequences with a message naming the variants that take them.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../host/src/backend.js';
@@ -41,7 +42,16 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
   describe.each([4, 2])('%i of 4 operators active', (keep) => {
     const m = model(over, keep);
     it.each(variants.map((v) => [v.name, v] as const))('conv/%s', (_v, v) => {
-      const perLayer = LENGTHS.map(
+      // A variant with a longest length: the same count from 196 up to it, and a clear refusal past it.
+      const lengths = v.maxLength === undefined ? LENGTHS : [196, 255, v.maxLength];
+      if (v.maxLength !== undefined) {
+        expect(() => exportModel(m, { mode: 'conv', variant: v.name, length: v.maxLength! + 1 })).toThrow(
+          new RegExp(
+            `conv variant "${v.name}" exports sequences up to L = ${v.maxLength}, not ${v.maxLength + 1}; use chunked`,
+          ),
+        );
+      }
+      const perLayer = lengths.map(
         (length) => exportModel(m, { mode: 'conv', variant: v.name, length }).stats.ssmNodes / m.config.nLayers,
       );
       expect(perLayer[0]).toBeGreaterThan(0);
@@ -53,7 +63,7 @@ describe.each(ARCHS)('%s: SSM nodes per layer do not depend on L', (_name, over)
         expect(perLayer[3]! - perLayer[0]!).toBeLessThanOrEqual(nodesPerLevel * maxLevels);
         expect(perLayer[3]).toBe(perLayer[2]);
       } else {
-        expect(perLayer, `${v.name}: ${perLayer.join(', ')}`).toEqual(LENGTHS.map(() => perLayer[0]));
+        expect(perLayer, `${v.name}: ${perLayer.join(', ')}`).toEqual(lengths.map(() => perLayer[0]));
       }
     });
     it.runIf(!over.bidirectional)('step mode (no L): a fixed small number of nodes per layer, each variant', () => {
@@ -72,10 +82,10 @@ it('the counts per layer (S4D, unpruned; recorded here so a change shows in revi
   const perLayer = Object.fromEntries(
     [...CONV_VARIANTS.keys()].map((v) => [
       v,
-      exportModel(m, { mode: 'conv', variant: v, length: 784 }).stats.ssmNodes / 2,
+      exportModel(m, { mode: 'conv', variant: v, length: CONV_VARIANTS.get(v)!.maxLength ?? 784 }).stats.ssmNodes / 2,
     ]),
   );
-  expect(perLayer).toMatchObject({ prefix: 33, scan: 37, fft: 9, direct: 1 });
+  expect(perLayer).toMatchObject({ prefix: 33, scan: 37, toeplitz: 7, fft: 9, direct: 1 });
   // packed: 4 nodes of free evolution for both layers, then 4 per layer.
   expect(exportModel(m, { mode: 'step' }).stats.ssmNodes / 2).toBe(6);
   expect(exportModel(m, { mode: 'step', variant: 'recurrent' }).stats.ssmNodes / 2).toBe(9);

@@ -28,12 +28,14 @@ const L = 40;
  * Variant options worth testing beyond a variant's defaults, by name (any other registered variant: its defaults).
  * Block 16 over L = 40: three blocks of 14 with 2 steps of padding, so the state scan and padding both run.
  * Block 8: five blocks in one segment; block 1: 40 blocks in two segments of 20 (both prefix-sum levels). Scan:
- * its default (2 blocks of 20, no doubling level), 14 blocks of 3 (four levels, padding) and one block.
+ * its default (2 blocks of 20, no doubling level), 14 blocks of 3 (four levels, padding) and one block. Toeplitz:
+ * its default (one block of 40), 14 blocks of 3 (padding) and 5 of 8.
  */
 const OPTIONS: Record<string, VariantOptions[]> = {
   chunked: [{ block: 16 }],
   prefix: [{ block: 8 }, { block: 1 }],
   scan: [{}, { block: 3 }, { block: 40 }],
+  toeplitz: [{}, { block: 3 }, { block: 8 }],
 };
 const VARIANTS = [...CONV_VARIANTS.values()].flatMap((v) =>
   (OPTIONS[v.name] ?? [{}]).map((variantOptions) => ({ variant: v.name, variantOptions })),

@@ -137,8 +137,8 @@ describe('the tuner', () => {
     const model = new SequenceModel(tinyConfig({ dModel: 8, dState: 32, nLayers: 2 }), 3);
     try {
       const c = tuneCandidates(model, { mode: 'conv', length: 196 });
-      // The reference is what auto exports for this model: chunked (narrow, but L 196 is short for prefix).
-      expect(c[0]).toMatchObject({ reference: true, variant: 'chunked' });
+      // The reference is what auto exports for this model: toeplitz (8 rows at L 196; too short for prefix).
+      expect(c[0]).toMatchObject({ reference: true, variant: 'toeplitz' });
       expect(new Set(c.map((x) => x.variant))).toEqual(new Set(CONV_VARIANTS.keys()));
       expect(c.filter((x) => x.variant === 'chunked').map((x) => x.variant_options.block)).toEqual([28, 8, 16, 32, 64]);
       expect(new Set(c.map((x) => x.label)).size).toBe(c.length);
@@ -149,10 +149,23 @@ describe('the tuner', () => {
       ).toEqual(['chunked T=16', 'direct']);
       expect(tuneCandidates(model, { mode: 'step' }).map((x) => x.label)).toEqual(['packed', 'recurrent']);
       expect(() => tuneCandidates(model, { mode: 'conv', length: 196, variants: ['winograd'] })).toThrow(
-        /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, fft, direct/,
+        /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, toeplitz, fft, direct/,
       );
     } finally {
       model.dispose();
+    }
+    // Only the variants that export the model at its length: an S4 model at L 600 has neither the S4D-only
+    // variants nor toeplitz (up to L 512); naming only those is an error that says so.
+    const s4 = new SequenceModel(tinyConfig({ ssm: 's4', dModel: 4, dState: 8, nLayers: 1 }), 3);
+    try {
+      expect(new Set(tuneCandidates(s4, { mode: 'conv', length: 600 }).map((x) => x.variant))).toEqual(
+        new Set(['chunked', 'fft', 'direct']),
+      );
+      expect(() => tuneCandidates(s4, { mode: 'conv', length: 600, variants: ['scan', 'toeplitz'] })).toThrow(
+        /none of the variants scan, toeplitz exports this model at L = 600/,
+      );
+    } finally {
+      s4.dispose();
     }
     expect(blockLengths(32, 196)).toEqual([8, 16, 32, 64]);
     expect(blockLengths(64, 16_384)).toEqual([128]);
@@ -189,7 +202,7 @@ describe("the pruning loop's measurer", () => {
       });
     try {
       const untuned = await start('bench-7');
-      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'scan' }); // auto's static rule: 4 modes, L 64
+      expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({ variant: 'toeplitz' }); // auto's static rule at L 64
       recordTuning(store, { ...tuning('bench-7', s, 'chunked T=8', '2026-12-01T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!)).toMatchObject({
         variant: 'chunked',
@@ -197,7 +210,7 @@ describe("the pruning loop's measurer", () => {
       });
       recordTuning(store, { ...tuning('bench-7', s, 'direct', '2026-12-02T00:00:00.000Z') });
       expect(meta(untuned.prepare(model, 'c').bytes!).variant).toBe('direct');
-      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('scan');
+      expect(meta((await start('bench-8')).prepare(model, 'c').bytes!).variant).toBe('toeplitz');
       expect(meta((await start('bench-7', 'fft')).prepare(model, 'c').bytes!).variant).toBe('fft');
     } finally {
       model.dispose();
@@ -229,7 +242,7 @@ describe("the pruning loop's measurer", () => {
       expect(keptStateWidth(model)).toBe(3);
       const pruned = modelTuneShape(model, 'conv', 64);
       expect(pruned).toEqual({ ...full, modes: 3 });
-      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('scan');
+      expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('toeplitz');
       recordTuning(store, { ...tuning('bench-9', pruned, 'fft', '2026-12-02T00:00:00.000Z') });
       expect(meta(measurer.prepare(model, 'c').bytes!).variant).toBe('fft');
       // A layer that keeps every mode makes the width full again: the full shape's record.

@@ -10,7 +10,14 @@ import { buildConvGraph } from './conv-graph.js';
 import { keptStateWidth, layerSsms } from './layer-ssm.js';
 import { GraphBuilder, type GraphStats } from './onnx-builder.js';
 import { stepStateBasis, type StepState } from './step.js';
-import { AUTO_ORDER, CONV_VARIANTS, autoConvVariant, convVariant, stepVariant } from './variants/registry.js';
+import {
+  AUTO_ORDER,
+  CONV_VARIANTS,
+  autoConvVariant,
+  convVariant,
+  convVariantApplies,
+  stepVariant,
+} from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
 export type ExportMode = 'conv' | 'step';
@@ -121,7 +128,17 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
     if (v.kinds && !v.kinds.includes(c.ssm)) {
       throw new Error(
         `conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()]
-          .filter((w) => !w.kinds || w.kinds.includes(c.ssm))
+          .filter((w) => convVariantApplies(w, c.ssm, L!))
+          .map((w) => w.name)
+          .join(', ')}`,
+      );
+    }
+    if (v.maxLength !== undefined && L! > v.maxLength) {
+      throw new Error(
+        `conv variant "${variant}" exports sequences up to L = ${v.maxLength}, not ${L}; use ${[
+          ...CONV_VARIANTS.values(),
+        ]
+          .filter((w) => convVariantApplies(w, c.ssm, L!))
           .map((w) => w.name)
           .join(', ')}`,
       );

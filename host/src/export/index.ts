@@ -15,6 +15,7 @@ export type { StepRun, StepSequence, StepSession, TensorClass } from './step-run
 export type { StepState } from './step.js';
 export {
   CONV_VARIANTS,
+  convVariantApplies,
   STEP_VARIANTS,
   VARIANTS,
   AUTO_ORDER,

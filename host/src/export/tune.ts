@@ -16,7 +16,7 @@ import type { BypassMode } from './bypass.js';
 import { exportModel, resolveVariant, type ExportMode, type ExportResult } from './export.js';
 import { layerSsms } from './layer-ssm.js';
 import { modelTuneShape, recordTuning, type TuneOption, type TuningRecord } from './tuned.js';
-import { convVariant, variantNames } from './variants/registry.js';
+import { convVariant, convVariantApplies, variantNames } from './variants/registry.js';
 import type { VariantOptions } from './variants/variant.js';
 
 /** Block lengths tried stay at or above L / this (more blocks: more graph nodes for no gain). */
@@ -74,7 +74,12 @@ export function tuneCandidates(model: SequenceModel, o: CandidateOptions): TuneC
     if (!registry.includes(v))
       throw new Error(`unknown ${o.mode} variant "${v}" to tune; known: ${registry.join(', ')}`);
   }
-  const names = o.variants?.length ? registry.filter((v) => o.variants!.includes(v)) : [...registry];
+  // Conv: only the variants that export this model's layers at this length.
+  const applies = (v: string) =>
+    o.mode !== 'conv' || convVariantApplies(convVariant(v), model.config.ssm, o.length ?? 1);
+  const names = (o.variants?.length ? registry.filter((v) => o.variants!.includes(v)) : registry).filter(applies);
+  if (!names.length)
+    throw new Error(`none of the variants ${o.variants!.join(', ')} exports this model at L = ${o.length}`);
   // The reference is what `auto` exports for this very model (its static rule depends on the active channels).
   const auto =
     o.mode === 'conv'

@@ -79,7 +79,7 @@ export function register(program: Command): void {
     )
     .option(
       '--block <T>',
-      'chunked, prefix and scan variants: block length (default: chunked about d_state/2 for S4D, at least 24, d_state for S4, at least 16; prefix about d_state, at least 16; scan about 24)',
+      'chunked, prefix, scan and toeplitz variants: block length (default: chunked about d_state/2 for S4D, at least 24, d_state for S4, at least 16; prefix about d_state, at least 16; scan and toeplitz about 24–28)',
     )
     .option(
       '--tune',

@@ -10,6 +10,7 @@ import { convDirect } from './conv-direct.js';
 import { convFft } from './conv-fft.js';
 import { convPrefix } from './conv-prefix.js';
 import { convScan } from './conv-scan.js';
+import { convToeplitz } from './conv-toeplitz.js';
 import { stepPacked } from './step-packed.js';
 import { stepRecurrent } from './step-recurrent.js';
 import type { ConvVariant, ExportVariant, StepVariant } from './variant.js';
@@ -19,6 +20,7 @@ export const VARIANTS: readonly ExportVariant[] = [
   convChunked,
   convPrefix,
   convScan,
+  convToeplitz,
   convFft,
   convDirect,
   stepPacked,
@@ -70,9 +72,25 @@ export const PREFIX_MIN_LENGTH = 512;
 
 /**
  * Most complex modes per channel (the widest layer's, after state pruning) for which `auto` takes `scan` over
- * `chunked` (S4D, where prefix does not apply): conv-scan.ts has the measurements.
+ * `chunked` (S4D, where prefix does not apply), at any length; up to SCAN_MAX_MODES_SHORT at L ≤
+ * SHORT_LENGTH. conv-scan.ts has the measurements: at L 784 scan lost with 6 or more modes (1.03–1.21 of
+ * chunked), at L 196 (d_model 64, states pruned) it took 0.91 with 6 modes, 0.97 with 10, 1.00 with 13,
+ * 1.05 with 16.
  */
 export const SCAN_MAX_MODES = 4;
+export const SCAN_MAX_MODES_SHORT = 10;
+
+/** Longest L of the short-sequence rules (toeplitz, scan's wider limit): they were measured at L 196. */
+export const SHORT_LENGTH = 256;
+
+/**
+ * `auto` takes `toeplitz` at L ≤ SHORT_LENGTH when the extra MatMul work of the direct form over chunked's,
+ * about rows·(L − 28 − 4M) multiply-adds per step and layer, stays under what chunked's per-block nodes
+ * cost, measured as TOEPLITZ_ROW_BUDGET·L/196 of that unit (conv-toeplitz.ts: toeplitz ÷ chunked at L 196
+ * was 1.04 with 32 rows of 16 modes, 0.98 with 22, 0.88 with 10; 0.92–0.94 with 64 rows of 32 modes, 1.00
+ * with 64 of 26, 1.11 with 64 of 13).
+ */
+export const TOEPLITZ_ROW_BUDGET = 2600;
 
 /**
  * `auto`'s static choice from the layers' active rows (both directions), the widest layer's modes and the
@@ -82,8 +100,14 @@ export function autoConvVariant(kind: 's4d' | 's4', rowsPerLayer: number[], mode
   const rows = rowsPerLayer.filter((r) => r > 0);
   const mean = rows.length ? rows.reduce((a, r) => a + r, 0) / rows.length : 0;
   if (kind === 's4d' && mean > 0 && mean <= PREFIX_MAX_ROWS && L >= PREFIX_MIN_LENGTH) return 'prefix';
-  if (kind === 's4d' && modes <= SCAN_MAX_MODES) return 'scan';
+  const short = L <= SHORT_LENGTH;
+  if (short && mean * Math.max(0, L - 28 - 4 * modes) <= (TOEPLITZ_ROW_BUDGET * L) / 196) return 'toeplitz';
+  if (kind === 's4d' && modes <= (short ? SCAN_MAX_MODES_SHORT : SCAN_MAX_MODES)) return 'scan';
   return AUTO_ORDER.find((v) => CONV_VARIANTS.has(v))!;
+}
+
+export function convVariantApplies(v: ConvVariant, kind: 's4d' | 's4', L: number): boolean {
+  return (!v.kinds || v.kinds.includes(kind)) && (v.maxLength === undefined || L <= v.maxLength);
 }
 
 export function convVariant(name: string): ConvVariant {

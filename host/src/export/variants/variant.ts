@@ -37,6 +37,8 @@ export interface ConvVariant {
    * nodes per level and `maxLevels` levels (past them the block length grows instead); tests check the bound.
    */
   logBlocks?: { nodesPerLevel: number; maxLevels: number };
+  /** Longest sequence the variant exports (default: any export length); past it, export refuses and the tuner skips it. */
+  maxLength?: number;
   /** Parameters worth recording in the model's metadata (e.g. FFT size, block length). */
   describe(ssm: LayerSsm, L: number, opts: VariantOptions): Record<string, number>;
 }
