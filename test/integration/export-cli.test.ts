@@ -126,7 +126,7 @@ describe('s4op export', () => {
     [['--checkpoint', join(dir, 'nowhere'), '--mode', 'conv'], /checkpoint .*nowhere does not exist/],
     [
       ['--checkpoint', ckpt, '--mode', 'conv', '--variant', 'winograd'],
-      /unknown conv variant "winograd"; known: chunked, prefix, scan, fft, direct, or auto/,
+      /unknown conv variant "winograd"; known: chunked, prefix, scan, toeplitz, fft, direct, or auto/,
     ],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', '0'], /unsupported sequence length 0/],
     [['--checkpoint', ckpt, '--mode', 'conv', '--length', 'long'], /--length must be a positive integer, got "long"/],

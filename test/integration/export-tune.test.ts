@@ -288,7 +288,7 @@ describe('s4op export --tune', () => {
     [exportArgs(32, ['--tune', '--variant', 'direct']), /--tune chooses the variant: drop --variant direct/],
     [
       exportArgs(32, ['--tune', '--variants', 'winograd']),
-      /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, fft, direct/,
+      /unknown conv variant "winograd" to tune; known: chunked, prefix, scan, toeplitz, fft, direct/,
     ],
     [exportArgs(32, ['--variants', 'direct', '--out', path.join(dir, 'x.onnx')]), /--variants is for --tune/],
     [exportArgs(32, ['--tune', '--agent', 'a', '--tag', 'b']), /give --agent or --tag, not both/],

@@ -55,7 +55,7 @@ describe('s4op prune --tune', () => {
     const first = await runCli(HOST_CLI, pruneArgs(ws, 'one'), { timeoutMs: 150_000 });
     expect(first.code, first.stderr).toBe(0);
     // The reference is what auto exports for this narrow model with few modes, the others paired against it.
-    expect(first.stderr).toMatch(/tuning conv export for class local on local: (prefix|chunked|scan) T=\d+, /);
+    expect(first.stderr).toMatch(/tuning conv export for class local on local: (prefix|chunked|scan|toeplitz) T=\d+, /);
     expect(first.stderr).toMatch(/exports: variant .* \(tuned for class local on \d{4}-\d\d-\d\d\)/);
 
     const store = RunStore.openWorkspace(ws);
