@@ -125,23 +125,13 @@ export function exportModel(model: SequenceModel, opts: ExportOptions): ExportRe
   let variantParams: Record<string, number>[] = [];
   if (opts.mode === 'conv') {
     const v = convVariant(variant);
-    if (v.kinds && !v.kinds.includes(c.ssm)) {
-      throw new Error(
-        `conv variant "${variant}" does not export ${c.ssm.toUpperCase()} layers; use ${[...CONV_VARIANTS.values()]
-          .filter((w) => convVariantApplies(w, c.ssm, L!))
-          .map((w) => w.name)
-          .join(', ')}`,
-      );
-    }
-    if (v.maxLength !== undefined && L! > v.maxLength) {
-      throw new Error(
-        `conv variant "${variant}" exports sequences up to L = ${v.maxLength}, not ${L}; use ${[
-          ...CONV_VARIANTS.values(),
-        ]
-          .filter((w) => convVariantApplies(w, c.ssm, L!))
-          .map((w) => w.name)
-          .join(', ')}`,
-      );
+    if (!convVariantApplies(v, c.ssm, L!)) {
+      const why =
+        v.kinds && !v.kinds.includes(c.ssm)
+          ? `does not export ${c.ssm.toUpperCase()} layers`
+          : `exports sequences up to L = ${v.maxLength}, not ${L}`;
+      const use = [...CONV_VARIANTS.values()].filter((w) => convVariantApplies(w, c.ssm, L!)).map((w) => w.name);
+      throw new Error(`conv variant "${variant}" ${why}; use ${use.join(', ')}`);
     }
     buildConvGraph(b, snap, c, ssms, { L: L!, variant: v, variantOptions, bypass, batch, arithmetic });
     variantParams = ssms.map((s) => (s.active.length ? v.describe(s, L!, variantOptions) : {}));

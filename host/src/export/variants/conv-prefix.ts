@@ -25,7 +25,7 @@
 import { DTYPE, type GraphBuilder } from '../onnx-builder.js';
 import { type LayerSsm } from '../layer-ssm.js';
 import { blockMatrices, directionRows, joinRows, partsLayout, type BlockMatrices } from './conv-chunked.js';
-import { explicitBlock, nearDivisor } from './block.js';
+import { blockNear, explicitBlock } from './block.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
 /** Largest |exponent| (natural log) of a power table entry: products of two stay within float64. */
@@ -44,9 +44,7 @@ export const MAX_PREFIX_BLOCKS = MAX_SEGMENT * MAX_SEGMENT;
  */
 export function prefixBlock(ssm: Pick<LayerSsm, 'M'>, L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) return explicitBlock('prefix', opts.block, L, MAX_PREFIX_BLOCKS);
-  const least = Math.ceil(L / MAX_PREFIX_BLOCKS);
-  const target = Math.max(16, 2 * ssm.M, least);
-  return nearDivisor(L, target, Math.max(least, Math.ceil((3 * target) / 4)), Math.floor((3 * target) / 2));
+  return blockNear(L, Math.max(16, 2 * ssm.M), MAX_PREFIX_BLOCKS);
 }
 
 /** Segments: S blocks each (S ≤ MAX_SEGMENT), G of them (G ≤ MAX_SEGMENT), G·S ≥ nb. */

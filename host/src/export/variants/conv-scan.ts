@@ -31,7 +31,7 @@
  */
 import type { GraphBuilder } from '../onnx-builder.js';
 import type { LayerSsm } from '../layer-ssm.js';
-import { explicitBlock, nearDivisor } from './block.js';
+import { blockNear, explicitBlock } from './block.js';
 import { blockMatrices, directionRows, joinRows, MIN_BLOCK, type BlockMatrices } from './conv-chunked.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
@@ -50,9 +50,7 @@ export function scanLevels(nb: number): number {
  */
 export function scanBlock(L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) return explicitBlock('scan', opts.block, L, MAX_SCAN_BLOCKS);
-  const least = Math.ceil(L / MAX_SCAN_BLOCKS);
-  const target = Math.max(MIN_BLOCK, least);
-  return nearDivisor(L, target, Math.max(least, Math.ceil((3 * target) / 4)), Math.floor((3 * target) / 2));
+  return blockNear(L, MIN_BLOCK, MAX_SCAN_BLOCKS);
 }
 
 export const convScan: ConvVariant = {

@@ -8,8 +8,9 @@
  * so stacking [u_j, u_{j−1}, …, u_{j−nb+1}] (blocks before the first are zeros) as row j of an [nb, nb·T]
  * matrix makes the layer one MatMul by [K_0; K_1; …; K_{nb−1}] ([nb·T, T]) per row. One Pad (the nb − 1 zero
  * blocks in front), one Gather (the stacking, an index table over the blocks) and one MatMul: a layer is 7
- * nodes with the reshapes and the final slice, whatever L, the modes or the rows, against chunked's 4 per block. The price is the direct form's
- * work, 2·Lp² flops per row (half of it on the zero blocks), whatever the modes, and Lp·T weights per row:
+ * nodes with the reshapes and the final slice, whatever L, the modes or the rows, against chunked's 4 per
+ * block. The price is the direct form's work, 2·Lp² flops per row (half of it on the zero blocks), whatever
+ * the modes, and Lp·T weights per row:
  * it pays where the graph, not the arithmetic, sets the time — few rows or many modes at short L. Measured
  * on onnxruntime-node 1.30 (x64, 1 thread, interleaved, L 196, T 28) against chunked: d_model 64 with 32
  * modes 0.92, with 26 modes 1.00, with 13 modes 1.11 (and scan ahead of both); d_model 32 with 16 modes 1.04
@@ -21,7 +22,7 @@
  */
 import type { GraphBuilder } from '../onnx-builder.js';
 import type { LayerSsm } from '../layer-ssm.js';
-import { explicitBlock, nearDivisor } from './block.js';
+import { blockNear, explicitBlock } from './block.js';
 import { directionRows, joinRows } from './conv-chunked.js';
 import type { ConvVariant, VariantOptions } from './variant.js';
 
@@ -35,9 +36,7 @@ const TOEPLITZ_BLOCK = 28;
 /** Block length: `opts.block`, else about TOEPLITZ_BLOCK and at least L / MAX_TOEPLITZ_BLOCKS, preferring a divisor of L. */
 export function toeplitzBlock(L: number, opts: VariantOptions): number {
   if (opts.block !== undefined) return explicitBlock('toeplitz', opts.block, L, MAX_TOEPLITZ_BLOCKS);
-  const least = Math.ceil(L / MAX_TOEPLITZ_BLOCKS);
-  const target = Math.max(TOEPLITZ_BLOCK, least);
-  return nearDivisor(L, target, Math.max(least, Math.ceil((3 * target) / 4)), Math.floor((3 * target) / 2));
+  return blockNear(L, TOEPLITZ_BLOCK, MAX_TOEPLITZ_BLOCKS);
 }
 
 export const convToeplitz: ConvVariant = {
